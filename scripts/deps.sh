@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# deps.sh: install every Debian and npm package that building, running and
+# testing Portcullis needs. Idempotent: packages already present are skipped,
+# and apt-get is not touched at all when nothing is missing.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+BUILD_PKGS=(
+	build-essential pkg-config meson ninja-build
+	libmicrohttpd-dev libcurl4-gnutls-dev libgnutls28-dev libcrypt-dev
+	libjansson-dev libsqlite3-dev libpq-dev libhiredis-dev libmaxminddb-dev
+	libinih-dev
+)
+TEST_PKGS=(
+	libcmocka-dev clang-format clang-tidy cppcheck
+	python3-pytest python3-requests python3-psycopg2 python3-redis
+	postgresql redis-server sqlite3 openssl curl
+)
+BENCH_PKGS=(nginx wrk)
+
+want=("${BUILD_PKGS[@]}")
+case "${1:-all}" in
+build) ;;
+test) want+=("${TEST_PKGS[@]}") ;;
+all) want+=("${TEST_PKGS[@]}" "${BENCH_PKGS[@]}") ;;
+*)
+	echo "usage: $0 [build|test|all]" >&2
+	exit 2
+	;;
+esac
+
+# Node.js may come from outside Debian (NodeSource); only ask apt when absent.
+if [ "${1:-all}" != build ] && ! command -v npm >/dev/null; then
+	want+=(nodejs npm)
+fi
+
+missing=()
+for p in "${want[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing+=("$p")
+	fi
+done
+
+if ((${#missing[@]})); then
+	echo "deps: installing ${missing[*]}"
+	SUDO=""
+	if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get update -qq
+	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# Debian starts the packaged servers on install; the tests run private
+	# instances on free ports, so the system-wide ones are not needed.
+	for svc in nginx redis-server postgresql; do
+		if [[ " ${missing[*]} " == *" $svc "* ]] && command -v service >/dev/null; then
+			$SUDO service "$svc" stop >/dev/null 2>&1 || true
+		fi
+	done
+fi
+
+# Geo-IP country database (CC0), from npm; installed into third_party/geoip.
+GEO_DIR=third_party/geoip
+GEO_PKG=@ip-location-db/geo-whois-asn-country-mmdb
+if [ "${1:-all}" != build ] && [ ! -d "$GEO_DIR/node_modules/$GEO_PKG" ]; then
+	mkdir -p "$GEO_DIR"
+	echo "deps: installing npm $GEO_PKG"
+	(cd "$GEO_DIR" && npm install --no-audit --no-fund --silent --prefix . "$GEO_PKG" >/dev/null)
+fi

@@ -1,0 +1,26 @@
+/*
+ * clock.h: wall and monotonic time in milliseconds, and RFC 3339 formatting
+ * and parsing (UTC, milliseconds) as used in every API timestamp.
+ */
+#ifndef PORTCULLIS_CORE_CLOCK_H
+#define PORTCULLIS_CORE_CLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** Milliseconds since the Unix epoch (CLOCK_REALTIME). */
+int64_t clock_now_ms(void);
+/** Milliseconds from an arbitrary origin (CLOCK_MONOTONIC), for durations. */
+int64_t clock_mono_ms(void);
+/** Microseconds from an arbitrary origin (CLOCK_MONOTONIC). */
+int64_t clock_mono_us(void);
+
+/** Format ms-since-epoch as "2026-01-02T03:04:05.678Z". cap >= 25. */
+void clock_format_rfc3339(int64_t ms, char *out, size_t cap);
+/**
+ * Parse an RFC 3339 timestamp ("2026-01-02T03:04:05Z", optional fraction,
+ * "Z" or "+hh:mm" offset) into ms since the epoch. Returns 0 or -1.
+ */
+int clock_parse_rfc3339(const char *s, int64_t *out_ms);
+
+#endif
