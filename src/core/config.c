@@ -1,0 +1,425 @@
+/*
+ * config.c: the settings table and the INI/env loader (see config.h).
+ *
+ * Every setting is one row of config_table: adding a setting means adding a
+ * field to struct config and a row here; defaults, range checks, env
+ * overrides and the example file all follow from the row.
+ */
+#include "core/config.h"
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/str.h"
+
+#include <ctype.h>
+#include <ini.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum setting_type { T_STRING, T_INT, T_ENUM, T_LISTEN };
+
+struct setting {
+	const char *section;
+	const char *name;
+	enum setting_type type;
+	size_t offset;
+	const char *def;
+	int64_t min, max;     /* T_INT */
+	const char *choices;  /* T_ENUM: '|'-separated */
+	const char *help;
+};
+
+#define S(sec, nm, field, d, h)                                                                    \
+	{                                                                                          \
+		sec, nm, T_STRING, offsetof(struct config, field), d, 0, 0, NULL, h                \
+	}
+#define I(sec, nm, field, d, lo, hi, h)                                                            \
+	{                                                                                          \
+		sec, nm, T_INT, offsetof(struct config, field), d, lo, hi, NULL, h                 \
+	}
+#define E(sec, nm, field, d, ch, h)                                                                \
+	{                                                                                          \
+		sec, nm, T_ENUM, offsetof(struct config, field), d, 0, 0, ch, h                    \
+	}
+#define L(sec, nm, field, d, h)                                                                    \
+	{                                                                                          \
+		sec, nm, T_LISTEN, offsetof(struct config, field), d, 0, 0, NULL, h                \
+	}
+
+static const struct setting config_table[] = {
+	L("server", "listen", server_listen, "127.0.0.1:8080", "address and port to listen on (host:port)"),
+	I("server", "workers", server_workers, "0", 0, 256, "HTTP worker threads; 0 = one per core"),
+	I("server", "max_header_bytes", server_max_header_bytes, "16384", 1024, 1048576,
+	  "largest request header block; larger requests get 431"),
+	I("server", "max_body_bytes", server_max_body_bytes, "10485760", 0, 1073741824,
+	  "largest request body; larger requests get 413"),
+	I("server", "connection_timeout_s", server_connection_timeout_s, "30", 1, 3600,
+	  "idle connection timeout in seconds"),
+	I("server", "max_connections", server_max_connections, "1024", 1, 1000000,
+	  "simultaneous client connections across all workers"),
+	I("server", "max_connections_per_ip", server_max_connections_per_ip, "0", 0, 1000000,
+	  "simultaneous connections from one client address; 0 = no limit"),
+	I("server", "shutdown_grace_s", server_shutdown_grace_s, "10", 0, 600,
+	  "on SIGTERM, how long in-flight requests may take to finish"),
+	S("server", "tls_cert", server_tls_cert, "", "PEM certificate chain; set with tls_key to serve HTTPS"),
+	S("server", "tls_key", server_tls_key, "", "PEM private key for tls_cert"),
+	S("server", "redirect_listen", server_redirect_listen, "",
+	  "optional plain-HTTP host:port answering every request with a 308 to HTTPS"),
+	S("store", "url", store_url, "sqlite://portcullis.db",
+	  "primary database: sqlite:///path/file.db or postgres://user@host:port/db"),
+	I("store", "pool_size", store_pool_size, "8", 1, 256, "database connections (PostgreSQL)"),
+	S("kv", "url", kv_url, "memory://", "shared state: memory:// (one node) or redis://host:port/db"),
+	E("auth", "key_prefix", auth_key_prefix, "pcl", NULL, "API key prefix, [a-z]{2,8}"),
+	I("auth", "bcrypt_cost", auth_bcrypt_cost, "12", 4, 31, "bcrypt cost for new key hashes (below 12 warns)"),
+	I("auth", "verifier_threads", auth_verifier_threads, "2", 1, 64, "threads running bcrypt verifications"),
+	I("auth", "verifier_queue", auth_verifier_queue, "256", 1, 100000,
+	  "verifications that may wait; past this requests get 503 OVERLOADED"),
+	I("auth", "failed_attempts_max", auth_failed_attempts_max, "20", 1, 1000000,
+	  "failed verifications per client address per window before 429"),
+	I("auth", "failed_attempts_window_s", auth_failed_attempts_window_s, "60", 1, 86400,
+	  "sliding window for failed_attempts_max, in seconds"),
+	I("auth", "stale_grace_seconds", auth_stale_grace_seconds, "30", 0, 3600,
+	  "while the store is unreachable, how long cached keys keep working"),
+	S("security", "contact", security_contact, "mailto:security@example.com",
+	  "Contact: line of /.well-known/security.txt"),
+	S("security", "master_key", security_master_key, "",
+	  "64 hex characters: key for secrets encrypted at rest (portcullis init generates it)"),
+	E("log", "level", log_level, "info", "debug|info|warn|error", "least severe level logged"),
+	E("log", "format", log_format, "json", "json|text", "log line format"),
+	S("upstream", "url", upstream_url, "", "default upstream for every path Portcullis does not serve"),
+	I("upstream", "timeout_ms", upstream_timeout_ms, "30000", 1, 3600000, "upstream response timeout"),
+	I("upstream", "connect_timeout_ms", upstream_connect_timeout_ms, "5000", 1, 600000,
+	  "upstream connect timeout"),
+	I("rate_limit", "requests", rate_limit_requests, "100", 1, 1000000000,
+	  "default requests per organisation per per_seconds"),
+	I("rate_limit", "per_seconds", rate_limit_per_seconds, "1", 1, 86400, "rate-limit window in seconds"),
+	I("rate_limit", "burst", rate_limit_burst, "100", 0, 1000000000, "extra requests allowed at once"),
+	I("idempotency", "ttl_seconds", idempotency_ttl_seconds, "86400", 1, 2592000,
+	  "how long idempotency records are kept"),
+	I("idempotency", "max_response_bytes", idempotency_max_response_bytes, "1048576", 0, 67108864,
+	  "largest response body recorded for replay"),
+	I("request_log", "queue_size", request_log_queue_size, "65536", 16, 16777216,
+	  "request-log rows waiting for the writer; when full the oldest unwritten row is counted and dropped"),
+	I("request_log", "batch_size", request_log_batch_size, "512", 1, 100000, "rows per write transaction"),
+	I("retention", "request_log_days", retention_request_log_days, "30", 1, 3650,
+	  "request-log rows older than this are purged"),
+	S("geoip", "database", geoip_database, "", "MaxMind-format country database for the region field"),
+};
+
+#define N_SETTINGS (sizeof config_table / sizeof config_table[0])
+
+static char **str_field(struct config *cfg, const struct setting *s)
+{
+	return (char **)((char *)cfg + s->offset);
+}
+
+static int64_t *int_field(struct config *cfg, const struct setting *s)
+{
+	return (int64_t *)((char *)cfg + s->offset);
+}
+
+static bool key_prefix_valid(const char *v)
+{
+	size_t n = strlen(v);
+	if (n < 2 || n > 8)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (v[i] < 'a' || v[i] > 'z')
+			return false;
+	return true;
+}
+
+/* Validate and store one value; on error write a message (no location). */
+static int set_value(struct config *cfg, const struct setting *s, const char *value, char *err,
+		     size_t errcap)
+{
+	switch (s->type) {
+	case T_INT: {
+		int64_t v;
+		if (parse_int64_z(value, s->min, s->max, &v) < 0) {
+			snprintf(err, errcap, "[%s] %s must be an integer from %lld to %lld, got \"%.64s\"",
+				 s->section, s->name, (long long)s->min, (long long)s->max, value);
+			return -1;
+		}
+		*int_field(cfg, s) = v;
+		return 0;
+	}
+	case T_ENUM:
+		if (s->choices) {
+			bool ok = false;
+			const char *p = s->choices;
+			size_t vl = strlen(value);
+			while (*p) {
+				const char *bar = strchr(p, '|');
+				size_t n = bar ? (size_t)(bar - p) : strlen(p);
+				if (n == vl && strncmp(p, value, n) == 0)
+					ok = true;
+				p += n + (bar ? 1 : 0);
+			}
+			if (!ok) {
+				snprintf(err, errcap, "[%s] %s must be one of %s, got \"%.64s\"",
+					 s->section, s->name, s->choices, value);
+				return -1;
+			}
+		} else if (strcmp(s->name, "key_prefix") == 0 && !key_prefix_valid(value)) {
+			snprintf(err, errcap, "[auth] key_prefix must be 2 to 8 letters a-z, got \"%.64s\"",
+				 value);
+			return -1;
+		}
+		break;
+	case T_LISTEN: {
+		char host[256];
+		int port;
+		if (config_split_listen(value, host, sizeof host, &port) < 0) {
+			snprintf(err, errcap, "[%s] %s must be host:port with a port from 0 to 65535, got \"%.64s\"",
+				 s->section, s->name, value);
+			return -1;
+		}
+		break;
+	}
+	case T_STRING:
+		break;
+	}
+	char **f = str_field(cfg, s);
+	free(*f);
+	*f = xstrdup(value);
+	return 0;
+}
+
+void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	char err[256];
+	for (size_t i = 0; i < N_SETTINGS; i++)
+		if (set_value(cfg, &config_table[i], config_table[i].def, err, sizeof err) < 0)
+			fatal(err); /* a bad default is a programming error */
+}
+
+static const struct setting *find_setting(const char *section, const char *name)
+{
+	for (size_t i = 0; i < N_SETTINGS; i++)
+		if (strcmp(config_table[i].section, section) == 0 &&
+		    strcmp(config_table[i].name, name) == 0)
+			return &config_table[i];
+	return NULL;
+}
+
+struct parse_state {
+	struct config *cfg;
+	char err[512];
+	bool failed;
+};
+
+static int route_setting(struct parse_state *st, const char *route_name, const char *name,
+			 const char *value)
+{
+	struct config *cfg = st->cfg;
+	struct config_route *r = NULL;
+	for (size_t i = 0; i < cfg->n_routes; i++)
+		if (strcmp(cfg->routes[i].name, route_name) == 0)
+			r = &cfg->routes[i];
+	if (!r) {
+		if (cfg->n_routes == CONFIG_MAX_ROUTES) {
+			snprintf(st->err, sizeof st->err, "more than %d [route] sections", CONFIG_MAX_ROUTES);
+			return -1;
+		}
+		r = &cfg->routes[cfg->n_routes++];
+		r->name = xstrdup(route_name);
+	}
+	if (strcmp(name, "prefix") == 0) {
+		if (value[0] != '/') {
+			snprintf(st->err, sizeof st->err, "[route %.64s] prefix must start with /", route_name);
+			return -1;
+		}
+		free(r->prefix);
+		r->prefix = xstrdup(value);
+	} else if (strcmp(name, "upstream") == 0) {
+		if (!str_has_prefix(value, "http://") && !str_has_prefix(value, "https://")) {
+			snprintf(st->err, sizeof st->err,
+				 "[route %.64s] upstream must be an http:// or https:// URL", route_name);
+			return -1;
+		}
+		free(r->upstream);
+		r->upstream = xstrdup(value);
+	} else if (strcmp(name, "timeout_ms") == 0) {
+		if (parse_int64_z(value, 1, 3600000, &r->timeout_ms) < 0) {
+			snprintf(st->err, sizeof st->err,
+				 "[route %.64s] timeout_ms must be an integer from 1 to 3600000", route_name);
+			return -1;
+		}
+	} else {
+		snprintf(st->err, sizeof st->err, "unknown setting \"%.64s\" in [route %.64s]", name,
+			 route_name);
+		return -1;
+	}
+	return 0;
+}
+
+static int on_ini_value(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *st = user;
+	if (st->failed)
+		return 0;
+	int rc;
+	if (strncmp(section, "route ", 6) == 0 && section[6]) {
+		rc = route_setting(st, section + 6, name, value);
+	} else {
+		const struct setting *s = find_setting(section, name);
+		if (!s) {
+			snprintf(st->err, sizeof st->err, "unknown setting \"%.64s\" in [%.64s]", name,
+				 section);
+			rc = -1;
+		} else {
+			rc = set_value(st->cfg, s, value, st->err, sizeof st->err);
+		}
+	}
+	if (rc < 0) {
+		st->failed = true;
+		return 0;
+	}
+	return 1;
+}
+
+/* PORTCULLIS_SERVER_LISTEN for [server] listen. */
+static void env_name(const struct setting *s, char *out, size_t cap)
+{
+	snprintf(out, cap, "PORTCULLIS_%s_%s", s->section, s->name);
+	for (char *p = out; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+}
+
+int config_load(struct config *cfg, const char *path, char *err, size_t errcap)
+{
+	config_defaults(cfg);
+	if (path) {
+		cfg->path = xstrdup(path);
+		FILE *f = fopen(path, "r");
+		if (!f) {
+			snprintf(err, errcap, "%s: cannot open: %m", path);
+			return -1;
+		}
+		struct parse_state st = {.cfg = cfg};
+		int line = ini_parse_file(f, on_ini_value, &st);
+		fclose(f);
+		if (line != 0) {
+			snprintf(err, errcap, "%s:%d: %s", path, line,
+				 st.failed ? st.err : "syntax error");
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		char name[128];
+		env_name(&config_table[i], name, sizeof name);
+		const char *v = getenv(name);
+		if (!v)
+			continue;
+		char msg[400];
+		if (set_value(cfg, &config_table[i], v, msg, sizeof msg) < 0) {
+			snprintf(err, errcap, "%s: %s", name, msg);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		if (!cfg->routes[i].prefix || !cfg->routes[i].upstream) {
+			snprintf(err, errcap, "%s: [route %s] needs both prefix and upstream",
+				 path ? path : "config", cfg->routes[i].name);
+			return -1;
+		}
+	}
+	if (cfg->upstream_url[0] && !str_has_prefix(cfg->upstream_url, "http://") &&
+	    !str_has_prefix(cfg->upstream_url, "https://")) {
+		snprintf(err, errcap, "%s: [upstream] url must be an http:// or https:// URL",
+			 path ? path : "config");
+		return -1;
+	}
+	if (!cfg->server_tls_cert[0] != !cfg->server_tls_key[0]) {
+		snprintf(err, errcap, "%s: [server] tls_cert and tls_key must be set together",
+			 path ? path : "config");
+		return -1;
+	}
+	return 0;
+}
+
+void config_free(struct config *cfg)
+{
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		if (config_table[i].type != T_INT) {
+			char **f = str_field(cfg, &config_table[i]);
+			if (strcmp(config_table[i].name, "master_key") == 0 && *f)
+				explicit_bzero(*f, strlen(*f));
+			free(*f);
+			*f = NULL;
+		}
+	}
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		free(cfg->routes[i].name);
+		free(cfg->routes[i].prefix);
+		free(cfg->routes[i].upstream);
+	}
+	cfg->n_routes = 0;
+	free(cfg->path);
+	cfg->path = NULL;
+}
+
+void config_write_example(FILE *out)
+{
+	fputs("# Portcullis configuration: every setting with its default.\n"
+	      "# Environment variables PORTCULLIS_<SECTION>_<NAME> override this file.\n",
+	      out);
+	const char *section = "";
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const struct setting *s = &config_table[i];
+		if (strcmp(section, s->section) != 0) {
+			fprintf(out, "\n[%s]\n", s->section);
+			section = s->section;
+		}
+		fprintf(out, "# %s", s->help);
+		if (s->type == T_INT)
+			fprintf(out, " (%lld to %lld)", (long long)s->min, (long long)s->max);
+		else if (s->type == T_ENUM && s->choices)
+			fprintf(out, " (%s)", s->choices);
+		fprintf(out, "\n;%s = %s\n", s->name, s->def);
+	}
+	fputs("\n# Routes: requests whose path starts with prefix go to upstream (longest prefix\n"
+	      "# wins); everything else goes to [upstream] url.\n"
+	      ";[route billing]\n;prefix = /billing/\n;upstream = http://127.0.0.1:9001\n;timeout_ms = 5000\n",
+	      out);
+}
+
+int config_worker_count(const struct config *cfg)
+{
+	if (cfg->server_workers > 0)
+		return (int)cfg->server_workers;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+int config_split_listen(const char *listen, char *host, size_t cap, int *port)
+{
+	const char *colon;
+	const char *h = listen;
+	size_t hl;
+	if (listen[0] == '[') {
+		const char *end = strchr(listen, ']');
+		if (!end || end[1] != ':')
+			return -1;
+		h = listen + 1;
+		hl = (size_t)(end - h);
+		colon = end + 1;
+	} else {
+		colon = strrchr(listen, ':');
+		if (!colon)
+			return -1;
+		hl = (size_t)(colon - listen);
+	}
+	if (hl == 0 || hl >= cap)
+		return -1;
+	int64_t p;
+	if (parse_int64_z(colon + 1, 0, 65535, &p) < 0)
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (int)p;
+	return 0;
+}

@@ -1,0 +1,110 @@
+/*
+ * config.h: typed, range-checked settings from an INI file plus
+ * PORTCULLIS_<SECTION>_<NAME> environment overrides. One table in config.c
+ * holds every setting (section, name, type, default, range, help), like
+ * Redis's static_configs[]; `portcullis config example` prints it as the
+ * commented example file.
+ */
+#ifndef PORTCULLIS_CORE_CONFIG_H
+#define PORTCULLIS_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_ROUTES 64
+
+/** A [route NAME] section: requests whose path starts with prefix go to upstream. */
+struct config_route {
+	char *name;
+	char *prefix;
+	char *upstream;
+	int64_t timeout_ms; /* 0: [upstream] timeout_ms */
+};
+
+struct config {
+	char *path; /* file the settings came from (NULL: defaults only) */
+
+	/* [server] */
+	char *server_listen;
+	int64_t server_workers;
+	int64_t server_max_header_bytes;
+	int64_t server_max_body_bytes;
+	int64_t server_connection_timeout_s;
+	int64_t server_max_connections;
+	int64_t server_max_connections_per_ip;
+	int64_t server_shutdown_grace_s;
+	char *server_tls_cert;
+	char *server_tls_key;
+	char *server_redirect_listen;
+
+	/* [store], [kv] */
+	char *store_url;
+	int64_t store_pool_size;
+	char *kv_url;
+
+	/* [auth] */
+	char *auth_key_prefix;
+	int64_t auth_bcrypt_cost;
+	int64_t auth_verifier_threads;
+	int64_t auth_verifier_queue;
+	int64_t auth_failed_attempts_max;
+	int64_t auth_failed_attempts_window_s;
+	int64_t auth_stale_grace_seconds;
+
+	/* [security] */
+	char *security_contact;
+	char *security_master_key;
+
+	/* [log] */
+	char *log_level;
+	char *log_format;
+
+	/* [upstream] */
+	char *upstream_url;
+	int64_t upstream_timeout_ms;
+	int64_t upstream_connect_timeout_ms;
+
+	/* [rate_limit] */
+	int64_t rate_limit_requests;
+	int64_t rate_limit_per_seconds;
+	int64_t rate_limit_burst;
+
+	/* [idempotency] */
+	int64_t idempotency_ttl_seconds;
+	int64_t idempotency_max_response_bytes;
+
+	/* [request_log], [retention], [geoip] */
+	int64_t request_log_queue_size;
+	int64_t request_log_batch_size;
+	int64_t retention_request_log_days;
+	char *geoip_database;
+
+	struct config_route routes[CONFIG_MAX_ROUTES];
+	size_t n_routes;
+};
+
+/** Fill cfg with every default. */
+void config_defaults(struct config *cfg);
+
+/**
+ * Load defaults, then path (may be NULL), then environment overrides.
+ * On error returns -1 and writes "FILE:LINE: message" (or
+ * "PORTCULLIS_X: message") into err.
+ */
+int config_load(struct config *cfg, const char *path, char *err, size_t errcap);
+
+/** Free every string in cfg. */
+void config_free(struct config *cfg);
+
+/** Print every setting with its default and help, as an INI file. */
+void config_write_example(FILE *out);
+
+/** Number of worker threads to run: server_workers, or one per core when 0. */
+int config_worker_count(const struct config *cfg);
+
+/** Split "host:port" / "[v6]:port" into host (cap bytes) and port. 0 or -1. */
+int config_split_listen(const char *listen, char *host, size_t cap, int *port);
+
+#endif

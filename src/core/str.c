@@ -1,0 +1,147 @@
+/*
+ * str.c: checked number parsing and bounded buffers (see str.h).
+ */
+#include "core/str.h"
+
+#include "core/alloc.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+int parse_int64(const char *s, size_t len, int64_t min, int64_t max, int64_t *out)
+{
+	size_t i = 0;
+	bool neg = false;
+	if (len == 0)
+		return -1;
+	if (s[0] == '-') {
+		neg = true;
+		i = 1;
+		if (len == 1)
+			return -1;
+	}
+	uint64_t v = 0;
+	const uint64_t lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	for (; i < len; i++) {
+		char c = s[i];
+		if (c < '0' || c > '9')
+			return -1;
+		unsigned d = (unsigned)(c - '0');
+		if (v > (lim - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	int64_t r = neg ? (int64_t)(0 - v) : (int64_t)v;
+	if (r < min || r > max)
+		return -1;
+	*out = r;
+	return 0;
+}
+
+int parse_int64_z(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	return parse_int64(s, strlen(s), min, max, out);
+}
+
+int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
+	for (int i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+bool ascii_ieq(const char *a, size_t alen, const char *b, size_t blen)
+{
+	return alen == blen && strncasecmp(a, b, alen) == 0;
+}
+
+bool str_has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+void buf_init(struct buf *b, size_t limit)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->limit = limit;
+}
+
+static int buf_reserve(struct buf *b, size_t extra)
+{
+	if (extra > b->limit || b->len > b->limit - extra)
+		return -1;
+	size_t need = b->len + extra + 1;
+	if (need <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap *= 2;
+	b->data = xrealloc(b->data, cap);
+	b->cap = cap;
+	return 0;
+}
+
+int buf_append(struct buf *b, const void *data, size_t n)
+{
+	if (buf_reserve(b, n) < 0)
+		return -1;
+	if (n)
+		memcpy(b->data + b->len, data, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int buf_append_str(struct buf *b, const char *s)
+{
+	return buf_append(b, s, strlen(s));
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || buf_reserve(b, (size_t)n) < 0)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+char *buf_steal(struct buf *b, size_t *len_out)
+{
+	char *p = b->data;
+	if (len_out)
+		*len_out = b->len;
+	if (!p)
+		p = xstrdup("");
+	b->data = NULL;
+	b->len = b->cap = 0;
+	return p;
+}
+
+void buf_free(struct buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}

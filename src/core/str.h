@@ -1,0 +1,50 @@
+/*
+ * str.h: length-carrying strings and checked parsers for untrusted text.
+ * Nothing here uses atoi/strtol without checking the whole input.
+ */
+#ifndef PORTCULLIS_CORE_STR_H
+#define PORTCULLIS_CORE_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** A borrowed byte range (like h2o_iovec_t); not NUL-terminated in general. */
+struct slice {
+	const char *ptr;
+	size_t len;
+};
+
+/** Parse a whole decimal integer (optional leading '-') in [min, max]. 0 or -1. */
+int parse_int64(const char *s, size_t len, int64_t min, int64_t max, int64_t *out);
+/** parse_int64 over a NUL-terminated string. */
+int parse_int64_z(const char *s, int64_t min, int64_t max, int64_t *out);
+/** Parse "true/false/yes/no/on/off/1/0" (case-insensitive). 0 or -1. */
+int parse_bool(const char *s, bool *out);
+/** Case-insensitive ASCII equality of two byte ranges. */
+bool ascii_ieq(const char *a, size_t alen, const char *b, size_t blen);
+/** True when s starts with prefix. */
+bool str_has_prefix(const char *s, const char *prefix);
+
+/** A growable byte buffer with a hard size limit. */
+struct buf {
+	char *data;   /* owned; NUL-terminated after every append */
+	size_t len;
+	size_t cap;
+	size_t limit; /* appends that would pass this fail */
+};
+
+/** Start an empty buffer that may grow to limit bytes. */
+void buf_init(struct buf *b, size_t limit);
+/** Append n bytes; -1 (and nothing appended) when the limit would be passed. */
+int buf_append(struct buf *b, const void *data, size_t n);
+/** Append a NUL-terminated string. */
+int buf_append_str(struct buf *b, const char *s);
+/** Append printf-formatted text. */
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Hand the data to the caller (who frees it) and reset the buffer. */
+char *buf_steal(struct buf *b, size_t *len_out);
+/** Free the data. */
+void buf_free(struct buf *b);
+
+#endif

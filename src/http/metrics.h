@@ -1,0 +1,48 @@
+/*
+ * metrics.h: process-wide counters rendered as Prometheus text. Lock-free
+ * (relaxed atomics) so recording costs a few nanoseconds on the hot path.
+ * Route labels are registered once at start-up; other modules register
+ * their own named counters and gauges.
+ */
+#ifndef PORTCULLIS_HTTP_METRICS_H
+#define PORTCULLIS_HTTP_METRICS_H
+
+#include <stdint.h>
+
+#include "core/str.h"
+
+#define METRICS_MAX_ROUTES 128
+
+/** Give route slot idx a label (the route pattern, "proxy", "none"). */
+void metrics_set_route_label(int idx, const char *label);
+/** Count one finished request for a route slot, status and duration. */
+void metrics_record_request(int route_idx, int status, int64_t duration_us);
+
+/** A named counter or gauge other modules update. */
+struct metric {
+	const char *name; /* e.g. "portcullis_request_log_dropped_total" */
+	const char *help;
+	const char *type; /* "counter" or "gauge" */
+	_Atomic int64_t value;
+	struct metric *next;
+};
+
+/** Register m (static storage) so /metrics renders it. Idempotent. */
+void metrics_register(struct metric *m);
+static inline void metric_add(struct metric *m, int64_t n)
+{
+	__atomic_fetch_add(&m->value, n, __ATOMIC_RELAXED);
+}
+static inline void metric_set(struct metric *m, int64_t v)
+{
+	__atomic_store_n(&m->value, v, __ATOMIC_RELAXED);
+}
+static inline int64_t metric_get(struct metric *m)
+{
+	return __atomic_load_n(&m->value, __ATOMIC_RELAXED);
+}
+
+/** Render everything (Prometheus text format 0.0.4) into out. */
+void metrics_render(struct buf *out);
+
+#endif

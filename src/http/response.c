@@ -1,0 +1,200 @@
+/*
+ * response.c: reading requests and building responses for handlers (the
+ * request.h calls that do not touch the event loop), including the
+ * problem+json error body every error uses.
+ */
+#include "http/request.h"
+
+#include "core/alloc.h"
+
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define JSON_MAX_DEPTH 32
+
+const char *http_header(struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_param(struct http_request *req, const char *name)
+{
+	for (int i = 0; i < req->n_params; i++)
+		if (strcmp(req->params[i].name, name) == 0)
+			return req->params[i].value;
+	return NULL;
+}
+
+struct each_ctx {
+	void (*fn)(void *arg, const char *name, const char *value);
+	void *arg;
+};
+
+static enum MHD_Result each_header_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+				      const char *value)
+{
+	(void)kind;
+	struct each_ctx *c = cls;
+	c->fn(c->arg, key, value ? value : "");
+	return MHD_YES;
+}
+
+void http_each_header(struct http_request *req,
+		      void (*fn)(void *arg, const char *name, const char *value), void *arg)
+{
+	struct each_ctx c = {fn, arg};
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, each_header_cb, &c);
+}
+
+void http_set_header(struct http_request *req, const char *name, const char *value)
+{
+	struct http_header *h = arena_alloc(&req->arena, sizeof *h);
+	h->name = arena_strdup(&req->arena, name);
+	h->value = arena_strdup(&req->arena, value);
+	h->next = req->resp_headers;
+	req->resp_headers = h;
+}
+
+void http_respond_owned(struct http_request *req, int status, const char *content_type, char *body,
+			size_t len)
+{
+	free(req->resp_body);
+	req->status = status;
+	req->content_type = content_type ? arena_strdup(&req->arena, content_type) : NULL;
+	req->resp_body = body;
+	req->resp_body_len = len;
+	req->responded = true;
+}
+
+void http_respond(struct http_request *req, int status, const char *content_type, const void *body,
+		  size_t len)
+{
+	char *copy = NULL;
+	if (len) {
+		copy = xmalloc(len);
+		memcpy(copy, body, len);
+	}
+	http_respond_owned(req, status, content_type, copy, len);
+}
+
+static void respond_json_typed(struct http_request *req, int status, json_t *json,
+			       const char *content_type)
+{
+	char *s = json_dumps(json, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(json);
+	if (!s)
+		fatal("json_dumps failed");
+	http_respond_owned(req, status, content_type, s, strlen(s));
+}
+
+void http_respond_json(struct http_request *req, int status, json_t *json)
+{
+	respond_json_typed(req, status, json, "application/json");
+}
+
+static const char *status_title(int status)
+{
+	switch (status) {
+	case 400: return "Bad request";
+	case 401: return "Unauthenticated";
+	case 403: return "Forbidden";
+	case 404: return "Not found";
+	case 405: return "Method not allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload too large";
+	case 415: return "Unsupported media type";
+	case 422: return "Unprocessable content";
+	case 429: return "Too many requests";
+	case 431: return "Request header fields too large";
+	case 500: return "Internal server error";
+	case 502: return "Bad gateway";
+	case 503: return "Service unavailable";
+	case 504: return "Gateway timeout";
+	default: return "Error";
+	}
+}
+
+void http_respond_problem(struct http_request *req, int status, const char *code,
+			  const char *message, json_t *details)
+{
+	const char *title = status_title(status);
+	if (strcmp(code, "KILL_SWITCH") == 0)
+		title = "Kill switch engaged";
+	json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", "about:blank", "title", title,
+			      "status", status, "code", code, "message", message);
+	if (details)
+		json_object_set_new(o, "details", details);
+	json_object_set_new(o, "requestId", json_string(req->request_id));
+	respond_json_typed(req, status, o, "application/problem+json");
+}
+
+void http_respond_bad_field(struct http_request *req, const char *field, const char *message)
+{
+	http_respond_problem(req, 400, "BAD_REQUEST", message, json_pack("{s:s}", "field", field));
+}
+
+static bool content_type_is_json(const char *ct)
+{
+	if (!ct)
+		return false;
+	while (*ct == ' ')
+		ct++;
+	size_t n = strcspn(ct, "; ");
+	return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+	       (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0 && strchr(ct, '/') &&
+		(size_t)(strchr(ct, '/') - ct) < n);
+}
+
+/* Depth check: jansson has its own limit (2048); ours is much lower. */
+static bool depth_ok(const json_t *j, int depth)
+{
+	if (depth > JSON_MAX_DEPTH)
+		return false;
+	if (json_is_object(j)) {
+		const char *k;
+		const json_t *v;
+		json_object_foreach ((json_t *)j, k, v)
+			if (!depth_ok(v, depth + 1))
+				return false;
+	} else if (json_is_array(j)) {
+		size_t i;
+		const json_t *v;
+		json_array_foreach (j, i, v)
+			if (!depth_ok(v, depth + 1))
+				return false;
+	}
+	return true;
+}
+
+json_t *http_json_body(struct http_request *req)
+{
+	if (req->body.len == 0)
+		return json_object();
+	if (!content_type_is_json(http_header(req, "Content-Type"))) {
+		http_respond_problem(req, 415, "UNSUPPORTED_MEDIA_TYPE",
+				     "The request body must be application/json.", NULL);
+		return NULL;
+	}
+	json_error_t err;
+	json_t *j = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES, &err);
+	if (!j) {
+		http_respond_problem(req, 400, "BAD_REQUEST", "The request body is not valid JSON.",
+				     json_pack("{s:i}", "position", err.position));
+		return NULL;
+	}
+	if (!json_is_object(j) || !depth_ok(j, 0)) {
+		json_decref(j);
+		http_respond_problem(req, 400, "BAD_REQUEST",
+				     "The request body must be a JSON object nested at most 32 deep.",
+				     NULL);
+		return NULL;
+	}
+	return j;
+}

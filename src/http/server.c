@@ -1,0 +1,831 @@
+/*
+ * server.c: worker event loops around libmicrohttpd (see server.h).
+ *
+ * Each worker owns: an MHD daemon in external-epoll mode on its own
+ * SO_REUSEPORT listening socket, an epoll set that watches the daemon's
+ * epoll fd, an eventfd (resumes and stop requests) and whatever modules
+ * register (curl sockets). Requests never move between threads except while
+ * suspended for pool work; MHD is only ever called from its owner thread.
+ *
+ * Request lifecycle: the URI-log callback creates the request context (so
+ * the raw URI is kept), the first access-handler call checks headers and
+ * routes, body chunks are collected up to max_body_bytes, the last call
+ * dispatches; the completion callback logs, counts and frees.
+ */
+#include "http/server.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/ulid.h"
+#include "http/metrics.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ROUTE_SLOT_PROXY (ROUTER_MAX_ROUTES)
+#define ROUTE_SLOT_NONE (ROUTER_MAX_ROUTES + 1)
+#define HSTS_VALUE "max-age=63072000; includeSubDomains"
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define MAX_PEM_BYTES (1024 * 1024)
+
+struct pending_resume {
+	struct http_request *req;
+	struct pending_resume *next;
+};
+
+struct http_worker {
+	struct http_server *server;
+	int index;
+	pthread_t thread;
+	int listen_fd;
+	struct MHD_Daemon *daemon;
+	int epfd;
+	int wake_fd; /* eventfd: resumes queued or stop requested */
+	struct http_watch mhd_watch, wake_watch;
+	pthread_mutex_t resume_lock;
+	struct pending_resume *resumes;
+	int in_flight;
+	bool draining;
+	/* the one module timer */
+	int64_t timer_at_ms; /* monotonic; -1 none */
+	void (*timer_cb)(void *);
+	void *timer_arg;
+	void *local;
+};
+
+struct http_server {
+	struct http_server_opts opts;
+	const struct config *cfg;
+	int n_workers;
+	struct http_worker *workers;
+	int port;
+	bool tls;
+	char *tls_cert_pem, *tls_key_pem;
+	struct MHD_Daemon *redirect_daemon;
+	char redirect_host[256];
+	atomic_bool stopping;
+	int abandoned;
+};
+
+struct request_ext {
+	struct http_request req;
+	bool headers_checked;
+	int route_slot;
+};
+
+/* ---------- small helpers ---------- */
+
+static char *read_file_bounded(const char *path, char *err, size_t cap)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(err, cap, "cannot open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	char *data = xmalloc(MAX_PEM_BYTES + 1);
+	size_t n = fread(data, 1, MAX_PEM_BYTES + 1, f);
+	fclose(f);
+	if (n > MAX_PEM_BYTES) {
+		free(data);
+		snprintf(err, cap, "%s is larger than 1 MiB", path);
+		return NULL;
+	}
+	data[n] = '\0';
+	return data;
+}
+
+static int make_listener(const char *listen_spec, int port_override, char *err, size_t cap)
+{
+	char host[256];
+	int port;
+	if (config_split_listen(listen_spec, host, sizeof host, &port) < 0) {
+		snprintf(err, cap, "bad listen address %s", listen_spec);
+		return -1;
+	}
+	if (port_override >= 0)
+		port = port_override;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	char portstr[16];
+	snprintf(portstr, sizeof portstr, "%d", port);
+	int rc = getaddrinfo(host, portstr, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, cap, "cannot resolve %s: %s", host, gai_strerror(rc));
+		return -1;
+	}
+	int fd = -1;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+			break;
+		snprintf(err, cap, "cannot listen on %s: %s", listen_spec, strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static int bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	if (!log_enabled(LOG_DEBUG))
+		return;
+	char msg[512];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_event(LOG_DEBUG, "mhd", "msg", msg, NULL);
+}
+
+/* ---------- response queueing ---------- */
+
+static enum MHD_Result queue_response(struct request_ext *x)
+{
+	struct http_request *req = &x->req;
+	struct http_worker *w = req->worker;
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		req->resp_body_len, req->resp_body, MHD_RESPMEM_MUST_FREE);
+	req->resp_body = NULL;
+	MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+	if (req->content_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->content_type);
+	if (req->tls)
+		MHD_add_response_header(resp, "Strict-Transport-Security", HSTS_VALUE);
+	for (struct http_header *h = req->resp_headers; h; h = h->next)
+		if (MHD_add_response_header(resp, h->name, h->value) != MHD_YES)
+			log_event(LOG_WARN, "response_header_dropped", "request_id", req->request_id,
+				  "header", h->name, NULL);
+	if (w->draining)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* ---------- suspension ---------- */
+
+struct http_worker *http_request_worker(struct http_request *req)
+{
+	return req->worker;
+}
+
+static void wake(struct http_worker *w)
+{
+	uint64_t one = 1;
+	ssize_t r = write(w->wake_fd, &one, sizeof one);
+	(void)r; /* a full eventfd counter still wakes the loop */
+}
+
+void http_suspend(struct http_request *req, http_handler_fn resume_fn)
+{
+	req->resume_fn = resume_fn;
+	req->suspend_pending = true;
+}
+
+void http_resume(struct http_request *req)
+{
+	struct http_worker *w = req->worker;
+	struct pending_resume *p = xmalloc(sizeof *p);
+	p->req = req;
+	pthread_mutex_lock(&w->resume_lock);
+	p->next = w->resumes;
+	w->resumes = p;
+	pthread_mutex_unlock(&w->resume_lock);
+	wake(w);
+}
+
+static void run_deferred(void *arg)
+{
+	struct http_request *req = arg;
+	req->deferred_fn(req);
+	http_resume(req);
+}
+
+int http_defer(struct http_request *req, struct workpool *pool, http_handler_fn work,
+	       http_handler_fn done)
+{
+	req->deferred_fn = work;
+	req->resume_fn = done;
+	req->suspend_pending = true;
+	if (workpool_submit(pool, run_deferred, req) < 0) {
+		req->suspend_pending = false;
+		req->resume_fn = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void process_resumes(struct http_worker *w)
+{
+	pthread_mutex_lock(&w->resume_lock);
+	struct pending_resume *p = w->resumes;
+	w->resumes = NULL;
+	pthread_mutex_unlock(&w->resume_lock);
+	while (p) {
+		struct pending_resume *next = p->next;
+		if (p->req->suspended) {
+			p->req->suspended = false;
+			MHD_resume_connection(p->req->conn);
+		}
+		free(p);
+		p = next;
+	}
+}
+
+/* ---------- MHD callbacks ---------- */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct http_worker *w = cls;
+	struct request_ext *x = xcalloc(1, sizeof *x);
+	struct http_request *req = &x->req;
+	arena_init(&req->arena);
+	req->worker = w;
+	req->conn = conn;
+	req->app = w->server->opts.app;
+	req->start_us = clock_mono_us();
+	req->raw_uri = arena_strdup(&req->arena, uri);
+	req->tls = w->server->tls;
+	req->route_label = "none";
+	ulid_prefixed("req", req->request_id, sizeof req->request_id);
+	buf_init(&req->body, (size_t)w->server->cfg->server_max_body_bytes);
+	x->route_slot = ROUTE_SLOT_NONE;
+	w->in_flight++;
+	return x;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)conn;
+	struct http_worker *w = cls;
+	struct request_ext *x = *req_cls;
+	if (!x)
+		return;
+	*req_cls = NULL;
+	struct http_request *req = &x->req;
+	int64_t dur_us = clock_mono_us() - req->start_us;
+	int status = req->responded ? req->status : 0;
+	metrics_record_request(x->route_slot, status, dur_us);
+	if (req->method) {
+		char st[8], dur[24];
+		snprintf(st, sizeof st, "%d", status);
+		snprintf(dur, sizeof dur, "%.3f", (double)dur_us / 1000.0);
+		log_event(LOG_INFO, "access", "request_id", req->request_id, "method", req->method,
+			  "path", req->path ? req->path : "", "route", req->route_label, "status",
+			  st, "duration_ms", dur, "org_id", req->log_org_id ? req->log_org_id : "",
+			  "key_id", req->log_key_id ? req->log_key_id : "", "completed",
+			  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted", NULL);
+	}
+	if (req->on_complete)
+		req->on_complete(req);
+	buf_free(&req->body);
+	free(req->resp_body);
+	arena_free(&req->arena);
+	free(x);
+	w->in_flight--;
+}
+
+struct header_sum {
+	size_t total;
+};
+
+static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				  const char *value)
+{
+	(void)kind;
+	struct header_sum *s = cls;
+	s->total += strlen(key) + (value ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
+
+static void fill_client_ip(struct http_request *req)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->client_ip,
+			  sizeof req->client_ip);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->client_ip,
+			  sizeof req->client_ip);
+}
+
+/* First call: header checks and routing. Responds on any failure. */
+static void check_headers(struct request_ext *x, const char *url, const char *method)
+{
+	struct http_request *req = &x->req;
+	struct http_server *s = req->worker->server;
+	req->method = method;
+	req->path = arena_strdup(&req->arena, url);
+	fill_client_ip(req);
+
+	struct header_sum hs = {strlen(req->raw_uri) + strlen(method) + 12};
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, sum_header, &hs);
+	if (hs.total > (size_t)s->cfg->server_max_header_bytes) {
+		http_respond_problem(req, 431, "HEADERS_TOO_LARGE",
+				     "The request headers are larger than this server accepts.",
+				     json_pack("{s:I}", "limit",
+					       (json_int_t)s->cfg->server_max_header_bytes));
+		return;
+	}
+
+	char allow[64];
+	const struct route *rt = NULL;
+	switch (router_match(s->opts.router, req, method, url, &rt, allow, sizeof allow)) {
+	case ROUTE_FOUND:
+		req->route = rt;
+		req->route_label = rt->pattern;
+		x->route_slot = rt->index;
+		break;
+	case ROUTE_NO_METHOD:
+		x->route_slot = ROUTE_SLOT_NONE;
+		http_set_header(req, "Allow", allow);
+		http_respond_problem(req, 405, "METHOD_NOT_ALLOWED",
+				     "This method is not allowed on this path.",
+				     json_pack("{s:s}", "allow", allow));
+		return;
+	case ROUTE_NO_PATH:
+		if (!s->opts.fallback) {
+			http_respond_problem(req, 404, "NOT_FOUND", "No such resource.", NULL);
+			return;
+		}
+		req->route_label = "proxy";
+		x->route_slot = ROUTE_SLOT_PROXY;
+		break;
+	}
+
+	const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	int64_t n;
+	if (cl && parse_int64_z(cl, 0, INT64_MAX, &n) == 0 && n > s->cfg->server_max_body_bytes) {
+		http_respond_problem(req, 413, "PAYLOAD_TOO_LARGE",
+				     "The request body is larger than this server accepts.",
+				     json_pack("{s:I}", "limit",
+					       (json_int_t)s->cfg->server_max_body_bytes));
+	}
+}
+
+static void dispatch(struct request_ext *x)
+{
+	struct http_request *req = &x->req;
+	struct http_server *s = req->worker->server;
+	if (req->body_too_large) {
+		http_respond_problem(req, 413, "PAYLOAD_TOO_LARGE",
+				     "The request body is larger than this server accepts.",
+				     json_pack("{s:I}", "limit",
+					       (json_int_t)s->cfg->server_max_body_bytes));
+		return;
+	}
+	if (!req->route) {
+		s->opts.fallback(req);
+		return;
+	}
+	if (req->route->flags & ROUTE_BLOCKING) {
+		if (http_defer(req, s->opts.control_pool, req->route->fn, NULL) < 0) {
+			http_set_header(req, "Retry-After", "1");
+			http_respond_problem(req, 503, "OVERLOADED",
+					     "The server is busy; retry shortly.", NULL);
+		}
+		return;
+	}
+	req->route->fn(req);
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+				 const char *method, const char *version, const char *upload_data,
+				 size_t *upload_data_size, void **req_cls)
+{
+	(void)cls;
+	(void)conn;
+	(void)version;
+	struct request_ext *x = *req_cls;
+	struct http_request *req = &x->req;
+
+	if (!x->headers_checked) {
+		x->headers_checked = true;
+		check_headers(x, url, method);
+		if (req->responded)
+			return queue_response(x);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (!req->body_too_large &&
+		    buf_append(&req->body, upload_data, *upload_data_size) < 0) {
+			req->body_too_large = true;
+			buf_free(&req->body);
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (!req->dispatched) {
+		req->dispatched = true;
+		dispatch(x);
+	} else if (!req->responded && req->resume_fn) {
+		http_handler_fn fn = req->resume_fn;
+		req->resume_fn = NULL;
+		fn(req);
+	}
+	/* Check suspension first: a deferred job may already be writing req. */
+	if (req->suspend_pending) {
+		req->suspend_pending = false;
+		req->suspended = true;
+		MHD_suspend_connection(req->conn);
+		return MHD_YES;
+	}
+	if (!req->responded)
+		http_respond_problem(req, 500, "INTERNAL", "The server could not answer.", NULL);
+	return queue_response(x);
+}
+
+/* ---------- the redirect listener ---------- */
+
+static bool host_chars_ok(const char *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = h[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-' || c == '[' || c == ']' || c == ':'))
+			return false;
+	}
+	return n > 0 && n < 200;
+}
+
+static void *on_redirect_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)cls;
+	(void)conn;
+	return xstrdup(uri);
+}
+
+static void on_redirect_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+				  enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	free(*req_cls);
+	*req_cls = NULL;
+}
+
+static enum MHD_Result on_redirect(void *cls, struct MHD_Connection *conn, const char *url,
+				   const char *method, const char *version,
+				   const char *upload_data, size_t *upload_data_size,
+				   void **req_cls)
+{
+	(void)url;
+	(void)method;
+	(void)version;
+	(void)upload_data;
+	struct http_server *s = cls;
+	if (*upload_data_size) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	const char *raw = *req_cls;
+	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+	size_t hl = 0;
+	if (host) {
+		/* Drop a port: the HTTPS port is ours, not the plain one. */
+		const char *end = host[0] == '[' ? strchr(host, ']') : NULL;
+		const char *colon = strrchr(end ? end : host, ':');
+		hl = colon ? (size_t)(colon - host) : strlen(host);
+	}
+	char location[2300];
+	if (host && host_chars_ok(host, hl))
+		snprintf(location, sizeof location, "https://%.*s:%d%.2000s", (int)hl, host, s->port,
+			 raw[0] == '/' ? raw : "/");
+	else
+		snprintf(location, sizeof location, "https://%s:%d%.2000s", s->redirect_host,
+			 s->port, raw[0] == '/' ? raw : "/");
+	char rid[HTTP_REQUEST_ID_LEN + 1];
+	ulid_prefixed("req", rid, sizeof rid);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	MHD_add_response_header(resp, "Location", location);
+	MHD_add_response_header(resp, "X-Request-Id", rid);
+	enum MHD_Result ret = MHD_queue_response(conn, 308, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* ---------- worker loop ---------- */
+
+void http_worker_watch(struct http_worker *w, struct http_watch *watch, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = watch};
+	if (epoll_ctl(w->epfd, watch->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, watch->fd, &ev) ==
+	    0)
+		watch->registered = 1;
+	else
+		log_error("epoll_ctl failed on fd %d: %s", watch->fd, strerror(errno));
+}
+
+void http_worker_unwatch(struct http_worker *w, struct http_watch *watch)
+{
+	if (watch->registered)
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, watch->fd, NULL);
+	watch->registered = 0;
+}
+
+void http_worker_set_timer(struct http_worker *w, int64_t ms, void (*cb)(void *arg), void *arg)
+{
+	w->timer_at_ms = ms < 0 ? -1 : clock_mono_ms() + ms;
+	w->timer_cb = cb;
+	w->timer_arg = arg;
+}
+
+void http_worker_set_local(struct http_worker *w, void *p)
+{
+	w->local = p;
+}
+
+void *http_worker_local(struct http_worker *w)
+{
+	return w->local;
+}
+
+static void on_mhd_ready(void *arg, int fd, uint32_t events)
+{
+	(void)arg;
+	(void)fd;
+	(void)events;
+	/* MHD_run below handles it. */
+}
+
+static void on_wake(void *arg, int fd, uint32_t events)
+{
+	(void)events;
+	struct http_worker *w = arg;
+	uint64_t v;
+	ssize_t r = read(fd, &v, sizeof v);
+	(void)r;
+	process_resumes(w);
+}
+
+static void start_drain(struct http_worker *w)
+{
+	w->draining = true;
+	MHD_socket lfd = MHD_quiesce_daemon(w->daemon);
+	if (lfd != MHD_INVALID_SOCKET)
+		close(lfd);
+}
+
+static void *worker_main(void *arg)
+{
+	struct http_worker *w = arg;
+	struct http_server *s = w->server;
+	char tname[16];
+	snprintf(tname, sizeof tname, "http-%d", w->index & 0xff);
+	pthread_setname_np(pthread_self(), tname);
+	if (s->opts.worker_init)
+		s->opts.worker_init(w, s->opts.app);
+
+	int64_t drain_deadline = -1;
+	struct epoll_event events[64];
+	for (;;) {
+		if (atomic_load(&s->stopping) && !w->draining) {
+			start_drain(w);
+			drain_deadline = clock_mono_ms() + s->cfg->server_shutdown_grace_s * 1000;
+		}
+		if (w->draining) {
+			if (w->in_flight == 0)
+				break;
+			if (clock_mono_ms() >= drain_deadline) {
+				log_warn("shutdown grace passed with %d requests in flight on worker %d",
+					 w->in_flight, w->index);
+				s->abandoned += w->in_flight;
+				break;
+			}
+		}
+		int64_t timeout = 1000;
+		MHD_UNSIGNED_LONG_LONG mhd_to;
+		if (MHD_get_timeout(w->daemon, &mhd_to) == MHD_YES && (int64_t)mhd_to < timeout)
+			timeout = (int64_t)mhd_to;
+		if (w->timer_at_ms >= 0) {
+			int64_t left = w->timer_at_ms - clock_mono_ms();
+			if (left < timeout)
+				timeout = left < 0 ? 0 : left;
+		}
+		if (w->draining && timeout > 50)
+			timeout = 50;
+		int n = epoll_wait(w->epfd, events, 64, (int)timeout);
+		for (int i = 0; i < n; i++) {
+			struct http_watch *watch = events[i].data.ptr;
+			watch->cb(watch->arg, watch->fd, events[i].events);
+		}
+		if (w->timer_at_ms >= 0 && clock_mono_ms() >= w->timer_at_ms) {
+			void (*cb)(void *) = w->timer_cb;
+			w->timer_at_ms = -1;
+			if (cb)
+				cb(w->timer_arg);
+		}
+		MHD_run(w->daemon);
+	}
+	bool clean = w->in_flight == 0;
+	if (s->opts.worker_fini)
+		s->opts.worker_fini(w, s->opts.app);
+	if (clean) {
+		MHD_stop_daemon(w->daemon);
+		w->daemon = NULL;
+	}
+	return NULL;
+}
+
+static struct MHD_Daemon *start_worker_daemon(struct http_server *s, struct http_worker *w)
+{
+	const struct config *cfg = s->cfg;
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	if (s->tls)
+		flags |= MHD_USE_TLS;
+	unsigned conn_limit = (unsigned)(cfg->server_max_connections / s->n_workers);
+	if (conn_limit < 1)
+		conn_limit = 1;
+	/* MHD's own buffer must hold our header limit; we answer 431 ourselves. */
+	size_t mem_limit = (size_t)cfg->server_max_header_bytes * 2 + 32768;
+	struct MHD_OptionItem tls_opts[] = {
+		{MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert_pem},
+		{MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key_pem},
+		{MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
+	return MHD_start_daemon(
+		flags, 0, NULL, NULL, on_access, w, MHD_OPTION_LISTEN_SOCKET, w->listen_fd,
+		MHD_OPTION_CONNECTION_LIMIT, conn_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned)cfg->server_max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)cfg->server_connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		mem_limit, MHD_OPTION_URI_LOG_CALLBACK, on_uri, w, MHD_OPTION_NOTIFY_COMPLETED,
+		on_completed, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_ARRAY,
+		s->tls ? tls_opts : no_opts, MHD_OPTION_END);
+}
+
+struct http_server *http_server_create(const struct http_server_opts *opts, char *err, size_t cap)
+{
+	const struct config *cfg = opts->cfg;
+	struct http_server *s = xcalloc(1, sizeof *s);
+	s->opts = *opts;
+	s->cfg = cfg;
+	s->n_workers = config_worker_count(cfg);
+	s->tls = cfg->server_tls_cert[0] != '\0';
+	if (s->tls) {
+		s->tls_cert_pem = read_file_bounded(cfg->server_tls_cert, err, cap);
+		s->tls_key_pem = s->tls_cert_pem ? read_file_bounded(cfg->server_tls_key, err, cap)
+						 : NULL;
+		if (!s->tls_key_pem)
+			goto fail;
+	}
+	for (int i = 0; i < opts->router->n; i++)
+		metrics_set_route_label(i, opts->router->routes[i].pattern);
+	metrics_set_route_label(ROUTE_SLOT_PROXY, "proxy");
+	metrics_set_route_label(ROUTE_SLOT_NONE, "none");
+
+	s->workers = xcalloc((size_t)s->n_workers, sizeof *s->workers);
+	for (int i = 0; i < s->n_workers; i++)
+		s->workers[i].listen_fd = -1;
+	for (int i = 0; i < s->n_workers; i++) {
+		struct http_worker *w = &s->workers[i];
+		w->server = s;
+		w->index = i;
+		w->timer_at_ms = -1;
+		pthread_mutex_init(&w->resume_lock, NULL);
+		w->listen_fd = make_listener(cfg->server_listen, i == 0 ? -1 : s->port, err, cap);
+		if (w->listen_fd < 0)
+			goto fail;
+		if (i == 0)
+			s->port = bound_port(w->listen_fd);
+		w->daemon = start_worker_daemon(s, w);
+		if (!w->daemon) {
+			snprintf(err, cap, "cannot start the HTTP%s server on %s", s->tls ? "S" : "",
+				 cfg->server_listen);
+			goto fail;
+		}
+		const union MHD_DaemonInfo *di =
+			MHD_get_daemon_info(w->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+		w->epfd = epoll_create1(EPOLL_CLOEXEC);
+		w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		w->mhd_watch = (struct http_watch){.fd = di->epoll_fd, .cb = on_mhd_ready, .arg = w};
+		w->wake_watch = (struct http_watch){.fd = w->wake_fd, .cb = on_wake, .arg = w};
+		http_worker_watch(w, &w->mhd_watch, EPOLLIN);
+		http_worker_watch(w, &w->wake_watch, EPOLLIN);
+	}
+	if (cfg->server_redirect_listen[0]) {
+		if (!s->tls) {
+			snprintf(err, cap, "[server] redirect_listen needs tls_cert and tls_key");
+			goto fail;
+		}
+		char host[256];
+		int port;
+		config_split_listen(cfg->server_listen, host, sizeof host, &port);
+		snprintf(s->redirect_host, sizeof s->redirect_host, "%s",
+			 strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ? "localhost"
+										   : host);
+		int rfd = make_listener(cfg->server_redirect_listen, -1, err, cap);
+		if (rfd < 0)
+			goto fail;
+		s->redirect_daemon = MHD_start_daemon(
+			MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_redirect, s,
+			MHD_OPTION_LISTEN_SOCKET, rfd, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+			MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_URI_LOG_CALLBACK,
+			on_redirect_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_redirect_completed,
+			NULL, MHD_OPTION_END);
+		if (!s->redirect_daemon) {
+			close(rfd);
+			snprintf(err, cap, "cannot start the redirect listener");
+			goto fail;
+		}
+	}
+	return s;
+fail:
+	http_server_destroy(s);
+	return NULL;
+}
+
+int http_server_port(const struct http_server *s)
+{
+	return s->port;
+}
+
+void http_server_stop(struct http_server *s)
+{
+	atomic_store(&s->stopping, true);
+	for (int i = 0; i < s->n_workers; i++)
+		if (s->workers[i].wake_fd > 0)
+			wake(&s->workers[i]);
+}
+
+int http_server_run(struct http_server *s)
+{
+	for (int i = 0; i < s->n_workers; i++)
+		if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0)
+			fatal("cannot start an HTTP worker thread");
+	for (int i = 0; i < s->n_workers; i++)
+		pthread_join(s->workers[i].thread, NULL);
+	if (s->redirect_daemon) {
+		MHD_stop_daemon(s->redirect_daemon);
+		s->redirect_daemon = NULL;
+	}
+	if (s->opts.drained)
+		s->opts.drained(s->opts.app);
+	return s->abandoned ? 1 : 0;
+}
+
+void http_server_destroy(struct http_server *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; s->workers && i < s->n_workers; i++) {
+		struct http_worker *w = &s->workers[i];
+		if (w->daemon && !s->abandoned)
+			MHD_stop_daemon(w->daemon);
+		else if (w->listen_fd >= 0 && !w->daemon)
+			close(w->listen_fd);
+		if (w->epfd > 0)
+			close(w->epfd);
+		if (w->wake_fd > 0)
+			close(w->wake_fd);
+	}
+	if (s->redirect_daemon)
+		MHD_stop_daemon(s->redirect_daemon);
+	free(s->workers);
+	if (s->tls_key_pem)
+		explicit_bzero(s->tls_key_pem, strlen(s->tls_key_pem));
+	free(s->tls_key_pem);
+	free(s->tls_cert_pem);
+	free(s);
+}

@@ -1,0 +1,73 @@
+/*
+ * server.h: the HTTP(S) server. N worker threads, each running one event
+ * loop (epoll) that drives its own libmicrohttpd daemon (external polling,
+ * SO_REUSEPORT listener) and anything else registered on the loop, such as
+ * the upstream client's curl multi handle. Slow work goes to pools and the
+ * connection is suspended meanwhile; nothing on a loop blocks.
+ */
+#ifndef PORTCULLIS_HTTP_SERVER_H
+#define PORTCULLIS_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/workpool.h"
+#include "http/request.h"
+#include "http/router.h"
+
+struct http_server;
+struct http_worker;
+
+struct http_server_opts {
+	const struct config *cfg;
+	const struct router *router;
+	/* Handler for paths no route matches (the data plane); NULL: 404. */
+	http_handler_fn fallback;
+	/* Pool for ROUTE_BLOCKING handlers. */
+	struct workpool *control_pool;
+	/* Passed to handlers as req->app. */
+	void *app;
+	/* Called on each worker thread when it starts and stops (may be NULL). */
+	void (*worker_init)(struct http_worker *w, void *app);
+	void (*worker_fini)(struct http_worker *w, void *app);
+	/* Called after the workers stop accepting and in-flight requests finish. */
+	void (*drained)(void *app);
+};
+
+/** Bind the listeners and prepare the workers. NULL with a message in err on failure. */
+struct http_server *http_server_create(const struct http_server_opts *opts, char *err, size_t cap);
+/** Run until http_server_stop; returns 0 after a clean drain. */
+int http_server_run(struct http_server *s);
+/** Ask the server to stop accepting and drain. Async-signal-safe. */
+void http_server_stop(struct http_server *s);
+/** Free the server (after http_server_run returned). */
+void http_server_destroy(struct http_server *s);
+/** The TCP port the main listener is bound to. */
+int http_server_port(const struct http_server *s);
+
+/* --- worker-loop hooks for modules that do their own I/O on the loop --- */
+
+typedef void (*http_io_cb)(void *arg, int fd, uint32_t epoll_events);
+
+/** An fd watched by a worker loop. The struct must outlive the watch. */
+struct http_watch {
+	int fd;
+	http_io_cb cb;
+	void *arg;
+	int registered;
+};
+
+/** Watch (or change the events of) an fd on w's loop. */
+void http_worker_watch(struct http_worker *w, struct http_watch *watch, uint32_t epoll_events);
+/** Stop watching an fd (before closing it). */
+void http_worker_unwatch(struct http_worker *w, struct http_watch *watch);
+/** Set the loop's one module timer: cb(arg) runs after ms (-1 cancels). */
+void http_worker_set_timer(struct http_worker *w, int64_t ms, void (*cb)(void *arg), void *arg);
+/** Per-worker pointer for a module (e.g. the upstream client). */
+void http_worker_set_local(struct http_worker *w, void *p);
+void *http_worker_local(struct http_worker *w);
+/** The worker a request runs on. */
+struct http_worker *http_request_worker(struct http_request *req);
+
+#endif
