@@ -1,0 +1,89 @@
+/*
+ * db.h: the SQL driver interface under the store (internal to src/store/).
+ *
+ * A driver is a const table of function pointers (like curl's struct
+ * Curl_ssl): db_sqlite.c and db_postgres.c. The domain queries in store.c
+ * are written once in portable SQL with '?' placeholders; drivers translate
+ * placeholders and types. Every value is bound, never spliced into SQL.
+ * Results are materialised as text cells (NULL for SQL NULL).
+ */
+#ifndef PORTCULLIS_STORE_DB_H
+#define PORTCULLIS_STORE_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum db_type { DB_NULL, DB_TEXT, DB_INT };
+
+struct db_param {
+	enum db_type type;
+	const char *text;
+	int64_t i;
+};
+
+/** A text parameter; NULL binds SQL NULL (still typed text, for PostgreSQL). */
+static inline struct db_param P_TEXT(const char *s)
+{
+	return (struct db_param){DB_TEXT, s, 0};
+}
+/** An integer parameter. */
+static inline struct db_param P_INT(int64_t v)
+{
+	return (struct db_param){DB_INT, NULL, v};
+}
+#define P_NULL ((struct db_param){DB_NULL, NULL, 0})
+
+/** A fully read result: rows x cols text cells. */
+struct db_result {
+	int nrows, ncols;
+	char **cells;   /* nrows * ncols; NULL means SQL NULL */
+	int64_t changes; /* rows changed by an INSERT/UPDATE/DELETE */
+};
+
+enum {
+	DB_OK = 0,
+	DB_ERROR = -1,     /* anything else: logged by the driver */
+	DB_CONSTRAINT = -2, /* unique/foreign-key violation */
+	DB_UNAVAILABLE = -3, /* cannot reach the database */
+};
+
+struct db_conn;
+
+struct db_driver {
+	const char *scheme;
+	const char *dialect; /* "sqlite" or "postgres": selects migration variants */
+	int (*connect)(const char *url, struct db_conn **out, char *err, size_t cap);
+	void (*disconnect)(struct db_conn *c);
+	/* Run one or more statements without parameters (migrations). */
+	int (*exec_script)(struct db_conn *c, const char *sql);
+	/* Run one statement with bound parameters; *out may be NULL to discard rows. */
+	int (*query)(struct db_conn *c, const char *sql, const struct db_param *params, int n,
+		     struct db_result **out);
+	/* Begin a transaction that takes the write lock at once. */
+	int (*begin)(struct db_conn *c);
+	int (*commit)(struct db_conn *c);
+	void (*rollback)(struct db_conn *c);
+	/* True when the connection is usable. */
+	bool (*alive)(struct db_conn *c);
+};
+
+struct db_conn {
+	const struct db_driver *driver;
+};
+
+extern const struct db_driver db_sqlite_driver;
+extern const struct db_driver db_postgres_driver;
+
+/** Free a result (NULL ok). */
+void db_result_free(struct db_result *r);
+/** Cell text or NULL. */
+const char *db_text(const struct db_result *r, int row, int col);
+/** Cell as an integer (0 for NULL or non-numeric). */
+int64_t db_int(const struct db_result *r, int row, int col);
+/** Cell as an integer, or def when NULL. */
+int64_t db_int_or(const struct db_result *r, int row, int col, int64_t def);
+/** Build a result from cells (takes ownership of cells); for drivers. */
+struct db_result *db_result_new(int nrows, int ncols, char **cells);
+
+#endif

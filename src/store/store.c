@@ -1,0 +1,1013 @@
+/*
+ * store.c: the domain queries of store.h, written once in portable SQL over
+ * the db.h drivers, plus the connection pool, migrations and the audit hash
+ * chain.
+ *
+ * Audit chain: each event's hash is SHA-256 over the previous hash and a
+ * length-prefixed encoding of the event's fields, so editing, inserting or
+ * deleting any row breaks every later link. Appends serialise on the single
+ * audit_head row, updated first in the same transaction as the change.
+ */
+#include "store/store.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "core/ulid.h"
+#include "crypto/hash.h"
+#include "store/db.h"
+#include "store/migrations.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define POOL_WAIT_MS 5000
+
+struct store {
+	const struct db_driver *driver;
+	char *url;
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	struct db_conn **idle; /* NULL slots are reconnected on demand */
+	int n_idle, size, out;
+};
+
+/* ---------- pool ---------- */
+
+static const struct db_driver *driver_for(const char *url)
+{
+	if (str_has_prefix(url, "sqlite://"))
+		return &db_sqlite_driver;
+	if (str_has_prefix(url, "postgres://") || str_has_prefix(url, "postgresql://"))
+		return &db_postgres_driver;
+	return NULL;
+}
+
+static int map_db(int rc)
+{
+	switch (rc) {
+	case DB_OK: return STORE_OK;
+	case DB_CONSTRAINT: return STORE_ECONFLICT;
+	case DB_UNAVAILABLE: return STORE_EUNAVAILABLE;
+	default: return STORE_ERROR;
+	}
+}
+
+int store_open(const char *url, int pool_size, struct store **out, char *err, size_t cap)
+{
+	const struct db_driver *d = driver_for(url);
+	if (!d) {
+		snprintf(err, cap, "unsupported store url (use sqlite:///path or postgres://...)");
+		return STORE_ERROR;
+	}
+	struct db_conn *first = NULL;
+	int rc = d->connect(url, &first, err, cap);
+	if (rc != DB_OK)
+		return map_db(rc);
+	struct store *st = xcalloc(1, sizeof *st);
+	st->driver = d;
+	st->url = xstrdup(url);
+	st->size = pool_size > 0 ? pool_size : 1;
+	if (d == &db_sqlite_driver && st->size > 4)
+		st->size = 4; /* one writer at a time anyway */
+	st->idle = xcalloc((size_t)st->size, sizeof *st->idle);
+	st->idle[0] = first;
+	st->n_idle = st->size; /* slots 1.. are NULL: connect lazily */
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_cond_init(&st->freed, NULL);
+	*out = st;
+	return STORE_OK;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	for (int i = 0; i < st->n_idle; i++)
+		if (st->idle[i])
+			st->driver->disconnect(st->idle[i]);
+	free(st->idle);
+	free(st->url);
+	pthread_mutex_destroy(&st->lock);
+	pthread_cond_destroy(&st->freed);
+	free(st);
+}
+
+static struct db_conn *acquire(struct store *st)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += POOL_WAIT_MS / 1000;
+	pthread_mutex_lock(&st->lock);
+	while (st->n_idle == 0) {
+		if (pthread_cond_timedwait(&st->freed, &st->lock, &deadline) != 0) {
+			pthread_mutex_unlock(&st->lock);
+			log_warn("store: no free database connection after %d ms", POOL_WAIT_MS);
+			return NULL;
+		}
+	}
+	struct db_conn *c = st->idle[--st->n_idle];
+	st->out++;
+	pthread_mutex_unlock(&st->lock);
+	if (!c) {
+		char err[256];
+		if (st->driver->connect(st->url, &c, err, sizeof err) != DB_OK) {
+			log_warn("store: cannot connect: %s", err);
+			c = NULL;
+			pthread_mutex_lock(&st->lock);
+			st->idle[st->n_idle++] = NULL;
+			st->out--;
+			pthread_cond_signal(&st->freed);
+			pthread_mutex_unlock(&st->lock);
+		}
+	}
+	return c;
+}
+
+/* Return a connection; one that failed with UNAVAILABLE is dropped. */
+static void release(struct store *st, struct db_conn *c, int rc)
+{
+	if (c && rc == STORE_EUNAVAILABLE) {
+		st->driver->disconnect(c);
+		c = NULL;
+	}
+	pthread_mutex_lock(&st->lock);
+	st->idle[st->n_idle++] = c;
+	st->out--;
+	pthread_cond_signal(&st->freed);
+	pthread_mutex_unlock(&st->lock);
+}
+
+static int q(struct db_conn *c, const char *sql, const struct db_param *p, int n,
+	     struct db_result **out)
+{
+	return map_db(c->driver->query(c, sql, p, n, out));
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src ? src : "");
+}
+
+bool store_ready(struct store *st)
+{
+	struct db_conn *c = acquire(st);
+	if (!c)
+		return false;
+	bool ok = c->driver->alive(c);
+	release(st, c, ok ? STORE_OK : STORE_EUNAVAILABLE);
+	return ok;
+}
+
+/* ---------- migrations ---------- */
+
+int store_migrate(struct store *st, int *applied)
+{
+	struct db_conn *c = acquire(st);
+	if (!c)
+		return STORE_EUNAVAILABLE;
+	int n_applied = 0;
+	int rc = map_db(c->driver->exec_script(
+		c, "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, "
+		   "name TEXT NOT NULL, applied_at BIGINT NOT NULL)"));
+	for (size_t i = 0; rc == STORE_OK && i < n_migrations; i++) {
+		const struct migration *m = &migrations[i];
+		if (m->dialect && strcmp(m->dialect, c->driver->dialect) != 0)
+			continue;
+		rc = map_db(c->driver->begin(c));
+		if (rc != STORE_OK)
+			break;
+		struct db_result *r = NULL;
+		struct db_param p[] = {P_INT(m->version)};
+		rc = q(c, "SELECT 1 FROM schema_migrations WHERE version = ?", p, 1, &r);
+		bool done = r && r->nrows > 0;
+		db_result_free(r);
+		if (rc == STORE_OK && !done) {
+			rc = map_db(c->driver->exec_script(c, m->sql));
+			struct db_param ins[] = {P_INT(m->version), P_TEXT(m->name),
+						 P_INT(clock_now_ms())};
+			if (rc == STORE_OK)
+				rc = q(c,
+				       "INSERT INTO schema_migrations (version, name, applied_at) "
+				       "VALUES (?, ?, ?)",
+				       ins, 3, NULL);
+			if (rc == STORE_OK)
+				n_applied++;
+		}
+		if (rc == STORE_OK)
+			rc = map_db(c->driver->commit(c));
+		else
+			c->driver->rollback(c);
+		if (rc != STORE_OK)
+			log_error("migration %04d_%s failed", m->version, m->name);
+	}
+	release(st, c, rc);
+	if (applied)
+		*applied = n_applied;
+	return rc;
+}
+
+/* ---------- audit chain ---------- */
+
+static void chain_field(struct sha256_ctx *h, const char *v)
+{
+	char len[24];
+	if (!v) {
+		sha256_update(h, "-|", 2);
+		return;
+	}
+	int n = snprintf(len, sizeof len, "%zu:", strlen(v));
+	sha256_update(h, len, (size_t)n);
+	sha256_update(h, v, strlen(v));
+	sha256_update(h, "|", 1);
+}
+
+/* The hash of one event given its fields as stored (text) and prev_hash. */
+static void chain_hash(const char *const fields[11], const char *prev_hash, char out[65])
+{
+	struct sha256_ctx h;
+	sha256_init(&h);
+	sha256_update(&h, "portcullis-audit-v1|", 20);
+	chain_field(&h, prev_hash);
+	for (int i = 0; i < 11; i++)
+		chain_field(&h, fields[i]);
+	uint8_t d[SHA256_LEN];
+	sha256_final(&h, d);
+	hex_encode(d, sizeof d, out);
+}
+
+#define AUDIT_COLS                                                                                 \
+	"seq, id, at, org_id, actor_type, actor_id, action, target_type, target_id, request_id, "  \
+	"details, prev_hash, hash"
+
+/* Append an event inside the caller's transaction. */
+static int audit_append_tx(struct db_conn *c, const struct audit_input *a)
+{
+	struct db_result *r = NULL;
+	int rc = q(c, "UPDATE audit_head SET seq = seq + 1 WHERE id = 1", NULL, 0, NULL);
+	if (rc == STORE_OK)
+		rc = q(c, "SELECT seq, hash FROM audit_head WHERE id = 1", NULL, 0, &r);
+	if (rc != STORE_OK || !r || r->nrows != 1) {
+		db_result_free(r);
+		return rc != STORE_OK ? rc : STORE_ERROR;
+	}
+	int64_t seq = db_int(r, 0, 0);
+	char prev[65];
+	copy_str(prev, sizeof prev, db_text(r, 0, 1));
+	db_result_free(r);
+
+	char id[ULID_LEN + 1], seqs[24], ats[24], hash[65];
+	ulid_new(id);
+	snprintf(seqs, sizeof seqs, "%lld", (long long)seq);
+	snprintf(ats, sizeof ats, "%lld", (long long)clock_now_ms());
+	char *details = a->details ? json_dumps(a->details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	const char *fields[11] = {seqs,          id,           ats,
+				  a->org_id,     a->actor_type, a->actor_id,
+				  a->action,     a->target_type, a->target_id,
+				  a->request_id, details};
+	chain_hash(fields, prev, hash);
+	struct db_param p[] = {P_INT(seq),	   P_TEXT(id),	      P_TEXT(ats),
+			       P_TEXT(a->org_id),  P_TEXT(a->actor_type), P_TEXT(a->actor_id),
+			       P_TEXT(a->action),  P_TEXT(a->target_type), P_TEXT(a->target_id),
+			       P_TEXT(a->request_id), P_TEXT(details),     P_TEXT(prev),
+			       P_TEXT(hash)};
+	/* `at` is bound as text and cast so both drivers store an integer. */
+	rc = q(c,
+	       "INSERT INTO audit_events (" AUDIT_COLS ") VALUES (?, ?, CAST(? AS BIGINT), ?, ?, "
+	       "?, ?, ?, ?, ?, ?, ?, ?)",
+	       p, 13, NULL);
+	if (rc == STORE_OK) {
+		struct db_param h[] = {P_TEXT(hash)};
+		rc = q(c, "UPDATE audit_head SET hash = ? WHERE id = 1", h, 1, NULL);
+	}
+	free(details);
+	return rc;
+}
+
+static int bump_version_tx(struct db_conn *c)
+{
+	return q(c, "UPDATE state_version SET version = version + 1 WHERE id = 1", NULL, 0, NULL);
+}
+
+/*
+ * Run fn(c, arg) in a write transaction with an audit event (when a is not
+ * NULL) and, when bump, a state-version bump. Commits only when all succeed.
+ */
+static int in_tx(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg,
+		 const struct audit_input *a, bool bump)
+{
+	struct db_conn *c = acquire(st);
+	if (!c)
+		return STORE_EUNAVAILABLE;
+	int rc = map_db(c->driver->begin(c));
+	if (rc == STORE_OK)
+		rc = fn(c, arg);
+	if (rc == STORE_OK && a)
+		rc = audit_append_tx(c, a);
+	if (rc == STORE_OK && bump)
+		rc = bump_version_tx(c);
+	if (rc == STORE_OK)
+		rc = map_db(c->driver->commit(c));
+	else
+		c->driver->rollback(c);
+	release(st, c, rc);
+	return rc;
+}
+
+/* Run one read query on a pooled connection. */
+static int read_q(struct store *st, const char *sql, const struct db_param *p, int n,
+		  struct db_result **out)
+{
+	struct db_conn *c = acquire(st);
+	if (!c)
+		return STORE_EUNAVAILABLE;
+	int rc = q(c, sql, p, n, out);
+	release(st, c, rc);
+	return rc;
+}
+
+int store_audit_append(struct store *st, const struct audit_input *a)
+{
+	struct db_conn *c = acquire(st);
+	if (!c)
+		return STORE_EUNAVAILABLE;
+	int rc = map_db(c->driver->begin(c));
+	if (rc == STORE_OK)
+		rc = audit_append_tx(c, a);
+	if (rc == STORE_OK)
+		rc = map_db(c->driver->commit(c));
+	else
+		c->driver->rollback(c);
+	release(st, c, rc);
+	return rc;
+}
+
+static json_t *json_str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static json_t *json_time_or_null(const struct db_result *r, int row, int col)
+{
+	const char *s = db_text(r, row, col);
+	if (!s)
+		return json_null();
+	char buf[32];
+	clock_format_rfc3339(db_int(r, row, col), buf, sizeof buf);
+	return json_string(buf);
+}
+
+int store_audit_list(struct store *st, const struct audit_filter *f, json_t **out)
+{
+	struct db_param p[] = {P_TEXT(f->org_id), P_TEXT(f->org_id), P_INT(f->since),
+			       P_INT(f->since),	  P_INT(f->until),  P_INT(f->until),
+			       P_TEXT(f->key_id), P_TEXT(f->key_id), P_TEXT(f->key_id),
+			       P_INT(f->after_seq), P_INT(f->limit)};
+	struct db_result *r = NULL;
+	int rc = read_q(st,
+			"SELECT " AUDIT_COLS " FROM audit_events WHERE (? IS NULL OR org_id = ?) "
+			"AND (? < 0 OR at >= ?) AND (? < 0 OR at < ?) "
+			"AND (? IS NULL OR actor_id = ? OR target_id = ?) AND seq > ? "
+			"ORDER BY seq LIMIT ?",
+			p, 11, &r);
+	if (rc != STORE_OK)
+		return rc;
+	json_t *arr = json_array();
+	for (int i = 0; i < r->nrows; i++) {
+		const char *details = db_text(r, i, 10);
+		json_t *d = details ? json_loads(details, 0, NULL) : NULL;
+		json_t *ev = json_pack(
+			"{s:s, s:I, s:o, s:o, s:{s:s, s:o}, s:s, s:{s:o, s:o}, s:o, s:o, s:s, s:s}",
+			"id", db_text(r, i, 1), "seq", (json_int_t)db_int(r, i, 0), "at",
+			json_time_or_null(r, i, 2), "org_id", json_str_or_null(db_text(r, i, 3)),
+			"actor", "type", db_text(r, i, 4), "id", json_str_or_null(db_text(r, i, 5)),
+			"action", db_text(r, i, 6), "target", "type",
+			json_str_or_null(db_text(r, i, 7)), "id", json_str_or_null(db_text(r, i, 8)),
+			"request_id", json_str_or_null(db_text(r, i, 9)), "details",
+			d ? d : json_null(), "prev_hash", db_text(r, i, 11), "hash",
+			db_text(r, i, 12));
+		json_array_append_new(arr, ev);
+	}
+	db_result_free(r);
+	*out = arr;
+	return STORE_OK;
+}
+
+int store_audit_verify(struct store *st, int64_t *checked, char bad_id[STORE_ID_LEN + 1])
+{
+	char prev[65] = "0000000000000000000000000000000000000000000000000000000000000000";
+	int64_t after = 0, n = 0, expect_seq = 1;
+	bad_id[0] = '\0';
+	for (;;) {
+		struct db_param p[] = {P_INT(after)};
+		struct db_result *r = NULL;
+		int rc = read_q(st,
+				"SELECT " AUDIT_COLS " FROM audit_events WHERE seq > ? ORDER BY seq "
+				"LIMIT 1000",
+				p, 1, &r);
+		if (rc != STORE_OK)
+			return rc;
+		if (r->nrows == 0) {
+			db_result_free(r);
+			break;
+		}
+		for (int i = 0; i < r->nrows; i++) {
+			const char *fields[11];
+			for (int k = 0; k < 11; k++)
+				fields[k] = db_text(r, i, k);
+			char h[65];
+			chain_hash(fields, prev, h);
+			const char *stored_prev = db_text(r, i, 11);
+			const char *stored = db_text(r, i, 12);
+			if (db_int(r, i, 0) != expect_seq || !stored_prev || !stored ||
+			    strcmp(stored_prev, prev) != 0 || strcmp(stored, h) != 0) {
+				copy_str(bad_id, STORE_ID_LEN + 1, db_text(r, i, 1));
+				db_result_free(r);
+				*checked = n;
+				return STORE_ECONFLICT;
+			}
+			copy_str(prev, sizeof prev, stored);
+			after = db_int(r, i, 0);
+			expect_seq++;
+			n++;
+		}
+		db_result_free(r);
+	}
+	/* The head must point at the last event: catches a deleted tail. */
+	struct db_result *r = NULL;
+	int rc = read_q(st, "SELECT seq, hash FROM audit_head WHERE id = 1", NULL, 0, &r);
+	if (rc != STORE_OK)
+		return rc;
+	bool head_ok = r->nrows == 1 && db_int(r, 0, 0) == n && db_text(r, 0, 1) &&
+		       strcmp(db_text(r, 0, 1), prev) == 0;
+	db_result_free(r);
+	*checked = n;
+	if (!head_ok) {
+		copy_str(bad_id, STORE_ID_LEN + 1, "head");
+		return STORE_ECONFLICT;
+	}
+	return STORE_OK;
+}
+
+/* ---------- organisations ---------- */
+
+#define ORG_COLS                                                                                   \
+	"id, name, contact_email, rate_limit_requests, rate_limit_per_seconds, "                   \
+	"rate_limit_burst, created_at, updated_at"
+
+static void read_org(const struct db_result *r, int i, struct store_org *o)
+{
+	copy_str(o->id, sizeof o->id, db_text(r, i, 0));
+	copy_str(o->name, sizeof o->name, db_text(r, i, 1));
+	copy_str(o->contact_email, sizeof o->contact_email, db_text(r, i, 2));
+	o->rl_requests = db_int_or(r, i, 3, -1);
+	o->rl_per_seconds = db_int_or(r, i, 4, -1);
+	o->rl_burst = db_int_or(r, i, 5, -1);
+	o->created_at = db_int(r, i, 6);
+	o->updated_at = db_int(r, i, 7);
+}
+
+static struct db_param int_or_null(int64_t v)
+{
+	return v < 0 ? P_NULL : P_INT(v);
+}
+
+static int org_insert_fn(struct db_conn *c, void *arg)
+{
+	const struct store_org *o = arg;
+	struct db_param p[] = {P_TEXT(o->id),
+			       P_TEXT(o->name),
+			       P_TEXT(o->contact_email[0] ? o->contact_email : NULL),
+			       int_or_null(o->rl_requests),
+			       int_or_null(o->rl_per_seconds),
+			       int_or_null(o->rl_burst),
+			       P_INT(o->created_at),
+			       P_INT(o->updated_at)};
+	return q(c, "INSERT INTO orgs (" ORG_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)", p, 8, NULL);
+}
+
+int store_org_insert(struct store *st, const struct store_org *org, const struct audit_input *a)
+{
+	return in_tx(st, org_insert_fn, (void *)org, a, true);
+}
+
+static int org_update_fn(struct db_conn *c, void *arg)
+{
+	const struct store_org *o = arg;
+	struct db_param p[] = {P_TEXT(o->name),
+			       P_TEXT(o->contact_email[0] ? o->contact_email : NULL),
+			       int_or_null(o->rl_requests),
+			       int_or_null(o->rl_per_seconds),
+			       int_or_null(o->rl_burst),
+			       P_INT(o->updated_at),
+			       P_TEXT(o->id)};
+	struct db_result *r = NULL;
+	int rc = q(c,
+		   "UPDATE orgs SET name = ?, contact_email = ?, rate_limit_requests = ?, "
+		   "rate_limit_per_seconds = ?, rate_limit_burst = ?, updated_at = ? WHERE id = ?",
+		   p, 7, &r);
+	if (rc == STORE_OK && r->changes == 0)
+		rc = STORE_ENOTFOUND;
+	db_result_free(r);
+	return rc;
+}
+
+int store_org_update(struct store *st, const struct store_org *org, const struct audit_input *a)
+{
+	return in_tx(st, org_update_fn, (void *)org, a, true);
+}
+
+int store_org_get(struct store *st, const char *id, struct store_org *out)
+{
+	struct db_param p[] = {P_TEXT(id)};
+	struct db_result *r = NULL;
+	int rc = read_q(st, "SELECT " ORG_COLS " FROM orgs WHERE id = ?", p, 1, &r);
+	if (rc != STORE_OK)
+		return rc;
+	if (r->nrows == 0)
+		rc = STORE_ENOTFOUND;
+	else
+		read_org(r, 0, out);
+	db_result_free(r);
+	return rc;
+}
+
+int store_org_list(struct store *st, const char *after, int limit, struct store_org **out, int *n)
+{
+	struct db_param p[] = {P_TEXT(after ? after : ""), P_INT(limit)};
+	struct db_result *r = NULL;
+	int rc = read_q(st, "SELECT " ORG_COLS " FROM orgs WHERE id > ? ORDER BY id LIMIT ?", p, 2,
+			&r);
+	if (rc != STORE_OK)
+		return rc;
+	*out = xcalloc((size_t)r->nrows + 1, sizeof **out);
+	for (int i = 0; i < r->nrows; i++)
+		read_org(r, i, &(*out)[i]);
+	*n = r->nrows;
+	db_result_free(r);
+	return STORE_OK;
+}
+
+/* ---------- projects ---------- */
+
+static void read_project(const struct db_result *r, int i, struct store_project *p)
+{
+	copy_str(p->id, sizeof p->id, db_text(r, i, 0));
+	copy_str(p->org_id, sizeof p->org_id, db_text(r, i, 1));
+	copy_str(p->name, sizeof p->name, db_text(r, i, 2));
+	p->created_at = db_int(r, i, 3);
+}
+
+static int project_insert_fn(struct db_conn *c, void *arg)
+{
+	const struct store_project *pr = arg;
+	struct db_param p[] = {P_TEXT(pr->id), P_TEXT(pr->org_id), P_TEXT(pr->name),
+			       P_INT(pr->created_at)};
+	return q(c, "INSERT INTO projects (id, org_id, name, created_at) VALUES (?, ?, ?, ?)", p, 4,
+		 NULL);
+}
+
+int store_project_insert(struct store *st, const struct store_project *p,
+			 const struct audit_input *a)
+{
+	return in_tx(st, project_insert_fn, (void *)p, a, false);
+}
+
+int store_project_get(struct store *st, const char *org_id, const char *id,
+		      struct store_project *out)
+{
+	struct db_param p[] = {P_TEXT(id), P_TEXT(org_id)};
+	struct db_result *r = NULL;
+	int rc = read_q(st,
+			"SELECT id, org_id, name, created_at FROM projects WHERE id = ? AND org_id = ?",
+			p, 2, &r);
+	if (rc != STORE_OK)
+		return rc;
+	if (r->nrows == 0)
+		rc = STORE_ENOTFOUND;
+	else
+		read_project(r, 0, out);
+	db_result_free(r);
+	return rc;
+}
+
+int store_project_list(struct store *st, const char *org_id, const char *after, int limit,
+		       struct store_project **out, int *n)
+{
+	struct db_param p[] = {P_TEXT(org_id), P_TEXT(after ? after : ""), P_INT(limit)};
+	struct db_result *r = NULL;
+	int rc = read_q(st,
+			"SELECT id, org_id, name, created_at FROM projects WHERE org_id = ? AND id > ? "
+			"ORDER BY id LIMIT ?",
+			p, 3, &r);
+	if (rc != STORE_OK)
+		return rc;
+	*out = xcalloc((size_t)r->nrows + 1, sizeof **out);
+	for (int i = 0; i < r->nrows; i++)
+		read_project(r, i, &(*out)[i]);
+	*n = r->nrows;
+	db_result_free(r);
+	return STORE_OK;
+}
+
+/* ---------- API keys ---------- */
+
+#define KEY_COLS                                                                                   \
+	"id, org_id, project_id, name, env, scopes, secret_hash, prev_secret_hash, "               \
+	"prev_expires_at, start, created_at, last_used_at, expires_at, revoked_at, version"
+
+static void read_key(const struct db_result *r, int i, struct store_key *k)
+{
+	copy_str(k->id, sizeof k->id, db_text(r, i, 0));
+	copy_str(k->org_id, sizeof k->org_id, db_text(r, i, 1));
+	copy_str(k->project_id, sizeof k->project_id, db_text(r, i, 2));
+	copy_str(k->name, sizeof k->name, db_text(r, i, 3));
+	copy_str(k->env, sizeof k->env, db_text(r, i, 4));
+	copy_str(k->scopes, sizeof k->scopes, db_text(r, i, 5));
+	copy_str(k->secret_hash, sizeof k->secret_hash, db_text(r, i, 6));
+	copy_str(k->prev_secret_hash, sizeof k->prev_secret_hash, db_text(r, i, 7));
+	k->prev_expires_at = db_int_or(r, i, 8, -1);
+	copy_str(k->start, sizeof k->start, db_text(r, i, 9));
+	k->created_at = db_int(r, i, 10);
+	k->last_used_at = db_int_or(r, i, 11, -1);
+	k->expires_at = db_int_or(r, i, 12, -1);
+	k->revoked_at = db_int_or(r, i, 13, -1);
+	k->version = db_int(r, i, 14);
+}
+
+static int key_insert_fn(struct db_conn *c, void *arg)
+{
+	const struct store_key *k = arg;
+	struct db_param p[] = {P_TEXT(k->id),
+			       P_TEXT(k->org_id[0] ? k->org_id : NULL),
+			       P_TEXT(k->project_id[0] ? k->project_id : NULL),
+			       P_TEXT(k->name),
+			       P_TEXT(k->env),
+			       P_TEXT(k->scopes),
+			       P_TEXT(k->secret_hash),
+			       P_NULL,
+			       P_NULL,
+			       P_TEXT(k->start),
+			       P_INT(k->created_at),
+			       P_NULL,
+			       int_or_null(k->expires_at),
+			       P_NULL,
+			       P_INT(k->version)};
+	return q(c,
+		 "INSERT INTO api_keys (" KEY_COLS
+		 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		 p, 15, NULL);
+}
+
+int store_key_insert(struct store *st, const struct store_key *k, const struct audit_input *a)
+{
+	return in_tx(st, key_insert_fn, (void *)k, a, true);
+}
+
+int store_key_get(struct store *st, const char *id, struct store_key *out)
+{
+	struct db_param p[] = {P_TEXT(id)};
+	struct db_result *r = NULL;
+	int rc = read_q(st, "SELECT " KEY_COLS " FROM api_keys WHERE id = ?", p, 1, &r);
+	if (rc != STORE_OK)
+		return rc;
+	if (r->nrows == 0)
+		rc = STORE_ENOTFOUND;
+	else
+		read_key(r, 0, out);
+	db_result_free(r);
+	return rc;
+}
+
+int store_key_list(struct store *st, const char *org_id, const char *project_id, const char *after,
+		   int limit, struct store_key **out, int *n)
+{
+	bool root_only = org_id && !org_id[0];
+	struct db_param p[] = {P_INT(root_only),  P_TEXT(root_only ? NULL : org_id),
+			       P_TEXT(root_only ? NULL : org_id), P_TEXT(project_id),
+			       P_TEXT(project_id), P_TEXT(after ? after : ""),
+			       P_INT(limit)};
+	struct db_result *r = NULL;
+	int rc = read_q(st,
+			"SELECT " KEY_COLS " FROM api_keys WHERE "
+			"(CASE WHEN ? = 1 THEN org_id IS NULL ELSE org_id IS NOT NULL END) "
+			"AND (? IS NULL OR org_id = ?) AND (? IS NULL OR project_id = ?) "
+			"AND id > ? ORDER BY id LIMIT ?",
+			p, 7, &r);
+	if (rc != STORE_OK)
+		return rc;
+	*out = xcalloc((size_t)r->nrows + 1, sizeof **out);
+	for (int i = 0; i < r->nrows; i++)
+		read_key(r, i, &(*out)[i]);
+	*n = r->nrows;
+	db_result_free(r);
+	return STORE_OK;
+}
+
+struct rotate_args {
+	const char *id, *new_hash, *start;
+	int64_t prev_expires_at;
+	int64_t *version_out;
+};
+
+static int key_rotate_fn(struct db_conn *c, void *arg)
+{
+	struct rotate_args *ra = arg;
+	bool grace = ra->prev_expires_at > 0;
+	struct db_param p[] = {P_INT(grace),	    P_INT(grace ? ra->prev_expires_at : 0),
+			       P_TEXT(ra->new_hash), P_TEXT(ra->start),
+			       P_TEXT(ra->id)};
+	struct db_result *r = NULL;
+	int rc = q(c,
+		   "UPDATE api_keys SET prev_secret_hash = CASE WHEN ? = 1 THEN secret_hash ELSE "
+		   "NULL END, prev_expires_at = NULLIF(?, 0), secret_hash = ?, start = ?, "
+		   "version = version + 1 WHERE id = ? AND revoked_at IS NULL",
+		   p, 5, &r);
+	if (rc == STORE_OK && r->changes == 0)
+		rc = STORE_ENOTFOUND;
+	db_result_free(r);
+	r = NULL;
+	if (rc == STORE_OK && ra->version_out) {
+		struct db_param g[] = {P_TEXT(ra->id)};
+		rc = q(c, "SELECT version FROM api_keys WHERE id = ?", g, 1, &r);
+		if (rc == STORE_OK && r->nrows == 1)
+			*ra->version_out = db_int(r, 0, 0);
+		db_result_free(r);
+	}
+	return rc;
+}
+
+int store_key_rotate(struct store *st, const char *id, const char *new_hash, const char *start,
+		     int64_t prev_expires_at, const struct audit_input *a, int64_t *version_out)
+{
+	struct rotate_args ra = {id, new_hash, start, prev_expires_at, version_out};
+	return in_tx(st, key_rotate_fn, &ra, a, true);
+}
+
+struct revoke_args {
+	const char *id;
+	int64_t at;
+};
+
+static int key_revoke_fn(struct db_conn *c, void *arg)
+{
+	struct revoke_args *ra = arg;
+	struct db_param p[] = {P_INT(ra->at), P_TEXT(ra->id)};
+	struct db_result *r = NULL;
+	int rc = q(c,
+		   "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?), version = version + 1 "
+		   "WHERE id = ?",
+		   p, 2, &r);
+	if (rc == STORE_OK && r->changes == 0)
+		rc = STORE_ENOTFOUND;
+	db_result_free(r);
+	return rc;
+}
+
+int store_key_revoke(struct store *st, const char *id, int64_t at, const struct audit_input *a)
+{
+	struct revoke_args ra = {id, at};
+	return in_tx(st, key_revoke_fn, &ra, a, true);
+}
+
+struct touch_args {
+	const char *const *ids;
+	const int64_t *at;
+	int n;
+};
+
+static int key_touch_fn(struct db_conn *c, void *arg)
+{
+	struct touch_args *ta = arg;
+	int rc = STORE_OK;
+	for (int i = 0; rc == STORE_OK && i < ta->n; i++) {
+		struct db_param p[] = {P_INT(ta->at[i]), P_INT(ta->at[i]), P_TEXT(ta->ids[i])};
+		rc = q(c,
+		       "UPDATE api_keys SET last_used_at = ? WHERE (last_used_at IS NULL OR "
+		       "last_used_at < ?) AND id = ?",
+		       p, 3, NULL);
+	}
+	return rc;
+}
+
+int store_key_touch(struct store *st, const char *const *ids, const int64_t *at, int n)
+{
+	struct touch_args ta = {ids, at, n};
+	return in_tx(st, key_touch_fn, &ta, NULL, false);
+}
+
+/* ---------- kill switches ---------- */
+
+static void read_kill(const struct db_result *r, int i, struct store_kill *k)
+{
+	copy_str(k->scope, sizeof k->scope, db_text(r, i, 0));
+	copy_str(k->target_id, sizeof k->target_id, db_text(r, i, 1));
+	copy_str(k->set_by, sizeof k->set_by, db_text(r, i, 2));
+	copy_str(k->actor_id, sizeof k->actor_id, db_text(r, i, 3));
+	copy_str(k->reason, sizeof k->reason, db_text(r, i, 4));
+	k->engaged_at = db_int(r, i, 5);
+}
+
+static int kill_engage_fn(struct db_conn *c, void *arg)
+{
+	const struct store_kill *k = arg;
+	struct db_param p[] = {P_TEXT(k->scope),
+			       P_TEXT(k->target_id),
+			       P_TEXT(k->set_by),
+			       P_TEXT(k->actor_id[0] ? k->actor_id : NULL),
+			       P_TEXT(k->reason[0] ? k->reason : NULL),
+			       P_INT(k->engaged_at)};
+	int rc = q(c,
+		   "INSERT INTO kill_switches (scope, target_id, set_by, actor_id, reason, engaged_at) "
+		   "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, target_id) DO UPDATE SET "
+		   "set_by = excluded.set_by, actor_id = excluded.actor_id, reason = excluded.reason, "
+		   "engaged_at = excluded.engaged_at",
+		   p, 6, NULL);
+	if (rc == STORE_OK && strcmp(k->scope, "key") == 0) {
+		struct db_param v[] = {P_TEXT(k->target_id)};
+		rc = q(c, "UPDATE api_keys SET version = version + 1 WHERE id = ?", v, 1, NULL);
+	}
+	return rc;
+}
+
+int store_kill_engage(struct store *st, const struct store_kill *k, const struct audit_input *a)
+{
+	return in_tx(st, kill_engage_fn, (void *)k, a, true);
+}
+
+struct lift_args {
+	const char *scope, *target_id;
+};
+
+static int kill_lift_fn(struct db_conn *c, void *arg)
+{
+	struct lift_args *la = arg;
+	struct db_param p[] = {P_TEXT(la->scope), P_TEXT(la->target_id)};
+	struct db_result *r = NULL;
+	int rc = q(c, "DELETE FROM kill_switches WHERE scope = ? AND target_id = ?", p, 2, &r);
+	if (rc == STORE_OK && r->changes == 0)
+		rc = STORE_ENOTFOUND;
+	db_result_free(r);
+	if (rc == STORE_OK && strcmp(la->scope, "key") == 0) {
+		struct db_param v[] = {P_TEXT(la->target_id)};
+		rc = q(c, "UPDATE api_keys SET version = version + 1 WHERE id = ?", v, 1, NULL);
+	}
+	return rc;
+}
+
+int store_kill_lift(struct store *st, const char *scope, const char *target_id,
+		    const struct audit_input *a)
+{
+	struct lift_args la = {scope, target_id};
+	return in_tx(st, kill_lift_fn, &la, a, true);
+}
+
+#define KILL_COLS "scope, target_id, set_by, actor_id, reason, engaged_at"
+
+int store_kill_get(struct store *st, const char *scope, const char *target_id,
+		   struct store_kill *out)
+{
+	struct db_param p[] = {P_TEXT(scope), P_TEXT(target_id)};
+	struct db_result *r = NULL;
+	int rc = read_q(st,
+			"SELECT " KILL_COLS " FROM kill_switches WHERE scope = ? AND target_id = ?",
+			p, 2, &r);
+	if (rc != STORE_OK)
+		return rc;
+	if (r->nrows == 0)
+		rc = STORE_ENOTFOUND;
+	else
+		read_kill(r, 0, out);
+	db_result_free(r);
+	return rc;
+}
+
+int store_kill_list(struct store *st, struct store_kill **out, int *n)
+{
+	struct db_result *r = NULL;
+	int rc = read_q(st, "SELECT " KILL_COLS " FROM kill_switches", NULL, 0, &r);
+	if (rc != STORE_OK)
+		return rc;
+	*out = xcalloc((size_t)r->nrows + 1, sizeof **out);
+	for (int i = 0; i < r->nrows; i++)
+		read_kill(r, i, &(*out)[i]);
+	*n = r->nrows;
+	db_result_free(r);
+	return STORE_OK;
+}
+
+int store_state_version(struct store *st, int64_t *out)
+{
+	struct db_result *r = NULL;
+	int rc = read_q(st, "SELECT version FROM state_version WHERE id = 1", NULL, 0, &r);
+	if (rc == STORE_OK)
+		*out = db_int(r, 0, 0);
+	db_result_free(r);
+	return rc;
+}
+
+/* ---------- request log ---------- */
+
+struct insert_rows_args {
+	const struct store_request_row *rows;
+	int n;
+};
+
+static int request_log_insert_fn(struct db_conn *c, void *arg)
+{
+	struct insert_rows_args *ia = arg;
+	int rc = STORE_OK;
+	for (int i = 0; rc == STORE_OK && i < ia->n; i++) {
+		const struct store_request_row *w = &ia->rows[i];
+		struct db_param p[] = {P_TEXT(w->request_id),
+				       P_INT(w->received_at),
+				       P_TEXT(w->org_id[0] ? w->org_id : NULL),
+				       P_TEXT(w->project_id[0] ? w->project_id : NULL),
+				       P_TEXT(w->key_id[0] ? w->key_id : NULL),
+				       P_TEXT(w->method),
+				       P_TEXT(w->path),
+				       P_INT(w->status),
+				       P_INT(w->duration_ms),
+				       P_TEXT(w->region[0] ? w->region : NULL),
+				       P_INT(w->bytes_in),
+				       P_INT(w->bytes_out),
+				       P_TEXT(w->user_agent[0] ? w->user_agent : NULL)};
+		rc = q(c,
+		       "INSERT INTO request_log (request_id, received_at, org_id, project_id, key_id, "
+		       "method, path, status, duration_ms, region, bytes_in, bytes_out, user_agent) "
+		       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO "
+		       "NOTHING",
+		       p, 13, NULL);
+	}
+	return rc;
+}
+
+int store_request_log_insert(struct store *st, const struct store_request_row *rows, int n)
+{
+	struct insert_rows_args ia = {rows, n};
+	return in_tx(st, request_log_insert_fn, &ia, NULL, false);
+}
+
+int store_request_log_list(struct store *st, const struct request_filter *f, json_t **out)
+{
+	struct db_param p[] = {P_TEXT(f->org_id),    P_TEXT(f->org_id),	   P_TEXT(f->key_id),
+			       P_TEXT(f->key_id),    P_TEXT(f->project_id), P_TEXT(f->project_id),
+			       P_INT(f->status),     P_INT(f->status),	   P_INT(f->since),
+			       P_INT(f->since),	     P_INT(f->until),	   P_INT(f->until),
+			       P_TEXT(f->before_id), P_TEXT(f->before_id), P_INT(f->limit)};
+	struct db_result *r = NULL;
+	int rc = read_q(
+		st,
+		"SELECT request_id, received_at, org_id, project_id, key_id, method, path, status, "
+		"duration_ms, region, bytes_in, bytes_out, user_agent FROM request_log WHERE "
+		"(? IS NULL OR org_id = ?) AND (? IS NULL OR key_id = ?) AND "
+		"(? IS NULL OR project_id = ?) AND (? = 0 OR status = ?) AND "
+		"(? < 0 OR received_at >= ?) AND (? < 0 OR received_at < ?) AND "
+		"(? IS NULL OR request_id < ?) ORDER BY request_id DESC LIMIT ?",
+		p, 15, &r);
+	if (rc != STORE_OK)
+		return rc;
+	json_t *arr = json_array();
+	for (int i = 0; i < r->nrows; i++) {
+		json_t *row = json_pack(
+			"{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:I, s:I, s:o, s:I, s:I, s:o}",
+			"request_id", db_text(r, i, 0), "received_at", json_time_or_null(r, i, 1),
+			"org_id", json_str_or_null(db_text(r, i, 2)), "project_id",
+			json_str_or_null(db_text(r, i, 3)), "key_id",
+			json_str_or_null(db_text(r, i, 4)), "method", db_text(r, i, 5), "path",
+			db_text(r, i, 6), "status", (json_int_t)db_int(r, i, 7), "duration_ms",
+			(json_int_t)db_int(r, i, 8), "region", json_str_or_null(db_text(r, i, 9)),
+			"bytes_in", (json_int_t)db_int(r, i, 10), "bytes_out",
+			(json_int_t)db_int(r, i, 11), "user_agent",
+			json_str_or_null(db_text(r, i, 12)));
+		json_array_append_new(arr, row);
+	}
+	db_result_free(r);
+	*out = arr;
+	return STORE_OK;
+}
+
+int store_request_log_purge(struct store *st, int64_t cutoff_ms, int64_t *deleted)
+{
+	struct db_param p[] = {P_INT(cutoff_ms)};
+	struct db_result *r = NULL;
+	int rc = read_q(st, "DELETE FROM request_log WHERE received_at < ?", p, 1, &r);
+	if (rc == STORE_OK && deleted)
+		*deleted = r->changes;
+	db_result_free(r);
+	return rc;
+}
+
+int store_request_log_count(struct store *st, int64_t *out)
+{
+	struct db_result *r = NULL;
+	int rc = read_q(st, "SELECT count(*) FROM request_log", NULL, 0, &r);
+	if (rc == STORE_OK)
+		*out = db_int(r, 0, 0);
+	db_result_free(r);
+	return rc;
+}

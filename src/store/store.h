@@ -1,0 +1,207 @@
+/*
+ * store.h: the primary database, as the domain sees it. Every call works the
+ * same on SQLite (sqlite:///path.db) and PostgreSQL (postgres://...); callers
+ * never ask which. Every mutation that the audit log must show takes a
+ * struct audit_input and writes the change and its audit event in one
+ * transaction, and bumps the state version other nodes poll.
+ *
+ * Calls block (they do I/O): run them on a pool or the CLI, never on an HTTP
+ * worker loop. Thread-safe: connections come from a bounded pool.
+ *
+ * Return codes: STORE_OK, or a negative STORE_E*.
+ */
+#ifndef PORTCULLIS_STORE_STORE_H
+#define PORTCULLIS_STORE_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+	STORE_OK = 0,
+	STORE_ERROR = -1,
+	STORE_ECONFLICT = -2,    /* a unique or foreign-key constraint */
+	STORE_EUNAVAILABLE = -3, /* the database cannot be reached */
+	STORE_ENOTFOUND = -4,
+};
+
+#define STORE_ID_LEN 26
+#define STORE_NAME_MAX 200
+#define STORE_SCOPES_MAX 127
+#define STORE_EMAIL_MAX 254
+#define STORE_REASON_MAX 500
+
+struct store;
+
+/** Open a store by URL with up to pool_size connections. */
+int store_open(const char *url, int pool_size, struct store **out, char *err, size_t cap);
+void store_close(struct store *st);
+/** Apply pending migrations; *applied (may be NULL) gets how many ran. */
+int store_migrate(struct store *st, int *applied);
+/** True when the database answers a real query now. */
+bool store_ready(struct store *st);
+
+/** Who did something and why, for the audit event written with a change. */
+struct audit_input {
+	const char *org_id;      /* organisation the event belongs to, or NULL */
+	const char *actor_type;  /* root | key | user | system */
+	const char *actor_id;    /* key id, user id or NULL */
+	const char *action;      /* api_key.created, org.killed, ... */
+	const char *target_type; /* api_key, org, project, global */
+	const char *target_id;
+	const char *request_id;  /* NULL from the CLI */
+	json_t *details;         /* borrowed; may be NULL. Never a secret. */
+};
+
+/* ---- organisations ---- */
+
+struct store_org {
+	char id[STORE_ID_LEN + 1];
+	char name[STORE_NAME_MAX + 1];
+	char contact_email[STORE_EMAIL_MAX + 1]; /* "" when unset */
+	int64_t rl_requests, rl_per_seconds, rl_burst; /* -1: the configured default */
+	int64_t created_at, updated_at;
+};
+
+int store_org_insert(struct store *st, const struct store_org *org, const struct audit_input *a);
+int store_org_get(struct store *st, const char *id, struct store_org *out);
+/** Orgs with id > after (NULL: from the start), at most limit; *out is malloc'd. */
+int store_org_list(struct store *st, const char *after, int limit, struct store_org **out, int *n);
+int store_org_update(struct store *st, const struct store_org *org, const struct audit_input *a);
+
+/* ---- projects ---- */
+
+struct store_project {
+	char id[STORE_ID_LEN + 1];
+	char org_id[STORE_ID_LEN + 1];
+	char name[STORE_NAME_MAX + 1];
+	int64_t created_at;
+};
+
+int store_project_insert(struct store *st, const struct store_project *p,
+			 const struct audit_input *a);
+/** A project of org_id (STORE_ENOTFOUND for another organisation's). */
+int store_project_get(struct store *st, const char *org_id, const char *id,
+		      struct store_project *out);
+int store_project_list(struct store *st, const char *org_id, const char *after, int limit,
+		       struct store_project **out, int *n);
+
+/* ---- API keys ---- */
+
+struct store_key {
+	char id[STORE_ID_LEN + 1];
+	char org_id[STORE_ID_LEN + 1];     /* "" for root keys */
+	char project_id[STORE_ID_LEN + 1]; /* "" when none */
+	char name[STORE_NAME_MAX + 1];
+	char env[5];                       /* live | test | root */
+	char scopes[STORE_SCOPES_MAX + 1]; /* space-separated */
+	char secret_hash[64];              /* bcrypt $2b$ */
+	char prev_secret_hash[64];         /* "" unless a rotation grace is running */
+	int64_t prev_expires_at;           /* -1 when none */
+	char start[16];
+	int64_t created_at, last_used_at, expires_at, revoked_at; /* -1 when unset */
+	int64_t version;
+};
+
+int store_key_insert(struct store *st, const struct store_key *k, const struct audit_input *a);
+int store_key_get(struct store *st, const char *id, struct store_key *out);
+/**
+ * Keys of org_id (NULL: every organisation's, root keys excluded unless
+ * org_id is ""), optionally of one project, id > after, at most limit.
+ */
+int store_key_list(struct store *st, const char *org_id, const char *project_id, const char *after,
+		   int limit, struct store_key **out, int *n);
+/**
+ * Replace a key's secret hash (rotation). The old hash stays valid until
+ * prev_expires_at when that is in the future. Bumps the version; the new
+ * version is written to *version_out.
+ */
+int store_key_rotate(struct store *st, const char *id, const char *new_hash, const char *start,
+		     int64_t prev_expires_at, const struct audit_input *a, int64_t *version_out);
+/** Soft-revoke a key (idempotent: an already revoked key keeps its first time). */
+int store_key_revoke(struct store *st, const char *id, int64_t at, const struct audit_input *a);
+/** Record last-used times (no audit: this is bookkeeping). */
+int store_key_touch(struct store *st, const char *const *ids, const int64_t *at, int n);
+
+/* ---- kill switches ---- */
+
+struct store_kill {
+	char scope[16];               /* key | organization | global */
+	char target_id[STORE_ID_LEN + 1]; /* "" for global */
+	char set_by[8];               /* root | org */
+	char actor_id[STORE_ID_LEN + 1];
+	char reason[STORE_REASON_MAX + 1];
+	int64_t engaged_at;
+};
+
+/** Engage (or re-engage, replacing who and why). */
+int store_kill_engage(struct store *st, const struct store_kill *k, const struct audit_input *a);
+/** Lift; STORE_ENOTFOUND when not engaged. */
+int store_kill_lift(struct store *st, const char *scope, const char *target_id,
+		    const struct audit_input *a);
+int store_kill_get(struct store *st, const char *scope, const char *target_id,
+		   struct store_kill *out);
+/** Every engaged switch (*out malloc'd). */
+int store_kill_list(struct store *st, struct store_kill **out, int *n);
+
+/* ---- change feed ---- */
+
+/** The state version: bumped by every key, org or kill-switch change. */
+int store_state_version(struct store *st, int64_t *out);
+
+/* ---- audit log ---- */
+
+struct audit_filter {
+	const char *org_id; /* NULL: every organisation (root) */
+	int64_t since, until; /* -1: open */
+	const char *key_id;   /* events whose actor or target is this key */
+	int64_t after_seq;    /* cursor: 0 from the start */
+	int limit;
+};
+
+/** Events matching f, oldest first, as a JSON array of CONTRACT.md event objects. */
+int store_audit_list(struct store *st, const struct audit_filter *f, json_t **out);
+/**
+ * Recompute the whole chain. *checked gets the events read; on a broken
+ * link returns STORE_ECONFLICT with the first bad event's id in bad_id.
+ */
+int store_audit_verify(struct store *st, int64_t *checked, char bad_id[STORE_ID_LEN + 1]);
+/** Append an event on its own (used for notices that change no row). */
+int store_audit_append(struct store *st, const struct audit_input *a);
+
+/* ---- request log ---- */
+
+struct store_request_row {
+	char request_id[32];
+	int64_t received_at;
+	char org_id[STORE_ID_LEN + 1], project_id[STORE_ID_LEN + 1], key_id[STORE_ID_LEN + 1];
+	char method[12];
+	char path[512];
+	int status;
+	int64_t duration_ms;
+	char region[3]; /* "" when unknown */
+	int64_t bytes_in, bytes_out;
+	char user_agent[257];
+};
+
+/** Insert rows in one transaction. */
+int store_request_log_insert(struct store *st, const struct store_request_row *rows, int n);
+
+struct request_filter {
+	const char *org_id; /* NULL: every organisation (root) */
+	const char *key_id, *project_id;
+	int status;         /* 0: any */
+	int64_t since, until; /* -1: open */
+	const char *before_id; /* cursor: request ids sort by time (ULID) */
+	int limit;
+};
+
+/** Rows matching f, newest first, as a JSON array. */
+int store_request_log_list(struct store *st, const struct request_filter *f, json_t **out);
+/** Delete rows received before cutoff_ms; *deleted gets the count. */
+int store_request_log_purge(struct store *st, int64_t cutoff_ms, int64_t *deleted);
+/** Number of request-log rows (tests and benchmarks). */
+int store_request_log_count(struct store *st, int64_t *out);
+
+#endif
