@@ -441,12 +441,18 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 	if (!x->headers_checked) {
 		x->headers_checked = true;
 		check_headers(x, url, method);
-		if (req->responded)
+		/*
+		 * Refuse an oversized body before reading it. Other early errors
+		 * wait for the final call so the connection can stay open.
+		 */
+		if (req->responded && req->status == 413)
 			return queue_response(x);
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
-		if (!req->body_too_large &&
+		if (req->responded) {
+			/* already answered (404, 431, ...): discard the body */
+		} else if (!req->body_too_large &&
 		    buf_append(&req->body, upload_data, *upload_data_size) < 0) {
 			req->body_too_large = true;
 			buf_free(&req->body);
@@ -454,7 +460,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (!req->dispatched) {
+	if (!req->dispatched && !req->responded) {
 		req->dispatched = true;
 		dispatch(x);
 	} else if (!req->responded && req->resume_fn) {

@@ -1,0 +1,47 @@
+# Portcullis: the two commands of README.md and their helpers.
+#   make        build build/portcullis
+#   make run    set up, create a local instance in ./data and start it (with a demo upstream)
+#   make test   set up and run every check: format, lint, unit and integration tests
+# Everything installs its own dependencies (scripts/deps.sh) on a Debian 12 machine.
+
+BUILD      ?= build
+TEST_BUILD ?= build-test
+DATA       ?= data
+PY         := /usr/bin/python3
+
+.PHONY: all deps deps-build build run test test-build format format-check lint unit integration bench clean
+
+all: build
+
+deps-build:
+	@scripts/deps.sh build
+
+deps:
+	@scripts/deps.sh all
+
+build: deps-build
+	@test -f $(BUILD)/build.ninja || meson setup $(BUILD) --buildtype=release -Dtests=false >/dev/null
+	@ninja -C $(BUILD) >/dev/null
+	@echo "built $(BUILD)/portcullis"
+
+run: deps build
+	@scripts/run.sh $(BUILD)/portcullis $(DATA)
+
+test-build: deps
+	@test -f $(TEST_BUILD)/build.ninja || meson setup $(TEST_BUILD) -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+	@ninja -C $(TEST_BUILD) >/dev/null
+
+test: test-build
+	@scripts/test.sh $(TEST_BUILD)
+
+format:
+	@clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c')
+
+format-check:
+	@clang-format --dry-run --Werror $$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c')
+
+bench: deps build
+	@bench/verify.sh $(BUILD)/portcullis
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD)

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# test.sh BUILD_DIR: every check `make test` runs, in order, each printing a
+# summary line: clang-format, cppcheck, clang-tidy, unit tests (cmocka),
+# integration tests (pytest against the real binary). Private PostgreSQL and
+# Redis servers are started for the run and stopped at the end, pass or fail.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build-test}
+failed=()
+
+step() { printf '\n== %s\n' "$1"; }
+
+step "clang-format"
+if clang-format --dry-run --Werror $(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c') 2>&1 | head -20 | grep .; then
+	echo "clang-format: FAILED (run make format)"
+	failed+=(format)
+else
+	echo "clang-format: ok ($(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c' | wc -l) files)"
+fi
+
+step "cppcheck"
+if cppcheck --quiet --enable=warning,performance,portability --error-exitcode=1 --inline-suppr \
+	-I src -I "$BUILD" --suppress=missingIncludeSystem -j2 src 2>&1 | grep .; then
+	echo "cppcheck: FAILED"
+	failed+=(cppcheck)
+else
+	echo "cppcheck: ok"
+fi
+
+step "clang-tidy"
+tidy_out=$(git ls-files 'src/*.c' | xargs -P2 -n4 clang-tidy -p "$BUILD" --quiet 2>/dev/null | grep -E "(warning|error):" || true)
+if [ -n "$tidy_out" ]; then
+	echo "$tidy_out" | head -40
+	echo "clang-tidy: FAILED"
+	failed+=(clang-tidy)
+else
+	echo "clang-tidy: ok"
+fi
+
+# Private servers for the PostgreSQL/Redis halves of the suites.
+SERVERS_DIR=$(mktemp -d /tmp/portcullis-servers.XXXXXX)
+trap 'scripts/test-servers.sh stop "$SERVERS_DIR" >/dev/null 2>&1 || true; rm -rf "$SERVERS_DIR"' EXIT
+if [ -x scripts/test-servers.sh ]; then
+	if env_lines=$(scripts/test-servers.sh start "$SERVERS_DIR"); then
+		eval "$env_lines"
+	else
+		echo "test servers: could not start PostgreSQL/Redis"
+		failed+=(servers)
+	fi
+fi
+
+step "unit tests"
+if meson test -C "$BUILD" --suite unit --print-errorlogs >"$BUILD/unit.log" 2>&1; then
+	grep -E "^(Ok|Fail|Skipped|Timeout|Expected Fail|Unexpected Pass):" "$BUILD/unit.log" | tr '\n' ' '
+	echo
+	echo "unit: ok"
+else
+	tail -60 "$BUILD/unit.log"
+	echo "unit: FAILED"
+	failed+=(unit)
+fi
+
+step "integration tests"
+if PORTCULLIS_BIN="$PWD/$BUILD/portcullis" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+	tests/integration 2>&1 | tee "$BUILD/integration.log" | tail -40; then
+	:
+fi
+if ! grep -qE "^[0-9]+ passed" <(tail -1 "$BUILD/integration.log" | sed 's/^=* //'); then
+	failed+=(integration)
+elif grep -qE "failed|error" <(tail -1 "$BUILD/integration.log"); then
+	failed+=(integration)
+fi
+
+echo
+if ((${#failed[@]})); then
+	echo "make test: FAILED (${failed[*]})"
+	exit 1
+fi
+echo "make test: all checks passed"

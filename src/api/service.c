@@ -1,0 +1,69 @@
+/*
+ * service.c: liveness, readiness, Prometheus metrics and RFC 9116
+ * security.txt. None of them needs a credential.
+ */
+#include "api/service.h"
+
+#include "app/app.h"
+#include "core/clock.h"
+#include "http/metrics.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void healthz(struct http_request *req)
+{
+	http_respond_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+/* ROUTE_BLOCKING: the store check does I/O. */
+static void readyz(struct http_request *req)
+{
+	struct app *app = req->app;
+	bool store_ok = store_ready(app->store);
+	bool kv_ok = kv_ping(app->kv) == KV_OK;
+	json_t *body = json_pack("{s:s, s:{s:b, s:b}}", "status",
+				 store_ok && kv_ok ? "ready" : "not ready", "checks", "store",
+				 store_ok, "kv", kv_ok);
+	if (store_ok && kv_ok) {
+		http_respond_json(req, 200, body);
+		return;
+	}
+	json_decref(body);
+	http_set_header(req, "Retry-After", "1");
+	http_respond_problem(req, 503, "NOT_READY",
+			     store_ok ? "The shared-state tier is not reachable."
+				      : "The database is not reachable.",
+			     json_pack("{s:b, s:b}", "store", store_ok, "kv", kv_ok));
+}
+
+static void metrics(struct http_request *req)
+{
+	struct buf b;
+	buf_init(&b, 4 * 1024 * 1024);
+	metrics_render(&b);
+	size_t len;
+	char *s = buf_steal(&b, &len);
+	http_respond_owned(req, 200, "text/plain; version=0.0.4; charset=utf-8", s, len);
+}
+
+static void security_txt(struct http_request *req)
+{
+	struct app *app = req->app;
+	char expires[32];
+	/* RFC 9116: Expires is required and should be less than a year ahead. */
+	clock_format_rfc3339(clock_now_ms() + 180LL * 24 * 3600 * 1000, expires, sizeof expires);
+	char body[1024];
+	int n = snprintf(body, sizeof body, "Contact: %s\nExpires: %s\nPreferred-Languages: en\n",
+			 app->cfg.security_contact, expires);
+	http_respond(req, 200, "text/plain; charset=utf-8", body,
+		     (size_t)n < sizeof body ? (size_t)n : sizeof body - 1);
+}
+
+void service_routes(struct router *r)
+{
+	router_add(r, "GET", "/healthz", healthz, 0);
+	router_add(r, "GET", "/readyz", readyz, ROUTE_BLOCKING);
+	router_add(r, "GET", "/metrics", metrics, 0);
+	router_add(r, "GET", "/.well-known/security.txt", security_txt, 0);
+}

@@ -1,0 +1,53 @@
+/*
+ * app.h: one running Portcullis instance: the configuration and every
+ * long-lived component the handlers share (store, kv, pools, caches,
+ * background workers). Created by `portcullis serve`, passed to every
+ * handler as req->app.
+ */
+#ifndef PORTCULLIS_APP_APP_H
+#define PORTCULLIS_APP_APP_H
+
+#include "core/config.h"
+#include "core/workpool.h"
+#include "http/router.h"
+#include "kv/kv.h"
+#include "store/store.h"
+
+struct http_server;
+struct keycache;
+struct bfguard;
+struct reqlog;
+struct geoip;
+struct last_used;
+struct changefeed;
+
+struct app {
+	struct config cfg;
+	struct store *store;
+	struct kv *kv;
+	struct workpool *control_pool;  /* ROUTE_BLOCKING handlers */
+	struct workpool *verifier_pool; /* bcrypt verifications */
+	struct workpool *lookup_pool;   /* key-cache misses (store reads) */
+	struct keycache *keys;
+	struct bfguard *guard;
+	struct reqlog *reqlog;
+	struct geoip *geoip;
+	struct last_used *last_used;
+	struct changefeed *feed;
+	struct router router;
+	struct http_server *server;
+	int64_t started_at_ms;
+};
+
+/** Open the store (and run migrations) and the kv tier; start pools and background work. */
+int app_open(struct app *app, const char *config_path, char *err, size_t cap);
+/** Register every route. */
+void app_routes(struct app *app);
+/** Stop background work (flushing queues) and free everything. */
+void app_close(struct app *app);
+
+/** A 503 answer for handlers whose store call failed (logs the code). */
+struct http_request;
+void app_store_error(struct http_request *req, int rc);
+
+#endif

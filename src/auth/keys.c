@@ -1,0 +1,172 @@
+/*
+ * keys.c: key issuance and key objects (see keys.h).
+ */
+#include "auth/keys.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/ulid.h"
+#include "crypto/bcrypt.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const known_scopes[] = {"gateway",	"keys:read",	  "keys:write",
+					   "logs:read", "webhooks:write", "events:ingest"};
+
+bool keys_scopes_valid(const char *s)
+{
+	if (!s || !*s)
+		return false;
+	const char *p = s;
+	while (*p) {
+		size_t n = strcspn(p, " ");
+		bool ok = false;
+		for (size_t i = 0; i < sizeof known_scopes / sizeof *known_scopes; i++)
+			if (strlen(known_scopes[i]) == n && strncmp(known_scopes[i], p, n) == 0)
+				ok = true;
+		if (!ok)
+			return false;
+		p += n;
+		if (*p == ' ')
+			p++;
+	}
+	return true;
+}
+
+bool keys_has_scope(const char *have, const char *scope)
+{
+	size_t n = strlen(scope);
+	const char *p = have;
+	while (*p) {
+		size_t m = strcspn(p, " ");
+		if (m == n && strncmp(p, scope, n) == 0)
+			return true;
+		p += m;
+		if (*p == ' ')
+			p++;
+	}
+	return false;
+}
+
+int keys_create(struct store *st, const char *prefix, int cost, const struct key_spec *spec,
+		const struct audit_input *a, char *key_out, size_t cap, struct store_key *row_out)
+{
+	struct store_key k;
+	memset(&k, 0, sizeof k);
+	ulid_new(k.id);
+	struct api_key_parts parts;
+	int rc = STORE_ERROR;
+	if (keyfmt_generate(prefix, spec->env, k.id, key_out, cap, &parts) < 0)
+		return STORE_ERROR;
+	if (bcrypt_hash(parts.secret, cost, k.secret_hash, sizeof k.secret_hash) < 0)
+		goto out;
+	snprintf(k.org_id, sizeof k.org_id, "%s", spec->org_id ? spec->org_id : "");
+	snprintf(k.project_id, sizeof k.project_id, "%s", spec->project_id ? spec->project_id : "");
+	snprintf(k.name, sizeof k.name, "%s", spec->name);
+	snprintf(k.env, sizeof k.env, "%s", key_env_name(spec->env));
+	snprintf(k.scopes, sizeof k.scopes, "%s", spec->scopes);
+	keyfmt_start(key_out, k.start);
+	k.created_at = clock_now_ms();
+	k.last_used_at = -1;
+	k.expires_at = spec->expires_at;
+	k.revoked_at = -1;
+	k.prev_expires_at = -1;
+	k.version = 1;
+
+	struct audit_input audit = *a;
+	if (!audit.action)
+		audit.action = "api_key.created";
+	audit.target_type = "api_key";
+	audit.target_id = k.id;
+	if (!audit.org_id)
+		audit.org_id = spec->org_id;
+	rc = store_key_insert(st, &k, &audit);
+	if (rc == STORE_OK && row_out)
+		*row_out = k;
+out:
+	explicit_bzero(&parts, sizeof parts);
+	if (rc != STORE_OK)
+		explicit_bzero(key_out, cap);
+	return rc;
+}
+
+int keys_rotate(struct store *st, const char *prefix, int cost, struct store_key *row,
+		int64_t grace_seconds, const struct audit_input *a, char *key_out, size_t cap)
+{
+	enum key_env env;
+	struct api_key_parts parts;
+	char hash[64];
+	if (key_env_parse(row->env, &env) < 0)
+		return STORE_ERROR;
+	if (keyfmt_generate(prefix, env, row->id, key_out, cap, &parts) < 0)
+		return STORE_ERROR;
+	int rc = STORE_ERROR;
+	if (bcrypt_hash(parts.secret, cost, hash, sizeof hash) < 0)
+		goto out;
+	char start[KEYFMT_START_LEN + 1];
+	keyfmt_start(key_out, start);
+	int64_t prev_until = grace_seconds > 0 ? clock_now_ms() + grace_seconds * 1000 : 0;
+	struct audit_input audit = *a;
+	audit.action = "api_key.rotated";
+	audit.target_type = "api_key";
+	audit.target_id = row->id;
+	rc = store_key_rotate(st, row->id, hash, start, prev_until, &audit, &row->version);
+	if (rc == STORE_OK) {
+		if (grace_seconds > 0) {
+			memcpy(row->prev_secret_hash, row->secret_hash, sizeof row->prev_secret_hash);
+			row->prev_expires_at = prev_until;
+		} else {
+			row->prev_secret_hash[0] = '\0';
+			row->prev_expires_at = -1;
+		}
+		memcpy(row->secret_hash, hash, sizeof hash);
+		memcpy(row->start, start, sizeof start);
+	}
+out:
+	explicit_bzero(&parts, sizeof parts);
+	if (rc != STORE_OK)
+		explicit_bzero(key_out, cap);
+	return rc;
+}
+
+static json_t *time_or_null(int64_t ms)
+{
+	if (ms < 0)
+		return json_null();
+	char buf[32];
+	clock_format_rfc3339(ms, buf, sizeof buf);
+	return json_string(buf);
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s && *s ? json_string(s) : json_null();
+}
+
+json_t *keys_to_json(const struct store_key *k, const struct store_kill *kill)
+{
+	json_t *scopes = json_array();
+	const char *p = k->scopes;
+	while (*p) {
+		size_t n = strcspn(p, " ");
+		json_array_append_new(scopes, json_stringn(p, n));
+		p += n;
+		if (*p == ' ')
+			p++;
+	}
+	json_t *ks;
+	if (kill)
+		ks = json_pack("{s:b, s:s, s:o, s:o}", "engaged", 1, "set_by", kill->set_by,
+			       "reason", str_or_null(kill->reason), "at",
+			       time_or_null(kill->engaged_at));
+	else
+		ks = json_pack("{s:b, s:n, s:n, s:n}", "engaged", 0, "set_by", "reason", "at");
+	return json_pack("{s:s, s:s, s:o, s:o, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:I}", "id",
+			 k->id, "name", k->name, "org_id", str_or_null(k->org_id), "project_id",
+			 str_or_null(k->project_id), "env", k->env, "scopes", scopes, "start",
+			 k->start, "created_at", time_or_null(k->created_at), "last_used_at",
+			 time_or_null(k->last_used_at), "expires_at", time_or_null(k->expires_at),
+			 "revoked_at", time_or_null(k->revoked_at), "kill_switch", ks, "version",
+			 (json_int_t)k->version);
+}

@@ -1,0 +1,109 @@
+/*
+ * serve.c: `portcullis serve`, `migrate` and `config`: run the gateway in
+ * the foreground until SIGTERM or SIGINT, then drain and exit 0.
+ */
+#include "app/app.h"
+#include "build_info.h"
+#include "cli/cli.h"
+#include "core/log.h"
+#include "http/server.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static struct http_server *running;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (running)
+		http_server_stop(running);
+}
+
+int cli_serve(int argc, char **argv)
+{
+	const char *path = cli_config_path(argc, argv);
+	struct app app;
+	char err[600];
+	int rc = app_open(&app, path, err, sizeof err);
+	if (rc < 0) {
+		app_close(&app);
+		return cli_fail(rc == -2 ? EXIT_USAGE : EXIT_RUNTIME, "%s", err);
+	}
+	app_routes(&app);
+	struct http_server_opts opts = {
+		.cfg = &app.cfg,
+		.router = &app.router,
+		.control_pool = app.control_pool,
+		.app = &app,
+	};
+	app.server = http_server_create(&opts, err, sizeof err);
+	if (!app.server) {
+		app_close(&app);
+		return cli_fail(EXIT_RUNTIME, "%s", err);
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	running = app.server;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	char port[16];
+	snprintf(port, sizeof port, "%d", http_server_port(app.server));
+	log_event(LOG_INFO, "listening", "listen", app.cfg.server_listen, "port", port, "tls",
+		  app.cfg.server_tls_cert[0] ? "on" : "off", "version", PORTCULLIS_VERSION, NULL);
+	http_server_run(app.server);
+	running = NULL;
+	http_server_destroy(app.server);
+	app.server = NULL;
+	log_event(LOG_INFO, "stopped", NULL);
+	app_close(&app);
+	return EXIT_OK;
+}
+
+int cli_migrate(int argc, char **argv)
+{
+	const char *path = cli_config_path(argc, argv);
+	struct config cfg;
+	char err[600];
+	if (config_load(&cfg, path, err, sizeof err) < 0) {
+		config_free(&cfg);
+		return cli_fail(EXIT_USAGE, "%s", err);
+	}
+	struct store *st = NULL;
+	if (store_open(cfg.store_url, 1, &st, err, sizeof err) != STORE_OK) {
+		config_free(&cfg);
+		return cli_fail(EXIT_RUNTIME, "store: %s", err);
+	}
+	int applied = 0;
+	int rc = store_migrate(st, &applied);
+	store_close(st);
+	config_free(&cfg);
+	if (rc != STORE_OK)
+		return cli_fail(EXIT_RUNTIME, "migrations failed");
+	printf("applied %d migration(s)\n", applied);
+	return EXIT_OK;
+}
+
+int cli_config(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "example") == 0) {
+		config_write_example(stdout);
+		return EXIT_OK;
+	}
+	if (argc < 2 || strcmp(argv[1], "check") != 0)
+		return cli_fail(EXIT_USAGE, "usage: portcullis config check -c FILE | config example");
+	const char *path = cli_config_path(argc, argv);
+	struct config cfg;
+	char err[600];
+	int rc = config_load(&cfg, path, err, sizeof err);
+	config_free(&cfg);
+	if (rc < 0)
+		return cli_fail(EXIT_USAGE, "%s", err);
+	printf("%s: ok\n", path);
+	return EXIT_OK;
+}

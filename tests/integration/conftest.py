@@ -1,0 +1,197 @@
+"""Black-box harness: run the real portcullis binary on a free loopback port.
+
+Every test gets its own instance (data directory, SQLite file or fresh
+PostgreSQL database, log file). Instances are stopped when the test ends,
+so no server outlives the run. Run with /usr/bin/python3 -m pytest.
+"""
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+import pytest
+import requests
+
+BIN = os.environ.get("PORTCULLIS_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build-test", "portcullis")
+PG_URL = os.environ.get("PORTCULLIS_TEST_PG_URL")
+REDIS_URL = os.environ.get("PORTCULLIS_TEST_REDIS_URL")
+KEY_RE = re.compile(r"\b([a-z]{2,8}_(?:live|test|root)_[0-9A-HJKMNP-TV-Z]{26}\.[0-9A-Za-z]{49})\b")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_cli(*args, env=None, check=False, timeout=60):
+    """Run `portcullis ARGS`; returns CompletedProcess with text output."""
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run([BIN, *args], capture_output=True, text=True, env=e, timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"portcullis {' '.join(args)} failed: {p.returncode} {p.stderr}")
+    return p
+
+
+def fresh_pg_database():
+    """Create an empty database on the test server; returns its URL."""
+    import psycopg2
+    name = "pcl_" + secrets.token_hex(6)
+    conn = psycopg2.connect(PG_URL)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    u = urllib.parse.urlparse(PG_URL)
+    return urllib.parse.urlunparse(u._replace(path="/" + name))
+
+
+class Instance:
+    """One portcullis instance: `init`, then `serve` on a free port."""
+
+    def __init__(self, store="sqlite", bcrypt_cost=4, config="", env=None, init=True,
+                 data_dir=None):
+        self.dir = data_dir or tempfile.mkdtemp(prefix="pcl-it-")
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = dict(env or {})
+        self.store = store
+        if store == "postgres":
+            self.env["PORTCULLIS_STORE_URL"] = fresh_pg_database()
+        self.conf = os.path.join(self.dir, "portcullis.conf")
+        self.log_path = os.path.join(self.dir, "server.log")
+        self.proc = None
+        self.root_key = None
+        if init:
+            p = run_cli("init", "--data-dir", self.dir, "--bcrypt-cost", str(bcrypt_cost),
+                        "--listen", f"127.0.0.1:{self.port}", env=self.env)
+            assert p.returncode == 0, p.stderr
+            m = KEY_RE.search(p.stdout)
+            assert m, p.stdout
+            self.root_key = m.group(1)
+            self.init_stdout = p.stdout
+            if config:
+                with open(self.conf, "a") as f:
+                    f.write("\n" + config + "\n")
+
+    @property
+    def db_path(self):
+        return os.path.join(self.dir, "portcullis.db")
+
+    def start(self, wait=True):
+        self.log = open(self.log_path, "ab")
+        e = dict(os.environ)
+        e.update(self.env)
+        e.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+        self.proc = subprocess.Popen([BIN, "serve", "-c", self.conf], stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=e)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=15):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited {self.proc.returncode}: {self.read_log()}")
+            try:
+                if requests.get(self.base + "/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("server did not start: " + self.read_log())
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode if self.proc else None
+        if self.proc:
+            self.log.close()
+        return rc
+
+    def read_log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_events(self):
+        out = []
+        for line in self.read_log().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+    def url(self, path):
+        return self.base + path
+
+    def request(self, method, path, key=None, **kw):
+        headers = kw.pop("headers", {})
+        if key:
+            headers["Authorization"] = "Bearer " + key
+        kw.setdefault("timeout", 30)
+        return requests.request(method, self.url(path), headers=headers, **kw)
+
+    def root(self, method, path, **kw):
+        return self.request(method, path, key=self.root_key, **kw)
+
+
+def store_params():
+    return ["sqlite", "postgres"] if PG_URL else ["sqlite"]
+
+
+@pytest.fixture
+def make_instance(request):
+    made = []
+
+    def make(**kw):
+        inst = Instance(**kw)
+        made.append(inst)
+        return inst
+
+    yield make
+    for inst in made:
+        inst.stop()
+
+
+@pytest.fixture(params=store_params())
+def store_kind(request):
+    return request.param
+
+
+@pytest.fixture
+def gw(make_instance, store_kind):
+    """A started instance on each store backend available."""
+    return make_instance(store=store_kind).start()
+
+
+def assert_problem(resp, status, code):
+    """resp is an RFC 9457 problem+json error as CONTRACT.md defines it."""
+    assert resp.status_code == status, (resp.status_code, resp.text)
+    assert resp.headers["Content-Type"].startswith("application/problem+json"), resp.headers
+    body = resp.json()
+    assert body["type"] == "about:blank"
+    assert body["status"] == status
+    assert body["code"] == code, body
+    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["message"], str) and body["message"]
+    assert body["requestId"] == resp.headers["X-Request-Id"]
+    assert re.fullmatch(r"req_[0-9A-HJKMNP-TV-Z]{26}", body["requestId"])
+    return body
