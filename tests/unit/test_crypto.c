@@ -1,0 +1,491 @@
+/*
+ * test_crypto.c: unit tests for src/crypto: known answers (FIPS 180 "abc",
+ * RFC 4231 case 2, RFC 4648 base64, CRC-32 check value), exhaustive checks
+ * of the branch-free character mappings, bcrypt and secretbox behaviour.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "crypto/bcrypt.h"
+#include "crypto/crc32.h"
+#include "crypto/ct.h"
+#include "crypto/hash.h"
+#include "crypto/random.h"
+#include "crypto/secretbox.h"
+
+static const char b62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void test_sha256_abc(void **state)
+{
+	uint8_t d[SHA256_LEN];
+	char hex[2 * SHA256_LEN + 1];
+	(void)state;
+
+	sha256("abc", 3, d);
+	hex_encode(d, sizeof(d), hex);
+	assert_string_equal(hex,
+	                    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	sha256(NULL, 0, d);
+	hex_encode(d, sizeof(d), hex);
+	assert_string_equal(hex,
+	                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+static void test_sha256_incremental(void **state)
+{
+	struct sha256_ctx ctx;
+	uint8_t one[SHA256_LEN];
+	uint8_t inc[SHA256_LEN];
+	const char *msg = "The quick brown fox jumps over the lazy dog";
+	size_t n = strlen(msg);
+	(void)state;
+
+	sha256(msg, n, one);
+	sha256_init(&ctx);
+	sha256_update(&ctx, msg, 10);
+	sha256_update(&ctx, NULL, 0);
+	sha256_update(&ctx, msg + 10, n - 10);
+	sha256_final(&ctx, inc);
+	assert_memory_equal(one, inc, SHA256_LEN);
+	assert_null(ctx.hd);
+
+	sha256_init(&ctx);
+	sha256_update(&ctx, msg, n);
+	sha256_discard(&ctx);
+	sha256_discard(&ctx); /* idempotent */
+}
+
+static void test_hmac_rfc4231_case2(void **state)
+{
+	uint8_t mac[SHA256_LEN];
+	char hex[2 * SHA256_LEN + 1];
+	const char *data = "what do ya want for nothing?";
+	(void)state;
+
+	hmac_sha256("Jefe", 4, data, strlen(data), mac);
+	hex_encode(mac, sizeof(mac), hex);
+	assert_string_equal(hex,
+	                    "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+static void test_hex(void **state)
+{
+	const uint8_t in[] = {0x00, 0x01, 0x7f, 0x80, 0x9a, 0xab, 0xff, 0x10};
+	char out[2 * sizeof(in) + 1];
+	char all[2 * 256 + 1];
+	uint8_t bytes[256];
+	(void)state;
+
+	hex_encode(in, sizeof(in), out);
+	assert_string_equal(out, "00017f809aabff10");
+	hex_encode(in, 0, out);
+	assert_string_equal(out, "");
+
+	for (size_t i = 0; i < 256; i++)
+		bytes[i] = (uint8_t)i;
+	hex_encode(bytes, 256, all);
+	for (size_t i = 0; i < 256; i++) {
+		assert_int_equal(all[2 * i], "0123456789abcdef"[i >> 4]);
+		assert_int_equal(all[2 * i + 1], "0123456789abcdef"[i & 15]);
+	}
+}
+
+static void test_base64_rfc4648(void **state)
+{
+	static const char *const vec[][2] = {
+	    {"", ""},
+	    {"f", "Zg=="},
+	    {"fo", "Zm8="},
+	    {"foo", "Zm9v"},
+	    {"foob", "Zm9vYg=="},
+	    {"fooba", "Zm9vYmE="},
+	    {"foobar", "Zm9vYmFy"},
+	};
+	char enc[16];
+	uint8_t dec[16];
+	size_t dlen;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
+		size_t n = strlen(vec[i][0]);
+		assert_int_equal(base64_encoded_len(n), strlen(vec[i][1]));
+		assert_int_equal(base64_encode(vec[i][0], n, enc, sizeof(enc)), 0);
+		assert_string_equal(enc, vec[i][1]);
+		assert_int_equal(base64_decode(enc, strlen(enc), dec, sizeof(dec), &dlen), 0);
+		assert_int_equal(dlen, n);
+		assert_memory_equal(dec, vec[i][0], n);
+	}
+	/* Capacity is exact: encoded length + NUL. */
+	assert_int_equal(base64_encode("foo", 3, enc, 4), -1);
+	assert_int_equal(base64_encode("foo", 3, enc, 5), 0);
+	assert_int_equal(base64_decode("Zm9vYmFy", 8, dec, 5, &dlen), -1);
+	assert_int_equal(dlen, 0);
+	assert_int_equal(base64_decode("Zm9vYmFy", 8, dec, 6, &dlen), 0);
+	assert_int_equal(dlen, 6);
+}
+
+/* Reference encoder with a lookup table, to check the branch-free one. */
+static void ref_b64(const uint8_t *in, size_t n, char *out)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t w = (uint32_t)in[i] << 16;
+		if (i + 1 < n)
+			w |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < n)
+			w |= in[i + 2];
+		out[o++] = b64[w >> 18];
+		out[o++] = b64[w >> 12 & 63];
+		out[o++] = i + 1 < n ? b64[w >> 6 & 63] : '=';
+		out[o++] = i + 2 < n ? b64[w & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+static void test_base64_round_trip(void **state)
+{
+	uint8_t in[200];
+	char enc[300];
+	char ref[300];
+	uint8_t dec[200];
+	size_t dlen;
+	(void)state;
+
+	for (size_t round = 0; round < 50; round++) {
+		for (size_t n = 0; n <= sizeof(in); n += 1 + round % 7) {
+			crypto_random(in, n);
+			assert_int_equal(base64_encode(in, n, enc, sizeof(enc)), 0);
+			ref_b64(in, n, ref);
+			assert_string_equal(enc, ref);
+			assert_int_equal(base64_decode(enc, strlen(enc), dec,
+			                               base64_decoded_max(strlen(enc)), &dlen),
+			                 0);
+			assert_int_equal(dlen, n);
+			assert_memory_equal(dec, in, n);
+		}
+	}
+}
+
+static void test_base64_every_char(void **state)
+{
+	uint8_t dec[3];
+	size_t dlen;
+	(void)state;
+
+	/* Each byte value as the first character of "cAAA". */
+	for (unsigned c = 0; c < 256; c++) {
+		char text[4] = {(char)c, 'A', 'A', 'A'};
+		const char *pos = c ? memchr(b64, (int)c, 64) : NULL;
+		int rc = base64_decode(text, 4, dec, sizeof(dec), &dlen);
+		if (!pos) {
+			assert_int_equal(rc, -1);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_int_equal(dlen, 3);
+		assert_int_equal(dec[0], (uint8_t)((pos - b64) << 2));
+	}
+}
+
+static void test_base64_invalid(void **state)
+{
+	static const char *const bad[] = {
+	    "Z",    "Zg",       "Zg=",      "Zg=a",    "Z===",  "====",         "=Zm9",
+	    "Zm=v", "Zh==",     "Zm9=",     "Zm9v\n",  " Zm9v", "Zm9vYg==Zm9v", "Zm-v",
+	    "Zm_v", "Zm9vY===", "Zm9v====", "Zm9vYg=",
+	};
+	uint8_t dec[32];
+	size_t dlen = 99;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t n = strlen(bad[i]);
+		assert_int_equal(base64_decode(bad[i], n, dec, sizeof(dec), &dlen), -1);
+		assert_int_equal(dlen, 0);
+	}
+	/* Embedded NUL counted in the length. */
+	assert_int_equal(base64_decode("Zm\0v", 4, dec, sizeof(dec), &dlen), -1);
+	assert_int_equal(base64_decode("Zg==\0\0\0\0", 8, dec, sizeof(dec), &dlen), -1);
+	/* Empty is valid and empty. */
+	assert_int_equal(base64_decode("", 0, dec, 0, &dlen), 0);
+	assert_int_equal(dlen, 0);
+}
+
+static void test_ct_equal(void **state)
+{
+	uint8_t a[64];
+	uint8_t b[64];
+	(void)state;
+
+	crypto_random(a, sizeof(a));
+	memcpy(b, a, sizeof(a));
+	assert_true(ct_equal(a, b, sizeof(a)));
+	assert_true(ct_equal(a, b, 0));
+	for (size_t i = 0; i < sizeof(a); i++) {
+		for (unsigned bit = 0; bit < 8; bit++) {
+			b[i] ^= (uint8_t)(1U << bit);
+			assert_false(ct_equal(a, b, sizeof(a)));
+			b[i] ^= (uint8_t)(1U << bit);
+		}
+	}
+	assert_true(ct_equal(a, b, sizeof(a)));
+}
+
+static void test_ct_streq(void **state)
+{
+	(void)state;
+	assert_true(ct_streq("", ""));
+	assert_true(ct_streq("abc", "abc"));
+	assert_false(ct_streq("abc", "abd"));
+	assert_false(ct_streq("abc", "xbc"));
+	assert_false(ct_streq("abc", "ab"));
+	assert_false(ct_streq("ab", "abc"));
+	assert_false(ct_streq("", "a"));
+	assert_false(ct_streq("a", ""));
+	assert_true(ct_streq("$2b$04$abcdefghijklmnopqrstuv", "$2b$04$abcdefghijklmnopqrstuv"));
+}
+
+static void test_crc32(void **state)
+{
+	(void)state;
+	assert_int_equal(crc32_ieee("123456789", 9), 0xCBF43926U);
+	assert_int_equal(crc32_ieee(NULL, 0), 0);
+	assert_int_equal(crc32_ieee("a", 1), 0xE8B7BE43U);
+	assert_int_equal(crc32_ieee("zQWBuTSOoRi4A9spHcVY5ncnsDkxkJ", 30), 0x2A95EE6DU);
+	assert_int_equal(crc32_ieee("The quick brown fox jumps over the lazy dog", 43),
+	                 0x414FA339U);
+}
+
+static void test_random_base62(void **state)
+{
+	enum { PER = 1000, N = 62 * PER };
+	char *buf = xmalloc(N);
+	size_t count[62] = {0};
+	uint8_t a[32] = {0};
+	uint8_t z[32] = {0};
+	(void)state;
+
+	crypto_random_base62(buf, N);
+	for (size_t i = 0; i < N; i++) {
+		const char *p = buf[i] ? memchr(b62, buf[i], 62) : NULL;
+		assert_non_null(p);
+		count[p - b62]++;
+	}
+	/* Expected 1000 each, sd ~31: a 10-sigma band never fails by chance. */
+	for (size_t i = 0; i < 62; i++) {
+		assert_true(count[i] > PER - 320);
+		assert_true(count[i] < PER + 320);
+	}
+	free(buf);
+
+	crypto_random(a, sizeof(a));
+	assert_false(ct_equal(a, z, sizeof(a)));
+	crypto_random(NULL, 0);
+}
+
+static void test_bcrypt(void **state)
+{
+	char h[BCRYPT_HASH_LEN + 1];
+	char h2[BCRYPT_HASH_LEN + 1];
+	char tampered[BCRYPT_HASH_LEN + 1];
+	char long_secret[BCRYPT_SECRET_MAX + 2];
+	(void)state;
+
+	assert_int_equal(bcrypt_hash("s3cret", 4, h, sizeof(h)), 0);
+	assert_int_equal(strncmp(h, "$2b$04$", 7), 0);
+	assert_int_equal(strlen(h), BCRYPT_HASH_LEN);
+	assert_int_equal(bcrypt_verify("s3cret", h), 0);
+	assert_int_equal(bcrypt_verify("s3cres", h), -1);
+	assert_int_equal(bcrypt_verify("", h), -1);
+	assert_int_equal(bcrypt_verify("s3cret ", h), -1);
+
+	/* Fresh salt every time. */
+	assert_int_equal(bcrypt_hash("s3cret", 4, h2, sizeof(h2)), 0);
+	assert_string_not_equal(h, h2);
+	assert_int_equal(bcrypt_verify("s3cret", h2), 0);
+
+	/* A changed digest character must not verify. */
+	memcpy(tampered, h, sizeof(h));
+	tampered[BCRYPT_HASH_LEN - 2] = tampered[BCRYPT_HASH_LEN - 2] == 'a' ? 'b' : 'a';
+	assert_int_equal(bcrypt_verify("s3cret", tampered), -1);
+
+	/* Only $2b$ is accepted, even if crypt_rn could run the scheme. */
+	memcpy(tampered, h, sizeof(h));
+	tampered[2] = 'y';
+	assert_int_equal(bcrypt_verify("s3cret", tampered), -1);
+	assert_int_equal(bcrypt_verify("s3cret", ""), -1);
+	assert_int_equal(bcrypt_verify("s3cret", "$2b$"), -1);
+	assert_int_equal(bcrypt_verify("s3cret", "$2b$04$short"), -1);
+	assert_int_equal(bcrypt_verify("s3cret", "*0"), -1);
+
+	assert_int_equal(bcrypt_hash("s3cret", 3, h, sizeof(h)), -1);
+	assert_int_equal(bcrypt_hash("s3cret", 32, h, sizeof(h)), -1);
+	assert_int_equal(bcrypt_hash("s3cret", 4, h, BCRYPT_HASH_LEN), -1);
+
+	memset(long_secret, 'x', sizeof(long_secret) - 1);
+	long_secret[sizeof(long_secret) - 1] = '\0';
+	assert_int_equal(bcrypt_hash(long_secret, 4, h, sizeof(h)), -1);
+	long_secret[BCRYPT_SECRET_MAX] = '\0';
+	assert_int_equal(bcrypt_hash(long_secret, 4, h, sizeof(h)), 0);
+	assert_int_equal(bcrypt_verify(long_secret, h), 0);
+	long_secret[BCRYPT_SECRET_MAX] = 'x';
+	assert_int_equal(bcrypt_verify(long_secret, h), -1);
+}
+
+static void *dummy_thread(void *arg)
+{
+	(void)arg;
+	return (void *)(uintptr_t)bcrypt_dummy_hash(5);
+}
+
+static void test_bcrypt_dummy(void **state)
+{
+	pthread_t t[4];
+	void *res[4];
+	const char *d;
+	(void)state;
+
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, dummy_thread, NULL), 0);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(pthread_join(t[i], &res[i]), 0);
+	d = bcrypt_dummy_hash(5);
+	assert_non_null(d);
+	for (size_t i = 0; i < 4; i++)
+		assert_ptr_equal(res[i], d);
+	assert_int_equal(strncmp(d, "$2b$05$", 7), 0);
+	assert_int_equal(strlen(d), BCRYPT_HASH_LEN);
+	assert_int_equal(bcrypt_verify("anything", d), -1);
+
+	d = bcrypt_dummy_hash(4);
+	assert_non_null(d);
+	assert_int_equal(strncmp(d, "$2b$04$", 7), 0);
+	assert_ptr_equal(bcrypt_dummy_hash(4), d);
+	assert_null(bcrypt_dummy_hash(3));
+	assert_null(bcrypt_dummy_hash(32));
+}
+
+static void test_secretbox_round_trip(void **state)
+{
+	uint8_t key[SECRETBOX_KEY_LEN];
+	uint8_t big[1000];
+	char *a = NULL;
+	char *b = NULL;
+	uint8_t *pt = NULL;
+	size_t n = 99;
+	(void)state;
+
+	crypto_random(key, sizeof(key));
+	assert_int_equal(secretbox_seal(key, "hello", 5, &a), 0);
+	assert_int_equal(strlen(a), base64_encoded_len(12 + 5 + 16));
+	assert_int_equal(secretbox_open(key, a, &pt, &n), 0);
+	assert_int_equal(n, 5);
+	assert_string_equal((char *)pt, "hello");
+	free(pt);
+
+	/* Random nonce: the same plaintext seals differently. */
+	assert_int_equal(secretbox_seal(key, "hello", 5, &b), 0);
+	assert_string_not_equal(a, b);
+	free(a);
+	free(b);
+
+	assert_int_equal(secretbox_seal(key, NULL, 0, &a), 0);
+	assert_int_equal(secretbox_open(key, a, &pt, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(pt[0], '\0');
+	free(pt);
+	free(a);
+
+	crypto_random(big, sizeof(big));
+	assert_int_equal(secretbox_seal(key, big, sizeof(big), &a), 0);
+	assert_int_equal(secretbox_open(key, a, &pt, &n), 0);
+	assert_int_equal(n, sizeof(big));
+	assert_memory_equal(pt, big, sizeof(big));
+	free(pt);
+	free(a);
+}
+
+static void test_secretbox_tamper(void **state)
+{
+	uint8_t key[SECRETBOX_KEY_LEN];
+	uint8_t key2[SECRETBOX_KEY_LEN];
+	uint8_t raw[12 + 11 + 16];
+	size_t raw_len;
+	char text[64];
+	char *box = NULL;
+	uint8_t *pt = (uint8_t *)"sentinel";
+	size_t n = 99;
+	(void)state;
+
+	crypto_random(key, sizeof(key));
+	memcpy(key2, key, sizeof(key));
+	key2[31] ^= 1;
+	assert_int_equal(secretbox_seal(key, "hello world", 11, &box), 0);
+
+	assert_int_equal(secretbox_open(key2, box, &pt, &n), -1);
+	assert_null(pt);
+	assert_int_equal(n, 0);
+
+	/* Every single-bit flip anywhere (nonce, ciphertext, tag) is caught. */
+	assert_int_equal(base64_decode(box, strlen(box), raw, sizeof(raw), &raw_len), 0);
+	assert_int_equal(raw_len, sizeof(raw));
+	for (size_t i = 0; i < raw_len; i++) {
+		for (unsigned bit = 0; bit < 8; bit++) {
+			raw[i] ^= (uint8_t)(1U << bit);
+			assert_int_equal(base64_encode(raw, raw_len, text, sizeof(text)), 0);
+			assert_int_equal(secretbox_open(key, text, &pt, &n), -1);
+			assert_null(pt);
+			raw[i] ^= (uint8_t)(1U << bit);
+		}
+	}
+	/* Truncation, extension and junk. */
+	for (size_t len = 0; len < raw_len; len++) {
+		assert_int_equal(base64_encode(raw, len, text, sizeof(text)), 0);
+		assert_int_equal(secretbox_open(key, text, &pt, &n), -1);
+	}
+	assert_int_equal(secretbox_open(key, "", &pt, &n), -1);
+	assert_int_equal(secretbox_open(key, "not base64!", &pt, &n), -1);
+	assert_true(strlen(box) + 5 <= sizeof(text));
+	memcpy(text, box, strlen(box));
+	memcpy(text + strlen(box), "AAAA", 5);
+	assert_int_equal(secretbox_open(key, text, &pt, &n), -1);
+
+	/* The untouched box still opens. */
+	assert_int_equal(secretbox_open(key, box, &pt, &n), 0);
+	assert_memory_equal(pt, "hello world", 11);
+	free(pt);
+	free(box);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_sha256_abc),
+	    cmocka_unit_test(test_sha256_incremental),
+	    cmocka_unit_test(test_hmac_rfc4231_case2),
+	    cmocka_unit_test(test_hex),
+	    cmocka_unit_test(test_base64_rfc4648),
+	    cmocka_unit_test(test_base64_round_trip),
+	    cmocka_unit_test(test_base64_every_char),
+	    cmocka_unit_test(test_base64_invalid),
+	    cmocka_unit_test(test_ct_equal),
+	    cmocka_unit_test(test_ct_streq),
+	    cmocka_unit_test(test_crc32),
+	    cmocka_unit_test(test_random_base62),
+	    cmocka_unit_test(test_bcrypt),
+	    cmocka_unit_test(test_bcrypt_dummy),
+	    cmocka_unit_test(test_secretbox_round_trip),
+	    cmocka_unit_test(test_secretbox_tamper),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
