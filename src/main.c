@@ -9,16 +9,16 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: portcullis COMMAND [options]\n"
-	"\n"
-	"  init --data-dir DIR        create a local instance (config, database, root key)\n"
-	"  serve -c FILE              run the gateway in the foreground\n"
-	"  migrate -c FILE            apply database migrations\n"
-	"  config check -c FILE       validate a configuration file\n"
-	"  config example             print every setting with its default\n"
-	"  root-key create -c FILE    create an operator (root) key, printed once\n"
-	"  version                    print the version\n"
-	"  help                       this text\n";
+    "usage: portcullis COMMAND [options]\n"
+    "\n"
+    "  init --data-dir DIR        create a local instance (config, database, root key)\n"
+    "  serve -c FILE              run the gateway in the foreground\n"
+    "  migrate -c FILE            apply database migrations\n"
+    "  config check -c FILE       validate a configuration file\n"
+    "  config example             print every setting with its default\n"
+    "  root-key create -c FILE    create an operator (root) key, printed once\n"
+    "  version                    print the version\n"
+    "  help                       this text\n";
 
 struct command {
 	const char *name;
@@ -26,8 +26,8 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"init", cli_init},	  {"serve", cli_serve},		{"migrate", cli_migrate},
-	{"config", cli_config}, {"root-key", cli_root_key},
+    {"init", cli_init},     {"serve", cli_serve},       {"migrate", cli_migrate},
+    {"config", cli_config}, {"root-key", cli_root_key},
 };
 
 int main(int argc, char **argv)

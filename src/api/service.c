@@ -22,9 +22,9 @@ static void readyz(struct http_request *req)
 	struct app *app = req->app;
 	bool store_ok = store_ready(app->store);
 	bool kv_ok = kv_ping(app->kv) == KV_OK;
-	json_t *body = json_pack("{s:s, s:{s:b, s:b}}", "status",
-				 store_ok && kv_ok ? "ready" : "not ready", "checks", "store",
-				 store_ok, "kv", kv_ok);
+	json_t *body =
+	    json_pack("{s:s, s:{s:b, s:b}}", "status", store_ok && kv_ok ? "ready" : "not ready",
+	              "checks", "store", store_ok, "kv", kv_ok);
 	if (store_ok && kv_ok) {
 		http_respond_json(req, 200, body);
 		return;
@@ -32,9 +32,9 @@ static void readyz(struct http_request *req)
 	json_decref(body);
 	http_set_header(req, "Retry-After", "1");
 	http_respond_problem(req, 503, "NOT_READY",
-			     store_ok ? "The shared-state tier is not reachable."
-				      : "The database is not reachable.",
-			     json_pack("{s:b, s:b}", "store", store_ok, "kv", kv_ok));
+	                     store_ok ? "The shared-state tier is not reachable."
+	                              : "The database is not reachable.",
+	                     json_pack("{s:b, s:b}", "store", store_ok, "kv", kv_ok));
 }
 
 static void metrics(struct http_request *req)
@@ -55,9 +55,9 @@ static void security_txt(struct http_request *req)
 	clock_format_rfc3339(clock_now_ms() + 180LL * 24 * 3600 * 1000, expires, sizeof expires);
 	char body[1024];
 	int n = snprintf(body, sizeof body, "Contact: %s\nExpires: %s\nPreferred-Languages: en\n",
-			 app->cfg.security_contact, expires);
+	                 app->cfg.security_contact, expires);
 	http_respond(req, 200, "text/plain; charset=utf-8", body,
-		     (size_t)n < sizeof body ? (size_t)n : sizeof body - 1);
+	             (size_t)n < sizeof body ? (size_t)n : sizeof body - 1);
 }
 
 void service_routes(struct router *r)

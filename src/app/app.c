@@ -5,9 +5,18 @@
  */
 #include "app/app.h"
 
+#include "api/api.h"
 #include "api/service.h"
+#include "app/changes.h"
+#include "auth/bfguard.h"
+#include "auth/keycache.h"
+#include "auth/last_used.h"
 #include "core/log.h"
+#include "crypto/bcrypt.h"
+#include "gateway/gateway.h"
 #include "http/request.h"
+#include "policy/killswitch.h"
+#include "policy/orgcache.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -18,13 +27,13 @@ int app_open(struct app *app, const char *config_path, char *err, size_t cap)
 	if (config_load(&app->cfg, config_path, err, cap) < 0)
 		return -2;
 	log_setup((enum log_level)log_level_parse(app->cfg.log_level),
-		  strcmp(app->cfg.log_format, "json") == 0);
+	          strcmp(app->cfg.log_format, "json") == 0);
 	if (app->cfg.auth_bcrypt_cost < 12)
 		log_warn("[auth] bcrypt_cost is %lld; below 12 is too weak for production",
-			 (long long)app->cfg.auth_bcrypt_cost);
+		         (long long)app->cfg.auth_bcrypt_cost);
 	char msg[512];
 	if (store_open(app->cfg.store_url, (int)app->cfg.store_pool_size, &app->store, msg,
-		       sizeof msg) != STORE_OK) {
+	               sizeof msg) != STORE_OK) {
 		snprintf(err, cap, "store: %s", msg);
 		return -1;
 	}
@@ -36,22 +45,54 @@ int app_open(struct app *app, const char *config_path, char *err, size_t cap)
 	if (applied)
 		log_info("applied %d migration(s)", applied);
 	if (kv_open(app->cfg.kv_url, &app->kv) != KV_OK) {
-		snprintf(err, cap, "kv: cannot open %s", app->cfg.kv_url);
+		/* The URL may carry a password: name only the setting. */
+		snprintf(err, cap, "kv: cannot open [kv] url");
 		return -1;
 	}
+	const struct config *c = &app->cfg;
 	app->control_pool = workpool_create("control", 4, 1024);
+	app->lookup_pool = workpool_create("lookup", 2, 4096);
+	app->verifier_pool = workpool_create("verify", (int)c->auth_verifier_threads,
+	                                     (size_t)c->auth_verifier_queue);
+	app->keys = keycache_create(100000);
+	app->kills = killset_create();
+	app->orgs = orgcache_create(4096);
+	app->guard =
+	    bfguard_create(c->auth_failed_attempts_max, c->auth_failed_attempts_window_s, 65536);
+	app->last_used = last_used_start(app->store, 65536, 2000);
+	/* Compute the dummy hash now, not on the first unknown key id. */
+	bcrypt_dummy_hash((int)c->auth_bcrypt_cost);
+	if (changes_start(app) < 0) {
+		snprintf(err, cap, "store: cannot load the kill switches");
+		return -1;
+	}
 	return 0;
 }
 
 void app_routes(struct app *app)
 {
 	service_routes(&app->router);
+	verify_routes(&app->router);
+	api_routes(&app->router);
 }
 
 void app_close(struct app *app)
 {
+	changes_stop(app);
 	workpool_destroy(app->control_pool);
-	app->control_pool = NULL;
+	workpool_destroy(app->lookup_pool);
+	workpool_destroy(app->verifier_pool);
+	app->control_pool = app->lookup_pool = app->verifier_pool = NULL;
+	last_used_stop(app->last_used);
+	app->last_used = NULL;
+	keycache_destroy(app->keys);
+	killset_destroy(app->kills);
+	orgcache_destroy(app->orgs);
+	bfguard_destroy(app->guard);
+	app->keys = NULL;
+	app->kills = NULL;
+	app->orgs = NULL;
+	app->guard = NULL;
 	kv_close(app->kv);
 	app->kv = NULL;
 	store_close(app->store);
@@ -62,8 +103,8 @@ void app_close(struct app *app)
 void app_store_error(struct http_request *req, int rc)
 {
 	log_event(LOG_ERROR, "store_error", "request_id", req->request_id, "code",
-		  rc == STORE_EUNAVAILABLE ? "unavailable" : "error", NULL);
+	          rc == STORE_EUNAVAILABLE ? "unavailable" : "error", NULL);
 	http_set_header(req, "Retry-After", "1");
 	http_respond_problem(req, 503, "STORE_UNAVAILABLE",
-			     "The database could not be reached; retry shortly.", NULL);
+	                     "The database could not be reached; retry shortly.", NULL);
 }

@@ -15,6 +15,8 @@
 
 struct http_server;
 struct keycache;
+struct killset;
+struct orgcache;
 struct bfguard;
 struct reqlog;
 struct geoip;
@@ -29,6 +31,8 @@ struct app {
 	struct workpool *verifier_pool; /* bcrypt verifications */
 	struct workpool *lookup_pool;   /* key-cache misses (store reads) */
 	struct keycache *keys;
+	struct killset *kills;
+	struct orgcache *orgs;
 	struct bfguard *guard;
 	struct reqlog *reqlog;
 	struct geoip *geoip;

@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const known_scopes[] = {"gateway",	"keys:read",	  "keys:write",
-					   "logs:read", "webhooks:write", "events:ingest"};
+static const char *const known_scopes[] = {"gateway",   "keys:read",      "keys:write",
+                                           "logs:read", "webhooks:write", "events:ingest"};
 
 bool keys_scopes_valid(const char *s)
 {
@@ -50,7 +50,7 @@ bool keys_has_scope(const char *have, const char *scope)
 }
 
 int keys_create(struct store *st, const char *prefix, int cost, const struct key_spec *spec,
-		const struct audit_input *a, char *key_out, size_t cap, struct store_key *row_out)
+                const struct audit_input *a, char *key_out, size_t cap, struct store_key *row_out)
 {
 	struct store_key k;
 	memset(&k, 0, sizeof k);
@@ -92,7 +92,7 @@ out:
 }
 
 int keys_rotate(struct store *st, const char *prefix, int cost, struct store_key *row,
-		int64_t grace_seconds, const struct audit_input *a, char *key_out, size_t cap)
+                int64_t grace_seconds, const struct audit_input *a, char *key_out, size_t cap)
 {
 	enum key_env env;
 	struct api_key_parts parts;
@@ -114,7 +114,8 @@ int keys_rotate(struct store *st, const char *prefix, int cost, struct store_key
 	rc = store_key_rotate(st, row->id, hash, start, prev_until, &audit, &row->version);
 	if (rc == STORE_OK) {
 		if (grace_seconds > 0) {
-			memcpy(row->prev_secret_hash, row->secret_hash, sizeof row->prev_secret_hash);
+			memcpy(row->prev_secret_hash, row->secret_hash,
+			       sizeof row->prev_secret_hash);
 			row->prev_expires_at = prev_until;
 		} else {
 			row->prev_secret_hash[0] = '\0';
@@ -158,15 +159,15 @@ json_t *keys_to_json(const struct store_key *k, const struct store_kill *kill)
 	json_t *ks;
 	if (kill)
 		ks = json_pack("{s:b, s:s, s:o, s:o}", "engaged", 1, "set_by", kill->set_by,
-			       "reason", str_or_null(kill->reason), "at",
-			       time_or_null(kill->engaged_at));
+		               "reason", str_or_null(kill->reason), "at",
+		               time_or_null(kill->engaged_at));
 	else
 		ks = json_pack("{s:b, s:n, s:n, s:n}", "engaged", 0, "set_by", "reason", "at");
 	return json_pack("{s:s, s:s, s:o, s:o, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:I}", "id",
-			 k->id, "name", k->name, "org_id", str_or_null(k->org_id), "project_id",
-			 str_or_null(k->project_id), "env", k->env, "scopes", scopes, "start",
-			 k->start, "created_at", time_or_null(k->created_at), "last_used_at",
-			 time_or_null(k->last_used_at), "expires_at", time_or_null(k->expires_at),
-			 "revoked_at", time_or_null(k->revoked_at), "kill_switch", ks, "version",
-			 (json_int_t)k->version);
+	                 k->id, "name", k->name, "org_id", str_or_null(k->org_id), "project_id",
+	                 str_or_null(k->project_id), "env", k->env, "scopes", scopes, "start",
+	                 k->start, "created_at", time_or_null(k->created_at), "last_used_at",
+	                 time_or_null(k->last_used_at), "expires_at", time_or_null(k->expires_at),
+	                 "revoked_at", time_or_null(k->revoked_at), "kill_switch", ks, "version",
+	                 (json_int_t)k->version);
 }

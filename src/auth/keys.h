@@ -17,8 +17,8 @@ struct key_spec {
 	const char *project_id; /* may be NULL */
 	const char *name;
 	enum key_env env;
-	const char *scopes;     /* space-separated, already validated */
-	int64_t expires_at;     /* -1: never */
+	const char *scopes; /* space-separated, already validated */
+	int64_t expires_at; /* -1: never */
 };
 
 /**
@@ -28,14 +28,14 @@ struct key_spec {
  * and the stored row to row_out. Blocks for the bcrypt time.
  */
 int keys_create(struct store *st, const char *prefix, int cost, const struct key_spec *spec,
-		const struct audit_input *a, char *key_out, size_t cap, struct store_key *row_out);
+                const struct audit_input *a, char *key_out, size_t cap, struct store_key *row_out);
 
 /**
  * Rotate: a new secret for the same key id (shown once in key_out); the
  * old secret stays valid for grace_seconds (0: fails from the next request).
  */
 int keys_rotate(struct store *st, const char *prefix, int cost, struct store_key *row,
-		int64_t grace_seconds, const struct audit_input *a, char *key_out, size_t cap);
+                int64_t grace_seconds, const struct audit_input *a, char *key_out, size_t cap);
 
 /** The CONTRACT.md key object for a row and its kill switch (may be NULL). */
 json_t *keys_to_json(const struct store_key *k, const struct store_kill *kill);

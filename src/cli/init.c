@@ -21,14 +21,15 @@
 
 /* Create the root key and print it once. */
 static int create_root_key(struct store *st, const struct config *cfg, const char *name,
-			   const char *actor)
+                           const char *actor)
 {
 	char key[KEYFMT_MAX_LEN + 1];
-	struct key_spec spec = {.name = name, .env = KEY_ENV_ROOT, .scopes = "root", .expires_at = -1};
+	struct key_spec spec = {
+	    .name = name, .env = KEY_ENV_ROOT, .scopes = "root", .expires_at = -1};
 	struct audit_input a = {.actor_type = "system", .actor_id = actor};
 	struct store_key row;
 	int rc = keys_create(st, cfg->auth_key_prefix, (int)cfg->auth_bcrypt_cost, &spec, &a, key,
-			     sizeof key, &row);
+	                     sizeof key, &row);
 	if (rc != STORE_OK)
 		return cli_fail(EXIT_RUNTIME, "cannot create the root key (store error %d)", rc);
 	printf("Root key %s (shown once; store it in your secret manager now):\n\n  %s\n\n", row.id,
@@ -54,8 +55,9 @@ int cli_init(int argc, char **argv)
 {
 	const char *dir = cli_flag(argc, argv, "--data-dir");
 	if (!dir)
-		return cli_fail(EXIT_USAGE, "usage: portcullis init --data-dir DIR [--listen HOST:PORT] "
-					    "[--upstream URL] [--bcrypt-cost N]");
+		return cli_fail(EXIT_USAGE,
+		                "usage: portcullis init --data-dir DIR [--listen HOST:PORT] "
+		                "[--upstream URL] [--bcrypt-cost N]");
 	const char *listen = cli_flag(argc, argv, "--listen");
 	const char *upstream = cli_flag(argc, argv, "--upstream");
 	const char *cost_s = cli_flag(argc, argv, "--bcrypt-cost");
@@ -71,16 +73,17 @@ int cli_init(int argc, char **argv)
 	snprintf(conf_path, sizeof conf_path, "%s/portcullis.conf", abs);
 	snprintf(db_path, sizeof db_path, "%s/portcullis.db", abs);
 	if (access(db_path, F_OK) == 0)
-		return cli_fail(EXIT_RUNTIME, "%s already holds an instance (portcullis.db exists); "
-					      "refusing to overwrite it",
-				abs);
+		return cli_fail(EXIT_RUNTIME,
+		                "%s already holds an instance (portcullis.db exists); "
+		                "refusing to overwrite it",
+		                abs);
 	int fd = open(conf_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return cli_fail(EXIT_RUNTIME,
-				errno == EEXIST ? "%s already holds an instance (portcullis.conf "
-						  "exists); refusing to overwrite it"
-						: "cannot write the config in %s",
-				abs);
+		                errno == EEXIST ? "%s already holds an instance (portcullis.conf "
+		                                  "exists); refusing to overwrite it"
+		                                : "cannot write the config in %s",
+		                abs);
 	uint8_t mk[32];
 	char mk_hex[65];
 	crypto_random(mk, sizeof mk);
@@ -88,15 +91,15 @@ int cli_init(int argc, char **argv)
 	explicit_bzero(mk, sizeof mk);
 	FILE *f = fdopen(fd, "w");
 	fprintf(f,
-		"# Portcullis instance created by `portcullis init`.\n"
-		"# Every setting: `portcullis config example`.\n\n"
-		"[server]\nlisten = %s\n\n"
-		"[store]\nurl = sqlite://%s\n\n"
-		"[kv]\nurl = memory://\n\n"
-		"[auth]\nbcrypt_cost = %lld\n\n"
-		"[security]\n# Encrypts secrets at rest. Keep it secret; losing it loses them.\n"
-		"master_key = %s\n",
-		listen ? listen : "127.0.0.1:8080", db_path, (long long)cost, mk_hex);
+	        "# Portcullis instance created by `portcullis init`.\n"
+	        "# Every setting: `portcullis config example`.\n\n"
+	        "[server]\nlisten = %s\n\n"
+	        "[store]\nurl = sqlite://%s\n\n"
+	        "[kv]\nurl = memory://\n\n"
+	        "[auth]\nbcrypt_cost = %lld\n\n"
+	        "[security]\n# Encrypts secrets at rest. Keep it secret; losing it loses them.\n"
+	        "master_key = %s\n",
+	        listen ? listen : "127.0.0.1:8080", db_path, (long long)cost, mk_hex);
 	if (upstream)
 		fprintf(f, "\n[upstream]\nurl = %s\n", upstream);
 	explicit_bzero(mk_hex, sizeof mk_hex);
@@ -125,7 +128,8 @@ int cli_init(int argc, char **argv)
 int cli_root_key(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "create") != 0)
-		return cli_fail(EXIT_USAGE, "usage: portcullis root-key create -c FILE [--name NAME]");
+		return cli_fail(EXIT_USAGE,
+		                "usage: portcullis root-key create -c FILE [--name NAME]");
 	const char *name = cli_flag(argc, argv, "--name");
 	if (name && (strlen(name) == 0 || strlen(name) > STORE_NAME_MAX))
 		return cli_fail(EXIT_USAGE, "--name must be 1 to %d characters", STORE_NAME_MAX);

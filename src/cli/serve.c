@@ -33,10 +33,10 @@ int cli_serve(int argc, char **argv)
 	}
 	app_routes(&app);
 	struct http_server_opts opts = {
-		.cfg = &app.cfg,
-		.router = &app.router,
-		.control_pool = app.control_pool,
-		.app = &app,
+	    .cfg = &app.cfg,
+	    .router = &app.router,
+	    .control_pool = app.control_pool,
+	    .app = &app,
 	};
 	app.server = http_server_create(&opts, err, sizeof err);
 	if (!app.server) {
@@ -55,7 +55,7 @@ int cli_serve(int argc, char **argv)
 	char port[16];
 	snprintf(port, sizeof port, "%d", http_server_port(app.server));
 	log_event(LOG_INFO, "listening", "listen", app.cfg.server_listen, "port", port, "tls",
-		  app.cfg.server_tls_cert[0] ? "on" : "off", "version", PORTCULLIS_VERSION, NULL);
+	          app.cfg.server_tls_cert[0] ? "on" : "off", "version", PORTCULLIS_VERSION, NULL);
 	http_server_run(app.server);
 	running = NULL;
 	http_server_destroy(app.server);
@@ -96,7 +96,8 @@ int cli_config(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (argc < 2 || strcmp(argv[1], "check") != 0)
-		return cli_fail(EXIT_USAGE, "usage: portcullis config check -c FILE | config example");
+		return cli_fail(EXIT_USAGE,
+		                "usage: portcullis config check -c FILE | config example");
 	const char *path = cli_config_path(argc, argv);
 	struct config cfg;
 	char err[600];

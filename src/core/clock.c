@@ -38,8 +38,8 @@ void clock_format_rfc3339(int64_t ms, char *out, size_t cap)
 	}
 	struct tm tm;
 	gmtime_r(&secs, &tm);
-	snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+	snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }
 
 /* Read exactly n decimal digits at *p; advance. Returns -1 when absent. */

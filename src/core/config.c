@@ -25,8 +25,8 @@ struct setting {
 	enum setting_type type;
 	size_t offset;
 	const char *def;
-	int64_t min, max;     /* T_INT */
-	const char *choices;  /* T_ENUM: '|'-separated */
+	int64_t min, max;    /* T_INT */
+	const char *choices; /* T_ENUM: '|'-separated */
 	const char *help;
 };
 
@@ -48,63 +48,75 @@ struct setting {
 	}
 
 static const struct setting config_table[] = {
-	L("server", "listen", server_listen, "127.0.0.1:8080", "address and port to listen on (host:port)"),
-	I("server", "workers", server_workers, "0", 0, 256, "HTTP worker threads; 0 = one per core"),
-	I("server", "max_header_bytes", server_max_header_bytes, "16384", 1024, 1048576,
-	  "largest request header block; larger requests get 431"),
-	I("server", "max_body_bytes", server_max_body_bytes, "10485760", 0, 1073741824,
-	  "largest request body; larger requests get 413"),
-	I("server", "connection_timeout_s", server_connection_timeout_s, "30", 1, 3600,
-	  "idle connection timeout in seconds"),
-	I("server", "max_connections", server_max_connections, "1024", 1, 1000000,
-	  "simultaneous client connections across all workers"),
-	I("server", "max_connections_per_ip", server_max_connections_per_ip, "0", 0, 1000000,
-	  "simultaneous connections from one client address; 0 = no limit"),
-	I("server", "shutdown_grace_s", server_shutdown_grace_s, "10", 0, 600,
-	  "on SIGTERM, how long in-flight requests may take to finish"),
-	S("server", "tls_cert", server_tls_cert, "", "PEM certificate chain; set with tls_key to serve HTTPS"),
-	S("server", "tls_key", server_tls_key, "", "PEM private key for tls_cert"),
-	S("server", "redirect_listen", server_redirect_listen, "",
-	  "optional plain-HTTP host:port answering every request with a 308 to HTTPS"),
-	S("store", "url", store_url, "sqlite://portcullis.db",
-	  "primary database: sqlite:///path/file.db or postgres://user@host:port/db"),
-	I("store", "pool_size", store_pool_size, "8", 1, 256, "database connections (PostgreSQL)"),
-	S("kv", "url", kv_url, "memory://", "shared state: memory:// (one node) or redis://host:port/db"),
-	E("auth", "key_prefix", auth_key_prefix, "pcl", NULL, "API key prefix, [a-z]{2,8}"),
-	I("auth", "bcrypt_cost", auth_bcrypt_cost, "12", 4, 31, "bcrypt cost for new key hashes (below 12 warns)"),
-	I("auth", "verifier_threads", auth_verifier_threads, "2", 1, 64, "threads running bcrypt verifications"),
-	I("auth", "verifier_queue", auth_verifier_queue, "256", 1, 100000,
-	  "verifications that may wait; past this requests get 503 OVERLOADED"),
-	I("auth", "failed_attempts_max", auth_failed_attempts_max, "20", 1, 1000000,
-	  "failed verifications per client address per window before 429"),
-	I("auth", "failed_attempts_window_s", auth_failed_attempts_window_s, "60", 1, 86400,
-	  "sliding window for failed_attempts_max, in seconds"),
-	I("auth", "stale_grace_seconds", auth_stale_grace_seconds, "30", 0, 3600,
-	  "while the store is unreachable, how long cached keys keep working"),
-	S("security", "contact", security_contact, "mailto:security@example.com",
-	  "Contact: line of /.well-known/security.txt"),
-	S("security", "master_key", security_master_key, "",
-	  "64 hex characters: key for secrets encrypted at rest (portcullis init generates it)"),
-	E("log", "level", log_level, "info", "debug|info|warn|error", "least severe level logged"),
-	E("log", "format", log_format, "json", "json|text", "log line format"),
-	S("upstream", "url", upstream_url, "", "default upstream for every path Portcullis does not serve"),
-	I("upstream", "timeout_ms", upstream_timeout_ms, "30000", 1, 3600000, "upstream response timeout"),
-	I("upstream", "connect_timeout_ms", upstream_connect_timeout_ms, "5000", 1, 600000,
-	  "upstream connect timeout"),
-	I("rate_limit", "requests", rate_limit_requests, "100", 1, 1000000000,
-	  "default requests per organisation per per_seconds"),
-	I("rate_limit", "per_seconds", rate_limit_per_seconds, "1", 1, 86400, "rate-limit window in seconds"),
-	I("rate_limit", "burst", rate_limit_burst, "100", 0, 1000000000, "extra requests allowed at once"),
-	I("idempotency", "ttl_seconds", idempotency_ttl_seconds, "86400", 1, 2592000,
-	  "how long idempotency records are kept"),
-	I("idempotency", "max_response_bytes", idempotency_max_response_bytes, "1048576", 0, 67108864,
-	  "largest response body recorded for replay"),
-	I("request_log", "queue_size", request_log_queue_size, "65536", 16, 16777216,
-	  "request-log rows waiting for the writer; when full the oldest unwritten row is counted and dropped"),
-	I("request_log", "batch_size", request_log_batch_size, "512", 1, 100000, "rows per write transaction"),
-	I("retention", "request_log_days", retention_request_log_days, "30", 1, 3650,
-	  "request-log rows older than this are purged"),
-	S("geoip", "database", geoip_database, "", "MaxMind-format country database for the region field"),
+    L("server", "listen", server_listen, "127.0.0.1:8080",
+      "address and port to listen on (host:port)"),
+    I("server", "workers", server_workers, "0", 0, 256, "HTTP worker threads; 0 = one per core"),
+    I("server", "max_header_bytes", server_max_header_bytes, "16384", 1024, 1048576,
+      "largest request header block; larger requests get 431"),
+    I("server", "max_body_bytes", server_max_body_bytes, "10485760", 0, 1073741824,
+      "largest request body; larger requests get 413"),
+    I("server", "connection_timeout_s", server_connection_timeout_s, "30", 1, 3600,
+      "idle connection timeout in seconds"),
+    I("server", "max_connections", server_max_connections, "1024", 1, 1000000,
+      "simultaneous client connections across all workers"),
+    I("server", "max_connections_per_ip", server_max_connections_per_ip, "0", 0, 1000000,
+      "simultaneous connections from one client address; 0 = no limit"),
+    I("server", "shutdown_grace_s", server_shutdown_grace_s, "10", 0, 600,
+      "on SIGTERM, how long in-flight requests may take to finish"),
+    S("server", "tls_cert", server_tls_cert, "",
+      "PEM certificate chain; set with tls_key to serve HTTPS"),
+    S("server", "tls_key", server_tls_key, "", "PEM private key for tls_cert"),
+    S("server", "redirect_listen", server_redirect_listen, "",
+      "optional plain-HTTP host:port answering every request with a 308 to HTTPS"),
+    S("store", "url", store_url, "sqlite://portcullis.db",
+      "primary database: sqlite:///path/file.db or postgres://user@host:port/db"),
+    I("store", "pool_size", store_pool_size, "8", 1, 256, "database connections (PostgreSQL)"),
+    S("kv", "url", kv_url, "memory://",
+      "shared state: memory:// (one node) or redis://host:port/db"),
+    E("auth", "key_prefix", auth_key_prefix, "pcl", NULL, "API key prefix, [a-z]{2,8}"),
+    I("auth", "bcrypt_cost", auth_bcrypt_cost, "12", 4, 31,
+      "bcrypt cost for new key hashes (below 12 warns)"),
+    I("auth", "verifier_threads", auth_verifier_threads, "2", 1, 64,
+      "threads running bcrypt verifications"),
+    I("auth", "verifier_queue", auth_verifier_queue, "256", 1, 100000,
+      "verifications that may wait; past this requests get 503 OVERLOADED"),
+    I("auth", "failed_attempts_max", auth_failed_attempts_max, "20", 1, 1000000,
+      "failed verifications per client address per window before 429"),
+    I("auth", "failed_attempts_window_s", auth_failed_attempts_window_s, "60", 1, 86400,
+      "sliding window for failed_attempts_max, in seconds"),
+    I("auth", "stale_grace_seconds", auth_stale_grace_seconds, "30", 0, 3600,
+      "while the store is unreachable, how long cached keys keep working"),
+    S("security", "contact", security_contact, "mailto:security@example.com",
+      "Contact: line of /.well-known/security.txt"),
+    S("security", "master_key", security_master_key, "",
+      "64 hex characters: key for secrets encrypted at rest (portcullis init generates it)"),
+    E("log", "level", log_level, "info", "debug|info|warn|error", "least severe level logged"),
+    E("log", "format", log_format, "json", "json|text", "log line format"),
+    S("upstream", "url", upstream_url, "",
+      "default upstream for every path Portcullis does not serve"),
+    I("upstream", "timeout_ms", upstream_timeout_ms, "30000", 1, 3600000,
+      "upstream response timeout"),
+    I("upstream", "connect_timeout_ms", upstream_connect_timeout_ms, "5000", 1, 600000,
+      "upstream connect timeout"),
+    I("rate_limit", "requests", rate_limit_requests, "100", 1, 1000000000,
+      "default requests per organisation per per_seconds"),
+    I("rate_limit", "per_seconds", rate_limit_per_seconds, "1", 1, 86400,
+      "rate-limit window in seconds"),
+    I("rate_limit", "burst", rate_limit_burst, "100", 0, 1000000000,
+      "extra requests allowed at once"),
+    I("idempotency", "ttl_seconds", idempotency_ttl_seconds, "86400", 1, 2592000,
+      "how long idempotency records are kept"),
+    I("idempotency", "max_response_bytes", idempotency_max_response_bytes, "1048576", 0, 67108864,
+      "largest response body recorded for replay"),
+    I("request_log", "queue_size", request_log_queue_size, "65536", 16, 16777216,
+      "request-log rows waiting for the writer; when full the oldest unwritten row is counted and "
+      "dropped"),
+    I("request_log", "batch_size", request_log_batch_size, "512", 1, 100000,
+      "rows per write transaction"),
+    I("retention", "request_log_days", retention_request_log_days, "30", 1, 3650,
+      "request-log rows older than this are purged"),
+    S("geoip", "database", geoip_database, "",
+      "MaxMind-format country database for the region field"),
 };
 
 #define N_SETTINGS (sizeof config_table / sizeof config_table[0])
@@ -132,14 +144,15 @@ static bool key_prefix_valid(const char *v)
 
 /* Validate and store one value; on error write a message (no location). */
 static int set_value(struct config *cfg, const struct setting *s, const char *value, char *err,
-		     size_t errcap)
+                     size_t errcap)
 {
 	switch (s->type) {
 	case T_INT: {
 		int64_t v;
 		if (parse_int64_z(value, s->min, s->max, &v) < 0) {
-			snprintf(err, errcap, "[%s] %s must be an integer from %lld to %lld, got \"%.64s\"",
-				 s->section, s->name, (long long)s->min, (long long)s->max, value);
+			snprintf(err, errcap,
+			         "[%s] %s must be an integer from %lld to %lld, got \"%.64s\"",
+			         s->section, s->name, (long long)s->min, (long long)s->max, value);
 			return -1;
 		}
 		*int_field(cfg, s) = v;
@@ -159,12 +172,13 @@ static int set_value(struct config *cfg, const struct setting *s, const char *va
 			}
 			if (!ok) {
 				snprintf(err, errcap, "[%s] %s must be one of %s, got \"%.64s\"",
-					 s->section, s->name, s->choices, value);
+				         s->section, s->name, s->choices, value);
 				return -1;
 			}
 		} else if (strcmp(s->name, "key_prefix") == 0 && !key_prefix_valid(value)) {
-			snprintf(err, errcap, "[auth] key_prefix must be 2 to 8 letters a-z, got \"%.64s\"",
-				 value);
+			snprintf(err, errcap,
+			         "[auth] key_prefix must be 2 to 8 letters a-z, got \"%.64s\"",
+			         value);
 			return -1;
 		}
 		break;
@@ -172,8 +186,10 @@ static int set_value(struct config *cfg, const struct setting *s, const char *va
 		char host[256];
 		int port;
 		if (config_split_listen(value, host, sizeof host, &port) < 0) {
-			snprintf(err, errcap, "[%s] %s must be host:port with a port from 0 to 65535, got \"%.64s\"",
-				 s->section, s->name, value);
+			snprintf(
+			    err, errcap,
+			    "[%s] %s must be host:port with a port from 0 to 65535, got \"%.64s\"",
+			    s->section, s->name, value);
 			return -1;
 		}
 		break;
@@ -212,7 +228,7 @@ struct parse_state {
 };
 
 static int route_setting(struct parse_state *st, const char *route_name, const char *name,
-			 const char *value)
+                         const char *value)
 {
 	struct config *cfg = st->cfg;
 	struct config_route *r = NULL;
@@ -221,7 +237,8 @@ static int route_setting(struct parse_state *st, const char *route_name, const c
 			r = &cfg->routes[i];
 	if (!r) {
 		if (cfg->n_routes == CONFIG_MAX_ROUTES) {
-			snprintf(st->err, sizeof st->err, "more than %d [route] sections", CONFIG_MAX_ROUTES);
+			snprintf(st->err, sizeof st->err, "more than %d [route] sections",
+			         CONFIG_MAX_ROUTES);
 			return -1;
 		}
 		r = &cfg->routes[cfg->n_routes++];
@@ -229,7 +246,8 @@ static int route_setting(struct parse_state *st, const char *route_name, const c
 	}
 	if (strcmp(name, "prefix") == 0) {
 		if (value[0] != '/') {
-			snprintf(st->err, sizeof st->err, "[route %.64s] prefix must start with /", route_name);
+			snprintf(st->err, sizeof st->err, "[route %.64s] prefix must start with /",
+			         route_name);
 			return -1;
 		}
 		free(r->prefix);
@@ -237,7 +255,8 @@ static int route_setting(struct parse_state *st, const char *route_name, const c
 	} else if (strcmp(name, "upstream") == 0) {
 		if (!str_has_prefix(value, "http://") && !str_has_prefix(value, "https://")) {
 			snprintf(st->err, sizeof st->err,
-				 "[route %.64s] upstream must be an http:// or https:// URL", route_name);
+			         "[route %.64s] upstream must be an http:// or https:// URL",
+			         route_name);
 			return -1;
 		}
 		free(r->upstream);
@@ -245,12 +264,13 @@ static int route_setting(struct parse_state *st, const char *route_name, const c
 	} else if (strcmp(name, "timeout_ms") == 0) {
 		if (parse_int64_z(value, 1, 3600000, &r->timeout_ms) < 0) {
 			snprintf(st->err, sizeof st->err,
-				 "[route %.64s] timeout_ms must be an integer from 1 to 3600000", route_name);
+			         "[route %.64s] timeout_ms must be an integer from 1 to 3600000",
+			         route_name);
 			return -1;
 		}
 	} else {
-		snprintf(st->err, sizeof st->err, "unknown setting \"%.64s\" in [route %.64s]", name,
-			 route_name);
+		snprintf(st->err, sizeof st->err, "unknown setting \"%.64s\" in [route %.64s]",
+		         name, route_name);
 		return -1;
 	}
 	return 0;
@@ -267,8 +287,8 @@ static int on_ini_value(void *user, const char *section, const char *name, const
 	} else {
 		const struct setting *s = find_setting(section, name);
 		if (!s) {
-			snprintf(st->err, sizeof st->err, "unknown setting \"%.64s\" in [%.64s]", name,
-				 section);
+			snprintf(st->err, sizeof st->err, "unknown setting \"%.64s\" in [%.64s]",
+			         name, section);
 			rc = -1;
 		} else {
 			rc = set_value(st->cfg, s, value, st->err, sizeof st->err);
@@ -304,7 +324,7 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errcap)
 		fclose(f);
 		if (line != 0) {
 			snprintf(err, errcap, "%s:%d: %s", path, line,
-				 st.failed ? st.err : "syntax error");
+			         st.failed ? st.err : "syntax error");
 			return -1;
 		}
 	}
@@ -323,19 +343,19 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errcap)
 	for (size_t i = 0; i < cfg->n_routes; i++) {
 		if (!cfg->routes[i].prefix || !cfg->routes[i].upstream) {
 			snprintf(err, errcap, "%s: [route %s] needs both prefix and upstream",
-				 path ? path : "config", cfg->routes[i].name);
+			         path ? path : "config", cfg->routes[i].name);
 			return -1;
 		}
 	}
 	if (cfg->upstream_url[0] && !str_has_prefix(cfg->upstream_url, "http://") &&
 	    !str_has_prefix(cfg->upstream_url, "https://")) {
 		snprintf(err, errcap, "%s: [upstream] url must be an http:// or https:// URL",
-			 path ? path : "config");
+		         path ? path : "config");
 		return -1;
 	}
 	if (!cfg->server_tls_cert[0] != !cfg->server_tls_key[0]) {
 		snprintf(err, errcap, "%s: [server] tls_cert and tls_key must be set together",
-			 path ? path : "config");
+		         path ? path : "config");
 		return -1;
 	}
 	return 0;
@@ -383,7 +403,8 @@ void config_write_example(FILE *out)
 	}
 	fputs("\n# Routes: requests whose path starts with prefix go to upstream (longest prefix\n"
 	      "# wins); everything else goes to [upstream] url.\n"
-	      ";[route billing]\n;prefix = /billing/\n;upstream = http://127.0.0.1:9001\n;timeout_ms = 5000\n",
+	      ";[route billing]\n;prefix = /billing/\n;upstream = "
+	      "http://127.0.0.1:9001\n;timeout_ms = 5000\n",
 	      out);
 }
 

@@ -80,8 +80,7 @@ static void emit_line(char *buf, size_t pos)
 	}
 }
 
-static void line_start(char *buf, size_t cap, size_t *pos, enum log_level level,
-		       const char *event)
+static void line_start(char *buf, size_t cap, size_t *pos, enum log_level level, const char *event)
 {
 	char ts[32];
 	clock_format_rfc3339(clock_now_ms(), ts, sizeof ts);

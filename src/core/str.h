@@ -28,7 +28,7 @@ bool str_has_prefix(const char *s, const char *prefix);
 
 /** A growable byte buffer with a hard size limit. */
 struct buf {
-	char *data;   /* owned; NUL-terminated after every append */
+	char *data; /* owned; NUL-terminated after every append */
 	size_t len;
 	size_t cap;
 	size_t limit; /* appends that would pass this fail */

@@ -14,8 +14,8 @@ static const char *route_labels[METRICS_MAX_ROUTES];
 static _Atomic int64_t route_counts[METRICS_MAX_ROUTES][5]; /* 1xx..5xx */
 
 /* Latency buckets in seconds (upper bounds), plus +Inf. */
-static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-				   0.05,   0.1,   0.25,   0.5,   1,    2.5, 10};
+static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                   0.1,    0.25,  0.5,    1,     2.5,  10};
 #define N_BUCKETS (sizeof bucket_le / sizeof bucket_le[0])
 static _Atomic int64_t bucket_counts[N_BUCKETS + 1];
 static _Atomic int64_t duration_sum_us;
@@ -36,7 +36,7 @@ void metrics_record_request(int route_idx, int status, int64_t duration_us)
 		int cls = status / 100 - 1;
 		if (cls >= 0 && cls < 5)
 			atomic_fetch_add_explicit(&route_counts[route_idx][cls], 1,
-						  memory_order_relaxed);
+			                          memory_order_relaxed);
 	}
 	double secs = (double)duration_us / 1e6;
 	size_t b = 0;
@@ -62,12 +62,13 @@ void metrics_register(struct metric *m)
 
 void metrics_render(struct buf *out)
 {
-	buf_printf(out, "# HELP portcullis_build_info Build information.\n"
-			"# TYPE portcullis_build_info gauge\n"
-			"portcullis_build_info{version=\"%s\"} 1\n",
-		   PORTCULLIS_VERSION);
+	buf_printf(out,
+	           "# HELP portcullis_build_info Build information.\n"
+	           "# TYPE portcullis_build_info gauge\n"
+	           "portcullis_build_info{version=\"%s\"} 1\n",
+	           PORTCULLIS_VERSION);
 	buf_append_str(out, "# HELP portcullis_http_requests_total HTTP requests by route and "
-			    "status class.\n# TYPE portcullis_http_requests_total counter\n");
+	                    "status class.\n# TYPE portcullis_http_requests_total counter\n");
 	static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
 	for (int i = 0; i < METRICS_MAX_ROUTES; i++) {
 		if (!route_labels[i])
@@ -75,34 +76,37 @@ void metrics_render(struct buf *out)
 		for (int c = 0; c < 5; c++) {
 			int64_t v = atomic_load_explicit(&route_counts[i][c], memory_order_relaxed);
 			if (v)
-				buf_printf(out,
-					   "portcullis_http_requests_total{route=\"%s\",status=\"%s\"} "
-					   "%lld\n",
-					   route_labels[i], classes[c], (long long)v);
+				buf_printf(
+				    out,
+				    "portcullis_http_requests_total{route=\"%s\",status=\"%s\"} "
+				    "%lld\n",
+				    route_labels[i], classes[c], (long long)v);
 		}
 	}
 	buf_append_str(out, "# HELP portcullis_http_request_duration_seconds Time from request "
-			    "start to response.\n"
-			    "# TYPE portcullis_http_request_duration_seconds histogram\n");
+	                    "start to response.\n"
+	                    "# TYPE portcullis_http_request_duration_seconds histogram\n");
 	int64_t cum = 0;
 	for (size_t b = 0; b <= N_BUCKETS; b++) {
 		cum += atomic_load_explicit(&bucket_counts[b], memory_order_relaxed);
 		if (b < N_BUCKETS)
-			buf_printf(out,
-				   "portcullis_http_request_duration_seconds_bucket{le=\"%g\"} %lld\n",
-				   bucket_le[b], (long long)cum);
+			buf_printf(
+			    out,
+			    "portcullis_http_request_duration_seconds_bucket{le=\"%g\"} %lld\n",
+			    bucket_le[b], (long long)cum);
 		else
-			buf_printf(out,
-				   "portcullis_http_request_duration_seconds_bucket{le=\"+Inf\"} %lld\n",
-				   (long long)cum);
+			buf_printf(
+			    out,
+			    "portcullis_http_request_duration_seconds_bucket{le=\"+Inf\"} %lld\n",
+			    (long long)cum);
 	}
 	buf_printf(out, "portcullis_http_request_duration_seconds_sum %.6f\n",
-		   (double)atomic_load_explicit(&duration_sum_us, memory_order_relaxed) / 1e6);
+	           (double)atomic_load_explicit(&duration_sum_us, memory_order_relaxed) / 1e6);
 	buf_printf(out, "portcullis_http_request_duration_seconds_count %lld\n",
-		   (long long)atomic_load_explicit(&duration_count, memory_order_relaxed));
+	           (long long)atomic_load_explicit(&duration_count, memory_order_relaxed));
 	pthread_mutex_lock(&reg_lock);
 	for (struct metric *m = registered; m; m = m->next)
 		buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", m->name, m->help, m->name,
-			   m->type, m->name, (long long)metric_get(m));
+		           m->type, m->name, (long long)metric_get(m));
 	pthread_mutex_unlock(&reg_lock);
 }

@@ -27,6 +27,12 @@ struct metric {
 	struct metric *next;
 };
 
+/** Define a static metric: METRIC(name_var, "prom_name", "help", "counter"). */
+#define METRIC_INIT(name, help, type)                                                              \
+	{                                                                                          \
+		(name), (help), (type), 0, NULL                                                    \
+	}
+
 /** Register m (static storage) so /metrics renders it. Idempotent. */
 void metrics_register(struct metric *m);
 static inline void metric_add(struct metric *m, int64_t n)

@@ -17,7 +17,7 @@
 #include "core/str.h"
 #include "core/workpool.h"
 
-#define HTTP_MAX_PARAMS 4
+#define HTTP_MAX_PARAMS     4
 #define HTTP_REQUEST_ID_LEN 30 /* "req_" + ULID */
 
 struct http_request;
@@ -35,8 +35,8 @@ struct http_header {
 struct http_request {
 	struct arena arena;
 	struct http_worker *worker;
-	void *conn;         /* struct MHD_Connection */
-	void *app;          /* what http_server_create was given */
+	void *conn; /* struct MHD_Connection */
+	void *app;  /* what http_server_create was given */
 	char request_id[HTTP_REQUEST_ID_LEN + 1];
 	const char *method;
 	const char *raw_uri; /* path and query exactly as sent */
@@ -72,7 +72,9 @@ struct http_request {
 
 	/* set by handlers for the access log / request log */
 	const char *log_org_id, *log_key_id, *log_project_id;
-	void *gateway; /* data-plane state (gateway/) */
+	void *gateway;                                 /* authentication state (gateway/authn.c) */
+	void *gateway_rl;                              /* rate-limit state (gateway/gateway.c) */
+	void *gateway_fw;                              /* forwarding state (gateway/forward.c) */
 	void (*on_complete)(struct http_request *req); /* called once when the response is sent */
 };
 
@@ -84,16 +86,16 @@ const char *http_query(struct http_request *req, const char *name);
 const char *http_param(struct http_request *req, const char *name);
 /** Call fn for each request header (MHD order). */
 void http_each_header(struct http_request *req,
-		      void (*fn)(void *arg, const char *name, const char *value), void *arg);
+                      void (*fn)(void *arg, const char *name, const char *value), void *arg);
 
 /** Add a response header (both strings are copied). */
 void http_set_header(struct http_request *req, const char *name, const char *value);
 /** Respond with a body (copied). */
 void http_respond(struct http_request *req, int status, const char *content_type, const void *body,
-		  size_t len);
+                  size_t len);
 /** Respond with a malloc'd body the response takes ownership of. */
 void http_respond_owned(struct http_request *req, int status, const char *content_type, char *body,
-			size_t len);
+                        size_t len);
 /** Respond with JSON; takes the reference to json. */
 void http_respond_json(struct http_request *req, int status, json_t *json);
 /**
@@ -102,7 +104,7 @@ void http_respond_json(struct http_request *req, int status, json_t *json);
  * reference taken), requestId.
  */
 void http_respond_problem(struct http_request *req, int status, const char *code,
-			  const char *message, json_t *details);
+                          const char *message, json_t *details);
 /** 400 BAD_REQUEST naming the field in details.field. */
 void http_respond_bad_field(struct http_request *req, const char *field, const char *message);
 
@@ -119,7 +121,7 @@ json_t *http_json_body(struct http_request *req);
  * Returns -1 when the pool's queue is full (nothing suspended).
  */
 int http_defer(struct http_request *req, struct workpool *pool, http_handler_fn work,
-	       http_handler_fn done);
+               http_handler_fn done);
 /**
  * Suspend the request; resume_fn runs on the worker loop after
  * http_resume. For work that completes on the loop itself (upstream I/O).

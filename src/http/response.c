@@ -38,7 +38,7 @@ struct each_ctx {
 };
 
 static enum MHD_Result each_header_cb(void *cls, enum MHD_ValueKind kind, const char *key,
-				      const char *value)
+                                      const char *value)
 {
 	(void)kind;
 	struct each_ctx *c = cls;
@@ -47,7 +47,7 @@ static enum MHD_Result each_header_cb(void *cls, enum MHD_ValueKind kind, const 
 }
 
 void http_each_header(struct http_request *req,
-		      void (*fn)(void *arg, const char *name, const char *value), void *arg)
+                      void (*fn)(void *arg, const char *name, const char *value), void *arg)
 {
 	struct each_ctx c = {fn, arg};
 	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, each_header_cb, &c);
@@ -63,7 +63,7 @@ void http_set_header(struct http_request *req, const char *name, const char *val
 }
 
 void http_respond_owned(struct http_request *req, int status, const char *content_type, char *body,
-			size_t len)
+                        size_t len)
 {
 	free(req->resp_body);
 	req->status = status;
@@ -74,7 +74,7 @@ void http_respond_owned(struct http_request *req, int status, const char *conten
 }
 
 void http_respond(struct http_request *req, int status, const char *content_type, const void *body,
-		  size_t len)
+                  size_t len)
 {
 	char *copy = NULL;
 	if (len) {
@@ -85,7 +85,7 @@ void http_respond(struct http_request *req, int status, const char *content_type
 }
 
 static void respond_json_typed(struct http_request *req, int status, json_t *json,
-			       const char *content_type)
+                               const char *content_type)
 {
 	char *s = json_dumps(json, JSON_COMPACT | JSON_ENSURE_ASCII);
 	json_decref(json);
@@ -102,33 +102,49 @@ void http_respond_json(struct http_request *req, int status, json_t *json)
 static const char *status_title(int status)
 {
 	switch (status) {
-	case 400: return "Bad request";
-	case 401: return "Unauthenticated";
-	case 403: return "Forbidden";
-	case 404: return "Not found";
-	case 405: return "Method not allowed";
-	case 409: return "Conflict";
-	case 413: return "Payload too large";
-	case 415: return "Unsupported media type";
-	case 422: return "Unprocessable content";
-	case 429: return "Too many requests";
-	case 431: return "Request header fields too large";
-	case 500: return "Internal server error";
-	case 502: return "Bad gateway";
-	case 503: return "Service unavailable";
-	case 504: return "Gateway timeout";
-	default: return "Error";
+	case 400:
+		return "Bad request";
+	case 401:
+		return "Unauthenticated";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not found";
+	case 405:
+		return "Method not allowed";
+	case 409:
+		return "Conflict";
+	case 413:
+		return "Payload too large";
+	case 415:
+		return "Unsupported media type";
+	case 422:
+		return "Unprocessable content";
+	case 429:
+		return "Too many requests";
+	case 431:
+		return "Request header fields too large";
+	case 500:
+		return "Internal server error";
+	case 502:
+		return "Bad gateway";
+	case 503:
+		return "Service unavailable";
+	case 504:
+		return "Gateway timeout";
+	default:
+		return "Error";
 	}
 }
 
 void http_respond_problem(struct http_request *req, int status, const char *code,
-			  const char *message, json_t *details)
+                          const char *message, json_t *details)
 {
 	const char *title = status_title(status);
 	if (strcmp(code, "KILL_SWITCH") == 0)
 		title = "Kill switch engaged";
 	json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", "about:blank", "title", title,
-			      "status", status, "code", code, "message", message);
+	                      "status", status, "code", code, "message", message);
 	if (details)
 		json_object_set_new(o, "details", details);
 	json_object_set_new(o, "requestId", json_string(req->request_id));
@@ -149,7 +165,7 @@ static bool content_type_is_json(const char *ct)
 	size_t n = strcspn(ct, "; ");
 	return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
 	       (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0 && strchr(ct, '/') &&
-		(size_t)(strchr(ct, '/') - ct) < n);
+	        (size_t)(strchr(ct, '/') - ct) < n);
 }
 
 /* Depth check: jansson has its own limit (2048); ours is much lower. */
@@ -160,15 +176,11 @@ static bool depth_ok(const json_t *j, int depth)
 	if (json_is_object(j)) {
 		const char *k;
 		const json_t *v;
-		json_object_foreach ((json_t *)j, k, v)
-			if (!depth_ok(v, depth + 1))
-				return false;
+		json_object_foreach((json_t *)j, k, v) if (!depth_ok(v, depth + 1)) return false;
 	} else if (json_is_array(j)) {
 		size_t i;
 		const json_t *v;
-		json_array_foreach (j, i, v)
-			if (!depth_ok(v, depth + 1))
-				return false;
+		json_array_foreach(j, i, v) if (!depth_ok(v, depth + 1)) return false;
 	}
 	return true;
 }
@@ -179,21 +191,21 @@ json_t *http_json_body(struct http_request *req)
 		return json_object();
 	if (!content_type_is_json(http_header(req, "Content-Type"))) {
 		http_respond_problem(req, 415, "UNSUPPORTED_MEDIA_TYPE",
-				     "The request body must be application/json.", NULL);
+		                     "The request body must be application/json.", NULL);
 		return NULL;
 	}
 	json_error_t err;
 	json_t *j = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES, &err);
 	if (!j) {
 		http_respond_problem(req, 400, "BAD_REQUEST", "The request body is not valid JSON.",
-				     json_pack("{s:i}", "position", err.position));
+		                     json_pack("{s:i}", "position", err.position));
 		return NULL;
 	}
 	if (!json_is_object(j) || !depth_ok(j, 0)) {
 		json_decref(j);
-		http_respond_problem(req, 400, "BAD_REQUEST",
-				     "The request body must be a JSON object nested at most 32 deep.",
-				     NULL);
+		http_respond_problem(
+		    req, 400, "BAD_REQUEST",
+		    "The request body must be a JSON object nested at most 32 deep.", NULL);
 		return NULL;
 	}
 	return j;

@@ -9,17 +9,17 @@
 #include <string.h>
 
 void router_add(struct router *r, const char *method, const char *pattern, http_handler_fn fn,
-		unsigned flags)
+                unsigned flags)
 {
 	if (r->n == ROUTER_MAX_ROUTES)
 		fatal("too many routes");
-	r->routes[r->n] = (struct route){method, pattern, fn, flags, r->n};
+	r->routes[r->n] = (struct route){method, pattern, fn, flags, r->n, NULL};
 	r->n++;
 }
 
 /* Match one pattern; on success store params into req. */
 static bool match_pattern(const char *pattern, const char *path, struct http_request *req,
-			  bool store)
+                          bool store)
 {
 	const char *p = pattern, *s = path;
 	int n = 0;
@@ -31,8 +31,8 @@ static bool match_pattern(const char *pattern, const char *path, struct http_req
 			if (seg_len == 0 || n == HTTP_MAX_PARAMS)
 				return false;
 			if (store) {
-				req->params[n].name = arena_strndup(&req->arena, p + 1,
-								    (size_t)(close - p - 1));
+				req->params[n].name =
+				    arena_strndup(&req->arena, p + 1, (size_t)(close - p - 1));
 				req->params[n].value = arena_strndup(&req->arena, s, seg_len);
 			}
 			n++;
@@ -53,7 +53,7 @@ static bool match_pattern(const char *pattern, const char *path, struct http_req
 }
 
 enum route_match router_match(const struct router *r, struct http_request *req, const char *method,
-			      const char *path, const struct route **out, char *allow, size_t cap)
+                              const char *path, const struct route **out, char *allow, size_t cap)
 {
 	bool path_seen = false;
 	size_t used = 0;

@@ -19,7 +19,8 @@ struct route {
 	const char *pattern;
 	http_handler_fn fn;
 	unsigned flags;
-	int index; /* position in the router, for metrics */
+	int index;        /* position in the router, for metrics */
+	const void *data; /* the registering module's per-route data */
 };
 
 #define ROUTER_MAX_ROUTES 96
@@ -33,13 +34,13 @@ enum route_match { ROUTE_FOUND, ROUTE_NO_PATH, ROUTE_NO_METHOD };
 
 /** Add a route; method and pattern must outlive the router (string literals). */
 void router_add(struct router *r, const char *method, const char *pattern, http_handler_fn fn,
-		unsigned flags);
+                unsigned flags);
 /**
  * Match method and path. On ROUTE_FOUND, *out is the route and req's
  * params are filled (values in req->arena). On ROUTE_NO_METHOD, allow
  * (cap bytes) lists the methods that would match, e.g. "GET, POST".
  */
 enum route_match router_match(const struct router *r, struct http_request *req, const char *method,
-			      const char *path, const struct route **out, char *allow, size_t cap);
+                              const char *path, const struct route **out, char *allow, size_t cap);
 
 #endif

@@ -38,10 +38,10 @@
 #include <unistd.h>
 
 #define ROUTE_SLOT_PROXY (ROUTER_MAX_ROUTES)
-#define ROUTE_SLOT_NONE (ROUTER_MAX_ROUTES + 1)
-#define HSTS_VALUE "max-age=63072000; includeSubDomains"
-#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
-#define MAX_PEM_BYTES (1024 * 1024)
+#define ROUTE_SLOT_NONE  (ROUTER_MAX_ROUTES + 1)
+#define HSTS_VALUE       "max-age=63072000; includeSubDomains"
+#define TLS_PRIORITIES   "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define MAX_PEM_BYTES    (1024 * 1024)
 
 struct pending_resume {
 	struct http_request *req;
@@ -120,8 +120,8 @@ static int make_listener(const char *listen_spec, int port_override, char *err, 
 	if (port_override >= 0)
 		port = port_override;
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-				 .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *res = NULL;
 	char portstr[16];
 	snprintf(portstr, sizeof portstr, "%d", port);
@@ -177,7 +177,7 @@ static enum MHD_Result queue_response(struct request_ext *x)
 	struct http_request *req = &x->req;
 	struct http_worker *w = req->worker;
 	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		req->resp_body_len, req->resp_body, MHD_RESPMEM_MUST_FREE);
+	    req->resp_body_len, req->resp_body, MHD_RESPMEM_MUST_FREE);
 	req->resp_body = NULL;
 	MHD_add_response_header(resp, "X-Request-Id", req->request_id);
 	if (req->content_type)
@@ -186,8 +186,8 @@ static enum MHD_Result queue_response(struct request_ext *x)
 		MHD_add_response_header(resp, "Strict-Transport-Security", HSTS_VALUE);
 	for (struct http_header *h = req->resp_headers; h; h = h->next)
 		if (MHD_add_response_header(resp, h->name, h->value) != MHD_YES)
-			log_event(LOG_WARN, "response_header_dropped", "request_id", req->request_id,
-				  "header", h->name, NULL);
+			log_event(LOG_WARN, "response_header_dropped", "request_id",
+			          req->request_id, "header", h->name, NULL);
 	if (w->draining)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, resp);
@@ -235,7 +235,7 @@ static void run_deferred(void *arg)
 }
 
 int http_defer(struct http_request *req, struct workpool *pool, http_handler_fn work,
-	       http_handler_fn done)
+               http_handler_fn done)
 {
 	req->deferred_fn = work;
 	req->resume_fn = done;
@@ -288,7 +288,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-			 enum MHD_RequestTerminationCode toe)
+                         enum MHD_RequestTerminationCode toe)
 {
 	(void)conn;
 	struct http_worker *w = cls;
@@ -305,10 +305,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		snprintf(st, sizeof st, "%d", status);
 		snprintf(dur, sizeof dur, "%.3f", (double)dur_us / 1000.0);
 		log_event(LOG_INFO, "access", "request_id", req->request_id, "method", req->method,
-			  "path", req->path ? req->path : "", "route", req->route_label, "status",
-			  st, "duration_ms", dur, "org_id", req->log_org_id ? req->log_org_id : "",
-			  "key_id", req->log_key_id ? req->log_key_id : "", "completed",
-			  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted", NULL);
+		          "path", req->path ? req->path : "", "route", req->route_label, "status",
+		          st, "duration_ms", dur, "org_id", req->log_org_id ? req->log_org_id : "",
+		          "key_id", req->log_key_id ? req->log_key_id : "", "completed",
+		          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted", NULL);
 	}
 	if (req->on_complete)
 		req->on_complete(req);
@@ -324,7 +324,7 @@ struct header_sum {
 };
 
 static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key,
-				  const char *value)
+                                  const char *value)
 {
 	(void)kind;
 	struct header_sum *s = cls;
@@ -335,16 +335,16 @@ static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char
 static void fill_client_ip(struct http_request *req)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	    MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (!ci || !ci->client_addr)
 		return;
 	const struct sockaddr *sa = ci->client_addr;
 	if (sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->client_ip,
-			  sizeof req->client_ip);
+		          sizeof req->client_ip);
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->client_ip,
-			  sizeof req->client_ip);
+		          sizeof req->client_ip);
 }
 
 /* First call: header checks and routing. Responds on any failure. */
@@ -359,10 +359,10 @@ static void check_headers(struct request_ext *x, const char *url, const char *me
 	struct header_sum hs = {strlen(req->raw_uri) + strlen(method) + 12};
 	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, sum_header, &hs);
 	if (hs.total > (size_t)s->cfg->server_max_header_bytes) {
-		http_respond_problem(req, 431, "HEADERS_TOO_LARGE",
-				     "The request headers are larger than this server accepts.",
-				     json_pack("{s:I}", "limit",
-					       (json_int_t)s->cfg->server_max_header_bytes));
+		http_respond_problem(
+		    req, 431, "HEADERS_TOO_LARGE",
+		    "The request headers are larger than this server accepts.",
+		    json_pack("{s:I}", "limit", (json_int_t)s->cfg->server_max_header_bytes));
 		return;
 	}
 
@@ -378,8 +378,8 @@ static void check_headers(struct request_ext *x, const char *url, const char *me
 		x->route_slot = ROUTE_SLOT_NONE;
 		http_set_header(req, "Allow", allow);
 		http_respond_problem(req, 405, "METHOD_NOT_ALLOWED",
-				     "This method is not allowed on this path.",
-				     json_pack("{s:s}", "allow", allow));
+		                     "This method is not allowed on this path.",
+		                     json_pack("{s:s}", "allow", allow));
 		return;
 	case ROUTE_NO_PATH:
 		if (!s->opts.fallback) {
@@ -391,14 +391,14 @@ static void check_headers(struct request_ext *x, const char *url, const char *me
 		break;
 	}
 
-	const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
-						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *cl =
+	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	int64_t n;
 	if (cl && parse_int64_z(cl, 0, INT64_MAX, &n) == 0 && n > s->cfg->server_max_body_bytes) {
-		http_respond_problem(req, 413, "PAYLOAD_TOO_LARGE",
-				     "The request body is larger than this server accepts.",
-				     json_pack("{s:I}", "limit",
-					       (json_int_t)s->cfg->server_max_body_bytes));
+		http_respond_problem(
+		    req, 413, "PAYLOAD_TOO_LARGE",
+		    "The request body is larger than this server accepts.",
+		    json_pack("{s:I}", "limit", (json_int_t)s->cfg->server_max_body_bytes));
 	}
 }
 
@@ -407,10 +407,10 @@ static void dispatch(struct request_ext *x)
 	struct http_request *req = &x->req;
 	struct http_server *s = req->worker->server;
 	if (req->body_too_large) {
-		http_respond_problem(req, 413, "PAYLOAD_TOO_LARGE",
-				     "The request body is larger than this server accepts.",
-				     json_pack("{s:I}", "limit",
-					       (json_int_t)s->cfg->server_max_body_bytes));
+		http_respond_problem(
+		    req, 413, "PAYLOAD_TOO_LARGE",
+		    "The request body is larger than this server accepts.",
+		    json_pack("{s:I}", "limit", (json_int_t)s->cfg->server_max_body_bytes));
 		return;
 	}
 	if (!req->route) {
@@ -421,7 +421,7 @@ static void dispatch(struct request_ext *x)
 		if (http_defer(req, s->opts.control_pool, req->route->fn, NULL) < 0) {
 			http_set_header(req, "Retry-After", "1");
 			http_respond_problem(req, 503, "OVERLOADED",
-					     "The server is busy; retry shortly.", NULL);
+			                     "The server is busy; retry shortly.", NULL);
 		}
 		return;
 	}
@@ -429,8 +429,8 @@ static void dispatch(struct request_ext *x)
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-				 const char *method, const char *version, const char *upload_data,
-				 size_t *upload_data_size, void **req_cls)
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **req_cls)
 {
 	(void)cls;
 	(void)conn;
@@ -453,7 +453,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		if (req->responded) {
 			/* already answered (404, 431, ...): discard the body */
 		} else if (!req->body_too_large &&
-		    buf_append(&req->body, upload_data, *upload_data_size) < 0) {
+		           buf_append(&req->body, upload_data, *upload_data_size) < 0) {
 			req->body_too_large = true;
 			buf_free(&req->body);
 		}
@@ -501,7 +501,7 @@ static void *on_redirect_uri(void *cls, const char *uri, struct MHD_Connection *
 }
 
 static void on_redirect_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-				  enum MHD_RequestTerminationCode toe)
+                                  enum MHD_RequestTerminationCode toe)
 {
 	(void)cls;
 	(void)conn;
@@ -511,9 +511,8 @@ static void on_redirect_completed(void *cls, struct MHD_Connection *conn, void *
 }
 
 static enum MHD_Result on_redirect(void *cls, struct MHD_Connection *conn, const char *url,
-				   const char *method, const char *version,
-				   const char *upload_data, size_t *upload_data_size,
-				   void **req_cls)
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **req_cls)
 {
 	(void)url;
 	(void)method;
@@ -535,14 +534,15 @@ static enum MHD_Result on_redirect(void *cls, struct MHD_Connection *conn, const
 	}
 	char location[2300];
 	if (host && host_chars_ok(host, hl))
-		snprintf(location, sizeof location, "https://%.*s:%d%.2000s", (int)hl, host, s->port,
-			 raw[0] == '/' ? raw : "/");
+		snprintf(location, sizeof location, "https://%.*s:%d%.2000s", (int)hl, host,
+		         s->port, raw[0] == '/' ? raw : "/");
 	else
 		snprintf(location, sizeof location, "https://%s:%d%.2000s", s->redirect_host,
-			 s->port, raw[0] == '/' ? raw : "/");
+		         s->port, raw[0] == '/' ? raw : "/");
 	char rid[HTTP_REQUEST_ID_LEN + 1];
 	ulid_prefixed("req", rid, sizeof rid);
-	struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 	MHD_add_response_header(resp, "Location", location);
 	MHD_add_response_header(resp, "X-Request-Id", rid);
 	enum MHD_Result ret = MHD_queue_response(conn, 308, resp);
@@ -633,8 +633,9 @@ static void *worker_main(void *arg)
 			if (w->in_flight == 0)
 				break;
 			if (clock_mono_ms() >= drain_deadline) {
-				log_warn("shutdown grace passed with %d requests in flight on worker %d",
-					 w->in_flight, w->index);
+				log_warn(
+				    "shutdown grace passed with %d requests in flight on worker %d",
+				    w->in_flight, w->index);
 				s->abandoned += w->in_flight;
 				break;
 			}
@@ -685,20 +686,20 @@ static struct MHD_Daemon *start_worker_daemon(struct http_server *s, struct http
 	/* MHD's own buffer must hold our header limit; we answer 431 ourselves. */
 	size_t mem_limit = (size_t)cfg->server_max_header_bytes * 2 + 32768;
 	struct MHD_OptionItem tls_opts[] = {
-		{MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert_pem},
-		{MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key_pem},
-		{MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
-		{MHD_OPTION_END, 0, NULL},
+	    {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert_pem},
+	    {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key_pem},
+	    {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
+	    {MHD_OPTION_END, 0, NULL},
 	};
 	struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
 	return MHD_start_daemon(
-		flags, 0, NULL, NULL, on_access, w, MHD_OPTION_LISTEN_SOCKET, w->listen_fd,
-		MHD_OPTION_CONNECTION_LIMIT, conn_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		(unsigned)cfg->server_max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)cfg->server_connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		mem_limit, MHD_OPTION_URI_LOG_CALLBACK, on_uri, w, MHD_OPTION_NOTIFY_COMPLETED,
-		on_completed, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_ARRAY,
-		s->tls ? tls_opts : no_opts, MHD_OPTION_END);
+	    flags, 0, NULL, NULL, on_access, w, MHD_OPTION_LISTEN_SOCKET, w->listen_fd,
+	    MHD_OPTION_CONNECTION_LIMIT, conn_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)cfg->server_max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)cfg->server_connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    mem_limit, MHD_OPTION_URI_LOG_CALLBACK, on_uri, w, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_ARRAY,
+	    s->tls ? tls_opts : no_opts, MHD_OPTION_END);
 }
 
 struct http_server *http_server_create(const struct http_server_opts *opts, char *err, size_t cap)
@@ -711,8 +712,8 @@ struct http_server *http_server_create(const struct http_server_opts *opts, char
 	s->tls = cfg->server_tls_cert[0] != '\0';
 	if (s->tls) {
 		s->tls_cert_pem = read_file_bounded(cfg->server_tls_cert, err, cap);
-		s->tls_key_pem = s->tls_cert_pem ? read_file_bounded(cfg->server_tls_key, err, cap)
-						 : NULL;
+		s->tls_key_pem =
+		    s->tls_cert_pem ? read_file_bounded(cfg->server_tls_key, err, cap) : NULL;
 		if (!s->tls_key_pem)
 			goto fail;
 	}
@@ -737,15 +738,16 @@ struct http_server *http_server_create(const struct http_server_opts *opts, char
 			s->port = bound_port(w->listen_fd);
 		w->daemon = start_worker_daemon(s, w);
 		if (!w->daemon) {
-			snprintf(err, cap, "cannot start the HTTP%s server on %s", s->tls ? "S" : "",
-				 cfg->server_listen);
+			snprintf(err, cap, "cannot start the HTTP%s server on %s",
+			         s->tls ? "S" : "", cfg->server_listen);
 			goto fail;
 		}
 		const union MHD_DaemonInfo *di =
-			MHD_get_daemon_info(w->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+		    MHD_get_daemon_info(w->daemon, MHD_DAEMON_INFO_EPOLL_FD);
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		w->mhd_watch = (struct http_watch){.fd = di->epoll_fd, .cb = on_mhd_ready, .arg = w};
+		w->mhd_watch =
+		    (struct http_watch){.fd = di->epoll_fd, .cb = on_mhd_ready, .arg = w};
 		w->wake_watch = (struct http_watch){.fd = w->wake_fd, .cb = on_wake, .arg = w};
 		http_worker_watch(w, &w->mhd_watch, EPOLLIN);
 		http_worker_watch(w, &w->wake_watch, EPOLLIN);
@@ -759,17 +761,16 @@ struct http_server *http_server_create(const struct http_server_opts *opts, char
 		int port;
 		config_split_listen(cfg->server_listen, host, sizeof host, &port);
 		snprintf(s->redirect_host, sizeof s->redirect_host, "%s",
-			 strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ? "localhost"
-										   : host);
+		         strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ? "localhost"
+		                                                                 : host);
 		int rfd = make_listener(cfg->server_redirect_listen, -1, err, cap);
 		if (rfd < 0)
 			goto fail;
 		s->redirect_daemon = MHD_start_daemon(
-			MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_redirect, s,
-			MHD_OPTION_LISTEN_SOCKET, rfd, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-			MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_URI_LOG_CALLBACK,
-			on_redirect_uri, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_redirect_completed,
-			NULL, MHD_OPTION_END);
+		    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_redirect, s,
+		    MHD_OPTION_LISTEN_SOCKET, rfd, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+		    MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_URI_LOG_CALLBACK, on_redirect_uri,
+		    NULL, MHD_OPTION_NOTIFY_COMPLETED, on_redirect_completed, NULL, MHD_OPTION_END);
 		if (!s->redirect_daemon) {
 			close(rfd);
 			snprintf(err, cap, "cannot start the redirect listener");

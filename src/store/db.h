@@ -23,13 +23,12 @@ struct db_param {
 };
 
 /** A text parameter; NULL binds SQL NULL (still typed text, for PostgreSQL). */
-static inline struct db_param P_TEXT(const char *s)
-{
+static inline struct db_param P_TEXT(const char *s) {
 	return (struct db_param){DB_TEXT, s, 0};
 }
 /** An integer parameter. */
-static inline struct db_param P_INT(int64_t v)
-{
+static inline struct db_param
+P_INT(int64_t v) {
 	return (struct db_param){DB_INT, NULL, v};
 }
 #define P_NULL ((struct db_param){DB_NULL, NULL, 0})
@@ -37,14 +36,14 @@ static inline struct db_param P_INT(int64_t v)
 /** A fully read result: rows x cols text cells. */
 struct db_result {
 	int nrows, ncols;
-	char **cells;   /* nrows * ncols; NULL means SQL NULL */
+	char **cells;    /* nrows * ncols; NULL means SQL NULL */
 	int64_t changes; /* rows changed by an INSERT/UPDATE/DELETE */
 };
 
 enum {
 	DB_OK = 0,
-	DB_ERROR = -1,     /* anything else: logged by the driver */
-	DB_CONSTRAINT = -2, /* unique/foreign-key violation */
+	DB_ERROR = -1,       /* anything else: logged by the driver */
+	DB_CONSTRAINT = -2,  /* unique/foreign-key violation */
 	DB_UNAVAILABLE = -3, /* cannot reach the database */
 };
 
@@ -59,13 +58,19 @@ struct db_driver {
 	int (*exec_script)(struct db_conn *c, const char *sql);
 	/* Run one statement with bound parameters; *out may be NULL to discard rows. */
 	int (*query)(struct db_conn *c, const char *sql, const struct db_param *params, int n,
-		     struct db_result **out);
+	             struct db_result **out);
 	/* Begin a transaction that takes the write lock at once. */
 	int (*begin)(struct db_conn *c);
 	int (*commit)(struct db_conn *c);
 	void (*rollback)(struct db_conn *c);
 	/* True when the connection is usable. */
 	bool (*alive)(struct db_conn *c);
+	/*
+	 * Optional (NULL: none needed). Called right after begin in each
+	 * migration transaction: serialises migrations across nodes until the
+	 * transaction ends (PostgreSQL: an advisory transaction lock).
+	 */
+	int (*migrate_lock)(struct db_conn *c);
 };
 
 struct db_conn {

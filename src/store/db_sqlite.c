@@ -58,9 +58,8 @@ static int sqlite_connect(const char *url, struct db_conn **out, char *err, size
 		return DB_ERROR;
 	}
 	sqlite3 *db = NULL;
-	int rc = sqlite3_open_v2(path, &db,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-				 NULL);
+	int rc = sqlite3_open_v2(
+	    path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, cap, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "?");
 		sqlite3_close(db);
@@ -69,9 +68,9 @@ static int sqlite_connect(const char *url, struct db_conn **out, char *err, size
 	sqlite3_busy_timeout(db, 5000);
 	char *msg = NULL;
 	rc = sqlite3_exec(db,
-			  "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "
-			  "PRAGMA synchronous=NORMAL;",
-			  NULL, NULL, &msg);
+	                  "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "
+	                  "PRAGMA synchronous=NORMAL;",
+	                  NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
 		snprintf(err, cap, "cannot use %s: %s", path, msg ? msg : sqlite3_errmsg(db));
 		sqlite3_free(msg);
@@ -135,8 +134,8 @@ static bool is_cached(struct sqlite_conn *c, sqlite3_stmt *stmt)
 	return false;
 }
 
-static int sqlite_query(struct db_conn *base, const char *sql, const struct db_param *params,
-			int n, struct db_result **out)
+static int sqlite_query(struct db_conn *base, const char *sql, const struct db_param *params, int n,
+                        struct db_result **out)
 {
 	struct sqlite_conn *c = (struct sqlite_conn *)base;
 	int rc;
@@ -157,7 +156,8 @@ static int sqlite_query(struct db_conn *base, const char *sql, const struct db_p
 			break;
 		case DB_TEXT:
 			if (params[i].text)
-				sqlite3_bind_text(stmt, i + 1, params[i].text, -1, SQLITE_TRANSIENT);
+				sqlite3_bind_text(stmt, i + 1, params[i].text, -1,
+				                  SQLITE_TRANSIENT);
 			else
 				sqlite3_bind_null(stmt, i + 1);
 			break;
@@ -177,9 +177,8 @@ static int sqlite_query(struct db_conn *base, const char *sql, const struct db_p
 		for (int col = 0; col < ncols; col++) {
 			const unsigned char *t = sqlite3_column_text(stmt, col);
 			cells[nrows * ncols + col] =
-				t ? xstrndup((const char *)t,
-					     (size_t)sqlite3_column_bytes(stmt, col))
-				  : NULL;
+			    t ? xstrndup((const char *)t, (size_t)sqlite3_column_bytes(stmt, col))
+			      : NULL;
 		}
 		nrows++;
 	}
@@ -236,7 +235,7 @@ static bool sqlite_alive(struct db_conn *base)
 	    SQLITE_OK) {
 		sqlite3_stmt *stmt = NULL;
 		if (sqlite3_prepare_v2(db, "SELECT count(*) FROM schema_migrations", -1, &stmt,
-				       NULL) == SQLITE_OK)
+		                       NULL) == SQLITE_OK)
 			ok = sqlite3_step(stmt) == SQLITE_ROW;
 		sqlite3_finalize(stmt);
 	}
@@ -245,14 +244,14 @@ static bool sqlite_alive(struct db_conn *base)
 }
 
 const struct db_driver db_sqlite_driver = {
-	.scheme = "sqlite",
-	.dialect = "sqlite",
-	.connect = sqlite_connect,
-	.disconnect = sqlite_disconnect,
-	.exec_script = sqlite_exec_script,
-	.query = sqlite_query,
-	.begin = sqlite_begin,
-	.commit = sqlite_commit,
-	.rollback = sqlite_rollback,
-	.alive = sqlite_alive,
+    .scheme = "sqlite",
+    .dialect = "sqlite",
+    .connect = sqlite_connect,
+    .disconnect = sqlite_disconnect,
+    .exec_script = sqlite_exec_script,
+    .query = sqlite_query,
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
+    .alive = sqlite_alive,
 };

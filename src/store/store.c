@@ -50,10 +50,14 @@ static const struct db_driver *driver_for(const char *url)
 static int map_db(int rc)
 {
 	switch (rc) {
-	case DB_OK: return STORE_OK;
-	case DB_CONSTRAINT: return STORE_ECONFLICT;
-	case DB_UNAVAILABLE: return STORE_EUNAVAILABLE;
-	default: return STORE_ERROR;
+	case DB_OK:
+		return STORE_OK;
+	case DB_CONSTRAINT:
+		return STORE_ECONFLICT;
+	case DB_UNAVAILABLE:
+		return STORE_EUNAVAILABLE;
+	default:
+		return STORE_ERROR;
 	}
 }
 
@@ -143,7 +147,7 @@ static void release(struct store *st, struct db_conn *c, int rc)
 }
 
 static int q(struct db_conn *c, const char *sql, const struct db_param *p, int n,
-	     struct db_result **out)
+             struct db_result **out)
 {
 	return map_db(c->driver->query(c, sql, p, n, out));
 }
@@ -165,20 +169,52 @@ bool store_ready(struct store *st)
 
 /* ---------- migrations ---------- */
 
+/*
+ * Begin a migration transaction. Where the driver has a migration lock
+ * (PostgreSQL) it is taken at once, so nodes starting together apply each
+ * migration once: the second waits, then sees it recorded.
+ */
+static int migrate_begin(struct db_conn *c)
+{
+	int rc = map_db(c->driver->begin(c));
+	if (rc == STORE_OK && c->driver->migrate_lock) {
+		rc = map_db(c->driver->migrate_lock(c));
+		if (rc != STORE_OK)
+			c->driver->rollback(c);
+	}
+	return rc;
+}
+
+/* Commit when rc is STORE_OK, else roll back; the final code. */
+static int migrate_end(struct db_conn *c, int rc)
+{
+	if (rc == STORE_OK)
+		return map_db(c->driver->commit(c));
+	c->driver->rollback(c);
+	return rc;
+}
+
 int store_migrate(struct store *st, int *applied)
 {
 	struct db_conn *c = acquire(st);
 	if (!c)
 		return STORE_EUNAVAILABLE;
 	int n_applied = 0;
-	int rc = map_db(c->driver->exec_script(
-		c, "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, "
-		   "name TEXT NOT NULL, applied_at BIGINT NOT NULL)"));
+	/*
+	 * Under the lock too: concurrent CREATE TABLE IF NOT EXISTS can fail on
+	 * PostgreSQL with a unique violation in its catalogue.
+	 */
+	int rc = migrate_begin(c);
+	if (rc == STORE_OK)
+		rc = migrate_end(
+		    c, map_db(c->driver->exec_script(
+		           c, "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT "
+		              "PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")));
 	for (size_t i = 0; rc == STORE_OK && i < n_migrations; i++) {
 		const struct migration *m = &migrations[i];
 		if (m->dialect && strcmp(m->dialect, c->driver->dialect) != 0)
 			continue;
-		rc = map_db(c->driver->begin(c));
+		rc = migrate_begin(c);
 		if (rc != STORE_OK)
 			break;
 		struct db_result *r = NULL;
@@ -186,24 +222,23 @@ int store_migrate(struct store *st, int *applied)
 		rc = q(c, "SELECT 1 FROM schema_migrations WHERE version = ?", p, 1, &r);
 		bool done = r && r->nrows > 0;
 		db_result_free(r);
+		bool ran = false;
 		if (rc == STORE_OK && !done) {
 			rc = map_db(c->driver->exec_script(c, m->sql));
 			struct db_param ins[] = {P_INT(m->version), P_TEXT(m->name),
-						 P_INT(clock_now_ms())};
+			                         P_INT(clock_now_ms())};
 			if (rc == STORE_OK)
 				rc = q(c,
 				       "INSERT INTO schema_migrations (version, name, applied_at) "
 				       "VALUES (?, ?, ?)",
 				       ins, 3, NULL);
-			if (rc == STORE_OK)
-				n_applied++;
+			ran = rc == STORE_OK;
 		}
-		if (rc == STORE_OK)
-			rc = map_db(c->driver->commit(c));
-		else
-			c->driver->rollback(c);
+		rc = migrate_end(c, rc);
 		if (rc != STORE_OK)
 			log_error("migration %04d_%s failed", m->version, m->name);
+		else if (ran)
+			n_applied++;
 	}
 	release(st, c, rc);
 	if (applied)
@@ -265,16 +300,26 @@ static int audit_append_tx(struct db_conn *c, const struct audit_input *a)
 	snprintf(seqs, sizeof seqs, "%lld", (long long)seq);
 	snprintf(ats, sizeof ats, "%lld", (long long)clock_now_ms());
 	char *details = a->details ? json_dumps(a->details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	const char *fields[11] = {seqs,          id,           ats,
-				  a->org_id,     a->actor_type, a->actor_id,
-				  a->action,     a->target_type, a->target_id,
-				  a->request_id, details};
+	const char *fields[11] = {seqs,          id,
+	                          ats,           a->org_id,
+	                          a->actor_type, a->actor_id,
+	                          a->action,     a->target_type,
+	                          a->target_id,  a->request_id,
+	                          details};
 	chain_hash(fields, prev, hash);
-	struct db_param p[] = {P_INT(seq),	   P_TEXT(id),	      P_TEXT(ats),
-			       P_TEXT(a->org_id),  P_TEXT(a->actor_type), P_TEXT(a->actor_id),
-			       P_TEXT(a->action),  P_TEXT(a->target_type), P_TEXT(a->target_id),
-			       P_TEXT(a->request_id), P_TEXT(details),     P_TEXT(prev),
-			       P_TEXT(hash)};
+	struct db_param p[] = {P_INT(seq),
+	                       P_TEXT(id),
+	                       P_TEXT(ats),
+	                       P_TEXT(a->org_id),
+	                       P_TEXT(a->actor_type),
+	                       P_TEXT(a->actor_id),
+	                       P_TEXT(a->action),
+	                       P_TEXT(a->target_type),
+	                       P_TEXT(a->target_id),
+	                       P_TEXT(a->request_id),
+	                       P_TEXT(details),
+	                       P_TEXT(prev),
+	                       P_TEXT(hash)};
 	/* `at` is bound as text and cast so both drivers store an integer. */
 	rc = q(c,
 	       "INSERT INTO audit_events (" AUDIT_COLS ") VALUES (?, ?, CAST(? AS BIGINT), ?, ?, "
@@ -298,7 +343,7 @@ static int bump_version_tx(struct db_conn *c)
  * NULL) and, when bump, a state-version bump. Commits only when all succeed.
  */
 static int in_tx(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg,
-		 const struct audit_input *a, bool bump)
+                 const struct audit_input *a, bool bump)
 {
 	struct db_conn *c = acquire(st);
 	if (!c)
@@ -320,7 +365,7 @@ static int in_tx(struct store *st, int (*fn)(struct db_conn *c, void *arg), void
 
 /* Run one read query on a pooled connection. */
 static int read_q(struct store *st, const char *sql, const struct db_param *p, int n,
-		  struct db_result **out)
+                  struct db_result **out)
 {
 	struct db_conn *c = acquire(st);
 	if (!c)
@@ -363,17 +408,17 @@ static json_t *json_time_or_null(const struct db_result *r, int row, int col)
 
 int store_audit_list(struct store *st, const struct audit_filter *f, json_t **out)
 {
-	struct db_param p[] = {P_TEXT(f->org_id), P_TEXT(f->org_id), P_INT(f->since),
-			       P_INT(f->since),	  P_INT(f->until),  P_INT(f->until),
-			       P_TEXT(f->key_id), P_TEXT(f->key_id), P_TEXT(f->key_id),
-			       P_INT(f->after_seq), P_INT(f->limit)};
+	struct db_param p[] = {P_TEXT(f->org_id),   P_TEXT(f->org_id), P_INT(f->since),
+	                       P_INT(f->since),     P_INT(f->until),   P_INT(f->until),
+	                       P_TEXT(f->key_id),   P_TEXT(f->key_id), P_TEXT(f->key_id),
+	                       P_INT(f->after_seq), P_INT(f->limit)};
 	struct db_result *r = NULL;
 	int rc = read_q(st,
-			"SELECT " AUDIT_COLS " FROM audit_events WHERE (? IS NULL OR org_id = ?) "
-			"AND (? < 0 OR at >= ?) AND (? < 0 OR at < ?) "
-			"AND (? IS NULL OR actor_id = ? OR target_id = ?) AND seq > ? "
-			"ORDER BY seq LIMIT ?",
-			p, 11, &r);
+	                "SELECT " AUDIT_COLS " FROM audit_events WHERE (? IS NULL OR org_id = ?) "
+	                "AND (? < 0 OR at >= ?) AND (? < 0 OR at < ?) "
+	                "AND (? IS NULL OR actor_id = ? OR target_id = ?) AND seq > ? "
+	                "ORDER BY seq LIMIT ?",
+	                p, 11, &r);
 	if (rc != STORE_OK)
 		return rc;
 	json_t *arr = json_array();
@@ -381,15 +426,14 @@ int store_audit_list(struct store *st, const struct audit_filter *f, json_t **ou
 		const char *details = db_text(r, i, 10);
 		json_t *d = details ? json_loads(details, 0, NULL) : NULL;
 		json_t *ev = json_pack(
-			"{s:s, s:I, s:o, s:o, s:{s:s, s:o}, s:s, s:{s:o, s:o}, s:o, s:o, s:s, s:s}",
-			"id", db_text(r, i, 1), "seq", (json_int_t)db_int(r, i, 0), "at",
-			json_time_or_null(r, i, 2), "org_id", json_str_or_null(db_text(r, i, 3)),
-			"actor", "type", db_text(r, i, 4), "id", json_str_or_null(db_text(r, i, 5)),
-			"action", db_text(r, i, 6), "target", "type",
-			json_str_or_null(db_text(r, i, 7)), "id", json_str_or_null(db_text(r, i, 8)),
-			"request_id", json_str_or_null(db_text(r, i, 9)), "details",
-			d ? d : json_null(), "prev_hash", db_text(r, i, 11), "hash",
-			db_text(r, i, 12));
+		    "{s:s, s:I, s:o, s:o, s:{s:s, s:o}, s:s, s:{s:o, s:o}, s:o, s:o, s:s, s:s}",
+		    "id", db_text(r, i, 1), "seq", (json_int_t)db_int(r, i, 0), "at",
+		    json_time_or_null(r, i, 2), "org_id", json_str_or_null(db_text(r, i, 3)),
+		    "actor", "type", db_text(r, i, 4), "id", json_str_or_null(db_text(r, i, 5)),
+		    "action", db_text(r, i, 6), "target", "type",
+		    json_str_or_null(db_text(r, i, 7)), "id", json_str_or_null(db_text(r, i, 8)),
+		    "request_id", json_str_or_null(db_text(r, i, 9)), "details",
+		    d ? d : json_null(), "prev_hash", db_text(r, i, 11), "hash", db_text(r, i, 12));
 		json_array_append_new(arr, ev);
 	}
 	db_result_free(r);
@@ -405,10 +449,11 @@ int store_audit_verify(struct store *st, int64_t *checked, char bad_id[STORE_ID_
 	for (;;) {
 		struct db_param p[] = {P_INT(after)};
 		struct db_result *r = NULL;
-		int rc = read_q(st,
-				"SELECT " AUDIT_COLS " FROM audit_events WHERE seq > ? ORDER BY seq "
-				"LIMIT 1000",
-				p, 1, &r);
+		int rc =
+		    read_q(st,
+		           "SELECT " AUDIT_COLS " FROM audit_events WHERE seq > ? ORDER BY seq "
+		           "LIMIT 1000",
+		           p, 1, &r);
 		if (rc != STORE_OK)
 			return rc;
 		if (r->nrows == 0) {
@@ -443,7 +488,7 @@ int store_audit_verify(struct store *st, int64_t *checked, char bad_id[STORE_ID_
 	if (rc != STORE_OK)
 		return rc;
 	bool head_ok = r->nrows == 1 && db_int(r, 0, 0) == n && db_text(r, 0, 1) &&
-		       strcmp(db_text(r, 0, 1), prev) == 0;
+	               strcmp(db_text(r, 0, 1), prev) == 0;
 	db_result_free(r);
 	*checked = n;
 	if (!head_ok) {
@@ -480,13 +525,13 @@ static int org_insert_fn(struct db_conn *c, void *arg)
 {
 	const struct store_org *o = arg;
 	struct db_param p[] = {P_TEXT(o->id),
-			       P_TEXT(o->name),
-			       P_TEXT(o->contact_email[0] ? o->contact_email : NULL),
-			       int_or_null(o->rl_requests),
-			       int_or_null(o->rl_per_seconds),
-			       int_or_null(o->rl_burst),
-			       P_INT(o->created_at),
-			       P_INT(o->updated_at)};
+	                       P_TEXT(o->name),
+	                       P_TEXT(o->contact_email[0] ? o->contact_email : NULL),
+	                       int_or_null(o->rl_requests),
+	                       int_or_null(o->rl_per_seconds),
+	                       int_or_null(o->rl_burst),
+	                       P_INT(o->created_at),
+	                       P_INT(o->updated_at)};
 	return q(c, "INSERT INTO orgs (" ORG_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)", p, 8, NULL);
 }
 
@@ -499,17 +544,17 @@ static int org_update_fn(struct db_conn *c, void *arg)
 {
 	const struct store_org *o = arg;
 	struct db_param p[] = {P_TEXT(o->name),
-			       P_TEXT(o->contact_email[0] ? o->contact_email : NULL),
-			       int_or_null(o->rl_requests),
-			       int_or_null(o->rl_per_seconds),
-			       int_or_null(o->rl_burst),
-			       P_INT(o->updated_at),
-			       P_TEXT(o->id)};
+	                       P_TEXT(o->contact_email[0] ? o->contact_email : NULL),
+	                       int_or_null(o->rl_requests),
+	                       int_or_null(o->rl_per_seconds),
+	                       int_or_null(o->rl_burst),
+	                       P_INT(o->updated_at),
+	                       P_TEXT(o->id)};
 	struct db_result *r = NULL;
 	int rc = q(c,
-		   "UPDATE orgs SET name = ?, contact_email = ?, rate_limit_requests = ?, "
-		   "rate_limit_per_seconds = ?, rate_limit_burst = ?, updated_at = ? WHERE id = ?",
-		   p, 7, &r);
+	           "UPDATE orgs SET name = ?, contact_email = ?, rate_limit_requests = ?, "
+	           "rate_limit_per_seconds = ?, rate_limit_burst = ?, updated_at = ? WHERE id = ?",
+	           p, 7, &r);
 	if (rc == STORE_OK && r->changes == 0)
 		rc = STORE_ENOTFOUND;
 	db_result_free(r);
@@ -540,8 +585,8 @@ int store_org_list(struct store *st, const char *after, int limit, struct store_
 {
 	struct db_param p[] = {P_TEXT(after ? after : ""), P_INT(limit)};
 	struct db_result *r = NULL;
-	int rc = read_q(st, "SELECT " ORG_COLS " FROM orgs WHERE id > ? ORDER BY id LIMIT ?", p, 2,
-			&r);
+	int rc =
+	    read_q(st, "SELECT " ORG_COLS " FROM orgs WHERE id > ? ORDER BY id LIMIT ?", p, 2, &r);
 	if (rc != STORE_OK)
 		return rc;
 	*out = xcalloc((size_t)r->nrows + 1, sizeof **out);
@@ -566,25 +611,25 @@ static int project_insert_fn(struct db_conn *c, void *arg)
 {
 	const struct store_project *pr = arg;
 	struct db_param p[] = {P_TEXT(pr->id), P_TEXT(pr->org_id), P_TEXT(pr->name),
-			       P_INT(pr->created_at)};
+	                       P_INT(pr->created_at)};
 	return q(c, "INSERT INTO projects (id, org_id, name, created_at) VALUES (?, ?, ?, ?)", p, 4,
-		 NULL);
+	         NULL);
 }
 
 int store_project_insert(struct store *st, const struct store_project *p,
-			 const struct audit_input *a)
+                         const struct audit_input *a)
 {
 	return in_tx(st, project_insert_fn, (void *)p, a, false);
 }
 
 int store_project_get(struct store *st, const char *org_id, const char *id,
-		      struct store_project *out)
+                      struct store_project *out)
 {
 	struct db_param p[] = {P_TEXT(id), P_TEXT(org_id)};
 	struct db_result *r = NULL;
-	int rc = read_q(st,
-			"SELECT id, org_id, name, created_at FROM projects WHERE id = ? AND org_id = ?",
-			p, 2, &r);
+	int rc = read_q(
+	    st, "SELECT id, org_id, name, created_at FROM projects WHERE id = ? AND org_id = ?", p,
+	    2, &r);
 	if (rc != STORE_OK)
 		return rc;
 	if (r->nrows == 0)
@@ -596,14 +641,15 @@ int store_project_get(struct store *st, const char *org_id, const char *id,
 }
 
 int store_project_list(struct store *st, const char *org_id, const char *after, int limit,
-		       struct store_project **out, int *n)
+                       struct store_project **out, int *n)
 {
 	struct db_param p[] = {P_TEXT(org_id), P_TEXT(after ? after : ""), P_INT(limit)};
 	struct db_result *r = NULL;
-	int rc = read_q(st,
-			"SELECT id, org_id, name, created_at FROM projects WHERE org_id = ? AND id > ? "
-			"ORDER BY id LIMIT ?",
-			p, 3, &r);
+	int rc =
+	    read_q(st,
+	           "SELECT id, org_id, name, created_at FROM projects WHERE org_id = ? AND id > ? "
+	           "ORDER BY id LIMIT ?",
+	           p, 3, &r);
 	if (rc != STORE_OK)
 		return rc;
 	*out = xcalloc((size_t)r->nrows + 1, sizeof **out);
@@ -643,24 +689,24 @@ static int key_insert_fn(struct db_conn *c, void *arg)
 {
 	const struct store_key *k = arg;
 	struct db_param p[] = {P_TEXT(k->id),
-			       P_TEXT(k->org_id[0] ? k->org_id : NULL),
-			       P_TEXT(k->project_id[0] ? k->project_id : NULL),
-			       P_TEXT(k->name),
-			       P_TEXT(k->env),
-			       P_TEXT(k->scopes),
-			       P_TEXT(k->secret_hash),
-			       P_NULL,
-			       P_NULL,
-			       P_TEXT(k->start),
-			       P_INT(k->created_at),
-			       P_NULL,
-			       int_or_null(k->expires_at),
-			       P_NULL,
-			       P_INT(k->version)};
+	                       P_TEXT(k->org_id[0] ? k->org_id : NULL),
+	                       P_TEXT(k->project_id[0] ? k->project_id : NULL),
+	                       P_TEXT(k->name),
+	                       P_TEXT(k->env),
+	                       P_TEXT(k->scopes),
+	                       P_TEXT(k->secret_hash),
+	                       P_NULL,
+	                       P_NULL,
+	                       P_TEXT(k->start),
+	                       P_INT(k->created_at),
+	                       P_NULL,
+	                       int_or_null(k->expires_at),
+	                       P_NULL,
+	                       P_INT(k->version)};
 	return q(c,
-		 "INSERT INTO api_keys (" KEY_COLS
-		 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		 p, 15, NULL);
+	         "INSERT INTO api_keys (" KEY_COLS
+	         ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	         p, 15, NULL);
 }
 
 int store_key_insert(struct store *st, const struct store_key *k, const struct audit_input *a)
@@ -684,20 +730,23 @@ int store_key_get(struct store *st, const char *id, struct store_key *out)
 }
 
 int store_key_list(struct store *st, const char *org_id, const char *project_id, const char *after,
-		   int limit, struct store_key **out, int *n)
+                   int limit, struct store_key **out, int *n)
 {
 	bool root_only = org_id && !org_id[0];
-	struct db_param p[] = {P_INT(root_only),  P_TEXT(root_only ? NULL : org_id),
-			       P_TEXT(root_only ? NULL : org_id), P_TEXT(project_id),
-			       P_TEXT(project_id), P_TEXT(after ? after : ""),
-			       P_INT(limit)};
+	struct db_param p[] = {P_INT(root_only),
+	                       P_TEXT(root_only ? NULL : org_id),
+	                       P_TEXT(root_only ? NULL : org_id),
+	                       P_TEXT(project_id),
+	                       P_TEXT(project_id),
+	                       P_TEXT(after ? after : ""),
+	                       P_INT(limit)};
 	struct db_result *r = NULL;
 	int rc = read_q(st,
-			"SELECT " KEY_COLS " FROM api_keys WHERE "
-			"(CASE WHEN ? = 1 THEN org_id IS NULL ELSE org_id IS NOT NULL END) "
-			"AND (? IS NULL OR org_id = ?) AND (? IS NULL OR project_id = ?) "
-			"AND id > ? ORDER BY id LIMIT ?",
-			p, 7, &r);
+	                "SELECT " KEY_COLS " FROM api_keys WHERE "
+	                "(CASE WHEN ? = 1 THEN org_id IS NULL ELSE org_id IS NOT NULL END) "
+	                "AND (? IS NULL OR org_id = ?) AND (? IS NULL OR project_id = ?) "
+	                "AND id > ? ORDER BY id LIMIT ?",
+	                p, 7, &r);
 	if (rc != STORE_OK)
 		return rc;
 	*out = xcalloc((size_t)r->nrows + 1, sizeof **out);
@@ -718,15 +767,14 @@ static int key_rotate_fn(struct db_conn *c, void *arg)
 {
 	struct rotate_args *ra = arg;
 	bool grace = ra->prev_expires_at > 0;
-	struct db_param p[] = {P_INT(grace),	    P_INT(grace ? ra->prev_expires_at : 0),
-			       P_TEXT(ra->new_hash), P_TEXT(ra->start),
-			       P_TEXT(ra->id)};
+	struct db_param p[] = {P_INT(grace), P_INT(grace ? ra->prev_expires_at : 0),
+	                       P_TEXT(ra->new_hash), P_TEXT(ra->start), P_TEXT(ra->id)};
 	struct db_result *r = NULL;
 	int rc = q(c,
-		   "UPDATE api_keys SET prev_secret_hash = CASE WHEN ? = 1 THEN secret_hash ELSE "
-		   "NULL END, prev_expires_at = NULLIF(?, 0), secret_hash = ?, start = ?, "
-		   "version = version + 1 WHERE id = ? AND revoked_at IS NULL",
-		   p, 5, &r);
+	           "UPDATE api_keys SET prev_secret_hash = CASE WHEN ? = 1 THEN secret_hash ELSE "
+	           "NULL END, prev_expires_at = NULLIF(?, 0), secret_hash = ?, start = ?, "
+	           "version = version + 1 WHERE id = ? AND revoked_at IS NULL",
+	           p, 5, &r);
 	if (rc == STORE_OK && r->changes == 0)
 		rc = STORE_ENOTFOUND;
 	db_result_free(r);
@@ -742,7 +790,7 @@ static int key_rotate_fn(struct db_conn *c, void *arg)
 }
 
 int store_key_rotate(struct store *st, const char *id, const char *new_hash, const char *start,
-		     int64_t prev_expires_at, const struct audit_input *a, int64_t *version_out)
+                     int64_t prev_expires_at, const struct audit_input *a, int64_t *version_out)
 {
 	struct rotate_args ra = {id, new_hash, start, prev_expires_at, version_out};
 	return in_tx(st, key_rotate_fn, &ra, a, true);
@@ -758,10 +806,11 @@ static int key_revoke_fn(struct db_conn *c, void *arg)
 	struct revoke_args *ra = arg;
 	struct db_param p[] = {P_INT(ra->at), P_TEXT(ra->id)};
 	struct db_result *r = NULL;
-	int rc = q(c,
-		   "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?), version = version + 1 "
-		   "WHERE id = ?",
-		   p, 2, &r);
+	int rc =
+	    q(c,
+	      "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?), version = version + 1 "
+	      "WHERE id = ?",
+	      p, 2, &r);
 	if (rc == STORE_OK && r->changes == 0)
 		rc = STORE_ENOTFOUND;
 	db_result_free(r);
@@ -816,17 +865,18 @@ static int kill_engage_fn(struct db_conn *c, void *arg)
 {
 	const struct store_kill *k = arg;
 	struct db_param p[] = {P_TEXT(k->scope),
-			       P_TEXT(k->target_id),
-			       P_TEXT(k->set_by),
-			       P_TEXT(k->actor_id[0] ? k->actor_id : NULL),
-			       P_TEXT(k->reason[0] ? k->reason : NULL),
-			       P_INT(k->engaged_at)};
-	int rc = q(c,
-		   "INSERT INTO kill_switches (scope, target_id, set_by, actor_id, reason, engaged_at) "
-		   "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, target_id) DO UPDATE SET "
-		   "set_by = excluded.set_by, actor_id = excluded.actor_id, reason = excluded.reason, "
-		   "engaged_at = excluded.engaged_at",
-		   p, 6, NULL);
+	                       P_TEXT(k->target_id),
+	                       P_TEXT(k->set_by),
+	                       P_TEXT(k->actor_id[0] ? k->actor_id : NULL),
+	                       P_TEXT(k->reason[0] ? k->reason : NULL),
+	                       P_INT(k->engaged_at)};
+	int rc =
+	    q(c,
+	      "INSERT INTO kill_switches (scope, target_id, set_by, actor_id, reason, engaged_at) "
+	      "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, target_id) DO UPDATE SET "
+	      "set_by = excluded.set_by, actor_id = excluded.actor_id, reason = excluded.reason, "
+	      "engaged_at = excluded.engaged_at",
+	      p, 6, NULL);
 	if (rc == STORE_OK && strcmp(k->scope, "key") == 0) {
 		struct db_param v[] = {P_TEXT(k->target_id)};
 		rc = q(c, "UPDATE api_keys SET version = version + 1 WHERE id = ?", v, 1, NULL);
@@ -860,7 +910,7 @@ static int kill_lift_fn(struct db_conn *c, void *arg)
 }
 
 int store_kill_lift(struct store *st, const char *scope, const char *target_id,
-		    const struct audit_input *a)
+                    const struct audit_input *a)
 {
 	struct lift_args la = {scope, target_id};
 	return in_tx(st, kill_lift_fn, &la, a, true);
@@ -869,13 +919,13 @@ int store_kill_lift(struct store *st, const char *scope, const char *target_id,
 #define KILL_COLS "scope, target_id, set_by, actor_id, reason, engaged_at"
 
 int store_kill_get(struct store *st, const char *scope, const char *target_id,
-		   struct store_kill *out)
+                   struct store_kill *out)
 {
 	struct db_param p[] = {P_TEXT(scope), P_TEXT(target_id)};
 	struct db_result *r = NULL;
-	int rc = read_q(st,
-			"SELECT " KILL_COLS " FROM kill_switches WHERE scope = ? AND target_id = ?",
-			p, 2, &r);
+	int rc =
+	    read_q(st, "SELECT " KILL_COLS " FROM kill_switches WHERE scope = ? AND target_id = ?",
+	           p, 2, &r);
 	if (rc != STORE_OK)
 		return rc;
 	if (r->nrows == 0)
@@ -924,24 +974,25 @@ static int request_log_insert_fn(struct db_conn *c, void *arg)
 	for (int i = 0; rc == STORE_OK && i < ia->n; i++) {
 		const struct store_request_row *w = &ia->rows[i];
 		struct db_param p[] = {P_TEXT(w->request_id),
-				       P_INT(w->received_at),
-				       P_TEXT(w->org_id[0] ? w->org_id : NULL),
-				       P_TEXT(w->project_id[0] ? w->project_id : NULL),
-				       P_TEXT(w->key_id[0] ? w->key_id : NULL),
-				       P_TEXT(w->method),
-				       P_TEXT(w->path),
-				       P_INT(w->status),
-				       P_INT(w->duration_ms),
-				       P_TEXT(w->region[0] ? w->region : NULL),
-				       P_INT(w->bytes_in),
-				       P_INT(w->bytes_out),
-				       P_TEXT(w->user_agent[0] ? w->user_agent : NULL)};
-		rc = q(c,
-		       "INSERT INTO request_log (request_id, received_at, org_id, project_id, key_id, "
-		       "method, path, status, duration_ms, region, bytes_in, bytes_out, user_agent) "
-		       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO "
-		       "NOTHING",
-		       p, 13, NULL);
+		                       P_INT(w->received_at),
+		                       P_TEXT(w->org_id[0] ? w->org_id : NULL),
+		                       P_TEXT(w->project_id[0] ? w->project_id : NULL),
+		                       P_TEXT(w->key_id[0] ? w->key_id : NULL),
+		                       P_TEXT(w->method),
+		                       P_TEXT(w->path),
+		                       P_INT(w->status),
+		                       P_INT(w->duration_ms),
+		                       P_TEXT(w->region[0] ? w->region : NULL),
+		                       P_INT(w->bytes_in),
+		                       P_INT(w->bytes_out),
+		                       P_TEXT(w->user_agent[0] ? w->user_agent : NULL)};
+		rc = q(
+		    c,
+		    "INSERT INTO request_log (request_id, received_at, org_id, project_id, key_id, "
+		    "method, path, status, duration_ms, region, bytes_in, bytes_out, user_agent) "
+		    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO "
+		    "NOTHING",
+		    p, 13, NULL);
 	}
 	return rc;
 }
@@ -954,36 +1005,36 @@ int store_request_log_insert(struct store *st, const struct store_request_row *r
 
 int store_request_log_list(struct store *st, const struct request_filter *f, json_t **out)
 {
-	struct db_param p[] = {P_TEXT(f->org_id),    P_TEXT(f->org_id),	   P_TEXT(f->key_id),
-			       P_TEXT(f->key_id),    P_TEXT(f->project_id), P_TEXT(f->project_id),
-			       P_INT(f->status),     P_INT(f->status),	   P_INT(f->since),
-			       P_INT(f->since),	     P_INT(f->until),	   P_INT(f->until),
-			       P_TEXT(f->before_id), P_TEXT(f->before_id), P_INT(f->limit)};
+	struct db_param p[] = {P_TEXT(f->org_id),    P_TEXT(f->org_id),     P_TEXT(f->key_id),
+	                       P_TEXT(f->key_id),    P_TEXT(f->project_id), P_TEXT(f->project_id),
+	                       P_INT(f->status),     P_INT(f->status),      P_INT(f->since),
+	                       P_INT(f->since),      P_INT(f->until),       P_INT(f->until),
+	                       P_TEXT(f->before_id), P_TEXT(f->before_id),  P_INT(f->limit)};
 	struct db_result *r = NULL;
 	int rc = read_q(
-		st,
-		"SELECT request_id, received_at, org_id, project_id, key_id, method, path, status, "
-		"duration_ms, region, bytes_in, bytes_out, user_agent FROM request_log WHERE "
-		"(? IS NULL OR org_id = ?) AND (? IS NULL OR key_id = ?) AND "
-		"(? IS NULL OR project_id = ?) AND (? = 0 OR status = ?) AND "
-		"(? < 0 OR received_at >= ?) AND (? < 0 OR received_at < ?) AND "
-		"(? IS NULL OR request_id < ?) ORDER BY request_id DESC LIMIT ?",
-		p, 15, &r);
+	    st,
+	    "SELECT request_id, received_at, org_id, project_id, key_id, method, path, status, "
+	    "duration_ms, region, bytes_in, bytes_out, user_agent FROM request_log WHERE "
+	    "(? IS NULL OR org_id = ?) AND (? IS NULL OR key_id = ?) AND "
+	    "(? IS NULL OR project_id = ?) AND (? = 0 OR status = ?) AND "
+	    "(? < 0 OR received_at >= ?) AND (? < 0 OR received_at < ?) AND "
+	    "(? IS NULL OR request_id < ?) ORDER BY request_id DESC LIMIT ?",
+	    p, 15, &r);
 	if (rc != STORE_OK)
 		return rc;
 	json_t *arr = json_array();
 	for (int i = 0; i < r->nrows; i++) {
 		json_t *row = json_pack(
-			"{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:I, s:I, s:o, s:I, s:I, s:o}",
-			"request_id", db_text(r, i, 0), "received_at", json_time_or_null(r, i, 1),
-			"org_id", json_str_or_null(db_text(r, i, 2)), "project_id",
-			json_str_or_null(db_text(r, i, 3)), "key_id",
-			json_str_or_null(db_text(r, i, 4)), "method", db_text(r, i, 5), "path",
-			db_text(r, i, 6), "status", (json_int_t)db_int(r, i, 7), "duration_ms",
-			(json_int_t)db_int(r, i, 8), "region", json_str_or_null(db_text(r, i, 9)),
-			"bytes_in", (json_int_t)db_int(r, i, 10), "bytes_out",
-			(json_int_t)db_int(r, i, 11), "user_agent",
-			json_str_or_null(db_text(r, i, 12)));
+		    "{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:I, s:I, s:o, s:I, s:I, s:o}",
+		    "request_id", db_text(r, i, 0), "received_at", json_time_or_null(r, i, 1),
+		    "org_id", json_str_or_null(db_text(r, i, 2)), "project_id",
+		    json_str_or_null(db_text(r, i, 3)), "key_id",
+		    json_str_or_null(db_text(r, i, 4)), "method", db_text(r, i, 5), "path",
+		    db_text(r, i, 6), "status", (json_int_t)db_int(r, i, 7), "duration_ms",
+		    (json_int_t)db_int(r, i, 8), "region", json_str_or_null(db_text(r, i, 9)),
+		    "bytes_in", (json_int_t)db_int(r, i, 10), "bytes_out",
+		    (json_int_t)db_int(r, i, 11), "user_agent",
+		    json_str_or_null(db_text(r, i, 12)));
 		json_array_append_new(arr, row);
 	}
 	db_result_free(r);

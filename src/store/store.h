@@ -26,10 +26,10 @@ enum {
 	STORE_ENOTFOUND = -4,
 };
 
-#define STORE_ID_LEN 26
-#define STORE_NAME_MAX 200
+#define STORE_ID_LEN     26
+#define STORE_NAME_MAX   200
 #define STORE_SCOPES_MAX 127
-#define STORE_EMAIL_MAX 254
+#define STORE_EMAIL_MAX  254
 #define STORE_REASON_MAX 500
 
 struct store;
@@ -50,8 +50,8 @@ struct audit_input {
 	const char *action;      /* api_key.created, org.killed, ... */
 	const char *target_type; /* api_key, org, project, global */
 	const char *target_id;
-	const char *request_id;  /* NULL from the CLI */
-	json_t *details;         /* borrowed; may be NULL. Never a secret. */
+	const char *request_id; /* NULL from the CLI */
+	json_t *details;        /* borrowed; may be NULL. Never a secret. */
 };
 
 /* ---- organisations ---- */
@@ -59,7 +59,7 @@ struct audit_input {
 struct store_org {
 	char id[STORE_ID_LEN + 1];
 	char name[STORE_NAME_MAX + 1];
-	char contact_email[STORE_EMAIL_MAX + 1]; /* "" when unset */
+	char contact_email[STORE_EMAIL_MAX + 1];       /* "" when unset */
 	int64_t rl_requests, rl_per_seconds, rl_burst; /* -1: the configured default */
 	int64_t created_at, updated_at;
 };
@@ -80,12 +80,12 @@ struct store_project {
 };
 
 int store_project_insert(struct store *st, const struct store_project *p,
-			 const struct audit_input *a);
+                         const struct audit_input *a);
 /** A project of org_id (STORE_ENOTFOUND for another organisation's). */
 int store_project_get(struct store *st, const char *org_id, const char *id,
-		      struct store_project *out);
+                      struct store_project *out);
 int store_project_list(struct store *st, const char *org_id, const char *after, int limit,
-		       struct store_project **out, int *n);
+                       struct store_project **out, int *n);
 
 /* ---- API keys ---- */
 
@@ -111,14 +111,14 @@ int store_key_get(struct store *st, const char *id, struct store_key *out);
  * org_id is ""), optionally of one project, id > after, at most limit.
  */
 int store_key_list(struct store *st, const char *org_id, const char *project_id, const char *after,
-		   int limit, struct store_key **out, int *n);
+                   int limit, struct store_key **out, int *n);
 /**
  * Replace a key's secret hash (rotation). The old hash stays valid until
  * prev_expires_at when that is in the future. Bumps the version; the new
  * version is written to *version_out.
  */
 int store_key_rotate(struct store *st, const char *id, const char *new_hash, const char *start,
-		     int64_t prev_expires_at, const struct audit_input *a, int64_t *version_out);
+                     int64_t prev_expires_at, const struct audit_input *a, int64_t *version_out);
 /** Soft-revoke a key (idempotent: an already revoked key keeps its first time). */
 int store_key_revoke(struct store *st, const char *id, int64_t at, const struct audit_input *a);
 /** Record last-used times (no audit: this is bookkeeping). */
@@ -127,9 +127,9 @@ int store_key_touch(struct store *st, const char *const *ids, const int64_t *at,
 /* ---- kill switches ---- */
 
 struct store_kill {
-	char scope[16];               /* key | organization | global */
+	char scope[16];                   /* key | organization | global */
 	char target_id[STORE_ID_LEN + 1]; /* "" for global */
-	char set_by[8];               /* root | org */
+	char set_by[8];                   /* root | org */
 	char actor_id[STORE_ID_LEN + 1];
 	char reason[STORE_REASON_MAX + 1];
 	int64_t engaged_at;
@@ -139,9 +139,9 @@ struct store_kill {
 int store_kill_engage(struct store *st, const struct store_kill *k, const struct audit_input *a);
 /** Lift; STORE_ENOTFOUND when not engaged. */
 int store_kill_lift(struct store *st, const char *scope, const char *target_id,
-		    const struct audit_input *a);
+                    const struct audit_input *a);
 int store_kill_get(struct store *st, const char *scope, const char *target_id,
-		   struct store_kill *out);
+                   struct store_kill *out);
 /** Every engaged switch (*out malloc'd). */
 int store_kill_list(struct store *st, struct store_kill **out, int *n);
 
@@ -153,7 +153,7 @@ int store_state_version(struct store *st, int64_t *out);
 /* ---- audit log ---- */
 
 struct audit_filter {
-	const char *org_id; /* NULL: every organisation (root) */
+	const char *org_id;   /* NULL: every organisation (root) */
 	int64_t since, until; /* -1: open */
 	const char *key_id;   /* events whose actor or target is this key */
 	int64_t after_seq;    /* cursor: 0 from the start */
@@ -191,8 +191,8 @@ int store_request_log_insert(struct store *st, const struct store_request_row *r
 struct request_filter {
 	const char *org_id; /* NULL: every organisation (root) */
 	const char *key_id, *project_id;
-	int status;         /* 0: any */
-	int64_t since, until; /* -1: open */
+	int status;            /* 0: any */
+	int64_t since, until;  /* -1: open */
 	const char *before_id; /* cursor: request ids sort by time (ULID) */
 	int limit;
 };

@@ -1,0 +1,183 @@
+/*
+ * api.c: route registration with scopes, the authenticate-then-defer entry
+ * point, and small helpers shared by the resource handlers (see api.h).
+ */
+#include "api/api.h"
+
+#include "api/service.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct api_route_def {
+	const char *scope;
+	api_handler_fn fn;
+};
+
+#define MAX_API_ROUTES 64
+static struct api_route_def defs[MAX_API_ROUTES];
+static int n_defs;
+
+/* Which def a route uses: looked up by the route's handler slot. */
+static const struct api_route_def *def_for(const struct route *rt)
+{
+	return rt->data;
+}
+
+static void run_handler(struct http_request *req)
+{
+	const struct api_route_def *d = def_for(req->route);
+	d->fn(req, authn_of(req));
+}
+
+static void after_auth(struct http_request *req)
+{
+	struct app *app = req->app;
+	if (!authn_of(req))
+		return; /* the error is already set */
+	if (http_defer(req, app->control_pool, run_handler, NULL) < 0) {
+		http_set_header(req, "Retry-After", "1");
+		http_respond_problem(req, 503, "OVERLOADED", "The server is busy; retry shortly.",
+		                     NULL);
+	}
+}
+
+static void api_entry(struct http_request *req)
+{
+	authn_run(req, def_for(req->route)->scope, after_auth);
+}
+
+void api_route(struct router *r, const char *method, const char *pattern, const char *scope,
+               api_handler_fn fn)
+{
+	if (n_defs == MAX_API_ROUTES)
+		fatal("too many API routes");
+	defs[n_defs] = (struct api_route_def){scope, fn};
+	router_add(r, method, pattern, api_entry, 0);
+	r->routes[r->n - 1].data = &defs[n_defs];
+	n_defs++;
+}
+
+struct audit_input api_audit(struct http_request *req, const struct authn *who, const char *action,
+                             const char *target_type, const char *target_id)
+{
+	struct audit_input a = {
+	    .org_id = who->key.org_id[0] ? who->key.org_id : NULL,
+	    .actor_type = who->root ? "root" : "key",
+	    .actor_id = who->key.id,
+	    .action = action,
+	    .target_type = target_type,
+	    .target_id = target_id,
+	    .request_id = req->request_id,
+	};
+	return a;
+}
+
+void api_not_found(struct http_request *req, const char *what)
+{
+	char msg[128];
+	snprintf(msg, sizeof msg, "No such %s.", what);
+	http_respond_problem(req, 404, "NOT_FOUND", msg, NULL);
+}
+
+void api_store_fail(struct http_request *req, int rc, const char *what)
+{
+	if (rc == STORE_ENOTFOUND)
+		api_not_found(req, what);
+	else if (rc == STORE_ECONFLICT)
+		http_respond_problem(req, 409, "CONFLICT",
+		                     "The change conflicts with the current state.", NULL);
+	else
+		app_store_error(req, rc);
+}
+
+int api_page(struct http_request *req, int *limit, const char **cursor)
+{
+	const char *l = http_query(req, "limit");
+	int64_t v = 50;
+	if (l && parse_int64_z(l, 1, 100, &v) < 0) {
+		http_respond_problem(req, 400, "BAD_REQUEST", "limit must be from 1 to 100.",
+		                     json_pack("{s:s}", "field", "limit"));
+		return -1;
+	}
+	*limit = (int)v;
+	*cursor = http_query(req, "cursor");
+	if (*cursor && strlen(*cursor) > 64) {
+		http_respond_problem(req, 400, "BAD_REQUEST", "cursor is not valid.",
+		                     json_pack("{s:s}", "field", "cursor"));
+		return -1;
+	}
+	return 0;
+}
+
+void api_respond_list(struct http_request *req, json_t *items, const char *next_cursor)
+{
+	http_respond_json(req, 200,
+	                  json_pack("{s:o, s:o}", "data", items, "next_cursor",
+	                            next_cursor ? json_string(next_cursor) : json_null()));
+}
+
+int api_opt_string(struct http_request *req, json_t *body, const char *field, size_t max,
+                   const char **out)
+{
+	json_t *v = json_object_get(body, field);
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "%s must be a string of 1 to %zu characters.", field,
+		         max);
+		http_respond_bad_field(req, field, msg);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+int api_query_time(struct http_request *req, const char *name, int64_t *out)
+{
+	const char *v = http_query(req, name);
+	*out = -1;
+	if (!v)
+		return 0;
+	if (clock_parse_rfc3339(v, out) < 0) {
+		char msg[96];
+		snprintf(msg, sizeof msg, "%s must be an RFC 3339 timestamp.", name);
+		http_respond_bad_field(req, name, msg);
+		return -1;
+	}
+	return 0;
+}
+
+int api_only_fields(struct http_request *req, json_t *body, const char *const *allowed)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach(body, k, v)
+	{
+		bool ok = false;
+		for (const char *const *a = allowed; *a; a++)
+			if (strcmp(*a, k) == 0)
+				ok = true;
+		if (!ok) {
+			char msg[128];
+			snprintf(msg, sizeof msg, "Unknown field \"%.40s\".", k);
+			http_respond_bad_field(req, k, msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void api_routes(struct router *r)
+{
+	orgs_routes(r);
+	projects_routes(r);
+	api_keys_routes(r);
+	audit_routes(r);
+}

@@ -1,0 +1,62 @@
+/*
+ * api.h: the management API's plumbing. Every /v1 route is registered with
+ * the scope it needs; the shared entry point authenticates on the worker
+ * loop (gateway/authn.h) and then runs the handler on the control pool,
+ * where it may block on the store and bcrypt.
+ */
+#ifndef PORTCULLIS_API_API_H
+#define PORTCULLIS_API_API_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "app/app.h"
+#include "gateway/authn.h"
+#include "http/router.h"
+
+/** A management handler: runs on the control pool after authentication. */
+typedef void (*api_handler_fn)(struct http_request *req, const struct authn *who);
+
+/** Register method+pattern needing scope (or SCOPE_ROOT) with handler fn. */
+void api_route(struct router *r, const char *method, const char *pattern, const char *scope,
+               api_handler_fn fn);
+
+/** Register every management route (each resource file has its own). */
+void api_routes(struct router *r);
+void api_keys_routes(struct router *r);
+void orgs_routes(struct router *r);
+void projects_routes(struct router *r);
+void audit_routes(struct router *r);
+
+/** Create an organisation key (POST /v1/api-keys and the operator variant). */
+void api_keys_create_for(struct http_request *req, const struct authn *who, const char *org_id);
+
+/** The audit actor for the caller (root or key, with the key id). */
+struct audit_input api_audit(struct http_request *req, const struct authn *who, const char *action,
+                             const char *target_type, const char *target_id);
+
+/** 404 NOT_FOUND with a message naming what. */
+void api_not_found(struct http_request *req, const char *what);
+/** Respond for a store error code (404 / 409 / 503). */
+void api_store_fail(struct http_request *req, int rc, const char *what);
+
+/**
+ * Pagination: ?limit= (1..100, default 50) and ?cursor=. On a bad value
+ * responds 400 and returns -1.
+ */
+int api_page(struct http_request *req, int *limit, const char **cursor);
+/** Respond 200 {"data": items, "next_cursor": next or null}. Takes items. */
+void api_respond_list(struct http_request *req, json_t *items, const char *next_cursor);
+
+/**
+ * Optional string member of a JSON body: absent -> *out NULL, 0; present and
+ * a string of 1..max bytes -> 0; otherwise responds 400 naming the field.
+ */
+int api_opt_string(struct http_request *req, json_t *body, const char *field, size_t max,
+                   const char **out);
+/** Parse an optional RFC 3339 query argument; -1 when absent; responds 400 on junk. */
+int api_query_time(struct http_request *req, const char *name, int64_t *out);
+/** Reject members of body not in allowed (NULL-terminated); responds 400. */
+int api_only_fields(struct http_request *req, json_t *body, const char *const *allowed);
+
+#endif

@@ -1,0 +1,353 @@
+/*
+ * api_keys.c: the key lifecycle endpoints of CONTRACT.md: create, list,
+ * get, kill, lift kill, rotate, delete (soft revoke). Organisation keys see
+ * only their own organisation's keys (another organisation's is 404);
+ * operator keys see every organisation's.
+ */
+#include "api/api.h"
+
+#include "app/changes.h"
+#include "app/killops.h"
+#include "auth/keys.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "policy/killswitch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GRACE_MAX_S (7 * 24 * 3600)
+
+/* The key object with its kill switch, from the in-memory set. */
+static json_t *key_json(struct app *app, const struct store_key *k)
+{
+	struct store_kill kill;
+	bool killed = killset_get(app->kills, "key", k->id, &kill);
+	return keys_to_json(k, killed ? &kill : NULL);
+}
+
+/* Load {keyId} if the caller may see it; responds 404/503 otherwise. */
+static int load_key(struct http_request *req, const struct authn *who, struct store_key *out)
+{
+	struct app *app = req->app;
+	const char *id = http_param(req, "keyId");
+	int rc = store_key_get(app->store, id, out);
+	if (rc == STORE_OK && !who->root && strcmp(out->org_id, who->key.org_id) != 0)
+		rc = STORE_ENOTFOUND;
+	if (rc != STORE_OK) {
+		api_store_fail(req, rc, "API key");
+		return -1;
+	}
+	return 0;
+}
+
+/* Validate the scopes member; default "gateway". Writes a space-separated list. */
+static int parse_scopes(struct http_request *req, json_t *body, const struct authn *who, char *out,
+                        size_t cap)
+{
+	json_t *v = json_object_get(body, "scopes");
+	if (!v || json_is_null(v)) {
+		snprintf(out, cap, "gateway");
+		return 0;
+	}
+	if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 6) {
+		http_respond_bad_field(req, "scopes",
+		                       "scopes must be a non-empty array of scopes.");
+		return -1;
+	}
+	size_t used = 0;
+	out[0] = '\0';
+	size_t i;
+	json_t *s;
+	json_array_foreach(v, i, s)
+	{
+		const char *name = json_string_value(s);
+		if (!name || !keys_scopes_valid(name) || strchr(name, ' ')) {
+			http_respond_bad_field(req, "scopes",
+			                       "Unknown scope (gateway, keys:read, keys:write, "
+			                       "logs:read, webhooks:write, events:ingest).");
+			return -1;
+		}
+		if (!who->root && !keys_has_scope(who->key.scopes, name)) {
+			http_respond_problem(
+			    req, 403, "FORBIDDEN", "A key cannot grant a scope it does not hold.",
+			    json_pack("{s:s, s:s}", "field", "scopes", "scope", name));
+			return -1;
+		}
+		if (keys_has_scope(out, name))
+			continue;
+		int n = snprintf(out + used, cap - used, "%s%s", used ? " " : "", name);
+		if (n < 0 || (size_t)n >= cap - used) {
+			http_respond_bad_field(req, "scopes", "Too many scopes.");
+			return -1;
+		}
+		used += (size_t)n;
+	}
+	return 0;
+}
+
+void api_keys_create_for(struct http_request *req, const struct authn *who, const char *org_id)
+{
+	struct app *app = req->app;
+	json_t *body = http_json_body(req);
+	if (!body)
+		return;
+	static const char *const allowed[] = {"name",   "env",        "project_id",
+	                                      "scopes", "expires_at", NULL};
+	const char *name, *env_s, *project_id, *expires_s;
+	char scopes[STORE_SCOPES_MAX + 1];
+	enum key_env env = KEY_ENV_LIVE;
+	int64_t expires_at = -1;
+	if (api_only_fields(req, body, allowed) < 0 ||
+	    api_opt_string(req, body, "name", STORE_NAME_MAX, &name) < 0 ||
+	    api_opt_string(req, body, "env", 8, &env_s) < 0 ||
+	    api_opt_string(req, body, "project_id", STORE_ID_LEN, &project_id) < 0 ||
+	    api_opt_string(req, body, "expires_at", 40, &expires_s) < 0 ||
+	    parse_scopes(req, body, who, scopes, sizeof scopes) < 0)
+		goto out;
+	if (!name) {
+		http_respond_bad_field(req, "name", "name is required.");
+		goto out;
+	}
+	if (env_s && (key_env_parse(env_s, &env) < 0 || env == KEY_ENV_ROOT)) {
+		http_respond_bad_field(req, "env", "env must be \"live\" or \"test\".");
+		goto out;
+	}
+	if (expires_s &&
+	    (clock_parse_rfc3339(expires_s, &expires_at) < 0 || expires_at <= clock_now_ms())) {
+		http_respond_bad_field(req, "expires_at",
+		                       "expires_at must be an RFC 3339 time in the future.");
+		goto out;
+	}
+	if (project_id) {
+		struct store_project p;
+		int rc = store_project_get(app->store, org_id, project_id, &p);
+		if (rc == STORE_ENOTFOUND) {
+			http_respond_bad_field(req, "project_id", "No such project.");
+			goto out;
+		}
+		if (rc != STORE_OK) {
+			app_store_error(req, rc);
+			goto out;
+		}
+	}
+	struct key_spec spec = {org_id, project_id, name, env, scopes, expires_at};
+	struct audit_input a = api_audit(req, who, "api_key.created", "api_key", NULL);
+	a.org_id = org_id;
+	json_t *details = json_pack("{s:s, s:s}", "name", name, "scopes", scopes);
+	a.details = details;
+	char key[KEYFMT_MAX_LEN + 1];
+	struct store_key row;
+	int rc = keys_create(app->store, app->cfg.auth_key_prefix, (int)app->cfg.auth_bcrypt_cost,
+	                     &spec, &a, key, sizeof key, &row);
+	json_decref(details);
+	if (rc != STORE_OK) {
+		api_store_fail(req, rc, "organization");
+		goto out;
+	}
+	json_t *obj = key_json(app, &row);
+	json_object_set_new(obj, "key", json_string(key));
+	explicit_bzero(key, sizeof key);
+	http_respond_json(req, 201, obj);
+out:
+	json_decref(body);
+}
+
+static void create(struct http_request *req, const struct authn *who)
+{
+	if (who->root) {
+		http_respond_problem(req, 400, "BAD_REQUEST",
+		                     "Operator keys create organization keys with POST "
+		                     "/v1/orgs/{orgId}/api-keys.",
+		                     NULL);
+		return;
+	}
+	api_keys_create_for(req, who, who->key.org_id);
+}
+
+static void list(struct http_request *req, const struct authn *who)
+{
+	struct app *app = req->app;
+	int limit;
+	const char *cursor;
+	if (api_page(req, &limit, &cursor) < 0)
+		return;
+	const char *project_id = http_query(req, "project_id");
+	struct store_key *keys = NULL;
+	int n = 0;
+	int rc = store_key_list(app->store, who->root ? NULL : who->key.org_id, project_id, cursor,
+	                        limit + 1, &keys, &n);
+	if (rc != STORE_OK) {
+		app_store_error(req, rc);
+		return;
+	}
+	json_t *items = json_array();
+	for (int i = 0; i < n && i < limit; i++)
+		json_array_append_new(items, key_json(app, &keys[i]));
+	api_respond_list(req, items, n > limit ? keys[limit - 1].id : NULL);
+	explicit_bzero(keys, (size_t)n * sizeof *keys);
+	free(keys);
+}
+
+static void get(struct http_request *req, const struct authn *who)
+{
+	struct store_key k;
+	if (load_key(req, who, &k) < 0)
+		return;
+	http_respond_json(req, 200, key_json(req->app, &k));
+}
+
+static void kill(struct http_request *req, const struct authn *who)
+{
+	struct app *app = req->app;
+	struct store_key k;
+	if (load_key(req, who, &k) < 0)
+		return;
+	json_t *body = http_json_body(req);
+	if (!body)
+		return;
+	static const char *const allowed[] = {"reason", NULL};
+	const char *reason;
+	if (api_only_fields(req, body, allowed) < 0 ||
+	    api_opt_string(req, body, "reason", STORE_REASON_MAX, &reason) < 0)
+		goto out;
+	struct kill_request kr = {
+	    .scope = "key",
+	    .target_id = k.id,
+	    .org_id = k.org_id[0] ? k.org_id : NULL,
+	    .set_by = who->root ? "root" : "org",
+	    .actor_type = who->root ? "root" : "key",
+	    .actor_id = who->key.id,
+	    .reason = reason,
+	    .request_id = req->request_id,
+	};
+	int rc = killops_engage(app->store, &kr);
+	if (rc != STORE_OK) {
+		api_store_fail(req, rc, "API key");
+		goto out;
+	}
+	changes_kills(app);
+	changes_key(app, k.id);
+	store_key_get(app->store, k.id, &k);
+	http_respond_json(req, 200, key_json(app, &k));
+out:
+	json_decref(body);
+}
+
+static void lift(struct http_request *req, const struct authn *who)
+{
+	struct app *app = req->app;
+	struct store_key k;
+	if (load_key(req, who, &k) < 0)
+		return;
+	struct store_kill current;
+	int rc = store_kill_get(app->store, "key", k.id, &current);
+	if (rc == STORE_OK && strcmp(current.set_by, "root") == 0 && !who->root) {
+		http_respond_problem(req, 403, "FORBIDDEN",
+		                     "This kill switch was engaged by the operator; only an "
+		                     "operator key can lift it.",
+		                     json_pack("{s:s}", "set_by", "root"));
+		return;
+	}
+	if (rc == STORE_OK) {
+		struct kill_request kr = {
+		    .scope = "key",
+		    .target_id = k.id,
+		    .org_id = k.org_id[0] ? k.org_id : NULL,
+		    .set_by = current.set_by,
+		    .actor_type = who->root ? "root" : "key",
+		    .actor_id = who->key.id,
+		    .request_id = req->request_id,
+		};
+		rc = killops_lift(app->store, &kr);
+	}
+	if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
+		app_store_error(req, rc);
+		return;
+	}
+	/* Lifting a switch that is not engaged is a no-op: the key works either way. */
+	changes_kills(app);
+	changes_key(app, k.id);
+	store_key_get(app->store, k.id, &k);
+	http_respond_json(req, 200, key_json(app, &k));
+}
+
+static void rotate(struct http_request *req, const struct authn *who)
+{
+	struct app *app = req->app;
+	struct store_key k;
+	if (load_key(req, who, &k) < 0)
+		return;
+	json_t *body = http_json_body(req);
+	if (!body)
+		return;
+	static const char *const allowed[] = {"grace_seconds", NULL};
+	if (api_only_fields(req, body, allowed) < 0)
+		goto out;
+	json_t *g = json_object_get(body, "grace_seconds");
+	int64_t grace = 0;
+	if (g && !json_is_null(g)) {
+		if (!json_is_integer(g) || json_integer_value(g) < 0 ||
+		    json_integer_value(g) > GRACE_MAX_S) {
+			http_respond_bad_field(
+			    req, "grace_seconds",
+			    "grace_seconds must be an integer from 0 to 604800.");
+			goto out;
+		}
+		grace = json_integer_value(g);
+	}
+	if (k.revoked_at >= 0) {
+		http_respond_problem(req, 409, "CONFLICT", "A revoked key cannot be rotated.",
+		                     NULL);
+		goto out;
+	}
+	struct audit_input a = api_audit(req, who, "api_key.rotated", "api_key", k.id);
+	a.org_id = k.org_id[0] ? k.org_id : NULL;
+	json_t *details = json_pack("{s:I}", "grace_seconds", (json_int_t)grace);
+	a.details = details;
+	char key[KEYFMT_MAX_LEN + 1];
+	int rc = keys_rotate(app->store, app->cfg.auth_key_prefix, (int)app->cfg.auth_bcrypt_cost,
+	                     &k, grace, &a, key, sizeof key);
+	json_decref(details);
+	if (rc != STORE_OK) {
+		api_store_fail(req, rc, "API key");
+		goto out;
+	}
+	changes_key(app, k.id);
+	json_t *obj = key_json(app, &k);
+	json_object_set_new(obj, "key", json_string(key));
+	explicit_bzero(key, sizeof key);
+	http_respond_json(req, 200, obj);
+out:
+	json_decref(body);
+}
+
+static void revoke(struct http_request *req, const struct authn *who)
+{
+	struct app *app = req->app;
+	struct store_key k;
+	if (load_key(req, who, &k) < 0)
+		return;
+	struct audit_input a = api_audit(req, who, "api_key.revoked", "api_key", k.id);
+	a.org_id = k.org_id[0] ? k.org_id : NULL;
+	int rc = store_key_revoke(app->store, k.id, clock_now_ms(), &a);
+	if (rc != STORE_OK) {
+		api_store_fail(req, rc, "API key");
+		return;
+	}
+	changes_key(app, k.id);
+	store_key_get(app->store, k.id, &k);
+	http_respond_json(req, 200, key_json(app, &k));
+}
+
+void api_keys_routes(struct router *r)
+{
+	api_route(r, "POST", "/v1/api-keys", "keys:write", create);
+	api_route(r, "GET", "/v1/api-keys", "keys:read", list);
+	api_route(r, "GET", "/v1/api-keys/{keyId}", "keys:read", get);
+	api_route(r, "DELETE", "/v1/api-keys/{keyId}", "keys:write", revoke);
+	api_route(r, "POST", "/v1/api-keys/{keyId}/kill", "keys:write", kill);
+	api_route(r, "DELETE", "/v1/api-keys/{keyId}/kill", "keys:write", lift);
+	api_route(r, "POST", "/v1/api-keys/{keyId}/rotate", "keys:write", rotate);
+}

@@ -1,0 +1,47 @@
+/*
+ * audit.c: GET /v1/audit-events: the caller's organisation's events (every
+ * organisation's for operator keys), oldest first, with since/until/key_id
+ * filters and a cursor (the last event's sequence number).
+ */
+#include "api/api.h"
+
+#include "core/str.h"
+
+#include <stdio.h>
+
+static void list(struct http_request *req, const struct authn *who)
+{
+	struct app *app = req->app;
+	int limit;
+	const char *cursor;
+	struct audit_filter f = {.org_id = who->root ? NULL : who->key.org_id};
+	if (api_page(req, &limit, &cursor) < 0 || api_query_time(req, "since", &f.since) < 0 ||
+	    api_query_time(req, "until", &f.until) < 0)
+		return;
+	if (cursor && parse_int64_z(cursor, 0, INT64_MAX, &f.after_seq) < 0) {
+		http_respond_bad_field(req, "cursor", "cursor is not valid.");
+		return;
+	}
+	f.key_id = http_query(req, "key_id");
+	f.limit = limit + 1;
+	json_t *events = NULL;
+	int rc = store_audit_list(app->store, &f, &events);
+	if (rc != STORE_OK) {
+		app_store_error(req, rc);
+		return;
+	}
+	char next[24];
+	bool more = json_array_size(events) > (size_t)limit;
+	if (more) {
+		json_array_remove(events, (size_t)limit);
+		json_t *last = json_array_get(events, (size_t)limit - 1);
+		snprintf(next, sizeof next, "%lld",
+		         (long long)json_integer_value(json_object_get(last, "seq")));
+	}
+	api_respond_list(req, events, more ? next : NULL);
+}
+
+void audit_routes(struct router *r)
+{
+	api_route(r, "GET", "/v1/audit-events", "logs:read", list);
+}

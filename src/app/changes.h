@@ -1,0 +1,28 @@
+/*
+ * changes.h: making control-plane changes visible on every node at once.
+ * After a change commits, the node that made it refreshes its own caches
+ * and publishes a notice through the kv tier; every node applies notices
+ * from the others. As a safety net a background thread compares the
+ * store's state version every second and re-checks everything cached when
+ * it moved (so a lost notice costs at most a second).
+ */
+#ifndef PORTCULLIS_APP_CHANGES_H
+#define PORTCULLIS_APP_CHANGES_H
+
+#include "app/app.h"
+
+/** Start listening for notices and polling the state version. */
+int changes_start(struct app *app);
+/** Stop the poller. */
+void changes_stop(struct app *app);
+
+/** A key row changed (created, rotated, revoked, killed, lifted). */
+void changes_key(struct app *app, const char *key_id);
+/** The kill-switch set changed. */
+void changes_kills(struct app *app);
+/** An organisation changed (rate-limit override). */
+void changes_org(struct app *app, const char *org_id);
+/** Reload the kill switches from the store now (start-up and recovery). */
+int changes_reload_kills(struct app *app);
+
+#endif

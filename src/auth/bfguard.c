@@ -1,0 +1,134 @@
+/*
+ * bfguard.c: sliding-window failure counts per address (see bfguard.h).
+ *
+ * estimate = previous_window_count * (1 - elapsed_fraction) + current_count.
+ * One mutex: the guard is touched only on failures and on requests that
+ * would need bcrypt, never on a cached success.
+ */
+#include "auth/bfguard.h"
+
+#include "core/alloc.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct slot {
+	char addr[48];
+	int64_t window_start; /* ms, multiple of window */
+	int64_t cur, prev;
+	bool used;
+};
+
+struct bfguard {
+	pthread_mutex_t lock;
+	int64_t max, window_ms;
+	struct slot *slots;
+	size_t n;
+};
+
+struct bfguard *bfguard_create(int64_t max_failures, int64_t window_s, size_t max_addrs)
+{
+	struct bfguard *g = xcalloc(1, sizeof *g);
+	pthread_mutex_init(&g->lock, NULL);
+	g->max = max_failures;
+	g->window_ms = window_s * 1000;
+	g->n = max_addrs ? max_addrs : 1;
+	g->slots = xcalloc(g->n, sizeof *g->slots);
+	return g;
+}
+
+void bfguard_destroy(struct bfguard *g)
+{
+	if (!g)
+		return;
+	pthread_mutex_destroy(&g->lock);
+	free(g->slots);
+	free(g);
+}
+
+static uint64_t hash_addr(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* Roll the slot's windows forward to now. */
+static void roll(struct bfguard *g, struct slot *s, int64_t now)
+{
+	int64_t start = now - now % g->window_ms;
+	if (start == s->window_start)
+		return;
+	s->prev = start - s->window_start == g->window_ms ? s->cur : 0;
+	s->cur = 0;
+	s->window_start = start;
+}
+
+static double estimate(struct bfguard *g, const struct slot *s, int64_t now)
+{
+	double elapsed = (double)(now - s->window_start) / (double)g->window_ms;
+	return (double)s->prev * (1.0 - elapsed) + (double)s->cur;
+}
+
+/*
+ * The slot for addr: open addressing over a few probes; a full
+ * neighbourhood reuses the slot with the oldest window (bounded memory).
+ */
+static struct slot *lookup(struct bfguard *g, const char *addr, bool create, int64_t now)
+{
+	size_t h = (size_t)(hash_addr(addr) % g->n);
+	struct slot *victim = NULL;
+	for (size_t i = 0; i < 8; i++) {
+		struct slot *s = &g->slots[(h + i) % g->n];
+		if (s->used && strcmp(s->addr, addr) == 0)
+			return s;
+		bool stale = s->used && now - s->window_start >= 2 * g->window_ms;
+		if (!s->used || stale) {
+			if (!victim || (victim->used && !s->used))
+				victim = s;
+		} else if (!victim || (victim->used && s->window_start < victim->window_start)) {
+			victim = s;
+		}
+	}
+	if (!create)
+		return NULL;
+	memset(victim, 0, sizeof *victim);
+	victim->used = true;
+	snprintf(victim->addr, sizeof victim->addr, "%s", addr);
+	victim->window_start = now - now % g->window_ms;
+	return victim;
+}
+
+bool bfguard_blocked(struct bfguard *g, const char *addr, int64_t now_ms, int64_t *retry_after_s)
+{
+	pthread_mutex_lock(&g->lock);
+	struct slot *s = lookup(g, addr, false, now_ms);
+	bool blocked = false;
+	if (s) {
+		roll(g, s, now_ms);
+		double est = estimate(g, s, now_ms);
+		if (est >= (double)g->max) {
+			blocked = true;
+			/* Until the estimate drops below max: at worst, the end of the next window.
+			 */
+			int64_t left = s->window_start + g->window_ms - now_ms;
+			if (s->cur >= g->max)
+				left += g->window_ms;
+			*retry_after_s = left / 1000 + 1;
+		}
+	}
+	pthread_mutex_unlock(&g->lock);
+	return blocked;
+}
+
+void bfguard_fail(struct bfguard *g, const char *addr, int64_t now_ms)
+{
+	pthread_mutex_lock(&g->lock);
+	struct slot *s = lookup(g, addr, true, now_ms);
+	roll(g, s, now_ms);
+	s->cur++;
+	pthread_mutex_unlock(&g->lock);
+}

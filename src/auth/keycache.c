@@ -1,0 +1,292 @@
+/*
+ * keycache.c: striped hash table of key rows and verified-secret MACs (see
+ * keycache.h). Each stripe has its own mutex and a bounded chain array.
+ */
+#include "auth/keycache.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "crypto/ct.h"
+#include "crypto/hash.h"
+#include "crypto/random.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STRIPES           64
+#define NEGATIVE_TTL_MS   30000
+#define TOUCH_INTERVAL_MS 60000
+
+struct entry {
+	char key_id[STORE_ID_LEN + 1];
+	bool known;
+	struct store_key row;
+	bool verified[2];
+	uint8_t mac[2][32];
+	int64_t cached_at; /* monotonic-free: wall ms, for negative TTL and eviction */
+	int64_t touched_at;
+	struct entry *next;
+};
+
+struct stripe {
+	pthread_mutex_t lock;
+	struct entry **buckets;
+	size_t n_buckets, count, cap;
+};
+
+struct keycache {
+	uint8_t pepper[32];
+	struct stripe stripes[STRIPES];
+};
+
+static uint64_t hash_id(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+struct keycache *keycache_create(size_t max_entries)
+{
+	struct keycache *kc = xcalloc(1, sizeof *kc);
+	crypto_random(kc->pepper, sizeof kc->pepper);
+	size_t per = max_entries / STRIPES + 1;
+	for (int i = 0; i < STRIPES; i++) {
+		struct stripe *s = &kc->stripes[i];
+		pthread_mutex_init(&s->lock, NULL);
+		s->cap = per;
+		s->n_buckets = per < 16 ? 16 : per;
+		s->buckets = xcalloc(s->n_buckets, sizeof *s->buckets);
+	}
+	return kc;
+}
+
+static void free_entry(struct entry *e)
+{
+	explicit_bzero(e, sizeof *e);
+	free(e);
+}
+
+void keycache_destroy(struct keycache *kc)
+{
+	if (!kc)
+		return;
+	keycache_clear(kc);
+	for (int i = 0; i < STRIPES; i++) {
+		pthread_mutex_destroy(&kc->stripes[i].lock);
+		free(kc->stripes[i].buckets);
+	}
+	explicit_bzero(kc->pepper, sizeof kc->pepper);
+	free(kc);
+}
+
+void keycache_secret_mac(struct keycache *kc, const char *secret, size_t len, uint8_t mac[32])
+{
+	hmac_sha256(kc->pepper, sizeof kc->pepper, secret, len, mac);
+}
+
+static struct stripe *stripe_of(struct keycache *kc, const char *key_id, size_t *bucket)
+{
+	uint64_t h = hash_id(key_id);
+	struct stripe *s = &kc->stripes[h % STRIPES];
+	*bucket = (size_t)((h / STRIPES) % s->n_buckets);
+	return s;
+}
+
+static struct entry *find(struct stripe *s, size_t b, const char *key_id)
+{
+	for (struct entry *e = s->buckets[b]; e; e = e->next)
+		if (strcmp(e->key_id, key_id) == 0)
+			return e;
+	return NULL;
+}
+
+static void unlink_entry(struct stripe *s, struct entry *victim)
+{
+	for (size_t b = 0; b < s->n_buckets; b++)
+		for (struct entry **pp = &s->buckets[b]; *pp; pp = &(*pp)->next)
+			if (*pp == victim) {
+				*pp = victim->next;
+				s->count--;
+				return;
+			}
+}
+
+static void evict_oldest(struct stripe *s)
+{
+	struct entry *oldest = NULL;
+	for (size_t b = 0; b < s->n_buckets; b++)
+		for (struct entry *e = s->buckets[b]; e; e = e->next)
+			if (!oldest || e->cached_at < oldest->cached_at)
+				oldest = e;
+	if (oldest) {
+		unlink_entry(s, oldest);
+		free_entry(oldest);
+	}
+}
+
+enum keycache_result keycache_check(struct keycache *kc, const char *key_id, const uint8_t mac[32],
+                                    int64_t now_ms, struct store_key *row)
+{
+	size_t b;
+	struct stripe *s = stripe_of(kc, key_id, &b);
+	enum keycache_result r = KC_MISS;
+	pthread_mutex_lock(&s->lock);
+	struct entry *e = find(s, b, key_id);
+	if (e && !e->known && now_ms - e->cached_at > NEGATIVE_TTL_MS)
+		e = NULL; /* stale negative: look again */
+	if (e) {
+		if (!e->known) {
+			memset(row, 0, sizeof *row);
+			r = KC_UNKNOWN;
+		} else {
+			*row = e->row;
+			/* Compare both slots always: the time must not depend on which matched. */
+			bool cur = ct_equal(e->mac[0], mac, 32) & e->verified[0];
+			bool prev = ct_equal(e->mac[1], mac, 32) & e->verified[1] &
+			            (e->row.prev_expires_at > now_ms);
+			r = (cur | prev) ? KC_VERIFIED : KC_UNVERIFIED;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+void keycache_put(struct keycache *kc, const char *key_id, const struct store_key *row)
+{
+	size_t b;
+	struct stripe *s = stripe_of(kc, key_id, &b);
+	pthread_mutex_lock(&s->lock);
+	struct entry *e = find(s, b, key_id);
+	if (!e) {
+		if (s->count >= s->cap)
+			evict_oldest(s);
+		e = xcalloc(1, sizeof *e);
+		snprintf(e->key_id, sizeof e->key_id, "%s", key_id);
+		e->next = s->buckets[b];
+		s->buckets[b] = e;
+		s->count++;
+	} else if (row && e->known && strcmp(e->row.secret_hash, row->secret_hash) != 0) {
+		e->verified[0] = e->verified[1] = false;
+	}
+	e->known = row != NULL;
+	if (row)
+		e->row = *row;
+	else
+		memset(&e->row, 0, sizeof e->row);
+	e->cached_at = clock_now_ms();
+	pthread_mutex_unlock(&s->lock);
+}
+
+void keycache_mark_verified(struct keycache *kc, const char *key_id, const char *hash,
+                            enum keycache_slot slot, const uint8_t mac[32])
+{
+	size_t b;
+	struct stripe *s = stripe_of(kc, key_id, &b);
+	pthread_mutex_lock(&s->lock);
+	struct entry *e = find(s, b, key_id);
+	const char *cached =
+	    e && e->known ? (slot == KC_SLOT_CURRENT ? e->row.secret_hash : e->row.prev_secret_hash)
+	                  : NULL;
+	if (cached && strcmp(cached, hash) == 0) {
+		memcpy(e->mac[slot], mac, 32);
+		e->verified[slot] = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void keycache_refresh(struct keycache *kc, const struct store_key *row)
+{
+	size_t b;
+	struct stripe *s = stripe_of(kc, row->id, &b);
+	pthread_mutex_lock(&s->lock);
+	struct entry *e = find(s, b, row->id);
+	if (e) {
+		if (e->known && e->verified[0] && row->prev_secret_hash[0] &&
+		    strcmp(e->row.secret_hash, row->prev_secret_hash) == 0) {
+			/* Rotation with grace: the verified secret is now the previous one. */
+			memcpy(e->mac[1], e->mac[0], 32);
+			e->verified[1] = true;
+			memcpy(e->row.prev_secret_hash, row->prev_secret_hash,
+			       sizeof e->row.prev_secret_hash);
+		}
+		if (!e->known || strcmp(e->row.secret_hash, row->secret_hash) != 0)
+			e->verified[0] = false;
+		if (!e->known || strcmp(e->row.prev_secret_hash, row->prev_secret_hash) != 0)
+			e->verified[1] = false;
+		/* After a rotation the old current secret may live on as the previous one. */
+		e->known = true;
+		e->row = *row;
+		e->cached_at = clock_now_ms();
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void keycache_invalidate(struct keycache *kc, const char *key_id)
+{
+	size_t b;
+	struct stripe *s = stripe_of(kc, key_id, &b);
+	pthread_mutex_lock(&s->lock);
+	for (struct entry **pp = &s->buckets[b]; *pp; pp = &(*pp)->next) {
+		if (strcmp((*pp)->key_id, key_id) == 0) {
+			struct entry *e = *pp;
+			*pp = e->next;
+			s->count--;
+			free_entry(e);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void keycache_clear(struct keycache *kc)
+{
+	for (int i = 0; i < STRIPES; i++) {
+		struct stripe *s = &kc->stripes[i];
+		pthread_mutex_lock(&s->lock);
+		for (size_t b = 0; b < s->n_buckets; b++) {
+			struct entry *e = s->buckets[b];
+			while (e) {
+				struct entry *next = e->next;
+				free_entry(e);
+				e = next;
+			}
+			s->buckets[b] = NULL;
+		}
+		s->count = 0;
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+size_t keycache_ids(struct keycache *kc, char (*ids)[STORE_ID_LEN + 1], size_t cap)
+{
+	size_t n = 0;
+	for (int i = 0; i < STRIPES && n < cap; i++) {
+		struct stripe *s = &kc->stripes[i];
+		pthread_mutex_lock(&s->lock);
+		for (size_t b = 0; b < s->n_buckets && n < cap; b++)
+			for (struct entry *e = s->buckets[b]; e && n < cap; e = e->next)
+				if (e->known)
+					memcpy(ids[n++], e->key_id, STORE_ID_LEN + 1);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return n;
+}
+
+bool keycache_touch_due(struct keycache *kc, const char *key_id, int64_t now_ms)
+{
+	size_t b;
+	struct stripe *s = stripe_of(kc, key_id, &b);
+	bool due = false;
+	pthread_mutex_lock(&s->lock);
+	struct entry *e = find(s, b, key_id);
+	if (e && e->known && now_ms - e->touched_at >= TOUCH_INTERVAL_MS) {
+		e->touched_at = now_ms;
+		due = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return due;
+}

@@ -1,0 +1,34 @@
+/*
+ * authn.h: checks 1 to 6 of CONTRACT.md's order of checks for one request:
+ * credential shape, brute-force guard, secret, kill switches, revocation and
+ * expiry, scope. Runs on the worker loop; a cache miss or a bcrypt
+ * verification suspends the request and continues on the loop when done.
+ */
+#ifndef PORTCULLIS_GATEWAY_AUTHN_H
+#define PORTCULLIS_GATEWAY_AUTHN_H
+
+#include <stdbool.h>
+
+#include "http/request.h"
+#include "store/store.h"
+
+/** Pseudo-scope: only operator (root) keys. */
+#define SCOPE_ROOT "root"
+
+/** The authenticated caller, valid after a successful authn_run. */
+struct authn {
+	struct store_key key; /* the key's row (hashes included: never render it) */
+	bool root;            /* an operator key */
+};
+
+/**
+ * Authenticate req for scope, then call done(req) on the worker loop
+ * (possibly before authn_run returns). On failure the error response is
+ * already set and authn_of(req) is NULL.
+ */
+void authn_run(struct http_request *req, const char *scope, http_handler_fn done);
+
+/** The authenticated caller, or NULL when authentication failed. */
+const struct authn *authn_of(struct http_request *req);
+
+#endif

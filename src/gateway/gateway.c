@@ -1,0 +1,137 @@
+/*
+ * gateway.c: data-plane checks shared by /v1/verify and the forwarding
+ * pipeline: identity headers and check 7, the organisation's rate limit.
+ *
+ * The limit is GCRA over one stored value per organisation in the kv tier:
+ * `rate_limit.requests` per `rate_limit.per_seconds` sustained, plus
+ * `rate_limit.burst` at once, or the organisation's override. A rejected
+ * request does not consume quota (GCRA leaves the stored value alone). When
+ * the kv tier is unreachable the limit fails open, counted in
+ * portcullis_rate_limit_unavailable_total and logged.
+ */
+#include "gateway/gateway.h"
+
+#include "app/app.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "http/metrics.h"
+#include "policy/orgcache.h"
+#include "policy/ratelimit_headers.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static struct metric rl_unavailable =
+    METRIC_INIT("portcullis_rate_limit_unavailable_total",
+                "requests let through unchecked because the kv tier was unreachable", "counter");
+static struct metric rl_limited =
+    METRIC_INIT("portcullis_rate_limited_total", "requests refused by a rate limit", "counter");
+
+struct rl_state {
+	http_handler_fn done;
+	struct store_org org;
+	int store_rc;
+};
+
+void gateway_identity_headers(struct http_request *req, const struct authn *who)
+{
+	http_set_header(req, "X-Portcullis-Org-Id", who->key.org_id);
+	if (who->key.project_id[0])
+		http_set_header(req, "X-Portcullis-Project-Id", who->key.project_id);
+	http_set_header(req, "X-Portcullis-Key-Id", who->key.id);
+	http_set_header(req, "X-Portcullis-Key-Env", who->key.env);
+}
+
+static void params_for(const struct app *app, const struct store_org *org, struct gcra_params *p)
+{
+	if (org->rl_requests > 0) {
+		p->count = org->rl_requests;
+		p->period_ms = (org->rl_per_seconds > 0 ? org->rl_per_seconds : 1) * 1000;
+		p->max_burst = org->rl_burst >= 0 ? org->rl_burst : 0;
+	} else {
+		p->count = app->cfg.rate_limit_requests;
+		p->period_ms = app->cfg.rate_limit_per_seconds * 1000;
+		p->max_burst = app->cfg.rate_limit_burst;
+	}
+}
+
+static void apply_limit(struct http_request *req, struct rl_state *st)
+{
+	struct app *app = req->app;
+	struct gcra_params p;
+	params_for(app, &st->org, &p);
+	char key[64];
+	snprintf(key, sizeof key, "rl:org:%s", st->org.id);
+	struct gcra_result r;
+	int rc = kv_gcra(app->kv, key, &p, clock_now_ms(), 1, &r);
+	if (rc != KV_OK) {
+		metric_add(&rl_unavailable, 1);
+		log_event(LOG_WARN, "rate_limit_unavailable", "request_id", req->request_id,
+		          "org_id", st->org.id, NULL);
+		st->done(req);
+		return;
+	}
+	char v[RATELIMIT_VALUE_MAX];
+	if (ratelimit_policy_value(&p, v, sizeof v) == 0)
+		http_set_header(req, RATELIMIT_POLICY_FIELD, v);
+	if (ratelimit_value(&r, v, sizeof v) == 0)
+		http_set_header(req, RATELIMIT_FIELD, v);
+	if (r.limited) {
+		metric_add(&rl_limited, 1);
+		if (ratelimit_retry_after_value(&r, v, sizeof v) == 0)
+			http_set_header(req, RETRY_AFTER_FIELD, v);
+		http_respond_problem(req, 429, "RATE_LIMITED",
+		                     "This organization's rate limit is exhausted; retry later.",
+		                     json_pack("{s:I}", "limit", (json_int_t)r.limit));
+	}
+	st->done(req);
+}
+
+static void org_lookup_job(struct http_request *req)
+{
+	struct app *app = req->app;
+	struct rl_state *st = req->gateway_rl;
+	st->store_rc = store_org_get(app->store, req->log_org_id, &st->org);
+	if (st->store_rc == STORE_OK)
+		orgcache_put(app->orgs, &st->org);
+}
+
+static void org_lookup_done(struct http_request *req)
+{
+	struct rl_state *st = req->gateway_rl;
+	if (st->store_rc != STORE_OK) {
+		app_store_error(req, st->store_rc);
+		st->done(req);
+		return;
+	}
+	apply_limit(req, st);
+}
+
+void gateway_rate_limit(struct http_request *req, http_handler_fn done)
+{
+	struct app *app = req->app;
+	static bool registered;
+	if (!registered) {
+		metrics_register(&rl_unavailable);
+		metrics_register(&rl_limited);
+		registered = true;
+	}
+	struct rl_state *st = arena_alloc(&req->arena, sizeof *st);
+	memset(st, 0, sizeof *st);
+	st->done = done;
+	req->gateway_rl = st;
+	if (!req->log_org_id) { /* operator keys have no organisation limit */
+		done(req);
+		return;
+	}
+	if (orgcache_get(app->orgs, req->log_org_id, &st->org)) {
+		apply_limit(req, st);
+		return;
+	}
+	if (http_defer(req, app->lookup_pool, org_lookup_job, org_lookup_done) < 0) {
+		http_set_header(req, "Retry-After", "1");
+		http_respond_problem(req, 503, "OVERLOADED", "The server is busy; retry shortly.",
+		                     NULL);
+		done(req);
+	}
+}
