@@ -17,6 +17,11 @@ static const char usage[] =
     "  config check -c FILE       validate a configuration file\n"
     "  config example             print every setting with its default\n"
     "  root-key create -c FILE    create an operator (root) key, printed once\n"
+    "  keys list --org ORG         list an organization's keys\n"
+    "  kill key|org|global [ID] --reason TEXT   engage a kill switch\n"
+    "  unkill key|org|global [ID]  lift a kill switch\n"
+    "  audit verify               check the audit log's hash chain\n"
+    "  retention run              purge request-log rows past retention\n"
     "  version                    print the version\n"
     "  help                       this text\n";
 
@@ -26,8 +31,10 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"init", cli_init},     {"serve", cli_serve},       {"migrate", cli_migrate},
-    {"config", cli_config}, {"root-key", cli_root_key},
+    {"init", cli_init},           {"serve", cli_serve},       {"migrate", cli_migrate},
+    {"config", cli_config},       {"root-key", cli_root_key}, {"keys", cli_keys},
+    {"kill", cli_kill},           {"unkill", cli_unkill},     {"audit", cli_audit},
+    {"retention", cli_retention},
 };
 
 int main(int argc, char **argv)

@@ -13,6 +13,11 @@ int cli_serve(int argc, char **argv);
 int cli_migrate(int argc, char **argv);
 int cli_config(int argc, char **argv);
 int cli_root_key(int argc, char **argv);
+int cli_keys(int argc, char **argv);
+int cli_kill(int argc, char **argv);
+int cli_unkill(int argc, char **argv);
+int cli_audit(int argc, char **argv);
+int cli_retention(int argc, char **argv);
 
 /** Print a one-line error "portcullis: MSG" and return code. */
 int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
