@@ -5,6 +5,7 @@
 #include "build_info.h"
 #include "cli/cli.h"
 
+#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,6 +40,7 @@ static const struct command commands[] = {
 
 int main(int argc, char **argv)
 {
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (argc < 2)
 		return cli_fail(EXIT_USAGE, "no command given (try `portcullis help`)");
 	const char *cmd = argv[1];

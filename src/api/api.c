@@ -180,4 +180,5 @@ void api_routes(struct router *r)
 	projects_routes(r);
 	api_keys_routes(r);
 	audit_routes(r);
+	requests_routes(r);
 }

@@ -27,6 +27,7 @@ void api_keys_routes(struct router *r);
 void orgs_routes(struct router *r);
 void projects_routes(struct router *r);
 void audit_routes(struct router *r);
+void requests_routes(struct router *r);
 
 /** Create an organisation key (POST /v1/api-keys and the operator variant). */
 void api_keys_create_for(struct http_request *req, const struct authn *who, const char *org_id);

@@ -27,6 +27,31 @@ static json_t *key_json(struct app *app, const struct store_key *k)
 	return keys_to_json(k, killed ? &kill : NULL);
 }
 
+/*
+ * An organisation may not change a kill switch the operator engaged on one
+ * of its keys: neither lift it nor re-engage it (which would make it its
+ * own). Responds 403 (or 503) and returns -1 when the caller must stop.
+ */
+static int check_operator_kill(struct http_request *req, const struct authn *who,
+                               const struct store_key *k)
+{
+	struct app *app = req->app;
+	struct store_kill current;
+	int rc = store_kill_get(app->store, "key", k->id, &current);
+	if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
+		app_store_error(req, rc);
+		return -1;
+	}
+	if (rc == STORE_OK && strcmp(current.set_by, "root") == 0 && !who->root) {
+		http_respond_problem(req, 403, "FORBIDDEN",
+		                     "This kill switch was engaged by the operator; only an "
+		                     "operator key can change it.",
+		                     json_pack("{s:s}", "set_by", "root"));
+		return -1;
+	}
+	return 0;
+}
+
 /* Load {keyId} if the caller may see it; responds 404/503 otherwise. */
 static int load_key(struct http_request *req, const struct authn *who, struct store_key *out)
 {
@@ -210,7 +235,8 @@ static void kill(struct http_request *req, const struct authn *who)
 	static const char *const allowed[] = {"reason", NULL};
 	const char *reason;
 	if (api_only_fields(req, body, allowed) < 0 ||
-	    api_opt_string(req, body, "reason", STORE_REASON_MAX, &reason) < 0)
+	    api_opt_string(req, body, "reason", STORE_REASON_MAX, &reason) < 0 ||
+	    check_operator_kill(req, who, &k) < 0)
 		goto out;
 	struct kill_request kr = {
 	    .scope = "key",

@@ -14,6 +14,8 @@
 #include "core/log.h"
 #include "crypto/bcrypt.h"
 #include "gateway/gateway.h"
+#include "gateway/reqlog.h"
+#include "ingest/geoip.h"
 #include "http/request.h"
 #include "policy/killswitch.h"
 #include "policy/orgcache.h"
@@ -62,6 +64,15 @@ int app_open(struct app *app, const char *config_path, char *err, size_t cap)
 	app->last_used = last_used_start(app->store, 65536, 2000);
 	/* Compute the dummy hash now, not on the first unknown key id. */
 	bcrypt_dummy_hash((int)c->auth_bcrypt_cost);
+	if (c->geoip_database[0]) {
+		app->geoip = geoip_open(c->geoip_database, msg, sizeof msg);
+		if (!app->geoip) {
+			snprintf(err, cap, "geoip: %s", msg);
+			return -1;
+		}
+	}
+	app->reqlog = reqlog_start(app->store, (size_t)c->request_log_queue_size,
+				   (size_t)c->request_log_batch_size, c->retention_request_log_days);
 	if (changes_start(app) < 0) {
 		snprintf(err, cap, "store: cannot load the kill switches");
 		return -1;
@@ -79,6 +90,10 @@ void app_routes(struct app *app)
 void app_close(struct app *app)
 {
 	changes_stop(app);
+	reqlog_stop(app->reqlog); /* flushes what is queued */
+	app->reqlog = NULL;
+	geoip_close(app->geoip);
+	app->geoip = NULL;
 	workpool_destroy(app->control_pool);
 	workpool_destroy(app->lookup_pool);
 	workpool_destroy(app->verifier_pool);

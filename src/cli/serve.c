@@ -6,6 +6,7 @@
 #include "build_info.h"
 #include "cli/cli.h"
 #include "core/log.h"
+#include "gateway/gateway.h"
 #include "http/server.h"
 
 #include <signal.h>
@@ -37,6 +38,9 @@ int cli_serve(int argc, char **argv)
 	    .router = &app.router,
 	    .control_pool = app.control_pool,
 	    .app = &app,
+	    .fallback = gateway_forward,
+	    .worker_init = gateway_worker_init,
+	    .worker_fini = gateway_worker_fini,
 	};
 	app.server = http_server_create(&opts, err, sizeof err);
 	if (!app.server) {

@@ -10,6 +10,7 @@
  */
 #include "gateway/authn.h"
 
+#include "gateway/gateway.h"
 #include "app/app.h"
 #include "auth/bfguard.h"
 #include "auth/keycache.h"
@@ -257,6 +258,7 @@ void authn_run(struct http_request *req, const char *scope, http_handler_fn done
 	st->scope = scope;
 	st->done = done;
 	req->gateway = st;
+	req->on_complete = gateway_record_request; /* every request that reached authentication */
 
 	const char *h = http_header(req, "Authorization");
 	if (!h) {

@@ -14,7 +14,10 @@
 #include "app/app.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "gateway/reqlog.h"
 #include "http/metrics.h"
+#include "http/upstream.h"
+#include "ingest/geoip.h"
 #include "policy/orgcache.h"
 #include "policy/ratelimit_headers.h"
 
@@ -134,4 +137,47 @@ void gateway_rate_limit(struct http_request *req, http_handler_fn done)
 		                     NULL);
 		done(req);
 	}
+}
+
+void gateway_worker_init(struct http_worker *w, void *app)
+{
+	(void)app;
+	http_worker_set_local(w, upstream_create(w));
+}
+
+void gateway_worker_fini(struct http_worker *w, void *app)
+{
+	(void)app;
+	upstream_destroy(http_worker_local(w));
+	http_worker_set_local(w, NULL);
+}
+
+void gateway_record_request(struct http_request *req)
+{
+	struct app *app = req->app;
+	if (!app->reqlog)
+		return;
+	const struct authn *who = authn_of(req);
+	struct store_request_row row;
+	memset(&row, 0, sizeof row);
+	snprintf(row.request_id, sizeof row.request_id, "%s", req->request_id);
+	row.received_at = req->start_ms;
+	if (who) {
+		snprintf(row.org_id, sizeof row.org_id, "%s", who->key.org_id);
+		snprintf(row.project_id, sizeof row.project_id, "%s", who->key.project_id);
+		snprintf(row.key_id, sizeof row.key_id, "%s", who->key.id);
+	}
+	snprintf(row.method, sizeof row.method, "%s", req->method);
+	snprintf(row.path, sizeof row.path, "%s", req->path ? req->path : "");
+	row.status = req->responded ? req->status : 0;
+	row.duration_ms = (clock_mono_us() - req->start_us) / 1000;
+	/* The address is used for this lookup only and is not kept. */
+	if (!geoip_country(app->geoip, req->client_ip, row.region))
+		row.region[0] = '\0';
+	row.bytes_in = (int64_t)req->body.len;
+	row.bytes_out = (int64_t)req->resp_body_len;
+	const char *ua = http_header(req, "User-Agent");
+	if (ua)
+		snprintf(row.user_agent, sizeof row.user_agent, "%.256s", ua);
+	reqlog_submit(app->reqlog, &row);
 }

@@ -7,9 +7,20 @@
 
 #include "gateway/authn.h"
 #include "http/router.h"
+#include "http/server.h"
 
 /** Register GET /v1/verify. */
 void verify_routes(struct router *r);
+
+/** The fallback handler: checks 1 to 9 and forwarding to the upstream. */
+void gateway_forward(struct http_request *req);
+
+/** Per-worker set-up and tear-down of the upstream client (http_server_opts hooks). */
+void gateway_worker_init(struct http_worker *w, void *app);
+void gateway_worker_fini(struct http_worker *w, void *app);
+
+/** Record req in the request-metadata log (req->on_complete hook). */
+void gateway_record_request(struct http_request *req);
 
 /** Set X-Portcullis-Org-Id, -Project-Id, -Key-Id, -Key-Env on the response. */
 void gateway_identity_headers(struct http_request *req, const struct authn *who);

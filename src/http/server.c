@@ -218,6 +218,12 @@ void http_suspend(struct http_request *req, http_handler_fn resume_fn)
 void http_resume(struct http_request *req)
 {
 	struct http_worker *w = req->worker;
+	if (req->suspended && pthread_equal(pthread_self(), w->thread)) {
+		/* On the owning loop (an upstream transfer ended): no queue, no wake-up. */
+		req->suspended = false;
+		MHD_resume_connection(req->conn);
+		return;
+	}
 	struct pending_resume *p = xmalloc(sizeof *p);
 	p->req = req;
 	pthread_mutex_lock(&w->resume_lock);
@@ -277,6 +283,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	req->conn = conn;
 	req->app = w->server->opts.app;
 	req->start_us = clock_mono_us();
+	req->start_ms = clock_now_ms();
 	req->raw_uri = arena_strdup(&req->arena, uri);
 	req->tls = w->server->tls;
 	req->route_label = "none";
@@ -760,9 +767,13 @@ struct http_server *http_server_create(const struct http_server_opts *opts, char
 		char host[256];
 		int port;
 		config_split_listen(cfg->server_listen, host, sizeof host, &port);
-		snprintf(s->redirect_host, sizeof s->redirect_host, "%s",
-		         strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ? "localhost"
-		                                                                 : host);
+		/* An IPv6 literal needs its brackets back inside a URL. */
+		if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0)
+			snprintf(s->redirect_host, sizeof s->redirect_host, "localhost");
+		else if (strchr(host, ':'))
+			snprintf(s->redirect_host, sizeof s->redirect_host, "[%.250s]", host);
+		else
+			snprintf(s->redirect_host, sizeof s->redirect_host, "%s", host);
 		int rfd = make_listener(cfg->server_redirect_listen, -1, err, cap);
 		if (rfd < 0)
 			goto fail;

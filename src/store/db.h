@@ -52,7 +52,9 @@ struct db_conn;
 struct db_driver {
 	const char *scheme;
 	const char *dialect; /* "sqlite" or "postgres": selects migration variants */
-	int (*connect)(const char *url, struct db_conn **out, char *err, size_t cap);
+	/* create: make a missing database (SQLite: only on the first open, so a file
+	 * that vanished later is an outage, not a silent empty database). */
+	int (*connect)(const char *url, bool create, struct db_conn **out, char *err, size_t cap);
 	void (*disconnect)(struct db_conn *c);
 	/* Run one or more statements without parameters (migrations). */
 	int (*exec_script)(struct db_conn *c, const char *sql);

@@ -49,7 +49,7 @@ static int map_rc(int rc)
 	}
 }
 
-static int sqlite_connect(const char *url, struct db_conn **out, char *err, size_t cap)
+static int sqlite_connect(const char *url, bool create, struct db_conn **out, char *err, size_t cap)
 {
 	/* sqlite:///abs/path.db or sqlite://relative.db */
 	const char *path = url + strlen("sqlite://");
@@ -59,7 +59,8 @@ static int sqlite_connect(const char *url, struct db_conn **out, char *err, size
 	}
 	sqlite3 *db = NULL;
 	int rc = sqlite3_open_v2(
-	    path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	    path, &db,
+	    SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, cap, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "?");
 		sqlite3_close(db);

@@ -69,7 +69,7 @@ int store_open(const char *url, int pool_size, struct store **out, char *err, si
 		return STORE_ERROR;
 	}
 	struct db_conn *first = NULL;
-	int rc = d->connect(url, &first, err, cap);
+	int rc = d->connect(url, true, &first, err, cap);
 	if (rc != DB_OK)
 		return map_db(rc);
 	struct store *st = xcalloc(1, sizeof *st);
@@ -119,7 +119,7 @@ static struct db_conn *acquire(struct store *st)
 	pthread_mutex_unlock(&st->lock);
 	if (!c) {
 		char err[256];
-		if (st->driver->connect(st->url, &c, err, sizeof err) != DB_OK) {
+		if (st->driver->connect(st->url, false, &c, err, sizeof err) != DB_OK) {
 			log_warn("store: cannot connect: %s", err);
 			c = NULL;
 			pthread_mutex_lock(&st->lock);

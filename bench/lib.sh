@@ -1,0 +1,151 @@
+# bench/lib.sh: helpers shared by bench/verify.sh and bench/proxy.sh (sourced,
+# not run). Everything started through these helpers is recorded in PIDS and
+# stopped by bench_cleanup, which the scripts install as an EXIT trap, so no
+# server outlives a benchmark run, pass or fail.
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
+PY=/usr/bin/python3
+WRK_THREADS=${WRK_THREADS:-2}
+WRK_CONNS=${WRK_CONNS:-50}
+WRK_SECS=${WRK_SECS:-10}
+ROUNDS=${ROUNDS:-2}
+PIDS=()
+
+die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+
+need() {
+	for c in "$@"; do
+		command -v "$c" >/dev/null || die "$c is not installed (scripts/deps.sh all installs it)"
+	done
+}
+
+bench_cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	if [ -n "${WORK:-}" ] && [ -z "${BENCH_KEEP:-}" ]; then
+		rm -rf "$WORK"
+	fi
+}
+
+free_port() {
+	$PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_http URL: until URL answers (any status), at most 10 s.
+wait_http() {
+	for _ in $(seq 100); do
+		if curl -s -o /dev/null "$1"; then return 0; fi
+		sleep 0.1
+	done
+	die "$1 did not come up"
+}
+
+# start_nginx NAME HTTP_BLOCK_BODY: a private nginx (master in the foreground,
+# so $! is its pid) with its own prefix, pid file, logs and temp paths under
+# $WORK/NAME; the caller gives the inside of the http {} block. Sets NGINX_PID.
+start_nginx() {
+	local name=$1 body=$2 dir="$WORK/$1"
+	mkdir -p "$dir/logs" "$dir/tmp"
+	cat >"$dir/nginx.conf" <<CONF
+worker_processes ${NGINX_WORKERS:-auto};
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+$body
+}
+CONF
+	nginx -t -q -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" ||
+		die "nginx config $dir/nginx.conf rejected"
+	nginx -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" &
+	NGINX_PID=$!
+	PIDS+=("$NGINX_PID")
+}
+
+# start_portcullis BIN UPSTREAM_URL EXTRA_CONF: init a fresh instance in
+# $WORK/pcl (bcrypt cost $BCRYPT_COST, default 4), append EXTRA_CONF, serve it.
+# Sets PCL_PID, PCL_PORT, PCL_BASE, PCL_DIR, ROOT_KEY.
+start_portcullis() {
+	local bin=$1 upstream=$2 extra=$3 out
+	PCL_DIR="$WORK/pcl"
+	PCL_PORT=$(free_port)
+	PCL_BASE="http://127.0.0.1:$PCL_PORT"
+	out=$("$bin" init --data-dir "$PCL_DIR" --listen "127.0.0.1:$PCL_PORT" \
+		--upstream "$upstream" --bcrypt-cost "${BCRYPT_COST:-4}") || die "portcullis init failed"
+	ROOT_KEY=$(grep -oE '[a-z]{2,8}_root_[0-9A-Z]{26}\.[0-9A-Za-z]{49}' <<<"$out" | head -1)
+	[ -n "$ROOT_KEY" ] || die "no root key in the output of portcullis init"
+	printf '\n%s\n' "$extra" >>"$PCL_DIR/portcullis.conf"
+	"$bin" config check -c "$PCL_DIR/portcullis.conf" >/dev/null || die "bad benchmark config"
+	(cd "$PCL_DIR" && exec "$bin" serve -c "$PCL_DIR/portcullis.conf") >"$PCL_DIR/server.log" 2>&1 &
+	PCL_PID=$!
+	PIDS+=("$PCL_PID")
+	wait_http "$PCL_BASE/healthz"
+}
+
+# new_gateway_key: an organisation "bench" and a gateway key for it; sets KEY.
+new_gateway_key() {
+	local org
+	org=$(curl -sf -H "Authorization: Bearer $ROOT_KEY" -H 'Content-Type: application/json' \
+		-d '{"name":"bench"}' "$PCL_BASE/v1/orgs" |
+		$PY -c 'import json, sys; print(json.load(sys.stdin)["id"])') || die "could not create the org"
+	KEY=$(curl -sf -H "Authorization: Bearer $ROOT_KEY" -H 'Content-Type: application/json' \
+		-d '{"name":"b","scopes":["gateway"]}' "$PCL_BASE/v1/orgs/$org/api-keys" |
+		$PY -c 'import json, sys; print(json.load(sys.stdin)["key"])') || die "could not create the key"
+}
+
+# run_wrk OUTFILE URL [wrk args...]: one wrk run; its output is kept in OUTFILE.
+run_wrk() {
+	local out=$1 url=$2
+	shift 2
+	wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${WRK_SECS}s" --latency "$@" "$url" >"$out" 2>&1 ||
+		die "wrk failed: $(cat "$out")"
+}
+
+# wrk_stat OUTFILE: "rps p50_ms p99_ms requests bad" where bad counts
+# non-2xx/3xx responses and socket errors (a run with bad > 0 is not clean).
+wrk_stat() {
+	$PY "$BENCH_DIR/wrkstat.py" "$1"
+}
+
+# cpu_ticks PID...: utime+stime (clock ticks, all threads) of the processes
+# and of their direct children (nginx workers).
+cpu_ticks() {
+	local total=0 p f
+	for p in "$@"; do
+		for f in /proc/"$p"/stat $(pgrep -P "$p" | sed 's|.*|/proc/&/stat|'); do
+			[ -r "$f" ] || continue
+			# Fields after the ")" that ends comm: utime is the 12th, stime the 13th.
+			total=$((total + $(sed 's/.*) //' "$f" | awk '{print $12 + $13}')))
+		done
+	done
+	echo "$total"
+}
+
+# peak_rss_kb PID...: sum of VmHWM over the processes and their direct children.
+peak_rss_kb() {
+	local total=0 p f v
+	for p in "$@"; do
+		for f in /proc/"$p"/status $(pgrep -P "$p" | sed 's|.*|/proc/&/status|'); do
+			v=$(awk '/^VmHWM:/ {print $2}' "$f" 2>/dev/null)
+			total=$((total + ${v:-0}))
+		done
+	done
+	echo "$total"
+}

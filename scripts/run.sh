@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# run.sh BIN DATA_DIR: what `make run` does. Creates a local SQLite-backed
+# instance in DATA_DIR on first use (printing its root key once), starts the
+# demo upstream, creates a demo organisation and key, prints what to try,
+# and runs the gateway in the foreground. Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=$1
+DATA=$2
+PORT=${PORTCULLIS_PORT:-8080}
+UPSTREAM_PORT=${PORTCULLIS_DEMO_UPSTREAM_PORT:-8081}
+GEO=$PWD/third_party/geoip/node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb
+
+if [ ! -f "$DATA/portcullis.conf" ]; then
+	"$BIN" init --data-dir "$DATA" --listen "127.0.0.1:$PORT" \
+		--upstream "http://127.0.0.1:$UPSTREAM_PORT" | tee "$DATA.init.txt"
+	if [ -f "$GEO" ]; then printf '\n[geoip]\ndatabase = %s\n' "$GEO" >>"$DATA/portcullis.conf"; fi
+	ROOT=$(grep -oE '[a-z]{2,8}_root_[0-9A-Z]{26}\.[0-9A-Za-z]{49}' "$DATA.init.txt")
+	rm -f "$DATA.init.txt"
+	echo "$ROOT" >"$DATA/root-key.txt"
+	chmod 600 "$DATA/root-key.txt"
+	echo "(the root key is also in $DATA/root-key.txt, readable only by you: delete it once stored)"
+fi
+
+/usr/bin/python3 scripts/demo_upstream.py "$UPSTREAM_PORT" &
+UPSTREAM_PID=$!
+"$BIN" serve -c "$DATA/portcullis.conf" &
+GW_PID=$!
+trap 'kill $GW_PID $UPSTREAM_PID 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
+
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+
+if [ -f "$DATA/root-key.txt" ] && [ ! -f "$DATA/demo-key.txt" ]; then
+	ROOT=$(cat "$DATA/root-key.txt")
+	ORG=$(curl -sf -H "Authorization: Bearer $ROOT" -H 'Content-Type: application/json' \
+		-d '{"name":"Demo Org","contact_email":"security@demo.example"}' \
+		"http://127.0.0.1:$PORT/v1/orgs" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+	curl -sf -H "Authorization: Bearer $ROOT" -H 'Content-Type: application/json' \
+		-d '{"name":"demo key","env":"test","scopes":["gateway","keys:read","keys:write","logs:read"]}' \
+		"http://127.0.0.1:$PORT/v1/orgs/$ORG/api-keys" |
+		/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])' >"$DATA/demo-key.txt"
+	chmod 600 "$DATA/demo-key.txt"
+fi
+KEY=$(cat "$DATA/demo-key.txt" 2>/dev/null || echo '<your key>')
+
+cat <<MSG
+
+Portcullis is running on http://127.0.0.1:$PORT (demo upstream on :$UPSTREAM_PORT).
+A demo organisation key is in $DATA/demo-key.txt. Try:
+
+  curl -s http://127.0.0.1:$PORT/hello?x=1 -H "Authorization: Bearer $KEY"
+  curl -s http://127.0.0.1:$PORT/v1/verify -H "Authorization: Bearer $KEY" -i
+  curl -s http://127.0.0.1:$PORT/v1/api-keys -H "Authorization: Bearer $KEY"
+  curl -s http://127.0.0.1:$PORT/v1/requests -H "Authorization: Bearer $KEY"
+  curl -s http://127.0.0.1:$PORT/metrics
+
+Stop with Ctrl-C.
+MSG
+wait $GW_PID

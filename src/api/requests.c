@@ -1,0 +1,85 @@
+/*
+ * requests.c: GET /v1/requests: the request log (CONTRACT.md "Records") of
+ * the caller's organisation (every organisation's for operator keys), newest
+ * first. Filters: key_id, project_id, status, since (inclusive), until
+ * (exclusive). The cursor is the last request id of the previous page; the
+ * next page holds the ids below it, which is the same as older, because
+ * request ids are ULIDs.
+ */
+#include "api/api.h"
+
+#include "core/str.h"
+#include "core/ulid.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define REQUEST_ID_PREFIX "req_"
+
+/* An optional query argument that must be a ULID; responds 400 on junk. */
+static int query_id(struct http_request *req, const char *name, const char **out)
+{
+	const char *v = http_query(req, name);
+	*out = v;
+	if (v && !ulid_valid(v, strnlen(v, ULID_LEN + 1))) {
+		char msg[64];
+		snprintf(msg, sizeof msg, "%s is not a valid id.", name);
+		http_respond_bad_field(req, name, msg);
+		return -1;
+	}
+	return 0;
+}
+
+static bool request_id_valid(const char *s)
+{
+	size_t plen = strlen(REQUEST_ID_PREFIX);
+	return strncmp(s, REQUEST_ID_PREFIX, plen) == 0 &&
+	       ulid_valid(s + plen, strnlen(s + plen, ULID_LEN + 1));
+}
+
+static void list(struct http_request *req, const struct authn *who)
+{
+	struct app *app = req->app;
+	int limit;
+	const char *cursor;
+	struct request_filter f = {.org_id = who->root ? NULL : who->key.org_id};
+	if (api_page(req, &limit, &cursor) < 0 || api_query_time(req, "since", &f.since) < 0 ||
+	    api_query_time(req, "until", &f.until) < 0 || query_id(req, "key_id", &f.key_id) < 0 ||
+	    query_id(req, "project_id", &f.project_id) < 0)
+		return;
+	const char *status = http_query(req, "status");
+	int64_t st = 0;
+	if (status && parse_int64_z(status, 100, 599, &st) < 0) {
+		http_respond_bad_field(req, "status",
+		                       "status must be an HTTP status from 100 to 599.");
+		return;
+	}
+	f.status = (int)st;
+	if (cursor && !request_id_valid(cursor)) {
+		http_respond_bad_field(req, "cursor", "cursor is not valid.");
+		return;
+	}
+	f.before_id = cursor;
+	f.limit = limit + 1;
+
+	json_t *rows = NULL;
+	int rc = store_request_log_list(app->store, &f, &rows);
+	if (rc != STORE_OK) {
+		app_store_error(req, rc);
+		return;
+	}
+	char next[64];
+	bool more = json_array_size(rows) > (size_t)limit;
+	if (more) {
+		json_array_remove(rows, (size_t)limit);
+		json_t *last = json_array_get(rows, (size_t)limit - 1);
+		const char *id = json_string_value(json_object_get(last, "request_id"));
+		snprintf(next, sizeof next, "%s", id ? id : "");
+	}
+	api_respond_list(req, rows, more ? next : NULL);
+}
+
+void requests_routes(struct router *r)
+{
+	api_route(r, "GET", "/v1/requests", "logs:read", list);
+}

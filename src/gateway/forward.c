@@ -1,0 +1,235 @@
+/*
+ * forward.c: the data-plane pipeline for every path Portcullis does not
+ * serve itself: authenticate (checks 1-6), rate limit (7), idempotency (8),
+ * forward to the upstream (9) on the worker loop's curl multi handle, and
+ * record the response for idempotent replays.
+ *
+ * Idempotency (CONTRACT.md): POST and PATCH with Idempotency-Key. The first
+ * use claims the key in the kv tier (atomically) and runs; a finished
+ * duplicate replays the stored status, Content-Type and body with
+ * Idempotent-Replayed: true; a running duplicate gets 409; another request
+ * with the same key gets 422. Upstream failures (502/504) are recorded too,
+ * so a retry does not run twice. Responses over
+ * [idempotency] max_response_bytes are not recorded, and say so in
+ * Idempotency-Recorded: false. If the kv tier is down, an idempotent
+ * request gets 503 rather than risk running twice.
+ */
+#include "gateway/gateway.h"
+
+#include "app/app.h"
+#include "core/log.h"
+#include "http/upstream.h"
+#include "policy/idempotency.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+struct fw_state {
+	const struct config_route *route;
+	const char *base_url;
+	bool idem;
+	char idem_key[IDEM_STORAGE_KEY_MAX];
+	char fingerprint[65];
+};
+
+static struct fw_state *fw(struct http_request *req)
+{
+	return req->gateway_fw;
+}
+
+/* Longest matching [route] prefix, else [upstream] url; NULL when none. */
+static const char *pick_upstream(const struct config *cfg, const char *path,
+				 const struct config_route **route)
+{
+	size_t best = 0;
+	*route = NULL;
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		const struct config_route *r = &cfg->routes[i];
+		size_t n = strlen(r->prefix);
+		if (n > best && strncmp(path, r->prefix, n) == 0) {
+			best = n;
+			*route = r;
+		}
+	}
+	if (*route)
+		return (*route)->upstream;
+	return cfg->upstream_url[0] ? cfg->upstream_url : NULL;
+}
+
+static void add_extra(struct http_request *req, struct http_header **list, const char *name,
+		      const char *value)
+{
+	struct http_header *h = arena_alloc(&req->arena, sizeof *h);
+	h->name = name;
+	h->value = value;
+	h->next = *list;
+	*list = h;
+}
+
+static const char *find_header(const struct http_header *h, const char *name)
+{
+	for (; h; h = h->next)
+		if (strcasecmp(h->name, name) == 0)
+			return h->value;
+	return NULL;
+}
+
+static void record_idempotent(struct http_request *req)
+{
+	struct app *app = req->app;
+	struct fw_state *st = fw(req);
+	if (!st->idem)
+		return;
+	int ttl = (int)app->cfg.idempotency_ttl_seconds;
+	if (req->resp_body_len > (size_t)app->cfg.idempotency_max_response_bytes) {
+		kv_idem_release(app->kv, st->idem_key);
+		http_set_header(req, "Idempotency-Recorded", "false");
+		return;
+	}
+	const char *ct = req->content_type ? req->content_type
+					   : find_header(req->resp_headers, "Content-Type");
+	if (kv_idem_complete(app->kv, st->idem_key, st->fingerprint, req->status, ct,
+			     req->resp_body, req->resp_body_len, ttl) != KV_OK) {
+		kv_idem_release(app->kv, st->idem_key);
+		http_set_header(req, "Idempotency-Recorded", "false");
+		log_event(LOG_WARN, "idempotency_not_recorded", "request_id", req->request_id,
+			  NULL);
+	}
+}
+
+static void on_upstream(struct http_request *req, struct upstream_response *r)
+{
+	if (r->outcome == UPSTREAM_OK) {
+		/* Upstream headers first in the list, ours (identity, rate limit) after. */
+		struct http_header *h = r->headers;
+		if (h) {
+			struct http_header *last = h;
+			while (last->next)
+				last = last->next;
+			last->next = req->resp_headers;
+			req->resp_headers = h;
+		}
+		http_respond_owned(req, r->status, NULL, r->body, r->body_len);
+	} else {
+		bool timeout = r->outcome == UPSTREAM_TIMEOUT;
+		log_event(LOG_WARN, "upstream_error", "request_id", req->request_id, "outcome",
+			  timeout ? "timeout" : "unavailable", "error", r->error ? r->error : "",
+			  "route", fw(req)->route ? fw(req)->route->name : "default", NULL);
+		http_respond_problem(req, timeout ? 504 : 502,
+				     timeout ? "UPSTREAM_TIMEOUT" : "UPSTREAM_UNAVAILABLE",
+				     timeout ? "The upstream service did not answer in time."
+					     : "The upstream service could not be reached.",
+				     NULL);
+	}
+	record_idempotent(req);
+	http_resume(req);
+}
+
+static void send_upstream(struct http_request *req)
+{
+	struct app *app = req->app;
+	struct fw_state *st = fw(req);
+	const struct authn *who = authn_of(req);
+	struct http_header *extra = NULL;
+	add_extra(req, &extra, "X-Portcullis-Key-Env", who->key.env);
+	add_extra(req, &extra, "X-Portcullis-Key-Id", who->key.id);
+	if (who->key.project_id[0])
+		add_extra(req, &extra, "X-Portcullis-Project-Id", who->key.project_id);
+	add_extra(req, &extra, "X-Portcullis-Org-Id", who->key.org_id);
+	add_extra(req, &extra, "X-Request-Id", req->request_id);
+	struct upstream_target t = {
+		.base_url = st->base_url,
+		.timeout_ms = st->route && st->route->timeout_ms ? st->route->timeout_ms
+								  : app->cfg.upstream_timeout_ms,
+		.connect_timeout_ms = app->cfg.upstream_connect_timeout_ms,
+		.max_response_bytes = 256u * 1024 * 1024,
+	};
+	http_suspend(req, NULL);
+	upstream_forward(http_worker_local(http_request_worker(req)), req, &t, extra, on_upstream);
+}
+
+/* Check 8. Returns true when the request should go on to the upstream. */
+static bool check_idempotency(struct http_request *req)
+{
+	struct app *app = req->app;
+	struct fw_state *st = fw(req);
+	const char *key = http_header(req, "Idempotency-Key");
+	if (!key || (strcmp(req->method, "POST") != 0 && strcmp(req->method, "PATCH") != 0))
+		return true;
+	if (!idem_key_valid(key, strlen(key))) {
+		http_respond_bad_field(req, "Idempotency-Key",
+				       "Idempotency-Key must be 1 to 255 visible ASCII characters.");
+		return false;
+	}
+	const struct authn *who = authn_of(req);
+	idem_fingerprint(req->method, req->raw_uri, req->body.data, req->body.len, st->fingerprint);
+	idem_storage_key(who->key.org_id, who->key.id, key, st->idem_key, sizeof st->idem_key);
+	struct kv_idem_record rec;
+	memset(&rec, 0, sizeof rec);
+	int rc = kv_idem_claim(app->kv, st->idem_key, st->fingerprint,
+			       (int)app->cfg.idempotency_ttl_seconds, &rec);
+	if (rc != KV_OK) {
+		http_set_header(req, "Retry-After", "1");
+		http_respond_problem(req, 503, "IDEMPOTENCY_UNAVAILABLE",
+				     "Idempotency records cannot be checked right now; retry "
+				     "shortly.",
+				     NULL);
+		return false;
+	}
+	bool go = false;
+	if (rec.state == KV_IDEM_CLAIMED) {
+		st->idem = true;
+		go = true;
+	} else if (strcmp(rec.fingerprint, st->fingerprint) != 0) {
+		http_respond_problem(req, 422, "IDEMPOTENCY_KEY_REUSED",
+				     "This Idempotency-Key was used with a different request.",
+				     NULL);
+	} else if (rec.state == KV_IDEM_IN_FLIGHT) {
+		http_set_header(req, "Retry-After", "1");
+		http_respond_problem(req, 409, "IDEMPOTENCY_IN_FLIGHT",
+				     "A request with this Idempotency-Key is still running.", NULL);
+	} else {
+		http_set_header(req, "Idempotent-Replayed", "true");
+		http_respond(req, rec.status, rec.content_type, rec.body, rec.body_len);
+	}
+	kv_idem_record_clear(&rec);
+	return go;
+}
+
+static void after_rate_limit(struct http_request *req)
+{
+	if (req->responded)
+		return;
+	if (check_idempotency(req))
+		send_upstream(req);
+}
+
+static void after_auth(struct http_request *req)
+{
+	const struct authn *who = authn_of(req);
+	if (!who)
+		return;
+	if (who->root) {
+		http_respond_problem(req, 403, "FORBIDDEN",
+				     "Operator keys manage Portcullis; they do not call the upstream.",
+				     NULL);
+		return;
+	}
+	gateway_identity_headers(req, who);
+	gateway_rate_limit(req, after_rate_limit);
+}
+
+void gateway_forward(struct http_request *req)
+{
+	struct app *app = req->app;
+	struct fw_state *st = arena_alloc(&req->arena, sizeof *st);
+	memset(st, 0, sizeof *st);
+	req->gateway_fw = st;
+	st->base_url = pick_upstream(&app->cfg, req->path, &st->route);
+	if (!st->base_url) {
+		http_respond_problem(req, 404, "NOT_FOUND", "No such resource.", NULL);
+		return;
+	}
+	authn_run(req, "gateway", after_auth);
+}

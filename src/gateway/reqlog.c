@@ -1,0 +1,414 @@
+/*
+ * reqlog.c: the request-metadata log writer (see reqlog.h).
+ *
+ * The ring holds whole rows. Producers (HTTP workers) append at
+ * (head + count) under the mutex and leave; nothing else happens on their
+ * thread. The writer reads a batch straight out of the ring without holding
+ * the mutex: the batch's slots stay counted in `count` until the batch is
+ * finished, so no producer can reuse them meanwhile, and only the writer
+ * moves `head`. A batch never wraps (it stops at the end of the array), so it
+ * is one contiguous array for store_request_log_insert.
+ *
+ * Batching is natural: the writer takes whatever is queued (up to
+ * batch_size) each time it finishes a write, so batches are small when
+ * traffic is light (low latency) and full when it is heavy (throughput).
+ *
+ * Text fields are made safe for the store and for JSON here, off the hot
+ * path: a User-Agent cut at 256 bytes can end inside a UTF-8 sequence, and a
+ * decoded path can hold any byte, which PostgreSQL and jansson both reject;
+ * one such row must not sink the 511 good rows of its batch.
+ */
+#include "gateway/reqlog.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "http/metrics.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WRITE_ATTEMPTS     5
+#define BACKOFF_FIRST_MS   200 /* then doubled: 200 + 400 + 800 + 1600 ms */
+#define DROP_REPORT_MS     1000
+#define RETENTION_EVERY_MS (3600 * 1000)
+#define DAY_MS             (24 * 3600 * (int64_t)1000)
+
+struct reqlog {
+	struct store *st;
+	size_t cap, batch;
+	int64_t retention_days;
+
+	pthread_mutex_t lock;
+	pthread_cond_t work;    /* writer: rows queued, or stopping */
+	pthread_cond_t drained; /* flush waiters: `done` moved */
+	pthread_cond_t tick;    /* retention thread: stopping */
+
+	/* Under lock. */
+	struct store_request_row *ring;
+	size_t head, count; /* ring[head .. head + count) mod cap, the writer's batch included */
+	uint64_t accepted;  /* rows ever queued */
+	uint64_t done;      /* rows ever taken off the ring (written or given up on) */
+	uint64_t unreported_drops;
+	int64_t last_drop_report_ms;
+	bool writer_idle; /* waiting on `work`: the next submit signals */
+	bool stopping;
+
+	pthread_t writer, janitor;
+	bool has_janitor;
+};
+
+static struct metric m_dropped =
+    METRIC_INIT("portcullis_request_log_dropped_total",
+                "request-log rows dropped: queue full, or the store failed every retry", "counter");
+static struct metric m_written = METRIC_INIT("portcullis_request_log_written_total",
+                                             "request-log rows written to the store", "counter");
+static struct metric m_depth = METRIC_INIT("portcullis_request_log_queue_depth",
+                                           "request-log rows waiting for the writer", "gauge");
+
+/* ---------- time ---------- */
+
+/* An absolute CLOCK_MONOTONIC deadline ms from now (the conds use that clock). */
+static struct timespec deadline_in(int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void cond_init_mono(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+}
+
+/* ---------- row hygiene ---------- */
+
+/*
+ * Make s (a buffer of cap bytes) a NUL-terminated string of valid UTF-8
+ * without control characters: each offending byte becomes '?'. The length
+ * never changes, so it is done in place.
+ */
+static void clean_text(char *s, size_t cap)
+{
+	unsigned char *p = (unsigned char *)s;
+	p[cap - 1] = '\0';
+	size_t i = 0;
+	while (p[i]) {
+		unsigned c = p[i];
+		if (c < 0x80) {
+			if (c < 0x20 || c == 0x7f)
+				p[i] = '?';
+			i++;
+			continue;
+		}
+		size_t len;
+		uint32_t cp, min;
+		if (c >= 0xc2 && c <= 0xdf) {
+			len = 2, cp = c & 0x1f, min = 0x80;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			len = 3, cp = c & 0x0f, min = 0x800;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			len = 4, cp = c & 0x07, min = 0x10000;
+		} else {
+			p[i++] = '?';
+			continue;
+		}
+		/* A NUL is not a continuation byte, so this never reads past the end. */
+		size_t k = 1;
+		for (; k < len && (p[i + k] & 0xc0) == 0x80; k++)
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		if (k < len || cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+			p[i++] = '?';
+			continue;
+		}
+		i += len;
+	}
+}
+
+static void clean_row(struct store_request_row *r)
+{
+	clean_text(r->request_id, sizeof r->request_id);
+	clean_text(r->org_id, sizeof r->org_id);
+	clean_text(r->project_id, sizeof r->project_id);
+	clean_text(r->key_id, sizeof r->key_id);
+	clean_text(r->method, sizeof r->method);
+	clean_text(r->path, sizeof r->path);
+	clean_text(r->user_agent, sizeof r->user_agent);
+	bool region_ok = r->region[0] == '\0' ||
+	                 (r->region[0] >= 'A' && r->region[0] <= 'Z' && r->region[1] >= 'A' &&
+	                  r->region[1] <= 'Z' && r->region[2] == '\0');
+	if (!region_ok)
+		r->region[0] = '\0';
+}
+
+/* ---------- the writer ---------- */
+
+/* Write rows with bounded retries. Returns true when written. */
+static bool write_batch(struct reqlog *rl, struct store_request_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		clean_row(&rows[i]);
+	int64_t delay = BACKOFF_FIRST_MS;
+	int rc = STORE_ERROR;
+	for (int attempt = 1; attempt <= WRITE_ATTEMPTS; attempt++) {
+		rc = store_request_log_insert(rl->st, rows, (int)n);
+		if (rc == STORE_OK) {
+			metric_add(&m_written, (int64_t)n);
+			return true;
+		}
+		if (attempt == 1)
+			log_warn(
+			    "request log: writing %zu row(s) failed (store error %d); retrying", n,
+			    rc);
+		if (attempt < WRITE_ATTEMPTS) {
+			sleep_ms(delay);
+			delay *= 2;
+		}
+	}
+	metric_add(&m_dropped, (int64_t)n);
+	log_error("request log: dropped %zu row(s) after %d failed writes (store error %d)", n,
+	          WRITE_ATTEMPTS, rc);
+	return false;
+}
+
+/* Under lock: the drops to report now (0 when none or reported under a second ago). */
+static uint64_t drops_due(struct reqlog *rl, bool force)
+{
+	if (!rl->unreported_drops)
+		return 0;
+	int64_t now = clock_mono_ms();
+	if (!force && now - rl->last_drop_report_ms < DROP_REPORT_MS)
+		return 0;
+	uint64_t n = rl->unreported_drops;
+	rl->unreported_drops = 0;
+	rl->last_drop_report_ms = now;
+	return n;
+}
+
+static void report_drops(uint64_t n)
+{
+	if (n)
+		log_warn("request log: queue full, dropped %llu new row(s); raise "
+		         "[request_log] queue_size or check the store",
+		         (unsigned long long)n);
+}
+
+/* Under lock: take every queued row off the ring unwritten (store down at shutdown). */
+static void abandon_queue(struct reqlog *rl)
+{
+	size_t n = rl->count;
+	if (!n)
+		return;
+	rl->head = (rl->head + n) % rl->cap;
+	rl->count = 0;
+	rl->done += n;
+	metric_add(&m_dropped, (int64_t)n);
+	log_error("request log: shutting down with the store failing; dropped %zu queued row(s)",
+	          n);
+}
+
+static void *writer_main(void *arg)
+{
+	struct reqlog *rl = arg;
+	pthread_mutex_lock(&rl->lock);
+	for (;;) {
+		while (rl->count == 0 && !rl->stopping) {
+			uint64_t d = drops_due(rl, false);
+			if (d) {
+				pthread_mutex_unlock(&rl->lock);
+				report_drops(d);
+				pthread_mutex_lock(&rl->lock);
+				continue;
+			}
+			struct timespec until = deadline_in(DROP_REPORT_MS);
+			rl->writer_idle = true;
+			pthread_cond_timedwait(&rl->work, &rl->lock, &until);
+			rl->writer_idle = false;
+		}
+		if (rl->count == 0)
+			break; /* stopping, and everything is written */
+
+		size_t n = rl->count;
+		if (n > rl->batch)
+			n = rl->batch;
+		if (n > rl->cap - rl->head)
+			n = rl->cap - rl->head;
+		struct store_request_row *rows = rl->ring + rl->head;
+		uint64_t d = drops_due(rl, false);
+		pthread_mutex_unlock(&rl->lock);
+
+		report_drops(d);
+		bool ok = write_batch(rl, rows, n);
+
+		pthread_mutex_lock(&rl->lock);
+		rl->head = (rl->head + n) % rl->cap;
+		rl->count -= n;
+		rl->done += n;
+		/* Bound shutdown: one batch's retries, not one per queued batch. */
+		if (!ok && rl->stopping)
+			abandon_queue(rl);
+		metric_set(&m_depth, (int64_t)rl->count);
+		pthread_cond_broadcast(&rl->drained);
+	}
+	uint64_t d = drops_due(rl, true);
+	pthread_mutex_unlock(&rl->lock);
+	report_drops(d);
+	return NULL;
+}
+
+/* ---------- retention ---------- */
+
+int reqlog_purge(struct store *st, int64_t retention_days, int64_t now_ms, int64_t *deleted)
+{
+	int64_t n = 0;
+	int rc = STORE_OK;
+	if (retention_days > 0 && retention_days <= INT64_MAX / DAY_MS) {
+		rc = store_request_log_purge(st, now_ms - retention_days * DAY_MS, &n);
+		if (rc == STORE_OK)
+			log_info("request log: purged %lld row(s) older than %lld day(s)",
+			         (long long)n, (long long)retention_days);
+		else
+			log_warn("request log: retention purge failed (store error %d); next try "
+			         "in an hour",
+			         rc);
+	}
+	if (deleted)
+		*deleted = n;
+	return rc;
+}
+
+static void *janitor_main(void *arg)
+{
+	struct reqlog *rl = arg;
+	pthread_mutex_lock(&rl->lock);
+	while (!rl->stopping) {
+		pthread_mutex_unlock(&rl->lock);
+		reqlog_purge(rl->st, rl->retention_days, clock_now_ms(), NULL);
+		pthread_mutex_lock(&rl->lock);
+		struct timespec next = deadline_in(RETENTION_EVERY_MS);
+		while (!rl->stopping &&
+		       pthread_cond_timedwait(&rl->tick, &rl->lock, &next) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&rl->lock);
+	return NULL;
+}
+
+/* ---------- public ---------- */
+
+struct reqlog *reqlog_start(struct store *st, size_t queue_size, size_t batch_size,
+                            int64_t retention_days)
+{
+	struct reqlog *rl = xcalloc(1, sizeof *rl);
+	rl->st = st;
+	rl->cap = queue_size ? queue_size : 1;
+	rl->batch = batch_size ? batch_size : 1;
+	if (rl->batch > INT_MAX)
+		rl->batch = INT_MAX;
+	rl->retention_days = retention_days;
+	rl->ring = xcalloc(rl->cap, sizeof *rl->ring);
+	rl->last_drop_report_ms = clock_mono_ms() - DROP_REPORT_MS;
+	pthread_mutex_init(&rl->lock, NULL);
+	cond_init_mono(&rl->work);
+	cond_init_mono(&rl->drained);
+	cond_init_mono(&rl->tick);
+	metrics_register(&m_dropped);
+	metrics_register(&m_written);
+	metrics_register(&m_depth);
+	metric_set(&m_depth, 0);
+
+	if (pthread_create(&rl->writer, NULL, writer_main, rl) != 0)
+		fatal("cannot start the request-log writer");
+	pthread_setname_np(rl->writer, "reqlog-writer");
+	if (retention_days > 0) {
+		if (pthread_create(&rl->janitor, NULL, janitor_main, rl) != 0)
+			fatal("cannot start the request-log retention thread");
+		pthread_setname_np(rl->janitor, "reqlog-purge");
+		rl->has_janitor = true;
+	}
+	return rl;
+}
+
+void reqlog_submit(struct reqlog *rl, const struct store_request_row *row)
+{
+	if (!rl || !row)
+		return;
+	pthread_mutex_lock(&rl->lock);
+	if (rl->count == rl->cap) {
+		rl->unreported_drops++;
+		pthread_mutex_unlock(&rl->lock);
+		metric_add(&m_dropped, 1);
+		return;
+	}
+	rl->ring[(rl->head + rl->count) % rl->cap] = *row;
+	rl->count++;
+	rl->accepted++;
+	metric_set(&m_depth, (int64_t)rl->count);
+	bool wake = rl->writer_idle;
+	rl->writer_idle = false; /* one signal per sleep is enough */
+	pthread_mutex_unlock(&rl->lock);
+	if (wake)
+		pthread_cond_signal(&rl->work);
+}
+
+int reqlog_flush(struct reqlog *rl, int timeout_ms)
+{
+	if (!rl)
+		return 0;
+	struct timespec until = deadline_in(timeout_ms > 0 ? timeout_ms : 0);
+	int rc = 0;
+	pthread_mutex_lock(&rl->lock);
+	uint64_t target = rl->accepted;
+	while (rl->done < target) {
+		if (pthread_cond_timedwait(&rl->drained, &rl->lock, &until) == ETIMEDOUT &&
+		    rl->done < target) {
+			rc = -1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&rl->lock);
+	return rc;
+}
+
+void reqlog_stop(struct reqlog *rl)
+{
+	if (!rl)
+		return;
+	pthread_mutex_lock(&rl->lock);
+	rl->stopping = true;
+	pthread_cond_broadcast(&rl->work);
+	pthread_cond_broadcast(&rl->tick);
+	pthread_mutex_unlock(&rl->lock);
+	pthread_join(rl->writer, NULL);
+	if (rl->has_janitor)
+		pthread_join(rl->janitor, NULL);
+	metric_set(&m_depth, 0);
+	pthread_mutex_destroy(&rl->lock);
+	pthread_cond_destroy(&rl->work);
+	pthread_cond_destroy(&rl->drained);
+	pthread_cond_destroy(&rl->tick);
+	free(rl->ring);
+	free(rl);
+}

@@ -1,0 +1,59 @@
+/*
+ * upstream.h: the HTTP client that forwards requests, one libcurl multi
+ * handle per worker loop. Transfers run on the same loop as the client's
+ * connection (no thread hand-off); idle upstream connections are kept and
+ * reused; easy handles are recycled. Bodies are moved, never copied twice:
+ * the request body is sent from the request's buffer and the response body
+ * buffer is handed to the response as is.
+ */
+#ifndef PORTCULLIS_HTTP_UPSTREAM_H
+#define PORTCULLIS_HTTP_UPSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/request.h"
+#include "http/server.h"
+
+/** Per-worker client; create on the worker thread (http_server_opts.worker_init). */
+struct upstream *upstream_create(struct http_worker *w);
+void upstream_destroy(struct upstream *up);
+
+enum upstream_outcome {
+	UPSTREAM_OK = 0,       /* a response came back (any status) */
+	UPSTREAM_UNAVAILABLE,  /* refused, reset, bad response, too large */
+	UPSTREAM_TIMEOUT,      /* no complete response in time */
+};
+
+struct upstream_response {
+	enum upstream_outcome outcome;
+	int status;
+	struct http_header *headers; /* end-to-end response headers, in the request arena */
+	char *body;                  /* malloc'd; the caller owns it */
+	size_t body_len;
+	const char *error;           /* for the log when outcome != OK */
+};
+
+/** Called on the worker loop when the transfer ends. */
+typedef void (*upstream_done_fn)(struct http_request *req, struct upstream_response *resp);
+
+struct upstream_target {
+	const char *base_url; /* scheme://host[:port][/prefix] */
+	int64_t timeout_ms;
+	int64_t connect_timeout_ms;
+	size_t max_response_bytes;
+};
+
+/**
+ * Forward req (method, raw URI, end-to-end headers minus Authorization and
+ * client X-Portcullis-*, body) to target, adding extra headers (may be
+ * NULL). The request must be suspended by the caller; done runs later.
+ */
+void upstream_forward(struct upstream *up, struct http_request *req,
+		      const struct upstream_target *target, const struct http_header *extra,
+		      upstream_done_fn done);
+
+/** True for hop-by-hop header names (RFC 9110 section 7.6.1). */
+int upstream_is_hop_by_hop(const char *name);
+
+#endif

@@ -1,0 +1,166 @@
+"""The order of checks on every authenticated request (CONTRACT.md), one
+status and code per test: 401 UNAUTHENTICATED, 429 TOO_MANY_FAILED_ATTEMPTS,
+401 REVOKED, 401 EXPIRED, 403 FORBIDDEN, 404 for another organisation's
+resources, 503 OVERLOADED. The kill switch (503 KILL_SWITCH) is in
+test_killswitch.py.
+"""
+import concurrent.futures
+import time
+
+import requests
+
+from conftest import assert_problem
+from test_keys import (admin, create_key, new_org, org_key, rfc3339_in, secret_of, verify,
+                       with_secret)
+
+FAILURES_MAX = 3
+
+
+def problem_sans_request_id(resp):
+    body = resp.json()
+    assert body.pop("requestId") == resp.headers["X-Request-Id"]
+    return body
+
+
+def test_every_credential_failure_gives_one_identical_401(gw):
+    org, adm = admin(gw)
+    other = create_key(gw, adm["key"], name="other")
+    k = create_key(gw, adm["key"])
+    assert verify(gw, k["key"]).status_code == 200
+    sec = secret_of(k["key"])
+    bad_sum = sec[:-1] + ("A" if sec[-1] != "A" else "B")
+    unknown_id = k["key"].replace(k["id"], "01" + "Z" * 24)
+    cases = {
+        "no header": {},
+        "not bearer": {"Authorization": "Basic dXNlcjpwYXNz"},
+        "malformed": {"Authorization": "Bearer pcl_live_nonsense"},
+        "bad checksum": {"Authorization": "Bearer " + with_secret(k["key"], bad_sum)},
+        "unknown key id": {"Authorization": "Bearer " + unknown_id},
+        "wrong secret": {"Authorization": "Bearer " + with_secret(k["key"],
+                                                                  secret_of(other["key"]))},
+    }
+    seen = {}
+    for name, headers in cases.items():
+        r = gw.request("GET", "/v1/verify", headers=headers)
+        assert_problem(r, 401, "UNAUTHENTICATED")
+        assert r.headers.get("WWW-Authenticate") == "Bearer", name
+        seen[name] = (problem_sans_request_id(r), r.headers["Content-Type"])
+    first = seen["no header"]
+    for name, got in seen.items():
+        assert got == first, name
+    # The management API answers the same body.
+    r = gw.request("GET", "/v1/api-keys", headers=cases["unknown key id"])
+    assert (problem_sans_request_id(r), r.headers["Content-Type"]) == first
+
+
+def test_failed_attempts_guard_answers_429_before_bcrypt(make_instance):
+    gw = make_instance(config=f"[auth]\nfailed_attempts_max = {FAILURES_MAX}\n").start()
+    org = new_org(gw)
+    good = org_key(gw, org)  # never used: its secret would need bcrypt
+    other = org_key(gw, org)
+    wrong = with_secret(good["key"], secret_of(other["key"]))
+    for _ in range(FAILURES_MAX):
+        assert_problem(verify(gw, wrong), 401, "UNAUTHENTICATED")
+    r = verify(gw, wrong)
+    assert_problem(r, 429, "TOO_MANY_FAILED_ATTEMPTS")
+    assert int(r.headers["Retry-After"]) >= 1
+    # Before bcrypt: even the right secret is not checked from this address now.
+    r = verify(gw, good["key"])
+    assert_problem(r, 429, "TOO_MANY_FAILED_ATTEMPTS")
+    assert int(r.headers["Retry-After"]) >= 1
+
+
+def test_revoked_key_answers_401_revoked_only_to_the_right_secret(gw):
+    org, adm = admin(gw)
+    k = create_key(gw, adm["key"], expires_at=rfc3339_in(1))
+    other = create_key(gw, adm["key"])
+    assert gw.request("DELETE", f"/v1/api-keys/{k['id']}", key=adm["key"]).status_code == 200
+    assert_problem(verify(gw, k["key"]), 401, "REVOKED")
+    # A wrong secret learns nothing about the key's state.
+    assert_problem(verify(gw, with_secret(k["key"], secret_of(other["key"]))), 401,
+                   "UNAUTHENTICATED")
+    # Revoked outranks expired.
+    time.sleep(1.1)
+    assert_problem(verify(gw, k["key"]), 401, "REVOKED")
+
+
+def test_expired_key_answers_401_expired(gw):
+    org, adm = admin(gw)
+    k = create_key(gw, adm["key"], expires_at=rfc3339_in(1.2))
+    assert k["expires_at"] is not None
+    assert verify(gw, k["key"]).status_code == 200
+    time.sleep(1.4)
+    assert_problem(verify(gw, k["key"]), 401, "EXPIRED")
+    past = gw.request("POST", "/v1/api-keys", key=adm["key"],
+                      json={"name": "late", "expires_at": rfc3339_in(-5)})
+    body = assert_problem(past, 400, "BAD_REQUEST")
+    assert body["details"]["field"] == "expires_at"
+
+
+def test_missing_scope_answers_403_forbidden(gw):
+    org, adm = admin(gw)
+    reader = create_key(gw, adm["key"], scopes=["keys:read"])
+    assert gw.request("GET", "/v1/api-keys", key=reader["key"]).status_code == 200
+    body = assert_problem(gw.request("POST", "/v1/api-keys", key=reader["key"],
+                                     json={"name": "x"}), 403, "FORBIDDEN")
+    assert body["details"]["required_scope"] == "keys:write"
+    assert_problem(verify(gw, reader["key"]), 403, "FORBIDDEN")
+    assert_problem(gw.request("GET", "/v1/audit-events", key=reader["key"]), 403, "FORBIDDEN")
+    ingest = org_key(gw, org, ["events:ingest"])
+    assert_problem(verify(gw, ingest["key"]), 403, "FORBIDDEN")
+
+
+def test_another_organisations_key_or_project_is_404_never_403(gw):
+    org_a, adm_a = admin(gw, "a")
+    org_b, adm_b = admin(gw, "b")
+    kb = create_key(gw, adm_b["key"])
+    pb = gw.request("POST", "/v1/projects", key=adm_b["key"], json={"name": "b-web"}).json()
+    a = adm_a["key"]
+    for method, path in [("GET", f"/v1/api-keys/{kb['id']}"),
+                         ("DELETE", f"/v1/api-keys/{kb['id']}"),
+                         ("POST", f"/v1/api-keys/{kb['id']}/kill"),
+                         ("DELETE", f"/v1/api-keys/{kb['id']}/kill"),
+                         ("POST", f"/v1/api-keys/{kb['id']}/rotate"),
+                         ("GET", f"/v1/projects/{pb['id']}")]:
+        assert_problem(gw.request(method, path, key=a), 404, "NOT_FOUND")
+    # The same answer as for an id that does not exist at all.
+    nobody = "01" + "Z" * 24
+    missing = gw.request("GET", f"/v1/api-keys/{nobody}", key=a)
+    theirs = gw.request("GET", f"/v1/api-keys/{kb['id']}", key=a)
+    assert missing.json()["message"] == theirs.json()["message"]
+    # Listing with their project filter shows nothing of theirs.
+    listed = gw.request("GET", f"/v1/api-keys?project_id={pb['id']}", key=a)
+    assert listed.status_code == 200 and listed.json()["data"] == []
+    # A key in their project cannot be created: same answer as no such project.
+    r1 = gw.request("POST", "/v1/api-keys", key=a, json={"name": "x", "project_id": pb["id"]})
+    r2 = gw.request("POST", "/v1/api-keys", key=a, json={"name": "x", "project_id": nobody})
+    assert r1.status_code == r2.status_code and r1.status_code in (400, 404)
+    assert problem_sans_request_id(r1) == problem_sans_request_id(r2)
+    # Nothing of theirs changed.
+    assert verify(gw, kb["key"]).status_code == 200
+
+
+def test_full_verifier_queue_answers_503_overloaded(make_instance):
+    gw = make_instance(bcrypt_cost=10, config="[auth]\nverifier_threads = 1\n"
+                       "verifier_queue = 1\nfailed_attempts_max = 1000000\n").start()
+    org = new_org(gw)
+    k = org_key(gw, org)
+    other = org_key(gw, org)
+    wrong = with_secret(k["key"], secret_of(other["key"]))
+    assert_problem(verify(gw, wrong), 401, "UNAUTHENTICATED")  # the row is cached now
+
+    def attempt(_):
+        return requests.get(gw.url("/v1/verify"), headers={"Authorization": "Bearer " + wrong},
+                            timeout=30)
+
+    with concurrent.futures.ThreadPoolExecutor(24) as ex:
+        results = list(ex.map(attempt, range(24)))
+    codes = sorted(r.status_code for r in results)
+    overloaded = [r for r in results if r.status_code == 503]
+    assert overloaded and 401 in codes, codes
+    assert set(codes) <= {401, 503}, codes
+    for r in overloaded:
+        assert_problem(r, 503, "OVERLOADED")
+        assert int(r.headers["Retry-After"]) >= 1
+    # The queue drains: the right secret works again.
+    assert verify(gw, k["key"]).status_code == 200

@@ -1,0 +1,244 @@
+"""Configuration, black-box: the documented defaults, the committed example
+file and docs table, FILE:LINE errors with exit code 2 from `config check`
+and `serve`, and PORTCULLIS_<SECTION>_<NAME> environment overrides.
+"""
+import os
+import re
+
+import pytest
+import requests
+
+from conftest import assert_problem, run_cli
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+NO_LEAK_CHECK = {"ASAN_OPTIONS": "detect_leaks=0"}
+
+# Every setting and its default, as docs/configuration.md documents them.
+DOCUMENTED_DEFAULTS = {
+    "server.listen": "127.0.0.1:8080",
+    "server.workers": "0",
+    "server.max_header_bytes": "16384",
+    "server.max_body_bytes": "10485760",
+    "server.connection_timeout_s": "30",
+    "server.max_connections": "1024",
+    "server.max_connections_per_ip": "0",
+    "server.shutdown_grace_s": "10",
+    "server.tls_cert": "",
+    "server.tls_key": "",
+    "server.redirect_listen": "",
+    "store.url": "sqlite://portcullis.db",
+    "store.pool_size": "8",
+    "kv.url": "memory://",
+    "auth.key_prefix": "pcl",
+    "auth.bcrypt_cost": "12",
+    "auth.verifier_threads": "2",
+    "auth.verifier_queue": "256",
+    "auth.failed_attempts_max": "20",
+    "auth.failed_attempts_window_s": "60",
+    "auth.stale_grace_seconds": "30",
+    "security.contact": "mailto:security@example.com",
+    "security.master_key": "",
+    "log.level": "info",
+    "log.format": "json",
+    "upstream.url": "",
+    "upstream.timeout_ms": "30000",
+    "upstream.connect_timeout_ms": "5000",
+    "rate_limit.requests": "100",
+    "rate_limit.per_seconds": "1",
+    "rate_limit.burst": "100",
+    "idempotency.ttl_seconds": "86400",
+    "idempotency.max_response_bytes": "1048576",
+    "request_log.queue_size": "65536",
+    "request_log.batch_size": "512",
+    "retention.request_log_days": "30",
+    "geoip.database": "",
+}
+
+
+def example_text():
+    p = run_cli("config", "example", check=True)
+    return p.stdout
+
+
+def parse_example(text):
+    """{'section.name': (default, help)} from `config example` output (settings only)."""
+    out = {}
+    section, comment = None, None
+    for line in text.splitlines():
+        if line.startswith("# Routes"):
+            break
+        m = re.fullmatch(r"\[(\w+)\]", line)
+        if m:
+            section = m.group(1)
+            continue
+        if line.startswith("# "):
+            comment = line[2:]
+            continue
+        m = re.fullmatch(r";(\w+) = (.*)", line)
+        if m and section:
+            key = f"{section}.{m.group(1)}"
+            assert key not in out, f"{key} listed twice"
+            out[key] = (m.group(2).strip(), comment)
+            comment = None
+    return out
+
+
+def write(tmp_path, text, name="p.conf"):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+# ---------- defaults, example file, docs ----------
+
+def test_config_example_lists_every_setting_with_its_documented_default():
+    settings = parse_example(example_text())
+    missing = set(DOCUMENTED_DEFAULTS) - set(settings)
+    extra = set(settings) - set(DOCUMENTED_DEFAULTS)
+    assert not missing, f"not in `config example`: {sorted(missing)}"
+    assert not extra, f"undocumented settings (add them to the docs and this test): {sorted(extra)}"
+    for key, want in DOCUMENTED_DEFAULTS.items():
+        default, help_text = settings[key]
+        assert default == want, (key, default, want)
+        assert help_text, f"{key} has no help line"
+
+
+def test_config_example_shows_every_integer_range():
+    for key, (default, help_text) in parse_example(example_text()).items():
+        if re.fullmatch(r"-?\d+", default) and key != "server.listen":
+            m = re.search(r"\((-?\d+) to (-?\d+)\)$", help_text)
+            assert m, f"{key}: no range in {help_text!r}"
+            assert int(m.group(1)) <= int(default) <= int(m.group(2)), key
+
+
+def test_committed_example_file_is_the_command_output():
+    with open(os.path.join(ROOT, "etc", "portcullis.conf.example")) as f:
+        committed = f.read()
+    assert committed == example_text(), \
+        "etc/portcullis.conf.example is stale: regenerate it with `portcullis config example`"
+
+
+def test_docs_settings_table_matches_the_example():
+    with open(os.path.join(ROOT, "docs", "configuration.md")) as f:
+        doc = f.read()
+    rows = {}
+    for m in re.finditer(r"^\| `\[(\w+)\] (\w+)` \| ([^|]*) \| ([^|]*) \| `(\w+)` \| (.*) \|$",
+                         doc, re.M):
+        section, name, default, allowed, env, meaning = m.groups()
+        default = default.strip()
+        default = "" if default == "(empty)" else default.strip("`")
+        rows[f"{section}.{name}"] = (default, allowed.strip(), env, meaning)
+    settings = parse_example(example_text())
+    assert set(rows) == set(settings)
+    for key, (default, help_text) in settings.items():
+        d_default, allowed, env, meaning = rows[key]
+        assert d_default == default, key
+        assert env == "PORTCULLIS_" + key.replace(".", "_").upper(), key
+        assert help_text == meaning + (f" ({allowed.replace(', ', '|')})" if allowed else ""), key
+
+
+def test_example_with_every_setting_uncommented_passes_check(tmp_path):
+    text = example_text()
+    uncommented = []
+    in_routes = False
+    for line in text.splitlines():
+        if line.startswith("# Routes"):
+            in_routes = True
+        if line.startswith(";") and not in_routes:
+            line = line[1:]
+        uncommented.append(line)
+    path = write(tmp_path, "\n".join(uncommented) + "\n")
+    p = run_cli("config", "check", "-c", path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == f"{path}: ok"
+    # The sample route section is valid too.
+    routes = "\n".join(line[1:] if line.startswith(";") else line for line in text.splitlines())
+    path2 = write(tmp_path, routes + "\n", "routes.conf")
+    p = run_cli("config", "check", "-c", path2)
+    assert p.returncode == 0, p.stderr
+
+
+# ---------- errors ----------
+
+BAD_FILES = [
+    pytest.param("[server]\nlisten = 127.0.0.1:8080\nmax_header_bytes = 100\n", 3,
+                 '[server] max_header_bytes must be an integer from 1024 to 1048576, got "100"',
+                 id="range"),
+    pytest.param("# comment\n\n[auth]\nbcrypt_cost = 32\n", 4,
+                 '[auth] bcrypt_cost must be an integer from 4 to 31, got "32"',
+                 id="range-high"),
+    pytest.param("[server]\nworkers = 4 threads\n", 2,
+                 '[server] workers must be an integer from 0 to 256, got "4 threads"',
+                 id="trailing-garbage"),
+    pytest.param("[log]\nlevel = info\nformat = yaml\n", 3,
+                 '[log] format must be one of json|text, got "yaml"', id="enum"),
+    pytest.param("[server]\nlisten = 127.0.0.1:8080\nmax_headers = 8192\n", 3,
+                 'unknown setting "max_headers" in [server]', id="unknown-key"),
+    pytest.param("[sever]\nlisten = 127.0.0.1:8080\n", 2,
+                 'unknown setting "listen" in [sever]', id="unknown-section"),
+]
+
+
+@pytest.mark.parametrize("text,line,message", BAD_FILES)
+def test_config_check_reports_file_and_line_and_exits_2(tmp_path, text, line, message):
+    path = write(tmp_path, text)
+    p = run_cli("config", "check", "-c", path)
+    assert p.returncode == 2
+    assert p.stderr.strip() == f"portcullis: {path}:{line}: {message}"
+    assert "ok" not in p.stdout
+
+
+@pytest.mark.parametrize("text,line,message", BAD_FILES[:1] + BAD_FILES[4:5])
+def test_serve_reports_the_same_error_and_exits_2(tmp_path, text, line, message):
+    path = write(tmp_path, text)
+    p = run_cli("serve", "-c", path, env=NO_LEAK_CHECK, timeout=20)
+    assert p.returncode == 2
+    assert f"{path}:{line}: {message}" in p.stderr
+
+
+def test_missing_config_file_exits_2(tmp_path):
+    path = str(tmp_path / "absent.conf")
+    p = run_cli("config", "check", "-c", path)
+    assert p.returncode == 2
+    assert path in p.stderr and "cannot open" in p.stderr
+
+
+# ---------- environment overrides ----------
+
+def test_env_override_changes_behaviour(make_instance):
+    # The file says 8192; the environment says 2048 and wins.
+    inst = make_instance(config="[server]\nmax_header_bytes = 8192",
+                         env={"PORTCULLIS_SERVER_MAX_HEADER_BYTES": "2048"}).start()
+    assert inst.request("GET", "/healthz", headers={"X-Pad": "p" * 1500}).status_code == 200
+    r = inst.request("GET", "/healthz", headers={"X-Pad": "p" * 3000})
+    body = assert_problem(r, 431, "HEADERS_TOO_LARGE")
+    assert body["details"]["limit"] == 2048
+
+
+def test_without_env_the_file_value_holds(make_instance):
+    inst = make_instance(config="[server]\nmax_header_bytes = 8192").start()
+    assert inst.request("GET", "/healthz", headers={"X-Pad": "p" * 3000}).status_code == 200
+    r = inst.request("GET", "/healthz", headers={"X-Pad": "p" * 9000})
+    assert assert_problem(r, 431, "HEADERS_TOO_LARGE")["details"]["limit"] == 8192
+
+
+def test_env_override_of_a_string_setting(make_instance):
+    inst = make_instance(env={"PORTCULLIS_SECURITY_CONTACT": "mailto:env@corp.example"}).start()
+    r = requests.get(inst.url("/.well-known/security.txt"))
+    assert "Contact: mailto:env@corp.example\n" in r.text
+
+
+@pytest.mark.parametrize("name,value", [
+    ("PORTCULLIS_SERVER_MAX_HEADER_BYTES", "lots"),
+    ("PORTCULLIS_SERVER_MAX_HEADER_BYTES", "100"),
+    ("PORTCULLIS_LOG_LEVEL", "chatty"),
+])
+def test_bad_env_value_is_reported_naming_the_variable(tmp_path, name, value):
+    path = write(tmp_path, "[server]\nlisten = 127.0.0.1:8080\n")
+    p = run_cli("config", "check", "-c", path, env={name: value})
+    assert p.returncode == 2
+    assert p.stderr.startswith(f"portcullis: {name}: ")
+    assert f'got "{value}"' in p.stderr
+    p = run_cli("serve", "-c", path, env={name: value, **NO_LEAK_CHECK}, timeout=20)
+    assert p.returncode == 2
+    assert f"{name}: " in p.stderr

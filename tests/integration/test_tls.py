@@ -1,0 +1,236 @@
+"""HTTPS: serving with [server] tls_cert/tls_key, HSTS, TLS 1.2 and 1.3 only,
+and the plain-HTTP redirect listener ([server] redirect_listen).
+"""
+import os
+import re
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import warnings
+
+import pytest
+import requests
+
+from conftest import free_port, run_cli
+
+RID_RE = re.compile(r"req_[0-9A-HJKMNP-TV-Z]{26}")
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory):
+    """A self-signed P-256 certificate for localhost and 127.0.0.1: (cert, key) paths."""
+    d = str(tmp_path_factory.mktemp("tls"))
+    crt, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
+         "-keyout", key, "-out", crt],
+        check=True, capture_output=True)
+    return crt, key
+
+
+def tls_config(cert, redirect_port=None, listen=None):
+    lines = ["[server]", f"tls_cert = {cert[0]}", f"tls_key = {cert[1]}"]
+    if redirect_port:
+        lines.append(f"redirect_listen = 127.0.0.1:{redirect_port}")
+    if listen:
+        lines.append(f"listen = {listen}")
+    return "\n".join(lines)
+
+
+def start_tls(inst, cert, host="127.0.0.1"):
+    """Start inst and wait until /healthz answers over HTTPS (verified against cert)."""
+    inst.base = f"https://{host}:{inst.port}"
+    inst.start(wait=False)
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        if inst.proc.poll() is not None:
+            raise AssertionError(f"server exited {inst.proc.returncode}: {inst.read_log()}")
+        try:
+            if requests.get(inst.url("/healthz"), verify=cert[0], timeout=1).status_code == 200:
+                return inst
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("HTTPS server did not start: " + inst.read_log())
+
+
+def client_context(version):
+    """A client that offers exactly one TLS version (old ones included) and checks nothing."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = version
+        ctx.maximum_version = version
+    return ctx
+
+
+def https_get(ctx, port, path="/healthz"):
+    """GET path over a TLS connection made with ctx; returns (tls version, response head)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+                      .encode())
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            return s.version(), data.decode("latin-1")
+
+
+def client_can_speak(version, cert):
+    """True when this Python/OpenSSL can complete a handshake at version at all
+    (against an in-process server that allows it): the control for the refusal test."""
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.set_ciphers("ALL:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        sctx.minimum_version = version
+        sctx.maximum_version = version
+    sctx.load_cert_chain(cert[0], cert[1])
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    port = lsock.getsockname()[1]
+
+    def serve():
+        try:
+            conn, _ = lsock.accept()
+            with sctx.wrap_socket(conn, server_side=True) as s:
+                s.recv(1)
+        except (OSError, ssl.SSLError):
+            pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with client_context(version).wrap_socket(raw, server_hostname="localhost") as s:
+                return s.version() is not None
+    except (OSError, ssl.SSLError):
+        return False
+    finally:
+        t.join(timeout=5)
+        lsock.close()
+
+
+def test_https_serves_with_hsts(make_instance, cert):
+    inst = start_tls(make_instance(config=tls_config(cert)), cert)
+    r = requests.get(inst.url("/healthz"), verify=cert[0])
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok"}
+    hsts = r.headers["Strict-Transport-Security"]
+    max_age = int(re.search(r"max-age=(\d+)", hsts).group(1))
+    assert max_age >= 31536000
+    assert "includeSubDomains" in hsts
+    assert RID_RE.fullmatch(r.headers["X-Request-Id"])
+    # Errors over HTTPS carry HSTS too.
+    r = requests.get(inst.url("/nowhere"), verify=cert[0])
+    assert r.status_code == 404
+    assert r.headers["Strict-Transport-Security"] == hsts
+    # Plain HTTP on the HTTPS port is not served.
+    with pytest.raises(requests.RequestException):
+        requests.get(f"http://127.0.0.1:{inst.port}/healthz", timeout=3)
+    assert requests.get(inst.url("/healthz"), verify=cert[0]).status_code == 200
+
+
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+def test_tls_1_2_and_1_3_work(make_instance, cert, version):
+    inst = start_tls(make_instance(config=tls_config(cert)), cert)
+    v = getattr(ssl.TLSVersion, version)
+    negotiated, head = https_get(client_context(v), inst.port)
+    assert negotiated == version.replace("_", ".")
+    assert head.startswith("HTTP/1.1 200"), head
+    assert "Strict-Transport-Security:" in head
+
+
+@pytest.mark.parametrize("version", ["TLSv1", "TLSv1_1"])
+def test_tls_before_1_2_is_refused(make_instance, cert, version):
+    v = getattr(ssl.TLSVersion, version)
+    if not client_can_speak(v, cert):
+        pytest.skip(f"this OpenSSL cannot offer {version} at all, so a refusal would prove nothing")
+    inst = start_tls(make_instance(config=tls_config(cert)), cert)
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        https_get(client_context(v), inst.port)
+    # The refused handshake does not hurt the server.
+    assert requests.get(inst.url("/healthz"), verify=cert[0]).status_code == 200
+
+
+def test_redirect_listener_answers_308_to_https(make_instance, cert):
+    rport = free_port()
+    inst = start_tls(make_instance(config=tls_config(cert, redirect_port=rport)), cert)
+    plain = f"http://127.0.0.1:{rport}"
+    for method in ("GET", "POST", "DELETE"):
+        r = requests.request(method, plain + "/v1/api-keys/abc?limit=5&x=a%20b",
+                             allow_redirects=False, data=b"ignored" if method == "POST" else None)
+        assert r.status_code == 308
+        assert r.headers["Location"] == \
+            f"https://127.0.0.1:{inst.port}/v1/api-keys/abc?limit=5&x=a%20b"
+        assert RID_RE.fullmatch(r.headers["X-Request-Id"])
+    # The host comes from the Host header, with the HTTPS port instead of the plain one.
+    r = requests.get(plain + "/p?q=1", headers={"Host": f"api.example.com:{rport}"},
+                     allow_redirects=False)
+    assert r.headers["Location"] == f"https://api.example.com:{inst.port}/p?q=1"
+    # A Host header that is not a host name falls back to the listen address.
+    r = requests.get(plain + "/p", headers={"Host": "evil.example/@x"}, allow_redirects=False)
+    assert r.headers["Location"] == f"https://127.0.0.1:{inst.port}/p"
+    # HTTP/1.0 without a Host header.
+    with socket.create_connection(("127.0.0.1", rport), timeout=5) as s:
+        s.sendall(b"GET /old?client=1 HTTP/1.0\r\n\r\n")
+        head = s.recv(4096).decode("latin-1")
+    assert head.startswith("HTTP/1.1 308") or head.startswith("HTTP/1.0 308"), head
+    assert f"Location: https://127.0.0.1:{inst.port}/old?client=1\r\n" in head
+    # Request ids are unique.
+    ids = {requests.get(plain + "/", allow_redirects=False).headers["X-Request-Id"]
+           for _ in range(5)}
+    assert len(ids) == 5
+    # Following the redirect reaches the HTTPS listener.
+    r = requests.get(plain + "/healthz?probe=1", verify=cert[0])
+    assert r.status_code == 200
+    assert r.url == f"https://127.0.0.1:{inst.port}/healthz?probe=1"
+    assert [h.status_code for h in r.history] == [308]
+
+
+def _ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
+def test_redirect_to_an_ipv6_listener_brackets_the_address(make_instance, cert):
+    rport = free_port()
+    inst = make_instance(init=True)
+    with open(inst.conf, "a") as f:
+        f.write("\n" + tls_config(cert, redirect_port=rport,
+                                  listen=f"[::1]:{inst.port}") + "\n")
+    start_tls(inst, cert, host="[::1]")
+    with socket.create_connection(("127.0.0.1", rport), timeout=5) as s:
+        s.sendall(b"GET /a?b=c HTTP/1.0\r\n\r\n")
+        head = s.recv(4096).decode("latin-1")
+    assert f"Location: https://[::1]:{inst.port}/a?b=c\r\n" in head, head
+
+
+def test_redirect_listen_without_tls_is_refused(make_instance):
+    inst = make_instance(config=f"[server]\nredirect_listen = 127.0.0.1:{free_port()}")
+    p = run_cli("serve", "-c", inst.conf, env={"ASAN_OPTIONS": "detect_leaks=0"}, timeout=20)
+    assert p.returncode != 0
+    assert "redirect_listen needs tls_cert and tls_key" in p.stderr
+
+
+def test_unreadable_certificate_stops_start_up(make_instance, cert):
+    inst = make_instance(config=tls_config(("/nonexistent/cert.pem", cert[1])))
+    p = run_cli("serve", "-c", inst.conf, env={"ASAN_OPTIONS": "detect_leaks=0"}, timeout=20)
+    assert p.returncode == 1
+    assert "/nonexistent/cert.pem" in p.stderr

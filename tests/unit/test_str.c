@@ -1,0 +1,333 @@
+/*
+ * test_str.c: unit tests for src/core/str.c (checked integer and boolean
+ * parsing, bounded buffers) and the RFC 3339 conversions in src/core/clock.c.
+ * Every parse of a length-carrying string gets a heap copy of exactly len
+ * bytes with no NUL after it, so ASan reports any read past len.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/str.h"
+
+/* parse_int64 over an exact-size heap copy of s (no terminating NUL). */
+static int parse_exact(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	size_t len = strlen(s);
+	char *copy = xmalloc(len ? len : 1);
+	memcpy(copy, s, len);
+	int rc = parse_int64(copy, len, min, max, out);
+	free(copy);
+	return rc;
+}
+
+static void test_parse_int64_accepts(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in;
+		int64_t want;
+	} cases[] = {
+	    {"0", 0},
+	    {"7", 7},
+	    {"-7", -7},
+	    {"-0", 0},
+	    {"000123", 123},
+	    {"9223372036854775807", INT64_MAX},
+	    {"-9223372036854775808", INT64_MIN},
+	    {"-9223372036854775807", -INT64_MAX},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int64_t v = 42;
+		if (parse_exact(cases[i].in, INT64_MIN, INT64_MAX, &v) != 0)
+			fail_msg("rejected \"%s\"", cases[i].in);
+		assert_int_equal(v, cases[i].want);
+		v = 42;
+		assert_int_equal(parse_int64_z(cases[i].in, INT64_MIN, INT64_MAX, &v), 0);
+		assert_int_equal(v, cases[i].want);
+	}
+}
+
+static void test_parse_int64_rejects(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+	    "",
+	    "-",
+	    "--1",
+	    "+1",
+	    " 1",
+	    "1 ",
+	    "1\n",
+	    "12a",
+	    "a12",
+	    "0x10",
+	    "1e3",
+	    "1.0",
+	    "1_000",
+	    "9223372036854775808",
+	    "-9223372036854775809",
+	    "18446744073709551616",
+	    "99999999999999999999999",
+	    "-99999999999999999999999",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int64_t v = 42;
+		if (parse_exact(bad[i], INT64_MIN, INT64_MAX, &v) == 0)
+			fail_msg("accepted \"%s\" as %lld", bad[i], (long long)v);
+		assert_int_equal(v, 42); /* untouched on failure */
+		assert_int_equal(parse_int64_z(bad[i], INT64_MIN, INT64_MAX, &v), -1);
+	}
+}
+
+static void test_parse_int64_range(void **state)
+{
+	(void)state;
+	int64_t v = 0;
+	assert_int_equal(parse_int64_z("1024", 1024, 1048576, &v), 0);
+	assert_int_equal(v, 1024);
+	assert_int_equal(parse_int64_z("1048576", 1024, 1048576, &v), 0);
+	assert_int_equal(v, 1048576);
+	v = 5;
+	assert_int_equal(parse_int64_z("1023", 1024, 1048576, &v), -1);
+	assert_int_equal(parse_int64_z("1048577", 1024, 1048576, &v), -1);
+	assert_int_equal(parse_int64_z("-1", 0, 10, &v), -1);
+	assert_int_equal(v, 5);
+}
+
+static void test_parse_int64_uses_len(void **state)
+{
+	(void)state;
+	int64_t v = 0;
+	/* Only the first len bytes count: the rest is not looked at. */
+	assert_int_equal(parse_int64("123456", 3, 0, 1000, &v), 0);
+	assert_int_equal(v, 123);
+	assert_int_equal(parse_int64("12x", 2, 0, 1000, &v), 0);
+	assert_int_equal(v, 12);
+	assert_int_equal(parse_int64("-5", 1, -10, 10, &v), -1);
+	assert_int_equal(parse_int64("5", 0, -10, 10, &v), -1);
+}
+
+static void test_parse_bool(void **state)
+{
+	(void)state;
+	static const char *const yes[] = {"true", "TRUE", "yes", "On", "1"};
+	static const char *const no[] = {"false", "False", "no", "OFF", "0"};
+	static const char *const bad[] = {"", "2", "y", "n", "truee", " true", "tru"};
+	for (size_t i = 0; i < 5; i++) {
+		bool b = false;
+		assert_int_equal(parse_bool(yes[i], &b), 0);
+		assert_true(b);
+		assert_int_equal(parse_bool(no[i], &b), 0);
+		assert_false(b);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		bool b = true;
+		if (parse_bool(bad[i], &b) == 0)
+			fail_msg("accepted \"%s\"", bad[i]);
+		assert_true(b);
+	}
+}
+
+static void test_ascii_ieq_and_prefix(void **state)
+{
+	(void)state;
+	assert_true(ascii_ieq("Content-Type", 12, "content-type", 12));
+	assert_false(ascii_ieq("Content-Type", 12, "content-typ", 11));
+	assert_false(ascii_ieq("abc", 3, "abd", 3));
+	assert_true(ascii_ieq("", 0, "", 0));
+	assert_true(str_has_prefix("https://x", "https://"));
+	assert_true(str_has_prefix("abc", ""));
+	assert_false(str_has_prefix("http:", "https://"));
+	assert_false(str_has_prefix("", "a"));
+}
+
+static void test_buf_limit(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 10);
+	assert_int_equal(buf_append(&b, "0123456", 7), 0);
+	assert_int_equal(buf_append(&b, "789", 3), 0); /* exactly the limit */
+	assert_int_equal(b.len, 10);
+	assert_string_equal(b.data, "0123456789");
+	assert_int_equal(buf_append(&b, "x", 1), -1); /* one past: refused */
+	assert_int_equal(b.len, 10);
+	assert_string_equal(b.data, "0123456789");
+	assert_int_equal(buf_append(&b, "", 0), 0);
+	assert_int_equal(buf_append_str(&b, "y"), -1);
+	assert_int_equal(buf_printf(&b, "%d", 1), -1);
+	assert_int_equal(b.len, 10);
+	/* A huge n must not wrap around the limit check. */
+	assert_int_equal(buf_append(&b, "z", SIZE_MAX), -1);
+	size_t len = 0;
+	char *s = buf_steal(&b, &len);
+	assert_int_equal(len, 10);
+	assert_string_equal(s, "0123456789");
+	free(s);
+	assert_null(b.data);
+	assert_int_equal(b.len, 0);
+	buf_free(&b);
+}
+
+static void test_buf_printf_and_growth(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 100000);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(buf_printf(&b, "%03d,", i % 1000), 0);
+	assert_int_equal(b.len, 4000);
+	assert_memory_equal(b.data, "000,001,", 8);
+	assert_memory_equal(b.data + 3996, "999,", 5); /* includes the NUL */
+	buf_free(&b);
+
+	buf_init(&b, 5);
+	assert_int_equal(buf_printf(&b, "%s", "12345"), 0);
+	assert_string_equal(b.data, "12345");
+	buf_free(&b);
+	buf_init(&b, 5);
+	assert_int_equal(buf_printf(&b, "%s", "123456"), -1);
+	assert_int_equal(b.len, 0);
+	buf_free(&b);
+}
+
+static void test_buf_zero_limit_and_empty_steal(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 0);
+	assert_int_equal(buf_append(&b, "a", 1), -1);
+	size_t len = 99;
+	char *s = buf_steal(&b, &len);
+	assert_non_null(s);
+	assert_string_equal(s, "");
+	assert_int_equal(len, 0);
+	free(s);
+	buf_free(&b);
+}
+
+static void test_rfc3339_round_trip(void **state)
+{
+	(void)state;
+	static const int64_t times[] = {
+	    0,
+	    1,
+	    999,
+	    1000,
+	    951782400000,  /* 2000-02-29 */
+	    1709164800123, /* 2024-02-29T00:00:00.123Z */
+	    1767323045678, /* 2026-01-02T03:04:05.678Z */
+	    4102444799999, /* 2099-12-31T23:59:59.999Z */
+	};
+	for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+		char s[32];
+		int64_t back = -1;
+		clock_format_rfc3339(times[i], s, sizeof s);
+		assert_int_equal(strlen(s), 24);
+		if (clock_parse_rfc3339(s, &back) != 0)
+			fail_msg("cannot parse own output %s", s);
+		assert_int_equal(back, times[i]);
+	}
+	char s[32];
+	clock_format_rfc3339(1767323045678, s, sizeof s);
+	assert_string_equal(s, "2026-01-02T03:04:05.678Z");
+	/* The current time round-trips too. */
+	int64_t now = clock_now_ms(), back = 0;
+	clock_format_rfc3339(now, s, sizeof s);
+	assert_int_equal(clock_parse_rfc3339(s, &back), 0);
+	assert_int_equal(back, now);
+}
+
+static void test_rfc3339_parse_forms(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in;
+		int64_t want;
+	} cases[] = {
+	    {"2026-01-02T03:04:05Z", 1767323045000},
+	    {"2026-01-02t03:04:05z", 1767323045000},
+	    {"2026-01-02T03:04:05.6Z", 1767323045600},
+	    {"2026-01-02T03:04:05.678Z", 1767323045678},
+	    {"2026-01-02T03:04:05.678999999Z", 1767323045678},
+	    {"2026-01-02T05:04:05.678+02:00", 1767323045678},
+	    {"2026-01-01T22:34:05.678-04:30", 1767323045678},
+	    {"2026-01-02T03:04:05+00:00", 1767323045000},
+	    {"1970-01-01T00:00:00Z", 0},
+	    {"2024-02-29T00:00:00Z", 1709164800000},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int64_t v = -1;
+		if (clock_parse_rfc3339(cases[i].in, &v) != 0)
+			fail_msg("rejected %s", cases[i].in);
+		if (v != cases[i].want)
+			fail_msg("%s gave %lld, want %lld", cases[i].in, (long long)v,
+			         (long long)cases[i].want);
+	}
+}
+
+static void test_rfc3339_rejects(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+	    "",
+	    "2026-01-02",
+	    "2026-01-02T03:04:05",   /* no offset */
+	    "2026-01-02 03:04:05Z",  /* space instead of T */
+	    "2026-01-02T03:04:05ZZ", /* trailing garbage */
+	    "2026-01-02T03:04:05Z ", /* trailing space */
+	    "2026-01-02T03:04:05.Z", /* empty fraction */
+	    "2026-01-02T03:04:05.1234567890Z",
+	    "2026-13-02T03:04:05Z",
+	    "2026-00-02T03:04:05Z",
+	    "2026-01-32T03:04:05Z",
+	    "2026-01-00T03:04:05Z",
+	    "2023-02-29T00:00:00Z", /* not a leap year */
+	    "2100-02-29T00:00:00Z", /* not a leap year */
+	    "2026-04-31T00:00:00Z",
+	    "2026-01-02T24:00:00Z",
+	    "2026-01-02T03:60:00Z",
+	    "2026-01-02T03:04:61Z",
+	    "2026-01-02T03:04:05+0200",
+	    "2026-01-02T03:04:05+24:00",
+	    "1969-12-31T23:59:59Z",
+	    "26-01-02T03:04:05Z",
+	    "2026-1-02T03:04:05Z",
+	    "+2026-01-02T03:04:05Z",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int64_t v = 42;
+		if (clock_parse_rfc3339(bad[i], &v) == 0)
+			fail_msg("accepted \"%s\" as %lld", bad[i], (long long)v);
+		assert_int_equal(v, 42);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_parse_int64_accepts),
+	    cmocka_unit_test(test_parse_int64_rejects),
+	    cmocka_unit_test(test_parse_int64_range),
+	    cmocka_unit_test(test_parse_int64_uses_len),
+	    cmocka_unit_test(test_parse_bool),
+	    cmocka_unit_test(test_ascii_ieq_and_prefix),
+	    cmocka_unit_test(test_buf_limit),
+	    cmocka_unit_test(test_buf_printf_and_growth),
+	    cmocka_unit_test(test_buf_zero_limit_and_empty_steal),
+	    cmocka_unit_test(test_rfc3339_round_trip),
+	    cmocka_unit_test(test_rfc3339_parse_forms),
+	    cmocka_unit_test(test_rfc3339_rejects),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

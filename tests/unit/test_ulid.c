@@ -1,0 +1,192 @@
+/*
+ * test_ulid.c: unit tests for src/core/ulid.c: ulid_encode against vectors
+ * computed independently (128-bit integer, 5 bits per character; the time
+ * part of the spec's own example, 1469918176385 -> 01ARYZ6S41), ulid_valid
+ * on good and bad input, and ulid_new / ulid_prefixed (time prefix close to
+ * now and never going backwards, no repeats, request-id shape).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/ulid.h"
+
+static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/* Decode the 48-bit time prefix (first 10 characters). */
+static uint64_t ulid_time(const char *id)
+{
+	uint64_t t = 0;
+	for (int i = 0; i < 10; i++) {
+		const char *p = strchr(crockford, id[i]);
+		assert_non_null(p);
+		t = (t << 5) | (uint64_t)(p - crockford);
+	}
+	return t;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* ulid_valid over an exact-size heap copy (no NUL after len bytes). */
+static bool valid_exact(const char *s, size_t len)
+{
+	char *copy = xmalloc(len ? len : 1);
+	memcpy(copy, s, len);
+	bool ok = ulid_valid(copy, len);
+	free(copy);
+	return ok;
+}
+
+static void test_encode_vectors(void **state)
+{
+	(void)state;
+	static const uint8_t zero[10] = {0};
+	static const uint8_t ones[10] = {0xff, 0xff, 0xff, 0xff, 0xff,
+	                                 0xff, 0xff, 0xff, 0xff, 0xff};
+	static const uint8_t seq[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+	static const uint8_t mix[10] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23};
+	static const struct {
+		uint64_t ms;
+		const uint8_t *rnd;
+		const char *want;
+	} cases[] = {
+	    {0, zero, "00000000000000000000000000"},
+	    {1469918176385, zero, "01ARYZ6S410000000000000000"},
+	    {1469918176385, seq, "01ARYZ6S41041061050R3GG28A"},
+	    {1700000000000, mix, "01HF7YAT0004HMASW9NF6YY093"},
+	    {281474976710655, ones, "7ZZZZZZZZZZZZZZZZZZZZZZZZZ"}, /* 2^48 - 1 */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char out[ULID_LEN + 1];
+		memset(out, 'x', sizeof out);
+		ulid_encode(cases[i].ms, cases[i].rnd, out);
+		assert_string_equal(out, cases[i].want);
+		assert_true(ulid_valid(out, strlen(out)));
+		assert_int_equal(ulid_time(out), cases[i].ms);
+	}
+}
+
+static void test_encode_orders_by_time(void **state)
+{
+	(void)state;
+	static const uint8_t ones[10] = {0xff, 0xff, 0xff, 0xff, 0xff,
+	                                 0xff, 0xff, 0xff, 0xff, 0xff};
+	static const uint8_t zero[10] = {0};
+	char a[ULID_LEN + 1], b[ULID_LEN + 1];
+	/* A later millisecond sorts after any randomness of an earlier one. */
+	for (uint64_t ms = 1; ms < 1ull << 47; ms = ms * 3 + 1) {
+		ulid_encode(ms - 1, ones, a);
+		ulid_encode(ms, zero, b);
+		assert_true(strcmp(a, b) < 0);
+	}
+}
+
+static void test_valid(void **state)
+{
+	(void)state;
+	static const char *const good[] = {
+	    "01ARYZ6S41TSV4RRFFQ69G5FAV",
+	    "00000000000000000000000000",
+	    "7ZZZZZZZZZZZZZZZZZZZZZZZZZ",
+	    "01HXZ9G7KMV2QX8Y1S5RJW3B7T",
+	};
+	static const char *const bad[] = {
+	    "",
+	    "01ARYZ6S41TSV4RRFFQ69G5FA",   /* 25 */
+	    "01ARYZ6S41TSV4RRFFQ69G5FAVV", /* 27 */
+	    "01aryz6s41tsv4rrffq69g5fav",  /* lower case */
+	    "01ARYZ6S41TSV4RRFFQ69G5FAI",  /* I is not Crockford */
+	    "01ARYZ6S41TSV4RRFFQ69G5FAL",  /* L */
+	    "01ARYZ6S41TSV4RRFFQ69G5FAO",  /* O */
+	    "01ARYZ6S41TSV4RRFFQ69G5FAU",  /* U */
+	    "81ARYZ6S41TSV4RRFFQ69G5FAV",  /* over 128 bits */
+	    "Z1ARYZ6S41TSV4RRFFQ69G5FAV",
+	    "01ARYZ6S41TSV4RRFFQ69G5FA-",
+	    "01ARYZ6S41 SV4RRFFQ69G5FAV",
+	};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		if (!valid_exact(good[i], strlen(good[i])))
+			fail_msg("rejected %s", good[i]);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (valid_exact(bad[i], strlen(bad[i])))
+			fail_msg("accepted \"%s\"", bad[i]);
+	/* An embedded NUL is not a character of the alphabet. */
+	char nul[ULID_LEN] = "01ARYZ6S41TSV4RRFFQ69G5FA";
+	nul[10] = '\0';
+	assert_false(valid_exact(nul, ULID_LEN));
+	/* len decides, not the NUL. */
+	assert_true(ulid_valid("01ARYZ6S41TSV4RRFFQ69G5FAVXYZ", ULID_LEN));
+}
+
+static void test_new_time_and_uniqueness(void **state)
+{
+	(void)state;
+	enum { N = 20000 };
+	char(*ids)[ULID_LEN + 1] = xmalloc(sizeof(*ids) * N);
+	uint64_t before = (uint64_t)clock_now_ms();
+	uint64_t prev = 0;
+	for (int i = 0; i < N; i++) {
+		ulid_new(ids[i]);
+		assert_int_equal(strlen(ids[i]), ULID_LEN);
+		assert_true(ulid_valid(ids[i], ULID_LEN));
+		uint64_t t = ulid_time(ids[i]);
+		assert_true(t >= prev); /* the time prefix never goes backwards */
+		prev = t;
+	}
+	uint64_t after = (uint64_t)clock_now_ms();
+	assert_true(ulid_time(ids[0]) >= before);
+	assert_true(ulid_time(ids[N - 1]) <= after);
+	/* No repeats (sorting puts equal ids next to each other). */
+	qsort(ids, N, sizeof *ids, cmp_id);
+	for (int i = 1; i < N; i++)
+		if (strcmp(ids[i - 1], ids[i]) == 0)
+			fail_msg("repeated id %s", ids[i]);
+	/* The random parts differ too, not just the time. */
+	int same_random = 0;
+	for (int i = 1; i < N; i++)
+		if (strcmp(ids[i - 1] + 10, ids[i] + 10) == 0)
+			same_random++;
+	assert_int_equal(same_random, 0);
+	free(ids);
+}
+
+static void test_prefixed(void **state)
+{
+	(void)state;
+	char rid[4 + ULID_LEN + 1];
+	ulid_prefixed("req", rid, sizeof rid);
+	assert_int_equal(strlen(rid), 3 + 1 + ULID_LEN);
+	assert_memory_equal(rid, "req_", 4);
+	assert_true(ulid_valid(rid + 4, ULID_LEN));
+	char other[4 + ULID_LEN + 1];
+	ulid_prefixed("req", other, sizeof other);
+	assert_string_not_equal(rid, other);
+	/* A short buffer truncates but stays NUL-terminated. */
+	char small[8];
+	memset(small, 'x', sizeof small);
+	ulid_prefixed("req", small, sizeof small);
+	assert_int_equal(strlen(small), 7);
+	assert_memory_equal(small, "req_", 4);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_encode_vectors), cmocka_unit_test(test_encode_orders_by_time),
+	    cmocka_unit_test(test_valid),          cmocka_unit_test(test_new_time_and_uniqueness),
+	    cmocka_unit_test(test_prefixed),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
