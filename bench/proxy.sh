@@ -119,10 +119,13 @@ while [ "$same" -lt 3 ] && [ "$waited" -lt 120 ]; do
 	waited=$((waited + 1))
 done
 LOGGED=$last
-DROPPED=$(curl -s "$PCL_BASE/metrics" | awk '/^portcullis_request_log_dropped/ {s += $2} END {print s + 0}')
+METRICS=$(curl -s "$PCL_BASE/metrics")
+DROPPED=$(awk '/^portcullis_request_log_dropped_total / {print $2}' <<<"$METRICS")
+SERVED=$(awk '/^portcullis_http_requests_total\{route="proxy"/ {s += $2} END {print s + 0}' <<<"$METRICS")
 
 printf '%s\n' "${ROWS[@]}" | awk -v rss_a="$RSS_A" -v rss_b="$RSS_B" -v rss_c="$RSS_C" \
-	-v logged="$LOGGED" -v warm="$WARMUP" -v setup="$SETUP_CALLS" -v dropped="$DROPPED" '
+	-v logged="$LOGGED" -v warm="$WARMUP" -v setup="$SETUP_CALLS" -v dropped="${DROPPED:-?}" \
+	-v served="$SERVED" -v conns="$WRK_CONNS" '
 function cpu_text(us) { return us < 0 ? "-" : sprintf("%.1f", us) }
 BEGIN {
 	printf "\n| %-28s | %9s | %7s | %7s | %13s | %6s |\n", "run", "req/s", "p50 ms", "p99 ms", "CPU/req (us)", "errors"
@@ -152,6 +155,10 @@ END {
 	if (err["a"] + err["b"] + err["c"] > 0)
 		printf "WARNING: some runs had errors or non-2xx answers (see the errors column)\n"
 	expect = req["c"] + warm + setup
-	printf "\nrequest log: %d rows in request_log; wrk reported %d requests + %d warm-up + %d set-up calls = %d (difference %+d; %d dropped per /metrics)\n", logged, req["c"], warm, setup, expect, logged - expect, dropped
-	printf "(wrk counts only answers it received before its clock stopped; up to %d in-flight requests per run are served and logged but not counted)\n", 50
+	printf "\nrequest log, once the writer stopped adding rows:\n"
+	printf "  rows in request_log:                              %d\n", logged
+	printf "  wrk requests + warm-up + set-up calls:            %d + %d + %d = %d (rows - that: %+d)\n", req["c"], warm, setup, expect, logged - expect
+	printf "  forwarded requests per /metrics + set-up calls:   %d + %d = %d (rows - that: %+d)\n", served, setup, served + setup, logged - served - setup
+	printf "  rows dropped per /metrics:                        %s\n", dropped
+	printf "(wrk counts the answers it read before its clock stopped: up to %d requests still in flight\n at the end of each run are served and logged but not in its total)\n", conns
 }'

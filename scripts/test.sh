@@ -41,7 +41,7 @@ fi
 SERVERS_DIR=$(mktemp -d /tmp/portcullis-servers.XXXXXX)
 trap 'scripts/test-servers.sh stop "$SERVERS_DIR" >/dev/null 2>&1 || true; rm -rf "$SERVERS_DIR"' EXIT
 if [ -x scripts/test-servers.sh ]; then
-	if env_lines=$(scripts/test-servers.sh start "$SERVERS_DIR"); then
+	if env_lines=$(scripts/test-servers.sh start --owner $$ "$SERVERS_DIR"); then
 		eval "$env_lines"
 	else
 		echo "test servers: could not start PostgreSQL/Redis"

@@ -8,6 +8,7 @@
 #include "app/killops.h"
 #include "core/clock.h"
 #include "core/ulid.h"
+#include "policy/gcra.h"
 #include "policy/killswitch.h"
 
 #include <stdio.h>
@@ -96,6 +97,15 @@ static int apply_fields(struct http_request *req, json_t *body, struct store_org
 		o->rl_requests = json_integer_value(rq);
 		o->rl_per_seconds = ps ? json_integer_value(ps) : 1;
 		o->rl_burst = bu ? json_integer_value(bu) : 0;
+		struct gcra_params p = {.count = o->rl_requests,
+		                        .period_ms = o->rl_per_seconds * 1000,
+		                        .max_burst = o->rl_burst};
+		if (!gcra_params_valid(&p)) {
+			http_respond_bad_field(req, "rate_limit",
+			                       "rate_limit allows at most one request per "
+			                       "microsecond.");
+			return -1;
+		}
 	}
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include "gateway/reqlog.h"
 #include "ingest/geoip.h"
 #include "http/request.h"
+#include "policy/gcra.h"
 #include "policy/killswitch.h"
 #include "policy/orgcache.h"
 
@@ -33,6 +34,16 @@ int app_open(struct app *app, const char *config_path, char *err, size_t cap)
 	if (app->cfg.auth_bcrypt_cost < 12)
 		log_warn("[auth] bcrypt_cost is %lld; below 12 is too weak for production",
 		         (long long)app->cfg.auth_bcrypt_cost);
+	struct gcra_params rl = {.count = app->cfg.rate_limit_requests,
+	                         .period_ms = app->cfg.rate_limit_per_seconds * 1000,
+	                         .max_burst = app->cfg.rate_limit_burst};
+	if (!gcra_params_valid(&rl)) {
+		snprintf(err, cap,
+		         "%s: [rate_limit] requests per per_seconds must be at most one per "
+		         "microsecond, and (burst + 1) intervals at most about 142 years",
+		         config_path ? config_path : "config");
+		return -2;
+	}
 	char msg[512];
 	if (store_open(app->cfg.store_url, (int)app->cfg.store_pool_size, &app->store, msg,
 	               sizeof msg) != STORE_OK) {
@@ -71,8 +82,9 @@ int app_open(struct app *app, const char *config_path, char *err, size_t cap)
 			return -1;
 		}
 	}
-	app->reqlog = reqlog_start(app->store, (size_t)c->request_log_queue_size,
-				   (size_t)c->request_log_batch_size, c->retention_request_log_days);
+	app->reqlog =
+	    reqlog_start(app->store, (size_t)c->request_log_queue_size,
+	                 (size_t)c->request_log_batch_size, c->retention_request_log_days);
 	if (changes_start(app) < 0) {
 		snprintf(err, cap, "store: cannot load the kill switches");
 		return -1;

@@ -66,7 +66,7 @@ static const struct setting config_table[] = {
     S("server", "tls_cert", server_tls_cert, "",
       "PEM certificate chain; set with tls_key to serve HTTPS"),
     S("server", "tls_key", server_tls_key, "", "PEM private key for tls_cert"),
-    S("server", "redirect_listen", server_redirect_listen, "",
+    L("server", "redirect_listen", server_redirect_listen, "",
       "optional plain-HTTP host:port answering every request with a 308 to HTTPS"),
     S("store", "url", store_url, "sqlite://portcullis.db",
       "primary database: sqlite:///path/file.db or postgres://user@host:port/db"),
@@ -109,8 +109,7 @@ static const struct setting config_table[] = {
     I("idempotency", "max_response_bytes", idempotency_max_response_bytes, "1048576", 0, 67108864,
       "largest response body recorded for replay"),
     I("request_log", "queue_size", request_log_queue_size, "65536", 16, 16777216,
-      "request-log rows waiting for the writer; when full the oldest unwritten row is counted and "
-      "dropped"),
+      "request-log rows waiting for the writer; when full, new rows are dropped and counted"),
     I("request_log", "batch_size", request_log_batch_size, "512", 1, 100000,
       "rows per write transaction"),
     I("retention", "request_log_days", retention_request_log_days, "30", 1, 3650,
@@ -138,6 +137,16 @@ static bool key_prefix_valid(const char *v)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (v[i] < 'a' || v[i] > 'z')
+			return false;
+	return true;
+}
+
+static bool hex64(const char *v)
+{
+	if (strlen(v) != 64)
+		return false;
+	for (const char *p = v; *p; p++)
+		if (!isxdigit((unsigned char)*p))
 			return false;
 	return true;
 }
@@ -185,6 +194,8 @@ static int set_value(struct config *cfg, const struct setting *s, const char *va
 	case T_LISTEN: {
 		char host[256];
 		int port;
+		if (value[0] == '\0' && s->def[0] == '\0')
+			break; /* an optional listener, off */
 		if (config_split_listen(value, host, sizeof host, &port) < 0) {
 			snprintf(
 			    err, errcap,
@@ -195,6 +206,10 @@ static int set_value(struct config *cfg, const struct setting *s, const char *va
 		break;
 	}
 	case T_STRING:
+		if (strcmp(s->name, "master_key") == 0 && value[0] && !hex64(value)) {
+			snprintf(err, errcap, "[security] master_key must be 64 hex characters");
+			return -1;
+		}
 		break;
 	}
 	char **f = str_field(cfg, s);
@@ -350,6 +365,11 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errcap)
 	if (cfg->upstream_url[0] && !str_has_prefix(cfg->upstream_url, "http://") &&
 	    !str_has_prefix(cfg->upstream_url, "https://")) {
 		snprintf(err, errcap, "%s: [upstream] url must be an http:// or https:// URL",
+		         path ? path : "config");
+		return -1;
+	}
+	if (cfg->server_redirect_listen[0] && !cfg->server_tls_cert[0]) {
+		snprintf(err, errcap, "%s: [server] redirect_listen needs tls_cert and tls_key",
 		         path ? path : "config");
 		return -1;
 	}

@@ -92,8 +92,18 @@ static void after_verified(struct http_request *req)
 {
 	struct app *app = req->app;
 	struct authn_state *st = state_of(req);
-	wipe_secret(st);
 	struct store_key *k = &st->result.key;
+	/*
+	 * Only the key as issued authenticates: the env in the presented string
+	 * must be the key's own. Checked after the secret, so it tells nothing
+	 * to someone who does not hold it.
+	 */
+	enum key_env env;
+	if (key_env_parse(k->env, &env) < 0 || env != st->parts.env) {
+		fail_credential(req);
+		return;
+	}
+	wipe_secret(st);
 	st->result.root = strcmp(k->env, "root") == 0;
 	req->log_key_id = k->id;
 	req->log_org_id = k->org_id[0] ? k->org_id : NULL;

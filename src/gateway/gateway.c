@@ -68,9 +68,16 @@ static void apply_limit(struct http_request *req, struct rl_state *st)
 	struct gcra_result r;
 	int rc = kv_gcra(app->kv, key, &p, clock_now_ms(), 1, &r);
 	if (rc != KV_OK) {
+		/* Fail open, counted; logged at most once a second (not per request). */
+		static _Atomic int64_t last_log_ms;
 		metric_add(&rl_unavailable, 1);
-		log_event(LOG_WARN, "rate_limit_unavailable", "request_id", req->request_id,
-		          "org_id", st->org.id, NULL);
+		int64_t now = clock_now_ms(), last = last_log_ms;
+		if (now - last >= 1000 &&
+		    __atomic_compare_exchange_n(&last_log_ms, &last, now, false, __ATOMIC_RELAXED,
+		                                __ATOMIC_RELAXED))
+			log_event(LOG_WARN, "rate_limit_unavailable", "request_id", req->request_id,
+			          "org_id", st->org.id, "reason",
+			          rc == KV_EINVAL ? "invalid limit" : "kv unreachable", NULL);
 		st->done(req);
 		return;
 	}

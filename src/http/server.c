@@ -137,7 +137,6 @@ static int make_listener(const char *listen_spec, int port_override, char *err, 
 			continue;
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
 			break;
 		snprintf(err, cap, "cannot listen on %s: %s", listen_spec, strerror(errno));
@@ -435,6 +434,16 @@ static void dispatch(struct request_ext *x)
 	req->route->fn(req);
 }
 
+/* True when the client announced a body (so an early answer should not wait for it). */
+static bool request_has_body(struct http_request *req)
+{
+	const char *cl =
+	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return (cl && strcmp(cl, "0") != 0) ||
+	       MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+	                                   MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **req_cls)
@@ -452,7 +461,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		 * Refuse an oversized body before reading it. Other early errors
 		 * wait for the final call so the connection can stay open.
 		 */
-		if (req->responded && req->status == 413)
+		if (req->responded && (req->status == 413 || request_has_body(req)))
 			return queue_response(x);
 		return MHD_YES;
 	}
@@ -684,14 +693,16 @@ static void *worker_main(void *arg)
 static struct MHD_Daemon *start_worker_daemon(struct http_server *s, struct http_worker *w)
 {
 	const struct config *cfg = s->cfg;
-	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	/* TURBO: optimistic reads and writes on the epoll loop (fewer syscalls). */
+	unsigned flags =
+	    MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (s->tls)
 		flags |= MHD_USE_TLS;
 	unsigned conn_limit = (unsigned)(cfg->server_max_connections / s->n_workers);
 	if (conn_limit < 1)
 		conn_limit = 1;
 	/* MHD's own buffer must hold our header limit; we answer 431 ourselves. */
-	size_t mem_limit = (size_t)cfg->server_max_header_bytes * 2 + 32768;
+	size_t mem_limit = (size_t)cfg->server_max_header_bytes + 8192;
 	struct MHD_OptionItem tls_opts[] = {
 	    {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert_pem},
 	    {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key_pem},
@@ -738,7 +749,13 @@ struct http_server *http_server_create(const struct http_server_opts *opts, char
 		w->index = i;
 		w->timer_at_ms = -1;
 		pthread_mutex_init(&w->resume_lock, NULL);
-		w->listen_fd = make_listener(cfg->server_listen, i == 0 ? -1 : s->port, err, cap);
+		/*
+		 * One listening socket, duplicated for each worker: a second
+		 * process cannot bind the same port by accident (as it could
+		 * with SO_REUSEPORT), and every worker can accept.
+		 */
+		w->listen_fd = i == 0 ? make_listener(cfg->server_listen, -1, err, cap)
+		                      : fcntl(s->workers[0].listen_fd, F_DUPFD_CLOEXEC, 0);
 		if (w->listen_fd < 0)
 			goto fail;
 		if (i == 0)

@@ -35,14 +35,15 @@ struct xfer {
 	struct buf body;
 	struct upstream_response resp;
 	struct http_header **tail;
+	const char *connection; /* the response's Connection values, comma-joined */
 	upstream_done_fn done;
 	bool too_large;
 	char errbuf[CURL_ERROR_SIZE];
 };
 
 static const char *const hop_by_hop[] = {
-	"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-	"upgrade", "proxy-authenticate", "proxy-authorization",
+    "connection", "keep-alive",         "proxy-connection",    "te", "trailer", "transfer-encoding",
+    "upgrade",    "proxy-authenticate", "proxy-authorization",
 };
 
 int upstream_is_hop_by_hop(const char *name)
@@ -163,6 +164,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
 		/* A new status line (after 1xx): forget earlier headers. */
 		x->resp.headers = NULL;
 		x->tail = &x->resp.headers;
+		x->connection = NULL;
 		return len;
 	}
 	const char *colon = memchr(data, ':', len);
@@ -177,6 +179,13 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
 		end--;
 	struct arena *a = &x->req->arena;
 	char *name = arena_strndup(a, data, nl);
+	if (strcasecmp(name, "Connection") == 0) {
+		/* The names it lists are hop-by-hop too; dropped in finish(). */
+		int vl = (int)(end - v);
+		x->connection = x->connection ? arena_printf(a, "%s,%.*s", x->connection, vl, v)
+		                              : arena_strndup(a, v, (size_t)vl);
+		return len;
+	}
 	if (upstream_is_hop_by_hop(name) || strcasecmp(name, "Content-Length") == 0 ||
 	    strcasecmp(name, "Date") == 0 || strcasecmp(name, "X-Request-Id") == 0)
 		return len;
@@ -209,6 +218,18 @@ static bool listed_in_connection(const char *connection, const char *name)
 		p += m;
 	}
 	return false;
+}
+
+/* Drop the response headers that the upstream's Connection header names. */
+static void drop_connection_listed(struct xfer *x)
+{
+	struct http_header **pp = &x->resp.headers;
+	while (*pp) {
+		if (listed_in_connection(x->connection, (*pp)->name))
+			*pp = (*pp)->next;
+		else
+			pp = &(*pp)->next;
+	}
 }
 
 static void add_client_header(void *arg, const char *name, const char *value)
@@ -253,11 +274,13 @@ static void finish(struct xfer *x, CURLcode rc)
 		r->outcome = UPSTREAM_OK;
 		r->status = (int)status;
 		r->body = buf_steal(&x->body, &r->body_len);
+		drop_connection_listed(x);
 	} else {
-		r->outcome = rc == CURLE_OPERATION_TIMEDOUT ? UPSTREAM_TIMEOUT : UPSTREAM_UNAVAILABLE;
-		r->error = x->too_large ? "response too large"
-			   : x->errbuf[0] ? arena_strdup(&x->req->arena, x->errbuf)
-					  : curl_easy_strerror(rc);
+		r->outcome =
+		    rc == CURLE_OPERATION_TIMEDOUT ? UPSTREAM_TIMEOUT : UPSTREAM_UNAVAILABLE;
+		r->error = x->too_large   ? "response too large"
+		           : x->errbuf[0] ? arena_strdup(&x->req->arena, x->errbuf)
+		                          : curl_easy_strerror(rc);
 		buf_free(&x->body);
 	}
 	curl_slist_free_all(x->headers);
@@ -283,8 +306,8 @@ static void check_done(struct upstream *up)
 }
 
 void upstream_forward(struct upstream *up, struct http_request *req,
-		      const struct upstream_target *t, const struct http_header *extra,
-		      upstream_done_fn done)
+                      const struct upstream_target *t, const struct http_header *extra,
+                      upstream_done_fn done)
 {
 	struct xfer *x = xcalloc(1, sizeof *x);
 	x->up = up;
@@ -323,7 +346,8 @@ void upstream_forward(struct upstream *up, struct http_request *req,
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
 		if (req->body.len || strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 ||
 		    strcmp(m, "PATCH") == 0) {
-			curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body.data ? req->body.data : "");
+			curl_easy_setopt(e, CURLOPT_POSTFIELDS,
+			                 req->body.data ? req->body.data : "");
 			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body.len);
 		}
 	}
@@ -337,8 +361,8 @@ void upstream_forward(struct upstream *up, struct http_request *req,
 	if (!http_header(req, "Accept"))
 		x->headers = curl_slist_append(x->headers, "Accept:");
 	for (const struct http_header *h = extra; h; h = h->next)
-		x->headers = curl_slist_append(x->headers,
-					       arena_printf(&req->arena, "%s: %s", h->name, h->value));
+		x->headers = curl_slist_append(
+		    x->headers, arena_printf(&req->arena, "%s: %s", h->name, h->value));
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
 
 	CURLMcode mc = curl_multi_add_handle(up->multi, e);

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -169,6 +170,7 @@ def make_instance(request):
     yield make
     for inst in made:
         inst.stop()
+        shutil.rmtree(inst.dir, ignore_errors=True)
 
 
 @pytest.fixture(params=store_params())

@@ -11,8 +11,6 @@ import re
 import sqlite3
 import time
 
-import pytest
-
 from conftest import KEY_RE, assert_problem, run_cli
 
 KEY_FULL_RE = re.compile(r"^[a-z]{2,8}_(live|test|root)_[0-9A-HJKMNP-TV-Z]{26}\.[0-9A-Za-z]{49}$")
@@ -346,15 +344,20 @@ def test_database_and_log_hold_no_plaintext_secret(make_instance):
     for k in keys:  # use each one, wrongly too, so the log has had every chance
         verify(inst, k)
         verify(inst, with_secret(k, secret_of(k)[:-1] + "x"))
-    inst.stop()
     blobs = {}
-    for name in ("portcullis.db", "portcullis.db-wal", "server.log"):
-        path = os.path.join(inst.dir, name)
-        if os.path.exists(path):
-            with open(path, "rb") as f:
-                blobs[name] = f.read()
-    assert "portcullis.db" in blobs and "server.log" in blobs
-    assert KEY_RE.search(blobs["server.log"].decode("utf-8", "replace")) is None
+
+    def snapshot(when):
+        for name in ("portcullis.db", "portcullis.db-wal", "server.log"):
+            path = os.path.join(inst.dir, name)
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    blobs[f"{name} ({when})"] = f.read()
+
+    snapshot("running")  # the WAL is checkpointed away at shutdown
+    inst.stop()
+    snapshot("stopped")
+    assert "portcullis.db-wal (running)" in blobs and "server.log (stopped)" in blobs
+    assert KEY_RE.search(blobs["server.log (stopped)"].decode("utf-8", "replace")) is None
     for k in keys:
         s = secret_of(k).encode()
         for name, data in blobs.items():

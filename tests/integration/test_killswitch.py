@@ -4,10 +4,10 @@ what; the notice a kill leaves in the log; the operator CLI (`portcullis
 kill|unkill`) reaching a running server.
 """
 import json
+import time
 
 from conftest import assert_problem, run_cli
-from test_keys import (TIME_RE, admin, create_key, new_org, org_key, secret_of, verify,
-                       wait_for)
+from test_keys import TIME_RE, admin, create_key, rfc3339_in, secret_of, verify, wait_for
 
 
 def kill_scope(resp):
@@ -28,6 +28,18 @@ def test_killed_and_revoked_key_answers_503_kill_switch(gw):
     # Lifting the kill leaves the revocation.
     assert gw.request("DELETE", f"/v1/api-keys/{a['id']}/kill", key=adm["key"]).status_code == 200
     assert_problem(verify(gw, a["key"]), 401, "REVOKED")
+
+
+def test_kill_switch_outranks_expiry_and_missing_scope(gw):
+    org, adm = admin(gw)
+    k = create_key(gw, adm["key"], expires_at=rfc3339_in(0.5))
+    assert gw.request("POST", f"/v1/api-keys/{k['id']}/kill", key=adm["key"]).status_code == 200
+    time.sleep(0.7)
+    assert kill_scope(verify(gw, k["key"])) == "key"
+    # A gateway-only key asking for keys:read: the kill answers, not the scope.
+    assert kill_scope(gw.request("GET", "/v1/api-keys", key=k["key"])) == "key"
+    assert gw.request("DELETE", f"/v1/api-keys/{k['id']}/kill", key=adm["key"]).status_code == 200
+    assert_problem(verify(gw, k["key"]), 401, "EXPIRED")
 
 
 def test_org_kill_set_by_root_answers_503_scope_organization(gw):
@@ -117,15 +129,18 @@ def test_engaging_a_kill_logs_a_notice_without_the_contact_address_or_a_key(make
     assert r.status_code == 200
     o = gw.root("POST", f"/v1/orgs/{org}/kill", json={"reason": "abuse"})
     assert o.status_code == 200
+    g = gw.root("POST", "/v1/kill-switch", json={"reason": "incident"})
+    assert g.status_code == 200
     gw.stop()
     notices = [e for e in gw.log_events() if e.get("event") == "notice"]
-    engaged = [n for n in notices if n.get("notice") == "kill_switch.engaged"]
-    assert {(n["scope"], n["target_id"]) for n in engaged} == {("key", k["id"]),
-                                                               ("organization", org)}
-    for n in engaged:
-        assert n["org_id"] == org
-    assert {n["request_id"] for n in engaged} == {r.headers["X-Request-Id"],
-                                                   o.headers["X-Request-Id"]}
+    engaged = {n["request_id"]: n for n in notices if n.get("notice") == "kill_switch.engaged"}
+    assert set(engaged) == {r.headers["X-Request-Id"], o.headers["X-Request-Id"],
+                            g.headers["X-Request-Id"]}
+    n = engaged[r.headers["X-Request-Id"]]
+    assert (n["scope"], n["target_id"], n["org_id"]) == ("key", k["id"], org)
+    n = engaged[o.headers["X-Request-Id"]]
+    assert (n["scope"], n["target_id"], n["org_id"]) == ("organization", org, org)
+    assert engaged[g.headers["X-Request-Id"]]["scope"] == "global"
     log = gw.read_log()
     assert email not in log and "acme.example" not in log
     for key in (k["key"], adm["key"], gw.root_key):
