@@ -702,7 +702,7 @@ static struct MHD_Daemon *start_worker_daemon(struct http_server *s, struct http
 	if (conn_limit < 1)
 		conn_limit = 1;
 	/* MHD's own buffer must hold our header limit; we answer 431 ourselves. */
-	size_t mem_limit = (size_t)cfg->server_max_header_bytes + 8192;
+	size_t mem_limit = (size_t)cfg->server_max_header_bytes * 2 + 8192;
 	struct MHD_OptionItem tls_opts[] = {
 	    {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert_pem},
 	    {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key_pem},

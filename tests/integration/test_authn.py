@@ -53,6 +53,45 @@ def test_every_credential_failure_gives_one_identical_401(gw):
     assert (problem_sans_request_id(r), r.headers["Content-Type"]) == first
 
 
+def test_only_the_key_as_issued_authenticates_not_its_secret_under_another_env(gw):
+    org, adm = admin(gw)
+    k = create_key(gw, adm["key"], env="live")
+    assert verify(gw, k["key"]).status_code == 200  # cached as verified, too
+    want = problem_sans_request_id(verify(gw, "no key"))
+    for env in ("test", "root"):
+        r = verify(gw, k["key"].replace("_live_", f"_{env}_", 1))
+        assert_problem(r, 401, "UNAUTHENTICATED")
+        assert problem_sans_request_id(r) == want
+    as_live = gw.root_key.replace("_root_", "_live_", 1)
+    assert_problem(gw.request("GET", "/v1/orgs", key=as_live), 401, "UNAUTHENTICATED")
+    assert verify(gw, k["key"]).status_code == 200
+
+
+def test_unknown_key_id_takes_as_long_as_a_wrong_secret(make_instance):
+    """Unknown ids are checked against a dummy bcrypt hash (cost 10 here:
+    tens of milliseconds), so a quick answer would tell that an id does not
+    exist."""
+    gw = make_instance(bcrypt_cost=10,
+                       config="[auth]\nfailed_attempts_max = 1000000\n").start()
+    org = new_org(gw)
+    k = org_key(gw, org)
+    other = org_key(gw, org)
+    wrong = with_secret(k["key"], secret_of(other["key"]))
+    unknown = k["key"].replace(k["id"], "01" + "Z" * 24)
+
+    def median_time(key):
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            assert_problem(verify(gw, key), 401, "UNAUTHENTICATED")
+            times.append(time.perf_counter() - t)
+        return sorted(times)[2]
+
+    t_wrong, t_unknown = median_time(wrong), median_time(unknown)
+    assert t_wrong > 0.01, t_wrong  # bcrypt really runs
+    assert t_unknown > t_wrong / 2, (t_unknown, t_wrong)
+
+
 def test_failed_attempts_guard_answers_429_before_bcrypt(make_instance):
     gw = make_instance(config=f"[auth]\nfailed_attempts_max = {FAILURES_MAX}\n").start()
     org = new_org(gw)

