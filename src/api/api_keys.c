@@ -355,6 +355,10 @@ static void revoke(struct http_request *req, const struct authn *who)
 	struct store_key k;
 	if (load_key(req, who, &k) < 0)
 		return;
+	if (k.revoked_at >= 0) { /* already revoked: nothing changes, nothing to audit */
+		http_respond_json(req, 200, key_json(app, &k));
+		return;
+	}
 	struct audit_input a = api_audit(req, who, "api_key.revoked", "api_key", k.id);
 	a.org_id = k.org_id[0] ? k.org_id : NULL;
 	int rc = store_key_revoke(app->store, k.id, clock_now_ms(), &a);

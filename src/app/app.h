@@ -41,6 +41,8 @@ struct app {
 	struct router router;
 	struct http_server *server;
 	int64_t started_at_ms;
+	/* When the poller first failed to reach the store (0: reachable). */
+	_Atomic int64_t store_down_since;
 };
 
 /** Open the store (and run migrations) and the kv tier; start pools and background work. */

@@ -7,6 +7,7 @@
 
 #include "auth/keycache.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/ulid.h"
 #include "policy/killswitch.h"
@@ -141,9 +142,21 @@ static void *poller(void *arg)
 			break;
 		pthread_mutex_unlock(&f->lock);
 		int64_t v;
-		if (store_state_version(app->store, &v) == STORE_OK && v != f->version) {
-			f->version = v;
-			recheck_all(app);
+		int rc = store_state_version(app->store, &v);
+		if (rc == STORE_OK) {
+			if (atomic_exchange(&app->store_down_since, 0) != 0)
+				log_event(LOG_INFO, "store_recovered", NULL);
+			if (v != f->version) {
+				f->version = v;
+				recheck_all(app);
+			}
+		} else {
+			int64_t zero = 0;
+			if (atomic_compare_exchange_strong(&app->store_down_since, &zero,
+							   clock_now_ms()))
+				log_event(LOG_ERROR, "store_unreachable", "note",
+					  "cached keys keep working for [auth] stale_grace_seconds",
+					  NULL);
 		}
 		pthread_mutex_lock(&f->lock);
 	}

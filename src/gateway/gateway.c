@@ -5,7 +5,8 @@
  * The limit is GCRA over one stored value per organisation in the kv tier:
  * `rate_limit.requests` per `rate_limit.per_seconds` sustained, plus
  * `rate_limit.burst` at once, or the organisation's override. A rejected
- * request does not consume quota (GCRA leaves the stored value alone). When
+ * request does not consume quota (GCRA leaves the stored value alone); a
+ * changed limit starts a fresh bucket (the params are in the kv key). When
  * the kv tier is unreachable the limit fails open, counted in
  * portcullis_rate_limit_unavailable_total and logged.
  */
@@ -63,8 +64,16 @@ static void apply_limit(struct http_request *req, struct rl_state *st)
 	struct app *app = req->app;
 	struct gcra_params p;
 	params_for(app, &st->org, &p);
-	char key[64];
-	snprintf(key, sizeof key, "rl:org:%s", st->org.id);
+	/*
+	 * The params are part of the key, so a changed limit starts a fresh
+	 * bucket. Under one key, a TAT left by a slower rate stays beyond
+	 * now + dvt of the new one; gcra_step clamps it, but a refused request
+	 * stores nothing, so the clamp never sticks and the organisation would
+	 * stay refused until the old TAT passed (up to the old window).
+	 */
+	char key[128];
+	snprintf(key, sizeof key, "rl:org:%s:%lld:%lld:%lld", st->org.id, (long long)p.count,
+	         (long long)p.period_ms, (long long)p.max_burst);
 	struct gcra_result r;
 	int rc = kv_gcra(app->kv, key, &p, clock_now_ms(), 1, &r);
 	if (rc != KV_OK) {

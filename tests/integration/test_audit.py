@@ -101,6 +101,18 @@ def test_every_mutation_writes_an_audit_event_with_the_contract_fields(gw):
         assert ev["org_id"] == org_id, action
 
 
+def test_deleting_a_revoked_key_again_writes_no_second_event(gw):
+    org, adm = admin(gw)
+    k = create_key(gw, adm["key"])
+    first = gw.request("DELETE", f"/v1/api-keys/{k['id']}", key=adm["key"])
+    again = gw.request("DELETE", f"/v1/api-keys/{k['id']}", key=adm["key"])
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    events = all_events(gw, adm["key"], f"key_id={k['id']}")
+    assert [e["action"] for e in events] == ["api_key.created", "api_key.revoked"]
+    assert events[1]["request_id"] == first.headers["X-Request-Id"]
+
+
 def test_audit_events_filter_by_since_until_and_key_id(gw):
     org, adm = admin(gw)
     a = adm["key"]
