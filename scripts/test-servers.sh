@@ -5,6 +5,7 @@
 #   trap 'scripts/test-servers.sh stop "$PORTCULLIS_TEST_SERVERS_DIR"' EXIT
 #   ... run tests: PORTCULLIS_TEST_PG_URL and PORTCULLIS_TEST_REDIS_URL are set ...
 #   scripts/test-servers.sh stop DIR
+#   scripts/test-servers.sh pg-stop|pg-start|redis-stop|redis-start DIR
 #
 # start prints eval-able `export` lines (PORTCULLIS_TEST_SERVERS_DIR,
 # PORTCULLIS_TEST_PG_URL, PORTCULLIS_TEST_REDIS_URL) on stdout and everything
@@ -12,11 +13,16 @@
 # their data in a temp dir (DIR, or a new one) and trade durability for speed
 # (fsync off, no Redis persistence). PostgreSQL has a database
 # portcullis_test owned by the user portcullis (password portcullis, a test
-# value only). As root, PostgreSQL runs as the postgres user.
+# value only), who may create databases (the pytest harness makes one per
+# instance). As root, PostgreSQL runs as the postgres user.
 #
 # Idempotent: start on a DIR whose servers are running (or with
 # PORTCULLIS_TEST_SERVERS_DIR set to one) prints the same exports again;
 # stop on a stopped or missing DIR succeeds.
+#
+# pg-stop / redis-stop stop one server of a running DIR (its data stays) and
+# pg-start / redis-start start it again on the same port: outage tests use
+# them on a DIR of their own, never on one that other tests share.
 #
 # The servers also stop by themselves: when the --owner process (or
 # $PORTCULLIS_TEST_SERVERS_OWNER) exits, and in any case after
@@ -114,23 +120,28 @@ cmd_stop() {
 	fi
 
 	if [[ -f $dir/pg/postmaster.pid ]]; then
-		as_pg "$(pg_bindir)/pg_ctl" stop -D "$dir/pg" -m fast -w -t 30 >>"$dir/pg.log" 2>&1 ||
-			as_pg "$(pg_bindir)/pg_ctl" stop -D "$dir/pg" -m immediate -w -t 30 \
-				>>"$dir/pg.log" 2>&1 || log "PostgreSQL in $dir did not stop"
+		pg_ctl_stop "$dir"
 	fi
-
-	local rp
-	rp=$(redis_pid "$dir")
-	if pid_alive "$rp" && grep -q redis "/proc/$rp/comm" 2>/dev/null; then
-		kill -TERM "$rp" 2>/dev/null || true
-		for _ in $(seq 50); do
-			pid_alive "$rp" || break
-			sleep 0.1
-		done
-		if pid_alive "$rp"; then kill -KILL "$rp" 2>/dev/null || true; fi
-	fi
+	redis_stop "$dir"
 	rm -rf -- "$dir"
 	log "stopped and removed $dir"
+}
+
+# Start the cluster in DIR/pg (made by start_pg) and wait until it accepts connections.
+pg_ctl_start() {
+	local dir=$1
+	as_pg "$(pg_bindir)/pg_ctl" start -D "$dir/pg" -l "$dir/pg.log" -w -t 30 >/dev/null 2>&1 || {
+		tail -n 20 "$dir/pg.log" >&2 || true
+		die "PostgreSQL did not start"
+	}
+}
+
+# Stop the cluster in DIR/pg: fast (sessions are terminated), else immediate.
+pg_ctl_stop() {
+	local dir=$1
+	as_pg "$(pg_bindir)/pg_ctl" stop -D "$dir/pg" -m fast -w -t 30 >>"$dir/pg.log" 2>&1 ||
+		as_pg "$(pg_bindir)/pg_ctl" stop -D "$dir/pg" -m immediate -w -t 30 \
+			>>"$dir/pg.log" 2>&1 || log "PostgreSQL in $dir did not stop"
 }
 
 start_pg() {
@@ -158,16 +169,27 @@ full_page_writes = off
 max_connections = 50
 shared_buffers = 32MB
 EOF
-	as_pg "$bin/pg_ctl" start -D "$dir/pg" -l "$dir/pg.log" -w -t 30 >/dev/null 2>&1 || {
-		tail -n 20 "$dir/pg.log" >&2 || true
-		die "PostgreSQL did not start"
-	}
+	pg_ctl_start "$dir"
 	as_pg "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d postgres \
 		>/dev/null <<EOF || die "cannot create the test database"
-CREATE ROLE $PG_USER LOGIN PASSWORD '$PG_PASS';
+CREATE ROLE $PG_USER LOGIN CREATEDB PASSWORD '$PG_PASS';
 CREATE DATABASE $PG_DB OWNER $PG_USER;
 EOF
 	echo "postgres://$PG_USER:$PG_PASS@127.0.0.1:$port/$PG_DB" >"$dir/pg.url"
+}
+
+# Stop the redis-server whose pid is in DIR/redis.pid (TERM, then KILL after 5 s).
+redis_stop() {
+	local rp
+	rp=$(redis_pid "$1")
+	if pid_alive "$rp" && grep -q redis "/proc/$rp/comm" 2>/dev/null; then
+		kill -TERM "$rp" 2>/dev/null || true
+		for _ in $(seq 50); do
+			pid_alive "$rp" || break
+			sleep 0.1
+		done
+		if pid_alive "$rp"; then kill -KILL "$rp" 2>/dev/null || true; fi
+	fi
 }
 
 start_redis() {
@@ -257,6 +279,22 @@ cmd_start() {
 	print_exports "$dir"
 }
 
+# The DIR of a pg-/redis- command: made by start, servers started.
+outage_dir() {
+	local dir=${1:-${PORTCULLIS_TEST_SERVERS_DIR:-}}
+	[[ -n $dir && -f $dir/$MARKER && -f $dir/pg.url && -f $dir/redis.url ]] ||
+		die "usage: $0 pg-stop|pg-start|redis-stop|redis-start DIR (a DIR made by start)"
+	readlink -f "$dir"
+}
+
+# The port in a URL file: the digits after the last ':' (before the path).
+url_port() {
+	local u
+	u=$(cat "$1")
+	u=${u##*:}
+	echo "${u%%/*}"
+}
+
 case ${1:-start} in
 start)
 	shift || true
@@ -265,6 +303,26 @@ start)
 stop)
 	shift
 	cmd_stop "$@"
+	;;
+pg-stop)
+	shift
+	d=$(outage_dir "$@")
+	pg_ctl_stop "$d"
+	;;
+pg-start)
+	shift
+	d=$(outage_dir "$@")
+	pg_running "$d" || pg_ctl_start "$d"
+	;;
+redis-stop)
+	shift
+	d=$(outage_dir "$@")
+	redis_stop "$d"
+	;;
+redis-start)
+	shift
+	d=$(outage_dir "$@")
+	pid_alive "$(redis_pid "$d")" || start_redis "$d" "$(url_port "$d/redis.url")"
 	;;
 status)
 	shift
@@ -277,6 +335,7 @@ status)
 	fi
 	;;
 *)
-	die "usage: $0 [start [--owner PID] [DIR] | stop DIR | status [DIR]]"
+	die "usage: $0 [start [--owner PID] [DIR] | stop DIR | status [DIR] |" \
+		"pg-stop|pg-start|redis-stop|redis-start DIR]"
 	;;
 esac

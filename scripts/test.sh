@@ -11,16 +11,23 @@ failed=()
 step() { printf '\n== %s\n' "$1"; }
 
 step "clang-format"
-if clang-format --dry-run --Werror $(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c') 2>&1 | head -20 | grep .; then
+C_FILES=$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c')
+fmt_out=$(clang-format --dry-run --Werror $C_FILES 2>&1)
+if [ -n "$fmt_out" ]; then
+	echo "$fmt_out" | head -20
 	echo "clang-format: FAILED (run make format)"
 	failed+=(format)
 else
-	echo "clang-format: ok ($(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c' | wc -l) files)"
+	echo "clang-format: ok ($(echo "$C_FILES" | wc -w) files)"
 fi
 
 step "cppcheck"
-if cppcheck --quiet --enable=warning,performance,portability --error-exitcode=1 --inline-suppr \
-	-I src -I "$BUILD" --suppress=missingIncludeSystem -j2 src 2>&1 | grep .; then
+# varFuncNullUB: log_event's NULL sentinel is ((void *)0) on every platform we
+# build for, and the function carries __attribute__((sentinel)).
+cpp_out=$(cppcheck --quiet --enable=warning,performance,portability --inline-suppr \
+	-I src -I "$BUILD" --suppress=missingIncludeSystem --suppress=varFuncNullUB -j2 src 2>&1)
+if [ -n "$cpp_out" ]; then
+	echo "$cpp_out" | head -40
 	echo "cppcheck: FAILED"
 	failed+=(cppcheck)
 else

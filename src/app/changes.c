@@ -153,10 +153,10 @@ static void *poller(void *arg)
 		} else {
 			int64_t zero = 0;
 			if (atomic_compare_exchange_strong(&app->store_down_since, &zero,
-							   clock_now_ms()))
+			                                   clock_now_ms()))
 				log_event(LOG_ERROR, "store_unreachable", "note",
-					  "cached keys keep working for [auth] stale_grace_seconds",
-					  NULL);
+				          "cached keys keep working for [auth] stale_grace_seconds",
+				          NULL);
 		}
 		pthread_mutex_lock(&f->lock);
 	}

@@ -40,7 +40,7 @@ static struct fw_state *fw(struct http_request *req)
 
 /* Longest matching [route] prefix, else [upstream] url; NULL when none. */
 static const char *pick_upstream(const struct config *cfg, const char *path,
-				 const struct config_route **route)
+                                 const struct config_route **route)
 {
 	size_t best = 0;
 	*route = NULL;
@@ -58,7 +58,7 @@ static const char *pick_upstream(const struct config *cfg, const char *path,
 }
 
 static void add_extra(struct http_request *req, struct http_header **list, const char *name,
-		      const char *value)
+                      const char *value)
 {
 	struct http_header *h = arena_alloc(&req->arena, sizeof *h);
 	h->name = name;
@@ -87,14 +87,14 @@ static void record_idempotent(struct http_request *req)
 		http_set_header(req, "Idempotency-Recorded", "false");
 		return;
 	}
-	const char *ct = req->content_type ? req->content_type
-					   : find_header(req->resp_headers, "Content-Type");
+	const char *ct =
+	    req->content_type ? req->content_type : find_header(req->resp_headers, "Content-Type");
 	if (kv_idem_complete(app->kv, st->idem_key, st->fingerprint, req->status, ct,
-			     req->resp_body, req->resp_body_len, ttl) != KV_OK) {
+	                     req->resp_body, req->resp_body_len, ttl) != KV_OK) {
 		kv_idem_release(app->kv, st->idem_key);
 		http_set_header(req, "Idempotency-Recorded", "false");
 		log_event(LOG_WARN, "idempotency_not_recorded", "request_id", req->request_id,
-			  NULL);
+		          NULL);
 	}
 }
 
@@ -114,13 +114,13 @@ static void on_upstream(struct http_request *req, struct upstream_response *r)
 	} else {
 		bool timeout = r->outcome == UPSTREAM_TIMEOUT;
 		log_event(LOG_WARN, "upstream_error", "request_id", req->request_id, "outcome",
-			  timeout ? "timeout" : "unavailable", "error", r->error ? r->error : "",
-			  "route", fw(req)->route ? fw(req)->route->name : "default", NULL);
+		          timeout ? "timeout" : "unavailable", "error", r->error ? r->error : "",
+		          "route", fw(req)->route ? fw(req)->route->name : "default", NULL);
 		http_respond_problem(req, timeout ? 504 : 502,
-				     timeout ? "UPSTREAM_TIMEOUT" : "UPSTREAM_UNAVAILABLE",
-				     timeout ? "The upstream service did not answer in time."
-					     : "The upstream service could not be reached.",
-				     NULL);
+		                     timeout ? "UPSTREAM_TIMEOUT" : "UPSTREAM_UNAVAILABLE",
+		                     timeout ? "The upstream service did not answer in time."
+		                             : "The upstream service could not be reached.",
+		                     NULL);
 	}
 	record_idempotent(req);
 	http_resume(req);
@@ -139,11 +139,11 @@ static void send_upstream(struct http_request *req)
 	add_extra(req, &extra, "X-Portcullis-Org-Id", who->key.org_id);
 	add_extra(req, &extra, "X-Request-Id", req->request_id);
 	struct upstream_target t = {
-		.base_url = st->base_url,
-		.timeout_ms = st->route && st->route->timeout_ms ? st->route->timeout_ms
-								  : app->cfg.upstream_timeout_ms,
-		.connect_timeout_ms = app->cfg.upstream_connect_timeout_ms,
-		.max_response_bytes = 256u * 1024 * 1024,
+	    .base_url = st->base_url,
+	    .timeout_ms = st->route && st->route->timeout_ms ? st->route->timeout_ms
+	                                                     : app->cfg.upstream_timeout_ms,
+	    .connect_timeout_ms = app->cfg.upstream_connect_timeout_ms,
+	    .max_response_bytes = 256u * 1024 * 1024,
 	};
 	http_suspend(req, NULL);
 	upstream_forward(http_worker_local(http_request_worker(req)), req, &t, extra, on_upstream);
@@ -158,8 +158,9 @@ static bool check_idempotency(struct http_request *req)
 	if (!key || (strcmp(req->method, "POST") != 0 && strcmp(req->method, "PATCH") != 0))
 		return true;
 	if (!idem_key_valid(key, strlen(key))) {
-		http_respond_bad_field(req, "Idempotency-Key",
-				       "Idempotency-Key must be 1 to 255 visible ASCII characters.");
+		http_respond_bad_field(
+		    req, "Idempotency-Key",
+		    "Idempotency-Key must be 1 to 255 visible ASCII characters.");
 		return false;
 	}
 	const struct authn *who = authn_of(req);
@@ -168,13 +169,13 @@ static bool check_idempotency(struct http_request *req)
 	struct kv_idem_record rec;
 	memset(&rec, 0, sizeof rec);
 	int rc = kv_idem_claim(app->kv, st->idem_key, st->fingerprint,
-			       (int)app->cfg.idempotency_ttl_seconds, &rec);
+	                       (int)app->cfg.idempotency_ttl_seconds, &rec);
 	if (rc != KV_OK) {
 		http_set_header(req, "Retry-After", "1");
 		http_respond_problem(req, 503, "IDEMPOTENCY_UNAVAILABLE",
-				     "Idempotency records cannot be checked right now; retry "
-				     "shortly.",
-				     NULL);
+		                     "Idempotency records cannot be checked right now; retry "
+		                     "shortly.",
+		                     NULL);
 		return false;
 	}
 	bool go = false;
@@ -183,12 +184,12 @@ static bool check_idempotency(struct http_request *req)
 		go = true;
 	} else if (strcmp(rec.fingerprint, st->fingerprint) != 0) {
 		http_respond_problem(req, 422, "IDEMPOTENCY_KEY_REUSED",
-				     "This Idempotency-Key was used with a different request.",
-				     NULL);
+		                     "This Idempotency-Key was used with a different request.",
+		                     NULL);
 	} else if (rec.state == KV_IDEM_IN_FLIGHT) {
 		http_set_header(req, "Retry-After", "1");
 		http_respond_problem(req, 409, "IDEMPOTENCY_IN_FLIGHT",
-				     "A request with this Idempotency-Key is still running.", NULL);
+		                     "A request with this Idempotency-Key is still running.", NULL);
 	} else {
 		http_set_header(req, "Idempotent-Replayed", "true");
 		http_respond(req, rec.status, rec.content_type, rec.body, rec.body_len);
@@ -211,9 +212,9 @@ static void after_auth(struct http_request *req)
 	if (!who)
 		return;
 	if (who->root) {
-		http_respond_problem(req, 403, "FORBIDDEN",
-				     "Operator keys manage Portcullis; they do not call the upstream.",
-				     NULL);
+		http_respond_problem(
+		    req, 403, "FORBIDDEN",
+		    "Operator keys manage Portcullis; they do not call the upstream.", NULL);
 		return;
 	}
 	gateway_identity_headers(req, who);
@@ -226,6 +227,16 @@ void gateway_forward(struct http_request *req)
 	struct fw_state *st = arena_alloc(&req->arena, sizeof *st);
 	memset(st, 0, sizeof *st);
 	req->gateway_fw = st;
+	/*
+	 * The target is appended to the upstream's base URL, so only an
+	 * origin-form path may follow it: "@host/x" or "x.example/" would
+	 * make the base URL's authority name another host.
+	 */
+	if (req->raw_uri[0] != '/') {
+		http_respond_problem(req, 400, "BAD_REQUEST",
+		                     "The request target must be a path starting with /.", NULL);
+		return;
+	}
 	st->base_url = pick_upstream(&app->cfg, req->path, &st->route);
 	if (!st->base_url) {
 		http_respond_problem(req, 404, "NOT_FOUND", "No such resource.", NULL);

@@ -23,7 +23,7 @@ struct metric {
 	const char *name; /* e.g. "portcullis_request_log_dropped_total" */
 	const char *help;
 	const char *type; /* "counter" or "gauge" */
-	_Atomic int64_t value;
+	int64_t value;    /* only through the __atomic builtins below */
 	struct metric *next;
 };
 

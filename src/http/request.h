@@ -42,7 +42,7 @@ struct http_request {
 	const char *raw_uri; /* path and query exactly as sent */
 	const char *path;    /* decoded path, no query */
 	int64_t start_us;
-	int64_t start_ms; /* wall clock, for records */
+	int64_t start_ms;   /* wall clock, for records */
 	char client_ip[48]; /* for the brute-force guard and geo-IP only: never log it */
 	bool tls;
 

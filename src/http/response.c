@@ -90,7 +90,7 @@ static void respond_json_typed(struct http_request *req, int status, json_t *jso
 	char *s = json_dumps(json, JSON_COMPACT | JSON_ENSURE_ASCII);
 	json_decref(json);
 	if (!s)
-		fatal("json_dumps failed");
+		s = xstrdup("{}"); /* jansson failed to allocate: answer, don't crash */
 	http_respond_owned(req, status, content_type, s, strlen(s));
 }
 

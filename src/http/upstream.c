@@ -317,6 +317,12 @@ void upstream_forward(struct upstream *up, struct http_request *req,
 	buf_init(&x->body, t->max_response_bytes);
 	x->easy = take_easy(up);
 	CURL *e = x->easy;
+	if (req->raw_uri[0] != '/') {
+		/* Appended to base_url, anything else could change the host. */
+		snprintf(x->errbuf, sizeof x->errbuf, "request target is not a path");
+		finish(x, CURLE_URL_MALFORMAT);
+		return;
+	}
 
 	size_t bl = strlen(t->base_url);
 	while (bl && t->base_url[bl - 1] == '/')

@@ -20,9 +20,9 @@ struct upstream *upstream_create(struct http_worker *w);
 void upstream_destroy(struct upstream *up);
 
 enum upstream_outcome {
-	UPSTREAM_OK = 0,       /* a response came back (any status) */
-	UPSTREAM_UNAVAILABLE,  /* refused, reset, bad response, too large */
-	UPSTREAM_TIMEOUT,      /* no complete response in time */
+	UPSTREAM_OK = 0,      /* a response came back (any status) */
+	UPSTREAM_UNAVAILABLE, /* refused, reset, bad response, too large */
+	UPSTREAM_TIMEOUT,     /* no complete response in time */
 };
 
 struct upstream_response {
@@ -31,7 +31,7 @@ struct upstream_response {
 	struct http_header *headers; /* end-to-end response headers, in the request arena */
 	char *body;                  /* malloc'd; the caller owns it */
 	size_t body_len;
-	const char *error;           /* for the log when outcome != OK */
+	const char *error; /* for the log when outcome != OK */
 };
 
 /** Called on the worker loop when the transfer ends. */
@@ -50,8 +50,8 @@ struct upstream_target {
  * NULL). The request must be suspended by the caller; done runs later.
  */
 void upstream_forward(struct upstream *up, struct http_request *req,
-		      const struct upstream_target *target, const struct http_header *extra,
-		      upstream_done_fn done);
+                      const struct upstream_target *target, const struct http_header *extra,
+                      upstream_done_fn done);
 
 /** True for hop-by-hop header names (RFC 9110 section 7.6.1). */
 int upstream_is_hop_by_hop(const char *name);

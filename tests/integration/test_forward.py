@@ -122,8 +122,13 @@ class Upstream:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = handle_any
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # a peer closing a kept-alive connection is not news
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -320,6 +325,32 @@ def test_requests_without_a_valid_key_never_reach_the_upstream(make_instance, up
     other = org_key(gw, org, ["keys:read"])
     assert_problem(gw.request("GET", "/x", key=other["key"]), 403, "FORBIDDEN")
     assert upstream.count() == 0
+
+
+def raw_request(inst, target, key):
+    """Send a request line as is (requests would normalise it); returns the status."""
+    with socket.create_connection(("127.0.0.1", inst.port), timeout=10) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+                  "Connection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return int(data.split(b" ", 2)[1])
+
+
+def test_request_target_that_is_not_a_path_cannot_pick_another_host(make_instance, upstream):
+    other = Upstream("other")
+    try:
+        gw = make_instance(config=upstream_conf(upstream)).start()
+        org, k = gateway_key(gw)
+        # Appended to the upstream URL, "@127.0.0.1:PORT/x" would name another host.
+        for target in (f"@127.0.0.1:{other.port}/x", f"http://127.0.0.1:{other.port}/x",
+                       f":{other.port}/x", "x/y", "*"):
+            assert raw_request(gw, target, k["key"]) == 400, target
+        assert raw_request(gw, "/x", k["key"]) == 200
+        assert other.count() == 0 and upstream.count() == 1
+    finally:
+        other.close()
 
 
 # ---- routes ----

@@ -1,0 +1,230 @@
+"""The request log, black-box (CONTRACT.md "Records"): one row per request
+served, written in the background; never a body, a credential, a query
+string or an IP address; GET /v1/requests with its filters and cursor
+pagination; `portcullis retention run`; and SIGTERM flushing the queue.
+"""
+import concurrent.futures
+import glob
+import os
+import signal
+import sqlite3
+import time
+
+from conftest import assert_problem, run_cli
+from test_forward import Upstream, gateway_key, upstream, upstream_conf  # noqa: F401
+from test_keys import admin, org_key, secret_of
+
+DAY_MS = 86400 * 1000
+
+
+def db_rows(gw, where="1=1", args=()):
+    con = sqlite3.connect(gw.db_path, timeout=10)
+    con.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in con.execute(f"SELECT * FROM request_log WHERE {where}", args)]
+    finally:
+        con.close()
+
+
+def settled_rows(gw, where, args, expect, timeout=10):
+    """Poll until `expect` rows match, then check that no more arrive."""
+    deadline = time.time() + timeout
+    rows = db_rows(gw, where, args)
+    while len(rows) < expect and time.time() < deadline:
+        time.sleep(0.05)
+        rows = db_rows(gw, where, args)
+    time.sleep(0.3)
+    return db_rows(gw, where, args)
+
+
+def test_every_request_served_leaves_exactly_one_row(make_instance, upstream):
+    gw = make_instance(config=upstream_conf(upstream)).start()
+    org, k = gateway_key(gw)
+    paths = ["/burst/x", "/burst/status/404", "/burst/status/201"] * 20
+
+    def call(path):
+        r = gw.request("POST", path, key=k["key"], data=b"0123456789")
+        return r.headers["X-Request-Id"], r.status_code, len(r.content)
+
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        served = list(pool.map(call, paths))
+    rows = settled_rows(gw, "key_id = ?", (k["id"],), len(served))
+    assert len(rows) == len(served)
+    by_id = {r["request_id"]: r for r in rows}
+    assert set(by_id) == {rid for rid, _, _ in served}
+    for rid, status, n_out in served:
+        row = by_id[rid]
+        assert row["status"] == status
+        assert row["org_id"] == org and row["project_id"] in (None, "")
+        assert row["method"] == "POST" and row["path"].startswith("/burst/")
+        assert row["bytes_in"] == 10 and row["bytes_out"] == n_out
+        assert row["duration_ms"] >= 0
+        assert row["region"] in (None, "")
+    # Refused requests are served too: a 401 leaves a row without a key.
+    r = gw.request("GET", "/burst/x", key=k["key"][:-1] + "A")
+    assert r.status_code == 401
+    rows = settled_rows(gw, "request_id = ?", (r.headers["X-Request-Id"],), 1)
+    assert len(rows) == 1 and rows[0]["status"] == 401 and not rows[0]["key_id"]
+
+
+def test_rows_hold_no_ip_body_secret_or_query(make_instance, upstream):
+    gw = make_instance(config=upstream_conf(upstream)).start()
+    org, k = gateway_key(gw)
+    ua = "agent/" + "u" * 300
+    for method in ("POST", "PUT"):
+        r = gw.request(method, "/private/orders?token=QUERYMARKER7731&card=4242424242424242",
+                       key=k["key"], data=b'{"note": "BODYMARKER5519"}',
+                       headers={"User-Agent": ua, "X-Forwarded-For": "203.0.113.9",
+                                "Cookie": "session=COOKIEMARKER"})
+        assert r.status_code == 200
+    rows = settled_rows(gw, "key_id = ?", (k["id"],), 2)
+    assert len(rows) == 2
+    for row in rows:
+        assert row["path"] == "/private/orders"
+        assert row["user_agent"] == ua[:256]
+    blob = b""
+    for f in glob.glob(gw.db_path + "*"):
+        with open(f, "rb") as fh:
+            blob += fh.read()
+    assert b"private/orders" in blob  # the rows are in the bytes searched
+    for marker in (b"127.0.0.1", b"203.0.113.9", b"BODYMARKER5519", b"QUERYMARKER7731",
+                   b"4242424242424242", b"COOKIEMARKER", secret_of(k["key"]).encode()):
+        assert marker not in blob, marker
+    log = gw.read_log()
+    for marker in ("BODYMARKER5519", "QUERYMARKER7731", "COOKIEMARKER", secret_of(k["key"])):
+        assert marker not in log, marker
+
+
+def served(gw, key, path, n):
+    ids = []
+    for _ in range(n):
+        r = gw.request("GET", path, key=key)
+        ids.append(r.headers["X-Request-Id"])
+    return ids
+
+
+def list_requests(gw, key, query=""):
+    r = gw.request("GET", "/v1/requests" + query, key=key)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_get_requests_filters_and_paginates(make_instance, upstream):
+    gw = make_instance(config=upstream_conf(upstream)).start()
+    org, adm = admin(gw)
+    k1 = org_key(gw, org, ["gateway"], name="one")
+    pid = gw.request("POST", "/v1/projects", key=adm["key"], json={"name": "web"}).json()["id"]
+    k2 = org_key(gw, org, ["gateway"], name="two", project_id=pid)
+    other_org, other_adm = admin(gw, "other")
+    ok1 = served(gw, k1["key"], "/f/x", 3)
+    nf1 = served(gw, k1["key"], "/f/status/404", 2)
+    time.sleep(0.05)
+    ok2 = served(gw, k2["key"], "/f/x", 2)
+    served(gw, other_adm["key"], "/f/x", 1)
+    settled_rows(gw, "path LIKE '/f/%'", (), 8)
+
+    body = list_requests(gw, adm["key"], f"?key_id={k1['id']}")
+    assert set(body) == {"data", "next_cursor"} and body["next_cursor"] is None
+    assert {r["request_id"] for r in body["data"]} == set(ok1 + nf1)
+    row = body["data"][0]
+    assert set(row) == {"request_id", "received_at", "org_id", "project_id", "key_id", "method",
+                        "path", "status", "duration_ms", "region", "bytes_in", "bytes_out",
+                        "user_agent"}
+    assert row["org_id"] == org and row["key_id"] == k1["id"] and row["method"] == "GET"
+
+    body = list_requests(gw, adm["key"], "?status=404")
+    assert {r["request_id"] for r in body["data"]} == set(nf1)
+    body = list_requests(gw, adm["key"], f"?key_id={k2['id']}&status=200")
+    assert {r["request_id"] for r in body["data"]} == set(ok2)
+    body = list_requests(gw, adm["key"], f"?project_id={pid}")
+    assert {r["request_id"] for r in body["data"]} == set(ok2)
+    assert all(r["project_id"] == pid for r in body["data"])
+
+    # since is inclusive, until exclusive: split at the first row of key two.
+    k2_rows = list_requests(gw, adm["key"], f"?key_id={k2['id']}")["data"]
+    split = min(r["received_at"] for r in k2_rows)
+    after = list_requests(gw, adm["key"], f"?since={split}")["data"]
+    before = list_requests(gw, adm["key"], f"?until={split}")["data"]
+    f_after = {r["request_id"] for r in after if r["path"].startswith("/f/")}
+    f_before = {r["request_id"] for r in before if r["path"].startswith("/f/")}
+    assert f_after == set(ok2) and f_before == set(ok1 + nf1)
+    window = list_requests(gw, adm["key"], f"?since={split}&until={split}")["data"]
+    assert window == []
+
+    # Cursor pagination: newest first, every row once.
+    pages, cursor = [], None
+    while True:
+        q = f"?key_id={k1['id']}&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        body = list_requests(gw, adm["key"], q)
+        pages.append([r["request_id"] for r in body["data"]])
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    assert [len(p) for p in pages] == [2, 2, 1]
+    flat = [i for p in pages for i in p]
+    assert flat == sorted(ok1 + nf1, reverse=True)
+
+    # An organisation sees its own rows only; the operator sees all.
+    mine = list_requests(gw, other_adm["key"], "?limit=100")["data"]
+    assert mine and all(r["org_id"] == other_org for r in mine)
+    assert list_requests(gw, other_adm["key"], f"?key_id={k1['id']}")["data"] == []
+    everyone = list_requests(gw, gw.root_key, "?limit=100")["data"]
+    assert {r["org_id"] for r in everyone} >= {org, other_org}
+
+    for q, field in (("?status=abc", "status"), ("?status=99", "status"),
+                     ("?key_id=nope", "key_id"), ("?project_id=nope", "project_id"),
+                     ("?since=yesterday", "since"), ("?until=2026-13-01T00:00:00Z", "until"),
+                     ("?cursor=req_nope", "cursor"), ("?limit=0", "limit")):
+        r = gw.request("GET", "/v1/requests" + q, key=adm["key"])
+        assert assert_problem(r, 400, "BAD_REQUEST")["details"]["field"] == field, q
+    assert_problem(gw.request("GET", "/v1/requests", key=k1["key"]), 403, "FORBIDDEN")
+
+
+def test_retention_run_purges_old_rows_and_keeps_new_ones(make_instance, upstream):
+    gw = make_instance(config=upstream_conf(upstream) +
+                       "[retention]\nrequest_log_days = 7\n").start()
+    org, k = gateway_key(gw)
+    ids = served(gw, k["key"], "/r/x", 4)
+    assert len(settled_rows(gw, "key_id = ?", (k["id"],), 4)) == 4
+    now = int(time.time() * 1000)
+    con = sqlite3.connect(gw.db_path, timeout=10)
+    with con:
+        con.execute("UPDATE request_log SET received_at = ? WHERE request_id IN (?, ?)",
+                    (now - 8 * DAY_MS, ids[0], ids[1]))
+        con.execute("UPDATE request_log SET received_at = ? WHERE request_id = ?",
+                    (now - 6 * DAY_MS, ids[2]))
+    con.close()
+    p = run_cli("retention", "run", "-c", gw.conf, env={"ASAN_OPTIONS": "detect_leaks=0"})
+    assert p.returncode == 0, p.stderr
+    assert "purged 2 " in p.stdout, p.stdout
+    left = {r["request_id"] for r in db_rows(gw, "key_id = ?", (k["id"],))}
+    assert left == {ids[2], ids[3]}
+
+
+def test_sigterm_flushes_the_queue_before_exit(make_instance, upstream):
+    gw = make_instance(config=upstream_conf(upstream)).start()
+    org, k = gateway_key(gw)
+    assert gw.request("GET", "/t/x", key=k["key"]).status_code == 200
+    assert len(settled_rows(gw, "key_id = ?", (k["id"],), 1)) == 1
+    # Hold SQLite's write lock, so the rows of the burst are still queued
+    # when the signal lands; release it once the server is shutting down.
+    lock = sqlite3.connect(gw.db_path, timeout=10, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    n = 100
+
+    def call(_):
+        return gw.request("GET", "/t/x", key=k["key"]).status_code
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(10) as pool:
+            codes = list(pool.map(call, range(n)))
+        assert codes == [200] * n
+        assert len(db_rows(gw, "key_id = ?", (k["id"],))) == 1
+        gw.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        assert gw.proc.poll() is None  # still flushing
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert gw.proc.wait(timeout=20) == 0
+    assert len(db_rows(gw, "key_id = ?", (k["id"],))) == n + 1
