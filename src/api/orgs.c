@@ -77,7 +77,7 @@ static int apply_fields(struct http_request *req, json_t *body, struct store_org
 	else if (json_is_null(json_object_get(body, "contact_email")))
 		o->contact_email[0] = '\0';
 	json_t *rl = json_object_get(body, "rate_limit");
-	if (rl && json_is_null(rl)) {
+	if (json_is_null(rl)) {
 		o->rl_requests = o->rl_per_seconds = o->rl_burst = -1;
 	} else if (rl) {
 		json_t *rq = json_object_get(rl, "requests");

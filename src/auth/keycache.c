@@ -59,7 +59,7 @@ struct keycache *keycache_create(size_t max_entries)
 		pthread_mutex_init(&s->lock, NULL);
 		s->cap = per;
 		s->n_buckets = per < 16 ? 16 : per;
-		s->buckets = xcalloc(s->n_buckets, sizeof *s->buckets);
+		s->buckets = xcalloc(s->n_buckets, sizeof(struct entry *));
 	}
 	return kc;
 }

@@ -22,7 +22,7 @@ int cli_fail(int code, const char *fmt, ...)
 const char *cli_flag(int argc, char **argv, const char *flag)
 {
 	for (int i = 0; i < argc - 1; i++)
-		if (strcmp(argv[i], flag) == 0)
+		if (argv[i] && strcmp(argv[i], flag) == 0)
 			return argv[i + 1];
 	return NULL;
 }

@@ -64,6 +64,7 @@ static void append_raw(char *buf, size_t cap, size_t *pos, const char *s)
 	size_t n = strlen(s);
 	if (*pos + n >= cap)
 		n = cap - *pos - 1;
+	/* NOLINTNEXTLINE(bugprone-not-null-terminated-result): emit_line ends the line */
 	memcpy(buf + *pos, s, n);
 	*pos += n;
 }

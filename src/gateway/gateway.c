@@ -78,9 +78,10 @@ static void apply_limit(struct http_request *req, struct rl_state *st)
 	int rc = kv_gcra(app->kv, key, &p, clock_now_ms(), 1, &r);
 	if (rc != KV_OK) {
 		/* Fail open, counted; logged at most once a second (not per request). */
-		static _Atomic int64_t last_log_ms;
+		static int64_t last_log_ms; /* __atomic builtins only */
 		metric_add(&rl_unavailable, 1);
-		int64_t now = clock_now_ms(), last = last_log_ms;
+		int64_t now = clock_now_ms(),
+		        last = __atomic_load_n(&last_log_ms, __ATOMIC_RELAXED);
 		if (now - last >= 1000 &&
 		    __atomic_compare_exchange_n(&last_log_ms, &last, now, false, __ATOMIC_RELAXED,
 		                                __ATOMIC_RELAXED))

@@ -150,6 +150,7 @@ static int make_listener(const char *listen_spec, int port_override, char *err, 
 static int bound_port(int fd)
 {
 	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
 	socklen_t len = sizeof ss;
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		return -1;

@@ -192,7 +192,7 @@ static int sqlite_query(struct db_conn *base, const char *sql, const struct db_p
 	if (!is_cached(c, stmt))
 		sqlite3_finalize(stmt);
 	if (result != DB_OK) {
-		for (int i = 0; i < nrows * ncols; i++)
+		for (int i = 0; cells && i < nrows * ncols; i++)
 			free(cells[i]);
 		free(cells);
 		return result;

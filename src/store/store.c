@@ -78,7 +78,7 @@ int store_open(const char *url, int pool_size, struct store **out, char *err, si
 	st->size = pool_size > 0 ? pool_size : 1;
 	if (d == &db_sqlite_driver && st->size > 4)
 		st->size = 4; /* one writer at a time anyway */
-	st->idle = xcalloc((size_t)st->size, sizeof *st->idle);
+	st->idle = xcalloc((size_t)st->size, sizeof(struct db_conn *));
 	st->idle[0] = first;
 	st->n_idle = st->size; /* slots 1.. are NULL: connect lazily */
 	pthread_mutex_init(&st->lock, NULL);
