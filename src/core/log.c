@@ -104,7 +104,15 @@ static void line_start(char *buf, size_t cap, size_t *pos, enum log_level level,
 
 static void line_field(char *buf, size_t cap, size_t *pos, const char *key, const char *val)
 {
-	if (json_lines) {
+	bool number = key[0] == '#'; /* "#status": the value is a number we formatted */
+	if (number)
+		key++;
+	if (json_lines && number) {
+		append_raw(buf, cap, pos, ",\"");
+		append_json_escaped(buf, cap, pos, key);
+		append_raw(buf, cap, pos, "\":");
+		append_raw(buf, cap, pos, val[0] ? val : "null");
+	} else if (json_lines) {
 		append_raw(buf, cap, pos, ",\"");
 		append_json_escaped(buf, cap, pos, key);
 		append_raw(buf, cap, pos, "\":\"");

@@ -30,6 +30,8 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
  * A structured event line: "event" plus key/value string pairs, terminated
  * by NULL, e.g. log_event(LOG_INFO, "access", "method", "GET", NULL).
  * Values are JSON-escaped; in text mode they are printed as key=value.
+ * A key starting with '#' ("#status") marks a value the caller formatted
+ * as a number: it is written unquoted (without the '#').
  */
 void log_event(enum log_level level, const char *event, ...) __attribute__((sentinel));
 

@@ -312,8 +312,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		snprintf(st, sizeof st, "%d", status);
 		snprintf(dur, sizeof dur, "%.3f", (double)dur_us / 1000.0);
 		log_event(LOG_INFO, "access", "request_id", req->request_id, "method", req->method,
-		          "path", req->path ? req->path : "", "route", req->route_label, "status",
-		          st, "duration_ms", dur, "org_id", req->log_org_id ? req->log_org_id : "",
+		          "path", req->path ? req->path : "", "route", req->route_label, "#status",
+		          st, "#duration_ms", dur, "org_id", req->log_org_id ? req->log_org_id : "",
 		          "key_id", req->log_key_id ? req->log_key_id : "", "completed",
 		          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted", NULL);
 	}
