@@ -2,6 +2,19 @@
  * changes.c: change notices and the state-version safety net (see
  * changes.h). Notices are "<node> <kind> <id>" strings; a node ignores its
  * own, having already applied the change locally.
+ *
+ * A change is on every node from the next request on: its notice is sent
+ * as "<node>.<seq> <kind> <id>", each other node answers "<node> ack
+ * <origin>.<seq>" once it has applied it, and the changing request waits
+ * (at most ACK_WAIT_MS) for the acks of every node heard from lately
+ * before it answers. Nodes are heard from through a "<node> hello -" every
+ * poll tick and a "<node> bye -" at shutdown, so a node that died delays
+ * changes by ACK_WAIT_MS for at most PEER_TTL_MS. Nodes that send the
+ * older seq-less notices are applied the same way, just not waited for.
+ *
+ * Reloads run under one lock from reading the store to filling the cache,
+ * so a slow read (the poller's) can never overwrite a newer one (a
+ * notice's) with an older picture.
  */
 #include "app/changes.h"
 
@@ -20,8 +33,21 @@
 #include <string.h>
 #include <time.h>
 
-#define POLL_MS     1000
-#define RECHECK_MAX 100000
+#define POLL_MS       1000
+#define RECHECK_MAX   100000
+#define ACK_WAIT_MS   250  /* longest a change waits for the other nodes to apply it */
+#define PEER_TTL_MS   3500 /* a node not heard from for this long is no longer waited for */
+#define PEERS_MAX     64
+#define HELLO_FAST_MS 50 /* hello interval until this node hears its own */
+#define NOTICE_CAP    128
+
+/* Another node, as heard through notices. */
+struct peer {
+	char node[ULID_LEN + 1];
+	int64_t seen_ms;     /* clock_mono_ms of its last message */
+	uint64_t acked_max;  /* the highest of our seqs it has applied */
+	uint64_t acked_bits; /* bit i: it has applied acked_max - i (acks may come out of order) */
+};
 
 struct changefeed {
 	char node[ULID_LEN + 1];
@@ -30,15 +56,24 @@ struct changefeed {
 	pthread_cond_t cond;
 	bool stopping;
 	int64_t version;
+	pthread_mutex_t reload_lock; /* one reload at a time: see the top of the file */
+	pthread_mutex_t peers_lock;  /* guards peers, n_peers, seq */
+	pthread_cond_t acked;        /* CLOCK_MONOTONIC */
+	struct peer peers[PEERS_MAX];
+	int n_peers;
+	uint64_t seq;           /* of our last change notice */
+	atomic_bool heard_self; /* our subscription delivered our own hello */
 };
 
 int changes_reload_kills(struct app *app)
 {
 	struct store_kill *kills = NULL;
 	int n = 0;
+	pthread_mutex_lock(&app->feed->reload_lock);
 	int rc = store_kill_list(app->store, &kills, &n);
 	if (rc == STORE_OK)
 		killset_load(app->kills, kills, n);
+	pthread_mutex_unlock(&app->feed->reload_lock);
 	free(kills);
 	return rc;
 }
@@ -46,6 +81,7 @@ int changes_reload_kills(struct app *app)
 static void reload_key(struct app *app, const char *key_id)
 {
 	struct store_key row;
+	pthread_mutex_lock(&app->feed->reload_lock);
 	int rc = store_key_get(app->store, key_id, &row);
 	if (rc == STORE_OK)
 		keycache_refresh(app->keys, &row);
@@ -53,16 +89,102 @@ static void reload_key(struct app *app, const char *key_id)
 		keycache_invalidate(app->keys, key_id);
 	else
 		keycache_invalidate(app->keys, key_id); /* safest: force a reload later */
+	pthread_mutex_unlock(&app->feed->reload_lock);
 	explicit_bzero(&row, sizeof row);
+}
+
+/* The peer entry for node (added when missing; NULL when the table is full). Under peers_lock. */
+static struct peer *peer_of(struct changefeed *f, const char *node, int64_t now)
+{
+	struct peer *free_slot = NULL;
+	for (int i = 0; i < f->n_peers; i++) {
+		if (strcmp(f->peers[i].node, node) == 0)
+			return &f->peers[i];
+		if (!free_slot && now - f->peers[i].seen_ms > PEER_TTL_MS)
+			free_slot = &f->peers[i];
+	}
+	if (!free_slot && f->n_peers < PEERS_MAX)
+		free_slot = &f->peers[f->n_peers++];
+	if (free_slot) {
+		memset(free_slot, 0, sizeof *free_slot);
+		snprintf(free_slot->node, sizeof free_slot->node, "%s", node);
+	}
+	return free_slot;
+}
+
+static void mark_acked(struct peer *p, uint64_t seq)
+{
+	if (seq > p->acked_max) {
+		uint64_t shift = seq - p->acked_max;
+		p->acked_bits = shift >= 64 ? 0 : p->acked_bits << shift;
+		p->acked_max = seq;
+		p->acked_bits |= 1;
+	} else if (p->acked_max - seq < 64) {
+		p->acked_bits |= (uint64_t)1 << (p->acked_max - seq);
+	}
+}
+
+/* Has p applied our notice seq? Past the window, assume so (its wait is long over). */
+static bool has_acked(const struct peer *p, uint64_t seq)
+{
+	if (seq > p->acked_max)
+		return false;
+	uint64_t d = p->acked_max - seq;
+	return d >= 64 || ((p->acked_bits >> d) & 1);
+}
+
+/* Wait until every node heard from lately has applied our notice seq, or ACK_WAIT_MS. */
+static void wait_acks(struct changefeed *f, uint64_t seq)
+{
+	int64_t deadline = clock_mono_ms() + ACK_WAIT_MS;
+	const char *late = NULL;
+	pthread_mutex_lock(&f->peers_lock);
+	for (;;) {
+		int64_t now = clock_mono_ms();
+		late = NULL;
+		for (int i = 0; i < f->n_peers && !late; i++)
+			if (now - f->peers[i].seen_ms <= PEER_TTL_MS &&
+			    !has_acked(&f->peers[i], seq))
+				late = f->peers[i].node;
+		if (!late || now >= deadline)
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		int64_t ns = ts.tv_nsec + (deadline - now) * 1000000;
+		ts.tv_sec += (time_t)(ns / 1000000000);
+		ts.tv_nsec = (long)(ns % 1000000000);
+		pthread_cond_timedwait(&f->acked, &f->peers_lock, &ts);
+	}
+	if (late)
+		log_warn("change notice not acknowledged by node %s within %d ms: it sees the "
+		         "change within a second",
+		         late, ACK_WAIT_MS);
+	pthread_mutex_unlock(&f->peers_lock);
 }
 
 static void publish(struct app *app, const char *kind, const char *id)
 {
-	char msg[96];
-	snprintf(msg, sizeof msg, "%s %s %s", app->feed->node, kind, id && *id ? id : "-");
-	if (kv_publish(app->kv, msg) != KV_OK)
+	struct changefeed *f = app->feed;
+	char msg[NOTICE_CAP];
+	pthread_mutex_lock(&f->peers_lock);
+	uint64_t seq = ++f->seq;
+	pthread_mutex_unlock(&f->peers_lock);
+	snprintf(msg, sizeof msg, "%s.%llu %s %s", f->node, (unsigned long long)seq, kind,
+	         id && *id ? id : "-");
+	if (kv_publish(app->kv, msg) != KV_OK) {
 		log_warn("change notice not published (kv unavailable): other nodes will see it "
 		         "within a second");
+		return;
+	}
+	wait_acks(f, seq);
+}
+
+/* A notice that changes nothing: "hello" (I am here) or "bye" (I am leaving). */
+static void announce(struct app *app, const char *kind)
+{
+	char msg[NOTICE_CAP];
+	snprintf(msg, sizeof msg, "%s %s -", app->feed->node, kind);
+	kv_publish(app->kv, msg); /* best effort: the next tick says it again */
 }
 
 void changes_key(struct app *app, const char *key_id)
@@ -96,16 +218,57 @@ static void recheck_all(struct app *app)
 	free(ids);
 }
 
-static void on_notice(const char *message, void *arg)
+/*
+ * Split "<node>[.<seq>]" at s (len bytes) into node and *seq (0 when
+ * absent). False when it is not that shape.
+ */
+static bool parse_origin(const char *s, size_t len, char node[ULID_LEN + 1], uint64_t *seq)
 {
-	struct app *app = arg;
-	char node[40], kind[16], id[40];
+	const char *dot = memchr(s, '.', len);
+	size_t n = dot ? (size_t)(dot - s) : len;
+	if (n != ULID_LEN)
+		return false;
+	memcpy(node, s, n);
+	node[n] = '\0';
+	*seq = 0;
+	if (!dot)
+		return true;
+	size_t digits = len - n - 1;
+	if (digits < 1 || digits > 19)
+		return false;
+	for (size_t i = 0; i < digits; i++) {
+		if (dot[1 + i] < '0' || dot[1 + i] > '9')
+			return false;
+		*seq = *seq * 10 + (uint64_t)(dot[1 + i] - '0');
+	}
+	return true;
+}
+
+/* Another node has applied our notice seq. */
+static void on_ack(struct changefeed *f, const char *from, uint64_t seq, int64_t now)
+{
+	pthread_mutex_lock(&f->peers_lock);
+	struct peer *p = peer_of(f, from, now);
+	if (p && seq <= f->seq) {
+		mark_acked(p, seq);
+		pthread_cond_broadcast(&f->acked);
+	}
+	pthread_mutex_unlock(&f->peers_lock);
+}
+
+static void handle_notice(struct app *app, struct changefeed *f, const char *message)
+{
+	char node[ULID_LEN + 1], kind[16], id[64];
+	uint64_t seq;
+	if (strcmp(message, KV_NOTICE_RESYNC) == 0) {
+		atomic_store(&f->heard_self, false); /* others may have forgotten us */
+		recheck_all(app); /* notices may have been lost while disconnected */
+		return;
+	}
 	const char *p = message;
 	size_t n = strcspn(p, " ");
-	if (n >= sizeof node)
+	if (!parse_origin(p, n, node, &seq))
 		return;
-	memcpy(node, p, n);
-	node[n] = '\0';
 	p += n + (p[n] == ' ');
 	n = strcspn(p, " ");
 	if (n >= sizeof kind)
@@ -114,54 +277,125 @@ static void on_notice(const char *message, void *arg)
 	kind[n] = '\0';
 	p += n + (p[n] == ' ');
 	snprintf(id, sizeof id, "%s", p);
-	if (strcmp(message, KV_NOTICE_RESYNC) == 0) {
-		recheck_all(app); /* notices may have been lost while disconnected */
+	if (strcmp(node, f->node) == 0) {
+		if (strcmp(kind, "hello") == 0)
+			atomic_store(&f->heard_self, true);
 		return;
 	}
-	if (strcmp(node, app->feed->node) == 0)
+
+	int64_t now = clock_mono_ms();
+	bool bye = strcmp(kind, "bye") == 0, stranger = false;
+	pthread_mutex_lock(&f->peers_lock);
+	struct peer *peer = peer_of(f, node, now);
+	if (peer) {
+		stranger = peer->seen_ms == 0 || now - peer->seen_ms > PEER_TTL_MS;
+		peer->seen_ms = bye ? 0 : now;
+	}
+	pthread_cond_broadcast(&f->acked); /* a bye may end a wait */
+	pthread_mutex_unlock(&f->peers_lock);
+	if (stranger && !bye)
+		announce(app, "hello"); /* so a node that just came knows us at once */
+
+	if (strcmp(kind, "ack") == 0) {
+		char to[ULID_LEN + 1];
+		uint64_t acked;
+		if (parse_origin(id, strlen(id), to, &acked) && acked && strcmp(to, f->node) == 0)
+			on_ack(f, node, acked, now);
 		return;
+	}
 	if (strcmp(kind, "key") == 0)
 		reload_key(app, id);
 	else if (strcmp(kind, "kills") == 0)
 		changes_reload_kills(app);
 	else if (strcmp(kind, "org") == 0)
 		orgcache_invalidate(app->orgs, id);
+	else
+		return; /* hello, bye, or a kind this version does not know */
+	if (seq) {
+		char msg[NOTICE_CAP];
+		snprintf(msg, sizeof msg, "%s ack %s.%llu", f->node, node, (unsigned long long)seq);
+		kv_publish(app->kv, msg); /* lost: the sender stops waiting after ACK_WAIT_MS */
+	}
+}
+
+/*
+ * The kv tier's subscriber thread outlives changes_stop (it stops in
+ * kv_close, after app_close has freed the caches): notices that arrive in
+ * between must find no feed and do nothing, and changes_stop must not free
+ * the feed under one being handled. One app per process, so one gate.
+ */
+static pthread_mutex_t notice_gate = PTHREAD_MUTEX_INITIALIZER;
+
+static void on_notice(const char *message, void *arg)
+{
+	struct app *app = arg;
+	pthread_mutex_lock(&notice_gate);
+	if (app->feed)
+		handle_notice(app, app->feed, message);
+	pthread_mutex_unlock(&notice_gate);
+}
+
+/* The safety net: re-check everything cached when the state version moved. */
+static void check_version(struct app *app)
+{
+	struct changefeed *f = app->feed;
+	int64_t v;
+	int rc = store_state_version(app->store, &v);
+	if (rc == STORE_OK) {
+		if (atomic_exchange(&app->store_down_since, 0) != 0)
+			log_event(LOG_INFO, "store_recovered", NULL);
+		if (v != f->version) {
+			f->version = v;
+			recheck_all(app);
+		}
+	} else {
+		int64_t zero = 0;
+		if (atomic_compare_exchange_strong(&app->store_down_since, &zero, clock_now_ms()))
+			log_event(LOG_ERROR, "store_unreachable", "note",
+			          "cached keys keep working for [auth] stale_grace_seconds", NULL);
+	}
 }
 
 static void *poller(void *arg)
 {
 	struct app *app = arg;
 	struct changefeed *f = app->feed;
+	int64_t next_check = clock_mono_ms() + POLL_MS;
 	pthread_mutex_lock(&f->lock);
 	while (!f->stopping) {
+		/*
+		 * Until our own hello comes back (start-up, a restored
+		 * subscription) the others may not know us yet: say it often.
+		 */
+		int64_t wait_ms = atomic_load(&f->heard_self) ? POLL_MS : HELLO_FAST_MS;
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += POLL_MS / 1000;
+		int64_t ns = ts.tv_nsec + wait_ms * 1000000;
+		ts.tv_sec += (time_t)(ns / 1000000000);
+		ts.tv_nsec = (long)(ns % 1000000000);
 		pthread_cond_timedwait(&f->cond, &f->lock, &ts);
 		if (f->stopping)
 			break;
 		pthread_mutex_unlock(&f->lock);
-		int64_t v;
-		int rc = store_state_version(app->store, &v);
-		if (rc == STORE_OK) {
-			if (atomic_exchange(&app->store_down_since, 0) != 0)
-				log_event(LOG_INFO, "store_recovered", NULL);
-			if (v != f->version) {
-				f->version = v;
-				recheck_all(app);
-			}
-		} else {
-			int64_t zero = 0;
-			if (atomic_compare_exchange_strong(&app->store_down_since, &zero,
-			                                   clock_now_ms()))
-				log_event(LOG_ERROR, "store_unreachable", "note",
-				          "cached keys keep working for [auth] stale_grace_seconds",
-				          NULL);
+		announce(app, "hello");
+		if (clock_mono_ms() >= next_check) {
+			next_check = clock_mono_ms() + POLL_MS;
+			check_version(app);
 		}
 		pthread_mutex_lock(&f->lock);
 	}
 	pthread_mutex_unlock(&f->lock);
 	return NULL;
+}
+
+static void feed_free(struct changefeed *f)
+{
+	pthread_mutex_destroy(&f->lock);
+	pthread_cond_destroy(&f->cond);
+	pthread_mutex_destroy(&f->reload_lock);
+	pthread_mutex_destroy(&f->peers_lock);
+	pthread_cond_destroy(&f->acked);
+	free(f);
 }
 
 int changes_start(struct app *app)
@@ -170,15 +404,27 @@ int changes_start(struct app *app)
 	ulid_new(f->node);
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cond, NULL);
+	pthread_mutex_init(&f->reload_lock, NULL);
+	pthread_mutex_init(&f->peers_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&f->acked, &ca);
+	pthread_condattr_destroy(&ca);
 	app->feed = f;
 	store_state_version(app->store, &f->version);
-	if (changes_reload_kills(app) != STORE_OK)
+	if (changes_reload_kills(app) != STORE_OK) {
+		/* No poller to stop: changes_stop (from app_close) must not join one. */
+		app->feed = NULL;
+		feed_free(f);
 		return -1;
+	}
 	if (kv_subscribe(app->kv, on_notice, app) != KV_OK)
 		log_warn("change notices unavailable: relying on the one-second version check");
 	if (pthread_create(&f->poller, NULL, poller, app) != 0)
 		fatal("cannot start the change poller");
 	pthread_setname_np(f->poller, "changes");
+	announce(app, "hello");
 	return 0;
 }
 
@@ -192,8 +438,9 @@ void changes_stop(struct app *app)
 	pthread_cond_signal(&f->cond);
 	pthread_mutex_unlock(&f->lock);
 	pthread_join(f->poller, NULL);
-	pthread_mutex_destroy(&f->lock);
-	pthread_cond_destroy(&f->cond);
-	free(f);
+	announce(app, "bye"); /* the others stop waiting for our acks at once */
+	pthread_mutex_lock(&notice_gate);
 	app->feed = NULL;
+	pthread_mutex_unlock(&notice_gate);
+	feed_free(f);
 }

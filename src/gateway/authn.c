@@ -22,6 +22,7 @@
 #include "crypto/bcrypt.h"
 #include "policy/killswitch.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -87,6 +88,18 @@ static void overloaded(struct http_request *req)
 	finish(req);
 }
 
+/*
+ * While the store is unreachable, keys verified before the outage keep
+ * working for [auth] stale_grace_seconds; after that every request gets 503
+ * (a kill or revocation this node saw is kept either way: nothing is
+ * dropped from the caches during an outage).
+ */
+static bool stale_grace_over(struct app *app)
+{
+	int64_t down = atomic_load_explicit(&app->store_down_since, memory_order_relaxed);
+	return down && clock_now_ms() - down > app->cfg.auth_stale_grace_seconds * 1000;
+}
+
 /* Checks 4 to 6, once the secret is known to be right. */
 static void after_verified(struct http_request *req)
 {
@@ -104,6 +117,11 @@ static void after_verified(struct http_request *req)
 		return;
 	}
 	wipe_secret(st);
+	if (stale_grace_over(app)) {
+		app_store_error(req, STORE_EUNAVAILABLE);
+		finish(req);
+		return;
+	}
 	st->result.root = strcmp(k->env, "root") == 0;
 	req->log_key_id = k->id;
 	req->log_org_id = k->org_id[0] ? k->org_id : NULL;

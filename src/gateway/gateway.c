@@ -174,16 +174,15 @@ void gateway_record_request(struct http_request *req)
 	struct app *app = req->app;
 	if (!app->reqlog)
 		return;
-	const struct authn *who = authn_of(req);
 	struct store_request_row row;
 	memset(&row, 0, sizeof row);
 	snprintf(row.request_id, sizeof row.request_id, "%s", req->request_id);
 	row.received_at = req->start_ms;
-	if (who) {
-		snprintf(row.org_id, sizeof row.org_id, "%s", who->key.org_id);
-		snprintf(row.project_id, sizeof row.project_id, "%s", who->key.project_id);
-		snprintf(row.key_id, sizeof row.key_id, "%s", who->key.id);
-	}
+	/* Set once the secret is verified: also for kills, revocations, scope refusals. */
+	snprintf(row.org_id, sizeof row.org_id, "%s", req->log_org_id ? req->log_org_id : "");
+	snprintf(row.project_id, sizeof row.project_id, "%s",
+	         req->log_project_id ? req->log_project_id : "");
+	snprintf(row.key_id, sizeof row.key_id, "%s", req->log_key_id ? req->log_key_id : "");
 	snprintf(row.method, sizeof row.method, "%s", req->method);
 	snprintf(row.path, sizeof row.path, "%s", req->path ? req->path : "");
 	row.status = req->responded ? req->status : 0;

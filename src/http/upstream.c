@@ -342,6 +342,8 @@ void upstream_forward(struct upstream *up, struct http_request *req,
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	/* Send the path exactly as checked and routed (no dot-segment squashing). */
+	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
 
 	const char *m = req->method;
 	if (strcmp(m, "GET") == 0 && req->body.len == 0) {
