@@ -65,6 +65,8 @@ int app_open(struct app *app, const char *config_path, char *err, size_t cap)
 	const struct config *c = &app->cfg;
 	app->control_pool = workpool_create("control", 4, 1024);
 	app->lookup_pool = workpool_create("lookup", 2, 4096);
+	if (kv_remote(app->kv))
+		app->kv_pool = workpool_create("kv", 8, 8192);
 	app->verifier_pool = workpool_create("verify", (int)c->auth_verifier_threads,
 	                                     (size_t)c->auth_verifier_queue);
 	app->keys = keycache_create(100000);
@@ -108,6 +110,8 @@ void app_close(struct app *app)
 	app->geoip = NULL;
 	workpool_destroy(app->control_pool);
 	workpool_destroy(app->lookup_pool);
+	workpool_destroy(app->kv_pool);
+	app->kv_pool = NULL;
 	workpool_destroy(app->verifier_pool);
 	app->control_pool = app->lookup_pool = app->verifier_pool = NULL;
 	last_used_stop(app->last_used);

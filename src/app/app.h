@@ -30,6 +30,7 @@ struct app {
 	struct workpool *control_pool;  /* ROUTE_BLOCKING handlers */
 	struct workpool *verifier_pool; /* bcrypt verifications */
 	struct workpool *lookup_pool;   /* key-cache misses (store reads) */
+	struct workpool *kv_pool;       /* rate-limit and idempotency calls to a remote kv */
 	struct keycache *keys;
 	struct killset *kills;
 	struct orgcache *orgs;

@@ -31,6 +31,8 @@ struct fw_state {
 	bool idem;
 	char idem_key[IDEM_STORAGE_KEY_MAX];
 	char fingerprint[65];
+	struct kv_idem_record rec; /* what the claim found */
+	int kv_rc;
 };
 
 static struct fw_state *fw(struct http_request *req)
@@ -75,12 +77,11 @@ static const char *find_header(const struct http_header *h, const char *name)
 	return NULL;
 }
 
+/* Store the finished response for replays (runs on the kv pool for Redis). */
 static void record_idempotent(struct http_request *req)
 {
 	struct app *app = req->app;
 	struct fw_state *st = fw(req);
-	if (!st->idem)
-		return;
 	int ttl = (int)app->cfg.idempotency_ttl_seconds;
 	if (req->resp_body_len > (size_t)app->cfg.idempotency_max_response_bytes) {
 		kv_idem_release(app->kv, st->idem_key);
@@ -122,8 +123,17 @@ static void on_upstream(struct http_request *req, struct upstream_response *r)
 		                             : "The upstream service could not be reached.",
 		                     NULL);
 	}
-	record_idempotent(req);
-	http_resume(req);
+	struct app *app = req->app;
+	if (!fw(req)->idem) {
+		http_resume(req);
+	} else if (!kv_remote(app->kv)) {
+		record_idempotent(req);
+		http_resume(req);
+	} else if (http_defer(req, app->kv_pool, record_idempotent, NULL) < 0) {
+		/* The claim expires with its TTL; a retry meanwhile gets 409. */
+		http_set_header(req, "Idempotency-Recorded", "false");
+		http_resume(req);
+	}
 }
 
 static void send_upstream(struct http_request *req)
@@ -150,60 +160,91 @@ static void send_upstream(struct http_request *req)
 }
 
 /* Check 8. Returns true when the request should go on to the upstream. */
-static bool check_idempotency(struct http_request *req)
+static void idem_claim_job(struct http_request *req)
 {
 	struct app *app = req->app;
 	struct fw_state *st = fw(req);
-	const char *key = http_header(req, "Idempotency-Key");
-	if (!key || (strcmp(req->method, "POST") != 0 && strcmp(req->method, "PATCH") != 0))
-		return true;
-	if (!idem_key_valid(key, strlen(key))) {
-		http_respond_bad_field(
-		    req, "Idempotency-Key",
-		    "Idempotency-Key must be 1 to 255 visible ASCII characters.");
-		return false;
-	}
-	const struct authn *who = authn_of(req);
-	idem_fingerprint(req->method, req->raw_uri, req->body.data, req->body.len, st->fingerprint);
-	idem_storage_key(who->key.org_id, who->key.id, key, st->idem_key, sizeof st->idem_key);
-	struct kv_idem_record rec;
-	memset(&rec, 0, sizeof rec);
-	int rc = kv_idem_claim(app->kv, st->idem_key, st->fingerprint,
-	                       (int)app->cfg.idempotency_ttl_seconds, &rec);
-	if (rc != KV_OK) {
+	memset(&st->rec, 0, sizeof st->rec);
+	/*
+	 * An in-flight claim lives only as long as the request can: a node that
+	 * dies mid-request must not leave the key answering 409 for a day.
+	 * Completion stores the response for the full ttl_seconds.
+	 */
+	int64_t longest_ms = app->cfg.upstream_timeout_ms;
+	for (size_t i = 0; i < app->cfg.n_routes; i++)
+		if (app->cfg.routes[i].timeout_ms > longest_ms)
+			longest_ms = app->cfg.routes[i].timeout_ms;
+	int64_t claim_s = longest_ms / 1000 + 60;
+	if (claim_s > app->cfg.idempotency_ttl_seconds)
+		claim_s = app->cfg.idempotency_ttl_seconds;
+	st->kv_rc = kv_idem_claim(app->kv, st->idem_key, st->fingerprint, (int)claim_s, &st->rec);
+}
+
+/* What the claim found decides: run, replay, 409 or 422. */
+static void idem_claim_done(struct http_request *req)
+{
+	struct fw_state *st = fw(req);
+	struct kv_idem_record *rec = &st->rec;
+	if (st->kv_rc != KV_OK) {
 		http_set_header(req, "Retry-After", "1");
 		http_respond_problem(req, 503, "IDEMPOTENCY_UNAVAILABLE",
 		                     "Idempotency records cannot be checked right now; retry "
 		                     "shortly.",
 		                     NULL);
-		return false;
-	}
-	bool go = false;
-	if (rec.state == KV_IDEM_CLAIMED) {
+	} else if (rec->state == KV_IDEM_CLAIMED) {
 		st->idem = true;
-		go = true;
-	} else if (strcmp(rec.fingerprint, st->fingerprint) != 0) {
+		kv_idem_record_clear(rec);
+		send_upstream(req);
+		return;
+	} else if (strcmp(rec->fingerprint, st->fingerprint) != 0) {
 		http_respond_problem(req, 422, "IDEMPOTENCY_KEY_REUSED",
 		                     "This Idempotency-Key was used with a different request.",
 		                     NULL);
-	} else if (rec.state == KV_IDEM_IN_FLIGHT) {
+	} else if (rec->state == KV_IDEM_IN_FLIGHT) {
 		http_set_header(req, "Retry-After", "1");
 		http_respond_problem(req, 409, "IDEMPOTENCY_IN_FLIGHT",
 		                     "A request with this Idempotency-Key is still running.", NULL);
 	} else {
 		http_set_header(req, "Idempotent-Replayed", "true");
-		http_respond(req, rec.status, rec.content_type, rec.body, rec.body_len);
+		http_respond(req, rec->status, rec->content_type, rec->body, rec->body_len);
 	}
-	kv_idem_record_clear(&rec);
-	return go;
+	kv_idem_record_clear(rec);
+}
+
+/* Check 8, then the upstream. */
+static void idempotency_then_upstream(struct http_request *req)
+{
+	struct app *app = req->app;
+	struct fw_state *st = fw(req);
+	const char *key = http_header(req, "Idempotency-Key");
+	if (!key || (strcmp(req->method, "POST") != 0 && strcmp(req->method, "PATCH") != 0)) {
+		send_upstream(req);
+		return;
+	}
+	if (!idem_key_valid(key, strlen(key))) {
+		http_respond_bad_field(
+		    req, "Idempotency-Key",
+		    "Idempotency-Key must be 1 to 255 visible ASCII characters.");
+		return;
+	}
+	const struct authn *who = authn_of(req);
+	idem_fingerprint(req->method, req->raw_uri, req->body.data, req->body.len, st->fingerprint);
+	idem_storage_key(who->key.org_id, who->key.id, key, st->idem_key, sizeof st->idem_key);
+	if (!kv_remote(app->kv)) {
+		idem_claim_job(req);
+		idem_claim_done(req);
+	} else if (http_defer(req, app->kv_pool, idem_claim_job, idem_claim_done) < 0) {
+		http_set_header(req, "Retry-After", "1");
+		http_respond_problem(req, 503, "OVERLOADED", "The server is busy; retry shortly.",
+		                     NULL);
+	}
 }
 
 static void after_rate_limit(struct http_request *req)
 {
 	if (req->responded)
 		return;
-	if (check_idempotency(req))
-		send_upstream(req);
+	idempotency_then_upstream(req);
 }
 
 static void after_auth(struct http_request *req)

@@ -35,6 +35,9 @@ struct rl_state {
 	http_handler_fn done;
 	struct store_org org;
 	int store_rc;
+	struct gcra_params params;
+	struct gcra_result result;
+	int kv_rc;
 };
 
 void gateway_identity_headers(struct http_request *req, const struct authn *who)
@@ -59,11 +62,11 @@ static void params_for(const struct app *app, const struct store_org *org, struc
 	}
 }
 
-static void apply_limit(struct http_request *req, struct rl_state *st)
+/* The kv step: inline for the memory backend, on the kv pool for Redis. */
+static void rl_kv_call(struct http_request *req)
 {
 	struct app *app = req->app;
-	struct gcra_params p;
-	params_for(app, &st->org, &p);
+	struct rl_state *st = req->gateway_rl;
 	/*
 	 * The params are part of the key, so a changed limit starts a fresh
 	 * bucket. Under one key, a TAT left by a slower rate stays beyond
@@ -72,11 +75,17 @@ static void apply_limit(struct http_request *req, struct rl_state *st)
 	 * stay refused until the old TAT passed (up to the old window).
 	 */
 	char key[128];
-	snprintf(key, sizeof key, "rl:org:%s:%lld:%lld:%lld", st->org.id, (long long)p.count,
-	         (long long)p.period_ms, (long long)p.max_burst);
-	struct gcra_result r;
-	int rc = kv_gcra(app->kv, key, &p, clock_now_ms(), 1, &r);
-	if (rc != KV_OK) {
+	snprintf(key, sizeof key, "rl:org:%s:%lld:%lld:%lld", st->org.id,
+	         (long long)st->params.count, (long long)st->params.period_ms,
+	         (long long)st->params.max_burst);
+	st->kv_rc = kv_gcra(app->kv, key, &st->params, clock_now_ms(), 1, &st->result);
+}
+
+static void rl_finish(struct http_request *req)
+{
+	struct rl_state *st = req->gateway_rl;
+	const struct gcra_result *r = &st->result;
+	if (st->kv_rc != KV_OK) {
 		/* Fail open, counted; logged at most once a second (not per request). */
 		static int64_t last_log_ms; /* __atomic builtins only */
 		metric_add(&rl_unavailable, 1);
@@ -87,24 +96,42 @@ static void apply_limit(struct http_request *req, struct rl_state *st)
 		                                __ATOMIC_RELAXED))
 			log_event(LOG_WARN, "rate_limit_unavailable", "request_id", req->request_id,
 			          "org_id", st->org.id, "reason",
-			          rc == KV_EINVAL ? "invalid limit" : "kv unreachable", NULL);
+			          st->kv_rc == KV_EINVAL ? "invalid limit" : "kv unreachable",
+			          NULL);
 		st->done(req);
 		return;
 	}
 	char v[RATELIMIT_VALUE_MAX];
-	if (ratelimit_policy_value(&p, v, sizeof v) == 0)
+	if (ratelimit_policy_value(&st->params, v, sizeof v) == 0)
 		http_set_header(req, RATELIMIT_POLICY_FIELD, v);
-	if (ratelimit_value(&r, v, sizeof v) == 0)
+	if (ratelimit_value(r, v, sizeof v) == 0)
 		http_set_header(req, RATELIMIT_FIELD, v);
-	if (r.limited) {
+	if (r->limited) {
 		metric_add(&rl_limited, 1);
-		if (ratelimit_retry_after_value(&r, v, sizeof v) == 0)
+		if (ratelimit_retry_after_value(r, v, sizeof v) == 0)
 			http_set_header(req, RETRY_AFTER_FIELD, v);
 		http_respond_problem(req, 429, "RATE_LIMITED",
 		                     "This organization's rate limit is exhausted; retry later.",
-		                     json_pack("{s:I}", "limit", (json_int_t)r.limit));
+		                     json_pack("{s:I}", "limit", (json_int_t)r->limit));
 	}
 	st->done(req);
+}
+
+static void apply_limit(struct http_request *req, struct rl_state *st)
+{
+	struct app *app = req->app;
+	params_for(app, &st->org, &st->params);
+	if (!kv_remote(app->kv)) {
+		rl_kv_call(req);
+		rl_finish(req);
+		return;
+	}
+	if (http_defer(req, app->kv_pool, rl_kv_call, rl_finish) < 0) {
+		http_set_header(req, "Retry-After", "1");
+		http_respond_problem(req, 503, "OVERLOADED", "The server is busy; retry shortly.",
+		                     NULL);
+		st->done(req);
+	}
 }
 
 static void org_lookup_job(struct http_request *req)

@@ -14,6 +14,7 @@
 #ifndef PORTCULLIS_KV_KV_H
 #define PORTCULLIS_KV_KV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +72,8 @@ struct kv;
 
 struct kv_backend {
 	const char *scheme; /* "memory", "redis" */
+	/* Calls wait on the network: keep them off the worker loops (kv_remote). */
+	bool remote;
 	int (*open)(const char *url, struct kv **out);
 	void (*close)(struct kv *kv);
 	int (*ping)(struct kv *kv);
@@ -134,6 +137,12 @@ struct kv {
 int kv_open(const char *url, struct kv **out);
 
 /** Stop background threads and free the handle. NULL is a no-op. */
+/** True when calls do network I/O (run them on a pool, not a worker loop). */
+static inline bool kv_remote(const struct kv *kv)
+{
+	return kv->backend->remote;
+}
+
 static inline void kv_close(struct kv *kv)
 {
 	if (kv)

@@ -19,9 +19,11 @@
  * hash {s: i|d, f: fingerprint, c: status, t: content type, b: body}.
  *
  * Keys are the caller's key prefixed with "pcl:"; every key is written with
- * an expiry. Notices are PUBLISHed on "pcl:notices"; subscribe starts a
- * thread with its own connection that reconnects with exponential backoff
- * when Redis goes away, pings it to notice dead peers, delivers
+ * an expiry. Notices are PUBLISHed on "pcl:notices", or "pcl:notices:<db>"
+ * for a database other than 0 (pub/sub ignores SELECT: deployments sharing
+ * a server through separate databases must not hear each other). subscribe
+ * starts a thread with its own connection that reconnects with exponential
+ * backoff when Redis goes away, pings it to notice dead peers, delivers
  * KV_NOTICE_RESYNC after a gap, and stops when a byte arrives on its pipe
  * (close).
  *
@@ -65,6 +67,7 @@
 #define KEY_PREFIX         "pcl:"
 #define KEY_PREFIX_LEN     4
 #define CHANNEL            "pcl:notices"
+#define CHANNEL_MAX        32
 #define SCRIPT_ARGS_MAX    10
 
 /* KEYS[1]: TAT key. ARGV: T us, dvt us, limit, quantity. Returns {limited, ttl us, retry us}. */
@@ -147,6 +150,7 @@ struct kv_redis {
 	char user[AUTH_MAX + 1];
 	char password[AUTH_MAX + 1];
 	bool has_auth;
+	char channel[CHANNEL_MAX]; /* CHANNEL, or CHANNEL:<db> */
 
 	pthread_mutex_t lock; /* guards slots, down_until_ms, was_down */
 	pthread_cond_t freed;
@@ -568,10 +572,11 @@ static int redis_publish(struct kv *kv, const char *message)
 	if (!kv_notice_ok(message))
 		return KV_EINVAL;
 	redisReply *rep;
-	const char *argv[] = {"PUBLISH", CHANNEL, message};
-	size_t lens[] = {7, sizeof(CHANNEL) - 1, strlen(message)};
+	struct kv_redis *r = rds(kv);
+	const char *argv[] = {"PUBLISH", r->channel, message};
+	size_t lens[] = {7, strlen(r->channel), strlen(message)};
 	/* A duplicate notice only refreshes a cache twice: safe to retry. */
-	int rc = run(rds(kv), NULL, 3, argv, lens, true, &rep);
+	int rc = run(r, NULL, 3, argv, lens, true, &rep);
 	if (rc)
 		return rc;
 	freeReplyObject(rep);
@@ -667,8 +672,8 @@ static void *subscriber_main(void *arg)
 		redisContext *c = connect_ctx(r, false);
 		redisReply *rep = NULL;
 		if (c) {
-			rep = redisCommandArgv(c, 2, (const char *[]){"SUBSCRIBE", CHANNEL},
-			                       (size_t[]){9, sizeof(CHANNEL) - 1});
+			rep = redisCommandArgv(c, 2, (const char *[]){"SUBSCRIBE", r->channel},
+			                       (size_t[]){9, strlen(r->channel)});
 		}
 		if (reply_ok(rep)) {
 			freeReplyObject(rep);
@@ -882,6 +887,10 @@ static int redis_open(const char *url, struct kv **out)
 		return KV_EINVAL;
 	}
 	r->base.backend = &kv_redis_backend;
+	if (r->db == 0)
+		snprintf(r->channel, sizeof(r->channel), "%s", CHANNEL);
+	else
+		snprintf(r->channel, sizeof(r->channel), "%s:%d", CHANNEL, r->db);
 	pthread_once(&scripts_once, scripts_init);
 
 	pthread_condattr_t ca;
@@ -897,6 +906,7 @@ static int redis_open(const char *url, struct kv **out)
 
 const struct kv_backend kv_redis_backend = {
     .scheme = "redis",
+    .remote = true,
     .open = redis_open,
     .close = redis_close,
     .ping = redis_ping,
