@@ -17,12 +17,12 @@
 #include "gateway/reqlog.h"
 #include "ingest/geoip.h"
 #include "http/request.h"
-#include "policy/gcra.h"
 #include "policy/killswitch.h"
 #include "policy/orgcache.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 int app_open(struct app *app, const char *config_path, char *err, size_t cap)
 {
@@ -34,16 +34,6 @@ int app_open(struct app *app, const char *config_path, char *err, size_t cap)
 	if (app->cfg.auth_bcrypt_cost < 12)
 		log_warn("[auth] bcrypt_cost is %lld; below 12 is too weak for production",
 		         (long long)app->cfg.auth_bcrypt_cost);
-	struct gcra_params rl = {.count = app->cfg.rate_limit_requests,
-	                         .period_ms = app->cfg.rate_limit_per_seconds * 1000,
-	                         .max_burst = app->cfg.rate_limit_burst};
-	if (!gcra_params_valid(&rl)) {
-		snprintf(err, cap,
-		         "%s: [rate_limit] requests per per_seconds must be at most one per "
-		         "microsecond, and (burst + 1) intervals at most about 142 years",
-		         config_path ? config_path : "config");
-		return -2;
-	}
 	char msg[512];
 	if (store_open(app->cfg.store_url, (int)app->cfg.store_pool_size, &app->store, msg,
 	               sizeof msg) != STORE_OK) {
@@ -67,8 +57,13 @@ int app_open(struct app *app, const char *config_path, char *err, size_t cap)
 	app->lookup_pool = workpool_create("lookup", 2, 4096);
 	if (kv_remote(app->kv))
 		app->kv_pool = workpool_create("kv", 8, 8192);
-	app->verifier_pool = workpool_create("verify", (int)c->auth_verifier_threads,
-	                                     (size_t)c->auth_verifier_queue);
+	/* Half the cores by default: bcrypt floods must leave CPU for cached keys. */
+	int verifiers = (int)c->auth_verifier_threads;
+	if (verifiers == 0) {
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+		verifiers = cores > 1 ? (int)(cores / 2) : 1;
+	}
+	app->verifier_pool = workpool_create("verify", verifiers, (size_t)c->auth_verifier_queue);
 	app->keys = keycache_create(100000);
 	app->kills = killset_create();
 	app->orgs = orgcache_create(4096);

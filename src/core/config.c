@@ -76,9 +76,10 @@ static const struct setting config_table[] = {
     E("auth", "key_prefix", auth_key_prefix, "pcl", NULL, "API key prefix, [a-z]{2,8}"),
     I("auth", "bcrypt_cost", auth_bcrypt_cost, "12", 4, 31,
       "bcrypt cost for new key hashes (below 12 warns)"),
-    I("auth", "verifier_threads", auth_verifier_threads, "2", 1, 64,
-      "threads running bcrypt verifications"),
-    I("auth", "verifier_queue", auth_verifier_queue, "256", 1, 100000,
+    I("auth", "verifier_threads", auth_verifier_threads, "0", 0, 64,
+      "threads running bcrypt verifications; 0 = half the cores (at least 1), so attacks cannot "
+      "starve the HTTP workers"),
+    I("auth", "verifier_queue", auth_verifier_queue, "32", 1, 100000,
       "verifications that may wait; past this requests get 503 OVERLOADED"),
     I("auth", "failed_attempts_max", auth_failed_attempts_max, "20", 1, 1000000,
       "failed verifications per client address per window before 429"),
@@ -102,8 +103,9 @@ static const struct setting config_table[] = {
       "default requests per organisation per per_seconds"),
     I("rate_limit", "per_seconds", rate_limit_per_seconds, "1", 1, 86400,
       "rate-limit window in seconds"),
-    I("rate_limit", "burst", rate_limit_burst, "100", 0, 1000000000,
-      "extra requests allowed at once"),
+    I("rate_limit", "burst", rate_limit_burst, "99", 0, 1000000000,
+      "extra requests allowed at once after the first (requests - 1 gives \"requests per "
+      "per_seconds\")"),
     I("idempotency", "ttl_seconds", idempotency_ttl_seconds, "86400", 1, 2592000,
       "how long idempotency records are kept"),
     I("idempotency", "max_response_bytes", idempotency_max_response_bytes, "1048576", 0, 67108864,
@@ -365,6 +367,16 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errcap)
 	if (cfg->upstream_url[0] && !str_has_prefix(cfg->upstream_url, "http://") &&
 	    !str_has_prefix(cfg->upstream_url, "https://")) {
 		snprintf(err, errcap, "%s: [upstream] url must be an http:// or https:// URL",
+		         path ? path : "config");
+		return -1;
+	}
+	/* The same bounds as policy/gcra.h: an interval of at least 1 us, a window under 2^52 us.
+	 */
+	int64_t interval_us = cfg->rate_limit_per_seconds * 1000000 / cfg->rate_limit_requests;
+	if (interval_us < 1 || (cfg->rate_limit_burst + 1) > (INT64_C(1) << 52) / interval_us) {
+		snprintf(err, errcap,
+		         "%s: [rate_limit] requests per per_seconds must leave at least one "
+		         "microsecond per request, and (burst + 1) intervals at most 2^52 us",
 		         path ? path : "config");
 		return -1;
 	}

@@ -22,6 +22,7 @@
 #include "policy/orgcache.h"
 #include "policy/ratelimit_headers.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -154,15 +155,17 @@ static void org_lookup_done(struct http_request *req)
 	apply_limit(req, st);
 }
 
+static void register_metrics(void)
+{
+	metrics_register(&rl_unavailable);
+	metrics_register(&rl_limited);
+}
+
 void gateway_rate_limit(struct http_request *req, http_handler_fn done)
 {
 	struct app *app = req->app;
-	static bool registered;
-	if (!registered) {
-		metrics_register(&rl_unavailable);
-		metrics_register(&rl_limited);
-		registered = true;
-	}
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, register_metrics);
 	struct rl_state *st = arena_alloc(&req->arena, sizeof *st);
 	memset(st, 0, sizeof *st);
 	st->done = done;

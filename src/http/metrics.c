@@ -11,6 +11,7 @@
 #include <string.h>
 
 static const char *route_labels[METRICS_MAX_ROUTES];
+static const char *route_methods[METRICS_MAX_ROUTES];
 static _Atomic int64_t route_counts[METRICS_MAX_ROUTES][5]; /* 1xx..5xx */
 
 /* Latency buckets in seconds (upper bounds), plus +Inf. */
@@ -24,10 +25,12 @@ static _Atomic int64_t duration_count;
 static struct metric *registered;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void metrics_set_route_label(int idx, const char *label)
+void metrics_set_route_label(int idx, const char *method, const char *label)
 {
-	if (idx >= 0 && idx < METRICS_MAX_ROUTES)
+	if (idx >= 0 && idx < METRICS_MAX_ROUTES) {
+		route_methods[idx] = method ? method : "any";
 		route_labels[idx] = label;
+	}
 }
 
 void metrics_record_request(int route_idx, int status, int64_t duration_us)
@@ -78,9 +81,9 @@ void metrics_render(struct buf *out)
 			if (v)
 				buf_printf(
 				    out,
-				    "portcullis_http_requests_total{route=\"%s\",status=\"%s\"} "
-				    "%lld\n",
-				    route_labels[i], classes[c], (long long)v);
+				    "portcullis_http_requests_total{method=\"%s\",route=\"%s\","
+				    "status=\"%s\"} %lld\n",
+				    route_methods[i], route_labels[i], classes[c], (long long)v);
 		}
 	}
 	buf_append_str(out, "# HELP portcullis_http_request_duration_seconds Time from request "

@@ -13,8 +13,8 @@
 
 #define METRICS_MAX_ROUTES 128
 
-/** Give route slot idx a label (the route pattern, "proxy", "none"). */
-void metrics_set_route_label(int idx, const char *label);
+/** Give route slot idx its labels: method (NULL: any) and route pattern ("proxy", "none"). */
+void metrics_set_route_label(int idx, const char *method, const char *label);
 /** Count one finished request for a route slot, status and duration. */
 void metrics_record_request(int route_idx, int status, int64_t duration_us);
 

@@ -739,9 +739,10 @@ struct http_server *http_server_create(const struct http_server_opts *opts, char
 			goto fail;
 	}
 	for (int i = 0; i < opts->router->n; i++)
-		metrics_set_route_label(i, opts->router->routes[i].pattern);
-	metrics_set_route_label(ROUTE_SLOT_PROXY, "proxy");
-	metrics_set_route_label(ROUTE_SLOT_NONE, "none");
+		metrics_set_route_label(i, opts->router->routes[i].method,
+		                        opts->router->routes[i].pattern);
+	metrics_set_route_label(ROUTE_SLOT_PROXY, NULL, "proxy");
+	metrics_set_route_label(ROUTE_SLOT_NONE, NULL, "none");
 
 	s->workers = xcalloc((size_t)s->n_workers, sizeof *s->workers);
 	for (int i = 0; i < s->n_workers; i++)

@@ -5,12 +5,17 @@
  *
  * Connections: a bounded pool of POOL_SIZE connections, opened lazily. A
  * caller waits at most POOL_WAIT_MS for a free one. Connect and every
- * command time out after about a second, and after a failed connect further
- * connects fail fast for DOWN_BACKOFF_MS, so an unreachable Redis costs the
- * data plane a KV_EUNAVAILABLE, not a hang. A connection that saw an I/O
- * error is dropped and reopened on next use; a command that failed on a
- * reused (possibly stale) connection is retried once on a fresh one, except
- * idem_claim, where a second run would report our own claim as in flight.
+ * command time out after about a second. After a failed connect, a failure
+ * on a fresh connection or a command that ran into the timeout (Redis
+ * stopped, hung or cut off), every call fails fast for DOWN_BACKOFF_MS,
+ * doubling up to DOWN_BACKOFF_MAX_MS while it lasts; then one caller probes
+ * (a fresh connection and a PING, PROBE_TIMEOUT_MS each) while the others
+ * keep failing fast. So an unreachable or unresponsive Redis costs the data
+ * plane a KV_EUNAVAILABLE, not a wait per request. A connection that saw an
+ * I/O error is dropped and reopened on next use; a command that failed
+ * quickly on a reused (possibly stale) connection is retried once on a fresh
+ * one, except idem_claim, where a second run would report our own claim as
+ * in flight.
  *
  * Atomicity: every read-modify-write is one Lua script (EVALSHA, EVAL on
  * NOSCRIPT). GCRA runs the same math as gcra_step on the server's clock
@@ -53,22 +58,24 @@
 #include "kv/kv_internal.h"
 #include "policy/gcra.h"
 
-#define POOL_SIZE          8
-#define POOL_WAIT_MS       1000
-#define IO_TIMEOUT_MS      1000 /* connect, and each command */
-#define DOWN_BACKOFF_MS    250
-#define SUB_BACKOFF_MIN_MS 100
-#define SUB_BACKOFF_MAX_MS 5000
-#define SUB_PING_MS        5000
-#define DEFAULT_PORT       6379
-#define HOST_MAX           255
-#define AUTH_MAX           255
-#define DB_MAX             65535
-#define KEY_PREFIX         "pcl:"
-#define KEY_PREFIX_LEN     4
-#define CHANNEL            "pcl:notices"
-#define CHANNEL_MAX        32
-#define SCRIPT_ARGS_MAX    10
+#define POOL_SIZE           8
+#define POOL_WAIT_MS        1000
+#define IO_TIMEOUT_MS       1000 /* connect, and each command */
+#define DOWN_BACKOFF_MS     250
+#define DOWN_BACKOFF_MAX_MS 2000
+#define PROBE_TIMEOUT_MS    200 /* connect, and the PING, while finding out whether Redis is back */
+#define SUB_BACKOFF_MIN_MS  100
+#define SUB_BACKOFF_MAX_MS  5000
+#define SUB_PING_MS         5000
+#define DEFAULT_PORT        6379
+#define HOST_MAX            255
+#define AUTH_MAX            255
+#define DB_MAX              65535
+#define KEY_PREFIX          "pcl:"
+#define KEY_PREFIX_LEN      4
+#define CHANNEL             "pcl:notices"
+#define CHANNEL_MAX         32
+#define SCRIPT_ARGS_MAX     10
 
 /* KEYS[1]: TAT key. ARGV: T us, dvt us, limit, quantity. Returns {limited, ttl us, retry us}. */
 static const char gcra_lua[] =
@@ -152,11 +159,13 @@ struct kv_redis {
 	bool has_auth;
 	char channel[CHANNEL_MAX]; /* CHANNEL, or CHANNEL:<db> */
 
-	pthread_mutex_t lock; /* guards slots, down_until_ms, was_down */
+	pthread_mutex_t lock; /* guards slots, down_until_ms, backoff_ms, was_down, probing */
 	pthread_cond_t freed;
 	struct slot slots[POOL_SIZE];
 	int64_t down_until_ms; /* clock_mono_ms: fail fast until then */
+	int64_t backoff_ms;    /* the next fail-fast period: doubles while Redis stays away */
 	bool was_down;
+	bool probing; /* one caller is finding out whether Redis is back: the others fail fast */
 
 	/* Subscriber thread: started by subscribe, stopped by close. */
 	bool sub_running;
@@ -189,10 +198,19 @@ static bool reply_ok(const redisReply *rep)
 	return rep && rep->type != REDIS_REPLY_ERROR;
 }
 
-/* Open and prepare one connection (AUTH, SELECT when select_db). NULL on failure. */
-static redisContext *connect_ctx(struct kv_redis *r, bool select_db)
+static struct timeval timeout_of(int ms)
 {
-	struct timeval tv = {IO_TIMEOUT_MS / 1000, (IO_TIMEOUT_MS % 1000) * 1000};
+	return (struct timeval){ms / 1000, (ms % 1000) * 1000};
+}
+
+/*
+ * Open and prepare one connection (AUTH, SELECT when select_db), each step
+ * timing out after timeout_ms; commands later after IO_TIMEOUT_MS. NULL on
+ * failure.
+ */
+static redisContext *connect_ctx(struct kv_redis *r, bool select_db, int timeout_ms)
+{
+	struct timeval tv = timeout_of(timeout_ms);
 	redisContext *c = redisConnectWithTimeout(r->host, r->port, tv);
 	redisReply *rep = NULL;
 
@@ -223,7 +241,11 @@ static redisContext *connect_ctx(struct kv_redis *r, bool select_db)
 		if (!reply_ok(rep))
 			goto fail;
 		freeReplyObject(rep);
+		rep = NULL;
 	}
+	if (timeout_ms != IO_TIMEOUT_MS &&
+	    redisSetTimeout(c, timeout_of(IO_TIMEOUT_MS)) != REDIS_OK)
+		goto fail;
 	return c;
 fail:
 	if (rep)
@@ -233,10 +255,50 @@ fail:
 	return NULL;
 }
 
+/* Redis did not answer: fail fast for a while, longer each time. Under lock. */
+static void mark_down_locked(struct kv_redis *r)
+{
+	if (r->backoff_ms < DOWN_BACKOFF_MS)
+		r->backoff_ms = DOWN_BACKOFF_MS;
+	r->down_until_ms = clock_mono_ms() + r->backoff_ms;
+	r->backoff_ms =
+	    r->backoff_ms * 2 > DOWN_BACKOFF_MAX_MS ? DOWN_BACKOFF_MAX_MS : r->backoff_ms * 2;
+	if (!r->was_down)
+		log_warn("kv redis: cannot reach %s:%d", r->host, r->port);
+	r->was_down = true;
+}
+
+static void mark_down(struct kv_redis *r)
+{
+	pthread_mutex_lock(&r->lock);
+	mark_down_locked(r);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* A fresh connection that answers a PING within PROBE_TIMEOUT_MS, or NULL. */
+static redisContext *probe_ctx(struct kv_redis *r)
+{
+	redisContext *c = connect_ctx(r, true, PROBE_TIMEOUT_MS);
+	if (!c)
+		return NULL;
+	redisReply *rep = NULL;
+	if (redisSetTimeout(c, timeout_of(PROBE_TIMEOUT_MS)) == REDIS_OK)
+		rep = redisCommandArgv(c, 1, (const char *[]){"PING"}, (size_t[]){4});
+	bool ok = reply_ok(rep) && redisSetTimeout(c, timeout_of(IO_TIMEOUT_MS)) == REDIS_OK;
+	if (rep)
+		freeReplyObject(rep);
+	if (!ok) {
+		redisFree(c);
+		return NULL;
+	}
+	return c;
+}
+
 /*
  * Take a free slot and a live connection on it. *fresh says whether the
- * connection was opened just now. KV_EUNAVAILABLE when no slot frees up in
- * time or Redis cannot be reached.
+ * connection was opened just now. KV_EUNAVAILABLE at once while Redis is
+ * down (see the top of the file), or when no slot frees up in time or
+ * Redis cannot be reached.
  */
 static int pool_get(struct kv_redis *r, int *idx_out, redisContext **ctx_out, bool *fresh)
 {
@@ -246,6 +308,10 @@ static int pool_get(struct kv_redis *r, int *idx_out, redisContext **ctx_out, bo
 	deadline_after(&deadline, POOL_WAIT_MS);
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
+		if (clock_mono_ms() < r->down_until_ms || r->probing) {
+			pthread_mutex_unlock(&r->lock);
+			return KV_EUNAVAILABLE;
+		}
 		for (int i = 0; i < POOL_SIZE; i++) {
 			if (r->slots[i].busy)
 				continue;
@@ -263,28 +329,32 @@ static int pool_get(struct kv_redis *r, int *idx_out, redisContext **ctx_out, bo
 	}
 	r->slots[idx].busy = true;
 	redisContext *c = r->slots[idx].ctx;
-	bool down = clock_mono_ms() < r->down_until_ms;
+	bool probe = r->was_down;
+	if (probe)
+		r->probing = true;
 	pthread_mutex_unlock(&r->lock);
 
 	*idx_out = idx;
 	*fresh = false;
-	if (!c && !down) {
-		c = connect_ctx(r, true);
+	if (probe && c) { /* a connection from before the outage proves nothing */
+		redisFree(c);
+		c = NULL;
+	}
+	if (!c) {
+		c = probe ? probe_ctx(r) : connect_ctx(r, true, IO_TIMEOUT_MS);
 		*fresh = true;
 	}
 	pthread_mutex_lock(&r->lock);
+	r->probing = false;
 	if (!c) {
-		if (!down) {
-			r->down_until_ms = clock_mono_ms() + DOWN_BACKOFF_MS;
-			if (!r->was_down)
-				log_warn("kv redis: cannot reach %s:%d", r->host, r->port);
-			r->was_down = true;
-		}
+		mark_down_locked(r);
+		r->slots[idx].ctx = NULL;
 		r->slots[idx].busy = false;
 		pthread_cond_signal(&r->freed);
-	} else if (*fresh && r->was_down) {
+	} else if (probe) {
 		log_info("kv redis: %s:%d reachable again", r->host, r->port);
 		r->was_down = false;
+		r->backoff_ms = DOWN_BACKOFF_MS;
 	}
 	pthread_mutex_unlock(&r->lock);
 	if (!c)
@@ -323,7 +393,9 @@ static bool error_mentions(const redisReply *rep, const char *word)
 /*
  * Run one command (argv[0] "EVALSHA" means a script: on NOSCRIPT it is sent
  * again as EVAL with script's source). Retries once on a fresh connection
- * when a reused one fails with an I/O error and retry_safe is set. On KV_OK
+ * when a reused one fails quickly with an I/O error and retry_safe is set; a
+ * failure on a fresh connection, or one that took about the timeout, marks
+ * Redis down (see the top of the file). On KV_OK
  * *out is a reply that is not an error (free it); a WRONGTYPE error gives
  * KV_EINVAL, anything else KV_EUNAVAILABLE.
  */
@@ -341,6 +413,7 @@ static int run(struct kv_redis *r, const struct script *script, int argc, const 
 		rc = pool_get(r, &idx, &c, &fresh);
 		if (rc)
 			return rc;
+		int64_t t0 = clock_mono_ms();
 		rep = redisCommandArgv(c, argc, argv, lens);
 		if (script && argc <= SCRIPT_ARGS_MAX && error_is(rep, "NOSCRIPT")) {
 			const char *eargv[SCRIPT_ARGS_MAX];
@@ -355,10 +428,17 @@ static int run(struct kv_redis *r, const struct script *script, int argc, const 
 			rep = redisCommandArgv(c, argc, eargv, elens);
 		}
 		if (!rep) {
-			bool retry = retry_safe && !fresh && attempt == 0;
+			/*
+			 * Quickly on a reused connection: a stale one (Redis restarted).
+			 * On a fresh one, or after about the timeout: Redis is not answering.
+			 */
+			bool down = fresh || clock_mono_ms() - t0 >= IO_TIMEOUT_MS / 2;
+			bool retry = retry_safe && !down && attempt == 0;
 			log_debug("kv redis: I/O error: %s%s", c->errstr,
 			          retry ? ", retrying" : "");
 			pool_put(r, idx, c, true);
+			if (down)
+				mark_down(r);
 			if (retry)
 				continue;
 			return KV_EUNAVAILABLE;
@@ -669,7 +749,7 @@ static void *subscriber_main(void *arg)
 	bool gap = false; /* notices may have been missed since the last subscription */
 
 	while (!stop_wait(r, 0)) {
-		redisContext *c = connect_ctx(r, false);
+		redisContext *c = connect_ctx(r, false, IO_TIMEOUT_MS);
 		redisReply *rep = NULL;
 		if (c) {
 			rep = redisCommandArgv(c, 2, (const char *[]){"SUBSCRIBE", r->channel},
@@ -887,6 +967,7 @@ static int redis_open(const char *url, struct kv **out)
 		return KV_EINVAL;
 	}
 	r->base.backend = &kv_redis_backend;
+	r->backoff_ms = DOWN_BACKOFF_MS;
 	if (r->db == 0)
 		snprintf(r->channel, sizeof(r->channel), "%s", CHANNEL);
 	else

@@ -335,7 +335,7 @@ def test_metrics_count_requests_by_route_and_status_class(make_instance):
     for _ in range(2):
         inst.request("GET", "/not/a/route")
     inst.request("DELETE", "/healthz")
-    ok = 'portcullis_http_requests_total{route="/healthz",status="2xx"}'
+    ok = 'portcullis_http_requests_total{method="GET",route="/healthz",status="2xx"}'
 
     def client_errors(m):
         return sum(v for k, v in m.items()
@@ -349,9 +349,9 @@ def test_metrics_count_requests_by_route_and_status_class(make_instance):
 
     after = wait_for(counted)
     assert after, "request counters did not move as expected"
-    assert after['portcullis_http_requests_total{route="/metrics",status="2xx"}'] >= 1
+    assert after['portcullis_http_requests_total{method="GET",route="/metrics",status="2xx"}'] >= 1
     # A 405 has no route; an unknown path has none either (or is the data plane's).
-    assert after.get('portcullis_http_requests_total{route="none",status="4xx"}', 0) >= 1
+    assert after.get('portcullis_http_requests_total{method="any",route="none",status="4xx"}', 0) >= 1
     for k in after:
         if k.startswith("portcullis_http_requests_total{") and 'status="4xx"' in k:
             assert re.search(r'route="(none|proxy)"', k), k
@@ -455,3 +455,15 @@ def test_plain_http_sends_no_hsts(make_instance):
     inst = make_instance().start()
     r = inst.request("GET", "/healthz")
     assert "Strict-Transport-Security" not in r.headers
+
+
+def test_metrics_have_no_duplicate_series(gw):
+    # Two methods on one path (POST and DELETE .../kill) must be two series.
+    gw.root("POST", "/v1/kill-switch", json={})
+    gw.root("DELETE", "/v1/kill-switch")
+    text = gw.request("GET", "/metrics").text
+    names = [line.rsplit(" ", 1)[0] for line in text.splitlines()
+             if line and not line.startswith("#")]
+    assert len(names) == len(set(names)), [n for n in names if names.count(n) > 1]
+    assert 'method="POST",route="/v1/kill-switch"' in text
+    assert 'method="DELETE",route="/v1/kill-switch"' in text

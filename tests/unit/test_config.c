@@ -105,8 +105,8 @@ static void test_defaults(void **state)
 	assert_string_equal(c.kv_url, "memory://");
 	assert_string_equal(c.auth_key_prefix, "pcl");
 	assert_int_equal(c.auth_bcrypt_cost, 12);
-	assert_int_equal(c.auth_verifier_threads, 2);
-	assert_int_equal(c.auth_verifier_queue, 256);
+	assert_int_equal(c.auth_verifier_threads, 0);
+	assert_int_equal(c.auth_verifier_queue, 32);
 	assert_int_equal(c.auth_failed_attempts_max, 20);
 	assert_int_equal(c.auth_failed_attempts_window_s, 60);
 	assert_int_equal(c.auth_stale_grace_seconds, 30);
@@ -119,7 +119,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.upstream_connect_timeout_ms, 5000);
 	assert_int_equal(c.rate_limit_requests, 100);
 	assert_int_equal(c.rate_limit_per_seconds, 1);
-	assert_int_equal(c.rate_limit_burst, 100);
+	assert_int_equal(c.rate_limit_burst, 99);
 	assert_int_equal(c.idempotency_ttl_seconds, 86400);
 	assert_int_equal(c.idempotency_max_response_bytes, 1048576);
 	assert_int_equal(c.request_log_queue_size, 65536);
