@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
 """badkeys.py URL KEY RATE OUTFILE: fire RATE requests per second at URL with
 KEY's key id and a wrong secret, until SIGTERM; then write the status counts
-to OUTFILE as JSON.
+to OUTFILE as JSON (requests not answered when it stops are counted as
+"unanswered_at_stop"; "TimeoutError" means no answer within 10 s).
 
 The wrong secret has a valid checksum, so it passes the cheap shape check and
 costs the server a real bcrypt verification (the case a brute-force attacker
 creates); a bad checksum would be rejected before any store or bcrypt work.
 A fresh secret per request, so no cache can short-circuit it. Requests are
-paced on a fixed schedule and sent from a thread pool, so a slow answer does
-not lower the offered rate.
+paced on a fixed schedule and sent from a thread pool big enough for every
+request to wait out its timeout, so slow answers do not lower the offered rate.
 """
 import collections
 import http.client
 import json
+import os
 import secrets
 import signal
 import sys
@@ -22,6 +24,7 @@ import urllib.parse
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
+TIMEOUT_S = 10
 B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -50,7 +53,7 @@ def main():
 
     def one():
         try:
-            c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+            c = http.client.HTTPConnection(u.hostname, u.port, timeout=TIMEOUT_S)
             c.request("GET", u.path, headers={"Authorization": "Bearer " + wrong_key(key)})
             status = str(c.getresponse().status)
             c.close()
@@ -61,18 +64,27 @@ def main():
 
     start = time.monotonic()
     sent = 0
-    with ThreadPoolExecutor(max_workers=64) as pool:
-        while not stop.is_set():
-            due = start + sent / rate
-            delay = due - time.monotonic()
-            if delay > 0:
-                stop.wait(delay)
-                continue
-            pool.submit(one)
-            sent += 1
+    # Enough threads that every request can wait out its timeout without
+    # holding back the next ones: the offered rate stays RATE.
+    pool = ThreadPoolExecutor(max_workers=int(rate * TIMEOUT_S) + 16)
+    while not stop.is_set():
+        due = start + sent / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            stop.wait(delay)
+            continue
+        pool.submit(one)
+        sent += 1
     elapsed = time.monotonic() - start
+    with lock:
+        answered = sum(counts.values())
+        out = {"sent": sent, "seconds": round(elapsed, 1), "status": dict(counts),
+               "unanswered_at_stop": sent - answered}
     with open(outfile, "w") as f:
-        json.dump({"sent": sent, "seconds": round(elapsed, 1), "status": dict(counts)}, f)
+        json.dump(out, f)
+    # Requests still queued on the server would keep this process for up to
+    # their timeout: their outcome is already counted as unanswered.
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -96,7 +96,13 @@ start_portcullis() {
 	(cd "$PCL_DIR" && exec "$bin" serve -c "$PCL_DIR/portcullis.conf") >"$PCL_DIR/server.log" 2>&1 &
 	PCL_PID=$!
 	PIDS+=("$PCL_PID")
-	wait_http "$PCL_BASE/healthz"
+	for _ in $(seq 100); do
+		if curl -s -o /dev/null "$PCL_BASE/healthz"; then return 0; fi
+		kill -0 "$PCL_PID" 2>/dev/null ||
+			die "portcullis serve exited: $(tail -3 "$PCL_DIR/server.log")"
+		sleep 0.1
+	done
+	die "portcullis did not come up: $(tail -3 "$PCL_DIR/server.log")"
 }
 
 # new_gateway_key: an organisation "bench" and a gateway key for it; sets KEY.

@@ -55,8 +55,8 @@ NP_PID=$NGINX_PID
 wait_http "http://127.0.0.1:$NP_PORT/"
 
 start_portcullis "$BIN" "http://127.0.0.1:$UP_PORT" "[rate_limit]
-requests = 1000000000
-burst = 1000000000
+requests = 1000000
+burst = 1000000
 [log]
 level = warn"
 new_gateway_key
