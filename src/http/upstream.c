@@ -244,16 +244,27 @@ static void add_client_header(void *arg, const char *name, const char *value)
 	hb->x->headers = curl_slist_append(hb->x->headers, line);
 }
 
+/*
+ * Easy handles are recycled without curl_easy_reset: the options every
+ * transfer shares are set once here, and upstream_forward sets every
+ * per-transfer option (method options included) each time.
+ */
 static CURL *take_easy(struct upstream *up)
 {
-	if (up->n_idle) {
-		CURL *e = up->idle[--up->n_idle];
-		curl_easy_reset(e);
-		return e;
-	}
+	if (up->n_idle)
+		return up->idle[--up->n_idle];
 	CURL *e = curl_easy_init();
 	if (!e)
 		fatal("curl_easy_init failed");
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	/* Send the path exactly as checked and routed (no dot-segment squashing). */
+	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
 	return e;
 }
 
@@ -330,34 +341,27 @@ void upstream_forward(struct upstream *up, struct http_request *req,
 	char *url = arena_printf(&req->arena, "%.*s%s", (int)bl, t->base_url, req->raw_uri);
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)t->connect_timeout_ms);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-	/* Send the path exactly as checked and routed (no dot-segment squashing). */
-	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
 
+	/* Every method option, every time: the handle keeps the last transfer's. */
 	const char *m = req->method;
-	if (strcmp(m, "GET") == 0 && req->body.len == 0) {
-		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-	} else if (strcmp(m, "HEAD") == 0) {
+	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* GET, no body, not HEAD */
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+	if (strcmp(m, "HEAD") == 0) {
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
 	} else {
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
 		if (req->body.len || strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 ||
 		    strcmp(m, "PATCH") == 0) {
 			curl_easy_setopt(e, CURLOPT_POSTFIELDS,
 			                 req->body.data ? req->body.data : "");
 			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body.len);
 		}
+		if (strcmp(m, "GET") != 0 || req->body.len)
+			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
 	}
 
 	struct header_builder hb = {x, http_header(req, "Connection")};
