@@ -79,3 +79,42 @@ def test_dot_segments_cannot_escape_a_route(make_instance):
         assert r.status_code == 200 and _Recorder.paths[-1] == "/BILLING/billing/invoices"
     finally:
         srv.shutdown()
+
+
+class _MethodRecorder(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen = []
+
+    def _any(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        _MethodRecorder.seen.append((self.command, body))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(b"ok")
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _any
+
+    def log_message(self, *a):
+        pass
+
+
+def test_recycled_upstream_handles_forget_the_previous_method(make_instance):
+    # Handles are reused without a reset: each transfer must set its own method and body.
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _MethodRecorder)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        inst = make_instance(config=f"[upstream]\nurl = http://127.0.0.1:{srv.server_address[1]}\n"
+                             "[server]\nworkers = 1\n").start()
+        org, adm = admin(inst)
+        plan = [("POST", b"first"), ("HEAD", b""), ("GET", b""), ("DELETE", b""),
+                ("PUT", b"x" * 10), ("GET", b""), ("PATCH", b"p"), ("HEAD", b""), ("GET", b"")]
+        _MethodRecorder.seen.clear()
+        for method, body in plan:
+            r = inst.request(method, "/m", key=adm["key"], data=body or None)
+            assert r.status_code == 200, (method, r.text)
+        assert _MethodRecorder.seen == plan
+    finally:
+        srv.shutdown()
