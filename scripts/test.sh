@@ -56,6 +56,17 @@ if [ -x scripts/test-servers.sh ]; then
 	fi
 fi
 
+step "fuzz (short)"
+if ! command -v clang >/dev/null; then
+	echo "fuzz: skipped (clang not installed)"
+elif scripts/fuzz.sh 5 >"$BUILD/fuzz.log" 2>&1; then
+	tail -1 "$BUILD/fuzz.log"
+else
+	tail -20 "$BUILD/fuzz.log"
+	echo "fuzz: FAILED"
+	failed+=(fuzz)
+fi
+
 step "unit tests"
 if meson test -C "$BUILD" --suite unit --print-errorlogs >"$BUILD/unit.log" 2>&1; then
 	grep -E "^(Ok|Fail|Skipped|Timeout|Expected Fail|Unexpected Pass):" "$BUILD/unit.log" | tr '\n' ' '

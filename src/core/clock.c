@@ -131,6 +131,14 @@ int clock_parse_rfc3339(const char *s, int64_t *out_ms)
 	tm.tm_min = mm;
 	tm.tm_sec = ss;
 	time_t t = timegm(&tm);
-	*out_ms = ((int64_t)t - (int64_t)offset_min * 60) * 1000 + ms;
+	int64_t v = ((int64_t)t - (int64_t)offset_min * 60) * 1000 + ms;
+	/*
+	 * The year check above saw local time: the offset (or a leap second)
+	 * can still carry the instant before 1970 or past 9999, which
+	 * clock_format_rfc3339 could not write back as a four-digit year.
+	 */
+	if (v < 0 || v > INT64_C(253402300799999))
+		return -1;
+	*out_ms = v;
 	return 0;
 }

@@ -19,7 +19,8 @@ int64_t clock_mono_us(void);
 void clock_format_rfc3339(int64_t ms, char *out, size_t cap);
 /**
  * Parse an RFC 3339 timestamp ("2026-01-02T03:04:05Z", optional fraction,
- * "Z" or "+hh:mm" offset) into ms since the epoch. Returns 0 or -1.
+ * "Z" or "+hh:mm" offset) into ms since the epoch. Returns 0 or -1; the
+ * instant must lie in 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z.
  */
 int clock_parse_rfc3339(const char *s, int64_t *out_ms);
 

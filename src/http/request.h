@@ -109,6 +109,17 @@ void http_respond_problem(struct http_request *req, int status, const char *code
 /** 400 BAD_REQUEST naming the field in details.field. */
 void http_respond_bad_field(struct http_request *req, const char *field, const char *message);
 
+enum { HTTP_JSON_SYNTAX = -1, HTTP_JSON_SHAPE = -2 };
+#define HTTP_JSON_MAX_DEPTH 32
+
+/**
+ * Parse len bytes as a JSON object with no duplicate members, nested at
+ * most HTTP_JSON_MAX_DEPTH deep (the root is 0; every value counts). 0 with
+ * *out set (caller decrefs), HTTP_JSON_SYNTAX (with *position), or
+ * HTTP_JSON_SHAPE (not an object, or too deep). Pure: no request needed.
+ */
+int http_json_parse(const char *data, size_t len, json_t **out, int *position);
+
 /**
  * Parse the request body as a JSON object (depth and size are bounded).
  * On failure responds 400 (or 415 for a non-JSON Content-Type) and returns

@@ -12,8 +12,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define JSON_MAX_DEPTH 32
-
 const char *http_header(struct http_request *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
@@ -171,7 +169,7 @@ static bool content_type_is_json(const char *ct)
 /* Depth check: jansson has its own limit (2048); ours is much lower. */
 static bool depth_ok(const json_t *j, int depth)
 {
-	if (depth > JSON_MAX_DEPTH)
+	if (depth > HTTP_JSON_MAX_DEPTH)
 		return false;
 	if (json_is_object(j)) {
 		const char *k;
@@ -185,6 +183,24 @@ static bool depth_ok(const json_t *j, int depth)
 	return true;
 }
 
+int http_json_parse(const char *data, size_t len, json_t **out, int *position)
+{
+	json_error_t err;
+	*out = NULL;
+	json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &err);
+	if (!j) {
+		if (position)
+			*position = err.position;
+		return HTTP_JSON_SYNTAX;
+	}
+	if (!json_is_object(j) || !depth_ok(j, 0)) {
+		json_decref(j);
+		return HTTP_JSON_SHAPE;
+	}
+	*out = j;
+	return 0;
+}
+
 json_t *http_json_body(struct http_request *req)
 {
 	if (req->body.len == 0)
@@ -194,19 +210,19 @@ json_t *http_json_body(struct http_request *req)
 		                     "The request body must be application/json.", NULL);
 		return NULL;
 	}
-	json_error_t err;
-	json_t *j = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES, &err);
-	if (!j) {
+	json_t *j;
+	int position = 0;
+	switch (http_json_parse(req->body.data, req->body.len, &j, &position)) {
+	case 0:
+		return j;
+	case HTTP_JSON_SYNTAX:
 		http_respond_problem(req, 400, "BAD_REQUEST", "The request body is not valid JSON.",
-		                     json_pack("{s:i}", "position", err.position));
+		                     json_pack("{s:i}", "position", position));
 		return NULL;
-	}
-	if (!json_is_object(j) || !depth_ok(j, 0)) {
-		json_decref(j);
+	default:
 		http_respond_problem(
 		    req, 400, "BAD_REQUEST",
 		    "The request body must be a JSON object nested at most 32 deep.", NULL);
 		return NULL;
 	}
-	return j;
 }

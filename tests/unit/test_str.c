@@ -276,6 +276,19 @@ static void test_rfc3339_parse_forms(void **state)
 	}
 }
 
+/* Found by fuzz_rfc3339: the offset or a leap second must not carry the instant out of range. */
+static void test_rfc3339_range_after_offset(void **state)
+{
+	(void)state;
+	int64_t v;
+	assert_int_equal(clock_parse_rfc3339("1970-01-01T00:04:05+04:03", &v), -1);
+	assert_int_equal(clock_parse_rfc3339("9999-12-31T23:59:59-00:30", &v), -1);
+	assert_int_equal(clock_parse_rfc3339("9999-12-31T23:59:60.999Z", &v), -1);
+	assert_int_equal(clock_parse_rfc3339("1970-01-01T00:00:59.999+00:01", &v), -1);
+	assert_int_equal(clock_parse_rfc3339("1970-01-01T04:03:00+04:03", &v), 0);
+	assert_int_equal(v, 0);
+}
+
 static void test_rfc3339_rejects(void **state)
 {
 	(void)state;
@@ -328,6 +341,7 @@ int main(void)
 	    cmocka_unit_test(test_rfc3339_round_trip),
 	    cmocka_unit_test(test_rfc3339_parse_forms),
 	    cmocka_unit_test(test_rfc3339_rejects),
+	    cmocka_unit_test(test_rfc3339_range_after_offset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
