@@ -2,7 +2,7 @@
  * server.c: worker event loops around libmicrohttpd (see server.h).
  *
  * Each worker owns: an MHD daemon in external-epoll mode on its own
- * SO_REUSEPORT listening socket, an epoll set that watches the daemon's
+ * duplicate of the one listening socket, an epoll set that watches the daemon's
  * epoll fd, an eventfd (resumes and stop requests) and whatever modules
  * register (curl sockets). Requests never move between threads except while
  * suspended for pool work; MHD is only ever called from its owner thread.

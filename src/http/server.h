@@ -1,7 +1,7 @@
 /*
  * server.h: the HTTP(S) server. N worker threads, each running one event
  * loop (epoll) that drives its own libmicrohttpd daemon (external polling,
- * SO_REUSEPORT listener) and anything else registered on the loop, such as
+ * share of one listening socket) and anything else registered on the loop, such as
  * the upstream client's curl multi handle. Slow work goes to pools and the
  * connection is suspended meanwhile; nothing on a loop blocks.
  */
