@@ -12,9 +12,9 @@
  * changes by ACK_WAIT_MS for at most PEER_TTL_MS. Nodes that send the
  * older seq-less notices are applied the same way, just not waited for.
  *
- * Reloads run under one lock from reading the store to filling the cache,
- * so a slow read (the poller's) can never overwrite a newer one (a
- * notice's) with an older picture.
+ * Reloads of the kill set, and of key rows, each run under a lock from
+ * reading the store to filling the cache, so a slow read (the poller's) can
+ * never overwrite a newer one (a notice's) with an older picture.
  */
 #include "app/changes.h"
 
@@ -56,9 +56,10 @@ struct changefeed {
 	pthread_cond_t cond;
 	bool stopping;
 	int64_t version;
-	pthread_mutex_t reload_lock; /* one reload at a time: see the top of the file */
-	pthread_mutex_t peers_lock;  /* guards peers, n_peers, seq */
-	pthread_cond_t acked;        /* CLOCK_MONOTONIC */
+	pthread_mutex_t kills_lock; /* one kill-set reload at a time: see the top of the file */
+	pthread_mutex_t keys_lock;  /* one key reload at a time */
+	pthread_mutex_t peers_lock; /* guards peers, n_peers, seq */
+	pthread_cond_t acked;       /* CLOCK_MONOTONIC */
 	struct peer peers[PEERS_MAX];
 	int n_peers;
 	uint64_t seq;           /* of our last change notice */
@@ -69,11 +70,11 @@ int changes_reload_kills(struct app *app)
 {
 	struct store_kill *kills = NULL;
 	int n = 0;
-	pthread_mutex_lock(&app->feed->reload_lock);
+	pthread_mutex_lock(&app->feed->kills_lock);
 	int rc = store_kill_list(app->store, &kills, &n);
 	if (rc == STORE_OK)
 		killset_load(app->kills, kills, n);
-	pthread_mutex_unlock(&app->feed->reload_lock);
+	pthread_mutex_unlock(&app->feed->kills_lock);
 	free(kills);
 	return rc;
 }
@@ -81,15 +82,13 @@ int changes_reload_kills(struct app *app)
 static void reload_key(struct app *app, const char *key_id)
 {
 	struct store_key row;
-	pthread_mutex_lock(&app->feed->reload_lock);
+	pthread_mutex_lock(&app->feed->keys_lock);
 	int rc = store_key_get(app->store, key_id, &row);
 	if (rc == STORE_OK)
 		keycache_refresh(app->keys, &row);
-	else if (rc == STORE_ENOTFOUND)
+	else /* gone, or unreadable now: safest to force a reload on the next use */
 		keycache_invalidate(app->keys, key_id);
-	else
-		keycache_invalidate(app->keys, key_id); /* safest: force a reload later */
-	pthread_mutex_unlock(&app->feed->reload_lock);
+	pthread_mutex_unlock(&app->feed->keys_lock);
 	explicit_bzero(&row, sizeof row);
 }
 
@@ -293,8 +292,12 @@ static void handle_notice(struct app *app, struct changefeed *f, const char *mes
 	}
 	pthread_cond_broadcast(&f->acked); /* a bye may end a wait */
 	pthread_mutex_unlock(&f->peers_lock);
-	if (stranger && !bye)
+	if (stranger && !bye) {
+		log_info("change notices: node %s joined", node);
 		announce(app, "hello"); /* so a node that just came knows us at once */
+	} else if (bye) {
+		log_info("change notices: node %s left", node);
+	}
 
 	if (strcmp(kind, "ack") == 0) {
 		char to[ULID_LEN + 1];
@@ -303,15 +306,17 @@ static void handle_notice(struct app *app, struct changefeed *f, const char *mes
 			on_ack(f, node, acked, now);
 		return;
 	}
+	bool applied = true;
 	if (strcmp(kind, "key") == 0)
-		reload_key(app, id);
+		reload_key(app, id); /* on a store error the row is dropped: applied too */
 	else if (strcmp(kind, "kills") == 0)
-		changes_reload_kills(app);
+		applied = changes_reload_kills(app) == STORE_OK;
 	else if (strcmp(kind, "org") == 0)
 		orgcache_invalidate(app->orgs, id);
 	else
 		return; /* hello, bye, or a kind this version does not know */
-	if (seq) {
+	/* Not applied (the kill set could not be read): no ack, so the sender says so. */
+	if (seq && applied) {
 		char msg[NOTICE_CAP];
 		snprintf(msg, sizeof msg, "%s ack %s.%llu", f->node, node, (unsigned long long)seq);
 		kv_publish(app->kv, msg); /* lost: the sender stops waiting after ACK_WAIT_MS */
@@ -392,7 +397,8 @@ static void feed_free(struct changefeed *f)
 {
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->cond);
-	pthread_mutex_destroy(&f->reload_lock);
+	pthread_mutex_destroy(&f->kills_lock);
+	pthread_mutex_destroy(&f->keys_lock);
 	pthread_mutex_destroy(&f->peers_lock);
 	pthread_cond_destroy(&f->acked);
 	free(f);
@@ -404,7 +410,8 @@ int changes_start(struct app *app)
 	ulid_new(f->node);
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cond, NULL);
-	pthread_mutex_init(&f->reload_lock, NULL);
+	pthread_mutex_init(&f->kills_lock, NULL);
+	pthread_mutex_init(&f->keys_lock, NULL);
 	pthread_mutex_init(&f->peers_lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);

@@ -42,21 +42,27 @@ def run_cli(*args, env=None, check=False, timeout=60):
     return p
 
 
-def fresh_pg_database():
-    """Create an empty database on the test server; returns its URL."""
+def fresh_pg_database(server_url=None):
+    """Create an empty database on the test server (or on the server of
+    server_url, a database URL); returns its URL."""
     import psycopg2
+    server_url = server_url or PG_URL
     name = "pcl_" + secrets.token_hex(6)
-    conn = psycopg2.connect(PG_URL)
+    conn = psycopg2.connect(server_url)
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
     conn.close()
-    u = urllib.parse.urlparse(PG_URL)
+    u = urllib.parse.urlparse(server_url)
     return urllib.parse.urlunparse(u._replace(path="/" + name))
 
 
 class Instance:
-    """One portcullis instance: `init`, then `serve` on a free port."""
+    """One portcullis instance: `init`, then `serve` on a free port.
+
+    store="postgres" creates a fresh database on the test server, unless env
+    already names one in PORTCULLIS_STORE_URL (another node of a cluster).
+    """
 
     def __init__(self, store="sqlite", bcrypt_cost=4, config="", env=None, init=True,
                  data_dir=None):
@@ -65,7 +71,7 @@ class Instance:
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = dict(env or {})
         self.store = store
-        if store == "postgres":
+        if store == "postgres" and "PORTCULLIS_STORE_URL" not in self.env:
             self.env["PORTCULLIS_STORE_URL"] = fresh_pg_database()
         self.conf = os.path.join(self.dir, "portcullis.conf")
         self.log_path = os.path.join(self.dir, "server.log")
@@ -171,6 +177,57 @@ def make_instance(request):
     for inst in made:
         inst.stop()
         shutil.rmtree(inst.dir, ignore_errors=True)
+
+
+def add_node(make_instance, first):
+    """Another node of first's deployment: its own data directory, port and
+    log, the same portcullis.conf (but its own [server] listen), store and kv
+    URLs (env) and root key. Not started."""
+    node = make_instance(store=first.store, env=first.env, init=False,
+                         data_dir=tempfile.mkdtemp(prefix="pcl-it-"))
+    with open(first.conf) as f:
+        text = f.read()
+    text, n = re.subn(r"(?m)^listen\s*=.*$", f"listen = 127.0.0.1:{node.port}", text, count=1)
+    assert n == 1, text
+    with open(node.conf, "w") as f:
+        f.write(text)
+    node.root_key = first.root_key
+    return node
+
+
+@pytest.fixture
+def make_cluster(make_instance):
+    """make_cluster(n=2, kv_url=None, store_url=None, config="", start=True, **kw):
+    n nodes of one deployment on one PostgreSQL database and one Redis.
+
+    kv_url defaults to PORTCULLIS_TEST_REDIS_URL; store_url (a database URL)
+    to a fresh database on PORTCULLIS_TEST_PG_URL. config and the other
+    keywords go to the first Instance; the others copy its configuration
+    (add_node). Returns the list of nodes, started unless start=False, and
+    then each has heard from all the others (its log says they "joined"), so
+    a change waits for every node's acknowledgement from the first one on.
+    """
+    def make(n=2, kv_url=None, store_url=None, config="", start=True, **kw):
+        env = dict(kw.pop("env", None) or {})
+        env["PORTCULLIS_KV_URL"] = kv_url or REDIS_URL
+        if store_url:
+            env["PORTCULLIS_STORE_URL"] = store_url
+        first = make_instance(store="postgres", config=config, env=env, **kw)
+        nodes = [first] + [add_node(make_instance, first) for _ in range(n - 1)]
+        if start:
+            for node in nodes:
+                node.start(wait=False)
+            for node in nodes:
+                node.wait_ready()
+            deadline = time.time() + 15
+            for node in nodes:
+                while len(set(re.findall(r"change notices: node (\w+) joined",
+                                         node.read_log()))) < n - 1:
+                    assert time.time() < deadline, "nodes did not hear from each other"
+                    time.sleep(0.02)
+        return nodes
+
+    return make
 
 
 @pytest.fixture(params=store_params())
