@@ -91,6 +91,9 @@ class Instance:
 
     @property
     def db_path(self):
+        """The SQLite file; a test that reads it runs only on SQLite."""
+        if self.store != "sqlite":
+            pytest.skip("reads the SQLite file directly")
         return os.path.join(self.dir, "portcullis.db")
 
     def start(self, wait=True):
@@ -165,10 +168,20 @@ def store_params():
 
 
 @pytest.fixture
-def make_instance(request):
+def make_instance(request, store_kind):
+    """make(**Instance kwargs): instances stopped and removed after the test.
+
+    Every test that makes instances runs once per store backend (store_kind):
+    an instance gets that backend unless the test names one, and a test that
+    names another backend is skipped in this run (it runs in its own).
+    """
     made = []
 
     def make(**kw):
+        if "store" in kw and kw["store"] != store_kind and not kw.get("env", {}).get(
+                "PORTCULLIS_STORE_URL"):
+            pytest.skip(f"runs on {kw['store']} only")
+        kw.setdefault("store", store_kind)
         inst = Instance(**kw)
         made.append(inst)
         return inst

@@ -73,7 +73,7 @@ def test_init_generates_a_different_master_key_each_time(make_instance):
 
 
 def test_init_twice_refuses_and_leaves_the_first_instance_untouched(make_instance):
-    inst = make_instance()
+    inst = make_instance(store="sqlite")  # compares the instance's files
     before = instance_state(inst.dir)
     assert "portcullis.db" in before and "portcullis.conf" in before
     for args in (["--listen", "127.0.0.1:1"], []):
