@@ -169,6 +169,10 @@ void keycache_put(struct keycache *kc, const char *key_id, const struct store_ke
 		e->next = s->buckets[b];
 		s->buckets[b] = e;
 		s->count++;
+	} else if (row && e->known && row->version < e->row.version) {
+		/* A lookup that read the row before a change lost the race: keep the newer. */
+		pthread_mutex_unlock(&s->lock);
+		return;
 	} else if (row && e->known && strcmp(e->row.secret_hash, row->secret_hash) != 0) {
 		e->verified[0] = e->verified[1] = false;
 	}

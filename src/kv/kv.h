@@ -136,13 +136,13 @@ struct kv {
  */
 int kv_open(const char *url, struct kv **out);
 
-/** Stop background threads and free the handle. NULL is a no-op. */
 /** True when calls do network I/O (run them on a pool, not a worker loop). */
 static inline bool kv_remote(const struct kv *kv)
 {
 	return kv->backend->remote;
 }
 
+/** Stop background threads and free the handle. NULL is a no-op. */
 static inline void kv_close(struct kv *kv)
 {
 	if (kv)

@@ -20,6 +20,7 @@
 #include "store/migrations.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ struct store {
 	pthread_cond_t freed;
 	struct db_conn **idle; /* NULL slots are reconnected on demand */
 	int n_idle, size, out;
+	atomic_bool connect_failing; /* logged once until a connect succeeds */
 };
 
 /* ---------- pool ---------- */
@@ -120,13 +122,17 @@ static struct db_conn *acquire(struct store *st)
 	if (!c) {
 		char err[256];
 		if (st->driver->connect(st->url, false, &c, err, sizeof err) != DB_OK) {
-			log_warn("store: cannot connect: %s", err);
+			/* Once per outage (a request per line would flood the log). */
+			if (!atomic_exchange(&st->connect_failing, true))
+				log_warn("store: cannot connect: %s", err);
 			c = NULL;
 			pthread_mutex_lock(&st->lock);
 			st->idle[st->n_idle++] = NULL;
 			st->out--;
 			pthread_cond_signal(&st->freed);
 			pthread_mutex_unlock(&st->lock);
+		} else if (atomic_exchange(&st->connect_failing, false)) {
+			log_info("store: connected again");
 		}
 	}
 	return c;
