@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/str.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <ini.h>
 #include <stdlib.h>
@@ -68,6 +69,9 @@ static const struct setting config_table[] = {
     S("server", "tls_key", server_tls_key, "", "PEM private key for tls_cert"),
     L("server", "redirect_listen", server_redirect_listen, "",
       "optional plain-HTTP host:port answering every request with a 308 to HTTPS"),
+    S("server", "trusted_proxies", server_trusted_proxies, "",
+      "comma-separated addresses of proxies in front (e.g. nginx auth_request); their "
+      "X-Forwarded-For names the client"),
     S("store", "url", store_url, "sqlite://portcullis.db",
       "primary database: sqlite:///path/file.db or postgres://user@host:port/db"),
     I("store", "pool_size", store_pool_size, "8", 1, 256, "database connections (PostgreSQL)"),
@@ -143,6 +147,36 @@ static bool key_prefix_valid(const char *v)
 	return true;
 }
 
+static bool proxy_list_valid(const char *v)
+{
+	char addrs[CONFIG_MAX_TRUSTED_PROXIES][48];
+	return config_trusted_proxies(v, addrs) >= 0;
+}
+
+int config_trusted_proxies(const char *list, char out[CONFIG_MAX_TRUSTED_PROXIES][48])
+{
+	int n = 0;
+	const char *p = list;
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		size_t len = strcspn(p, ", ");
+		if (len == 0)
+			break;
+		if (n == CONFIG_MAX_TRUSTED_PROXIES || len >= 48)
+			return -1;
+		char one[48];
+		memcpy(one, p, len);
+		one[len] = '\0';
+		unsigned char bin[16];
+		if (inet_pton(AF_INET, one, bin) != 1 && inet_pton(AF_INET6, one, bin) != 1)
+			return -1;
+		memcpy(out[n++], one, len + 1);
+		p += len;
+	}
+	return n;
+}
+
 static bool hex64(const char *v)
 {
 	if (strlen(v) != 64)
@@ -208,6 +242,13 @@ static int set_value(struct config *cfg, const struct setting *s, const char *va
 		break;
 	}
 	case T_STRING:
+		if (strcmp(s->name, "trusted_proxies") == 0 && !proxy_list_valid(value)) {
+			snprintf(err, errcap,
+			         "[server] trusted_proxies must be up to %d comma-separated IP "
+			         "addresses, got \"%.64s\"",
+			         CONFIG_MAX_TRUSTED_PROXIES, value);
+			return -1;
+		}
 		if (strcmp(s->name, "master_key") == 0 && value[0] && !hex64(value)) {
 			snprintf(err, errcap, "[security] master_key must be 64 hex characters");
 			return -1;

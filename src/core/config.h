@@ -38,6 +38,7 @@ struct config {
 	char *server_tls_cert;
 	char *server_tls_key;
 	char *server_redirect_listen;
+	char *server_trusted_proxies;
 
 	/* [store], [kv] */
 	char *store_url;
@@ -84,6 +85,14 @@ struct config {
 	struct config_route routes[CONFIG_MAX_ROUTES];
 	size_t n_routes;
 };
+
+#define CONFIG_MAX_TRUSTED_PROXIES 16
+
+/**
+ * Parse a [server] trusted_proxies list into out; the number of addresses,
+ * or -1 for anything but up to CONFIG_MAX_TRUSTED_PROXIES IP addresses.
+ */
+int config_trusted_proxies(const char *list, char out[CONFIG_MAX_TRUSTED_PROXIES][48]);
 
 /** Fill cfg with every default. */
 void config_defaults(struct config *cfg);

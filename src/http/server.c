@@ -79,6 +79,8 @@ struct http_server {
 	struct MHD_Daemon *redirect_daemon;
 	char redirect_host[256];
 	atomic_bool stopping;
+	char trusted[CONFIG_MAX_TRUSTED_PROXIES][48];
+	int n_trusted;
 	int abandoned;
 };
 
@@ -341,6 +343,52 @@ static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char
 	return MHD_YES;
 }
 
+static bool is_trusted_proxy(const struct http_server *s, const char *addr)
+{
+	for (int i = 0; i < s->n_trusted; i++)
+		if (strcmp(s->trusted[i], addr) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Behind a trusted proxy the client is the right-most X-Forwarded-For entry
+ * that is not itself a trusted proxy (entries further left are whatever the
+ * client claimed). Only well-formed addresses are taken.
+ */
+static void client_from_forwarded_for(struct http_request *req)
+{
+	const struct http_server *s = req->worker->server;
+	const char *xff =
+	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-Forwarded-For");
+	if (!xff)
+		return;
+	size_t end = strlen(xff);
+	while (end > 0) {
+		size_t start = end;
+		while (start > 0 && xff[start - 1] != ',')
+			start--;
+		size_t a = start, b = end;
+		while (a < b && (xff[a] == ' ' || xff[a] == '\t'))
+			a++;
+		while (b > a && (xff[b - 1] == ' ' || xff[b - 1] == '\t'))
+			b--;
+		char one[48];
+		unsigned char bin[16];
+		if (b - a == 0 || b - a >= sizeof one)
+			return;
+		memcpy(one, xff + a, b - a);
+		one[b - a] = '\0';
+		if (inet_pton(AF_INET, one, bin) != 1 && inet_pton(AF_INET6, one, bin) != 1)
+			return;
+		if (!is_trusted_proxy(s, one)) {
+			memcpy(req->client_ip, one, b - a + 1);
+			return;
+		}
+		end = start > 0 ? start - 1 : 0;
+	}
+}
+
 static void fill_client_ip(struct http_request *req)
 {
 	const union MHD_ConnectionInfo *ci =
@@ -354,6 +402,8 @@ static void fill_client_ip(struct http_request *req)
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->client_ip,
 		          sizeof req->client_ip);
+	if (req->worker->server->n_trusted && is_trusted_proxy(req->worker->server, req->client_ip))
+		client_from_forwarded_for(req);
 }
 
 /* First call: header checks and routing. Responds on any failure. */
@@ -731,6 +781,9 @@ struct http_server *http_server_create(const struct http_server_opts *opts, char
 	s->cfg = cfg;
 	s->n_workers = config_worker_count(cfg);
 	s->tls = cfg->server_tls_cert[0] != '\0';
+	s->n_trusted = config_trusted_proxies(cfg->server_trusted_proxies, s->trusted);
+	if (s->n_trusted < 0)
+		s->n_trusted = 0; /* config_load validated it */
 	if (s->tls) {
 		s->tls_cert_pem = read_file_bounded(cfg->server_tls_cert, err, cap);
 		s->tls_key_pem =

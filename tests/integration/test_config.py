@@ -26,6 +26,7 @@ DOCUMENTED_DEFAULTS = {
     "server.tls_cert": "",
     "server.tls_key": "",
     "server.redirect_listen": "",
+    "server.trusted_proxies": "",
     "store.url": "sqlite://portcullis.db",
     "store.pool_size": "8",
     "kv.url": "memory://",
