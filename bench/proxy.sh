@@ -121,7 +121,7 @@ done
 LOGGED=$last
 METRICS=$(curl -s "$PCL_BASE/metrics")
 DROPPED=$(awk '/^portcullis_request_log_dropped_total / {print $2}' <<<"$METRICS")
-SERVED=$(awk '/^portcullis_http_requests_total\{route="proxy"/ {s += $2} END {print s + 0}' <<<"$METRICS")
+SERVED=$(awk '/^portcullis_http_requests_total\{.*route="proxy"/ {s += $2} END {print s + 0}' <<<"$METRICS")
 
 printf '%s\n' "${ROWS[@]}" | awk -v rss_a="$RSS_A" -v rss_b="$RSS_B" -v rss_c="$RSS_C" \
 	-v logged="$LOGGED" -v warm="$WARMUP" -v setup="$SETUP_CALLS" -v dropped="${DROPPED:-?}" \
