@@ -381,6 +381,41 @@ static int read_q(struct store *st, const char *sql, const struct db_param *p, i
 	return rc;
 }
 
+typedef void (*row_reader)(const struct db_result *r, int i, void *row);
+
+/* One row into out (STORE_ENOTFOUND when there is none). */
+static int read_one(struct store *st, const char *sql, const struct db_param *p, int n,
+                    row_reader read, void *out)
+{
+	struct db_result *r = NULL;
+	int rc = read_q(st, sql, p, n, &r);
+	if (rc != STORE_OK)
+		return rc;
+	if (r->nrows == 0)
+		rc = STORE_ENOTFOUND;
+	else
+		read(r, 0, out);
+	db_result_free(r);
+	return rc;
+}
+
+/* Every row into a malloc'd array of elem_size records (*out, *count). */
+static int read_all(struct store *st, const char *sql, const struct db_param *p, int n,
+                    row_reader read, size_t elem_size, void **out, int *count)
+{
+	struct db_result *r = NULL;
+	int rc = read_q(st, sql, p, n, &r);
+	if (rc != STORE_OK)
+		return rc;
+	char *rows = xcalloc((size_t)r->nrows + 1, elem_size);
+	for (int i = 0; i < r->nrows; i++)
+		read(r, i, rows + (size_t)i * elem_size);
+	*out = rows;
+	*count = r->nrows;
+	db_result_free(r);
+	return STORE_OK;
+}
+
 int store_audit_append(struct store *st, const struct audit_input *a)
 {
 	struct db_conn *c = acquire(st);
@@ -510,8 +545,9 @@ int store_audit_verify(struct store *st, int64_t *checked, char bad_id[STORE_ID_
 	"id, name, contact_email, rate_limit_requests, rate_limit_per_seconds, "                   \
 	"rate_limit_burst, created_at, updated_at"
 
-static void read_org(const struct db_result *r, int i, struct store_org *o)
+static void read_org(const struct db_result *r, int i, void *row)
 {
+	struct store_org *o = row;
 	copy_str(o->id, sizeof o->id, db_text(r, i, 0));
 	copy_str(o->name, sizeof o->name, db_text(r, i, 1));
 	copy_str(o->contact_email, sizeof o->contact_email, db_text(r, i, 2));
@@ -575,38 +611,24 @@ int store_org_update(struct store *st, const struct store_org *org, const struct
 int store_org_get(struct store *st, const char *id, struct store_org *out)
 {
 	struct db_param p[] = {P_TEXT(id)};
-	struct db_result *r = NULL;
-	int rc = read_q(st, "SELECT " ORG_COLS " FROM orgs WHERE id = ?", p, 1, &r);
-	if (rc != STORE_OK)
-		return rc;
-	if (r->nrows == 0)
-		rc = STORE_ENOTFOUND;
-	else
-		read_org(r, 0, out);
-	db_result_free(r);
-	return rc;
+	return read_one(st, "SELECT " ORG_COLS " FROM orgs WHERE id = ?", p, 1, read_org, out);
 }
 
 int store_org_list(struct store *st, const char *after, int limit, struct store_org **out, int *n)
 {
 	struct db_param p[] = {P_TEXT(after ? after : ""), P_INT(limit)};
-	struct db_result *r = NULL;
-	int rc =
-	    read_q(st, "SELECT " ORG_COLS " FROM orgs WHERE id > ? ORDER BY id LIMIT ?", p, 2, &r);
-	if (rc != STORE_OK)
-		return rc;
-	*out = xcalloc((size_t)r->nrows + 1, sizeof **out);
-	for (int i = 0; i < r->nrows; i++)
-		read_org(r, i, &(*out)[i]);
-	*n = r->nrows;
-	db_result_free(r);
-	return STORE_OK;
+	void *rows = NULL;
+	int rc = read_all(st, "SELECT " ORG_COLS " FROM orgs WHERE id > ? ORDER BY id LIMIT ?", p,
+	                  2, read_org, sizeof **out, &rows, n);
+	*out = rows;
+	return rc;
 }
 
 /* ---------- projects ---------- */
 
-static void read_project(const struct db_result *r, int i, struct store_project *p)
+static void read_project(const struct db_result *r, int i, void *row)
 {
+	struct store_project *p = row;
 	copy_str(p->id, sizeof p->id, db_text(r, i, 0));
 	copy_str(p->org_id, sizeof p->org_id, db_text(r, i, 1));
 	copy_str(p->name, sizeof p->name, db_text(r, i, 2));
@@ -632,38 +654,23 @@ int store_project_get(struct store *st, const char *org_id, const char *id,
                       struct store_project *out)
 {
 	struct db_param p[] = {P_TEXT(id), P_TEXT(org_id)};
-	struct db_result *r = NULL;
-	int rc = read_q(
+	return read_one(
 	    st, "SELECT id, org_id, name, created_at FROM projects WHERE id = ? AND org_id = ?", p,
-	    2, &r);
-	if (rc != STORE_OK)
-		return rc;
-	if (r->nrows == 0)
-		rc = STORE_ENOTFOUND;
-	else
-		read_project(r, 0, out);
-	db_result_free(r);
-	return rc;
+	    2, read_project, out);
 }
 
 int store_project_list(struct store *st, const char *org_id, const char *after, int limit,
                        struct store_project **out, int *n)
 {
 	struct db_param p[] = {P_TEXT(org_id), P_TEXT(after ? after : ""), P_INT(limit)};
-	struct db_result *r = NULL;
-	int rc =
-	    read_q(st,
-	           "SELECT id, org_id, name, created_at FROM projects WHERE org_id = ? AND id > ? "
-	           "ORDER BY id LIMIT ?",
-	           p, 3, &r);
-	if (rc != STORE_OK)
-		return rc;
-	*out = xcalloc((size_t)r->nrows + 1, sizeof **out);
-	for (int i = 0; i < r->nrows; i++)
-		read_project(r, i, &(*out)[i]);
-	*n = r->nrows;
-	db_result_free(r);
-	return STORE_OK;
+	void *rows = NULL;
+	int rc = read_all(
+	    st,
+	    "SELECT id, org_id, name, created_at FROM projects WHERE org_id = ? AND id > ? "
+	    "ORDER BY id LIMIT ?",
+	    p, 3, read_project, sizeof **out, &rows, n);
+	*out = rows;
+	return rc;
 }
 
 /* ---------- API keys ---------- */
@@ -672,8 +679,9 @@ int store_project_list(struct store *st, const char *org_id, const char *after, 
 	"id, org_id, project_id, name, env, scopes, secret_hash, prev_secret_hash, "               \
 	"prev_expires_at, start, created_at, last_used_at, expires_at, revoked_at, version"
 
-static void read_key(const struct db_result *r, int i, struct store_key *k)
+static void read_key(const struct db_result *r, int i, void *row)
 {
+	struct store_key *k = row;
 	copy_str(k->id, sizeof k->id, db_text(r, i, 0));
 	copy_str(k->org_id, sizeof k->org_id, db_text(r, i, 1));
 	copy_str(k->project_id, sizeof k->project_id, db_text(r, i, 2));
@@ -723,16 +731,7 @@ int store_key_insert(struct store *st, const struct store_key *k, const struct a
 int store_key_get(struct store *st, const char *id, struct store_key *out)
 {
 	struct db_param p[] = {P_TEXT(id)};
-	struct db_result *r = NULL;
-	int rc = read_q(st, "SELECT " KEY_COLS " FROM api_keys WHERE id = ?", p, 1, &r);
-	if (rc != STORE_OK)
-		return rc;
-	if (r->nrows == 0)
-		rc = STORE_ENOTFOUND;
-	else
-		read_key(r, 0, out);
-	db_result_free(r);
-	return rc;
+	return read_one(st, "SELECT " KEY_COLS " FROM api_keys WHERE id = ?", p, 1, read_key, out);
 }
 
 int store_key_list(struct store *st, const char *org_id, const char *project_id, const char *after,
@@ -746,21 +745,15 @@ int store_key_list(struct store *st, const char *org_id, const char *project_id,
 	                       P_TEXT(project_id),
 	                       P_TEXT(after ? after : ""),
 	                       P_INT(limit)};
-	struct db_result *r = NULL;
-	int rc = read_q(st,
-	                "SELECT " KEY_COLS " FROM api_keys WHERE "
-	                "(CASE WHEN ? = 1 THEN org_id IS NULL ELSE org_id IS NOT NULL END) "
-	                "AND (? IS NULL OR org_id = ?) AND (? IS NULL OR project_id = ?) "
-	                "AND id > ? ORDER BY id LIMIT ?",
-	                p, 7, &r);
-	if (rc != STORE_OK)
-		return rc;
-	*out = xcalloc((size_t)r->nrows + 1, sizeof **out);
-	for (int i = 0; i < r->nrows; i++)
-		read_key(r, i, &(*out)[i]);
-	*n = r->nrows;
-	db_result_free(r);
-	return STORE_OK;
+	void *rows = NULL;
+	int rc = read_all(st,
+	                  "SELECT " KEY_COLS " FROM api_keys WHERE "
+	                  "(CASE WHEN ? = 1 THEN org_id IS NULL ELSE org_id IS NOT NULL END) "
+	                  "AND (? IS NULL OR org_id = ?) AND (? IS NULL OR project_id = ?) "
+	                  "AND id > ? ORDER BY id LIMIT ?",
+	                  p, 7, read_key, sizeof **out, &rows, n);
+	*out = rows;
+	return rc;
 }
 
 struct rotate_args {
@@ -857,8 +850,9 @@ int store_key_touch(struct store *st, const char *const *ids, const int64_t *at,
 
 /* ---------- kill switches ---------- */
 
-static void read_kill(const struct db_result *r, int i, struct store_kill *k)
+static void read_kill(const struct db_result *r, int i, void *row)
 {
+	struct store_kill *k = row;
 	copy_str(k->scope, sizeof k->scope, db_text(r, i, 0));
 	copy_str(k->target_id, sizeof k->target_id, db_text(r, i, 1));
 	copy_str(k->set_by, sizeof k->set_by, db_text(r, i, 2));
@@ -928,32 +922,18 @@ int store_kill_get(struct store *st, const char *scope, const char *target_id,
                    struct store_kill *out)
 {
 	struct db_param p[] = {P_TEXT(scope), P_TEXT(target_id)};
-	struct db_result *r = NULL;
-	int rc =
-	    read_q(st, "SELECT " KILL_COLS " FROM kill_switches WHERE scope = ? AND target_id = ?",
-	           p, 2, &r);
-	if (rc != STORE_OK)
-		return rc;
-	if (r->nrows == 0)
-		rc = STORE_ENOTFOUND;
-	else
-		read_kill(r, 0, out);
-	db_result_free(r);
-	return rc;
+	return read_one(st,
+	                "SELECT " KILL_COLS " FROM kill_switches WHERE scope = ? AND target_id = ?",
+	                p, 2, read_kill, out);
 }
 
 int store_kill_list(struct store *st, struct store_kill **out, int *n)
 {
-	struct db_result *r = NULL;
-	int rc = read_q(st, "SELECT " KILL_COLS " FROM kill_switches", NULL, 0, &r);
-	if (rc != STORE_OK)
-		return rc;
-	*out = xcalloc((size_t)r->nrows + 1, sizeof **out);
-	for (int i = 0; i < r->nrows; i++)
-		read_kill(r, i, &(*out)[i]);
-	*n = r->nrows;
-	db_result_free(r);
-	return STORE_OK;
+	void *rows = NULL;
+	int rc = read_all(st, "SELECT " KILL_COLS " FROM kill_switches", NULL, 0, read_kill,
+	                  sizeof **out, &rows, n);
+	*out = rows;
+	return rc;
 }
 
 int store_state_version(struct store *st, int64_t *out)
