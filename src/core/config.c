@@ -114,7 +114,7 @@ static const struct setting config_table[] = {
       "how long idempotency records are kept"),
     I("idempotency", "max_response_bytes", idempotency_max_response_bytes, "1048576", 0, 67108864,
       "largest response body recorded for replay"),
-    I("request_log", "queue_size", request_log_queue_size, "65536", 16, 1048576,
+    I("request_log", "queue_size", request_log_queue_size, "16384", 16, 1048576,
       "request-log rows waiting for the writer; when full, new rows are dropped and counted"),
     I("request_log", "batch_size", request_log_batch_size, "512", 1, 100000,
       "rows per write transaction"),

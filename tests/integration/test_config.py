@@ -49,7 +49,7 @@ DOCUMENTED_DEFAULTS = {
     "rate_limit.burst": "99",
     "idempotency.ttl_seconds": "86400",
     "idempotency.max_response_bytes": "1048576",
-    "request_log.queue_size": "65536",
+    "request_log.queue_size": "16384",
     "request_log.batch_size": "512",
     "retention.request_log_days": "30",
     "geoip.database": "",

@@ -122,7 +122,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.rate_limit_burst, 99);
 	assert_int_equal(c.idempotency_ttl_seconds, 86400);
 	assert_int_equal(c.idempotency_max_response_bytes, 1048576);
-	assert_int_equal(c.request_log_queue_size, 65536);
+	assert_int_equal(c.request_log_queue_size, 16384);
 	assert_int_equal(c.request_log_batch_size, 512);
 	assert_int_equal(c.retention_request_log_days, 30);
 	assert_string_equal(c.geoip_database, "");
