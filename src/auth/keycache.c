@@ -155,6 +155,30 @@ enum keycache_result keycache_check(struct keycache *kc, const char *key_id, con
 	return r;
 }
 
+/*
+ * Give e a new row, keeping a verified secret only while the hash it was
+ * verified against is still the row's (compared in constant time: hashes
+ * are secret-derived). After a rotation with grace the old current secret
+ * lives on as the previous one, and so does its verification.
+ */
+static void set_row(struct entry *e, const struct store_key *row)
+{
+	if (e->known && e->verified[0] && row->prev_secret_hash[0] &&
+	    ct_streq(e->row.secret_hash, row->prev_secret_hash)) {
+		memcpy(e->mac[1], e->mac[0], 32);
+		e->verified[1] = true;
+		memcpy(e->row.prev_secret_hash, row->prev_secret_hash,
+		       sizeof e->row.prev_secret_hash);
+	}
+	if (!e->known || !ct_streq(e->row.secret_hash, row->secret_hash))
+		e->verified[0] = false;
+	if (!e->known || !ct_streq(e->row.prev_secret_hash, row->prev_secret_hash))
+		e->verified[1] = false;
+	e->known = true;
+	e->row = *row;
+	e->cached_at = clock_now_ms();
+}
+
 void keycache_put(struct keycache *kc, const char *key_id, const struct store_key *row)
 {
 	size_t b;
@@ -173,15 +197,15 @@ void keycache_put(struct keycache *kc, const char *key_id, const struct store_ke
 		/* A lookup that read the row before a change lost the race: keep the newer. */
 		pthread_mutex_unlock(&s->lock);
 		return;
-	} else if (row && e->known && strcmp(e->row.secret_hash, row->secret_hash) != 0) {
-		e->verified[0] = e->verified[1] = false;
 	}
-	e->known = row != NULL;
-	if (row)
-		e->row = *row;
-	else
+	if (row) {
+		set_row(e, row);
+	} else { /* the store has no such key id */
+		e->known = false;
+		e->verified[0] = e->verified[1] = false;
 		memset(&e->row, 0, sizeof e->row);
-	e->cached_at = clock_now_ms();
+		e->cached_at = clock_now_ms();
+	}
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -195,7 +219,7 @@ void keycache_mark_verified(struct keycache *kc, const char *key_id, const char 
 	const char *cached =
 	    e && e->known ? (slot == KC_SLOT_CURRENT ? e->row.secret_hash : e->row.prev_secret_hash)
 	                  : NULL;
-	if (cached && strcmp(cached, hash) == 0) {
+	if (cached && ct_streq(cached, hash)) {
 		memcpy(e->mac[slot], mac, 32);
 		e->verified[slot] = true;
 	}
@@ -208,24 +232,8 @@ void keycache_refresh(struct keycache *kc, const struct store_key *row)
 	struct stripe *s = stripe_of(kc, row->id, &b);
 	pthread_mutex_lock(&s->lock);
 	struct entry *e = find(s, b, row->id);
-	if (e) {
-		if (e->known && e->verified[0] && row->prev_secret_hash[0] &&
-		    strcmp(e->row.secret_hash, row->prev_secret_hash) == 0) {
-			/* Rotation with grace: the verified secret is now the previous one. */
-			memcpy(e->mac[1], e->mac[0], 32);
-			e->verified[1] = true;
-			memcpy(e->row.prev_secret_hash, row->prev_secret_hash,
-			       sizeof e->row.prev_secret_hash);
-		}
-		if (!e->known || strcmp(e->row.secret_hash, row->secret_hash) != 0)
-			e->verified[0] = false;
-		if (!e->known || strcmp(e->row.prev_secret_hash, row->prev_secret_hash) != 0)
-			e->verified[1] = false;
-		/* After a rotation the old current secret may live on as the previous one. */
-		e->known = true;
-		e->row = *row;
-		e->cached_at = clock_now_ms();
-	}
+	if (e)
+		set_row(e, row);
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -1,0 +1,75 @@
+/*
+ * test_bfguard.c: unit tests for src/auth/bfguard.c: the sliding-window
+ * failure count per address, Retry-After, other addresses unaffected, and
+ * the window sliding past old failures.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+
+#include "auth/bfguard.h"
+
+#define WINDOW_MS 60000
+
+static void test_blocks_at_the_threshold_per_address(void **state)
+{
+	(void)state;
+	struct bfguard *g = bfguard_create(3, 60, 1024);
+	int64_t t = 10LL * WINDOW_MS + 1000, retry = 0;
+	for (int i = 0; i < 2; i++)
+		bfguard_fail(g, "203.0.113.7", t);
+	assert_false(bfguard_blocked(g, "203.0.113.7", t, &retry));
+	bfguard_fail(g, "203.0.113.7", t);
+	assert_true(bfguard_blocked(g, "203.0.113.7", t, &retry));
+	assert_true(retry >= 1 && retry <= 2 * 60 + 1);
+	assert_false(bfguard_blocked(g, "203.0.113.8", t, &retry));
+	assert_false(bfguard_blocked(g, "2001:db8::1", t, &retry));
+	bfguard_destroy(g);
+}
+
+static void test_the_window_slides(void **state)
+{
+	(void)state;
+	struct bfguard *g = bfguard_create(4, 60, 1024);
+	int64_t start = 20LL * WINDOW_MS, retry;
+	for (int i = 0; i < 5; i++)
+		bfguard_fail(g, "198.51.100.1", start + 59000); /* late in one window */
+	assert_true(bfguard_blocked(g, "198.51.100.1", start + 59000, &retry));
+	/* Early in the next window the previous one still weighs almost fully (4.9)... */
+	assert_true(bfguard_blocked(g, "198.51.100.1", start + WINDOW_MS + 1000, &retry));
+	/* ... half-way through it weighs half: 2.5 < 4. */
+	assert_false(bfguard_blocked(g, "198.51.100.1", start + WINDOW_MS + 30000, &retry));
+	/* Two windows later nothing is left. */
+	assert_false(bfguard_blocked(g, "198.51.100.1", start + 3 * WINDOW_MS, &retry));
+	bfguard_destroy(g);
+}
+
+static void test_bounded_table(void **state)
+{
+	(void)state;
+	struct bfguard *g = bfguard_create(1, 60, 16);
+	int64_t t = 5LL * WINDOW_MS, retry;
+	char addr[32];
+	for (int i = 0; i < 1000; i++) {
+		snprintf(addr, sizeof addr, "10.0.%d.%d", i / 256, i % 256);
+		bfguard_fail(g, addr, t);
+	}
+	/* The most recent address is still tracked; memory stayed at 16 slots. */
+	assert_true(bfguard_blocked(g, addr, t, &retry));
+	bfguard_destroy(g);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_blocks_at_the_threshold_per_address),
+	    cmocka_unit_test(test_the_window_slides),
+	    cmocka_unit_test(test_bounded_table),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

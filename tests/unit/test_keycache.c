@@ -1,0 +1,177 @@
+/*
+ * test_keycache.c: unit tests for src/auth/keycache.c: misses, unknown key
+ * ids, verified secrets and when they stop counting (rotation, grace, a
+ * changed previous hash), stale reads losing to newer rows, the last-used
+ * coalescing, and eviction bounds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "auth/keycache.h"
+#include "core/clock.h"
+
+#define KEY_ID "01J00000000000000000000000"
+
+static struct store_key row_with(const char *hash, const char *prev, int64_t prev_until,
+                                 int64_t version)
+{
+	struct store_key k;
+	memset(&k, 0, sizeof k);
+	snprintf(k.id, sizeof k.id, "%s", KEY_ID);
+	snprintf(k.secret_hash, sizeof k.secret_hash, "%s", hash);
+	snprintf(k.prev_secret_hash, sizeof k.prev_secret_hash, "%s", prev);
+	k.prev_expires_at = prev_until;
+	k.version = version;
+	return k;
+}
+
+static void mac_of(struct keycache *kc, const char *secret, uint8_t mac[32])
+{
+	keycache_secret_mac(kc, secret, strlen(secret), mac);
+}
+
+static void test_miss_unknown_and_verified(void **state)
+{
+	(void)state;
+	struct keycache *kc = keycache_create(100);
+	uint8_t good[32], bad[32];
+	mac_of(kc, "good-secret", good);
+	mac_of(kc, "bad-secret", bad);
+	struct store_key out, row = row_with("$2b$04$hashA", "", -1, 1);
+	int64_t now = clock_now_ms();
+
+	assert_int_equal(keycache_check(kc, KEY_ID, good, now, &out), KC_MISS);
+	keycache_put(kc, "01J00000000000000000000001", NULL);
+	assert_int_equal(keycache_check(kc, "01J00000000000000000000001", good, now, &out),
+	                 KC_UNKNOWN);
+
+	keycache_put(kc, KEY_ID, &row);
+	assert_int_equal(keycache_check(kc, KEY_ID, good, now, &out), KC_UNVERIFIED);
+	assert_string_equal(out.secret_hash, "$2b$04$hashA");
+	keycache_mark_verified(kc, KEY_ID, "$2b$04$hashA", KC_SLOT_CURRENT, good);
+	assert_int_equal(keycache_check(kc, KEY_ID, good, now, &out), KC_VERIFIED);
+	assert_int_equal(keycache_check(kc, KEY_ID, bad, now, &out), KC_UNVERIFIED);
+	/* A verification against a hash the row no longer has is ignored. */
+	keycache_mark_verified(kc, KEY_ID, "$2b$04$other", KC_SLOT_CURRENT, bad);
+	assert_int_equal(keycache_check(kc, KEY_ID, bad, now, &out), KC_UNVERIFIED);
+	keycache_destroy(kc);
+}
+
+static void test_rotation_drops_the_old_secret(void **state)
+{
+	(void)state;
+	struct keycache *kc = keycache_create(100);
+	uint8_t old[32];
+	mac_of(kc, "old", old);
+	struct store_key out, row = row_with("$2b$04$hashA", "", -1, 1);
+	int64_t now = clock_now_ms();
+	keycache_put(kc, KEY_ID, &row);
+	keycache_mark_verified(kc, KEY_ID, "$2b$04$hashA", KC_SLOT_CURRENT, old);
+
+	/* Kill and lift bump the version but keep the hash: still verified. */
+	row.version = 2;
+	keycache_refresh(kc, &row);
+	assert_int_equal(keycache_check(kc, KEY_ID, old, now, &out), KC_VERIFIED);
+
+	/* Rotation without grace: the old secret is unverified from the next request on. */
+	struct store_key rotated = row_with("$2b$04$hashB", "", -1, 3);
+	keycache_refresh(kc, &rotated);
+	assert_int_equal(keycache_check(kc, KEY_ID, old, now, &out), KC_UNVERIFIED);
+	keycache_destroy(kc);
+}
+
+static void test_rotation_with_grace_keeps_the_old_secret_until_it_ends(void **state)
+{
+	(void)state;
+	struct keycache *kc = keycache_create(100);
+	uint8_t old[32];
+	mac_of(kc, "old", old);
+	struct store_key out, row = row_with("$2b$04$hashA", "", -1, 1);
+	int64_t now = clock_now_ms();
+	keycache_put(kc, KEY_ID, &row);
+	keycache_mark_verified(kc, KEY_ID, "$2b$04$hashA", KC_SLOT_CURRENT, old);
+
+	struct store_key rotated = row_with("$2b$04$hashB", "$2b$04$hashA", now + 60000, 2);
+	keycache_refresh(kc, &rotated);
+	assert_int_equal(keycache_check(kc, KEY_ID, old, now, &out), KC_VERIFIED);
+	/* Past the grace the previous slot no longer counts. */
+	assert_int_equal(keycache_check(kc, KEY_ID, old, now + 61000, &out), KC_UNVERIFIED);
+
+	/* A second rotation replaces the previous hash: the first secret is gone. */
+	struct store_key again = row_with("$2b$04$hashC", "$2b$04$hashB", now + 60000, 3);
+	keycache_refresh(kc, &again);
+	assert_int_equal(keycache_check(kc, KEY_ID, old, now, &out), KC_UNVERIFIED);
+	keycache_destroy(kc);
+}
+
+static void test_a_stale_read_cannot_overwrite_a_newer_row(void **state)
+{
+	(void)state;
+	struct keycache *kc = keycache_create(100);
+	struct store_key out, newer = row_with("$2b$04$hashB", "", -1, 5);
+	struct store_key older = row_with("$2b$04$hashA", "", -1, 4);
+	uint8_t mac[32];
+	mac_of(kc, "x", mac);
+	keycache_put(kc, KEY_ID, &newer);
+	keycache_put(kc, KEY_ID, &older);
+	assert_int_equal(keycache_check(kc, KEY_ID, mac, clock_now_ms(), &out), KC_UNVERIFIED);
+	assert_int_equal(out.version, 5);
+	assert_string_equal(out.secret_hash, "$2b$04$hashB");
+	keycache_destroy(kc);
+}
+
+static void test_touch_due_once_a_minute(void **state)
+{
+	(void)state;
+	struct keycache *kc = keycache_create(100);
+	struct store_key row = row_with("$2b$04$hashA", "", -1, 1);
+	int64_t now = clock_now_ms();
+	assert_false(keycache_touch_due(kc, KEY_ID, now)); /* not cached */
+	keycache_put(kc, KEY_ID, &row);
+	assert_true(keycache_touch_due(kc, KEY_ID, now));
+	assert_false(keycache_touch_due(kc, KEY_ID, now + 1000));
+	assert_false(keycache_touch_due(kc, KEY_ID, now + 59999));
+	assert_true(keycache_touch_due(kc, KEY_ID, now + 60000));
+	keycache_destroy(kc);
+}
+
+static void test_bounded_and_invalidated(void **state)
+{
+	(void)state;
+	struct keycache *kc = keycache_create(64); /* about one entry per stripe */
+	char ids[2000][STORE_ID_LEN + 1];
+	for (int i = 0; i < 2000; i++) {
+		char id[STORE_ID_LEN + 1];
+		snprintf(id, sizeof id, "01J%023d", i);
+		struct store_key row = row_with("$2b$04$h", "", -1, 1);
+		memcpy(row.id, id, sizeof id);
+		keycache_put(kc, id, &row);
+	}
+	size_t n = keycache_ids(kc, ids, 2000);
+	assert_true(n >= 1 && n <= 64 + 64); /* each of 64 stripes holds at most cap/64 + 1 */
+	keycache_invalidate(kc, ids[0]);
+	assert_int_equal(keycache_ids(kc, ids, 2000), n - 1);
+	keycache_clear(kc);
+	assert_int_equal(keycache_ids(kc, ids, 2000), 0);
+	keycache_destroy(kc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_miss_unknown_and_verified),
+	    cmocka_unit_test(test_rotation_drops_the_old_secret),
+	    cmocka_unit_test(test_rotation_with_grace_keeps_the_old_secret_until_it_ends),
+	    cmocka_unit_test(test_a_stale_read_cannot_overwrite_a_newer_row),
+	    cmocka_unit_test(test_touch_due_once_a_minute),
+	    cmocka_unit_test(test_bounded_and_invalidated),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
