@@ -52,25 +52,6 @@ static int check_operator_kill(struct http_request *req, const struct authn *who
 	return 0;
 }
 
-/* True when the caller holds every scope of k. */
-static bool holds_all_scopes(const struct authn *who, const struct store_key *k)
-{
-	for (const char *p = k->scopes; *p;) {
-		size_t n = strcspn(p, " ");
-		char one[32];
-		if (n >= sizeof one)
-			return false;
-		memcpy(one, p, n);
-		one[n] = '\0';
-		if (!keys_has_scope(who->key.scopes, one))
-			return false;
-		p += n;
-		while (*p == ' ')
-			p++;
-	}
-	return true;
-}
-
 /* Load {keyId} if the caller may see it; responds 404/503 otherwise. */
 static int load_key(struct http_request *req, const struct authn *who, struct store_key *out)
 {
@@ -330,7 +311,7 @@ static void rotate(struct http_request *req, const struct authn *who)
 	static const char *const allowed[] = {"grace_seconds", NULL};
 	if (api_only_fields(req, body, allowed) < 0)
 		goto out;
-	if (!who->root && !holds_all_scopes(who, &k)) {
+	if (!who->root && !keys_has_all_scopes(who->key.scopes, k.scopes)) {
 		http_respond_problem(
 		    req, 403, "FORBIDDEN",
 		    "A key cannot rotate a key with scopes it does not hold: the new "

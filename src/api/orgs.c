@@ -7,6 +7,7 @@
 #include "app/changes.h"
 #include "app/killops.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/ulid.h"
 #include "policy/gcra.h"
 #include "policy/killswitch.h"
@@ -15,21 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static json_t *time_json(int64_t ms)
-{
-	char buf[32];
-	clock_format_rfc3339(ms, buf, sizeof buf);
-	return json_string(buf);
-}
-
 static json_t *kill_json(struct app *app, const char *scope, const char *target)
 {
 	struct store_kill k;
 	if (!killset_get(app->kills, scope, target, &k))
 		return json_pack("{s:b, s:n, s:n, s:n}", "engaged", 0, "set_by", "reason", "at");
 	return json_pack("{s:b, s:s, s:o, s:o}", "engaged", 1, "set_by", k.set_by, "reason",
-	                 k.reason[0] ? json_string(k.reason) : json_null(), "at",
-	                 time_json(k.engaged_at));
+	                 json_str_or_null(k.reason), "at", json_time(k.engaged_at));
 }
 
 static json_t *org_json(struct app *app, const struct store_org *o)
@@ -39,11 +32,10 @@ static json_t *org_json(struct app *app, const struct store_org *o)
 	                             "per_seconds", (json_int_t)o->rl_per_seconds, "burst",
 	                             (json_int_t)o->rl_burst)
 	                 : json_null();
-	return json_pack(
-	    "{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "id", o->id, "name", o->name, "contact_email",
-	    o->contact_email[0] ? json_string(o->contact_email) : json_null(), "rate_limit", rl,
-	    "kill_switch", kill_json(app, "organization", o->id), "created_at",
-	    time_json(o->created_at), "updated_at", time_json(o->updated_at));
+	return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "id", o->id, "name", o->name,
+	                 "contact_email", json_str_or_null(o->contact_email), "rate_limit", rl,
+	                 "kill_switch", kill_json(app, "organization", o->id), "created_at",
+	                 json_time(o->created_at), "updated_at", json_time(o->updated_at));
 }
 
 static bool email_plausible(const char *s)

@@ -4,6 +4,7 @@
 #include "api/api.h"
 
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/ulid.h"
 
 #include <stdio.h>
@@ -12,10 +13,8 @@
 
 static json_t *project_json(const struct store_project *p)
 {
-	char at[32];
-	clock_format_rfc3339(p->created_at, at, sizeof at);
-	return json_pack("{s:s, s:s, s:s, s:s}", "id", p->id, "org_id", p->org_id, "name", p->name,
-	                 "created_at", at);
+	return json_pack("{s:s, s:s, s:s, s:o}", "id", p->id, "org_id", p->org_id, "name", p->name,
+	                 "created_at", json_time(p->created_at));
 }
 
 static int need_org(struct http_request *req, const struct authn *who)

@@ -8,6 +8,7 @@
 #include "auth/bfguard.h"
 
 #include "core/alloc.h"
+#include "core/str.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -48,14 +49,6 @@ void bfguard_destroy(struct bfguard *g)
 	free(g);
 }
 
-static uint64_t hash_addr(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
 /* Roll the slot's windows forward to now. */
 static void roll(struct bfguard *g, struct slot *s, int64_t now)
 {
@@ -79,7 +72,7 @@ static double estimate(struct bfguard *g, const struct slot *s, int64_t now)
  */
 static struct slot *lookup(struct bfguard *g, const char *addr, bool create, int64_t now)
 {
-	size_t h = (size_t)(hash_addr(addr) % g->n);
+	size_t h = (size_t)(str_hash(addr) % g->n);
 	struct slot *victim = NULL;
 	for (size_t i = 0; i < 8; i++) {
 		struct slot *s = &g->slots[(h + i) % g->n];

@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/str.h"
 #include "crypto/ct.h"
 #include "crypto/hash.h"
 #include "crypto/random.h"
@@ -40,14 +41,6 @@ struct keycache {
 	uint8_t pepper[32];
 	struct stripe stripes[STRIPES];
 };
-
-static uint64_t hash_id(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
 
 struct keycache *keycache_create(size_t max_entries)
 {
@@ -90,7 +83,7 @@ void keycache_secret_mac(struct keycache *kc, const char *secret, size_t len, ui
 
 static struct stripe *stripe_of(struct keycache *kc, const char *key_id, size_t *bucket)
 {
-	uint64_t h = hash_id(key_id);
+	uint64_t h = str_hash(key_id);
 	struct stripe *s = &kc->stripes[h % STRIPES];
 	*bucket = (size_t)((h / STRIPES) % s->n_buckets);
 	return s;

@@ -5,6 +5,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/ulid.h"
 #include "crypto/bcrypt.h"
 
@@ -14,39 +15,59 @@
 static const char *const known_scopes[] = {"gateway",   "keys:read",      "keys:write",
                                            "logs:read", "webhooks:write", "events:ingest"};
 
+/* The next scope of a space-separated list: *p advances past it; false at the end. */
+static bool next_scope(const char **p, const char **name, size_t *len)
+{
+	while (**p == ' ')
+		(*p)++;
+	if (!**p)
+		return false;
+	*name = *p;
+	*len = strcspn(*p, " ");
+	*p += *len;
+	return true;
+}
+
+static bool list_has(const char *list, const char *name, size_t len)
+{
+	const char *p = list, *s;
+	size_t n;
+	while (next_scope(&p, &s, &n))
+		if (n == len && strncmp(s, name, len) == 0)
+			return true;
+	return false;
+}
+
 bool keys_scopes_valid(const char *s)
 {
 	if (!s || !*s)
 		return false;
-	const char *p = s;
-	while (*p) {
-		size_t n = strcspn(p, " ");
+	const char *p = s, *name;
+	size_t n;
+	while (next_scope(&p, &name, &n)) {
 		bool ok = false;
 		for (size_t i = 0; i < sizeof known_scopes / sizeof *known_scopes; i++)
-			if (strlen(known_scopes[i]) == n && strncmp(known_scopes[i], p, n) == 0)
+			if (strlen(known_scopes[i]) == n && strncmp(known_scopes[i], name, n) == 0)
 				ok = true;
 		if (!ok)
 			return false;
-		p += n;
-		if (*p == ' ')
-			p++;
 	}
 	return true;
 }
 
 bool keys_has_scope(const char *have, const char *scope)
 {
-	size_t n = strlen(scope);
-	const char *p = have;
-	while (*p) {
-		size_t m = strcspn(p, " ");
-		if (m == n && strncmp(p, scope, n) == 0)
-			return true;
-		p += m;
-		if (*p == ' ')
-			p++;
-	}
-	return false;
+	return list_has(have, scope, strlen(scope));
+}
+
+bool keys_has_all_scopes(const char *have, const char *want)
+{
+	const char *p = want, *name;
+	size_t n;
+	while (next_scope(&p, &name, &n))
+		if (!list_has(have, name, n))
+			return false;
+	return true;
 }
 
 int keys_create(struct store *st, const char *prefix, int cost, const struct key_spec *spec,
@@ -131,43 +152,25 @@ out:
 	return rc;
 }
 
-static json_t *time_or_null(int64_t ms)
-{
-	if (ms < 0)
-		return json_null();
-	char buf[32];
-	clock_format_rfc3339(ms, buf, sizeof buf);
-	return json_string(buf);
-}
-
-static json_t *str_or_null(const char *s)
-{
-	return s && *s ? json_string(s) : json_null();
-}
-
 json_t *keys_to_json(const struct store_key *k, const struct store_kill *kill)
 {
 	json_t *scopes = json_array();
-	const char *p = k->scopes;
-	while (*p) {
-		size_t n = strcspn(p, " ");
-		json_array_append_new(scopes, json_stringn(p, n));
-		p += n;
-		if (*p == ' ')
-			p++;
-	}
+	const char *p = k->scopes, *name;
+	size_t n;
+	while (next_scope(&p, &name, &n))
+		json_array_append_new(scopes, json_stringn(name, n));
 	json_t *ks;
 	if (kill)
 		ks = json_pack("{s:b, s:s, s:o, s:o}", "engaged", 1, "set_by", kill->set_by,
-		               "reason", str_or_null(kill->reason), "at",
-		               time_or_null(kill->engaged_at));
+		               "reason", json_str_or_null(kill->reason), "at",
+		               json_time(kill->engaged_at));
 	else
 		ks = json_pack("{s:b, s:n, s:n, s:n}", "engaged", 0, "set_by", "reason", "at");
 	return json_pack("{s:s, s:s, s:o, s:o, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:I}", "id",
-	                 k->id, "name", k->name, "org_id", str_or_null(k->org_id), "project_id",
-	                 str_or_null(k->project_id), "env", k->env, "scopes", scopes, "start",
-	                 k->start, "created_at", time_or_null(k->created_at), "last_used_at",
-	                 time_or_null(k->last_used_at), "expires_at", time_or_null(k->expires_at),
-	                 "revoked_at", time_or_null(k->revoked_at), "kill_switch", ks, "version",
-	                 (json_int_t)k->version);
+	                 k->id, "name", k->name, "org_id", json_str_or_null(k->org_id),
+	                 "project_id", json_str_or_null(k->project_id), "env", k->env, "scopes",
+	                 scopes, "start", k->start, "created_at", json_time(k->created_at),
+	                 "last_used_at", json_time(k->last_used_at), "expires_at",
+	                 json_time(k->expires_at), "revoked_at", json_time(k->revoked_at),
+	                 "kill_switch", ks, "version", (json_int_t)k->version);
 }

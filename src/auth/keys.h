@@ -44,5 +44,7 @@ json_t *keys_to_json(const struct store_key *k, const struct store_kill *kill);
 bool keys_scopes_valid(const char *s);
 /** True when have (space-separated) contains scope. */
 bool keys_has_scope(const char *have, const char *scope);
+/** True when have contains every scope of want (both space-separated). */
+bool keys_has_all_scopes(const char *have, const char *want);
 
 #endif

@@ -6,6 +6,7 @@
 #include "policy/orgcache.h"
 
 #include "core/alloc.h"
+#include "core/str.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -20,10 +21,7 @@ struct orgcache {
 
 static size_t slot_of(const struct orgcache *oc, const char *id)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (; *id; id++)
-		h = (h ^ (unsigned char)*id) * 1099511628211ULL;
-	return (size_t)(h % oc->n);
+	return (size_t)(str_hash(id) % oc->n);
 }
 
 struct orgcache *orgcache_create(size_t max_entries)

@@ -12,6 +12,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "core/ulid.h"
@@ -432,19 +433,10 @@ int store_audit_append(struct store *st, const struct audit_input *a)
 	return rc;
 }
 
-static json_t *json_str_or_null(const char *s)
-{
-	return s ? json_string(s) : json_null();
-}
-
+/* A millisecond-timestamp column as RFC 3339 (null for SQL NULL). */
 static json_t *json_time_or_null(const struct db_result *r, int row, int col)
 {
-	const char *s = db_text(r, row, col);
-	if (!s)
-		return json_null();
-	char buf[32];
-	clock_format_rfc3339(db_int(r, row, col), buf, sizeof buf);
-	return json_string(buf);
+	return json_time(db_text(r, row, col) ? db_int(r, row, col) : -1);
 }
 
 int store_audit_list(struct store *st, const struct audit_filter *f, json_t **out)
