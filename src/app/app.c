@@ -53,6 +53,18 @@ int app_open(struct app *app, const char *config_path, char *err, size_t cap)
 		return -1;
 	}
 	const struct config *c = &app->cfg;
+	/*
+	 * An in-flight claim lives only as long as the request can: a node that
+	 * dies mid-request must not leave the key answering 409 for a day.
+	 * Completion stores the response for the full ttl_seconds.
+	 */
+	int64_t longest_ms = c->upstream_timeout_ms;
+	for (size_t i = 0; i < c->n_routes; i++)
+		if (c->routes[i].timeout_ms > longest_ms)
+			longest_ms = c->routes[i].timeout_ms;
+	int64_t claim_s = longest_ms / 1000 + 60;
+	app->idem_claim_s =
+	    (int)(claim_s < c->idempotency_ttl_seconds ? claim_s : c->idempotency_ttl_seconds);
 	app->control_pool = workpool_create("control", 4, 1024);
 	app->lookup_pool = workpool_create("lookup", 2, 4096);
 	if (kv_remote(app->kv))

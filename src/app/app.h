@@ -42,6 +42,8 @@ struct app {
 	struct router router;
 	struct http_server *server;
 	int64_t started_at_ms;
+	/* How long an in-flight idempotency claim lives: the longest upstream timeout + 60 s. */
+	int idem_claim_s;
 	/* When the poller first failed to reach the store (0: reachable). */
 	_Atomic int64_t store_down_since;
 };

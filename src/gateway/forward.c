@@ -165,19 +165,8 @@ static void idem_claim_job(struct http_request *req)
 	struct app *app = req->app;
 	struct fw_state *st = fw(req);
 	memset(&st->rec, 0, sizeof st->rec);
-	/*
-	 * An in-flight claim lives only as long as the request can: a node that
-	 * dies mid-request must not leave the key answering 409 for a day.
-	 * Completion stores the response for the full ttl_seconds.
-	 */
-	int64_t longest_ms = app->cfg.upstream_timeout_ms;
-	for (size_t i = 0; i < app->cfg.n_routes; i++)
-		if (app->cfg.routes[i].timeout_ms > longest_ms)
-			longest_ms = app->cfg.routes[i].timeout_ms;
-	int64_t claim_s = longest_ms / 1000 + 60;
-	if (claim_s > app->cfg.idempotency_ttl_seconds)
-		claim_s = app->cfg.idempotency_ttl_seconds;
-	st->kv_rc = kv_idem_claim(app->kv, st->idem_key, st->fingerprint, (int)claim_s, &st->rec);
+	st->kv_rc =
+	    kv_idem_claim(app->kv, st->idem_key, st->fingerprint, app->idem_claim_s, &st->rec);
 }
 
 /* What the claim found decides: run, replay, 409 or 422. */
