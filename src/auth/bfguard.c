@@ -8,7 +8,7 @@
 #include "auth/bfguard.h"
 
 #include "core/alloc.h"
-#include "core/str.h"
+#include "core/siphash.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
-#include "core/str.h"
+#include "core/siphash.h"
 #include "crypto/ct.h"
 #include "crypto/hash.h"
 #include "crypto/random.h"

@@ -63,14 +63,6 @@ int parse_bool(const char *s, bool *out)
 	return -1;
 }
 
-uint64_t str_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
 bool ascii_ieq(const char *a, size_t alen, const char *b, size_t blen)
 {
 	return alen == blen && strncasecmp(a, b, alen) == 0;

@@ -21,12 +21,6 @@ int parse_int64(const char *s, size_t len, int64_t min, int64_t max, int64_t *ou
 int parse_int64_z(const char *s, int64_t min, int64_t max, int64_t *out);
 /** Parse "true/false/yes/no/on/off/1/0" (case-insensitive). 0 or -1. */
 int parse_bool(const char *s, bool *out);
-/**
- * FNV-1a hash of a NUL-terminated string: for in-memory tables keyed by ids
- * and addresses (not for anything an attacker could use to collide on purpose
- * beyond what the tables' bounded probing absorbs).
- */
-uint64_t str_hash(const char *s);
 /** Case-insensitive ASCII equality of two byte ranges. */
 bool ascii_ieq(const char *a, size_t alen, const char *b, size_t blen);
 /** True when s starts with prefix. */

@@ -48,6 +48,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/siphash.h"
 #include "kv/kv.h"
 #include "kv/kv_internal.h"
 #include "policy/gcra.h"
@@ -118,62 +119,6 @@ struct kv_memory {
 };
 
 /* --- hashing ------------------------------------------------------------ */
-
-static uint64_t rotl(uint64_t x, int b)
-{
-	return (x << b) | (x >> (64 - b));
-}
-
-#define SIPROUND                                                                                   \
-	do {                                                                                       \
-		v0 += v1;                                                                          \
-		v1 = rotl(v1, 13);                                                                 \
-		v1 ^= v0;                                                                          \
-		v0 = rotl(v0, 32);                                                                 \
-		v2 += v3;                                                                          \
-		v3 = rotl(v3, 16);                                                                 \
-		v3 ^= v2;                                                                          \
-		v0 += v3;                                                                          \
-		v3 = rotl(v3, 21);                                                                 \
-		v3 ^= v0;                                                                          \
-		v2 += v1;                                                                          \
-		v1 = rotl(v1, 17);                                                                 \
-		v1 ^= v2;                                                                          \
-		v2 = rotl(v2, 32);                                                                 \
-	} while (0)
-
-/* SipHash-2-4 (Aumasson and Bernstein): keyed, so bucket placement is secret. */
-static uint64_t siphash(const unsigned char *in, size_t len, uint64_t k0, uint64_t k1)
-{
-	uint64_t v0 = 0x736f6d6570736575ULL ^ k0;
-	uint64_t v1 = 0x646f72616e646f6dULL ^ k1;
-	uint64_t v2 = 0x6c7967656e657261ULL ^ k0;
-	uint64_t v3 = 0x7465646279746573ULL ^ k1;
-	size_t whole = len - len % 8;
-
-	for (size_t i = 0; i < whole; i += 8) {
-		uint64_t m = 0;
-		for (int j = 0; j < 8; j++)
-			m |= (uint64_t)in[i + (size_t)j] << (8 * j);
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	uint64_t b = (uint64_t)len << 56;
-	for (size_t j = 0; j < len % 8; j++)
-		b |= (uint64_t)in[whole + j] << (8 * j);
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
 
 static uint64_t xorshift(uint64_t *s)
 {
@@ -374,7 +319,7 @@ static int mem_gcra(struct kv *kv, const char *key, const struct gcra_params *p,
 		return rc;
 	struct kv_memory *m = mem(kv);
 	size_t key_len = strlen(key);
-	uint64_t hash = siphash((const unsigned char *)key, key_len, m->k0, m->k1);
+	uint64_t hash = siphash24(key, key_len, m->k0, m->k1);
 	struct stripe *st = stripe_of(m, hash);
 	int64_t now = clock_mono_ms();
 	int64_t new_tat_us, ttl_ms;
@@ -413,7 +358,7 @@ static int mem_idem_claim(struct kv *kv, const char *key, const char *fingerprin
 		return KV_EINVAL;
 	struct kv_memory *m = mem(kv);
 	size_t key_len = strlen(key);
-	uint64_t hash = siphash((const unsigned char *)key, key_len, m->k0, m->k1);
+	uint64_t hash = siphash24(key, key_len, m->k0, m->k1);
 	struct stripe *st = stripe_of(m, hash);
 	int64_t now = clock_mono_ms();
 	int rc = KV_OK;
@@ -459,7 +404,7 @@ static int mem_idem_complete(struct kv *kv, const char *key, const char *fingerp
 		return rc;
 	struct kv_memory *m = mem(kv);
 	size_t key_len = strlen(key);
-	uint64_t hash = siphash((const unsigned char *)key, key_len, m->k0, m->k1);
+	uint64_t hash = siphash24(key, key_len, m->k0, m->k1);
 	struct stripe *st = stripe_of(m, hash);
 	int64_t now = clock_mono_ms();
 	size_t payload = body_len + (content_type ? strlen(content_type) + 1 : 0);
@@ -515,7 +460,7 @@ static int mem_idem_release(struct kv *kv, const char *key)
 		return KV_EINVAL;
 	struct kv_memory *m = mem(kv);
 	size_t key_len = strlen(key);
-	uint64_t hash = siphash((const unsigned char *)key, key_len, m->k0, m->k1);
+	uint64_t hash = siphash24(key, key_len, m->k0, m->k1);
 	struct stripe *st = stripe_of(m, hash);
 	int64_t now = clock_mono_ms();
 

@@ -6,7 +6,7 @@
 #include "policy/orgcache.h"
 
 #include "core/alloc.h"
-#include "core/str.h"
+#include "core/siphash.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -17,6 +17,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/siphash.h"
 #include "core/str.h"
 
 /* parse_int64 over an exact-size heap copy of s (no terminating NUL). */
@@ -276,6 +277,20 @@ static void test_rfc3339_parse_forms(void **state)
 	}
 }
 
+/* SipHash-2-4 reference vector (the paper's appendix A) and the keyed string hash. */
+static void test_siphash(void **state)
+{
+	(void)state;
+	unsigned char msg[15];
+	for (int i = 0; i < 15; i++)
+		msg[i] = (unsigned char)i;
+	assert_true(siphash24(msg, sizeof msg, 0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL) ==
+	            0xa129ca6149be45e5ULL);
+	assert_true(str_hash("01J00000000000000000000000") ==
+	            str_hash("01J00000000000000000000000"));
+	assert_true(str_hash("203.0.113.7") != str_hash("203.0.113.8"));
+}
+
 /* Found by fuzz_rfc3339: the offset or a leap second must not carry the instant out of range. */
 static void test_rfc3339_range_after_offset(void **state)
 {
@@ -342,6 +357,7 @@ int main(void)
 	    cmocka_unit_test(test_rfc3339_parse_forms),
 	    cmocka_unit_test(test_rfc3339_rejects),
 	    cmocka_unit_test(test_rfc3339_range_after_offset),
+	    cmocka_unit_test(test_siphash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
