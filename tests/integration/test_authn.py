@@ -109,6 +109,22 @@ def test_failed_attempts_guard_answers_429_before_bcrypt(make_instance):
     assert int(r.headers["Retry-After"]) >= 1
 
 
+def test_failed_attempts_do_not_slow_a_key_already_verified(make_instance):
+    # The guard stands before bcrypt work only: a key this node has verified
+    # (a constant-time MAC compare, no bcrypt) keeps working from the same
+    # address while others' failures lock it out of new verifications.
+    gw = make_instance(config=f"[auth]\nfailed_attempts_max = {FAILURES_MAX}\n").start()
+    org = new_org(gw)
+    cached = org_key(gw, org)
+    other = org_key(gw, org)
+    assert verify(gw, cached["key"]).status_code == 200
+    wrong = with_secret(other["key"], secret_of(cached["key"]))
+    for _ in range(FAILURES_MAX):
+        assert_problem(verify(gw, wrong), 401, "UNAUTHENTICATED")
+    assert_problem(verify(gw, wrong), 429, "TOO_MANY_FAILED_ATTEMPTS")
+    assert verify(gw, cached["key"]).status_code == 200
+
+
 def test_revoked_key_answers_401_revoked_only_to_the_right_secret(gw):
     org, adm = admin(gw)
     k = create_key(gw, adm["key"], expires_at=rfc3339_in(1))
