@@ -41,7 +41,6 @@ struct app {
 	struct changefeed *feed;
 	struct router router;
 	struct http_server *server;
-	int64_t started_at_ms;
 	/* How long an in-flight idempotency claim lives: the longest upstream timeout + 60 s. */
 	int idem_claim_s;
 	/* When the poller first failed to reach the store (0: reachable). */

@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/ulid.h"
+#include "gateway/reqlog.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,9 +198,8 @@ int cli_retention(int argc, char **argv)
 	int rc = ops_open(argc, argv, &o);
 	if (rc != EXIT_OK)
 		return rc;
-	int64_t cutoff = clock_now_ms() - o.cfg.retention_request_log_days * 24 * 3600 * 1000;
 	int64_t deleted = 0;
-	int src = store_request_log_purge(o.st, cutoff, &deleted);
+	int src = reqlog_purge(o.st, o.cfg.retention_request_log_days, clock_now_ms(), &deleted);
 	if (src == STORE_OK)
 		printf("purged %lld request-log row(s) older than %lld day(s)\n",
 		       (long long)deleted, (long long)o.cfg.retention_request_log_days);

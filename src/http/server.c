@@ -892,8 +892,6 @@ int http_server_run(struct http_server *s)
 		MHD_stop_daemon(s->redirect_daemon);
 		s->redirect_daemon = NULL;
 	}
-	if (s->opts.drained)
-		s->opts.drained(s->opts.app);
 	return s->abandoned ? 1 : 0;
 }
 

@@ -31,8 +31,6 @@ struct http_server_opts {
 	/* Called on each worker thread when it starts and stops (may be NULL). */
 	void (*worker_init)(struct http_worker *w, void *app);
 	void (*worker_fini)(struct http_worker *w, void *app);
-	/* Called after the workers stop accepting and in-flight requests finish. */
-	void (*drained)(void *app);
 };
 
 /** Bind the listeners and prepare the workers. NULL with a message in err on failure. */
