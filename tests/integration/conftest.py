@@ -26,6 +26,11 @@ REDIS_URL = os.environ.get("PORTCULLIS_TEST_REDIS_URL")
 KEY_RE = re.compile(r"\b([a-z]{2,8}_(?:live|test|root)_[0-9A-HJKMNP-TV-Z]{26}\.[0-9A-Za-z]{49})\b")
 
 
+def flip_last(s):
+    """s with its last character changed (so a key or secret surely differs)."""
+    return s[:-1] + ("A" if s[-1] != "A" else "B")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
