@@ -17,6 +17,7 @@
 #include "gateway/reqlog.h"
 #include "ingest/geoip.h"
 #include "http/request.h"
+#include "http/upstream.h"
 #include "policy/killswitch.h"
 #include "policy/orgcache.h"
 
@@ -91,6 +92,7 @@ int app_open(struct app *app, const char *config_path, char *err, size_t cap)
 			return -1;
 		}
 	}
+	upstream_prepare(c); /* resolve upstream host names now, never on a worker loop */
 	app->reqlog =
 	    reqlog_start(app->store, (size_t)c->request_log_queue_size,
 	                 (size_t)c->request_log_batch_size, c->retention_request_log_days);
@@ -111,6 +113,7 @@ void app_routes(struct app *app)
 void app_close(struct app *app)
 {
 	changes_stop(app);
+	upstream_shutdown();
 	reqlog_stop(app->reqlog); /* flushes what is queued */
 	app->reqlog = NULL;
 	geoip_close(app->geoip);

@@ -1,7 +1,7 @@
 /*
  * forward.c: the data-plane pipeline for every path Portcullis does not
  * serve itself: authenticate (checks 1-6), rate limit (7), idempotency (8),
- * forward to the upstream (9) on the worker loop's curl multi handle, and
+ * forward to the upstream (9) on the worker loop's upstream client, and
  * record the response for idempotent replays.
  *
  * Idempotency (CONTRACT.md): POST and PATCH with Idempotency-Key. The first

@@ -61,10 +61,8 @@ struct http_worker {
 	struct pending_resume *resumes;
 	int in_flight;
 	bool draining;
-	/* the one module timer */
-	int64_t timer_at_ms; /* monotonic; -1 none */
-	void (*timer_cb)(void *);
-	void *timer_arg;
+	struct http_timer *timers[HTTP_MAX_TIMERS]; /* modules' timers (upstream clients) */
+	int n_timers;
 	void *local;
 };
 
@@ -638,11 +636,52 @@ void http_worker_unwatch(struct http_worker *w, struct http_watch *watch)
 	watch->registered = 0;
 }
 
-void http_worker_set_timer(struct http_worker *w, int64_t ms, void (*cb)(void *arg), void *arg)
+void http_worker_add_timer(struct http_worker *w, struct http_timer *t, void (*cb)(void *arg),
+                           void *arg)
 {
-	w->timer_at_ms = ms < 0 ? -1 : clock_mono_ms() + ms;
-	w->timer_cb = cb;
-	w->timer_arg = arg;
+	if (w->n_timers == HTTP_MAX_TIMERS)
+		fatal("too many timers on a worker loop");
+	t->at_ms = -1;
+	t->cb = cb;
+	t->arg = arg;
+	w->timers[w->n_timers++] = t;
+}
+
+void http_timer_arm(struct http_timer *t, int64_t ms)
+{
+	t->at_ms = ms < 0 ? -1 : clock_mono_ms() + ms;
+}
+
+/* Milliseconds until the earliest armed timer, at most cap. */
+static int64_t timers_wait_ms(struct http_worker *w, int64_t cap)
+{
+	int64_t now = -1;
+	for (int i = 0; i < w->n_timers; i++) {
+		if (w->timers[i]->at_ms < 0)
+			continue;
+		if (now < 0)
+			now = clock_mono_ms();
+		int64_t left = w->timers[i]->at_ms - now;
+		if (left < cap)
+			cap = left < 0 ? 0 : left;
+	}
+	return cap;
+}
+
+static void timers_fire(struct http_worker *w)
+{
+	int64_t now = -1;
+	for (int i = 0; i < w->n_timers; i++) {
+		struct http_timer *t = w->timers[i];
+		if (t->at_ms < 0)
+			continue;
+		if (now < 0)
+			now = clock_mono_ms();
+		if (now >= t->at_ms) {
+			t->at_ms = -1;
+			t->cb(t->arg);
+		}
+	}
 }
 
 void http_worker_set_local(struct http_worker *w, void *p)
@@ -713,11 +752,7 @@ static void *worker_main(void *arg)
 		MHD_UNSIGNED_LONG_LONG mhd_to;
 		if (MHD_get_timeout(w->daemon, &mhd_to) == MHD_YES && (int64_t)mhd_to < timeout)
 			timeout = (int64_t)mhd_to;
-		if (w->timer_at_ms >= 0) {
-			int64_t left = w->timer_at_ms - clock_mono_ms();
-			if (left < timeout)
-				timeout = left < 0 ? 0 : left;
-		}
+		timeout = timers_wait_ms(w, timeout);
 		if (w->draining && timeout > 50)
 			timeout = 50;
 		int n = epoll_wait(w->epfd, events, 64, (int)timeout);
@@ -725,12 +760,7 @@ static void *worker_main(void *arg)
 			struct http_watch *watch = events[i].data.ptr;
 			watch->cb(watch->arg, watch->fd, events[i].events);
 		}
-		if (w->timer_at_ms >= 0 && clock_mono_ms() >= w->timer_at_ms) {
-			void (*cb)(void *) = w->timer_cb;
-			w->timer_at_ms = -1;
-			if (cb)
-				cb(w->timer_arg);
-		}
+		timers_fire(w);
 		MHD_run(w->daemon);
 	}
 	bool clean = w->in_flight == 0;
@@ -804,7 +834,6 @@ struct http_server *http_server_create(const struct http_server_opts *opts, char
 		struct http_worker *w = &s->workers[i];
 		w->server = s;
 		w->index = i;
-		w->timer_at_ms = -1;
 		pthread_mutex_init(&w->resume_lock, NULL);
 		/*
 		 * One listening socket, duplicated for each worker: a second

@@ -2,7 +2,7 @@
  * server.h: the HTTP(S) server. N worker threads, each running one event
  * loop (epoll) that drives its own libmicrohttpd daemon (external polling,
  * share of one listening socket) and anything else registered on the loop, such as
- * the upstream client's curl multi handle. Slow work goes to pools and the
+ * the upstream client's connections. Slow work goes to pools and the
  * connection is suspended meanwhile; nothing on a loop blocks.
  */
 #ifndef PORTCULLIS_HTTP_SERVER_H
@@ -60,8 +60,18 @@ struct http_watch {
 void http_worker_watch(struct http_worker *w, struct http_watch *watch, uint32_t epoll_events);
 /** Stop watching an fd (before closing it). */
 void http_worker_unwatch(struct http_worker *w, struct http_watch *watch);
-/** Set the loop's one module timer: cb(arg) runs after ms (-1 cancels). */
-void http_worker_set_timer(struct http_worker *w, int64_t ms, void (*cb)(void *arg), void *arg);
+/** A module's timer on a worker loop: add it once, then arm and disarm it freely. */
+struct http_timer {
+	int64_t at_ms; /* monotonic deadline; -1 when disarmed */
+	void (*cb)(void *arg);
+	void *arg;
+};
+#define HTTP_MAX_TIMERS 4
+/** Add t (disarmed) to w's loop; at most HTTP_MAX_TIMERS per worker. */
+void http_worker_add_timer(struct http_worker *w, struct http_timer *t, void (*cb)(void *arg),
+                           void *arg);
+/** Fire t's callback after ms on its loop (-1 disarms). Loop thread only. */
+void http_timer_arm(struct http_timer *t, int64_t ms);
 /** Per-worker pointer for a module (e.g. the upstream client). */
 void http_worker_set_local(struct http_worker *w, void *p);
 void *http_worker_local(struct http_worker *w);

@@ -1,45 +1,22 @@
 /*
- * upstream.c: libcurl multi driven by the worker loop (see upstream.h).
+ * upstream.c: the forwarding client's public face (see upstream.h) and the
+ * header rules both transports share (see upstream_int.h).
  *
- * curl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when
- * to wake (CURLMOPT_TIMERFUNCTION); the worker's epoll set watches them
- * next to the HTTP connections, and socket readiness is handed back with
- * curl_multi_socket_action. The connection cache lives in the multi handle,
- * so upstream keep-alive connections are reused across requests.
+ * Request headers: hop-by-hop fields (RFC 9110 7.6.1) and the names the
+ * client's Connection header lists are dropped, and so are Authorization,
+ * client-sent X-Portcullis-*, Host, Content-Length, Expect and
+ * X-Request-Id: Portcullis sets its own. Response headers: hop-by-hop and
+ * Connection-listed fields, Content-Length, Date and X-Request-Id are
+ * dropped; the server adds its own.
  */
 #include "http/upstream.h"
 
 #include "core/alloc.h"
-#include "core/log.h"
+#include "http/resolve.h"
+#include "http/upstream_int.h"
 
-#include <curl/curl.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
-
-#define IDLE_EASY_MAX 64
-
-struct upstream {
-	struct http_worker *w;
-	CURLM *multi;
-	CURL *idle[IDLE_EASY_MAX];
-	int n_idle;
-};
-
-struct xfer {
-	struct upstream *up;
-	struct http_request *req;
-	CURL *easy;
-	struct curl_slist *headers;
-	struct buf body;
-	struct upstream_response resp;
-	struct http_header **tail;
-	const char *connection; /* the response's Connection values, comma-joined */
-	upstream_done_fn done;
-	bool too_large;
-	char errbuf[CURL_ERROR_SIZE];
-};
 
 static const char *const hop_by_hop[] = {
     "connection", "keep-alive",         "proxy-connection",    "te", "trailer", "transfer-encoding",
@@ -54,165 +31,16 @@ int upstream_is_hop_by_hop(const char *name)
 	return 0;
 }
 
-/* ---------- loop integration ---------- */
-
-static void check_done(struct upstream *up);
-
-static void on_socket_ready(void *arg, int fd, uint32_t events)
+/* True when the comma-separated list names name (case-insensitive). */
+static bool listed(const char *list, const char *name, size_t nl)
 {
-	struct upstream *up = arg;
-	int flags = 0;
-	if (events & EPOLLIN)
-		flags |= CURL_CSELECT_IN;
-	if (events & EPOLLOUT)
-		flags |= CURL_CSELECT_OUT;
-	if (events & (EPOLLERR | EPOLLHUP))
-		flags |= CURL_CSELECT_ERR;
-	int running;
-	curl_multi_socket_action(up->multi, fd, flags, &running);
-	check_done(up);
-}
-
-static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	(void)easy;
-	struct upstream *up = userp;
-	struct http_watch *watch = socketp;
-	if (what == CURL_POLL_REMOVE) {
-		if (watch) {
-			http_worker_unwatch(up->w, watch);
-			free(watch);
-			curl_multi_assign(up->multi, s, NULL);
-		}
-		return 0;
-	}
-	if (!watch) {
-		watch = xcalloc(1, sizeof *watch);
-		watch->fd = s;
-		watch->cb = on_socket_ready;
-		watch->arg = up;
-		curl_multi_assign(up->multi, s, watch);
-	}
-	uint32_t ev = 0;
-	if (what & CURL_POLL_IN)
-		ev |= EPOLLIN;
-	if (what & CURL_POLL_OUT)
-		ev |= EPOLLOUT;
-	http_worker_watch(up->w, watch, ev);
-	return 0;
-}
-
-static void on_timeout(void *arg)
-{
-	struct upstream *up = arg;
-	int running;
-	curl_multi_socket_action(up->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done(up);
-}
-
-static int on_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-	(void)multi;
-	struct upstream *up = userp;
-	http_worker_set_timer(up->w, timeout_ms, on_timeout, up);
-	return 0;
-}
-
-struct upstream *upstream_create(struct http_worker *w)
-{
-	struct upstream *up = xcalloc(1, sizeof *up);
-	up->w = w;
-	up->multi = curl_multi_init();
-	if (!up->multi)
-		fatal("curl_multi_init failed");
-	curl_multi_setopt(up->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
-	curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-	curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
-	curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, 256L);
-	return up;
-}
-
-void upstream_destroy(struct upstream *up)
-{
-	if (!up)
-		return;
-	for (int i = 0; i < up->n_idle; i++)
-		curl_easy_cleanup(up->idle[i]);
-	curl_multi_cleanup(up->multi);
-	free(up);
-}
-
-/* ---------- one transfer ---------- */
-
-static size_t on_body(char *data, size_t size, size_t n, void *userp)
-{
-	struct xfer *x = userp;
-	size_t len = size * n;
-	if (buf_append(&x->body, data, len) < 0) {
-		x->too_large = true;
-		return 0; /* aborts the transfer */
-	}
-	return len;
-}
-
-static size_t on_header(char *data, size_t size, size_t n, void *userp)
-{
-	struct xfer *x = userp;
-	size_t len = size * n;
-	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
-		/* A new status line (after 1xx): forget earlier headers. */
-		x->resp.headers = NULL;
-		x->tail = &x->resp.headers;
-		x->connection = NULL;
-		return len;
-	}
-	const char *colon = memchr(data, ':', len);
-	if (!colon)
-		return len;
-	size_t nl = (size_t)(colon - data);
-	const char *v = colon + 1;
-	const char *end = data + len;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-		end--;
-	struct arena *a = &x->req->arena;
-	char *name = arena_strndup(a, data, nl);
-	if (strcasecmp(name, "Connection") == 0) {
-		/* The names it lists are hop-by-hop too; dropped in finish(). */
-		int vl = (int)(end - v);
-		x->connection = x->connection ? arena_printf(a, "%s,%.*s", x->connection, vl, v)
-		                              : arena_strndup(a, v, (size_t)vl);
-		return len;
-	}
-	if (upstream_is_hop_by_hop(name) || strcasecmp(name, "Content-Length") == 0 ||
-	    strcasecmp(name, "Date") == 0 || strcasecmp(name, "X-Request-Id") == 0)
-		return len;
-	struct http_header *h = arena_alloc(a, sizeof *h);
-	h->name = name;
-	h->value = arena_strndup(a, v, (size_t)(end - v));
-	h->next = NULL;
-	*x->tail = h;
-	x->tail = &h->next;
-	return len;
-}
-
-struct header_builder {
-	struct xfer *x;
-	const char *connection; /* names listed in the client's Connection header */
-};
-
-static bool listed_in_connection(const char *connection, const char *name)
-{
-	if (!connection)
+	if (!list)
 		return false;
-	size_t nl = strlen(name);
-	const char *p = connection;
+	const char *p = list;
 	while (*p) {
-		while (*p == ' ' || *p == ',')
+		while (*p == ' ' || *p == '\t' || *p == ',')
 			p++;
-		size_t m = strcspn(p, ", ");
+		size_t m = strcspn(p, ", \t");
 		if (m == nl && strncasecmp(p, name, nl) == 0)
 			return true;
 		p += m;
@@ -220,166 +48,98 @@ static bool listed_in_connection(const char *connection, const char *name)
 	return false;
 }
 
-/* Drop the response headers that the upstream's Connection header names. */
-static void drop_connection_listed(struct xfer *x)
+bool upstream_pass_request_header(const char *name, const char *connection)
 {
-	struct http_header **pp = &x->resp.headers;
+	return !upstream_is_hop_by_hop(name) && strcasecmp(name, "Authorization") != 0 &&
+	       strncasecmp(name, "X-Portcullis-", 13) != 0 && strcasecmp(name, "Host") != 0 &&
+	       strcasecmp(name, "Content-Length") != 0 && strcasecmp(name, "Expect") != 0 &&
+	       strcasecmp(name, "X-Request-Id") != 0 && !listed(connection, name, strlen(name));
+}
+
+void resp_headers_init(struct resp_headers *rh, struct arena *a)
+{
+	rh->arena = a;
+	resp_headers_reset(rh);
+}
+
+void resp_headers_reset(struct resp_headers *rh)
+{
+	rh->head = NULL;
+	rh->tail = &rh->head;
+	rh->connection = NULL;
+}
+
+void resp_headers_add(struct resp_headers *rh, const char *name, size_t name_len, const char *value,
+                      size_t value_len)
+{
+	char *n = arena_strndup(rh->arena, name, name_len);
+	if (strcasecmp(n, "Connection") == 0) {
+		/* The names it lists are hop-by-hop too; dropped in resp_headers_finish. */
+		rh->connection = rh->connection ? arena_printf(rh->arena, "%s,%.*s", rh->connection,
+		                                               (int)value_len, value)
+		                                : arena_strndup(rh->arena, value, value_len);
+		return;
+	}
+	if (upstream_is_hop_by_hop(n) || strcasecmp(n, "Content-Length") == 0 ||
+	    strcasecmp(n, "Date") == 0 || strcasecmp(n, "X-Request-Id") == 0)
+		return;
+	struct http_header *h = arena_alloc(rh->arena, sizeof *h);
+	h->name = n;
+	h->value = arena_strndup(rh->arena, value, value_len);
+	h->next = NULL;
+	*rh->tail = h;
+	rh->tail = &h->next;
+}
+
+struct http_header *resp_headers_finish(struct resp_headers *rh)
+{
+	struct http_header **pp = &rh->head;
 	while (*pp) {
-		if (listed_in_connection(x->connection, (*pp)->name))
+		if (listed(rh->connection, (*pp)->name, strlen((*pp)->name)))
 			*pp = (*pp)->next;
 		else
 			pp = &(*pp)->next;
 	}
+	return rh->head;
 }
 
-static void add_client_header(void *arg, const char *name, const char *value)
+struct upstream *upstream_create(struct http_worker *w)
 {
-	struct header_builder *hb = arg;
-	if (upstream_is_hop_by_hop(name) || strcasecmp(name, "Authorization") == 0 ||
-	    strncasecmp(name, "X-Portcullis-", 13) == 0 || strcasecmp(name, "Host") == 0 ||
-	    strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Expect") == 0 ||
-	    strcasecmp(name, "X-Request-Id") == 0 || listed_in_connection(hb->connection, name))
+	struct upstream *up = xcalloc(1, sizeof *up);
+	up->w = w;
+	up->h1 = h1_client_create(w);
+	return up;
+}
+
+void upstream_destroy(struct upstream *up)
+{
+	if (!up)
 		return;
-	char *line = arena_printf(&hb->x->req->arena, "%s: %s", name, value);
-	hb->x->headers = curl_slist_append(hb->x->headers, line);
-}
-
-/*
- * Easy handles are recycled without curl_easy_reset: the options every
- * transfer shares are set once here, and upstream_forward sets every
- * per-transfer option (method options included) each time.
- */
-static CURL *take_easy(struct upstream *up)
-{
-	if (up->n_idle)
-		return up->idle[--up->n_idle];
-	CURL *e = curl_easy_init();
-	if (!e)
-		fatal("curl_easy_init failed");
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-	/* Send the path exactly as checked and routed (no dot-segment squashing). */
-	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
-	return e;
-}
-
-static void give_easy(struct upstream *up, CURL *e)
-{
-	if (up->n_idle < IDLE_EASY_MAX)
-		up->idle[up->n_idle++] = e;
-	else
-		curl_easy_cleanup(e);
-}
-
-static void finish(struct xfer *x, CURLcode rc)
-{
-	struct upstream_response *r = &x->resp;
-	if (rc == CURLE_OK) {
-		long status = 0;
-		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-		r->outcome = UPSTREAM_OK;
-		r->status = (int)status;
-		r->body = buf_steal(&x->body, &r->body_len);
-		drop_connection_listed(x);
-	} else {
-		r->outcome =
-		    rc == CURLE_OPERATION_TIMEDOUT ? UPSTREAM_TIMEOUT : UPSTREAM_UNAVAILABLE;
-		r->error = x->too_large   ? "response too large"
-		           : x->errbuf[0] ? arena_strdup(&x->req->arena, x->errbuf)
-		                          : curl_easy_strerror(rc);
-		buf_free(&x->body);
-	}
-	curl_slist_free_all(x->headers);
-	give_easy(x->up, x->easy);
-	x->done(x->req, r);
-	free(x);
-}
-
-static void check_done(struct upstream *up)
-{
-	CURLMsg *m;
-	int left;
-	while ((m = curl_multi_info_read(up->multi, &left))) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		CURL *e = m->easy_handle;
-		CURLcode rc = m->data.result;
-		struct xfer *x = NULL;
-		curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
-		curl_multi_remove_handle(up->multi, e);
-		finish(x, rc);
-	}
+	h1_client_destroy(up->h1);
+	curl_client_destroy(up->curl);
+	free(up);
 }
 
 void upstream_forward(struct upstream *up, struct http_request *req,
                       const struct upstream_target *t, const struct http_header *extra,
                       upstream_done_fn done)
 {
-	struct xfer *x = xcalloc(1, sizeof *x);
-	x->up = up;
-	x->req = req;
-	x->done = done;
-	x->tail = &x->resp.headers;
-	buf_init(&x->body, t->max_response_bytes);
-	x->easy = take_easy(up);
-	CURL *e = x->easy;
-	if (req->raw_uri[0] != '/') {
-		/* Appended to base_url, anything else could change the host. */
-		snprintf(x->errbuf, sizeof x->errbuf, "request target is not a path");
-		finish(x, CURLE_URL_MALFORMAT);
+	if (h1_client_forward(up->h1, req, t, extra, done))
 		return;
-	}
+	if (!up->curl)
+		up->curl = curl_client_create(up->w);
+	curl_client_forward(up->curl, req, t, extra, done);
+}
 
-	size_t bl = strlen(t->base_url);
-	while (bl && t->base_url[bl - 1] == '/')
-		bl--;
-	char *url = arena_printf(&req->arena, "%.*s%s", (int)bl, t->base_url, req->raw_uri);
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)t->connect_timeout_ms);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+void upstream_prepare(const struct config *cfg)
+{
+	if (cfg->upstream_url[0])
+		h1_client_prepare(cfg->upstream_url);
+	for (size_t i = 0; i < cfg->n_routes; i++)
+		h1_client_prepare(cfg->routes[i].upstream);
+}
 
-	/* Every method option, every time: the handle keeps the last transfer's. */
-	const char *m = req->method;
-	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L); /* GET, no body, not HEAD */
-	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
-	if (strcmp(m, "HEAD") == 0) {
-		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-	} else {
-		if (req->body.len || strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 ||
-		    strcmp(m, "PATCH") == 0) {
-			curl_easy_setopt(e, CURLOPT_POSTFIELDS,
-			                 req->body.data ? req->body.data : "");
-			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body.len);
-		}
-		if (strcmp(m, "GET") != 0 || req->body.len)
-			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
-	}
-
-	struct header_builder hb = {x, http_header(req, "Connection")};
-	http_each_header(req, add_client_header, &hb);
-	/* Suppress what curl would add on its own: the upstream sees the client's request. */
-	x->headers = curl_slist_append(x->headers, "Expect:");
-	if (!http_header(req, "Content-Type"))
-		x->headers = curl_slist_append(x->headers, "Content-Type:");
-	if (!http_header(req, "Accept"))
-		x->headers = curl_slist_append(x->headers, "Accept:");
-	for (const struct http_header *h = extra; h; h = h->next)
-		x->headers = curl_slist_append(
-		    x->headers, arena_printf(&req->arena, "%s: %s", h->name, h->value));
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
-
-	CURLMcode mc = curl_multi_add_handle(up->multi, e);
-	if (mc != CURLM_OK) {
-		snprintf(x->errbuf, sizeof x->errbuf, "%s", curl_multi_strerror(mc));
-		finish(x, CURLE_FAILED_INIT);
-	}
+void upstream_shutdown(void)
+{
+	resolve_shutdown();
 }

@@ -1,10 +1,12 @@
 /*
- * upstream.h: the HTTP client that forwards requests, one libcurl multi
- * handle per worker loop. Transfers run on the same loop as the client's
- * connection (no thread hand-off); idle upstream connections are kept and
- * reused; easy handles are recycled. Bodies are moved, never copied twice:
- * the request body is sent from the request's buffer and the response body
- * buffer is handed to the response as is.
+ * upstream.h: the HTTP client that forwards requests, one per worker loop.
+ * Transfers run on the same loop as the client's connection (no thread
+ * hand-off) and idle upstream connections are kept and reused. http://
+ * upstreams go through Portcullis's own HTTP/1.1 client (upstream_h1.c:
+ * one write and one read per exchange on a reused connection); https://
+ * upstreams through libcurl multi (upstream_curl.c). Bodies are moved, not
+ * copied twice: the request body is sent from the request's buffer and the
+ * response body buffer is handed to the response as is.
  */
 #ifndef PORTCULLIS_HTTP_UPSTREAM_H
 #define PORTCULLIS_HTTP_UPSTREAM_H
@@ -12,8 +14,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/config.h"
 #include "http/request.h"
 #include "http/server.h"
+
+/**
+ * At start-up, before the workers: register the host names of every
+ * configured upstream with the resolver (the loops never block on DNS).
+ */
+void upstream_prepare(const struct config *cfg);
+/** At shutdown, after the workers stopped: stop the resolver. */
+void upstream_shutdown(void);
 
 /** Per-worker client; create on the worker thread (http_server_opts.worker_init). */
 struct upstream *upstream_create(struct http_worker *w);

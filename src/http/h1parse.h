@@ -1,0 +1,88 @@
+/*
+ * h1parse.h: the HTTP/1.1 response parser of the upstream client
+ * (RFC 9112). Two pieces, both allocation-free and safe on any input:
+ *
+ *   h1_parse_head   the status line and header fields, once the whole head
+ *                   is in the buffer (h1_find_head_end says when);
+ *   h1_body_feed    the body framing (Content-Length, chunked, or until the
+ *                   connection closes), fed bytes as they arrive; decoded
+ *                   bytes go to a sink.
+ *
+ * The head's fields point into the caller's buffer. Trailer fields of a
+ * chunked body are read and dropped.
+ */
+#ifndef PORTCULLIS_HTTP_H1PARSE_H
+#define PORTCULLIS_HTTP_H1PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define H1_MAX_FIELDS 128
+
+enum h1_framing {
+	H1_BODY_NONE,    /* 1xx, 204, 304, or the answer to HEAD */
+	H1_BODY_LENGTH,  /* Content-Length bytes */
+	H1_BODY_CHUNKED, /* Transfer-Encoding ending in chunked */
+	H1_BODY_CLOSE,   /* everything until the upstream closes */
+};
+
+struct h1_field {
+	const char *name, *value; /* not NUL-terminated */
+	size_t name_len, value_len;
+};
+
+struct h1_head {
+	int status;      /* 100..599 */
+	int minor;       /* HTTP/1.minor */
+	bool keep_alive; /* the connection may carry another request afterwards */
+	enum h1_framing framing;
+	uint64_t content_length; /* for H1_BODY_LENGTH */
+	size_t n_fields;
+	struct h1_field fields[H1_MAX_FIELDS];
+};
+
+/**
+ * Where the head ends in buf[0..len): its length through the empty line,
+ * or 0 when it is not complete yet. *scan carries the search position
+ * between calls on a growing buffer (start it at 0), so a head arriving
+ * byte by byte is scanned once.
+ */
+size_t h1_find_head_end(const char *buf, size_t len, size_t *scan);
+
+/**
+ * Parse a complete head (buf[0..len) as h1_find_head_end measured it).
+ * head_request: the response answers a HEAD request (it has no body).
+ * 0 on success, -1 when the head is malformed or has too many fields.
+ */
+int h1_parse_head(const char *buf, size_t len, bool head_request, struct h1_head *out);
+
+/** The body decoder; start one per response with h1_body_init. */
+struct h1_body {
+	enum h1_framing framing;
+	uint64_t remaining; /* LENGTH: bytes left; CHUNKED: bytes left in this chunk */
+	int state;
+	unsigned digits;    /* hex digits of the current chunk size */
+	size_t line_len;    /* bytes of the current chunk-extension or trailer line */
+	size_t trailer_len; /* bytes of trailer fields so far */
+	bool done;
+};
+
+/** Sink for decoded body bytes; non-zero stops decoding (h1_body_feed returns -1). */
+typedef int (*h1_sink_fn)(void *arg, const char *data, size_t n);
+
+void h1_body_init(struct h1_body *b, const struct h1_head *head);
+
+/**
+ * Feed len bytes that follow the head. Returns how many were consumed
+ * (fewer than len only when the body ended; the rest is not part of this
+ * response), or -1 when the chunked framing is malformed or the sink
+ * refused. b->done tells when the body is complete.
+ */
+ssize_t h1_body_feed(struct h1_body *b, const char *data, size_t len, h1_sink_fn sink, void *arg);
+
+/** The connection reached end of file: true when that completes the body. */
+bool h1_body_eof(struct h1_body *b);
+
+#endif
