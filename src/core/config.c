@@ -103,6 +103,8 @@ static const struct setting config_table[] = {
       "upstream response timeout"),
     I("upstream", "connect_timeout_ms", upstream_connect_timeout_ms, "5000", 1, 600000,
       "upstream connect timeout"),
+    S("upstream", "ca_file", upstream_ca_file, "",
+      "PEM CA bundle trusted for https:// upstreams; empty = the system's CAs"),
     I("rate_limit", "requests", rate_limit_requests, "100", 1, 1000000000,
       "default requests per organisation per per_seconds"),
     I("rate_limit", "per_seconds", rate_limit_per_seconds, "1", 1, 86400,

@@ -66,6 +66,7 @@ struct config {
 	char *upstream_url;
 	int64_t upstream_timeout_ms;
 	int64_t upstream_connect_timeout_ms;
+	char *upstream_ca_file;
 
 	/* [rate_limit] */
 	int64_t rate_limit_requests;

@@ -154,6 +154,7 @@ static void send_upstream(struct http_request *req)
 	                                                     : app->cfg.upstream_timeout_ms,
 	    .connect_timeout_ms = app->cfg.upstream_connect_timeout_ms,
 	    .max_response_bytes = 256u * 1024 * 1024,
+	    .ca_file = app->cfg.upstream_ca_file,
 	};
 	http_suspend(req, NULL);
 	upstream_forward(http_worker_local(http_request_worker(req)), req, &t, extra, on_upstream);

@@ -53,6 +53,7 @@ struct upstream_target {
 	int64_t timeout_ms;
 	int64_t connect_timeout_ms;
 	size_t max_response_bytes;
+	const char *ca_file; /* https: CA bundle to trust; NULL or "" = the system's */
 };
 
 /**

@@ -280,6 +280,8 @@ void curl_client_forward(struct curl_client *cc, struct http_request *req,
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)t->connect_timeout_ms);
+	if (t->ca_file && t->ca_file[0])
+		curl_easy_setopt(e, CURLOPT_CAINFO, t->ca_file);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);

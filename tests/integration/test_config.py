@@ -44,6 +44,7 @@ DOCUMENTED_DEFAULTS = {
     "upstream.url": "",
     "upstream.timeout_ms": "30000",
     "upstream.connect_timeout_ms": "5000",
+    "upstream.ca_file": "",
     "rate_limit.requests": "100",
     "rate_limit.per_seconds": "1",
     "rate_limit.burst": "99",
