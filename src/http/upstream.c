@@ -18,17 +18,39 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const hop_by_hop[] = {
-    "connection", "keep-alive",         "proxy-connection",    "te", "trailer", "transfer-encoding",
-    "upgrade",    "proxy-authenticate", "proxy-authorization",
-};
+/* name[0..n) equals the lower-case literal lit, ignoring ASCII case. */
+static bool name_is(const char *name, size_t n, const char *lit, size_t lit_len)
+{
+	return n == lit_len && strncasecmp(name, lit, n) == 0;
+}
+#define NAME_IS(name, n, lit) name_is(name, n, lit, sizeof lit - 1)
+
+/* Hop-by-hop names (RFC 9110 7.6.1 and the obsolete ones still seen), by length first. */
+static bool hop_by_hop_n(const char *name, size_t n)
+{
+	switch (n) {
+	case 2:
+		return NAME_IS(name, n, "te");
+	case 7:
+		return NAME_IS(name, n, "upgrade") || NAME_IS(name, n, "trailer");
+	case 10:
+		return NAME_IS(name, n, "connection") || NAME_IS(name, n, "keep-alive");
+	case 16:
+		return NAME_IS(name, n, "proxy-connection");
+	case 17:
+		return NAME_IS(name, n, "transfer-encoding");
+	case 18:
+		return NAME_IS(name, n, "proxy-authenticate");
+	case 19:
+		return NAME_IS(name, n, "proxy-authorization");
+	default:
+		return false;
+	}
+}
 
 int upstream_is_hop_by_hop(const char *name)
 {
-	for (size_t i = 0; i < sizeof hop_by_hop / sizeof *hop_by_hop; i++)
-		if (strcasecmp(name, hop_by_hop[i]) == 0)
-			return 1;
-	return 0;
+	return hop_by_hop_n(name, strlen(name));
 }
 
 /* True when the comma-separated list names name (case-insensitive). */
@@ -50,10 +72,13 @@ static bool listed(const char *list, const char *name, size_t nl)
 
 bool upstream_pass_request_header(const char *name, const char *connection)
 {
-	return !upstream_is_hop_by_hop(name) && strcasecmp(name, "Authorization") != 0 &&
-	       strncasecmp(name, "X-Portcullis-", 13) != 0 && strcasecmp(name, "Host") != 0 &&
-	       strcasecmp(name, "Content-Length") != 0 && strcasecmp(name, "Expect") != 0 &&
-	       strcasecmp(name, "X-Request-Id") != 0 && !listed(connection, name, strlen(name));
+	size_t n = strlen(name);
+	if (hop_by_hop_n(name, n) || NAME_IS(name, n, "host") || NAME_IS(name, n, "expect") ||
+	    NAME_IS(name, n, "authorization") || NAME_IS(name, n, "content-length") ||
+	    NAME_IS(name, n, "x-request-id") ||
+	    (n >= 13 && strncasecmp(name, "x-portcullis-", 13) == 0))
+		return false;
+	return !listed(connection, name, n);
 }
 
 void resp_headers_init(struct resp_headers *rh, struct arena *a)
@@ -72,19 +97,18 @@ void resp_headers_reset(struct resp_headers *rh)
 void resp_headers_add(struct resp_headers *rh, const char *name, size_t name_len, const char *value,
                       size_t value_len)
 {
-	char *n = arena_strndup(rh->arena, name, name_len);
-	if (strcasecmp(n, "Connection") == 0) {
+	if (NAME_IS(name, name_len, "connection")) {
 		/* The names it lists are hop-by-hop too; dropped in resp_headers_finish. */
 		rh->connection = rh->connection ? arena_printf(rh->arena, "%s,%.*s", rh->connection,
 		                                               (int)value_len, value)
 		                                : arena_strndup(rh->arena, value, value_len);
 		return;
 	}
-	if (upstream_is_hop_by_hop(n) || strcasecmp(n, "Content-Length") == 0 ||
-	    strcasecmp(n, "Date") == 0 || strcasecmp(n, "X-Request-Id") == 0)
+	if (hop_by_hop_n(name, name_len) || NAME_IS(name, name_len, "content-length") ||
+	    NAME_IS(name, name_len, "date") || NAME_IS(name, name_len, "x-request-id"))
 		return;
 	struct http_header *h = arena_alloc(rh->arena, sizeof *h);
-	h->name = n;
+	h->name = arena_strndup(rh->arena, name, name_len);
 	h->value = arena_strndup(rh->arena, value, value_len);
 	h->next = NULL;
 	*rh->tail = h;
@@ -93,6 +117,8 @@ void resp_headers_add(struct resp_headers *rh, const char *name, size_t name_len
 
 struct http_header *resp_headers_finish(struct resp_headers *rh)
 {
+	if (!rh->connection)
+		return rh->head;
 	struct http_header **pp = &rh->head;
 	while (*pp) {
 		if (listed(rh->connection, (*pp)->name, strlen((*pp)->name)))

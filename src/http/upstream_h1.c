@@ -108,6 +108,8 @@ struct h1_client {
 	struct xfer **heap;
 	size_t heap_len, heap_cap;
 	struct h1_head scratch; /* parsed heads are consumed at once */
+	char *head_buf;         /* request heads are written here first */
+	size_t head_cap;
 };
 
 /* ---------- origins ---------- */
@@ -716,16 +718,24 @@ static void on_timer(void *arg)
 
 /* ---------- the request head ---------- */
 
+/* The head is written once into the client's scratch buffer, then copied to the arena. */
 struct head_writer {
-	char *p;    /* NULL: measuring */
-	size_t len; /* bytes written or measured */
-	const char *connection;
+	struct h1_client *c;
+	size_t len;
+	const char *connection; /* the client's Connection header */
 };
 
 static void put(struct head_writer *hw, const char *s, size_t n)
 {
-	if (hw->p)
-		memcpy(hw->p + hw->len, s, n);
+	struct h1_client *c = hw->c;
+	if (hw->len + n > c->head_cap) {
+		size_t cap = c->head_cap ? c->head_cap : 1024;
+		while (cap < hw->len + n)
+			cap *= 2;
+		c->head_buf = xrealloc(c->head_buf, cap);
+		c->head_cap = cap;
+	}
+	memcpy(c->head_buf + hw->len, s, n);
 	hw->len += n;
 }
 
@@ -795,13 +805,11 @@ bool h1_client_forward(struct h1_client *c, struct http_request *req,
 	    req->body.len || method_is(m, "POST") || method_is(m, "PUT") || method_is(m, "PATCH");
 	char length[24];
 	snprintf(length, sizeof length, "%zu", req->body.len);
-	struct head_writer hw = {.connection = http_header(req, "Connection")};
+	struct head_writer hw = {.c = c, .connection = http_header(req, "Connection")};
 	write_head(&hw, x, extra, send_length, length);
 	x->head = arena_alloc(&req->arena, hw.len);
 	x->head_len = hw.len;
-	hw.p = x->head;
-	hw.len = 0;
-	write_head(&hw, x, extra, send_length, length);
+	memcpy(x->head, c->head_buf, hw.len);
 
 	int64_t now = clock_mono_ms();
 	x->deadline_ms = now + t->timeout_ms;
@@ -831,5 +839,6 @@ void h1_client_destroy(struct h1_client *c)
 	}
 	http_timer_arm(&c->timer, -1);
 	free(c->heap);
+	free(c->head_buf);
 	free(c);
 }
