@@ -96,6 +96,7 @@ static bool token_ieq(const char *t, size_t n, const char *lit)
 
 struct length_state {
 	bool seen;
+	bool in_field; /* the current field line had a value */
 	uint64_t value;
 };
 
@@ -113,6 +114,7 @@ static bool take_length(void *arg, const char *t, size_t n)
 	if (st->seen && st->value != v)
 		return false;
 	st->seen = true;
+	st->in_field = true;
 	st->value = v;
 	return true;
 }
@@ -222,7 +224,9 @@ int h1_parse_head(const char *buf, size_t len, bool head_request, struct h1_head
 			return -1; /* includes obs-fold: a line starting with SP or HT */
 		out->n_fields++;
 		if (name_is(f, "content-length")) {
-			if (!each_token(f->value, f->value_len, take_length, &cl) || !cl.seen)
+			/* Every Content-Length line needs a value, not only the first. */
+			cl.in_field = false;
+			if (!each_token(f->value, f->value_len, take_length, &cl) || !cl.in_field)
 				return -1;
 		} else if (name_is(f, "transfer-encoding")) {
 			has_te = true;
@@ -255,6 +259,7 @@ int h1_parse_head(const char *buf, size_t len, bool head_request, struct h1_head
 
 enum {
 	C_SIZE,       /* chunk-size hex digits */
+	C_SIZE_WS,    /* whitespace after the size: only ';' or the line end may follow */
 	C_EXT,        /* chunk extensions, up to LF */
 	C_SIZE_LF,    /* CR seen after the size line */
 	C_DATA,       /* chunk data */
@@ -313,7 +318,8 @@ static ssize_t feed_chunked(struct h1_body *b, const char *data, size_t len, h1_
 			} else if (c == ';' || c == ' ' || c == '\t') {
 				if (b->digits == 0)
 					return -1;
-				b->state = C_EXT;
+				b->state = c == ';' ? C_EXT : C_SIZE_WS;
+				b->line_len = 1; /* the line after the digits counts */
 			} else if (c == '\r') {
 				if (b->digits == 0)
 					return -1;
@@ -327,6 +333,22 @@ static ssize_t feed_chunked(struct h1_body *b, const char *data, size_t len, h1_
 			i++;
 			break;
 		}
+		case C_SIZE_WS:
+			/* "5 6" is neither 5 nor 0x56: refuse it rather than guess. */
+			if (++b->line_len > MAX_CHUNK_LINE)
+				return -1;
+			if (c == ';') {
+				b->state = C_EXT;
+			} else if (c == '\r') {
+				b->state = C_SIZE_LF;
+			} else if (c == '\n') {
+				if (!end_size_line(b))
+					return -1;
+			} else if (c != ' ' && c != '\t') {
+				return -1;
+			}
+			i++;
+			break;
 		case C_EXT:
 			if (++b->line_len > MAX_CHUNK_LINE || c == '\0')
 				return -1;
