@@ -8,17 +8,16 @@
 #include "core/clock.h"
 #include "core/siphash.h"
 #include "crypto/ct.h"
-#include "crypto/hash.h"
 #include "crypto/random.h"
 
+#include <nettle/hmac.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define STRIPES           64
-#define NEGATIVE_TTL_MS   30000
-#define TOUCH_INTERVAL_MS 60000
+#define STRIPES         64
+#define NEGATIVE_TTL_MS 30000
 
 struct entry {
 	char key_id[STORE_ID_LEN + 1];
@@ -38,14 +37,23 @@ struct stripe {
 };
 
 struct keycache {
-	uint8_t pepper[32];
+	/*
+	 * HMAC-SHA256 keyed once with the random pepper (the pepper itself is
+	 * not kept): each MAC starts from a copy, which saves the two
+	 * compressions of the key schedule per request. Read-only after
+	 * keycache_create, so copies need no lock.
+	 */
+	struct hmac_sha256_ctx mac_base;
 	struct stripe stripes[STRIPES];
 };
 
 struct keycache *keycache_create(size_t max_entries)
 {
 	struct keycache *kc = xcalloc(1, sizeof *kc);
-	crypto_random(kc->pepper, sizeof kc->pepper);
+	uint8_t pepper[32];
+	crypto_random(pepper, sizeof pepper);
+	hmac_sha256_set_key(&kc->mac_base, sizeof pepper, pepper);
+	explicit_bzero(pepper, sizeof pepper);
 	size_t per = max_entries / STRIPES + 1;
 	for (int i = 0; i < STRIPES; i++) {
 		struct stripe *s = &kc->stripes[i];
@@ -72,13 +80,16 @@ void keycache_destroy(struct keycache *kc)
 		pthread_mutex_destroy(&kc->stripes[i].lock);
 		free(kc->stripes[i].buckets);
 	}
-	explicit_bzero(kc->pepper, sizeof kc->pepper);
+	explicit_bzero(&kc->mac_base, sizeof kc->mac_base);
 	free(kc);
 }
 
 void keycache_secret_mac(struct keycache *kc, const char *secret, size_t len, uint8_t mac[32])
 {
-	hmac_sha256(kc->pepper, sizeof kc->pepper, secret, len, mac);
+	struct hmac_sha256_ctx c = kc->mac_base;
+	hmac_sha256_update(&c, len, (const uint8_t *)secret);
+	hmac_sha256_digest(&c, SHA256_DIGEST_SIZE, mac);
+	explicit_bzero(&c, sizeof c); /* its buffer held the secret */
 }
 
 static struct stripe *stripe_of(struct keycache *kc, const char *key_id, size_t *bucket)
@@ -122,7 +133,7 @@ static void evict_oldest(struct stripe *s)
 }
 
 enum keycache_result keycache_check(struct keycache *kc, const char *key_id, const uint8_t mac[32],
-                                    int64_t now_ms, struct store_key *row)
+                                    int64_t now_ms, struct store_key *row, int64_t *touched_at)
 {
 	size_t b;
 	struct stripe *s = stripe_of(kc, key_id, &b);
@@ -137,6 +148,8 @@ enum keycache_result keycache_check(struct keycache *kc, const char *key_id, con
 			r = KC_UNKNOWN;
 		} else {
 			*row = e->row;
+			if (touched_at)
+				*touched_at = e->touched_at;
 			/* Compare both slots always: the time must not depend on which matched. */
 			bool cur = ct_equal(e->mac[0], mac, 32) & e->verified[0];
 			bool prev = ct_equal(e->mac[1], mac, 32) & e->verified[1] &
@@ -288,7 +301,7 @@ bool keycache_touch_due(struct keycache *kc, const char *key_id, int64_t now_ms)
 	bool due = false;
 	pthread_mutex_lock(&s->lock);
 	struct entry *e = find(s, b, key_id);
-	if (e && e->known && now_ms - e->touched_at >= TOUCH_INTERVAL_MS) {
+	if (e && e->known && now_ms - e->touched_at >= KEYCACHE_TOUCH_INTERVAL_MS) {
 		e->touched_at = now_ms;
 		due = true;
 	}

@@ -7,7 +7,9 @@
  * the row's current hash, the entry keeps HMAC-SHA256(pepper, secret), with
  * a per-process random pepper; later requests compare that HMAC in constant
  * time instead of running bcrypt. A new hash (rotation) drops the verified
- * HMAC, so the old secret fails from the next request on.
+ * HMAC, so the old secret fails from the next request on. The HMAC is
+ * nettle's (GnuTLS's own backend), keyed once, so a MAC costs two SHA-256
+ * compressions and no allocation.
  *
  * Bounded: at most max_entries; when a stripe is full its oldest entry goes.
  * Thread-safe (striped mutexes).
@@ -42,10 +44,13 @@ void keycache_secret_mac(struct keycache *kc, const char *secret, size_t len, ui
 /**
  * Look key_id up and compare mac with its verified secrets. On any result
  * but KC_MISS, *row gets a copy of the cached row (for KC_UNKNOWN, zeroed).
- * now_ms decides whether a rotation grace period still holds.
+ * now_ms decides whether a rotation grace period still holds. For a known
+ * key, *touched_at (when not NULL) gets the entry's last touch: until
+ * KEYCACHE_TOUCH_INTERVAL_MS after it, keycache_touch_due is false, so the
+ * caller can skip that second lookup.
  */
 enum keycache_result keycache_check(struct keycache *kc, const char *key_id, const uint8_t mac[32],
-                                    int64_t now_ms, struct store_key *row);
+                                    int64_t now_ms, struct store_key *row, int64_t *touched_at);
 
 /** Cache a row loaded from the store (row NULL: key_id is unknown). */
 void keycache_put(struct keycache *kc, const char *key_id, const struct store_key *row);
@@ -68,6 +73,9 @@ void keycache_clear(struct keycache *kc);
 
 /** Up to cap cached (positive) key ids, for the background re-check. */
 size_t keycache_ids(struct keycache *kc, char (*ids)[STORE_ID_LEN + 1], size_t cap);
+
+/** keycache_touch_due's interval per key. */
+#define KEYCACHE_TOUCH_INTERVAL_MS 60000
 
 /**
  * True at most once a minute per key: the caller should record last_used_at.

@@ -1,6 +1,7 @@
 /*
  * json.h: small jansson helpers for the API's JSON objects: timestamps as
- * RFC 3339 UTC with milliseconds, and optional strings as null.
+ * RFC 3339 UTC with milliseconds, and optional strings as null; and a
+ * direct JSON string writer for fixed-shape bodies on the hot path.
  */
 #ifndef PORTCULLIS_CORE_JSON_H
 #define PORTCULLIS_CORE_JSON_H
@@ -8,9 +9,21 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "core/str.h"
+
 /** "2026-01-02T03:04:05.678Z" for ms since the epoch; null when ms < 0 (unset). */
 json_t *json_time(int64_t ms);
 /** The string, or null when s is NULL or empty. */
 json_t *json_str_or_null(const char *s);
+
+/**
+ * Append the NUL-terminated s to out as a JSON string literal, quotes
+ * included, byte for byte as json_dumps(JSON_COMPACT | JSON_ENSURE_ASCII)
+ * writes it: \" \\ \b \f \n \r \t, other control characters and every
+ * non-ASCII character as \uXXXX (upper-case hex, UTF-16 surrogate pairs
+ * beyond the BMP). Returns 0, or -1 (out unchanged) when s is not valid
+ * UTF-8, which json_string() refuses too. Overflow is out's (strbuf).
+ */
+int json_put_string(struct strbuf *out, const char *s);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * str.c: checked number parsing and bounded buffers (see str.h).
+ * str.c: checked number parsing, bounded buffers and printf-free
+ * formatting (see str.h).
  */
 #include "core/str.h"
 
@@ -144,4 +145,64 @@ void buf_free(struct buf *b)
 	free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;
+}
+
+size_t str_i64(char out[STR_I64_MAX], int64_t v)
+{
+	char tmp[STR_I64_MAX];
+	/* Negate as unsigned: -INT64_MIN does not fit in an int64_t. */
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	size_t len = 0;
+	if (v < 0)
+		out[len++] = '-';
+	while (n)
+		out[len++] = tmp[--n];
+	out[len] = '\0';
+	return len;
+}
+
+void strbuf_init(struct strbuf *s, char *data, size_t cap)
+{
+	s->data = data;
+	s->len = 0;
+	s->cap = cap;
+	s->overflow = false;
+	data[0] = '\0';
+}
+
+void strbuf_put(struct strbuf *s, const void *p, size_t n)
+{
+	size_t room = s->cap - 1 - s->len;
+	if (n > room) {
+		n = room;
+		s->overflow = true;
+	}
+	memcpy(s->data + s->len, p, n);
+	s->len += n;
+	s->data[s->len] = '\0';
+}
+
+void strbuf_puts(struct strbuf *s, const char *p)
+{
+	strbuf_put(s, p, strlen(p));
+}
+
+void strbuf_put_i64(struct strbuf *s, int64_t v)
+{
+	char d[STR_I64_MAX];
+	size_t n = str_i64(d, v);
+	strbuf_put(s, d, n);
+}
+
+size_t str_copy(char *dst, size_t cap, const char *src, size_t max)
+{
+	size_t n = strnlen(src, max < cap - 1 ? max : cap - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	return n;
 }

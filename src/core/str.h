@@ -1,6 +1,8 @@
 /*
- * str.h: length-carrying strings and checked parsers for untrusted text.
- * Nothing here uses atoi/strtol without checking the whole input.
+ * str.h: length-carrying strings and checked parsers for untrusted text,
+ * growable and fixed-size text buffers, and printf-free integer formatting
+ * for the per-request paths. Nothing here uses atoi/strtol without checking
+ * the whole input.
  */
 #ifndef PORTCULLIS_CORE_STR_H
 #define PORTCULLIS_CORE_STR_H
@@ -46,5 +48,41 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
 char *buf_steal(struct buf *b, size_t *len_out);
 /** Free the data. */
 void buf_free(struct buf *b);
+
+/** Bytes that hold any int64_t in decimal, with its sign and a NUL. */
+#define STR_I64_MAX 21
+
+/**
+ * Write v in decimal (a '-' for negatives) and a NUL into out; returns the
+ * length. The same text as printf's "%lld", without printf.
+ */
+size_t str_i64(char out[STR_I64_MAX], int64_t v);
+
+/**
+ * Text built in a caller's fixed buffer, without allocation or printf (for
+ * per-request header values and bodies). Like snprintf: what does not fit
+ * is cut (overflow is then set) and the text is always NUL-terminated.
+ */
+struct strbuf {
+	char *data;
+	size_t len, cap; /* cap > 0: the size of data */
+	bool overflow;
+};
+
+/** Start an empty text in data[0..cap) (cap must be at least 1). */
+void strbuf_init(struct strbuf *s, char *data, size_t cap);
+/** Append n bytes. */
+void strbuf_put(struct strbuf *s, const void *p, size_t n);
+/** Append a NUL-terminated string. */
+void strbuf_puts(struct strbuf *s, const char *p);
+/** Append v in decimal (str_i64). */
+void strbuf_put_i64(struct strbuf *s, int64_t v);
+
+/**
+ * Copy src into dst (cap bytes, cap >= 1), at most max bytes of it and what
+ * fits, NUL-terminated; snprintf(dst, cap, "%.*s", max, src) without printf.
+ * Returns the length copied.
+ */
+size_t str_copy(char *dst, size_t cap, const char *src, size_t max);
 
 #endif

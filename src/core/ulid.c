@@ -6,8 +6,8 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/str.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -15,23 +15,19 @@ static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 void ulid_encode(uint64_t ms, const uint8_t rnd[10], char out[ULID_LEN + 1])
 {
-	/* 128 bits: 48 time bits then 80 random bits, 5 bits per char from the top. */
-	uint8_t b[16];
-	for (int i = 0; i < 6; i++)
-		b[i] = (uint8_t)(ms >> (8 * (5 - i)));
-	memcpy(b + 6, rnd, 10);
-	/* 26 chars * 5 = 130 bits: the first char carries only the top 3 bits. */
-	for (int i = 0; i < ULID_LEN; i++) {
-		int bit = i * 5 - 2; /* index of the char's first bit in b, may be negative */
-		unsigned v = 0;
-		for (int k = 0; k < 5; k++) {
-			int pos = bit + k;
-			unsigned bitval = 0;
-			if (pos >= 0)
-				bitval = (b[pos / 8] >> (7 - pos % 8)) & 1u;
-			v = (v << 1) | bitval;
-		}
-		out[i] = crockford[v];
+	/*
+	 * 128 bits: 48 time bits then 80 random bits, as hi:lo. 26 chars * 5 =
+	 * 130 bits, so the first char carries only the top 3 bits; the chars
+	 * are taken from the bottom, 5 bits at a time.
+	 */
+	uint64_t hi = (ms & 0xFFFFFFFFFFFFu) << 16 | (uint64_t)rnd[0] << 8 | rnd[1];
+	uint64_t lo = 0;
+	for (int i = 2; i < 10; i++)
+		lo = lo << 8 | rnd[i];
+	for (int i = ULID_LEN - 1; i >= 0; i--) {
+		out[i] = crockford[lo & 31u];
+		lo = lo >> 5 | hi << 59;
+		hi >>= 5;
 	}
 	out[ULID_LEN] = '\0';
 }
@@ -76,5 +72,10 @@ void ulid_prefixed(const char *prefix, char *out, size_t cap)
 {
 	char id[ULID_LEN + 1];
 	ulid_new(id);
-	snprintf(out, cap, "%s_%s", prefix, id);
+	/* snprintf(out, cap, "%s_%s", prefix, id) without printf. */
+	struct strbuf b;
+	strbuf_init(&b, out, cap);
+	strbuf_puts(&b, prefix);
+	strbuf_put(&b, "_", 1);
+	strbuf_put(&b, id, ULID_LEN);
 }

@@ -23,7 +23,7 @@
 #include "policy/ratelimit_headers.h"
 
 #include <pthread.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 static struct metric rl_unavailable =
@@ -76,9 +76,16 @@ static void rl_kv_call(struct http_request *req)
 	 * stay refused until the old TAT passed (up to the old window).
 	 */
 	char key[128];
-	snprintf(key, sizeof key, "rl:org:%s:%lld:%lld:%lld", st->org.id,
-	         (long long)st->params.count, (long long)st->params.period_ms,
-	         (long long)st->params.max_burst);
+	struct strbuf b; /* "rl:org:<org id>:<count>:<period ms>:<burst>", without printf */
+	strbuf_init(&b, key, sizeof key);
+	strbuf_puts(&b, "rl:org:");
+	strbuf_puts(&b, st->org.id);
+	strbuf_put(&b, ":", 1);
+	strbuf_put_i64(&b, st->params.count);
+	strbuf_put(&b, ":", 1);
+	strbuf_put_i64(&b, st->params.period_ms);
+	strbuf_put(&b, ":", 1);
+	strbuf_put_i64(&b, st->params.max_burst);
 	st->kv_rc = kv_gcra(app->kv, key, &st->params, clock_now_ms(), 1, &st->result);
 }
 
@@ -206,15 +213,19 @@ void gateway_record_request(struct http_request *req)
 		return;
 	struct store_request_row row;
 	memset(&row, 0, sizeof row);
-	snprintf(row.request_id, sizeof row.request_id, "%s", req->request_id);
+	/* Bounded copies (str_copy), not snprintf: this runs on every request. */
+	str_copy(row.request_id, sizeof row.request_id, req->request_id, SIZE_MAX);
 	row.received_at = req->start_ms;
 	/* Set once the secret is verified: also for kills, revocations, scope refusals. */
-	snprintf(row.org_id, sizeof row.org_id, "%s", req->log_org_id ? req->log_org_id : "");
-	snprintf(row.project_id, sizeof row.project_id, "%s",
-	         req->log_project_id ? req->log_project_id : "");
-	snprintf(row.key_id, sizeof row.key_id, "%s", req->log_key_id ? req->log_key_id : "");
-	snprintf(row.method, sizeof row.method, "%s", req->method);
-	snprintf(row.path, sizeof row.path, "%s", req->path ? req->path : "");
+	if (req->log_org_id)
+		str_copy(row.org_id, sizeof row.org_id, req->log_org_id, SIZE_MAX);
+	if (req->log_project_id)
+		str_copy(row.project_id, sizeof row.project_id, req->log_project_id, SIZE_MAX);
+	if (req->log_key_id)
+		str_copy(row.key_id, sizeof row.key_id, req->log_key_id, SIZE_MAX);
+	str_copy(row.method, sizeof row.method, req->method, SIZE_MAX);
+	if (req->path)
+		str_copy(row.path, sizeof row.path, req->path, SIZE_MAX);
 	row.status = req->responded ? req->status : 0;
 	row.duration_ms = (clock_mono_us() - req->start_us) / 1000;
 	/* The address is used for this lookup only and is not kept. */
@@ -224,6 +235,6 @@ void gateway_record_request(struct http_request *req)
 	row.bytes_out = (int64_t)req->resp_body_len;
 	const char *ua = http_header(req, "User-Agent");
 	if (ua)
-		snprintf(row.user_agent, sizeof row.user_agent, "%.256s", ua);
+		str_copy(row.user_agent, sizeof row.user_agent, ua, 256);
 	reqlog_submit(app->reqlog, &row);
 }

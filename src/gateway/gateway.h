@@ -12,6 +12,15 @@
 /** Register GET /v1/verify. */
 void verify_routes(struct router *r);
 
+/**
+ * The 200 body of GET /v1/verify for key k, written into out (cap bytes):
+ * {"ok":true,"org_id":..,"project_id":..|null,"key_id":..,"env":..}, byte
+ * for byte what json_dumps(JSON_COMPACT | JSON_ENSURE_ASCII) writes for that
+ * object. Returns its length, or -1 when it does not fit or a field is not
+ * valid UTF-8 (jansson would refuse that field).
+ */
+int verify_body(const struct store_key *k, char *out, size_t cap);
+
 /** The fallback handler: checks 1 to 9 and forwarding to the upstream. */
 void gateway_forward(struct http_request *req);
 

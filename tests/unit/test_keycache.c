@@ -2,7 +2,8 @@
  * test_keycache.c: unit tests for src/auth/keycache.c: misses, unknown key
  * ids, verified secrets and when they stop counting (rotation, grace, a
  * changed previous hash), stale reads losing to newer rows, the last-used
- * coalescing, and eviction bounds.
+ * coalescing and its touched_at hint, the pre-keyed secret MAC, and
+ * eviction bounds.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -47,20 +48,20 @@ static void test_miss_unknown_and_verified(void **state)
 	struct store_key out, row = row_with("$2b$04$hashA", "", -1, 1);
 	int64_t now = clock_now_ms();
 
-	assert_int_equal(keycache_check(kc, KEY_ID, good, now, &out), KC_MISS);
+	assert_int_equal(keycache_check(kc, KEY_ID, good, now, &out, NULL), KC_MISS);
 	keycache_put(kc, "01J00000000000000000000001", NULL);
-	assert_int_equal(keycache_check(kc, "01J00000000000000000000001", good, now, &out),
+	assert_int_equal(keycache_check(kc, "01J00000000000000000000001", good, now, &out, NULL),
 	                 KC_UNKNOWN);
 
 	keycache_put(kc, KEY_ID, &row);
-	assert_int_equal(keycache_check(kc, KEY_ID, good, now, &out), KC_UNVERIFIED);
+	assert_int_equal(keycache_check(kc, KEY_ID, good, now, &out, NULL), KC_UNVERIFIED);
 	assert_string_equal(out.secret_hash, "$2b$04$hashA");
 	keycache_mark_verified(kc, KEY_ID, "$2b$04$hashA", KC_SLOT_CURRENT, good);
-	assert_int_equal(keycache_check(kc, KEY_ID, good, now, &out), KC_VERIFIED);
-	assert_int_equal(keycache_check(kc, KEY_ID, bad, now, &out), KC_UNVERIFIED);
+	assert_int_equal(keycache_check(kc, KEY_ID, good, now, &out, NULL), KC_VERIFIED);
+	assert_int_equal(keycache_check(kc, KEY_ID, bad, now, &out, NULL), KC_UNVERIFIED);
 	/* A verification against a hash the row no longer has is ignored. */
 	keycache_mark_verified(kc, KEY_ID, "$2b$04$other", KC_SLOT_CURRENT, bad);
-	assert_int_equal(keycache_check(kc, KEY_ID, bad, now, &out), KC_UNVERIFIED);
+	assert_int_equal(keycache_check(kc, KEY_ID, bad, now, &out, NULL), KC_UNVERIFIED);
 	keycache_destroy(kc);
 }
 
@@ -78,12 +79,12 @@ static void test_rotation_drops_the_old_secret(void **state)
 	/* Kill and lift bump the version but keep the hash: still verified. */
 	row.version = 2;
 	keycache_refresh(kc, &row);
-	assert_int_equal(keycache_check(kc, KEY_ID, old, now, &out), KC_VERIFIED);
+	assert_int_equal(keycache_check(kc, KEY_ID, old, now, &out, NULL), KC_VERIFIED);
 
 	/* Rotation without grace: the old secret is unverified from the next request on. */
 	struct store_key rotated = row_with("$2b$04$hashB", "", -1, 3);
 	keycache_refresh(kc, &rotated);
-	assert_int_equal(keycache_check(kc, KEY_ID, old, now, &out), KC_UNVERIFIED);
+	assert_int_equal(keycache_check(kc, KEY_ID, old, now, &out, NULL), KC_UNVERIFIED);
 	keycache_destroy(kc);
 }
 
@@ -100,14 +101,14 @@ static void test_rotation_with_grace_keeps_the_old_secret_until_it_ends(void **s
 
 	struct store_key rotated = row_with("$2b$04$hashB", "$2b$04$hashA", now + 60000, 2);
 	keycache_refresh(kc, &rotated);
-	assert_int_equal(keycache_check(kc, KEY_ID, old, now, &out), KC_VERIFIED);
+	assert_int_equal(keycache_check(kc, KEY_ID, old, now, &out, NULL), KC_VERIFIED);
 	/* Past the grace the previous slot no longer counts. */
-	assert_int_equal(keycache_check(kc, KEY_ID, old, now + 61000, &out), KC_UNVERIFIED);
+	assert_int_equal(keycache_check(kc, KEY_ID, old, now + 61000, &out, NULL), KC_UNVERIFIED);
 
 	/* A second rotation replaces the previous hash: the first secret is gone. */
 	struct store_key again = row_with("$2b$04$hashC", "$2b$04$hashB", now + 60000, 3);
 	keycache_refresh(kc, &again);
-	assert_int_equal(keycache_check(kc, KEY_ID, old, now, &out), KC_UNVERIFIED);
+	assert_int_equal(keycache_check(kc, KEY_ID, old, now, &out, NULL), KC_UNVERIFIED);
 	keycache_destroy(kc);
 }
 
@@ -121,7 +122,8 @@ static void test_a_stale_read_cannot_overwrite_a_newer_row(void **state)
 	mac_of(kc, "x", mac);
 	keycache_put(kc, KEY_ID, &newer);
 	keycache_put(kc, KEY_ID, &older);
-	assert_int_equal(keycache_check(kc, KEY_ID, mac, clock_now_ms(), &out), KC_UNVERIFIED);
+	assert_int_equal(keycache_check(kc, KEY_ID, mac, clock_now_ms(), &out, NULL),
+	                 KC_UNVERIFIED);
 	assert_int_equal(out.version, 5);
 	assert_string_equal(out.secret_hash, "$2b$04$hashB");
 	keycache_destroy(kc);
@@ -140,6 +142,56 @@ static void test_touch_due_once_a_minute(void **state)
 	assert_false(keycache_touch_due(kc, KEY_ID, now + 59999));
 	assert_true(keycache_touch_due(kc, KEY_ID, now + 60000));
 	keycache_destroy(kc);
+}
+
+static void test_touched_at_hint(void **state)
+{
+	(void)state;
+	struct keycache *kc = keycache_create(100);
+	struct store_key out, row = row_with("$2b$04$hashA", "", -1, 1);
+	uint8_t mac[32];
+	mac_of(kc, "x", mac);
+	int64_t now = clock_now_ms(), touched = -5;
+	keycache_put(kc, KEY_ID, &row);
+	assert_int_equal(keycache_check(kc, KEY_ID, mac, now, &out, &touched), KC_UNVERIFIED);
+	assert_true(now - touched >= KEYCACHE_TOUCH_INTERVAL_MS); /* never touched: due */
+	assert_true(keycache_touch_due(kc, KEY_ID, now));
+	assert_int_equal(keycache_check(kc, KEY_ID, mac, now, &out, &touched), KC_UNVERIFIED);
+	assert_int_equal(touched, now);
+	/* The hint and keycache_touch_due agree on when the next touch is due. */
+	assert_false(keycache_touch_due(kc, KEY_ID, touched + KEYCACHE_TOUCH_INTERVAL_MS - 1));
+	assert_true(keycache_touch_due(kc, KEY_ID, touched + KEYCACHE_TOUCH_INTERVAL_MS));
+	keycache_destroy(kc);
+}
+
+/* The MAC starts from a pre-keyed context every time: no state carries over. */
+static void test_secret_mac_is_a_keyed_function(void **state)
+{
+	(void)state;
+	struct keycache *kc = keycache_create(100), *other = keycache_create(100);
+	uint8_t a1[32], b[32], a2[32], prefix[32], a_other[32];
+	mac_of(kc, "secret-a", a1);
+	mac_of(kc, "secret-b", b);
+	mac_of(kc, "secret-a", a2);
+	assert_memory_equal(a1, a2, 32);
+	assert_memory_not_equal(a1, b, 32);
+	/* Only len bytes count. */
+	keycache_secret_mac(kc, "secret-abc", 8, prefix);
+	assert_memory_equal(a1, prefix, 32);
+	/* Another cache has another pepper. */
+	mac_of(other, "secret-a", a_other);
+	assert_memory_not_equal(a1, a_other, 32);
+	/* Many MACs later (every buffer and block boundary of SHA-256), still the same. */
+	char longer[200];
+	memset(longer, 'x', sizeof longer);
+	for (size_t n = 0; n <= sizeof longer; n++) {
+		uint8_t m[32];
+		keycache_secret_mac(kc, longer, n, m);
+	}
+	mac_of(kc, "secret-a", a2);
+	assert_memory_equal(a1, a2, 32);
+	keycache_destroy(kc);
+	keycache_destroy(other);
 }
 
 static void test_bounded_and_invalidated(void **state)
@@ -171,6 +223,8 @@ int main(void)
 	    cmocka_unit_test(test_rotation_with_grace_keeps_the_old_secret_until_it_ends),
 	    cmocka_unit_test(test_a_stale_read_cannot_overwrite_a_newer_row),
 	    cmocka_unit_test(test_touch_due_once_a_minute),
+	    cmocka_unit_test(test_touched_at_hint),
+	    cmocka_unit_test(test_secret_mac_is_a_keyed_function),
 	    cmocka_unit_test(test_bounded_and_invalidated),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

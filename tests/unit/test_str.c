@@ -1,6 +1,7 @@
 /*
  * test_str.c: unit tests for src/core/str.c (checked integer and boolean
- * parsing, bounded buffers) and the RFC 3339 conversions in src/core/clock.c.
+ * parsing, bounded buffers, printf-free formatting: str_i64, strbuf,
+ * str_copy) and the RFC 3339 conversions in src/core/clock.c.
  * Every parse of a length-carrying string gets a heap copy of exactly len
  * bytes with no NUL after it, so ASan reports any read past len.
  */
@@ -341,6 +342,88 @@ static void test_rfc3339_rejects(void **state)
 	}
 }
 
+static void test_str_i64_matches_printf(void **state)
+{
+	(void)state;
+	static const int64_t cases[] = {
+	    0,        1,       -1,       9,         10,        -10,           99,
+	    100,      1000000, -1000001, INT64_MAX, INT64_MIN, INT64_MIN + 1, INT32_MAX,
+	    INT32_MIN};
+	char got[STR_I64_MAX], want[32];
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t n = str_i64(got, cases[i]);
+		snprintf(want, sizeof want, "%lld", (long long)cases[i]);
+		assert_string_equal(got, want);
+		assert_int_equal(n, strlen(want));
+	}
+	uint64_t x = 88172645463325252u;
+	for (int i = 0; i < 10000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		int64_t v = (int64_t)(x >> (i % 64));
+		if (i % 3 == 0 && v != INT64_MIN)
+			v = -v;
+		str_i64(got, v);
+		snprintf(want, sizeof want, "%lld", (long long)v);
+		assert_string_equal(got, want);
+	}
+}
+
+static void test_strbuf_cuts_like_snprintf(void **state)
+{
+	(void)state;
+	char data[16];
+	struct strbuf b;
+	strbuf_init(&b, data, sizeof data);
+	assert_string_equal(data, "");
+	strbuf_puts(&b, "q=");
+	strbuf_put_i64(&b, -42);
+	strbuf_put(&b, ";w=7xyz", 4);
+	assert_string_equal(data, "q=-42;w=7");
+	assert_int_equal(b.len, 9);
+	assert_false(b.overflow);
+	/* What does not fit is cut, and remembered; the text stays terminated. */
+	strbuf_put_i64(&b, INT64_MAX);
+	char want[32];
+	snprintf(want, sizeof want, "q=-42;w=7%lld", (long long)INT64_MAX);
+	want[sizeof data - 1] = '\0';
+	assert_string_equal(data, want);
+	assert_int_equal(b.len, sizeof data - 1);
+	assert_true(b.overflow);
+	strbuf_puts(&b, "more");
+	assert_int_equal(b.len, sizeof data - 1);
+	/* A one-byte buffer holds the empty text. */
+	char one[1] = {'x'};
+	strbuf_init(&b, one, 1);
+	strbuf_puts(&b, "a");
+	assert_int_equal(one[0], '\0');
+	assert_true(b.overflow);
+}
+
+static void test_str_copy_bounds(void **state)
+{
+	(void)state;
+	char dst[8];
+	assert_int_equal(str_copy(dst, sizeof dst, "abc", SIZE_MAX), 3);
+	assert_string_equal(dst, "abc");
+	assert_int_equal(str_copy(dst, sizeof dst, "abcdefghij", SIZE_MAX), 7);
+	assert_string_equal(dst, "abcdefg");
+	assert_int_equal(str_copy(dst, sizeof dst, "abcdefghij", 2), 2);
+	assert_string_equal(dst, "ab");
+	assert_int_equal(str_copy(dst, sizeof dst, "", SIZE_MAX), 0);
+	assert_string_equal(dst, "");
+	assert_int_equal(str_copy(dst, 1, "abc", SIZE_MAX), 0);
+	assert_string_equal(dst, "");
+	/* Never reads past max: the source need not be terminated. */
+	char *raw = xmalloc(4);
+	/* NOLINTNEXTLINE(bugprone-not-null-terminated-result): deliberately unterminated */
+	memcpy(raw, "wxyz", 4);
+	assert_int_equal(str_copy(dst, sizeof dst, raw, 4), 4);
+	assert_string_equal(dst, "wxyz");
+	free(raw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +441,9 @@ int main(void)
 	    cmocka_unit_test(test_rfc3339_rejects),
 	    cmocka_unit_test(test_rfc3339_range_after_offset),
 	    cmocka_unit_test(test_siphash),
+	    cmocka_unit_test(test_str_i64_matches_printf),
+	    cmocka_unit_test(test_strbuf_cuts_like_snprintf),
+	    cmocka_unit_test(test_str_copy_bounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /*
  * test_ulid.c: unit tests for src/core/ulid.c: ulid_encode against vectors
  * computed independently (128-bit integer, 5 bits per character; the time
- * part of the spec's own example, 1469918176385 -> 01ARYZ6S41), ulid_valid
+ * part of the spec's own example, 1469918176385 -> 01ARYZ6S41) and against
+ * the plain bit-by-bit encoding on pseudo-random input, ulid_valid
  * on good and bad input, and ulid_new / ulid_prefixed (time prefix close to
  * now and never going backwards, no repeats, request-id shape).
  */
@@ -75,6 +76,46 @@ static void test_encode_vectors(void **state)
 		assert_string_equal(out, cases[i].want);
 		assert_true(ulid_valid(out, strlen(out)));
 		assert_int_equal(ulid_time(out), cases[i].ms);
+	}
+}
+
+/* The bit-by-bit encoding ulid_encode replaced, as the reference. */
+static void encode_reference(uint64_t ms, const uint8_t rnd[10], char out[ULID_LEN + 1])
+{
+	uint8_t b[16];
+	for (int i = 0; i < 6; i++)
+		b[i] = (uint8_t)(ms >> (8 * (5 - i)));
+	memcpy(b + 6, rnd, 10);
+	for (int i = 0; i < ULID_LEN; i++) {
+		int bit = i * 5 - 2;
+		unsigned v = 0;
+		for (int k = 0; k < 5; k++) {
+			int pos = bit + k;
+			v = (v << 1) | (pos >= 0 ? (b[pos / 8] >> (7 - pos % 8)) & 1u : 0u);
+		}
+		out[i] = crockford[v];
+	}
+	out[ULID_LEN] = '\0';
+}
+
+static void test_encode_matches_reference(void **state)
+{
+	(void)state;
+	uint64_t x = 0x9E3779B97F4A7C15u; /* xorshift: reproducible */
+	for (int n = 0; n < 20000; n++) {
+		uint8_t rnd[10];
+		for (int i = 0; i < 10; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			rnd[i] = (uint8_t)x;
+		}
+		/* Whole 64-bit times too: only the low 48 bits are encoded. */
+		uint64_t ms = n % 2 ? x : x >> 16;
+		char got[ULID_LEN + 1], want[ULID_LEN + 1];
+		ulid_encode(ms, rnd, got);
+		encode_reference(ms, rnd, want);
+		assert_string_equal(got, want);
 	}
 }
 
@@ -186,7 +227,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_encode_vectors), cmocka_unit_test(test_encode_orders_by_time),
 	    cmocka_unit_test(test_valid),          cmocka_unit_test(test_new_time_and_uniqueness),
-	    cmocka_unit_test(test_prefixed),
+	    cmocka_unit_test(test_prefixed),       cmocka_unit_test(test_encode_matches_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,201 @@
+/*
+ * test_json.c: unit tests for the direct JSON writers that replace jansson
+ * on the hot path: json_put_string (src/core/json.c) and the GET /v1/verify
+ * body (verify_body, src/gateway/verify.c). Both must give byte for byte
+ * what json_dumps(JSON_COMPACT | JSON_ENSURE_ASCII) gives, so every case is
+ * compared with jansson itself: escapes, control characters, non-ASCII and
+ * surrogate pairs, and invalid UTF-8 (refused by both).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "gateway/gateway.h"
+
+#define FLAGS (JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY)
+
+/* json_put_string's output for s, or NULL when it refused s (malloc'd). */
+static char *put(const char *s)
+{
+	char data[4096];
+	struct strbuf b;
+	strbuf_init(&b, data, sizeof data);
+	strbuf_puts(&b, "<");
+	int rc = json_put_string(&b, s);
+	assert_false(b.overflow);
+	if (rc < 0) {
+		assert_string_equal(data, "<"); /* refused: nothing written */
+		return NULL;
+	}
+	assert_int_equal(rc, 0);
+	return strdup(data + 1);
+}
+
+/* What jansson writes for the string s, or NULL when it refuses s. */
+static char *jansson(const char *s)
+{
+	json_t *j = json_string(s);
+	if (!j)
+		return NULL;
+	char *out = json_dumps(j, FLAGS);
+	json_decref(j);
+	assert_non_null(out);
+	return out;
+}
+
+static void same_as_jansson(const char *s)
+{
+	char *got = put(s), *want = jansson(s);
+	if (!want) {
+		if (got)
+			fail_msg("accepted invalid UTF-8 as %s", got);
+	} else {
+		if (!got)
+			fail_msg("refused what jansson writes as %s", want);
+		assert_string_equal(got, want);
+	}
+	free(got);
+	free(want);
+}
+
+static void test_put_string_cases(void **state)
+{
+	(void)state;
+	static const char *const cases[] = {
+	    "",
+	    "01HXZ9G7KMV2QX8Y1S5RJW3B7T",
+	    "live",
+	    "quote \" backslash \\ slash /",
+	    "\b\f\n\r\t",
+	    "\x01\x02\x1f \x7f",
+	    "caf\xc3\xa9",                    /* U+00E9 */
+	    "\xe2\x82\xac",                   /* U+20AC */
+	    "\xef\xbf\xbf",                   /* U+FFFF */
+	    "\xf0\x9f\x98\x80",               /* U+1F600: a surrogate pair */
+	    "\xf4\x8f\xbf\xbf",               /* U+10FFFF */
+	    "\xc2\x80 \xdf\xbf \xe0\xa0\x80", /* the smallest of each length */
+	    "\x80",                           /* a continuation byte first */
+	    "\xc0\xaf",                       /* overlong */
+	    "\xc1\xbf",                       /* overlong */
+	    "\xe0\x80\xaf",                   /* overlong */
+	    "\xf0\x80\x80\xaf",               /* overlong */
+	    "\xed\xa0\x80",                   /* U+D800, a surrogate */
+	    "\xed\xbf\xbf",                   /* U+DFFF */
+	    "\xf4\x90\x80\x80",               /* past U+10FFFF */
+	    "\xf5\x80\x80\x80",
+	    "\xff",
+	    "ab\xc3",         /* cut short at the end */
+	    "ab\xe2\x82",     /* cut short at the end */
+	    "\xe2\x82z",      /* a non-continuation inside */
+	    "ok\xc3\xa9\"\n", /* runs and escapes mixed */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		same_as_jansson(cases[i]);
+}
+
+static void test_put_string_random(void **state)
+{
+	(void)state;
+	uint64_t x = 0x2545F4914F6CDD1Du;
+	static const unsigned char pool[] = {'a',  '"',  '\\', '/',  0x01, 0x1f, 0x7f, 0x80, 0xbf,
+	                                     0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xff, 'Z'};
+	for (int n = 0; n < 50000; n++) {
+		char s[12];
+		size_t len = (size_t)(n % 11);
+		for (size_t i = 0; i < len; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			/* Half the bytes from the interesting pool, half anything but NUL. */
+			unsigned char c =
+			    x & 1 ? pool[(x >> 8) % sizeof pool] : (unsigned char)(x >> 16);
+			s[i] = (char)(c ? c : 'q');
+		}
+		s[len] = '\0';
+		same_as_jansson(s);
+	}
+}
+
+/* The body verify.c used to build with jansson, as the reference. */
+static char *verify_body_jansson(const struct store_key *k)
+{
+	json_t *o =
+	    json_pack("{s:b, s:s, s:o, s:s, s:s}", "ok", 1, "org_id", k->org_id, "project_id",
+	              k->project_id[0] ? json_string(k->project_id) : json_null(), "key_id", k->id,
+	              "env", k->env);
+	if (!o)
+		return NULL;
+	char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(o);
+	return s;
+}
+
+static struct store_key key_of(const char *org, const char *project, const char *id,
+                               const char *env)
+{
+	struct store_key k;
+	memset(&k, 0, sizeof k);
+	snprintf(k.org_id, sizeof k.org_id, "%s", org);
+	snprintf(k.project_id, sizeof k.project_id, "%s", project);
+	snprintf(k.id, sizeof k.id, "%s", id);
+	snprintf(k.env, sizeof k.env, "%s", env);
+	return k;
+}
+
+static void test_verify_body(void **state)
+{
+	(void)state;
+	const struct store_key keys[] = {
+	    key_of("01M8353DH1PCMCWW3991794E8Q", "", "01M8353DKFV109TCCAD8HZ7H4P", "live"),
+	    key_of("01M8353DH1PCMCWW3991794E8Q", "01M8353DH1PCMCWW3991794E8R",
+	           "01M8353DKFV109TCCAD8HZ7H4P", "test"),
+	    key_of("", "", "01M8353DKFV109TCCAD8HZ7H4P", "root"),
+	    key_of("a\"b\\c", "\n\x01", "\xc3\xa9\xf0\x9f\x98\x80", "\t"),
+	    /* Worst case: every byte of every field escaped (6 bytes each). */
+	    key_of("\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01"
+	           "\x01\x01\x01\x01\x01\x01\x01",
+	           "\x02\x02\x02\x02\x02\x02\x02\x02\x02\x02\x02\x02\x02\x02\x02\x02\x02\x02\x02"
+	           "\x02\x02\x02\x02\x02\x02\x02",
+	           "\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03"
+	           "\x03\x03\x03\x03\x03\x03\x03",
+	           "\x04\x04\x04\x04"),
+	};
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		char body[1024];
+		int n = verify_body(&keys[i], body, sizeof body);
+		char *want = verify_body_jansson(&keys[i]);
+		assert_non_null(want);
+		assert_int_equal(n, (int)strlen(want));
+		assert_string_equal(body, want);
+		free(want);
+	}
+	/* The first one, literally (the shape clients and tests see). */
+	char body[1024];
+	assert_true(verify_body(&keys[0], body, sizeof body) > 0);
+	assert_string_equal(body, "{\"ok\":true,\"org_id\":\"01M8353DH1PCMCWW3991794E8Q\","
+	                          "\"project_id\":null,\"key_id\":\"01M8353DKFV109TCCAD8HZ7H4P\","
+	                          "\"env\":\"live\"}");
+	/* Too small a buffer, or a field jansson would refuse: -1. */
+	assert_int_equal(verify_body(&keys[0], body, 40), -1);
+	struct store_key bad = key_of("01M8353DH1PCMCWW3991794E8Q", "\xff", "x", "live");
+	assert_int_equal(verify_body(&bad, body, sizeof body), -1);
+	assert_null(verify_body_jansson(&bad));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_put_string_cases),
+	    cmocka_unit_test(test_put_string_random),
+	    cmocka_unit_test(test_verify_body),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
