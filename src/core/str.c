@@ -206,3 +206,18 @@ size_t str_copy(char *dst, size_t cap, const char *src, size_t max)
 	dst[n] = '\0';
 	return n;
 }
+
+void str_ipv4(const void *addr4, char *out)
+{
+	const unsigned char *b = addr4;
+	char *p = out;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = i < 3 ? '.' : '\0';
+	}
+}

@@ -28,6 +28,13 @@ bool ascii_ieq(const char *a, size_t alen, const char *b, size_t blen);
 /** True when s starts with prefix. */
 bool str_has_prefix(const char *s, const char *prefix);
 
+/**
+ * Write an IPv4 address (4 bytes, network order) as a dotted quad into out
+ * (at least 16 bytes), without inet_ntop's sprintf: the server does it per
+ * request.
+ */
+void str_ipv4(const void *addr4, char *out);
+
 /** A growable byte buffer with a hard size limit. */
 struct buf {
 	char *data; /* owned; NUL-terminated after every append */

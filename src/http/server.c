@@ -17,6 +17,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "core/ulid.h"
 #include "http/metrics.h"
 
@@ -403,9 +404,9 @@ static void fill_client_ip(struct http_request *req)
 	if (!ci || !ci->client_addr)
 		return;
 	const struct sockaddr *sa = ci->client_addr;
+	_Static_assert(sizeof req->client_ip >= sizeof "255.255.255.255", "room for IPv4");
 	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->client_ip,
-		          sizeof req->client_ip);
+		str_ipv4(&((const struct sockaddr_in *)sa)->sin_addr, req->client_ip);
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->client_ip,
 		          sizeof req->client_ip);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -424,6 +425,26 @@ static void test_str_copy_bounds(void **state)
 	free(raw);
 }
 
+/* Every value in every octet position, against inet_ntop. */
+static void test_str_ipv4_matches_inet_ntop(void **state)
+{
+	(void)state;
+	for (int pos = 0; pos < 4; pos++) {
+		for (int v = 0; v < 256; v++) {
+			unsigned char a[4] = {10, 0, 200, 7};
+			a[pos] = (unsigned char)v;
+			char got[16], want[INET_ADDRSTRLEN];
+			memset(got, 'x', sizeof got);
+			str_ipv4(a, got);
+			assert_non_null(inet_ntop(AF_INET, a, want, sizeof want));
+			assert_string_equal(got, want);
+		}
+	}
+	char widest[16];
+	str_ipv4((const unsigned char[4]){255, 255, 255, 255}, widest);
+	assert_string_equal(widest, "255.255.255.255");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -444,6 +465,7 @@ int main(void)
 	    cmocka_unit_test(test_str_i64_matches_printf),
 	    cmocka_unit_test(test_strbuf_cuts_like_snprintf),
 	    cmocka_unit_test(test_str_copy_bounds),
+	    cmocka_unit_test(test_str_ipv4_matches_inet_ntop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
