@@ -108,17 +108,42 @@ static void cond_init_mono(pthread_cond_t *c)
 
 /* ---------- row hygiene ---------- */
 
+/* True when the 8 bytes at p are all printable ASCII (0x20 to 0x7e). */
+static inline bool printable8(const unsigned char *p)
+{
+	uint64_t w;
+	memcpy(&w, p, sizeof w);
+	/*
+	 * A byte's top bit is set in w (>= 0x80), in w + 0x01 (0x7f), or in
+	 * w - 0x20 (< 0x20: the lowest such byte gets no borrow from below, so
+	 * its own top bit shows it). When none is, no byte carried or borrowed
+	 * into the next, so all eight are in range.
+	 */
+	uint64_t bad = (w - 0x2020202020202020u) | w | (w + 0x0101010101010101u);
+	return (bad & 0x8080808080808080u) == 0;
+}
+
 /*
  * Make s (a buffer of cap bytes) a NUL-terminated string of valid UTF-8
  * without control characters: each offending byte becomes '?'. The length
- * never changes, so it is done in place.
+ * never changes, so it is done in place. Printable ASCII, nearly all of
+ * what is logged, is checked eight bytes at a time.
  */
 static void clean_text(char *s, size_t cap)
 {
 	unsigned char *p = (unsigned char *)s;
 	p[cap - 1] = '\0';
+	size_t n = strlen(s);
 	size_t i = 0;
-	while (p[i]) {
+	while (i < n) {
+		if (n - i >= 8) {
+			if (printable8(p + i)) {
+				i += 8;
+				continue;
+			}
+		} else if (n >= 8 && printable8(p + n - 8)) {
+			break; /* the rest is within the last eight bytes, all fine */
+		}
 		unsigned c = p[i];
 		if (c < 0x80) {
 			if (c < 0x20 || c == 0x7f)
@@ -138,7 +163,7 @@ static void clean_text(char *s, size_t cap)
 			p[i++] = '?';
 			continue;
 		}
-		/* A NUL is not a continuation byte, so this never reads past the end. */
+		/* p[n] is the NUL, not a continuation byte: this never reads past it. */
 		size_t k = 1;
 		for (; k < len && (p[i + k] & 0xc0) == 0x80; k++)
 			cp = (cp << 6) | (p[i + k] & 0x3f);
@@ -375,7 +400,10 @@ void reqlog_submit(struct reqlog *rl, const struct store_request_row *row)
 		metric_add(&m_dropped, 1);
 		return;
 	}
-	rl->ring[(rl->head + rl->count) % rl->cap] = *row;
+	size_t tail = rl->head + rl->count; /* both below cap: no division needed */
+	if (tail >= rl->cap)
+		tail -= rl->cap;
+	rl->ring[tail] = *row;
 	rl->count++;
 	rl->accepted++;
 	metric_set(&m_depth, (int64_t)rl->count);

@@ -185,7 +185,11 @@ struct store_request_row {
 	char user_agent[257];
 };
 
-/** Insert rows in one transaction. */
+/**
+ * Insert rows in one transaction (multi-row statements of up to 64 rows). A
+ * row whose request_id is already stored, or repeated in rows, is skipped
+ * (so a retried batch is not duplicated); any other failure fails them all.
+ */
 int store_request_log_insert(struct store *st, const struct store_request_row *rows, int n);
 
 struct request_filter {

@@ -4,8 +4,10 @@
  * a full ring drops exactly the rows that do not fit (the writer is held up
  * by another connection holding SQLite's write lock), a store that keeps
  * failing costs the batch after bounded retries, retention purges only old
- * rows (on demand and at start), stop flushes, hostile text is made storable,
- * and many submitting threads lose nothing.
+ * rows (on demand and at start), stop flushes, hostile text is made storable
+ * (exactly as the byte-at-a-time rules say; on PostgreSQL too, when
+ * PORTCULLIS_TEST_PG_URL is set, without costing the rest of its batch), and
+ * many submitting threads lose nothing.
  *
  * Metrics are process-wide, so tests compare before and after values read
  * from the Prometheus rendering.
@@ -326,6 +328,183 @@ static void test_hostile_text_is_stored(void **state)
 	json_decref(out);
 }
 
+/*
+ * The byte-at-a-time definition of what the writer stores for a text
+ * field: valid UTF-8 without control characters, each offending byte
+ * replaced by '?' (reqlog.c checks printable ASCII eight bytes at a time;
+ * this is what it must still amount to).
+ */
+static void reference_clean(char *s, size_t cap)
+{
+	unsigned char *p = (unsigned char *)s;
+	p[cap - 1] = '\0';
+	for (size_t i = 0; p[i];) {
+		unsigned c = p[i];
+		size_t len = 0;
+		uint32_t cp = 0, min = 0;
+		if (c < 0x80) {
+			if (c < 0x20 || c == 0x7f)
+				p[i] = '?';
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			len = 2, cp = c & 0x1f, min = 0x80;
+		else if (c >= 0xe0 && c <= 0xef)
+			len = 3, cp = c & 0x0f, min = 0x800;
+		else if (c >= 0xf0 && c <= 0xf4)
+			len = 4, cp = c & 0x07, min = 0x10000;
+		size_t k = 1;
+		for (; len && k < len && (p[i + k] & 0xc0) == 0x80; k++)
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		if (!len || k < len || cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			p[i++] = '?';
+		else
+			i += len;
+	}
+}
+
+/* Random text from bytes at the edges of the rules, mostly printable. */
+static void random_text(char *s, size_t cap, uint64_t *seed)
+{
+	static const unsigned char edge[] = {0x01, 0x09, 0x1f, 0x20, 0x7e, 0x7f, 0x80, 0xbf,
+	                                     0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0,
+	                                     0xf4, 0xf5, 0xff, 0x9f, 0xa0, 0x8f, 0x90};
+	*seed = *seed * 6364136223846793005u + 1442695040888963407u;
+	uint64_t r = *seed >> 33;
+	/* Mostly short; sometimes the whole buffer with no terminator. */
+	size_t len = r % 8 == 0 ? cap : (size_t)(r % 41);
+	for (size_t i = 0; i < len; i++) {
+		*seed = *seed * 6364136223846793005u + 1442695040888963407u;
+		uint64_t b = *seed >> 33;
+		s[i] = b % 3 ? (char)('a' + b % 26) : (char)edge[(b >> 8) % sizeof edge];
+	}
+	if (len < cap)
+		s[len] = '\0';
+}
+
+/*
+ * Random hostile text in every row of several full batches: each row is
+ * written, and its path and User-Agent come back exactly as the
+ * byte-at-a-time rules say.
+ */
+static void test_cleaning_matches_reference(void **state)
+{
+	struct fixture *fx = *state;
+	enum { N = 1200 };
+	static struct store_request_row rows[N];
+	uint64_t seed = 42;
+	int64_t dropped0 = metric_value(DROPPED);
+	struct reqlog *rl = reqlog_start(fx->st, 2 * N, 512, 0);
+	for (int i = 0; i < N; i++) {
+		make_row(&rows[i], clock_now_ms());
+		snprintf(rows[i].request_id, sizeof rows[i].request_id, "req_%026d", i);
+		random_text(rows[i].path, sizeof rows[i].path, &seed);
+		random_text(rows[i].user_agent, sizeof rows[i].user_agent, &seed);
+		reqlog_submit(rl, &rows[i]);
+		reference_clean(rows[i].path, sizeof rows[i].path);
+		reference_clean(rows[i].user_agent, sizeof rows[i].user_agent);
+	}
+	assert_int_equal(reqlog_flush(rl, 30000), 0);
+	reqlog_stop(rl);
+	assert_int_equal(row_count(fx->st), N);
+	assert_int_equal(metric_value(DROPPED) - dropped0, 0);
+
+	struct request_filter f = {.since = -1, .until = -1, .limit = N};
+	json_t *out = NULL;
+	assert_int_equal(store_request_log_list(fx->st, &f, &out), STORE_OK);
+	assert_int_equal(json_array_size(out), N);
+	for (int i = 0; i < N; i++) {
+		/* Newest (highest id) first. */
+		json_t *row = json_array_get(out, (size_t)(N - 1 - i));
+		assert_non_null(row);
+		assert_string_equal(json_string_value(json_object_get(row, "request_id")),
+		                    rows[i].request_id);
+		assert_string_equal(json_string_value(json_object_get(row, "path")), rows[i].path);
+		const char *ua = json_string_value(json_object_get(row, "user_agent"));
+		if (rows[i].user_agent[0])
+			assert_string_equal(ua, rows[i].user_agent);
+		else
+			assert_null(ua);
+	}
+	json_decref(out);
+}
+
+/*
+ * PostgreSQL (when PORTCULLIS_TEST_PG_URL is set), which refuses invalid
+ * UTF-8: hostile rows and a repeated request id inside full multi-row
+ * batches cost no other row. Uses a database of its own, dropped at the end.
+ */
+static void test_hostile_rows_postgres(void **state)
+{
+	(void)state;
+	const char *base = getenv("PORTCULLIS_TEST_PG_URL");
+	if (!base || !*base) {
+		skip();
+		return;
+	}
+	char name[64], url[1024], sql[128], err[256];
+	snprintf(name, sizeof name, "reqlog_test_%ld", (long)getpid());
+	const char *q = strchr(base, '?');
+	size_t end = q ? (size_t)(q - base) : strlen(base);
+	size_t slash = end;
+	while (slash > 0 && base[slash - 1] != '/')
+		slash--;
+	snprintf(url, sizeof url, "%.*s%s%s", (int)slash, base, name, q ? q : "");
+
+	struct db_conn *c = NULL;
+	if (db_postgres_driver.connect(base, false, &c, err, sizeof err) != DB_OK)
+		fail_msg("connect: %s", err);
+	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+	assert_int_equal(db_postgres_driver.exec_script(c, sql), DB_OK);
+	snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+	assert_int_equal(db_postgres_driver.exec_script(c, sql), DB_OK);
+
+	struct store *st = NULL;
+	if (store_open(url, 2, &st, err, sizeof err) != STORE_OK)
+		fail_msg("store_open: %s", err);
+	assert_int_equal(store_migrate(st, NULL), STORE_OK);
+	int64_t dropped0 = metric_value(DROPPED), written0 = metric_value(WRITTEN);
+	enum { N = 700 };
+	static struct store_request_row rows[N];
+	uint64_t seed = 7;
+	struct reqlog *rl = reqlog_start(st, 2 * N, 512, 0);
+	for (int i = 0; i < N; i++) {
+		make_row(&rows[i], clock_now_ms());
+		snprintf(rows[i].request_id, sizeof rows[i].request_id, "req_%026d", i);
+		if (i % 7 == 3) {
+			random_text(rows[i].path, sizeof rows[i].path, &seed);
+			snprintf(rows[i].user_agent, sizeof rows[i].user_agent, "ua\xc3\x28\x01");
+			snprintf(rows[i].method, sizeof rows[i].method, "G\xff");
+			memcpy(rows[i].region, "\xe9x", 3);
+		}
+		if (i == 400)
+			memcpy(rows[i].request_id, rows[398].request_id, sizeof rows[i].request_id);
+		reqlog_submit(rl, &rows[i]);
+	}
+	assert_int_equal(reqlog_flush(rl, 30000), 0);
+	reqlog_stop(rl);
+	assert_int_equal(row_count(st), N - 1);
+	assert_int_equal(metric_value(WRITTEN) - written0, N);
+	assert_int_equal(metric_value(DROPPED) - dropped0, 0);
+	struct request_filter f = {.since = -1, .until = -1, .limit = 1};
+	f.before_id = rows[4].request_id; /* the newest row below it: row 3, a hostile one */
+	json_t *out = NULL;
+	assert_int_equal(store_request_log_list(st, &f, &out), STORE_OK);
+	json_t *row = json_array_get(out, 0);
+	assert_string_equal(json_string_value(json_object_get(row, "request_id")),
+	                    rows[3].request_id);
+	assert_string_equal(json_string_value(json_object_get(row, "user_agent")), "ua?(?");
+	assert_string_equal(json_string_value(json_object_get(row, "method")), "G?");
+	assert_true(json_is_null(json_object_get(row, "region")));
+	json_decref(out);
+	store_close(st);
+
+	snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", name);
+	assert_int_equal(db_postgres_driver.exec_script(c, sql), DB_OK);
+	db_postgres_driver.disconnect(c);
+}
+
 struct producer {
 	struct reqlog *rl;
 	int n;
@@ -422,6 +601,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_retention_runs_at_start, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stop_flushes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile_text_is_stored, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cleaning_matches_reference, setup, teardown),
+	    cmocka_unit_test(test_hostile_rows_postgres),
 	    cmocka_unit_test_setup_teardown(test_concurrent_submitters, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bench, setup, teardown),
 	};

@@ -926,6 +926,141 @@ static void test_request_log(void **state)
 	request_ids(fx->st, &f, "6 5 4 3");
 }
 
+/*
+ * One insert of many rows goes in as several multi-row statements (64, 32,
+ * ..., 1 rows): every size is used, every row lands with its own values, and
+ * a request id already stored, or repeated within the call (in the same
+ * statement or another), is inserted once without failing the rest.
+ */
+static void test_request_log_batches(void **state)
+{
+	struct fixture *fx = *state;
+	enum { N = 64 + 32 + 16 + 8 + 4 + 2 + 1 + 64 }; /* 191: every statement size */
+	static struct store_request_row rows[N];
+	int64_t count = -1;
+
+	for (int i = 0; i < N; i++) {
+		rows[i] = req_row(0, i % 3 ? ORG_A : NULL, i % 2 ? KEY_1 : NULL, 200 + i, 1000 + i);
+		snprintf(rows[i].request_id, sizeof rows[i].request_id, "req_%026d", i);
+		snprintf(rows[i].path, sizeof rows[i].path, "/r/%d", i);
+		rows[i].bytes_in = i;
+	}
+	/* Stored already: rows 5 and 150. */
+	assert_int_equal(store_request_log_insert(fx->st, &rows[5], 1), STORE_OK);
+	assert_int_equal(store_request_log_insert(fx->st, &rows[150], 1), STORE_OK);
+	/* Repeated in the same statement (10 and 11) and across statements (100, 190). */
+	struct store_request_row dup = rows[10];
+	rows[11] = dup;
+	rows[11].status = 999;
+	rows[190] = rows[100];
+	rows[190].status = 999;
+	assert_int_equal(store_request_log_insert(fx->st, rows, N), STORE_OK);
+	assert_int_equal(store_request_log_count(fx->st, &count), STORE_OK);
+	assert_int_equal(count, N - 2);
+
+	struct request_filter f = {.since = -1, .until = -1, .limit = 1000};
+	json_t *arr = NULL;
+	assert_int_equal(store_request_log_list(fx->st, &f, &arr), STORE_OK);
+	assert_int_equal(json_array_size(arr), N - 2);
+	/* Newest (highest id) first; ids 11 and 190 were never stored as such. */
+	size_t at = 0;
+	for (int i = N - 1; i >= 0; i--) {
+		if (i == 11 || i == 190)
+			continue;
+		json_t *r = json_array_get(arr, at++);
+		char id[32], path[32];
+		snprintf(id, sizeof id, "req_%026d", i);
+		snprintf(path, sizeof path, "/r/%d", i);
+		assert_string_equal(json_string_value(json_object_get(r, "request_id")), id);
+		assert_string_equal(json_string_value(json_object_get(r, "path")), path);
+		assert_int_equal(json_integer_value(json_object_get(r, "status")), 200 + i);
+		assert_int_equal(json_integer_value(json_object_get(r, "bytes_in")), i);
+		json_t *org = json_object_get(r, "org_id"), *key = json_object_get(r, "key_id");
+		if (i % 3)
+			assert_string_equal(json_string_value(org), ORG_A);
+		else
+			assert_true(json_is_null(org));
+		if (i % 2)
+			assert_string_equal(json_string_value(key), KEY_1);
+		else
+			assert_true(json_is_null(key));
+		assert_true(json_is_null(json_object_get(r, "project_id")));
+		assert_string_equal(json_string_value(json_object_get(r, "user_agent")), "test/0");
+	}
+	json_decref(arr);
+}
+
+/*
+ * A database made by 0001 alone, with request-log rows, migrated to the
+ * latest schema: no row is lost, and on SQLite request_log_org_at (0002) is
+ * gone while request_log_at stays; PostgreSQL keeps both.
+ */
+static void test_migrate_keeps_request_log(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(migrations[0].version, 1);
+	assert_null(migrations[0].dialect);
+
+	store_close(fx->st);
+	fx->st = NULL;
+	reset(fx);
+	struct db_conn *c = NULL;
+	char err[512];
+	if (fx->driver->connect(fx->url, true, &c, err, sizeof err) != DB_OK)
+		fail_msg("raw connect: %s", err);
+	assert_int_equal(fx->driver->exec_script(
+	                     c, "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, "
+	                        "name TEXT NOT NULL, applied_at BIGINT NOT NULL)"),
+	                 DB_OK);
+	assert_int_equal(fx->driver->exec_script(c, migrations[0].sql), DB_OK);
+	assert_int_equal(fx->driver->exec_script(
+	                     c, "INSERT INTO schema_migrations VALUES (1, 'init', 0); "
+	                        "INSERT INTO request_log (request_id, received_at, org_id, "
+	                        "method, path, status, duration_ms, bytes_in, bytes_out) VALUES "
+	                        "('req_1', 1000, 'o', 'GET', '/a', 200, 1, 0, 0), "
+	                        "('req_2', 2000, NULL, 'POST', '/b', 401, 2, 5, 6), "
+	                        "('req_3', 3000, 'o', 'GET', '/c', 200, 3, 0, 0)"),
+	                 DB_OK);
+	fx->driver->disconnect(c);
+
+	fx->st = open_store(fx, 2);
+	int applied = -1;
+	assert_int_equal(store_migrate(fx->st, &applied), STORE_OK);
+	assert_int_equal((size_t)applied, migrations_for(fx->driver->dialect) - 1);
+	int64_t count = -1;
+	assert_int_equal(store_request_log_count(fx->st, &count), STORE_OK);
+	assert_int_equal(count, 3);
+	struct request_filter f = {.org_id = "o", .since = -1, .until = -1, .limit = 10};
+	request_ids(fx->st, &f, "3 1");
+	/* New rows go in next to the old ones, and the purge still works. */
+	struct store_request_row w = req_row(4, "o", NULL, 200, 4000);
+	snprintf(w.request_id, sizeof w.request_id, "req_4");
+	assert_int_equal(store_request_log_insert(fx->st, &w, 1), STORE_OK);
+	request_ids(fx->st, &f, "4 3 1");
+	int64_t deleted = -1;
+	assert_int_equal(store_request_log_purge(fx->st, 2500, &deleted), STORE_OK);
+	assert_int_equal(deleted, 2);
+	request_ids(fx->st, &f, "4 3");
+
+	if (fx->driver->connect(fx->url, false, &c, err, sizeof err) != DB_OK)
+		fail_msg("raw connect: %s", err);
+	struct db_result *r = NULL;
+	const char *sql = is_pg(fx) ? "SELECT indexname FROM pg_indexes WHERE tablename = "
+	                              "'request_log' ORDER BY indexname"
+	                            : "SELECT name FROM sqlite_master WHERE type = 'index' AND "
+	                              "tbl_name = 'request_log' ORDER BY name";
+	assert_int_equal(fx->driver->query(c, sql, NULL, 0, &r), DB_OK);
+	char names[256] = "";
+	for (int i = 0; i < r->nrows; i++) {
+		size_t len = strlen(names);
+		snprintf(names + len, sizeof names - len, "%s%s", i ? " " : "", db_text(r, i, 0));
+	}
+	db_result_free(r);
+	fx->driver->disconnect(c);
+	assert_string_equal(names, is_pg(fx) ? "request_log_at request_log_org_at request_log_pkey"
+	                                     : "request_log_at sqlite_autoindex_request_log_1");
+}
+
 /* ---------- readiness and recovery ---------- */
 
 static void test_ready(void **state)
@@ -1035,6 +1170,8 @@ static void test_driver_params(void **state)
 	    cmocka_unit_test_setup_teardown(test_audit, setup, teardown),                          \
 	    cmocka_unit_test_setup_teardown(test_audit_deleted_tail, setup, teardown),             \
 	    cmocka_unit_test_setup_teardown(test_request_log, setup, teardown),                    \
+	    cmocka_unit_test_setup_teardown(test_request_log_batches, setup, teardown),            \
+	    cmocka_unit_test_setup_teardown(test_migrate_keeps_request_log, setup, teardown),      \
 	    cmocka_unit_test_setup_teardown(test_ready, setup, teardown),                          \
 	    cmocka_unit_test_setup_teardown(test_driver_params, setup, teardown)
 
