@@ -221,3 +221,14 @@ void str_ipv4(const void *addr4, char *out)
 		*p++ = i < 3 ? '.' : '\0';
 	}
 }
+
+int str_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

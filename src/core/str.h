@@ -28,6 +28,9 @@ bool ascii_ieq(const char *a, size_t alen, const char *b, size_t blen);
 /** True when s starts with prefix. */
 bool str_has_prefix(const char *s, const char *prefix);
 
+/** The value of a hexadecimal digit (either case), or -1. */
+int str_hex_digit(char c);
+
 /**
  * Write an IPv4 address (4 bytes, network order) as a dotted quad into out
  * (at least 16 bytes), without inet_ntop's sprintf: the server does it per

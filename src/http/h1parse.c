@@ -10,6 +10,8 @@
  */
 #include "http/h1parse.h"
 
+#include "core/str.h"
+
 #include <string.h>
 
 #define MAX_CHUNK_LINE  4096  /* chunk size + extensions, or one trailer line */
@@ -281,17 +283,6 @@ void h1_body_init(struct h1_body *b, const struct h1_head *head)
 	          (b->framing == H1_BODY_LENGTH && head->content_length == 0);
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The size line ended: data follows, or the trailer section for size 0. */
 static bool end_size_line(struct h1_body *b)
 {
@@ -310,7 +301,7 @@ static ssize_t feed_chunked(struct h1_body *b, const char *data, size_t len, h1_
 		char c = data[i];
 		switch (b->state) {
 		case C_SIZE: {
-			int h = hex_value(c);
+			int h = str_hex_digit(c);
 			if (h >= 0) {
 				if (++b->digits > MAX_SIZE_DIGITS)
 					return -1;

@@ -54,6 +54,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "kv/kv.h"
 #include "kv/kv_internal.h"
 #include "policy/gcra.h"
@@ -813,17 +814,6 @@ out:
 
 /* --- open / close ------------------------------------------------------- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode n bytes at s into out (cap bytes, NUL-terminated). 0 or -1. */
 static int pct_decode(const char *s, size_t n, char *out, size_t cap)
 {
@@ -833,7 +823,7 @@ static int pct_decode(const char *s, size_t n, char *out, size_t cap)
 		if (c == '%') {
 			if (i + 2 >= n)
 				return -1;
-			int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+			int hi = str_hex_digit(s[i + 1]), lo = str_hex_digit(s[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return -1;
 			c = (char)(hi * 16 + lo);
@@ -883,7 +873,7 @@ static int parse_url(const char *url, struct kv_redis *r)
 		if (!host_end)
 			return -1;
 		for (const char *p = host; p < host_end; p++) {
-			if (!(hexval(*p) >= 0 || *p == ':' || *p == '.'))
+			if (!(str_hex_digit(*p) >= 0 || *p == ':' || *p == '.'))
 				return -1;
 		}
 		s = host_end + 1;

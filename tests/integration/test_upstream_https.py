@@ -5,32 +5,18 @@ for is a 502, never a silently unverified connection.
 """
 import http.server
 import json
-import os
 import ssl
-import subprocess
 import threading
 
 import pytest
 
 from conftest import assert_problem
 from test_forward import gateway_key
-
-
-@pytest.fixture(scope="module")
-def upstream_cert(tmp_path_factory):
-    d = str(tmp_path_factory.mktemp("up-tls"))
-    crt, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-         "-keyout", key, "-out", crt],
-        check=True, capture_output=True)
-    return crt, key
+from test_tls import cert  # noqa: F401 (a fixture: a self-signed certificate for localhost)
 
 
 @pytest.fixture
-def https_upstream(upstream_cert):
+def https_upstream(cert):
     seen = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -51,7 +37,7 @@ def https_upstream(upstream_cert):
 
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(*upstream_cert)
+    ctx.load_cert_chain(*cert)
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
@@ -62,9 +48,9 @@ def https_upstream(upstream_cert):
     srv.server_close()
 
 
-def test_https_upstream_with_a_private_ca(make_instance, https_upstream, upstream_cert):
+def test_https_upstream_with_a_private_ca(make_instance, https_upstream, cert):
     gw = make_instance(config=f"[upstream]\nurl = {https_upstream.url}/api\n"
-                       f"ca_file = {upstream_cert[0]}\n").start()
+                       f"ca_file = {cert[0]}\n").start()
     org, k = gateway_key(gw)
     r = gw.request("GET", "/items?x=1", key=k["key"])
     assert r.status_code == 200, r.text
