@@ -63,6 +63,8 @@ struct http_request {
 	size_t resp_body_len;
 	struct http_header *resp_headers;
 	bool responded;
+	bool head_length_set; /* HEAD: send Content-Length head_length (what GET would carry) */
+	uint64_t head_length;
 
 	/* suspension */
 	bool suspend_pending;

@@ -174,13 +174,33 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 
 /* ---------- response queueing ---------- */
 
+/* The content reader of HEAD responses: never called for HEAD; an error if it were. */
+static ssize_t no_content(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)cls;
+	(void)pos;
+	(void)buf;
+	(void)max;
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
 static enum MHD_Result queue_response(struct request_ext *x)
 {
 	struct http_request *req = &x->req;
 	struct http_worker *w = req->worker;
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-	    req->resp_body_len, req->resp_body, MHD_RESPMEM_MUST_FREE);
-	req->resp_body = NULL;
+	struct MHD_Response *resp;
+	if (req->head_length_set) {
+		/*
+		 * Answering HEAD for an upstream: a response of the length GET would
+		 * have, whose content MHD never reads for HEAD (so none is allocated).
+		 */
+		resp = MHD_create_response_from_callback(req->head_length, 4096, no_content, NULL,
+		                                         NULL);
+	} else {
+		resp = MHD_create_response_from_buffer(req->resp_body_len, req->resp_body,
+		                                       MHD_RESPMEM_MUST_FREE);
+		req->resp_body = NULL;
+	}
 	MHD_add_response_header(resp, "X-Request-Id", req->request_id);
 	if (req->content_type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->content_type);

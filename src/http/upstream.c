@@ -92,6 +92,21 @@ void resp_headers_reset(struct resp_headers *rh)
 	rh->head = NULL;
 	rh->tail = &rh->head;
 	rh->connection = NULL;
+	rh->content_length = -1;
+}
+
+/* A Content-Length value that is all digits (the parser already refused conflicts). */
+static int64_t length_value(const char *v, size_t n)
+{
+	if (n == 0 || n > 18)
+		return -1;
+	int64_t x = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		x = x * 10 + (v[i] - '0');
+	}
+	return x;
 }
 
 void resp_headers_add(struct resp_headers *rh, const char *name, size_t name_len, const char *value,
@@ -104,8 +119,13 @@ void resp_headers_add(struct resp_headers *rh, const char *name, size_t name_len
 		                                : arena_strndup(rh->arena, value, value_len);
 		return;
 	}
-	if (hop_by_hop_n(name, name_len) || NAME_IS(name, name_len, "content-length") ||
-	    NAME_IS(name, name_len, "date") || NAME_IS(name, name_len, "x-request-id"))
+	if (NAME_IS(name, name_len, "content-length")) {
+		/* The server frames the body itself; kept only to answer HEAD truthfully. */
+		rh->content_length = length_value(value, value_len);
+		return;
+	}
+	if (hop_by_hop_n(name, name_len) || NAME_IS(name, name_len, "date") ||
+	    NAME_IS(name, name_len, "x-request-id"))
 		return;
 	struct http_header *h = arena_alloc(rh->arena, sizeof *h);
 	h->name = arena_strndup(rh->arena, name, name_len);

@@ -42,7 +42,8 @@ struct upstream_response {
 	struct http_header *headers; /* end-to-end response headers, in the request arena */
 	char *body;                  /* malloc'd; the caller owns it */
 	size_t body_len;
-	const char *error; /* for the log when outcome != OK */
+	int64_t content_length; /* the upstream's Content-Length (for HEAD), -1 when none */
+	const char *error;      /* for the log when outcome != OK */
 };
 
 /** Called on the worker loop when the transfer ends. */

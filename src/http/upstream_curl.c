@@ -223,6 +223,7 @@ static void finish(struct xfer *x, CURLcode rc)
 		r->status = (int)status;
 		r->body = buf_steal(&x->body, &r->body_len);
 		r->headers = resp_headers_finish(&x->rh);
+		r->content_length = x->rh.content_length;
 	} else {
 		r->outcome =
 		    rc == CURLE_OPERATION_TIMEDOUT ? UPSTREAM_TIMEOUT : UPSTREAM_UNAVAILABLE;

@@ -410,6 +410,7 @@ static void xfer_complete(struct xfer *x)
 	x->resp.outcome = UPSTREAM_OK;
 	x->resp.status = x->status;
 	x->resp.headers = resp_headers_finish(&x->rh);
+	x->resp.content_length = x->rh.content_length;
 	x->resp.body = x->bbuf;
 	x->resp.body_len = x->blen;
 	x->bbuf = NULL;

@@ -30,6 +30,7 @@ struct resp_headers {
 	struct arena *arena;
 	struct http_header *head, **tail;
 	const char *connection; /* the response's Connection values, comma-joined */
+	int64_t content_length; /* the Content-Length field's value, -1 when none or unusable */
 };
 
 void resp_headers_init(struct resp_headers *rh, struct arena *a);

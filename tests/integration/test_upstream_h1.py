@@ -357,3 +357,24 @@ def test_upstream_name_that_does_not_resolve_is_502_and_logged_at_start(make_ins
     org, k = gateway_key(gw)
     assert_problem(gw.request("GET", "/c", key=k["key"]), 502, "UPSTREAM_UNAVAILABLE")
     assert "no-such-host.invalid" in gw.read_log()
+
+
+def test_head_through_the_gateway_reports_the_upstreams_content_length(make_instance, scripted):
+    # RFC 9110 8.6: a HEAD answer may carry Content-Length only as GET's would be.
+    up = scripted([b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1234\r\n\r\n"])
+    gw, key = gateway_for(make_instance, up.url)
+    r = gw.request("HEAD", "/c", key=key)
+    assert r.status_code == 200
+    assert r.headers["Content-Length"] == "1234"
+    assert r.content == b""
+    # The connection to the client stays usable (no body bytes were expected or sent).
+    r = gw.request("HEAD", "/c", key=key)
+    assert r.headers["Content-Length"] == "1234"
+
+
+def test_head_without_an_upstream_length_gets_none_invented(make_instance, scripted):
+    up = scripted([b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"])
+    gw, key = gateway_for(make_instance, up.url)
+    r = gw.request("HEAD", "/c", key=key)
+    assert r.status_code == 200
+    assert r.content == b""
