@@ -18,6 +18,7 @@
 
 #include "app/app.h"
 #include "core/log.h"
+#include "http/metrics.h"
 #include "http/upstream.h"
 #include "policy/idempotency.h"
 
@@ -34,6 +35,13 @@ struct fw_state {
 	struct kv_idem_record rec; /* what the claim found */
 	int kv_rc;
 };
+
+static struct metric m_unavailable =
+    METRIC_INIT("portcullis_upstream_unavailable_total",
+                "forwarded requests answered 502 UPSTREAM_UNAVAILABLE", "counter");
+static struct metric m_timeout =
+    METRIC_INIT("portcullis_upstream_timeouts_total",
+                "forwarded requests answered 504 UPSTREAM_TIMEOUT", "counter");
 
 static struct fw_state *fw(struct http_request *req)
 {
@@ -119,6 +127,7 @@ static void on_upstream(struct http_request *req, struct upstream_response *r)
 		}
 	} else {
 		bool timeout = r->outcome == UPSTREAM_TIMEOUT;
+		metric_add(timeout ? &m_timeout : &m_unavailable, 1);
 		log_event(LOG_WARN, "upstream_error", "request_id", req->request_id, "outcome",
 		          timeout ? "timeout" : "unavailable", "error", r->error ? r->error : "",
 		          "route", fw(req)->route ? fw(req)->route->name : "default", NULL);
@@ -301,4 +310,10 @@ void gateway_forward(struct http_request *req)
 		return;
 	}
 	authn_run(req, "gateway", after_auth);
+}
+
+void gateway_forward_metrics(void)
+{
+	metrics_register(&m_unavailable);
+	metrics_register(&m_timeout);
 }

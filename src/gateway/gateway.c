@@ -196,6 +196,7 @@ void gateway_rate_limit(struct http_request *req, http_handler_fn done)
 void gateway_worker_init(struct http_worker *w, void *app)
 {
 	(void)app;
+	gateway_forward_metrics();
 	http_worker_set_local(w, upstream_create(w));
 }
 

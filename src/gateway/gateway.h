@@ -23,6 +23,8 @@ int verify_body(const struct store_key *k, char *out, size_t cap);
 
 /** The fallback handler: checks 1 to 9 and forwarding to the upstream. */
 void gateway_forward(struct http_request *req);
+/** Register the forwarding metrics (upstream failures) so /metrics shows them at 0. */
+void gateway_forward_metrics(void);
 
 /** Per-worker set-up and tear-down of the upstream client (http_server_opts hooks). */
 void gateway_worker_init(struct http_worker *w, void *app);

@@ -23,6 +23,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/h1parse.h"
+#include "http/metrics.h"
 #include "http/resolve.h"
 #include "http/upstream_int.h"
 
@@ -111,6 +112,15 @@ struct h1_client {
 	char *head_buf;         /* request heads are written here first */
 	size_t head_cap;
 };
+
+static struct metric m_opened = METRIC_INIT("portcullis_upstream_connections_opened_total",
+                                            "HTTP/1.1 connections opened to upstreams", "counter");
+static struct metric m_reused =
+    METRIC_INIT("portcullis_upstream_connections_reused_total",
+                "requests sent on a kept-alive upstream connection", "counter");
+static struct metric m_retried =
+    METRIC_INIT("portcullis_upstream_retries_total",
+                "idempotent requests sent again after a kept-alive connection failed", "counter");
 
 /* ---------- origins ---------- */
 
@@ -357,6 +367,7 @@ static struct conn *conn_open(struct h1_client *c, struct origin *o, const char 
 		}
 		connecting = true;
 	}
+	metric_add(&m_opened, 1);
 	struct conn *k = xcalloc(1, sizeof *k);
 	k->c = c;
 	k->o = o;
@@ -428,6 +439,7 @@ static void xfer_start(struct xfer *x, bool fresh)
 		o->idle = k->next_idle;
 		o->n_idle--;
 		k->next_idle = NULL;
+		metric_add(&m_reused, 1);
 	} else {
 		const char *err = NULL;
 		k = conn_open(x->c, o, &err);
@@ -458,6 +470,7 @@ static void xfer_fail_or_retry(struct xfer *x, const char *error)
 	struct conn *k = x->conn;
 	if (k && k->reused && !x->got_bytes && x->idempotent && !x->retried) {
 		x->retried = true;
+		metric_add(&m_retried, 1);
 		k->x = NULL;
 		conn_close(k);
 		x->conn = NULL;
@@ -825,6 +838,9 @@ struct h1_client *h1_client_create(struct http_worker *w)
 	struct h1_client *c = xcalloc(1, sizeof *c);
 	c->w = w;
 	http_worker_add_timer(w, &c->timer, on_timer, c);
+	metrics_register(&m_opened);
+	metrics_register(&m_reused);
+	metrics_register(&m_retried);
 	return c;
 }
 

@@ -138,6 +138,14 @@ def scripted():
         up.close()
 
 
+def metric(gw, name):
+    """The value of an unlabelled counter in /metrics."""
+    for line in gw.request("GET", "/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
 def gateway_for(make_instance, up_url, timeout_ms=3000):
     """A gateway with one worker loop (so connection counts are exact) and a key."""
     gw = make_instance(config=f"[server]\nworkers = 1\n[upstream]\nurl = {up_url}\n"
@@ -232,6 +240,8 @@ def test_sequential_requests_reuse_one_upstream_connection(make_instance, script
         assert r.status_code == 200 and r.content == b"same"
     assert up.count() == 20
     assert up.connections == 1
+    assert metric(gw, "portcullis_upstream_connections_opened_total") == 1
+    assert metric(gw, "portcullis_upstream_connections_reused_total") == 19
 
 
 def test_connection_close_from_the_upstream_is_honoured(make_instance, scripted):
@@ -275,6 +285,7 @@ def test_get_on_a_connection_the_upstream_just_closed_is_retried_once(make_insta
     # Requests 2 to 4 were each dropped once and retried on a new connection.
     assert up.count() == 7
     assert up.connections == 4
+    assert metric(gw, "portcullis_upstream_retries_total") == 3
 
 
 def test_post_on_a_connection_the_upstream_just_closed_is_not_retried(make_instance, scripted):
@@ -289,6 +300,8 @@ def test_post_on_a_connection_the_upstream_just_closed_is_not_retried(make_insta
     # Each POST reached the upstream exactly once: a 502 where its connection was dropped.
     assert up.count() == 4
     assert statuses == [200, 502, 200, 502], statuses
+    assert metric(gw, "portcullis_upstream_retries_total") == 0
+    assert metric(gw, "portcullis_upstream_unavailable_total") == 2
 
 
 # ---- bad responses ----
@@ -338,6 +351,8 @@ def test_upstream_silent_after_the_head_times_out_with_504(make_instance, script
     t = time.monotonic()
     assert_problem(gw.request("GET", "/c", key=key), 504, "UPSTREAM_TIMEOUT")
     assert time.monotonic() - t < 1.2
+    assert metric(gw, "portcullis_upstream_timeouts_total") == 1
+    assert metric(gw, "portcullis_upstream_unavailable_total") == 0
 
 
 # ---- addressing ----
