@@ -412,6 +412,9 @@ static void xfer_complete(struct xfer *x)
 {
 	struct conn *k = x->conn;
 	x->conn = NULL;
+	/* An answer that came before the whole request was sent leaves the rest unsent. */
+	if (x->sent < x->head_len + x->req->body.len)
+		x->keep_alive = false;
 	if (k && x->keep_alive) {
 		conn_release(k);
 	} else if (k) {

@@ -393,3 +393,42 @@ def test_head_without_an_upstream_length_gets_none_invented(make_instance, scrip
     r = gw.request("HEAD", "/c", key=key)
     assert r.status_code == 200
     assert r.content == b""
+
+
+class EarlyAnswerUpstream(ScriptedUpstream):
+    """Answers a connection's first request after its head only (413, as a server refusing a
+    body does), never reading the body, and keeps that connection open a while; later
+    connections get the script."""
+
+    def serve(self, conn):
+        with self.lock:
+            first = self.connections == 1
+        if not first:
+            return super().serve(conn)
+        buf = b""
+        try:
+            while b"\r\n\r\n" not in buf:
+                buf += conn.recv(65536)
+            with self.lock:
+                self.requests.append(buf)
+            conn.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!")
+            time.sleep(1.0)
+        finally:
+            conn.close()
+
+
+def test_early_answer_before_the_body_was_sent_does_not_poison_the_connection(make_instance):
+    # Without care, the connection would go back to the pool with megabytes of the first
+    # request's body still unsent, and the next request would be written after them.
+    up = EarlyAnswerUpstream([ok(b"fine")])
+    try:
+        gw, key = gateway_for(make_instance, up.url)
+        body = b"x" * (8 * 1024 * 1024)
+        r = gw.request("POST", "/c", key=key, data=body, headers={"Content-Type": "text/plain"})
+        assert r.status_code in (413, 502), r.status_code
+        # Not idempotent, so never retried: it must go out on a new connection.
+        r = gw.request("POST", "/c", key=key, data=b"{}", headers={"Content-Type": "text/plain"})
+        assert r.status_code == 200 and r.content == b"fine"
+        assert up.connections == 2
+    finally:
+        up.close()
