@@ -22,6 +22,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "http/h1parse.h"
 #include "http/metrics.h"
 #include "http/resolve.h"
@@ -820,8 +821,9 @@ bool h1_client_forward(struct h1_client *c, struct http_request *req,
 
 	bool send_length =
 	    req->body.len || method_is(m, "POST") || method_is(m, "PUT") || method_is(m, "PATCH");
-	char length[24];
-	snprintf(length, sizeof length, "%zu", req->body.len);
+	char length[STR_I64_MAX] = "";
+	if (send_length)
+		str_i64(length, (int64_t)req->body.len);
 	struct head_writer hw = {.c = c, .connection = http_header(req, "Connection")};
 	write_head(&hw, x, extra, send_length, length);
 	x->head = arena_alloc(&req->arena, hw.len);
