@@ -8,6 +8,7 @@ ScriptedUpstream is a raw-socket server: each accepted connection reads
 requests (head plus Content-Length body) and answers each with the next
 item of a script, so a test says byte for byte what the gateway receives.
 """
+import signal
 import socket
 import threading
 import time
@@ -432,3 +433,25 @@ def test_early_answer_before_the_body_was_sent_does_not_poison_the_connection(ma
         assert up.connections == 2
     finally:
         up.close()
+
+
+def test_sigterm_lets_an_upstream_exchange_in_flight_finish(make_instance, scripted):
+    def slow(conn, req, n):
+        time.sleep(0.8)
+        conn.sendall(ok(b"late but whole"))
+
+    up = scripted([slow])
+    gw, key = gateway_for(make_instance, up.url)
+    result = {}
+
+    def call():
+        result["r"] = gw.request("GET", "/c", key=key, timeout=10)
+
+    t = threading.Thread(target=call)
+    t.start()
+    time.sleep(0.3)  # the request is at the upstream now
+    gw.proc.send_signal(signal.SIGTERM)
+    t.join(10)
+    assert result["r"].status_code == 200
+    assert result["r"].content == b"late but whole"
+    assert gw.proc.wait(timeout=10) == 0
