@@ -11,7 +11,7 @@ struct arena_chunk;
 
 struct arena {
 	struct arena_chunk *head;
-	char first[2048]; /* inline first chunk: most requests never malloc */
+	char first[4096]; /* inline first chunk: most requests (a forwarded one too) never malloc */
 	size_t first_used;
 };
 

@@ -301,7 +301,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct http_worker *w = cls;
 	/*
-	 * Zero everything but the arena's 2 KiB inline chunk (arena_init
+	 * Zero everything but the arena's inline chunk (arena_init
 	 * resets the arena; its bytes are never read before written).
 	 */
 	_Static_assert(offsetof(struct request_ext, req) == 0 &&
