@@ -262,7 +262,10 @@ static void after_auth(struct http_request *req)
 		    "Operator keys manage Portcullis; they do not call the upstream.", NULL);
 		return;
 	}
-	gateway_identity_headers(req, who);
+	/*
+	 * The identity headers go to the upstream (send_upstream), not back to
+	 * the client: like Kong's X-Consumer-* they are for the service.
+	 */
 	gateway_rate_limit(req, after_rate_limit);
 }
 

@@ -304,6 +304,8 @@ def test_credentials_and_forged_identity_never_reach_the_upstream(make_instance,
     assert header_values(rec, "X-Portcullis-Key-Id") == [k["id"]]
     assert header_values(rec, "X-Portcullis-Key-Env") == ["test"]
     assert header_values(rec, "X-Request-Id") == [r.headers["X-Request-Id"]]
+    # They are for the upstream: the client's response does not echo them.
+    assert not [h for h in r.headers if h.lower().startswith("x-portcullis-")], r.headers
     # A key without a project: no Project-Id header at all.
     org2, k2 = gateway_key(gw, "beta")
     r = gw.request("GET", "/pay", key=k2["key"], headers={"X-Portcullis-Project-Id": "forged"})
