@@ -147,11 +147,7 @@ static void wait_acks(struct changefeed *f, uint64_t seq)
 				late = f->peers[i].node;
 		if (!late || now >= deadline)
 			break;
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		int64_t ns = ts.tv_nsec + (deadline - now) * 1000000;
-		ts.tv_sec += (time_t)(ns / 1000000000);
-		ts.tv_nsec = (long)(ns % 1000000000);
+		struct timespec ts = clock_mono_deadline(deadline - now);
 		pthread_cond_timedwait(&f->acked, &f->peers_lock, &ts);
 	}
 	if (late)
@@ -373,11 +369,7 @@ static void *poller(void *arg)
 		 * subscription) the others may not know us yet: say it often.
 		 */
 		int64_t wait_ms = atomic_load(&f->heard_self) ? POLL_MS : HELLO_FAST_MS;
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		int64_t ns = ts.tv_nsec + wait_ms * 1000000;
-		ts.tv_sec += (time_t)(ns / 1000000000);
-		ts.tv_nsec = (long)(ns % 1000000000);
+		struct timespec ts = clock_mono_deadline(wait_ms);
 		pthread_cond_timedwait(&f->cond, &f->lock, &ts);
 		if (f->stopping)
 			break;
@@ -409,15 +401,11 @@ int changes_start(struct app *app)
 	struct changefeed *f = xcalloc(1, sizeof *f);
 	ulid_new(f->node);
 	pthread_mutex_init(&f->lock, NULL);
-	pthread_cond_init(&f->cond, NULL);
+	clock_cond_init_mono(&f->cond);
 	pthread_mutex_init(&f->kills_lock, NULL);
 	pthread_mutex_init(&f->keys_lock, NULL);
 	pthread_mutex_init(&f->peers_lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&f->acked, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init_mono(&f->acked);
 	app->feed = f;
 	store_state_version(app->store, &f->version);
 	if (changes_reload_kills(app) != STORE_OK) {

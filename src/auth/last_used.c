@@ -4,6 +4,7 @@
 #include "auth/last_used.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "http/metrics.h"
 
@@ -58,14 +59,7 @@ static void *writer(void *arg)
 	pthread_mutex_lock(&lu->lock);
 	for (;;) {
 		if (!lu->stopping) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += lu->interval_ms / 1000;
-			ts.tv_nsec += (lu->interval_ms % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+			struct timespec ts = clock_mono_deadline(lu->interval_ms);
 			pthread_cond_timedwait(&lu->cond, &lu->lock, &ts);
 		}
 		size_t n = lu->n;
@@ -91,7 +85,7 @@ struct last_used *last_used_start(struct store *st, size_t capacity, int64_t int
 	lu->q = xcalloc(lu->cap, sizeof *lu->q);
 	lu->interval_ms = interval_ms;
 	pthread_mutex_init(&lu->lock, NULL);
-	pthread_cond_init(&lu->cond, NULL);
+	clock_cond_init_mono(&lu->cond);
 	metrics_register(&dropped);
 	if (pthread_create(&lu->thread, NULL, writer, lu) != 0)
 		fatal("cannot start the last-used writer");

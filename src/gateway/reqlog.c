@@ -76,34 +76,11 @@ static struct metric m_depth = METRIC_INIT("portcullis_request_log_queue_depth",
 
 /* ---------- time ---------- */
 
-/* An absolute CLOCK_MONOTONIC deadline ms from now (the conds use that clock). */
-static struct timespec deadline_in(int64_t ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
-}
-
 static void sleep_ms(int64_t ms)
 {
 	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
-}
-
-static void cond_init_mono(pthread_cond_t *c)
-{
-	pthread_condattr_t a;
-	pthread_condattr_init(&a);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	pthread_cond_init(c, &a);
-	pthread_condattr_destroy(&a);
 }
 
 /* ---------- row hygiene ---------- */
@@ -270,7 +247,7 @@ static void *writer_main(void *arg)
 				pthread_mutex_lock(&rl->lock);
 				continue;
 			}
-			struct timespec until = deadline_in(DROP_REPORT_MS);
+			struct timespec until = clock_mono_deadline(DROP_REPORT_MS);
 			rl->writer_idle = true;
 			pthread_cond_timedwait(&rl->work, &rl->lock, &until);
 			rl->writer_idle = false;
@@ -284,7 +261,7 @@ static void *writer_main(void *arg)
 			 * this thread far less often). Submitters do not signal
 			 * while writer_idle is false; stop broadcasts.
 			 */
-			struct timespec until = deadline_in(LINGER_MS);
+			struct timespec until = clock_mono_deadline(LINGER_MS);
 			pthread_cond_timedwait(&rl->work, &rl->lock, &until);
 		}
 
@@ -345,7 +322,7 @@ static void *janitor_main(void *arg)
 		pthread_mutex_unlock(&rl->lock);
 		reqlog_purge(rl->st, rl->retention_days, clock_now_ms(), NULL);
 		pthread_mutex_lock(&rl->lock);
-		struct timespec next = deadline_in(RETENTION_EVERY_MS);
+		struct timespec next = clock_mono_deadline(RETENTION_EVERY_MS);
 		while (!rl->stopping &&
 		       pthread_cond_timedwait(&rl->tick, &rl->lock, &next) != ETIMEDOUT)
 			;
@@ -369,9 +346,9 @@ struct reqlog *reqlog_start(struct store *st, size_t queue_size, size_t batch_si
 	rl->ring = xcalloc(rl->cap, sizeof *rl->ring);
 	rl->last_drop_report_ms = clock_mono_ms() - DROP_REPORT_MS;
 	pthread_mutex_init(&rl->lock, NULL);
-	cond_init_mono(&rl->work);
-	cond_init_mono(&rl->drained);
-	cond_init_mono(&rl->tick);
+	clock_cond_init_mono(&rl->work);
+	clock_cond_init_mono(&rl->drained);
+	clock_cond_init_mono(&rl->tick);
 	metrics_register(&m_dropped);
 	metrics_register(&m_written);
 	metrics_register(&m_depth);
@@ -418,7 +395,7 @@ int reqlog_flush(struct reqlog *rl, int timeout_ms)
 {
 	if (!rl)
 		return 0;
-	struct timespec until = deadline_in(timeout_ms > 0 ? timeout_ms : 0);
+	struct timespec until = clock_mono_deadline(timeout_ms > 0 ? timeout_ms : 0);
 	int rc = 0;
 	pthread_mutex_lock(&rl->lock);
 	uint64_t target = rl->accepted;

@@ -8,6 +8,7 @@
  */
 #include "http/resolve.h"
 
+#include "core/clock.h"
 #include "core/log.h"
 
 #include <arpa/inet.h>
@@ -28,7 +29,8 @@ struct name {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t wake; /* monotonic; set up once (wake_init) */
+static pthread_once_t wake_once = PTHREAD_ONCE_INIT;
 static struct name names[RESOLVE_MAX_NAMES];
 static int n_names;
 static pthread_t refresher;
@@ -91,14 +93,17 @@ static void store_result(int i, int rc, const struct sockaddr_storage *addr, soc
 	}
 }
 
+static void wake_init(void)
+{
+	clock_cond_init_mono(&wake);
+}
+
 static void *refresh_main(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&lock);
 	while (!stopping) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += RESOLVE_REFRESH_S;
+		struct timespec until = clock_mono_deadline(RESOLVE_REFRESH_S * 1000);
 		while (!stopping && pthread_cond_timedwait(&wake, &lock, &until) == 0)
 			;
 		for (int i = 0; i < n_names && !stopping; i++) {
@@ -146,6 +151,7 @@ int resolve_register(const char *host, const char *port)
 		snprintf(names[i].host, sizeof names[i].host, "%s", host);
 		snprintf(names[i].port, sizeof names[i].port, "%s", port);
 	}
+	pthread_once(&wake_once, wake_init);
 	if (!refresher_running && !stopping) {
 		if (pthread_create(&refresher, NULL, refresh_main, NULL) == 0)
 			refresher_running = true;
@@ -181,6 +187,7 @@ int resolve_lookup(const char *host, const char *port, struct sockaddr_storage *
 
 void resolve_shutdown(void)
 {
+	pthread_once(&wake_once, wake_init);
 	pthread_mutex_lock(&lock);
 	stopping = true;
 	bool join = refresher_running;

@@ -475,17 +475,6 @@ static int mem_idem_release(struct kv *kv, const char *key)
 
 /* --- notices ------------------------------------------------------------ */
 
-static void deadline_after(struct timespec *ts, int64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 static int mem_publish(struct kv *kv, const char *message)
 {
 	if (!kv_notice_ok(message))
@@ -494,7 +483,7 @@ static int mem_publish(struct kv *kv, const char *message)
 	struct timespec deadline;
 	int rc = KV_OK;
 
-	deadline_after(&deadline, PUBLISH_WAIT_MS);
+	deadline = clock_mono_deadline(PUBLISH_WAIT_MS);
 	pthread_mutex_lock(&q->lock);
 	if (!q->running || q->stopping)
 		goto out; /* nobody listens: dropped, as with PUBLISH */
@@ -662,13 +651,9 @@ static int mem_open(const char *url, struct kv **out)
 		st->rng = (seed[0] ^ (seed[1] * (s + 1))) | 1;
 	}
 
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&m->nq.lock, NULL);
-	pthread_cond_init(&m->nq.nonempty, &ca);
-	pthread_cond_init(&m->nq.nonfull, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init_mono(&m->nq.nonempty);
+	clock_cond_init_mono(&m->nq.nonfull);
 
 	*out = &m->base;
 	return KV_OK;

@@ -181,17 +181,6 @@ static struct kv_redis *rds(struct kv *kv)
 	return (struct kv_redis *)kv;
 }
 
-static void deadline_after(struct timespec *ts, int64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 /* --- connections -------------------------------------------------------- */
 
 static bool reply_ok(const redisReply *rep)
@@ -306,7 +295,7 @@ static int pool_get(struct kv_redis *r, int *idx_out, redisContext **ctx_out, bo
 	struct timespec deadline;
 	int idx = -1;
 
-	deadline_after(&deadline, POOL_WAIT_MS);
+	deadline = clock_mono_deadline(POOL_WAIT_MS);
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
 		if (clock_mono_ms() < r->down_until_ms || r->probing) {
@@ -964,12 +953,8 @@ static int redis_open(const char *url, struct kv **out)
 		snprintf(r->channel, sizeof(r->channel), "%s:%d", CHANNEL, r->db);
 	pthread_once(&scripts_once, scripts_init);
 
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->freed, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init_mono(&r->freed);
 
 	*out = &r->base;
 	return KV_OK;

@@ -85,7 +85,7 @@ int store_open(const char *url, int pool_size, struct store **out, char *err, si
 	st->idle[0] = first;
 	st->n_idle = st->size; /* slots 1.. are NULL: connect lazily */
 	pthread_mutex_init(&st->lock, NULL);
-	pthread_cond_init(&st->freed, NULL);
+	clock_cond_init_mono(&st->freed);
 	*out = st;
 	return STORE_OK;
 }
@@ -106,9 +106,7 @@ void store_close(struct store *st)
 
 static struct db_conn *acquire(struct store *st)
 {
-	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += POOL_WAIT_MS / 1000;
+	struct timespec deadline = clock_mono_deadline(POOL_WAIT_MS);
 	pthread_mutex_lock(&st->lock);
 	while (st->n_idle == 0) {
 		if (pthread_cond_timedwait(&st->freed, &st->lock, &deadline) != 0) {

@@ -1,10 +1,12 @@
 /*
  * test_str.c: unit tests for src/core/str.c (checked integer and boolean
  * parsing, bounded buffers, printf-free formatting: str_i64, strbuf,
- * str_copy) and the RFC 3339 conversions in src/core/clock.c.
+ * str_copy, str_ipv4) and, from src/core/clock.c, the RFC 3339 conversions
+ * and the monotonic deadlines of timed waits.
  * Every parse of a length-carrying string gets a heap copy of exactly len
  * bytes with no NUL after it, so ASan reports any read past len.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,9 +14,11 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <arpa/inet.h>
 
 #include "core/alloc.h"
@@ -445,9 +449,39 @@ static void test_str_ipv4_matches_inet_ntop(void **state)
 	assert_string_equal(widest, "255.255.255.255");
 }
 
+/* Deadlines are normalised monotonic instants; a monotonic cond wait honours them. */
+static void test_clock_mono_deadline_and_cond(void **state)
+{
+	(void)state;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	struct timespec d = clock_mono_deadline(2999);
+	assert_true(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L);
+	int64_t ahead_ms =
+	    (int64_t)(d.tv_sec - now.tv_sec) * 1000 + (d.tv_nsec - now.tv_nsec) / 1000000;
+	assert_in_range(ahead_ms, 2998, 3100);
+	struct timespec z = clock_mono_deadline(-5); /* clamped to now */
+	assert_true(z.tv_sec < now.tv_sec + 1);
+
+	pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t c;
+	clock_cond_init_mono(&c);
+	int64_t t0 = clock_mono_ms();
+	pthread_mutex_lock(&m);
+	struct timespec until = clock_mono_deadline(50);
+	int rc = 0;
+	while (rc == 0)
+		rc = pthread_cond_timedwait(&c, &m, &until);
+	pthread_mutex_unlock(&m);
+	assert_int_equal(rc, ETIMEDOUT);
+	assert_in_range(clock_mono_ms() - t0, 49, 1000);
+	pthread_cond_destroy(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_clock_mono_deadline_and_cond),
 	    cmocka_unit_test(test_parse_int64_accepts),
 	    cmocka_unit_test(test_parse_int64_rejects),
 	    cmocka_unit_test(test_parse_int64_range),
