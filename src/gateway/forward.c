@@ -120,10 +120,11 @@ static void on_upstream(struct http_request *req, struct upstream_response *r)
 			req->resp_headers = h;
 		}
 		http_respond_owned(req, r->status, NULL, r->body, r->body_len);
-		if (r->content_length >= 0 && strcmp(req->method, "HEAD") == 0) {
-			/* RFC 9110 8.6: a HEAD answer's Content-Length is the GET body's. */
-			req->head_length_set = true;
-			req->head_length = (uint64_t)r->content_length;
+		if (strcmp(req->method, "HEAD") == 0) {
+			/* RFC 9110 8.6: a HEAD answer's Content-Length is the GET body's, or none.
+			 */
+			req->head_for_upstream = true;
+			req->head_length = r->content_length;
 		}
 	} else {
 		bool timeout = r->outcome == UPSTREAM_TIMEOUT;

@@ -63,8 +63,8 @@ struct http_request {
 	size_t resp_body_len;
 	struct http_header *resp_headers;
 	bool responded;
-	bool head_length_set; /* HEAD: send Content-Length head_length (what GET would carry) */
-	uint64_t head_length;
+	bool head_for_upstream; /* HEAD answered for an upstream: frame as its GET would be */
+	int64_t head_length;    /* the upstream's Content-Length, -1 when it sent none */
 
 	/* suspension */
 	bool suspend_pending;

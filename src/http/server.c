@@ -189,13 +189,15 @@ static enum MHD_Result queue_response(struct request_ext *x)
 	struct http_request *req = &x->req;
 	struct http_worker *w = req->worker;
 	struct MHD_Response *resp;
-	if (req->head_length_set) {
+	if (req->head_for_upstream) {
 		/*
 		 * Answering HEAD for an upstream: a response of the length GET would
-		 * have, whose content MHD never reads for HEAD (so none is allocated).
+		 * have (unknown, so no Content-Length, when the upstream gave none),
+		 * whose content MHD never reads for HEAD (so none is allocated).
 		 */
-		resp = MHD_create_response_from_callback(req->head_length, 4096, no_content, NULL,
-		                                         NULL);
+		uint64_t size =
+		    req->head_length >= 0 ? (uint64_t)req->head_length : MHD_SIZE_UNKNOWN;
+		resp = MHD_create_response_from_callback(size, 4096, no_content, NULL, NULL);
 	} else {
 		resp = MHD_create_response_from_buffer(req->resp_body_len, req->resp_body,
 		                                       MHD_RESPMEM_MUST_FREE);

@@ -394,6 +394,7 @@ def test_head_without_an_upstream_length_gets_none_invented(make_instance, scrip
     r = gw.request("HEAD", "/c", key=key)
     assert r.status_code == 200
     assert r.content == b""
+    assert "Content-Length" not in r.headers, r.headers
 
 
 class EarlyAnswerUpstream(ScriptedUpstream):
