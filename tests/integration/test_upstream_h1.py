@@ -262,6 +262,10 @@ def test_idle_connection_closed_by_the_upstream_is_dropped(make_instance, script
         assert r.status_code == 200 and r.content == b"one"
         time.sleep(0.05)
     assert up.count() == 3
+    # Each closed connection was noticed when its FIN came, not by failing a request on it.
+    assert metric(gw, "portcullis_upstream_retries_total") == 0
+    assert metric(gw, "portcullis_upstream_connections_reused_total") == 0
+    assert metric(gw, "portcullis_upstream_connections_opened_total") == 3
 
 
 def drop_second_on_same_connection():
