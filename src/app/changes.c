@@ -79,17 +79,25 @@ int changes_reload_kills(struct app *app)
 	return rc;
 }
 
-static void reload_key(struct app *app, const char *key_id)
+/*
+ * Re-read one cached key. A key that is gone is dropped. A key that cannot
+ * be read is dropped too when keep_on_error is false (a notice said this
+ * key changed: fail closed), and kept as it is when true (the periodic
+ * re-check, which must not empty the cache because the store just went
+ * down). Returns the store's answer.
+ */
+static int reload_key(struct app *app, const char *key_id, bool keep_on_error)
 {
 	struct store_key row;
 	pthread_mutex_lock(&app->feed->keys_lock);
 	int rc = store_key_get(app->store, key_id, &row);
 	if (rc == STORE_OK)
 		keycache_refresh(app->keys, &row);
-	else /* gone, or unreadable now: safest to force a reload on the next use */
+	else if (rc == STORE_ENOTFOUND || !keep_on_error)
 		keycache_invalidate(app->keys, key_id);
 	pthread_mutex_unlock(&app->feed->keys_lock);
 	explicit_bzero(&row, sizeof row);
+	return rc;
 }
 
 /* The peer entry for node (added when missing; NULL when the table is full). Under peers_lock. */
@@ -184,7 +192,7 @@ static void announce(struct app *app, const char *kind)
 
 void changes_key(struct app *app, const char *key_id)
 {
-	reload_key(app, key_id);
+	reload_key(app, key_id, false);
 	publish(app, "key", key_id);
 }
 
@@ -201,16 +209,29 @@ void changes_org(struct app *app, const char *org_id)
 	publish(app, "org", org_id);
 }
 
-/* The version moved without (or despite) notices: re-check everything cached. */
-static void recheck_all(struct app *app)
+/*
+ * The version moved without (or despite) notices: re-check everything
+ * cached. False when the store failed part-way: what was not re-read stays
+ * cached as it was (the outage's stale grace applies to it) and the caller
+ * tries again on its next tick. The organisation cache is emptied only
+ * once everything else was re-read, so an outage starting meanwhile does
+ * not leave verified keys without their organisation.
+ */
+static bool recheck_all(struct app *app)
 {
-	changes_reload_kills(app);
-	orgcache_clear(app->orgs);
+	if (changes_reload_kills(app) != STORE_OK)
+		return false;
 	char(*ids)[STORE_ID_LEN + 1] = xcalloc(RECHECK_MAX, sizeof *ids);
 	size_t n = keycache_ids(app->keys, ids, RECHECK_MAX);
-	for (size_t i = 0; i < n; i++)
-		reload_key(app, ids[i]);
+	bool ok = true;
+	for (size_t i = 0; i < n && ok; i++) {
+		int rc = reload_key(app, ids[i], true);
+		ok = rc == STORE_OK || rc == STORE_ENOTFOUND;
+	}
 	free(ids);
+	if (ok)
+		orgcache_clear(app->orgs);
+	return ok;
 }
 
 /*
@@ -304,7 +325,7 @@ static void handle_notice(struct app *app, struct changefeed *f, const char *mes
 	}
 	bool applied = true;
 	if (strcmp(kind, "key") == 0)
-		reload_key(app, id); /* on a store error the row is dropped: applied too */
+		reload_key(app, id, false); /* on a store error the row is dropped: applied too */
 	else if (strcmp(kind, "kills") == 0)
 		applied = changes_reload_kills(app) == STORE_OK;
 	else if (strcmp(kind, "org") == 0)
@@ -345,10 +366,8 @@ static void check_version(struct app *app)
 	if (rc == STORE_OK) {
 		if (atomic_exchange(&app->store_down_since, 0) != 0)
 			log_event(LOG_INFO, "store_recovered", NULL);
-		if (v != f->version) {
+		if (v != f->version && recheck_all(app))
 			f->version = v;
-			recheck_all(app);
-		}
 	} else {
 		int64_t zero = 0;
 		if (atomic_compare_exchange_strong(&app->store_down_since, &zero, clock_now_ms()))
