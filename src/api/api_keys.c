@@ -67,47 +67,61 @@ static int load_key(struct http_request *req, const struct authn *who, struct st
 	return 0;
 }
 
-/* Validate the scopes member; default "gateway". Writes a space-separated list. */
+/*
+ * Append one scope to the space-separated list out, after the checks every
+ * scope must pass, the default included: known, and held by the caller (an
+ * operator key may grant any). Responds and returns -1 on failure.
+ */
+static int add_scope(struct http_request *req, const struct authn *who, const char *name, char *out,
+                     size_t cap, size_t *used)
+{
+	if (!name || !keys_scopes_valid(name) || strchr(name, ' ')) {
+		http_respond_bad_field(req, "scopes",
+		                       "Unknown scope (gateway, keys:read, keys:write, "
+		                       "logs:read, webhooks:write, events:ingest).");
+		return -1;
+	}
+	if (!who->root && !keys_has_scope(who->key.scopes, name)) {
+		http_respond_problem(req, 403, "FORBIDDEN",
+		                     "A key cannot grant a scope it does not hold.",
+		                     json_pack("{s:s, s:s}", "field", "scopes", "scope", name));
+		return -1;
+	}
+	if (keys_has_scope(out, name))
+		return 0;
+	int n = snprintf(out + *used, cap - *used, "%s%s", *used ? " " : "", name);
+	if (n < 0 || (size_t)n >= cap - *used) {
+		http_respond_bad_field(req, "scopes", "Too many scopes.");
+		return -1;
+	}
+	*used += (size_t)n;
+	return 0;
+}
+
+/*
+ * Validate the scopes member into a space-separated list. Absent or null
+ * means "gateway", which must pass the same checks as a scope named
+ * explicitly: a key without "gateway" cannot mint one by leaving it out.
+ */
 static int parse_scopes(struct http_request *req, json_t *body, const struct authn *who, char *out,
                         size_t cap)
 {
 	json_t *v = json_object_get(body, "scopes");
-	if (!v || json_is_null(v)) {
-		snprintf(out, cap, "gateway");
-		return 0;
-	}
+	size_t used = 0;
+	out[0] = '\0';
+	if (!v || json_is_null(v))
+		return add_scope(req, who, "gateway", out, cap, &used);
 	if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 6) {
 		http_respond_bad_field(req, "scopes",
 		                       "scopes must be a non-empty array of scopes.");
 		return -1;
 	}
-	size_t used = 0;
-	out[0] = '\0';
 	size_t i;
 	json_t *s;
 	json_array_foreach(v, i, s)
 	{
-		const char *name = json_string_value(s);
-		if (!name || !keys_scopes_valid(name) || strchr(name, ' ')) {
-			http_respond_bad_field(req, "scopes",
-			                       "Unknown scope (gateway, keys:read, keys:write, "
-			                       "logs:read, webhooks:write, events:ingest).");
+		if (add_scope(req, who, json_string_value(s), out, cap, &used) < 0)
 			return -1;
-		}
-		if (!who->root && !keys_has_scope(who->key.scopes, name)) {
-			http_respond_problem(
-			    req, 403, "FORBIDDEN", "A key cannot grant a scope it does not hold.",
-			    json_pack("{s:s, s:s}", "field", "scopes", "scope", name));
-			return -1;
-		}
-		if (keys_has_scope(out, name))
-			continue;
-		int n = snprintf(out + used, cap - used, "%s%s", used ? " " : "", name);
-		if (n < 0 || (size_t)n >= cap - used) {
-			http_respond_bad_field(req, "scopes", "Too many scopes.");
-			return -1;
-		}
-		used += (size_t)n;
 	}
 	return 0;
 }

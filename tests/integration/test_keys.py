@@ -308,6 +308,22 @@ def test_a_key_cannot_grant_a_scope_it_does_not_hold(gw):
     assert ok.status_code == 201
 
 
+def test_the_default_scope_must_pass_the_same_check(gw):
+    """A keys:write key without gateway cannot mint a gateway key by leaving
+    scopes out or sending null: the default is checked like a named scope."""
+    org = new_org(gw)
+    writer = org_key(gw, org, ["keys:write"], name="writer")
+    for body in ({"name": "omitted"}, {"name": "null", "scopes": None}):
+        r = gw.request("POST", "/v1/api-keys", key=writer["key"], json=body)
+        problem = assert_problem(r, 403, "FORBIDDEN")
+        assert problem["details"] == {"field": "scopes", "scope": "gateway"}
+    keys = gw.root("GET", "/v1/api-keys").json()["data"]
+    assert [k["name"] for k in keys if k["org_id"] == org] == ["writer"]
+    # A key that holds gateway still gets it by default.
+    holder = org_key(gw, org, ["keys:write", "gateway"], name="holder")
+    assert create_key(gw, holder["key"])["scopes"] == ["gateway"]
+
+
 def test_org_key_cannot_call_operator_endpoints(gw):
     org, adm = admin(gw)
     k = adm["key"]
