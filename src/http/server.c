@@ -42,8 +42,17 @@
 #define ROUTE_SLOT_PROXY (ROUTER_MAX_ROUTES)
 #define ROUTE_SLOT_NONE  (ROUTER_MAX_ROUTES + 1)
 #define HSTS_VALUE       "max-age=63072000; includeSubDomains"
-#define TLS_PRIORITIES   "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define MAX_PEM_BYTES    (1024 * 1024)
+
+/*
+ * TLS 1.2 and 1.3 only; forward secrecy only (ECDHE, DHE: no RSA key
+ * exchange); AEAD only (no CBC, so no HMAC-SHA1/SHA256 suites and no
+ * Lucky13); the server's order, not the client's, picks the suite. Check
+ * with `gnutls-cli --priority STRING --list`.
+ */
+#define TLS_PRIORITIES                                                                             \
+	"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-MAC-ALL:+AEAD:"            \
+	"-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-GCM:%SERVER_PRECEDENCE"
 
 struct pending_resume {
 	struct http_request *req;

@@ -3,6 +3,7 @@ and the plain-HTTP redirect listener ([server] redirect_listen).
 """
 import os
 import re
+import shutil
 import socket
 import ssl
 import subprocess
@@ -234,3 +235,86 @@ def test_unreadable_certificate_stops_start_up(make_instance, cert):
     p = run_cli("serve", "-c", inst.conf, env={"ASAN_OPTIONS": "detect_leaks=0"}, timeout=20)
     assert p.returncode == 1
     assert "/nonexistent/cert.pem" in p.stderr
+
+
+# ---------- what the TLS listener offers (checked with GnuTLS's own client) ----------
+
+GNUTLS_CLI = shutil.which("gnutls-cli")
+needs_gnutls_cli = pytest.mark.skipif(
+    not GNUTLS_CLI and not os.environ.get("CI"),
+    reason="gnutls-cli missing (Debian gnutls-bin; scripts/deps.sh installs it)")
+
+
+@pytest.fixture(scope="module")
+def rsa_cert(tmp_path_factory):
+    """A self-signed RSA certificate: with it, RSA key exchange and the
+    ECDHE-RSA suites are possible at all, so refusing them means something."""
+    d = str(tmp_path_factory.mktemp("tls-rsa"))
+    crt, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", key, "-out", crt],
+        check=True, capture_output=True)
+    return crt, key
+
+
+@pytest.fixture(scope="module")
+def rsa_tls_instance(rsa_cert, tmp_path_factory):
+    """One HTTPS instance with the RSA certificate, shared by the handshake checks."""
+    from conftest import Instance
+    inst = Instance(config=tls_config(rsa_cert))
+    start_tls(inst, rsa_cert)
+    yield inst
+    inst.stop()
+    shutil.rmtree(inst.dir, ignore_errors=True)
+
+
+def gnutls_handshake(port, priority):
+    """Handshake with gnutls-cli offering only what priority allows, then close.
+    Returns (ok, description): description is GnuTLS's summary of the session,
+    e.g. (TLS1.2)-(ECDHE-SECP256R1)-(RSA-SHA256)-(AES-256-GCM)."""
+    p = subprocess.run([GNUTLS_CLI, "--insecure", "--priority", priority, "--port", str(port),
+                        "127.0.0.1"], input=b"", capture_output=True, timeout=20)
+    out = p.stdout.decode("latin-1") + p.stderr.decode("latin-1")
+    m = re.search(r"- Description: (\S+)", out)
+    return p.returncode == 0 and m is not None, (m.group(1) if m else out[-400:])
+
+
+@needs_gnutls_cli
+@pytest.mark.parametrize("what,priority", [
+    ("RSA key exchange only (no forward secrecy)",
+     "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+RSA"),
+    ("CBC suites only", "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-CBC:+AES-256-CBC"),
+    ("SHA-1 MAC suites only", "NORMAL:-VERS-ALL:+VERS-TLS1.2:-MAC-ALL:+SHA1"),
+    ("TLS 1.1 only", "NORMAL:-VERS-ALL:+VERS-TLS1.1"),
+    ("TLS 1.0 only", "NORMAL:-VERS-ALL:+VERS-TLS1.0"),
+])
+def test_tls_refuses_weak_offers(rsa_tls_instance, what, priority):
+    ok, desc = gnutls_handshake(rsa_tls_instance.port, priority)
+    assert not ok, f"{what}: handshake succeeded: {desc}"
+    # The refused handshake does not hurt the server.
+    assert gnutls_handshake(rsa_tls_instance.port, "NORMAL")[0]
+
+
+@needs_gnutls_cli
+@pytest.mark.parametrize("version,priority", [
+    ("TLS1.2", "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+ECDHE-RSA:-CIPHER-ALL:+AES-128-GCM"),
+    ("TLS1.2", "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+ECDHE-RSA:-CIPHER-ALL:+CHACHA20-POLY1305"),
+    ("TLS1.3", "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM"),
+    ("TLS1.3", "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+CHACHA20-POLY1305"),
+])
+def test_tls_forward_secret_aead_suites_work(rsa_tls_instance, version, priority):
+    ok, desc = gnutls_handshake(rsa_tls_instance.port, priority)
+    assert ok, desc
+    assert desc.startswith(f"({version}-"), desc
+
+
+@needs_gnutls_cli
+def test_tls_server_order_picks_the_suite(rsa_tls_instance):
+    """A client that prefers AES-128-GCM still gets AES-256-GCM, the server's first choice."""
+    ok, desc = gnutls_handshake(
+        rsa_tls_instance.port,
+        "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+ECDHE-RSA:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM")
+    assert ok, desc
+    assert desc.endswith("-(AES-256-GCM)"), desc
