@@ -66,11 +66,17 @@ static void finish(struct http_request *req)
 	st->done(req);
 }
 
-static void unauthenticated(struct http_request *req)
+/* Every 401 carries the challenge (RFC 9110 section 15.5.2), whatever its code. */
+static void respond_401(struct http_request *req, const char *code, const char *message)
 {
 	http_set_header(req, "WWW-Authenticate", "Bearer");
-	http_respond_problem(req, 401, "UNAUTHENTICATED", "A valid API key is required.", NULL);
+	http_respond_problem(req, 401, code, message, NULL);
 	finish(req);
+}
+
+static void unauthenticated(struct http_request *req)
+{
+	respond_401(req, "UNAUTHENTICATED", "A valid API key is required.");
 }
 
 static void fail_credential(struct http_request *req)
@@ -144,13 +150,11 @@ static void after_verified(struct http_request *req)
 	}
 	int64_t now = clock_now_ms();
 	if (k->revoked_at >= 0) {
-		http_respond_problem(req, 401, "REVOKED", "This API key has been revoked.", NULL);
-		finish(req);
+		respond_401(req, "REVOKED", "This API key has been revoked.");
 		return;
 	}
 	if (k->expires_at >= 0 && now >= k->expires_at) {
-		http_respond_problem(req, 401, "EXPIRED", "This API key has expired.", NULL);
-		finish(req);
+		respond_401(req, "EXPIRED", "This API key has expired.");
 		return;
 	}
 	bool allowed;

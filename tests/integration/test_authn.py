@@ -130,7 +130,9 @@ def test_revoked_key_answers_401_revoked_only_to_the_right_secret(gw):
     k = create_key(gw, adm["key"], expires_at=rfc3339_in(1))
     other = create_key(gw, adm["key"])
     assert gw.request("DELETE", f"/v1/api-keys/{k['id']}", key=adm["key"]).status_code == 200
-    assert_problem(verify(gw, k["key"]), 401, "REVOKED")
+    r = verify(gw, k["key"])
+    assert_problem(r, 401, "REVOKED")
+    assert r.headers.get("WWW-Authenticate") == "Bearer"  # RFC 9110: on every 401
     # A wrong secret learns nothing about the key's state.
     assert_problem(verify(gw, with_secret(k["key"], secret_of(other["key"]))), 401,
                    "UNAUTHENTICATED")
@@ -145,7 +147,9 @@ def test_expired_key_answers_401_expired(gw):
     assert k["expires_at"] is not None
     assert verify(gw, k["key"]).status_code == 200
     time.sleep(1.4)
-    assert_problem(verify(gw, k["key"]), 401, "EXPIRED")
+    r = verify(gw, k["key"])
+    assert_problem(r, 401, "EXPIRED")
+    assert r.headers.get("WWW-Authenticate") == "Bearer"  # RFC 9110: on every 401
     past = gw.request("POST", "/v1/api-keys", key=adm["key"],
                       json={"name": "late", "expires_at": rfc3339_in(-5)})
     body = assert_problem(past, 400, "BAD_REQUEST")
