@@ -163,6 +163,9 @@ static void send_upstream(struct http_request *req)
 		add_extra(req, &extra, "X-Portcullis-Project-Id", who->key.project_id);
 	add_extra(req, &extra, "X-Portcullis-Org-Id", who->key.org_id);
 	add_extra(req, &extra, "X-Request-Id", req->request_id);
+	const char *xff = upstream_forwarded_for(req);
+	if (xff)
+		add_extra(req, &extra, "X-Forwarded-For", xff);
 	struct upstream_target t = {
 	    .base_url = st->base_url,
 	    .timeout_ms = st->route && st->route->timeout_ms ? st->route->timeout_ms

@@ -44,6 +44,8 @@ struct http_request {
 	int64_t start_us;
 	int64_t start_ms;   /* wall clock, for records */
 	char client_ip[48]; /* for the brute-force guard and geo-IP only: never log it */
+	char peer_ip[48];   /* the TCP peer, for X-Forwarded-For to the upstream: never log it */
+	bool peer_trusted;  /* the peer is one of [server] trusted_proxies */
 	bool tls;
 
 	const struct route *route;

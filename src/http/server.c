@@ -441,7 +441,10 @@ static void fill_client_ip(struct http_request *req)
 	else if (sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->client_ip,
 		          sizeof req->client_ip);
-	if (req->worker->server->n_trusted && is_trusted_proxy(req->worker->server, req->client_ip))
+	memcpy(req->peer_ip, req->client_ip, sizeof req->peer_ip);
+	req->peer_trusted =
+	    req->worker->server->n_trusted && is_trusted_proxy(req->worker->server, req->client_ip);
+	if (req->peer_trusted)
 		client_from_forwarded_for(req);
 }
 

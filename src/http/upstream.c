@@ -4,15 +4,23 @@
  *
  * Request headers: hop-by-hop fields (RFC 9110 7.6.1) and the names the
  * client's Connection header lists are dropped, and so are Authorization,
- * client-sent X-Portcullis-*, Host, Content-Length, Expect and
- * X-Request-Id: Portcullis sets its own. Response headers: hop-by-hop and
- * Connection-listed fields, Content-Length, Date and X-Request-Id are
- * dropped; the server adds its own.
+ * client-sent X-Portcullis-*, Host, Content-Length, Expect, X-Request-Id and
+ * X-Forwarded-For: Portcullis sets its own. These names are compared with
+ * '_' and '-' treated alike, because CGI/WSGI servers (and Rack, Puma
+ * before CVE-2024-45614) turn both into '_': a client's
+ * "X_Portcullis_Org_Id" would otherwise reach the application merged with
+ * the real X-Portcullis-Org-Id. A value with CR or LF is never sent
+ * (upstream_field_ok, both clients). X-Forwarded-For is rebuilt the way
+ * nginx's $proxy_add_x_forwarded_for does it (upstream_forwarded_for).
+ * Response headers: hop-by-hop and Connection-listed fields,
+ * Content-Length, Date and X-Request-Id are dropped; the server adds its
+ * own.
  */
 #include "http/upstream.h"
 
 #include "core/alloc.h"
 #include "http/resolve.h"
+#include "core/str.h"
 #include "http/upstream_int.h"
 
 #include <string.h>
@@ -70,15 +78,87 @@ static bool listed(const char *list, const char *name, size_t nl)
 	return false;
 }
 
+/*
+ * The names Portcullis sets or that frame the message, on a copy of the
+ * name with '_' read as '-' (case is ignored by the comparisons). Longer
+ * names than the copy holds are compared on their first bytes for the
+ * X-Portcullis- prefix only: no other reserved name is that long.
+ */
+static bool reserved_request_header(const char *name, size_t n)
+{
+	char folded[32] = {0};
+	size_t m = n < sizeof folded ? n : sizeof folded;
+	for (size_t i = 0; i < m; i++)
+		folded[i] = name[i] == '_' ? '-' : name[i];
+	if (m >= 13 && strncasecmp(folded, "x-portcullis-", 13) == 0)
+		return true;
+	if (n > sizeof folded)
+		return false;
+	return hop_by_hop_n(folded, n) || NAME_IS(folded, n, "host") ||
+	       NAME_IS(folded, n, "expect") || NAME_IS(folded, n, "authorization") ||
+	       NAME_IS(folded, n, "content-length") || NAME_IS(folded, n, "x-request-id") ||
+	       NAME_IS(folded, n, "x-forwarded-for");
+}
+
 bool upstream_pass_request_header(const char *name, const char *connection)
 {
 	size_t n = strlen(name);
-	if (hop_by_hop_n(name, n) || NAME_IS(name, n, "host") || NAME_IS(name, n, "expect") ||
-	    NAME_IS(name, n, "authorization") || NAME_IS(name, n, "content-length") ||
-	    NAME_IS(name, n, "x-request-id") ||
-	    (n >= 13 && strncasecmp(name, "x-portcullis-", 13) == 0))
+	if (reserved_request_header(name, n))
 		return false;
 	return !listed(connection, name, n);
+}
+
+bool upstream_field_ok(const char *name, const char *value)
+{
+	return !strpbrk(name, "\r\n") && !strpbrk(value, "\r\n");
+}
+
+/* The client's X-Forwarded-For field lines, trimmed, or NULL for any other field. */
+static const char *forwarded_for_value(const char *name, const char *value)
+{
+	if (strcasecmp(name, "X-Forwarded-For") != 0 || strpbrk(value, "\r\n"))
+		return NULL;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	return *value ? value : NULL;
+}
+
+static void size_forwarded_for(void *arg, const char *name, const char *value)
+{
+	size_t *total = arg;
+	const char *v = forwarded_for_value(name, value);
+	if (v)
+		*total += strlen(v) + 2;
+}
+
+static void join_forwarded_for(void *arg, const char *name, const char *value)
+{
+	struct strbuf *out = arg;
+	const char *v = forwarded_for_value(name, value);
+	if (!v)
+		return;
+	if (out->len)
+		strbuf_put(out, ", ", 2);
+	strbuf_puts(out, v);
+}
+
+const char *upstream_forwarded_for(struct http_request *req)
+{
+	if (!req->peer_ip[0])
+		return NULL;
+	if (!req->peer_trusted)
+		return req->peer_ip; /* what an untrusted peer claims is not passed on */
+	/* The client's field lines are bounded by [server] max_header_bytes. */
+	size_t cap = sizeof req->peer_ip + 3;
+	http_each_header(req, size_forwarded_for, &cap);
+	char *data = arena_alloc(&req->arena, cap);
+	struct strbuf out;
+	strbuf_init(&out, data, cap);
+	http_each_header(req, join_forwarded_for, &out);
+	if (out.len)
+		strbuf_put(&out, ", ", 2);
+	strbuf_puts(&out, req->peer_ip);
+	return out.data;
 }
 
 void resp_headers_init(struct resp_headers *rh, struct arena *a)

@@ -66,6 +66,17 @@ void upstream_forward(struct upstream *up, struct http_request *req,
                       const struct upstream_target *target, const struct http_header *extra,
                       upstream_done_fn done);
 
+/**
+ * The X-Forwarded-For value for the upstream, as nginx's
+ * $proxy_add_x_forwarded_for builds it: when the peer is one of
+ * [server] trusted_proxies, the client's X-Forwarded-For field lines
+ * (joined with ", ") followed by the peer's address; from any other peer
+ * only its address (an untrusted peer's claims are not passed on). NULL
+ * when the peer address is unknown. The string is in the request arena.
+ * The client's own X-Forwarded-For is never forwarded as is.
+ */
+const char *upstream_forwarded_for(struct http_request *req);
+
 /** True for hop-by-hop header names (RFC 9110 section 7.6.1). */
 int upstream_is_hop_by_hop(const char *name);
 

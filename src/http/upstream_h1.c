@@ -768,8 +768,7 @@ static void put_field(struct head_writer *hw, const char *name, const char *valu
 static void put_client_header(void *arg, const char *name, const char *value)
 {
 	struct head_writer *hw = arg;
-	/* A value with a line break would start a header of its own. */
-	if (!upstream_pass_request_header(name, hw->connection) || strpbrk(value, "\r\n"))
+	if (!upstream_pass_request_header(name, hw->connection) || !upstream_field_ok(name, value))
 		return;
 	put_field(hw, name, value);
 }

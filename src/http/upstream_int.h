@@ -25,6 +25,12 @@ struct upstream {
 /** True when a client request header is passed on (connection: the client's Connection). */
 bool upstream_pass_request_header(const char *name, const char *connection);
 
+/**
+ * True when a field may go on the wire: neither name nor value holds CR or
+ * LF (either would end the field and start one the client wrote).
+ */
+bool upstream_field_ok(const char *name, const char *value);
+
 /** Collects an upstream response's end-to-end headers into the request arena. */
 struct resp_headers {
 	struct arena *arena;
