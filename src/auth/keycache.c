@@ -34,6 +34,13 @@ struct stripe {
 	pthread_mutex_t lock;
 	struct entry **buckets;
 	size_t n_buckets, count, cap;
+	/*
+	 * Moved by every refresh and invalidation of an id of this stripe
+	 * (cached or not): a put whose row was read under an older generation
+	 * may predate the change and is refused. Per stripe, so a change
+	 * elsewhere seldom makes a lookup read again.
+	 */
+	uint64_t gen;
 };
 
 struct keycache {
@@ -185,11 +192,26 @@ static void set_row(struct entry *e, const struct store_key *row)
 	e->cached_at = clock_now_ms();
 }
 
-void keycache_put(struct keycache *kc, const char *key_id, const struct store_key *row)
+uint64_t keycache_generation(struct keycache *kc, const char *key_id)
 {
 	size_t b;
 	struct stripe *s = stripe_of(kc, key_id, &b);
 	pthread_mutex_lock(&s->lock);
+	uint64_t gen = s->gen;
+	pthread_mutex_unlock(&s->lock);
+	return gen;
+}
+
+bool keycache_put(struct keycache *kc, const char *key_id, const struct store_key *row,
+                  uint64_t gen)
+{
+	size_t b;
+	struct stripe *s = stripe_of(kc, key_id, &b);
+	pthread_mutex_lock(&s->lock);
+	if (s->gen != gen) { /* changed since the row was read: it may be stale */
+		pthread_mutex_unlock(&s->lock);
+		return false;
+	}
 	struct entry *e = find(s, b, key_id);
 	if (!e) {
 		if (s->count >= s->cap)
@@ -202,7 +224,7 @@ void keycache_put(struct keycache *kc, const char *key_id, const struct store_ke
 	} else if (row && e->known && row->version < e->row.version) {
 		/* A lookup that read the row before a change lost the race: keep the newer. */
 		pthread_mutex_unlock(&s->lock);
-		return;
+		return true;
 	}
 	if (row) {
 		set_row(e, row);
@@ -213,6 +235,7 @@ void keycache_put(struct keycache *kc, const char *key_id, const struct store_ke
 		e->cached_at = clock_now_ms();
 	}
 	pthread_mutex_unlock(&s->lock);
+	return true;
 }
 
 void keycache_mark_verified(struct keycache *kc, const char *key_id, const char *hash,
@@ -237,6 +260,7 @@ void keycache_refresh(struct keycache *kc, const struct store_key *row)
 	size_t b;
 	struct stripe *s = stripe_of(kc, row->id, &b);
 	pthread_mutex_lock(&s->lock);
+	s->gen++;
 	struct entry *e = find(s, b, row->id);
 	if (e)
 		set_row(e, row);
@@ -248,6 +272,7 @@ void keycache_invalidate(struct keycache *kc, const char *key_id)
 	size_t b;
 	struct stripe *s = stripe_of(kc, key_id, &b);
 	pthread_mutex_lock(&s->lock);
+	s->gen++;
 	for (struct entry **pp = &s->buckets[b]; *pp; pp = &(*pp)->next) {
 		if (strcmp((*pp)->key_id, key_id) == 0) {
 			struct entry *e = *pp;
@@ -275,6 +300,7 @@ void keycache_clear(struct keycache *kc)
 			s->buckets[b] = NULL;
 		}
 		s->count = 0;
+		s->gen++;
 		pthread_mutex_unlock(&s->lock);
 	}
 }

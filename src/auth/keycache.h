@@ -52,8 +52,22 @@ void keycache_secret_mac(struct keycache *kc, const char *secret, size_t len, ui
 enum keycache_result keycache_check(struct keycache *kc, const char *key_id, const uint8_t mac[32],
                                     int64_t now_ms, struct store_key *row, int64_t *touched_at);
 
-/** Cache a row loaded from the store (row NULL: key_id is unknown). */
-void keycache_put(struct keycache *kc, const char *key_id, const struct store_key *row);
+/**
+ * The change generation of key_id's part of the cache: take it before
+ * reading the row that keycache_put will cache. Every keycache_refresh,
+ * keycache_invalidate and keycache_clear moves it, cached id or not.
+ */
+uint64_t keycache_generation(struct keycache *kc, const char *key_id);
+
+/**
+ * Cache a row loaded from the store (row NULL: key_id is unknown), read
+ * after keycache_generation returned gen. Refused (false, nothing cached)
+ * when a refresh or invalidation may have happened since: the row may
+ * predate it, and caching it would undo the change (a revocation). The
+ * caller reads again.
+ */
+bool keycache_put(struct keycache *kc, const char *key_id, const struct store_key *row,
+                  uint64_t gen);
 
 /**
  * Remember that bcrypt accepted the secret with this mac against the hash
@@ -64,7 +78,8 @@ void keycache_mark_verified(struct keycache *kc, const char *key_id, const char 
 
 /**
  * Replace a cached row after a change (keeps the verified secret only when
- * the hash is unchanged); no-op when key_id is not cached.
+ * the hash is unchanged). When key_id is not cached, nothing is cached, but
+ * a keycache_put of a row read before this call is refused.
  */
 void keycache_refresh(struct keycache *kc, const struct store_key *row);
 /** Drop one entry, or everything. */

@@ -225,11 +225,19 @@ static void lookup_job(struct http_request *req)
 	struct app *app = req->app;
 	struct authn_state *st = state_of(req);
 	struct store_key row;
-	st->store_rc = store_key_get(app->store, st->parts.key_id, &row);
-	if (st->store_rc == STORE_OK)
-		keycache_put(app->keys, st->parts.key_id, &row);
-	else if (st->store_rc == STORE_ENOTFOUND)
-		keycache_put(app->keys, st->parts.key_id, NULL);
+	/*
+	 * A refresh or revocation between the read and the put makes the put
+	 * refuse the row (it may predate the change): read again, a few times.
+	 */
+	for (int attempt = 0; attempt < 3; attempt++) {
+		uint64_t gen = keycache_generation(app->keys, st->parts.key_id);
+		st->store_rc = store_key_get(app->store, st->parts.key_id, &row);
+		if (st->store_rc != STORE_OK && st->store_rc != STORE_ENOTFOUND)
+			break;
+		if (keycache_put(app->keys, st->parts.key_id,
+		                 st->store_rc == STORE_OK ? &row : NULL, gen))
+			break;
+	}
 	explicit_bzero(&row, sizeof row);
 }
 

@@ -1,7 +1,8 @@
 /*
  * test_keycache.c: unit tests for src/auth/keycache.c: misses, unknown key
  * ids, verified secrets and when they stop counting (rotation, grace, a
- * changed previous hash), stale reads losing to newer rows, the last-used
+ * changed previous hash), stale reads losing to newer rows and to changes
+ * made while they were read, the last-used
  * coalescing and its touched_at hint, the pre-keyed secret MAC, and
  * eviction bounds.
  */
@@ -33,6 +34,12 @@ static struct store_key row_with(const char *hash, const char *prev, int64_t pre
 	return k;
 }
 
+/* Cache row as a lookup does that read it with no change in between. */
+static void put(struct keycache *kc, const char *key_id, const struct store_key *row)
+{
+	assert_true(keycache_put(kc, key_id, row, keycache_generation(kc, key_id)));
+}
+
 static void mac_of(struct keycache *kc, const char *secret, uint8_t mac[32])
 {
 	keycache_secret_mac(kc, secret, strlen(secret), mac);
@@ -49,11 +56,11 @@ static void test_miss_unknown_and_verified(void **state)
 	int64_t now = clock_now_ms();
 
 	assert_int_equal(keycache_check(kc, KEY_ID, good, now, &out, NULL), KC_MISS);
-	keycache_put(kc, "01J00000000000000000000001", NULL);
+	put(kc, "01J00000000000000000000001", NULL);
 	assert_int_equal(keycache_check(kc, "01J00000000000000000000001", good, now, &out, NULL),
 	                 KC_UNKNOWN);
 
-	keycache_put(kc, KEY_ID, &row);
+	put(kc, KEY_ID, &row);
 	assert_int_equal(keycache_check(kc, KEY_ID, good, now, &out, NULL), KC_UNVERIFIED);
 	assert_string_equal(out.secret_hash, "$2b$04$hashA");
 	keycache_mark_verified(kc, KEY_ID, "$2b$04$hashA", KC_SLOT_CURRENT, good);
@@ -73,7 +80,7 @@ static void test_rotation_drops_the_old_secret(void **state)
 	mac_of(kc, "old", old);
 	struct store_key out, row = row_with("$2b$04$hashA", "", -1, 1);
 	int64_t now = clock_now_ms();
-	keycache_put(kc, KEY_ID, &row);
+	put(kc, KEY_ID, &row);
 	keycache_mark_verified(kc, KEY_ID, "$2b$04$hashA", KC_SLOT_CURRENT, old);
 
 	/* Kill and lift bump the version but keep the hash: still verified. */
@@ -96,7 +103,7 @@ static void test_rotation_with_grace_keeps_the_old_secret_until_it_ends(void **s
 	mac_of(kc, "old", old);
 	struct store_key out, row = row_with("$2b$04$hashA", "", -1, 1);
 	int64_t now = clock_now_ms();
-	keycache_put(kc, KEY_ID, &row);
+	put(kc, KEY_ID, &row);
 	keycache_mark_verified(kc, KEY_ID, "$2b$04$hashA", KC_SLOT_CURRENT, old);
 
 	struct store_key rotated = row_with("$2b$04$hashB", "$2b$04$hashA", now + 60000, 2);
@@ -120,12 +127,54 @@ static void test_a_stale_read_cannot_overwrite_a_newer_row(void **state)
 	struct store_key older = row_with("$2b$04$hashA", "", -1, 4);
 	uint8_t mac[32];
 	mac_of(kc, "x", mac);
-	keycache_put(kc, KEY_ID, &newer);
-	keycache_put(kc, KEY_ID, &older);
+	put(kc, KEY_ID, &newer);
+	put(kc, KEY_ID, &older);
 	assert_int_equal(keycache_check(kc, KEY_ID, mac, clock_now_ms(), &out, NULL),
 	                 KC_UNVERIFIED);
 	assert_int_equal(out.version, 5);
 	assert_string_equal(out.secret_hash, "$2b$04$hashB");
+	keycache_destroy(kc);
+}
+
+/*
+ * Issue 9 item 3: a lookup reads the row, a revocation lands (the key is not
+ * cached yet, so the refresh finds nothing to update), then the lookup
+ * caches what it read. That row predates the revocation and must not be
+ * cached: the put is refused, and the lookup's second read caches the
+ * revoked row. Same for an invalidation (a key gone, or a change whose
+ * re-read failed).
+ */
+static void test_a_row_read_before_a_change_is_not_cached_after_it(void **state)
+{
+	(void)state;
+	struct keycache *kc = keycache_create(100);
+	uint8_t mac[32];
+	mac_of(kc, "x", mac);
+	struct store_key out, before = row_with("$2b$04$h", "", -1, 1);
+	before.revoked_at = -1;
+	struct store_key revoked = before;
+	revoked.revoked_at = 1000;
+	revoked.version = 2;
+
+	uint64_t gen = keycache_generation(kc, KEY_ID); /* the lookup starts */
+	keycache_refresh(kc, &revoked);                 /* the revocation lands */
+	assert_false(keycache_put(kc, KEY_ID, &before, gen));
+	assert_int_equal(keycache_check(kc, KEY_ID, mac, clock_now_ms(), &out, NULL), KC_MISS);
+	gen = keycache_generation(kc, KEY_ID); /* read again */
+	assert_true(keycache_put(kc, KEY_ID, &revoked, gen));
+	assert_int_equal(keycache_check(kc, KEY_ID, mac, clock_now_ms(), &out, NULL),
+	                 KC_UNVERIFIED);
+	assert_int_equal(out.revoked_at, 1000);
+
+	/* An invalidation of an id not cached refuses an older read too, unknown or not. */
+	const char *other = "01J00000000000000000000009";
+	gen = keycache_generation(kc, other);
+	keycache_invalidate(kc, other);
+	assert_false(keycache_put(kc, other, NULL, gen));
+	gen = keycache_generation(kc, other);
+	keycache_clear(kc);
+	assert_false(keycache_put(kc, other, NULL, gen));
+	assert_int_equal(keycache_check(kc, other, mac, clock_now_ms(), &out, NULL), KC_MISS);
 	keycache_destroy(kc);
 }
 
@@ -136,7 +185,7 @@ static void test_touch_due_once_a_minute(void **state)
 	struct store_key row = row_with("$2b$04$hashA", "", -1, 1);
 	int64_t now = clock_now_ms();
 	assert_false(keycache_touch_due(kc, KEY_ID, now)); /* not cached */
-	keycache_put(kc, KEY_ID, &row);
+	put(kc, KEY_ID, &row);
 	assert_true(keycache_touch_due(kc, KEY_ID, now));
 	assert_false(keycache_touch_due(kc, KEY_ID, now + 1000));
 	assert_false(keycache_touch_due(kc, KEY_ID, now + 59999));
@@ -152,7 +201,7 @@ static void test_touched_at_hint(void **state)
 	uint8_t mac[32];
 	mac_of(kc, "x", mac);
 	int64_t now = clock_now_ms(), touched = -5;
-	keycache_put(kc, KEY_ID, &row);
+	put(kc, KEY_ID, &row);
 	assert_int_equal(keycache_check(kc, KEY_ID, mac, now, &out, &touched), KC_UNVERIFIED);
 	assert_true(now - touched >= KEYCACHE_TOUCH_INTERVAL_MS); /* never touched: due */
 	assert_true(keycache_touch_due(kc, KEY_ID, now));
@@ -204,7 +253,7 @@ static void test_bounded_and_invalidated(void **state)
 		snprintf(id, sizeof id, "01J%023d", i);
 		struct store_key row = row_with("$2b$04$h", "", -1, 1);
 		memcpy(row.id, id, sizeof id);
-		keycache_put(kc, id, &row);
+		put(kc, id, &row);
 	}
 	size_t n = keycache_ids(kc, ids, 2000);
 	assert_true(n >= 1 && n <= 64 + 64); /* each of 64 stripes holds at most cap/64 + 1 */
@@ -222,6 +271,7 @@ int main(void)
 	    cmocka_unit_test(test_rotation_drops_the_old_secret),
 	    cmocka_unit_test(test_rotation_with_grace_keeps_the_old_secret_until_it_ends),
 	    cmocka_unit_test(test_a_stale_read_cannot_overwrite_a_newer_row),
+	    cmocka_unit_test(test_a_row_read_before_a_change_is_not_cached_after_it),
 	    cmocka_unit_test(test_touch_due_once_a_minute),
 	    cmocka_unit_test(test_touched_at_hint),
 	    cmocka_unit_test(test_secret_mac_is_a_keyed_function),
