@@ -61,71 +61,120 @@ static size_t utf8_next(const unsigned char *s, int32_t *cp)
 	return n;
 }
 
-static void put_u16_escape(struct strbuf *out, unsigned v)
+/* \uXXXX (upper-case hex) into e; returns 6. */
+static size_t u16_escape(char *e, unsigned v)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	char e[6] = {'\\',       'u', hex[(v >> 12) & 15], hex[(v >> 8) & 15], hex[(v >> 4) & 15],
-	             hex[v & 15]};
-	strbuf_put(out, e, sizeof e);
+	e[0] = '\\';
+	e[1] = 'u';
+	e[2] = hex[(v >> 12) & 15];
+	e[3] = hex[(v >> 8) & 15];
+	e[4] = hex[(v >> 4) & 15];
+	e[5] = hex[v & 15];
+	return 6;
 }
 
-int json_put_string(struct strbuf *out, const char *s)
+/*
+ * Append n bytes of the literal's content when they fit with room left for
+ * the closing quote; otherwise mark out as overflowing and append nothing.
+ */
+static bool put_unit(struct strbuf *out, const void *p, size_t n)
+{
+	if (out->overflow || out->len + n + 2 > out->cap) {
+		out->overflow = true;
+		return false;
+	}
+	strbuf_put(out, p, n);
+	return true;
+}
+
+/* The one escaper behind json_put_string and json_put_string_lossy. */
+static int put_string(struct strbuf *out, const char *s, bool lossy)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t start = out->len;
 	bool overflow = out->overflow;
+	if (out->overflow || start + 3 > out->cap) { /* not even "" fits */
+		out->overflow = true;
+		return 0;
+	}
 	strbuf_put(out, "\"", 1);
 	while (*p) {
-		/* The longest run that needs no escape goes in one copy. */
+		/* The longest run that needs no escape goes in one copy (cut to what fits). */
 		size_t run = 0;
-		while (p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\')
+		unsigned char top = lossy ? 0x7f : 0x80; /* logs escape DEL too */
+		while (p[run] >= 0x20 && p[run] < top && p[run] != '"' && p[run] != '\\')
 			run++;
 		if (run) {
+			size_t room = out->cap - 2 - out->len;
+			if (run > room) {
+				strbuf_put(out, p, room);
+				out->overflow = true;
+				break;
+			}
 			strbuf_put(out, p, run);
 			p += run;
 			continue;
 		}
 		int32_t cp;
 		size_t n = utf8_next(p, &cp);
-		if (!n) { /* refused: leave out as it was */
+		if (!n && !lossy) { /* refused: leave out as it was */
 			out->len = start;
 			out->data[start] = '\0';
 			out->overflow = overflow;
 			return -1;
 		}
-		p += n;
+		if (!n) { /* one byte that starts no valid sequence */
+			n = 1;
+			cp = 0xFFFD;
+		}
+		char e[12];
+		size_t elen = 2;
+		e[0] = '\\';
 		switch (cp) {
 		case '"':
-			strbuf_put(out, "\\\"", 2);
-			break;
 		case '\\':
-			strbuf_put(out, "\\\\", 2);
+			e[1] = (char)cp;
 			break;
 		case '\b':
-			strbuf_put(out, "\\b", 2);
+			e[1] = 'b';
 			break;
 		case '\f':
-			strbuf_put(out, "\\f", 2);
+			e[1] = 'f';
 			break;
 		case '\n':
-			strbuf_put(out, "\\n", 2);
+			e[1] = 'n';
 			break;
 		case '\r':
-			strbuf_put(out, "\\r", 2);
+			e[1] = 'r';
 			break;
 		case '\t':
-			strbuf_put(out, "\\t", 2);
+			e[1] = 't';
 			break;
 		default:
 			if (cp < 0x10000) {
-				put_u16_escape(out, (unsigned)cp);
+				elen = u16_escape(e, (unsigned)cp);
 			} else {
 				cp -= 0x10000;
-				put_u16_escape(out, 0xD800u | (((unsigned)cp & 0xFFC00u) >> 10));
-				put_u16_escape(out, 0xDC00u | ((unsigned)cp & 0x3FFu));
+				elen = u16_escape(e, 0xD800u | (((unsigned)cp & 0xFFC00u) >> 10));
+				elen += u16_escape(e + elen, 0xDC00u | ((unsigned)cp & 0x3FFu));
 			}
 		}
+		if (!put_unit(out, e, elen))
+			break;
+		p += n;
 	}
-	strbuf_put(out, "\"", 1);
+	out->data[out->len++] = '"'; /* room was kept for it */
+	out->data[out->len] = '\0';
 	return 0;
+}
+
+int json_put_string(struct strbuf *out, const char *s)
+{
+	return put_string(out, s, false);
+}
+
+void json_put_string_lossy(struct strbuf *out, const char *s)
+{
+	(void)put_string(out, s, true);
 }

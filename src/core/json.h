@@ -22,8 +22,21 @@ json_t *json_str_or_null(const char *s);
  * writes it: \" \\ \b \f \n \r \t, other control characters and every
  * non-ASCII character as \uXXXX (upper-case hex, UTF-16 surrogate pairs
  * beyond the BMP). Returns 0, or -1 (out unchanged) when s is not valid
- * UTF-8, which json_string() refuses too. Overflow is out's (strbuf).
+ * UTF-8, which json_string() refuses too. When out is too small the text
+ * is cut before the first character that does not fit whole (never inside
+ * an escape), the literal is still closed, and out->overflow is set; with
+ * less than room for "" nothing is written (overflow set).
  */
 int json_put_string(struct strbuf *out, const char *s);
+
+/**
+ * json_put_string for text from outside (log lines): never refuses. Each
+ * byte that does not begin a valid UTF-8 sequence (a stray continuation
+ * byte, an overlong form, a surrogate, past U+10FFFF, cut short) is written
+ * as \uFFFD, one per byte, and the scan goes on at the next byte; DEL
+ * (0x7f) is written as \u007F too, so the output is always printable ASCII
+ * and valid JSON. Cutting as json_put_string.
+ */
+void json_put_string_lossy(struct strbuf *out, const char *s);
 
 #endif

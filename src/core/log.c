@@ -5,6 +5,8 @@
 #include "core/log.h"
 
 #include "core/clock.h"
+#include "core/json.h"
+#include "core/str.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,99 +39,115 @@ bool log_enabled(enum log_level level)
 	return level >= min_level;
 }
 
-/* Append s JSON-escaped to buf at *pos, never past cap (truncates). */
-static void append_json_escaped(char *buf, size_t cap, size_t *pos, const char *s)
+/*
+ * Lines are built in a strbuf that keeps room for the closing '}' and the
+ * newline. Every string from outside goes through json_put_string_lossy
+ * (src/core/json.c, the one JSON string escaper): quotes, backslashes and
+ * control characters are escaped, non-ASCII is written as \uXXXX, and each
+ * byte that is not valid UTF-8 becomes \uFFFD, so a JSON line is ASCII and
+ * parses whatever a client sent. A field that does not fit whole is cut
+ * inside its value (the string is closed) or left out; the line stays one
+ * valid JSON object. Text mode prints key=value, and a value with anything
+ * but visible ASCII (or with '"', '\\', '=') as the same escaped, quoted
+ * string: a client's CR or LF cannot end the line.
+ */
+struct line {
+	char buf[LOG_LINE_MAX];
+	struct strbuf sb;
+};
+
+static void line_init(struct line *ln)
 {
-	static const char hex[] = "0123456789abcdef";
-	for (; *s && *pos + 7 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			buf[(*pos)++] = '\\';
-			buf[(*pos)++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
-			buf[(*pos)++] = '\\';
-			buf[(*pos)++] = 'u';
-			buf[(*pos)++] = '0';
-			buf[(*pos)++] = '0';
-			buf[(*pos)++] = hex[c >> 4];
-			buf[(*pos)++] = hex[c & 15];
-		} else {
-			buf[(*pos)++] = (char)c;
-		}
-	}
+	strbuf_init(&ln->sb, ln->buf, sizeof ln->buf - 2);
 }
 
-static void append_raw(char *buf, size_t cap, size_t *pos, const char *s)
+/* True when v can be printed bare in text mode. */
+static bool bare_text(const char *v)
 {
-	size_t n = strlen(s);
-	if (*pos + n >= cap)
-		n = cap - *pos - 1;
-	/* NOLINTNEXTLINE(bugprone-not-null-terminated-result): emit_line ends the line */
-	memcpy(buf + *pos, s, n);
-	*pos += n;
+	if (!*v)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '=')
+			return false;
+	return true;
 }
 
-static void emit_line(char *buf, size_t pos)
+static void text_value(struct strbuf *sb, const char *v)
 {
-	buf[pos++] = '\n';
+	if (bare_text(v))
+		strbuf_puts(sb, v);
+	else
+		json_put_string_lossy(sb, v);
+}
+
+static void emit_line(struct line *ln)
+{
+	size_t pos = ln->sb.len;
+	if (json_lines)
+		ln->buf[pos++] = '}';
+	ln->buf[pos++] = '\n';
 	ssize_t off = 0;
 	while ((size_t)off < pos) {
-		ssize_t w = write(STDERR_FILENO, buf + off, pos - (size_t)off);
+		ssize_t w = write(STDERR_FILENO, ln->buf + off, pos - (size_t)off);
 		if (w <= 0)
 			return;
 		off += w;
 	}
 }
 
-static void line_start(char *buf, size_t cap, size_t *pos, enum log_level level, const char *event)
+static void line_start(struct line *ln, enum log_level level, const char *event)
 {
 	char ts[32];
 	clock_format_rfc3339(clock_now_ms(), ts, sizeof ts);
+	struct strbuf *sb = &ln->sb;
 	if (json_lines) {
-		append_raw(buf, cap, pos, "{\"ts\":\"");
-		append_raw(buf, cap, pos, ts);
-		append_raw(buf, cap, pos, "\",\"level\":\"");
-		append_raw(buf, cap, pos, level_names[level]);
-		append_raw(buf, cap, pos, "\",\"event\":\"");
-		append_json_escaped(buf, cap, pos, event);
-		append_raw(buf, cap, pos, "\"");
+		strbuf_puts(sb, "{\"ts\":\"");
+		strbuf_puts(sb, ts);
+		strbuf_puts(sb, "\",\"level\":\"");
+		strbuf_puts(sb, level_names[level]);
+		strbuf_puts(sb, "\",\"event\":");
+		json_put_string_lossy(sb, event);
 	} else {
-		append_raw(buf, cap, pos, ts);
-		append_raw(buf, cap, pos, " ");
-		append_raw(buf, cap, pos, level_names[level]);
-		append_raw(buf, cap, pos, " ");
-		append_raw(buf, cap, pos, event);
+		strbuf_puts(sb, ts);
+		strbuf_puts(sb, " ");
+		strbuf_puts(sb, level_names[level]);
+		strbuf_puts(sb, " ");
+		text_value(sb, event);
 	}
 }
 
-static void line_field(char *buf, size_t cap, size_t *pos, const char *key, const char *val)
+static void line_field(struct line *ln, const char *key, const char *val)
 {
+	struct strbuf *sb = &ln->sb;
 	bool number = key[0] == '#'; /* "#status": the value is a number we formatted */
 	if (number)
 		key++;
-	if (json_lines && number) {
-		append_raw(buf, cap, pos, ",\"");
-		append_json_escaped(buf, cap, pos, key);
-		append_raw(buf, cap, pos, "\":");
-		append_raw(buf, cap, pos, val[0] ? val : "null");
-	} else if (json_lines) {
-		append_raw(buf, cap, pos, ",\"");
-		append_json_escaped(buf, cap, pos, key);
-		append_raw(buf, cap, pos, "\":\"");
-		append_json_escaped(buf, cap, pos, val);
-		append_raw(buf, cap, pos, "\"");
+	size_t mark = sb->len;
+	if (json_lines) {
+		strbuf_puts(sb, ",");
+		json_put_string_lossy(sb, key);
+		strbuf_puts(sb, ":");
 	} else {
-		append_raw(buf, cap, pos, " ");
-		append_raw(buf, cap, pos, key);
-		append_raw(buf, cap, pos, "=");
-		append_raw(buf, cap, pos, val);
+		strbuf_puts(sb, " ");
+		text_value(sb, key);
+		strbuf_puts(sb, "=");
 	}
-}
-
-static void line_end(char *buf, size_t cap, size_t *pos)
-{
-	if (json_lines)
-		append_raw(buf, cap, pos, "}");
+	bool kept = !sb->overflow; /* the key fit whole */
+	if (kept && json_lines && number) {
+		strbuf_puts(sb, val[0] ? val : "null");
+		kept = !sb->overflow; /* a number is whole or not at all */
+	} else if (kept && json_lines) {
+		size_t at = sb->len;
+		json_put_string_lossy(sb, val); /* cut inside if need be, but closed */
+		kept = sb->len > at;
+	} else if (kept) {
+		text_value(sb, val); /* a cut text value is still on one line */
+	}
+	if (!kept) {
+		sb->len = mark;
+		sb->data[mark] = '\0';
+		sb->overflow = true;
+	}
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)
@@ -142,21 +160,20 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 
-	char buf[LOG_LINE_MAX];
-	size_t pos = 0;
-	line_start(buf, sizeof buf, &pos, level, "log");
-	line_field(buf, sizeof buf, &pos, "msg", msg);
-	line_end(buf, sizeof buf, &pos);
-	emit_line(buf, pos);
+	struct line ln;
+	line_init(&ln);
+	line_start(&ln, level, "log");
+	line_field(&ln, "msg", msg);
+	emit_line(&ln);
 }
 
 void log_event(enum log_level level, const char *event, ...)
 {
 	if (level < min_level)
 		return;
-	char buf[LOG_LINE_MAX];
-	size_t pos = 0;
-	line_start(buf, sizeof buf, &pos, level, event);
+	struct line ln;
+	line_init(&ln);
+	line_start(&ln, level, event);
 	va_list ap;
 	va_start(ap, event);
 	for (;;) {
@@ -164,9 +181,8 @@ void log_event(enum log_level level, const char *event, ...)
 		if (!key)
 			break;
 		const char *val = va_arg(ap, const char *);
-		line_field(buf, sizeof buf, &pos, key, val ? val : "");
+		line_field(&ln, key, val ? val : "");
 	}
 	va_end(ap);
-	line_end(buf, sizeof buf, &pos);
-	emit_line(buf, pos);
+	emit_line(&ln);
 }

@@ -29,7 +29,10 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 /**
  * A structured event line: "event" plus key/value string pairs, terminated
  * by NULL, e.g. log_event(LOG_INFO, "access", "method", "GET", NULL).
- * Values are JSON-escaped; in text mode they are printed as key=value.
+ * Values may hold any bytes: they are JSON-escaped with invalid UTF-8
+ * replaced by U+FFFD (json_put_string_lossy), so every JSON line parses; in
+ * text mode they are printed as key=value, quoted and escaped the same way
+ * unless they are plain visible ASCII (no value can end the line).
  * A key starting with '#' ("#status") marks a value the caller formatted
  * as a number: it is written unquoted (without the '#').
  */

@@ -354,10 +354,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		char st[8], dur[24];
 		snprintf(st, sizeof st, "%d", status);
 		snprintf(dur, sizeof dur, "%.3f", (double)dur_us / 1000.0);
+		/* The path as sent (percent-encoded, no query): a decoded one is cut at %00. */
+		const char *path = req->raw_uri ? arena_strndup(&req->arena, req->raw_uri,
+		                                                strcspn(req->raw_uri, "?"))
+		                                : "";
 		log_event(LOG_INFO, "access", "request_id", req->request_id, "method", req->method,
-		          "path", req->path ? req->path : "", "route", req->route_label, "#status",
-		          st, "#duration_ms", dur, "org_id", req->log_org_id ? req->log_org_id : "",
-		          "key_id", req->log_key_id ? req->log_key_id : "", "completed",
+		          "path", path, "route", req->route_label, "#status", st, "#duration_ms",
+		          dur, "org_id", req->log_org_id ? req->log_org_id : "", "key_id",
+		          req->log_key_id ? req->log_key_id : "", "completed",
 		          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted", NULL);
 	}
 	if (req->on_complete)

@@ -4,7 +4,10 @@
  * body (verify_body, src/gateway/verify.c). Both must give byte for byte
  * what json_dumps(JSON_COMPACT | JSON_ENSURE_ASCII) gives, so every case is
  * compared with jansson itself: escapes, control characters, non-ASCII and
- * surrogate pairs, and invalid UTF-8 (refused by both).
+ * surrogate pairs, and invalid UTF-8 (refused by both). And the lossy
+ * form for log lines (json_put_string_lossy): every byte value, overlong
+ * forms, surrogates and cut-short sequences become \uFFFD (one per byte),
+ * the output always parses, and a too-small buffer cuts between escapes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -101,6 +104,24 @@ static void test_put_string_cases(void **state)
 		same_as_jansson(cases[i]);
 }
 
+/* json_put_string_lossy's output for s (malloc'd); checks it parses as a JSON string. */
+static char *lossy(const char *s)
+{
+	char data[8192];
+	struct strbuf b;
+	strbuf_init(&b, data, sizeof data);
+	json_put_string_lossy(&b, s);
+	assert_false(b.overflow);
+	json_error_t err;
+	json_t *j = json_loads(data, JSON_DECODE_ANY, &err);
+	if (!j || !json_is_string(j))
+		fail_msg("not a JSON string: %s (%s)", data, err.text);
+	json_decref(j);
+	for (const char *p = data; *p; p++)
+		assert_true((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
+	return strdup(data);
+}
+
 static void test_put_string_random(void **state)
 {
 	(void)state;
@@ -121,6 +142,97 @@ static void test_put_string_random(void **state)
 		}
 		s[len] = '\0';
 		same_as_jansson(s);
+		/* The lossy form always gives a JSON string, the strict one's where it has one. */
+		char *got = lossy(s), *strict = put(s);
+		if (strict && !strchr(s, 0x7f))
+			assert_string_equal(got, strict);
+		free(got);
+		free(strict);
+	}
+}
+
+static void lossy_is(const char *s, const char *want)
+{
+	char *got = lossy(s);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static void test_lossy_every_byte_value(void **state)
+{
+	(void)state;
+	for (int c = 1; c < 256; c++) {
+		char s[4] = {'a', (char)c, 'b', '\0'};
+		char *got = lossy(s);
+		if (c == 0x7f) {
+			assert_string_equal(got,
+			                    "\"a\\u007Fb\""); /* DEL is escaped for terminals */
+		} else if (c < 0x80) {
+			char *want = jansson(s); /* ASCII: exactly what jansson writes */
+			assert_non_null(want);
+			assert_string_equal(got, want);
+			free(want);
+		} else {
+			/* A lone byte >= 0x80 starts no valid sequence here ('b' follows). */
+			assert_string_equal(got, "\"a\\uFFFDb\"");
+		}
+		free(got);
+	}
+}
+
+static void test_lossy_invalid_sequences(void **state)
+{
+	(void)state;
+	lossy_is("\xc0\xaf", "\"\\uFFFD\\uFFFD\"");            /* overlong '/' */
+	lossy_is("\xc1\xbf", "\"\\uFFFD\\uFFFD\"");            /* overlong */
+	lossy_is("\xe0\x80\xaf", "\"\\uFFFD\\uFFFD\\uFFFD\""); /* overlong, 3 bytes */
+	lossy_is("\xf0\x80\x80\xaf", "\"\\uFFFD\\uFFFD\\uFFFD\\uFFFD\"");
+	lossy_is("\xed\xa0\x80", "\"\\uFFFD\\uFFFD\\uFFFD\""); /* U+D800 */
+	lossy_is("\xed\xbf\xbf", "\"\\uFFFD\\uFFFD\\uFFFD\""); /* U+DFFF */
+	lossy_is("\xed\xa0\xbd\xed\xb8\x80", "\"\\uFFFD\\uFFFD\\uFFFD\\uFFFD\\uFFFD\\uFFFD\"");
+	lossy_is("\xf4\x90\x80\x80", "\"\\uFFFD\\uFFFD\\uFFFD\\uFFFD\""); /* past U+10FFFF */
+	lossy_is("\xf5\x80", "\"\\uFFFD\\uFFFD\"");
+	lossy_is("ab\xe2\x82", "\"ab\\uFFFD\\uFFFD\"");                /* cut short */
+	lossy_is("\xe2\x82z", "\"\\uFFFD\\uFFFDz\"");                  /* interrupted */
+	lossy_is("\xc3\xa9\xff\xc3\xa9", "\"\\u00E9\\uFFFD\\u00E9\""); /* resyncs at once */
+	lossy_is("\xf0\x9f\x98\x80", "\"\\uD83D\\uDE00\"");            /* valid: as jansson */
+	lossy_is("%00\n\r\"\\\x7f", "\"%00\\n\\r\\\"\\\\\\u007F\"");
+}
+
+static void test_cut_between_escapes(void **state)
+{
+	(void)state;
+	const char *s = "ab\xc3\xa9\"\xff\xf0\x9f\x98\x80zz\n";
+	char full[256];
+	struct strbuf b;
+	strbuf_init(&b, full, sizeof full);
+	json_put_string_lossy(&b, s);
+	size_t flen = b.len;
+	for (size_t cap = 1; cap <= flen + 1; cap++) {
+		char data[256];
+		strbuf_init(&b, data, cap);
+		json_put_string_lossy(&b, s);
+		assert_true(b.len < cap);
+		if (cap < 3) { /* not even "" fits */
+			assert_true(b.overflow);
+			assert_int_equal(b.len, 0);
+			continue;
+		}
+		assert_int_equal(b.overflow, cap <= flen);
+		/* A prefix of the whole literal's content, closed: still a JSON string. */
+		assert_true(b.len >= 2 && data[b.len - 1] == '"');
+		assert_memory_equal(data, full, b.len - 1);
+		json_t *j = json_loads(data, JSON_DECODE_ANY, NULL);
+		assert_non_null(j);
+		json_decref(j);
+		/* The strict writer cuts the same way. */
+		char sdata[256];
+		struct strbuf sb;
+		strbuf_init(&sb, sdata, cap);
+		assert_int_equal(json_put_string(&sb, "ab\xc3\xa9\"zz\n"), 0);
+		j = json_loads(sdata, JSON_DECODE_ANY, NULL);
+		assert_non_null(j);
+		json_decref(j);
 	}
 }
 
@@ -196,6 +308,9 @@ int main(void)
 	    cmocka_unit_test(test_put_string_cases),
 	    cmocka_unit_test(test_put_string_random),
 	    cmocka_unit_test(test_verify_body),
+	    cmocka_unit_test(test_lossy_every_byte_value),
+	    cmocka_unit_test(test_lossy_invalid_sequences),
+	    cmocka_unit_test(test_cut_between_escapes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
