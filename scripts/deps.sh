@@ -66,3 +66,21 @@ if [ "${1:-all}" != build ] && [ ! -d "$GEO_DIR/node_modules/$GEO_PKG" ]; then
 	echo "deps: installing npm $GEO_PKG"
 	(cd "$GEO_DIR" && npm install --no-audit --no-fund --silent --prefix . "$GEO_PKG" >/dev/null)
 fi
+
+# OpenAPI tools for the tests (scripts/openapi-check.js, tests/integration/test_openapi.py):
+# swagger-parser validates docs/openapi.yaml, Prism's validating proxy checks the real server
+# against it. Pinned, installed into third_party/openapi.
+OPENAPI_DIR=third_party/openapi
+OPENAPI_PKGS=(@apidevtools/swagger-parser@13.1.0 @stoplight/prism-cli@5.16.0)
+if [ "${1:-all}" != build ]; then
+	for p in "${OPENAPI_PKGS[@]}"; do
+		name=${p%@*}
+		if ! grep -qs "\"version\": \"${p##*@}\"" "$OPENAPI_DIR/node_modules/$name/package.json"; then
+			mkdir -p "$OPENAPI_DIR"
+			echo "deps: installing npm ${OPENAPI_PKGS[*]}"
+			(cd "$OPENAPI_DIR" && npm install --no-audit --no-fund --silent --save-exact \
+				--prefix . "${OPENAPI_PKGS[@]}" >/dev/null)
+			break
+		fi
+	done
+fi

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh BUILD_DIR: every check `make test` runs, in order, each printing a
-# summary line: clang-format, cppcheck, clang-tidy, unit tests (cmocka),
-# integration tests (pytest against the real binary). Private PostgreSQL and
-# Redis servers are started for the run and stopped at the end, pass or fail.
+# summary line: clang-format, cppcheck, clang-tidy, the OpenAPI document's
+# validity, unit tests (cmocka), integration tests (pytest against the real
+# binary). Private PostgreSQL and Redis servers are started for the run and
+# stopped at the end, pass or fail.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build-test}
@@ -42,6 +43,17 @@ if [ -n "$tidy_out" ]; then
 	failed+=(clang-tidy)
 else
 	echo "clang-tidy: ok"
+fi
+
+step "openapi"
+# docs/openapi.yaml must be valid OpenAPI (swagger-parser, installed by scripts/deps.sh);
+# tests/integration/test_openapi.py then checks the server against it through Prism.
+if api_out=$(node scripts/openapi-check.js docs/openapi.yaml 2>&1); then
+	echo "$api_out"
+else
+	echo "$api_out" | head -40
+	echo "openapi: FAILED"
+	failed+=(openapi)
 fi
 
 # Private servers for the PostgreSQL/Redis halves of the suites.

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/str.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 struct api_route_def {
 	const char *scope;
 	api_handler_fn fn;
+	const char *const *query; /* the query arguments it takes, or NULL for none */
 };
 
 #define MAX_API_ROUTES 64
@@ -33,11 +35,49 @@ static void run_handler(struct http_request *req)
 	d->fn(req, authn_of(req));
 }
 
+struct query_check {
+	const char *const *allowed;
+	char unknown[65]; /* the first argument not in allowed, visible ASCII only */
+	bool found;
+};
+
+static void check_query_arg(void *arg, const char *name, const char *value)
+{
+	(void)value;
+	struct query_check *q = arg;
+	if (q->found)
+		return;
+	for (const char *const *a = q->allowed; a && *a; a++)
+		if (strcmp(*a, name) == 0)
+			return;
+	/* The name is the client's, decoded: keep the problem body valid UTF-8 JSON. */
+	size_t n = 0;
+	for (; n < sizeof q->unknown - 1 && name[n]; n++)
+		q->unknown[n] = name[n] > 0x20 && name[n] < 0x7f ? name[n] : '?';
+	q->unknown[n] = '\0';
+	q->found = true;
+}
+
+/* 400 for a query argument the operation does not take (after authentication). */
+static int refuse_unknown_query(struct http_request *req)
+{
+	struct query_check q = {.allowed = def_for(req->route)->query};
+	http_each_query(req, check_query_arg, &q);
+	if (!q.found)
+		return 0;
+	char msg[128];
+	snprintf(msg, sizeof msg, "Unknown query argument \"%.40s\".", q.unknown);
+	http_respond_bad_field(req, q.unknown, msg);
+	return -1;
+}
+
 static void after_auth(struct http_request *req)
 {
 	struct app *app = req->app;
 	if (!authn_of(req))
 		return; /* the error is already set */
+	if (refuse_unknown_query(req) < 0)
+		return;
 	if (http_defer(req, app->control_pool, run_handler, NULL) < 0) {
 		http_set_header(req, "Retry-After", "1");
 		http_respond_problem(req, 503, "OVERLOADED", "The server is busy; retry shortly.",
@@ -53,9 +93,15 @@ static void api_entry(struct http_request *req)
 void api_route(struct router *r, const char *method, const char *pattern, const char *scope,
                api_handler_fn fn)
 {
+	api_route_query(r, method, pattern, scope, fn, NULL);
+}
+
+void api_route_query(struct router *r, const char *method, const char *pattern, const char *scope,
+                     api_handler_fn fn, const char *const *query)
+{
 	if (n_defs == MAX_API_ROUTES)
 		fatal("too many API routes");
-	defs[n_defs] = (struct api_route_def){scope, fn};
+	defs[n_defs] = (struct api_route_def){scope, fn, query};
 	router_add(r, method, pattern, api_entry, 0);
 	r->routes[r->n - 1].data = &defs[n_defs];
 	n_defs++;
@@ -154,24 +200,48 @@ int api_query_time(struct http_request *req, const char *name, int64_t *out)
 	return 0;
 }
 
-int api_only_fields(struct http_request *req, json_t *body, const char *const *allowed)
+/* Cut s to at most max bytes without splitting a UTF-8 sequence (JSON must stay valid). */
+static void utf8_cut(char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n <= max)
+		return;
+	n = max;
+	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	s[n] = '\0';
+}
+
+int api_only_fields_in(struct http_request *req, json_t *obj, const char *parent,
+                       const char *const *allowed)
 {
 	const char *k;
 	json_t *v;
-	json_object_foreach(body, k, v)
+	json_object_foreach(obj, k, v)
 	{
 		bool ok = false;
 		for (const char *const *a = allowed; *a; a++)
 			if (strcmp(*a, k) == 0)
 				ok = true;
 		if (!ok) {
-			char msg[128];
-			snprintf(msg, sizeof msg, "Unknown field \"%.40s\".", k);
-			http_respond_bad_field(req, k, msg);
+			/* Member names are valid UTF-8 (jansson checked): cut, never split. */
+			char field[128], shown[64], msg[96];
+			snprintf(field, sizeof field, "%s%s%s", parent ? parent : "",
+			         parent ? "." : "", k);
+			utf8_cut(field, sizeof field - 1);
+			str_copy(shown, sizeof shown, field, sizeof shown - 1);
+			utf8_cut(shown, 40);
+			snprintf(msg, sizeof msg, "Unknown field \"%s\".", shown);
+			http_respond_bad_field(req, field, msg);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+int api_only_fields(struct http_request *req, json_t *body, const char *const *allowed)
+{
+	return api_only_fields_in(req, body, NULL, allowed);
 }
 
 void api_routes(struct router *r)

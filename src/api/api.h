@@ -20,6 +20,15 @@ typedef void (*api_handler_fn)(struct http_request *req, const struct authn *who
 /** Register method+pattern needing scope (or SCOPE_ROOT) with handler fn. */
 void api_route(struct router *r, const char *method, const char *pattern, const char *scope,
                api_handler_fn fn);
+/**
+ * api_route for an operation that takes query arguments: query lists their
+ * names (NULL-terminated, static). Any other argument is refused with 400
+ * and details.field before the handler runs, as is any argument at all on a
+ * route registered with api_route (a misspelt filter must not silently
+ * widen a listing).
+ */
+void api_route_query(struct router *r, const char *method, const char *pattern, const char *scope,
+                     api_handler_fn fn, const char *const *query);
 
 /** Register every management route (each resource file has its own). */
 void api_routes(struct router *r);
@@ -57,7 +66,16 @@ int api_opt_string(struct http_request *req, json_t *body, const char *field, si
                    const char **out);
 /** Parse an optional RFC 3339 query argument; -1 when absent; responds 400 on junk. */
 int api_query_time(struct http_request *req, const char *name, int64_t *out);
-/** Reject members of body not in allowed (NULL-terminated); responds 400. */
+/**
+ * Reject members of body not in allowed (NULL-terminated): responds 400 with
+ * details.field naming the first unknown member and returns -1.
+ */
 int api_only_fields(struct http_request *req, json_t *body, const char *const *allowed);
+/**
+ * The same for a nested object: details.field is "<parent>.<member>"
+ * (rate_limit.x). obj must be an object.
+ */
+int api_only_fields_in(struct http_request *req, json_t *obj, const char *parent,
+                       const char *const *allowed);
 
 #endif

@@ -396,7 +396,8 @@ static void revoke(struct http_request *req, const struct authn *who)
 void api_keys_routes(struct router *r)
 {
 	api_route(r, "POST", "/v1/api-keys", "keys:write", create);
-	api_route(r, "GET", "/v1/api-keys", "keys:read", list);
+	static const char *const list_query[] = {"project_id", "limit", "cursor", NULL};
+	api_route_query(r, "GET", "/v1/api-keys", "keys:read", list, list_query);
 	api_route(r, "GET", "/v1/api-keys/{keyId}", "keys:read", get);
 	api_route(r, "DELETE", "/v1/api-keys/{keyId}", "keys:write", revoke);
 	api_route(r, "POST", "/v1/api-keys/{keyId}/kill", "keys:write", kill);

@@ -43,5 +43,7 @@ static void list(struct http_request *req, const struct authn *who)
 
 void audit_routes(struct router *r)
 {
-	api_route(r, "GET", "/v1/audit-events", "logs:read", list);
+	static const char *const list_query[] = {"limit", "cursor", "since",
+	                                         "until", "key_id", NULL};
+	api_route_query(r, "GET", "/v1/audit-events", "logs:read", list, list_query);
 }

@@ -72,11 +72,14 @@ static int apply_fields(struct http_request *req, json_t *body, struct store_org
 	if (json_is_null(rl)) {
 		o->rl_requests = o->rl_per_seconds = o->rl_burst = -1;
 	} else if (rl) {
+		static const char *const rl_members[] = {"requests", "per_seconds", "burst", NULL};
+		if (json_is_object(rl) && api_only_fields_in(req, rl, "rate_limit", rl_members) < 0)
+			return -1;
 		json_t *rq = json_object_get(rl, "requests");
 		json_t *ps = json_object_get(rl, "per_seconds");
 		json_t *bu = json_object_get(rl, "burst");
-		if (!json_is_object(rl) || json_object_size(rl) > 3 || !json_is_integer(rq) ||
-		    json_integer_value(rq) < 1 || json_integer_value(rq) > 1000000000 ||
+		if (!json_is_object(rl) || !json_is_integer(rq) || json_integer_value(rq) < 1 ||
+		    json_integer_value(rq) > 1000000000 ||
 		    (ps && (!json_is_integer(ps) || json_integer_value(ps) < 1 ||
 		            json_integer_value(ps) > 86400)) ||
 		    (bu && (!json_is_integer(bu) || json_integer_value(bu) < 0 ||
@@ -271,7 +274,8 @@ static void global_lift(struct http_request *req, const struct authn *who)
 void orgs_routes(struct router *r)
 {
 	api_route(r, "POST", "/v1/orgs", SCOPE_ROOT, create);
-	api_route(r, "GET", "/v1/orgs", SCOPE_ROOT, list);
+	static const char *const page_query[] = {"limit", "cursor", NULL};
+	api_route_query(r, "GET", "/v1/orgs", SCOPE_ROOT, list, page_query);
 	api_route(r, "GET", "/v1/orgs/{orgId}", SCOPE_ROOT, get);
 	api_route(r, "PATCH", "/v1/orgs/{orgId}", SCOPE_ROOT, patch);
 	api_route(r, "POST", "/v1/orgs/{orgId}/api-keys", SCOPE_ROOT, create_key);

@@ -102,6 +102,7 @@ static void get(struct http_request *req, const struct authn *who)
 void projects_routes(struct router *r)
 {
 	api_route(r, "POST", "/v1/projects", "keys:write", create);
-	api_route(r, "GET", "/v1/projects", "keys:read", list);
+	static const char *const page_query[] = {"limit", "cursor", NULL};
+	api_route_query(r, "GET", "/v1/projects", "keys:read", list, page_query);
 	api_route(r, "GET", "/v1/projects/{projectId}", "keys:read", get);
 }

@@ -81,5 +81,7 @@ static void list(struct http_request *req, const struct authn *who)
 
 void requests_routes(struct router *r)
 {
-	api_route(r, "GET", "/v1/requests", "logs:read", list);
+	static const char *const list_query[] = {"limit",  "cursor",     "since",  "until",
+	                                         "key_id", "project_id", "status", NULL};
+	api_route_query(r, "GET", "/v1/requests", "logs:read", list, list_query);
 }

@@ -92,6 +92,9 @@ const char *http_param(struct http_request *req, const char *name);
 /** Call fn for each request header (MHD order). */
 void http_each_header(struct http_request *req,
                       void (*fn)(void *arg, const char *name, const char *value), void *arg);
+/** Call fn for each query-string argument, decoded, in order (value "" when absent). */
+void http_each_query(struct http_request *req,
+                     void (*fn)(void *arg, const char *name, const char *value), void *arg);
 
 /** Add a response header (both strings are copied). */
 void http_set_header(struct http_request *req, const char *name, const char *value);
@@ -104,8 +107,9 @@ void http_respond_owned(struct http_request *req, int status, const char *conten
 /** Respond with JSON; takes the reference to json. */
 void http_respond_json(struct http_request *req, int status, json_t *json);
 /**
- * Respond with an RFC 9457 problem+json body as CONTRACT.md describes:
- * type, title (from status), status, code, message, details (optional,
+ * Respond with an RFC 9457 problem+json body (docs/api.md, "Errors"): type
+ * "about:blank", title (the status phrase), status, code, detail (message),
+ * message (the same text, kept for older clients), details (optional,
  * reference taken), requestId.
  */
 void http_respond_problem(struct http_request *req, int status, const char *code,

@@ -51,6 +51,13 @@ void http_each_header(struct http_request *req,
 	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, each_header_cb, &c);
 }
 
+void http_each_query(struct http_request *req,
+                     void (*fn)(void *arg, const char *name, const char *value), void *arg)
+{
+	struct each_ctx c = {fn, arg};
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, each_header_cb, &c);
+}
+
 void http_set_header(struct http_request *req, const char *name, const char *value)
 {
 	struct http_header *h = arena_alloc(&req->arena, sizeof *h);
@@ -97,52 +104,66 @@ void http_respond_json(struct http_request *req, int status, json_t *json)
 	respond_json_typed(req, status, json, "application/json");
 }
 
+/*
+ * RFC 9457 section 4.2.1: with type "about:blank" the title is the status
+ * code's phrase (RFC 9110 section 15), the same for every occurrence; what
+ * differs between occurrences is `code` and `detail`.
+ */
 static const char *status_title(int status)
 {
 	switch (status) {
 	case 400:
-		return "Bad request";
+		return "Bad Request";
 	case 401:
-		return "Unauthenticated";
+		return "Unauthorized";
 	case 403:
 		return "Forbidden";
 	case 404:
-		return "Not found";
+		return "Not Found";
 	case 405:
-		return "Method not allowed";
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
 	case 409:
 		return "Conflict";
+	case 411:
+		return "Length Required";
 	case 413:
-		return "Payload too large";
+		return "Content Too Large";
+	case 414:
+		return "URI Too Long";
 	case 415:
-		return "Unsupported media type";
+		return "Unsupported Media Type";
 	case 422:
-		return "Unprocessable content";
+		return "Unprocessable Content";
 	case 429:
-		return "Too many requests";
+		return "Too Many Requests";
 	case 431:
-		return "Request header fields too large";
+		return "Request Header Fields Too Large";
 	case 500:
-		return "Internal server error";
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
 	case 502:
-		return "Bad gateway";
+		return "Bad Gateway";
 	case 503:
-		return "Service unavailable";
+		return "Service Unavailable";
 	case 504:
-		return "Gateway timeout";
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
 	default:
-		return "Error";
+		return status >= 500 ? "Server Error" : "Client Error";
 	}
 }
 
 void http_respond_problem(struct http_request *req, int status, const char *code,
                           const char *message, json_t *details)
 {
-	const char *title = status_title(status);
-	if (strcmp(code, "KILL_SWITCH") == 0)
-		title = "Kill switch engaged";
-	json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", "about:blank", "title", title,
-	                      "status", status, "code", code, "message", message);
+	/* detail is RFC 9457's human text; message the same text under its old name. */
+	json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "type", "about:blank", "title",
+	                      status_title(status), "status", status, "code", code, "detail",
+	                      message, "message", message);
 	if (details)
 		json_object_set_new(o, "details", details);
 	json_object_set_new(o, "requestId", json_string(req->request_id));

@@ -8,6 +8,12 @@
  *   limited when now < allow_at (retry after allow_at - now if inc <= dvt),
  *   ttl = tat - now; otherwise store new_tat, ttl = new_tat - now
  *   remaining = (dvt - ttl) / T, reset_after = ttl
+ *   next_unit = ttl - dvt + (remaining+1)*T while remaining < limit, else 0
+ *
+ * next_unit is when quota is available again: the wait until one more
+ * request fits, which for a request of one unit that was refused is exactly
+ * retry_after (there remaining is 0 and allow_at - now = ttl + T - dvt). It
+ * is what the RateLimit field's t reports (see ratelimit_headers.h).
  *
  * Two deliberate bounds that the vectors never reach: a stored TAT is
  * clamped into [now, now+dvt] (so ttl is never negative, remaining never
@@ -51,6 +57,10 @@ void gcra_result_fill(const struct gcra_params *p, bool limited, int64_t ttl_us,
 	out->limit = p->max_burst + 1;
 	out->remaining = dvt_us > ttl_us ? (dvt_us - ttl_us) / t_us : 0;
 	out->reset_after_ms = ceil_ms(ttl_us);
+	/* remaining < limit implies ttl > 0, so the wait is positive and below ttl + T. */
+	out->next_unit_ms = out->remaining < out->limit
+	                        ? ceil_ms(ttl_us - dvt_us + (out->remaining + 1) * t_us)
+	                        : 0;
 	out->retry_after_ms = limited && retry_us >= 0 ? ceil_ms(retry_us) : -1;
 }
 

@@ -32,6 +32,7 @@ struct gcra_result {
 	int64_t limit;          /* max_burst + 1 */
 	int64_t remaining;      /* 0 .. limit */
 	int64_t reset_after_ms; /* until the bucket is full again */
+	int64_t next_unit_ms;   /* until remaining grows by one (0 when full) */
 	int64_t retry_after_ms; /* -1 when not limited (or never possible) */
 };
 

@@ -56,7 +56,7 @@ int ratelimit_value(const struct gcra_result *r, char *out, size_t cap)
 	strbuf_puts(&b, "\"org\";r=");
 	strbuf_put_i64(&b, remaining);
 	strbuf_puts(&b, ";t=");
-	strbuf_put_i64(&b, ceil_s(r->reset_after_ms));
+	strbuf_put_i64(&b, ceil_s(r->next_unit_ms));
 	return finish(&b);
 }
 

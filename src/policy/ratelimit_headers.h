@@ -1,15 +1,18 @@
 /*
- * ratelimit_headers.h: the rate-limit response fields of CONTRACT.md, in
- * the shape of the IETF draft (draft-ietf-httpapi-ratelimit-headers):
+ * ratelimit_headers.h: the rate-limit response fields of docs/contract.md,
+ * as draft-ietf-httpapi-ratelimit-headers-10 defines them:
  *
  *   RateLimit-Policy: "org";q=<quota>;w=<window seconds>
- *   RateLimit: "org";r=<remaining>;t=<seconds until full, rounded up>
+ *   RateLimit: "org";r=<remaining>;t=<seconds until quota is available
+ *              again, rounded up: until r grows by one; 0 when r = q>
  *   Retry-After: <seconds, rounded up, at least 1>       (429 only)
  *
  * The functions write field values only; the field names are the macros
  * below. For GCRA the quota is the bucket size (max_burst + 1) and the
  * window the time an empty bucket takes to fill (period/count * quota), so
- * r never exceeds q and t never exceeds w. Pure, no allocation.
+ * r never exceeds q and t never exceeds w. A 429 for one request has t equal
+ * to Retry-After: both are the wait until one request is allowed (not until
+ * the bucket is full, which is longer). Pure, no allocation.
  */
 #ifndef PORTCULLIS_POLICY_RATELIMIT_HEADERS_H
 #define PORTCULLIS_POLICY_RATELIMIT_HEADERS_H
@@ -34,7 +37,7 @@ int ratelimit_policy_value(const struct gcra_params *p, char *out, size_t cap);
 
 /**
  * Write the RateLimit value for the result of a step: r is r->remaining,
- * t is r->reset_after_ms in seconds rounded up. Returns 0 or -1 (as above).
+ * t is r->next_unit_ms in seconds rounded up. Returns 0 or -1 (as above).
  */
 int ratelimit_value(const struct gcra_result *r, char *out, size_t cap);
 

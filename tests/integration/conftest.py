@@ -259,16 +259,30 @@ def gw(make_instance, store_kind):
     return make_instance(store=store_kind).start()
 
 
+# RFC 9110's phrases: with type about:blank, RFC 9457 makes the title the status phrase.
+STATUS_TITLES = {
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 411: "Length Required",
+    413: "Content Too Large", 414: "URI Too Long", 415: "Unsupported Media Type",
+    422: "Unprocessable Content", 429: "Too Many Requests",
+    431: "Request Header Fields Too Large", 500: "Internal Server Error",
+    501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
+    504: "Gateway Timeout", 505: "HTTP Version Not Supported",
+}
+
+
 def assert_problem(resp, status, code):
-    """resp is an RFC 9457 problem+json error as CONTRACT.md defines it."""
+    """resp is an RFC 9457 problem+json error as docs/api.md ("Errors") defines it:
+    title is the status phrase, detail the human text, message the same text (its old name)."""
     assert resp.status_code == status, (resp.status_code, resp.text)
     assert resp.headers["Content-Type"].startswith("application/problem+json"), resp.headers
     body = resp.json()
     assert body["type"] == "about:blank"
     assert body["status"] == status
     assert body["code"] == code, body
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["message"], str) and body["message"]
+    assert body["title"] == STATUS_TITLES[status], body
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert body["message"] == body["detail"], body
     assert body["requestId"] == resp.headers["X-Request-Id"]
     assert re.fullmatch(r"req_[0-9A-HJKMNP-TV-Z]{26}", body["requestId"])
     return body

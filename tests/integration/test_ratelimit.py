@@ -142,3 +142,22 @@ def test_per_org_override_set_by_patch_applies_and_can_be_removed(make_instance,
                 {"requests": 1, "burst": -1}, "fast"):
         r = gw.root("PATCH", f"/v1/orgs/{org}", json={"rate_limit": bad})
         assert_problem(r, 400, "BAD_REQUEST")
+
+
+def test_t_is_the_wait_until_one_request_is_allowed_like_retry_after(make_instance, upstream):
+    # 2 a minute with a burst of 1 (q=2, w=60): T = 30 s. After both requests, t is the 30 s
+    # until one is allowed again (draft-ietf-httpapi-ratelimit-headers-10), the same as
+    # Retry-After on the 429; it used to be 60, the time until the bucket is full.
+    gw = make_instance(config=rl_conf(upstream, 2, 60, 1)).start()
+    org, k = gateway_key(gw)
+    for left in (1, 0):
+        r = gw.request("GET", "/x", key=k["key"])
+        assert r.status_code == 200, r.text
+        assert policy(r) == (2, 60)
+        assert remaining(r) == (left, 30)
+    r = gw.request("GET", "/x", key=k["key"])
+    assert_problem(r, 429, "RATE_LIMITED")
+    retry = int(r.headers["Retry-After"])
+    assert 29 <= retry <= 30
+    assert remaining(r) == (0, retry)
+    assert upstream.count() == 2

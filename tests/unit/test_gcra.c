@@ -3,7 +3,8 @@
  * every step of tests/vectors/gcra.json (redis-cell semantics) replayed
  * through gcra_step, the edges the vectors do not reach (rates above one
  * per millisecond, stale and oversized TATs, invalid params), and the
- * RateLimit / RateLimit-Policy / Retry-After field values.
+ * RateLimit / RateLimit-Policy / Retry-After field values (t against the
+ * vectors and a slow limit).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -78,6 +79,105 @@ static void test_vectors(void **state)
 			assert_int_equal(new_tat, tat);
 	}
 	json_decref(root);
+}
+
+/*
+ * RateLimit t (draft-ietf-httpapi-ratelimit-headers-10): the seconds until
+ * quota is available again, i.e. until remaining grows by one, derived here
+ * from each vector's own columns (T = 1 s, dvt = 5 s); a refused request of
+ * one unit has t equal to Retry-After. The old t (until the bucket is full)
+ * said 5 on the step where Retry-After said 1.
+ */
+static void test_vectors_t(void **state)
+{
+	json_t *root;
+	struct gcra_params p;
+	json_t *steps = load_vectors(&root, &p);
+	int64_t t_us, dvt_us, tat = -1;
+	size_t i;
+	json_t *step;
+	int limited_seen = 0;
+	(void)state;
+
+	gcra_intervals(&p, &t_us, &dvt_us);
+	json_array_foreach(steps, i, step)
+	{
+		int64_t t_ms = json_integer_value(json_array_get(step, 0));
+		int64_t q = json_integer_value(json_array_get(step, 1));
+		int64_t remaining = json_integer_value(json_array_get(step, 3));
+		int64_t reset_ms = json_integer_value(json_array_get(step, 4));
+		int64_t retry_ms = json_integer_value(json_array_get(step, 5));
+		int64_t want_ms = remaining < p.max_burst + 1
+		                      ? reset_ms - dvt_us / 1000 + (remaining + 1) * (t_us / 1000)
+		                      : 0;
+		struct gcra_result r;
+		int64_t new_tat, ttl_ms;
+		char rl[RATELIMIT_VALUE_MAX], want[2 * RATELIMIT_VALUE_MAX],
+		    ra[RATELIMIT_VALUE_MAX];
+
+		gcra_step(&p, t_ms * 1000, tat, q, &r, &new_tat, &ttl_ms);
+		if (r.next_unit_ms != want_ms)
+			fail_msg("step %zu: next_unit_ms %lld, want %lld", i,
+			         (long long)r.next_unit_ms, (long long)want_ms);
+		assert_int_equal(ratelimit_value(&r, rl, sizeof rl), 0);
+		snprintf(want, sizeof want, "\"org\";r=%lld;t=%lld", (long long)remaining,
+		         (long long)((want_ms + 999) / 1000));
+		assert_string_equal(rl, want);
+		if (r.limited && q == 1) {
+			assert_int_equal(r.next_unit_ms, retry_ms);
+			assert_int_equal(ratelimit_retry_after_value(&r, ra, sizeof ra), 0);
+			snprintf(want, sizeof want, "\"org\";r=0;t=%s", ra);
+			assert_string_equal(rl, want);
+			limited_seen++;
+		}
+		if (!r.limited && q > 0 && ttl_ms > 0)
+			tat = new_tat;
+	}
+	assert_true(limited_seen > 0); /* the vectors do reach a refused single request */
+	json_decref(root);
+}
+
+/* Field values of one step: RateLimit, and Retry-After ("" when there is none). */
+static void assert_fields(const struct gcra_params *p, int64_t now_us, int64_t *tat,
+                          const char *want_rl, const char *want_retry)
+{
+	struct gcra_result r;
+	int64_t new_tat, ttl_ms;
+	char buf[RATELIMIT_VALUE_MAX];
+
+	gcra_step(p, now_us, *tat, 1, &r, &new_tat, &ttl_ms);
+	if (!r.limited)
+		*tat = new_tat;
+	assert_int_equal(ratelimit_value(&r, buf, sizeof buf), 0);
+	assert_string_equal(buf, want_rl);
+	assert_int_equal(ratelimit_retry_after_value(&r, buf, sizeof buf), want_retry[0] ? 0 : -1);
+	assert_string_equal(buf, want_retry);
+}
+
+/*
+ * The issue's case: 2 requests a minute with a burst of 1 (q=2, w=60). After
+ * both are spent, the third is refused with Retry-After 30, and t says 30
+ * too (it said 60, the time until both are back).
+ */
+static void test_slow_limit_t(void **state)
+{
+	struct gcra_params p = {.max_burst = 1, .count = 2, .period_ms = 60000};
+	struct gcra_result r;
+	int64_t tat = -1, new_tat, ttl_ms;
+	char buf[RATELIMIT_VALUE_MAX];
+	(void)state;
+
+	assert_fields(&p, 0, &tat, "\"org\";r=1;t=30", "");
+	assert_fields(&p, 0, &tat, "\"org\";r=0;t=30", "");
+	assert_fields(&p, 0, &tat, "\"org\";r=0;t=30", "30");
+	/* 10.5 s later: 19.5 s to wait, both rounded up to 20. */
+	assert_fields(&p, 10500 * 1000, &tat, "\"org\";r=0;t=20", "20");
+
+	/* Full again after the minute: t is 0 on a peek. */
+	gcra_step(&p, 60000 * 1000, tat, 0, &r, &new_tat, &ttl_ms);
+	assert_int_equal(r.reset_after_ms, 0);
+	assert_int_equal(ratelimit_value(&r, buf, sizeof buf), 0);
+	assert_string_equal(buf, "\"org\";r=2;t=0");
 }
 
 /* 3000 per second: T = 333 us. Milliseconds alone would make T zero. */
@@ -216,11 +316,12 @@ static void test_headers(void **state)
 	assert_int_equal(ratelimit_retry_after_value(&r, buf, sizeof(buf)), -1);
 	assert_string_equal(buf, "");
 
-	/* 1.2 s to the reset rounds up to 2; a 1 ms wait is still 1 s. */
+	/* 1.2 s to the next unit rounds up to 2; a 1 ms wait is still 1 s. */
 	struct gcra_result lim = {.limited = true,
 	                          .limit = 5,
 	                          .remaining = 0,
-	                          .reset_after_ms = 1200,
+	                          .reset_after_ms = 5000,
+	                          .next_unit_ms = 1200,
 	                          .retry_after_ms = 1};
 	assert_int_equal(ratelimit_value(&lim, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "\"org\";r=0;t=2");
@@ -249,6 +350,7 @@ static void test_headers(void **state)
 	                          .limit = INT64_MAX,
 	                          .remaining = INT64_MAX,
 	                          .reset_after_ms = INT64_MAX,
+	                          .next_unit_ms = INT64_MAX,
 	                          .retry_after_ms = INT64_MAX};
 	assert_int_equal(ratelimit_value(&big, buf, sizeof(buf)), 0);
 	assert_int_equal(ratelimit_retry_after_value(&big, buf, sizeof(buf)), 0);
@@ -261,6 +363,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_vectors),
+	    cmocka_unit_test(test_vectors_t),
+	    cmocka_unit_test(test_slow_limit_t),
 	    cmocka_unit_test(test_sub_millisecond_interval),
 	    cmocka_unit_test(test_peek_and_oversized),
 	    cmocka_unit_test(test_stale_and_far_tat),

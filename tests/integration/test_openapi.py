@@ -1,0 +1,254 @@
+"""docs/openapi.yaml against the real server, black-box: the spec is valid OpenAPI
+(@apidevtools/swagger-parser, scripts/openapi-check.js), and every operation it documents is
+driven through Prism's validating proxy (`prism proxy --errors`) in front of a real instance,
+so that each request and each response is checked against the spec. A response that does not
+match (status not documented, body or header off schema) comes back from Prism as an error
+instead of the server's answer; so does a request the spec would not allow. Both npm packages
+are installed into third_party/openapi by scripts/deps.sh.
+
+HEAD is the exception: Prism parses a HEAD answer's empty body as the JSON its Content-Type
+announces and fails (as it does for other empty JSON bodies, stoplightio/prism#1361). Each HEAD
+operation is checked here instead: sent straight to the server, it must answer a status its
+`head` operation documents, with the headers it documents, no body, and the same status and
+header names as the GET twin.
+"""
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import pytest
+import requests
+
+from conftest import free_port
+from test_keys import ADMIN_SCOPES
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SPEC = os.path.join(ROOT, "docs", "openapi.yaml")
+NODE_DIR = os.path.join(ROOT, "third_party", "openapi", "node_modules")
+PRISM = os.path.join(NODE_DIR, ".bin", "prism")
+CHECK = os.path.join(ROOT, "scripts", "openapi-check.js")
+METHODS = ("get", "head", "post", "put", "patch", "delete")
+NO_ID = "01M82YZC82RGBDPS238NXRY03Q"  # well-formed, never created
+
+
+def spec_json():
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        p = subprocess.run(["node", CHECK, SPEC, f.name], capture_output=True, text=True,
+                           timeout=120)
+        assert p.returncode == 0, p.stderr
+        return json.load(open(f.name))
+
+
+def test_spec_is_valid_openapi():
+    p = subprocess.run(["node", CHECK, SPEC], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "is valid OpenAPI 3.1" in p.stdout
+
+
+class Prism:
+    """`prism proxy --errors SPEC upstream` on a free loopback port, stopped by close()."""
+
+    def __init__(self, upstream):
+        assert os.path.exists(PRISM), "run scripts/deps.sh test (installs third_party/openapi)"
+        self.port = free_port()
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [PRISM, "proxy", "--errors", "--cors=false", "--host", "127.0.0.1",
+             "--port", str(self.port), "-v", "warn", SPEC, upstream],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while True:
+            assert self.proc.poll() is None, self.output()
+            try:
+                requests.get(self.url("/healthz"), timeout=2)
+                return
+            except requests.ConnectionError:
+                assert time.time() < deadline, "prism did not start: " + self.output()
+                time.sleep(0.2)
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def output(self):
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-4000:]
+
+    def close(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def prism_gw(make_instance):
+    # A small header limit, so that 431 can be provoked through Prism (Node's own limit is
+    # 16 KiB); a rate limit of 3 at once for the verify 429.
+    gw = make_instance(config="[server]\nmax_header_bytes = 4096\n"
+                              "[rate_limit]\nrequests = 1\nper_seconds = 60\nburst = 2\n").start()
+    prism = Prism(gw.base)
+    yield gw, prism
+    prism.close()
+
+
+# Headers whose values (or presence) differ from one answer to the next.
+VOLATILE = {"date", "x-request-id", "ratelimit", "retry-after", "content-length", "connection",
+            "keep-alive"}
+
+
+class Driver:
+    """Sends requests through Prism and records which documented operations were driven."""
+
+    def __init__(self, gw, prism, spec):
+        self.gw = gw
+        self.prism = prism
+        self.spec = spec
+        self.driven = set()
+
+    def head(self, template, path, status, params, headers):
+        op = self.spec["paths"][template]["head"]
+        r = requests.head(self.gw.url(path), params=params, headers=headers, timeout=30)
+        g = requests.get(self.gw.url(path), params=params, headers=headers, timeout=30)
+        assert r.status_code == status == g.status_code, (path, r.status_code, g.status_code)
+        assert r.content == b""
+        documented = op["responses"].get(str(status)) or op["responses"]["default"]
+        for name in documented.get("headers", {}):
+            if not name.startswith("X-Portcullis-Project") and name not in VOLATILE:
+                assert name in r.headers, (path, name, r.headers)
+        names = {k.lower() for k in r.headers} - VOLATILE
+        assert names == {k.lower() for k in g.headers} - VOLATILE, (path, r.headers, g.headers)
+        return r
+
+    def __call__(self, method, template, status, key=None, params=None, path_args=None,
+                 **kw):
+        assert method.lower() in self.spec["paths"][template], (method, template)
+        path = template.format(**(path_args or {}))
+        headers = kw.pop("headers", {})
+        if key:
+            headers["Authorization"] = "Bearer " + key
+        if method == "HEAD":
+            self.driven.add(("head", template))
+            return self.head(template, path, status, params, headers)
+        r = requests.request(method, self.prism.url(path), params=params, headers=headers,
+                             timeout=30, **kw)
+        violations = r.headers.get("sl-violations")
+        assert r.status_code == status and not violations, (
+            f"{method} {path}: {r.status_code} (want {status}) {violations or ''} "
+            f"{r.text[:2000]}")
+        self.driven.add((method.lower(), template))
+        return r
+
+
+def test_every_documented_operation_validates_through_prism(prism_gw):
+    gw, prism = prism_gw
+    spec = spec_json()
+    call = Driver(gw, prism, spec)
+    root = gw.root_key
+
+    # Service endpoints.
+    for path in ("/healthz", "/readyz", "/metrics", "/.well-known/security.txt"):
+        call("GET", path, 200)
+        call("HEAD", path, 200)
+
+    # Operator: organisations, their keys and kill switches.
+    org = call("POST", "/v1/orgs", 201, key=root,
+               json={"name": "Acme", "contact_email": "sec@acme.example"}).json()
+    oid = {"orgId": org["id"]}
+    call("GET", "/v1/orgs", 200, key=root, params={"limit": 10})
+    call("HEAD", "/v1/orgs", 200, key=root)
+    call("GET", "/v1/orgs/{orgId}", 200, key=root, path_args=oid)
+    call("HEAD", "/v1/orgs/{orgId}", 200, key=root, path_args=oid)
+    call("GET", "/v1/orgs/{orgId}", 404, key=root, path_args={"orgId": NO_ID})
+    call("HEAD", "/v1/orgs/{orgId}", 404, key=root, path_args={"orgId": NO_ID})
+    call("PATCH", "/v1/orgs/{orgId}", 200, key=root, path_args=oid,
+         json={"rate_limit": {"requests": 1, "per_seconds": 60, "burst": 2}})
+    call("PATCH", "/v1/orgs/{orgId}", 400, key=root, path_args=oid,
+         json={"contact_email": "not an address"})
+    adm = call("POST", "/v1/orgs/{orgId}/api-keys", 201, key=root, path_args=oid,
+               json={"name": "admin", "scopes": ADMIN_SCOPES}).json()
+    call("POST", "/v1/orgs/{orgId}/kill", 200, key=root, path_args=oid,
+         json={"reason": "drill"})
+    call("GET", "/v1/api-keys", 503, key=adm["key"])  # the organisation's kill
+    call("DELETE", "/v1/orgs/{orgId}/kill", 200, key=root, path_args=oid)
+    call("POST", "/v1/kill-switch", 200, key=root, json={"reason": "drill"})
+    call("DELETE", "/v1/kill-switch", 200, key=root)
+
+    # Projects and keys, with the organisation's admin key.
+    k = adm["key"]
+    proj = call("POST", "/v1/projects", 201, key=k, json={"name": "Mobile"}).json()
+    pid = {"projectId": proj["id"]}
+    call("GET", "/v1/projects", 200, key=k)
+    call("HEAD", "/v1/projects", 200, key=k, params={"limit": 1})
+    call("GET", "/v1/projects/{projectId}", 200, key=k, path_args=pid)
+    call("HEAD", "/v1/projects/{projectId}", 200, key=k, path_args=pid)
+    call("GET", "/v1/projects", 400, key=root)  # organisation keys only
+    key = call("POST", "/v1/api-keys", 201, key=k,
+               json={"name": "ci", "env": "test", "project_id": proj["id"]}).json()
+    kid = {"keyId": key["id"]}
+    call("POST", "/v1/api-keys", 403, key=k, json={"name": "x", "scopes": ["webhooks:write"]})
+    call("GET", "/v1/api-keys", 200, key=k, params={"project_id": proj["id"], "limit": 5})
+    call("HEAD", "/v1/api-keys", 200, key=k)
+    call("GET", "/v1/api-keys/{keyId}", 200, key=k, path_args=kid)
+    call("HEAD", "/v1/api-keys/{keyId}", 200, key=k, path_args=kid)
+    call("GET", "/v1/api-keys/{keyId}", 404, key=k, path_args={"keyId": NO_ID})
+    call("POST", "/v1/api-keys/{keyId}/kill", 200, key=k, path_args=kid,
+         json={"reason": "leaked"})
+    call("DELETE", "/v1/api-keys/{keyId}/kill", 200, key=k, path_args=kid)
+    rotated = call("POST", "/v1/api-keys/{keyId}/rotate", 200, key=k, path_args=kid,
+                   json={"grace_seconds": 0}).json()
+
+    # The data plane's verify: 200, then the organisation's limit (3 at once) is spent
+    # (the HEAD check sends a HEAD and a GET).
+    call("GET", "/v1/verify", 200, key=rotated["key"])
+    call("HEAD", "/v1/verify", 200, key=rotated["key"])
+    r = call("GET", "/v1/verify", 429, key=rotated["key"])
+    assert r.json()["code"] == "RATE_LIMITED"
+    call("GET", "/v1/verify", 401, key="pcl_live_" + NO_ID + "." + "A" * 49)
+    call("GET", "/v1/verify", 403, key=root)
+    # 431: over [server] max_header_bytes, under Node's own limit.
+    call("GET", "/v1/verify", 431, key=rotated["key"], headers={"X-Pad": "p" * 5000})
+
+    call("DELETE", "/v1/api-keys/{keyId}", 200, key=k, path_args=kid)
+    call("POST", "/v1/api-keys/{keyId}/rotate", 409, key=k, path_args=kid, json={})
+    call("GET", "/v1/api-keys/{keyId}", 401, key=rotated["key"], path_args=kid)  # REVOKED
+
+    # Records.
+    call("GET", "/v1/audit-events", 200, key=k, params={"since": "2026-01-01T00:00:00Z"})
+    call("HEAD", "/v1/audit-events", 200, key=k)
+    call("GET", "/v1/audit-events", 400, key=k, params={"unknown": "1"})
+    call("GET", "/v1/requests", 200, key=k, params={"status": 200, "limit": 100})
+    call("HEAD", "/v1/requests", 200, key=k)
+
+    documented = {(m, p) for p, item in spec["paths"].items() for m in item if m in METHODS}
+    assert documented - call.driven == set(), "operations not driven through Prism"
+
+
+def test_413_on_every_body_taking_operation_validates_through_prism(make_instance):
+    # Prism re-serialises the JSON it forwards, so padding cannot make a body large; a limit
+    # of 8 bytes makes every schema-valid body too large instead. The limit applies before
+    # the handler, so ids that do not exist are enough.
+    gw = make_instance(config="[server]\nmax_body_bytes = 8\n").start()
+    prism = Prism(gw.base)
+    try:
+        call = Driver(gw, prism, spec_json())
+        ids = {"orgId": NO_ID, "keyId": NO_ID}
+        bodies = {"/v1/orgs": {"name": "Acme"}, "/v1/orgs/{orgId}": {"name": "Acme"},
+                  "/v1/orgs/{orgId}/api-keys": {"name": "admin"},
+                  "/v1/orgs/{orgId}/kill": {"reason": "drill"},
+                  "/v1/kill-switch": {"reason": "drill"}, "/v1/projects": {"name": "Mobile"},
+                  "/v1/api-keys": {"name": "ci"}, "/v1/api-keys/{keyId}/kill": {"reason": "x1"},
+                  "/v1/api-keys/{keyId}/rotate": {"grace_seconds": 60}}
+        for template, item in call.spec["paths"].items():
+            for method in ("post", "patch"):
+                if method in item:
+                    assert "413" in item[method]["responses"], (method, template)
+                    r = call(method.upper(), template, 413, key=gw.root_key, path_args=ids,
+                             json=bodies[template])
+                    assert r.json()["code"] == "PAYLOAD_TOO_LARGE"
+    finally:
+        prism.close()
