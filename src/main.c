@@ -1,6 +1,9 @@
 /*
- * main.c: `portcullis` command-line dispatch. Exit codes: 0 ok, 1 runtime
- * failure, 2 usage or configuration error.
+ * main.c: `portcullis` command-line dispatch. Every command is a struct
+ * cli_command (src/cli/cli.h) in the table below; `portcullis help` and each
+ * command's usage are printed from the same table, and cli_parse reads every
+ * command line against its command's options before the command runs.
+ * Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
  */
 #include "build_info.h"
 #include "cli/cli.h"
@@ -9,51 +12,135 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char usage[] =
-    "usage: portcullis COMMAND [options]\n"
-    "\n"
-    "  init --data-dir DIR        create a local instance (config, database, root key)\n"
-    "  serve -c FILE              run the gateway in the foreground\n"
-    "  migrate -c FILE            apply database migrations\n"
-    "  config check -c FILE       validate a configuration file\n"
-    "  config example             print every setting with its default\n"
-    "  root-key create -c FILE    create an operator (root) key, printed once\n"
-    "  keys list --org ORG         list an organization's keys\n"
-    "  kill key|org|global [ID] --reason TEXT   engage a kill switch\n"
-    "  unkill key|org|global [ID]  lift a kill switch\n"
-    "  audit verify               check the audit log's hash chain\n"
-    "  retention run              purge request-log rows past retention\n"
-    "  version                    print the version\n"
-    "  help                       this text\n";
+static int run_version(const struct cli_args *a)
+{
+	(void)a;
+	printf("portcullis %s\n", PORTCULLIS_VERSION);
+	return EXIT_OK;
+}
 
-struct command {
-	const char *name;
-	int (*run)(int argc, char **argv);
+static int run_help(const struct cli_args *a);
+
+static const struct cli_command cmd_version = {
+    .name = "version", .summary = "print the version", .run = run_version};
+
+static const struct cli_command cmd_help = {
+    .name = "help",
+    .operands = "[COMMAND]",
+    .max_operands = 2,
+    .summary = "list the commands, or print one command's usage and options",
+    .run = run_help,
 };
 
-static const struct command commands[] = {
-    {"init", cli_init},           {"serve", cli_serve},       {"migrate", cli_migrate},
-    {"config", cli_config},       {"root-key", cli_root_key}, {"keys", cli_keys},
-    {"kill", cli_kill},           {"unkill", cli_unkill},     {"audit", cli_audit},
-    {"retention", cli_retention},
+static const struct cli_command *const commands[] = {
+    &cli_cmd_init,
+    &cli_cmd_serve,
+    &cli_cmd_migrate,
+    &cli_cmd_config_check,
+    &cli_cmd_config_example,
+    &cli_cmd_root_key_create,
+    &cli_cmd_keys_list,
+    &cli_cmd_kill,
+    &cli_cmd_unkill,
+    &cli_cmd_audit_verify,
+    &cli_cmd_retention_run,
+    &cmd_version,
+    &cmd_help,
 };
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+/* The synopsis and summary of every command named name (all when NULL). */
+static void list_commands(FILE *out, const char *name)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		if (name && strcmp(commands[i]->name, name) != 0)
+			continue;
+		char syn[512];
+		cli_synopsis(commands[i], syn, sizeof syn);
+		fprintf(out, "  %s\n      %s\n", syn, commands[i]->summary);
+	}
+}
+
+static void usage(FILE *out)
+{
+	fputs("usage: portcullis COMMAND [options]\n\ncommands:\n", out);
+	list_commands(out, NULL);
+	fputs("\n`portcullis COMMAND --help` prints a command's options. Exit codes: 0 ok,\n"
+	      "1 runtime failure, 2 usage or configuration error.\n",
+	      out);
+}
+
+/* The command for words[0] (and words[1], its verb, when it has one). */
+static const struct cli_command *find_command(int n, const char *const *words, bool *known_name)
+{
+	*known_name = false;
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		if (strcmp(commands[i]->name, words[0]) != 0)
+			continue;
+		*known_name = true;
+		if (!commands[i]->verb || (n >= 2 && strcmp(commands[i]->verb, words[1]) == 0))
+			return commands[i];
+	}
+	return NULL;
+}
+
+static int run_help(const struct cli_args *a)
+{
+	if (a->n_operands == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	bool known;
+	const struct cli_command *c = find_command(a->n_operands, a->operand, &known);
+	if (!known)
+		return cli_fail(EXIT_USAGE, "unknown command \"%s\" (try `portcullis help`)",
+		                a->operand[0]);
+	if (!c && a->n_operands == 2)
+		return cli_fail(EXIT_USAGE, "unknown subcommand \"%s %s\"", a->operand[0],
+		                a->operand[1]);
+	if (c) {
+		cli_usage(c, stdout);
+	} else {
+		fputs("usage:\n", stdout);
+		list_commands(stdout, a->operand[0]);
+	}
+	return EXIT_OK;
+}
 
 int main(int argc, char **argv)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (argc < 2)
-		return cli_fail(EXIT_USAGE, "no command given (try `portcullis help`)");
-	const char *cmd = argv[1];
-	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-		fputs(usage, stdout);
-		return EXIT_OK;
+	if (argc < 2) {
+		cli_fail(EXIT_USAGE, "no command given");
+		usage(stderr);
+		return EXIT_USAGE;
 	}
-	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-		printf("portcullis %s\n", PORTCULLIS_VERSION);
-		return EXIT_OK;
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+		argv[1] = (char *)"help";
+	else if (strcmp(argv[1], "--version") == 0)
+		argv[1] = (char *)"version";
+	bool known;
+	const struct cli_command *c =
+	    find_command(argc - 1, (const char *const *)(argv + 1), &known);
+	if (!known)
+		return cli_fail(EXIT_USAGE, "unknown command \"%s\" (try `portcullis help`)",
+		                argv[1]);
+	if (!c) {
+		/* A command whose verb is missing or unknown ("config", "keys frob"). */
+		bool help =
+		    argc >= 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0);
+		if (!help && argc >= 3)
+			cli_fail(EXIT_USAGE, "unknown subcommand \"%s %s\"", argv[1], argv[2]);
+		else if (!help)
+			cli_fail(EXIT_USAGE, "\"%s\" needs a subcommand", argv[1]);
+		fputs("usage:\n", help ? stdout : stderr);
+		list_commands(help ? stdout : stderr, argv[1]);
+		return help ? EXIT_OK : EXIT_USAGE;
 	}
-	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		if (strcmp(cmd, commands[i].name) == 0)
-			return commands[i].run(argc - 1, argv + 1);
-	return cli_fail(EXIT_USAGE, "unknown command \"%s\" (try `portcullis help`)", cmd);
+	int words = c->verb ? 2 : 1;
+	struct cli_args a;
+	int rc;
+	if (cli_parse(c, argc - 1 - words, argv + 1 + words, &a, &rc) < 0)
+		return rc;
+	return c->run(&a);
 }

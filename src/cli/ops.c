@@ -22,11 +22,11 @@ struct ops {
 	struct store *st;
 };
 
-static int ops_open(int argc, char **argv, struct ops *o)
+static int ops_open(const struct cli_args *a, struct ops *o)
 {
 	char err[600];
 	memset(o, 0, sizeof *o);
-	if (config_load(&o->cfg, cli_config_path(argc, argv), err, sizeof err) < 0) {
+	if (config_load(&o->cfg, cli_config_path(a), err, sizeof err) < 0) {
 		config_free(&o->cfg);
 		return cli_fail(EXIT_USAGE, "%s", err);
 	}
@@ -48,15 +48,13 @@ static void ops_close(struct ops *o)
 	config_free(&o->cfg);
 }
 
-int cli_keys(int argc, char **argv)
+static int cli_keys_list(const struct cli_args *a)
 {
-	const char *org = cli_flag(argc, argv, "--org");
-	if (argc < 2 || strcmp(argv[1], "list") != 0 || !org)
-		return cli_fail(EXIT_USAGE, "usage: portcullis keys list --org ORG_ID -c FILE");
+	const char *org = cli_value(a, "--org");
 	if (!ulid_valid(org, strlen(org)))
 		return cli_fail(EXIT_USAGE, "--org must be an organization id (a ULID)");
 	struct ops o;
-	int rc = ops_open(argc, argv, &o);
+	int rc = ops_open(a, &o);
 	if (rc != EXIT_OK)
 		return rc;
 	const char *after = NULL;
@@ -96,28 +94,28 @@ int cli_keys(int argc, char **argv)
 }
 
 /* kill|unkill key|org|global [ID] */
-static int kill_cmd(int argc, char **argv, bool engage)
+static int kill_cmd(const struct cli_args *a, bool engage)
 {
-	const char *usage = engage
-	                        ? "usage: portcullis kill key|org|global [ID] --reason TEXT -c FILE"
-	                        : "usage: portcullis unkill key|org|global [ID] -c FILE";
-	if (argc < 2)
-		return cli_fail(EXIT_USAGE, "%s", usage);
-	const char *what = argv[1];
+	const char *what = a->operand[0];
 	const char *scope = strcmp(what, "key") == 0      ? "key"
 	                    : strcmp(what, "org") == 0    ? "organization"
 	                    : strcmp(what, "global") == 0 ? "global"
 	                                                  : NULL;
-	bool global = scope && strcmp(scope, "global") == 0;
-	const char *id = !global && argc >= 3 && argv[2][0] != '-' ? argv[2] : "";
-	if (!scope || (!global && !ulid_valid(id, strlen(id))))
-		return cli_fail(EXIT_USAGE, "%s", usage);
-	const char *reason = cli_flag(argc, argv, "--reason");
-	if (engage && (!reason || !*reason || strlen(reason) > STORE_REASON_MAX))
-		return cli_fail(EXIT_USAGE, "--reason TEXT (1 to %d characters) is required",
+	if (!scope)
+		return cli_fail(EXIT_USAGE, "what to %s must be key, org or global, not \"%s\"",
+		                engage ? "kill" : "unkill", what);
+	bool global = strcmp(scope, "global") == 0;
+	const char *id = a->n_operands == 2 ? a->operand[1] : "";
+	if (global && id[0])
+		return cli_fail(EXIT_USAGE, "the global kill switch takes no ID");
+	if (!global && !ulid_valid(id, strlen(id)))
+		return cli_fail(EXIT_USAGE, "\"%s\" must be followed by its id (a ULID)", what);
+	const char *reason = engage ? cli_value(a, "--reason") : NULL;
+	if (engage && (!*reason || strlen(reason) > STORE_REASON_MAX))
+		return cli_fail(EXIT_USAGE, "--reason TEXT must be 1 to %d characters",
 		                STORE_REASON_MAX);
 	struct ops o;
-	int rc = ops_open(argc, argv, &o);
+	int rc = ops_open(a, &o);
 	if (rc != EXIT_OK)
 		return rc;
 	char org_id[STORE_ID_LEN + 1] = "";
@@ -157,22 +155,20 @@ static int kill_cmd(int argc, char **argv, bool engage)
 	return rc;
 }
 
-int cli_kill(int argc, char **argv)
+static int cli_kill(const struct cli_args *a)
 {
-	return kill_cmd(argc, argv, true);
+	return kill_cmd(a, true);
 }
 
-int cli_unkill(int argc, char **argv)
+static int cli_unkill(const struct cli_args *a)
 {
-	return kill_cmd(argc, argv, false);
+	return kill_cmd(a, false);
 }
 
-int cli_audit(int argc, char **argv)
+static int cli_audit_verify(const struct cli_args *a)
 {
-	if (argc < 2 || strcmp(argv[1], "verify") != 0)
-		return cli_fail(EXIT_USAGE, "usage: portcullis audit verify -c FILE");
 	struct ops o;
-	int rc = ops_open(argc, argv, &o);
+	int rc = ops_open(a, &o);
 	if (rc != EXIT_OK)
 		return rc;
 	int64_t checked = 0;
@@ -190,12 +186,10 @@ int cli_audit(int argc, char **argv)
 	return rc;
 }
 
-int cli_retention(int argc, char **argv)
+static int cli_retention_run(const struct cli_args *a)
 {
-	if (argc < 2 || strcmp(argv[1], "run") != 0)
-		return cli_fail(EXIT_USAGE, "usage: portcullis retention run -c FILE");
 	struct ops o;
-	int rc = ops_open(argc, argv, &o);
+	int rc = ops_open(a, &o);
 	if (rc != EXIT_OK)
 		return rc;
 	int64_t deleted = 0;
@@ -208,3 +202,58 @@ int cli_retention(int argc, char **argv)
 	ops_close(&o);
 	return rc;
 }
+
+static const struct cli_opt keys_list_opts[] = {
+    {"--org", 0, "ORG_ID", true, "the organization whose keys to list"},
+    CLI_OPT_CONFIG,
+};
+
+static const struct cli_opt kill_opts[] = {
+    {"--reason", 0, "TEXT", true,
+     "why, for the audit log (1 to " CLI_STR(STORE_REASON_MAX) " characters)"},
+    CLI_OPT_CONFIG,
+};
+
+const struct cli_command cli_cmd_keys_list = {
+    .name = "keys",
+    .verb = "list",
+    CLI_OPTS(keys_list_opts),
+    .summary = "list an organisation's keys (never a secret)",
+    .run = cli_keys_list,
+};
+
+const struct cli_command cli_cmd_kill = {
+    .name = "kill",
+    .operands = "key|org|global [ID]",
+    .min_operands = 1,
+    .max_operands = 2,
+    CLI_OPTS(kill_opts),
+    .summary = "engage a kill switch; a running server applies it within about a second",
+    .run = cli_kill,
+};
+
+const struct cli_command cli_cmd_unkill = {
+    .name = "unkill",
+    .operands = "key|org|global [ID]",
+    .min_operands = 1,
+    .max_operands = 2,
+    CLI_OPTS(cli_opts_config),
+    .summary = "lift a kill switch",
+    .run = cli_unkill,
+};
+
+const struct cli_command cli_cmd_audit_verify = {
+    .name = "audit",
+    .verb = "verify",
+    CLI_OPTS(cli_opts_config),
+    .summary = "check the audit log's hash chain",
+    .run = cli_audit_verify,
+};
+
+const struct cli_command cli_cmd_retention_run = {
+    .name = "retention",
+    .verb = "run",
+    CLI_OPTS(cli_opts_config),
+    .summary = "purge request-log rows past [retention] request_log_days",
+    .run = cli_retention_run,
+};

@@ -1,6 +1,7 @@
 /*
- * serve.c: `portcullis serve`, `migrate` and `config`: run the gateway in
- * the foreground until SIGTERM or SIGINT, then drain and exit 0.
+ * serve.c: `portcullis serve`, `migrate`, `config check` and `config
+ * example`. serve runs the gateway in the foreground until SIGTERM or
+ * SIGINT, then drains and exits 0.
  */
 #include "app/app.h"
 #include "build_info.h"
@@ -22,9 +23,9 @@ static void on_signal(int sig)
 		http_server_stop(running);
 }
 
-int cli_serve(int argc, char **argv)
+static int cli_serve(const struct cli_args *a)
 {
-	const char *path = cli_config_path(argc, argv);
+	const char *path = cli_config_path(a);
 	struct app app;
 	char err[600];
 	int rc = app_open(&app, path, err, sizeof err);
@@ -69,9 +70,9 @@ int cli_serve(int argc, char **argv)
 	return EXIT_OK;
 }
 
-int cli_migrate(int argc, char **argv)
+static int cli_migrate(const struct cli_args *a)
 {
-	const char *path = cli_config_path(argc, argv);
+	const char *path = cli_config_path(a);
 	struct config cfg;
 	char err[600];
 	if (config_load(&cfg, path, err, sizeof err) < 0) {
@@ -93,16 +94,9 @@ int cli_migrate(int argc, char **argv)
 	return EXIT_OK;
 }
 
-int cli_config(int argc, char **argv)
+static int cli_config_check(const struct cli_args *a)
 {
-	if (argc >= 2 && strcmp(argv[1], "example") == 0) {
-		config_write_example(stdout);
-		return EXIT_OK;
-	}
-	if (argc < 2 || strcmp(argv[1], "check") != 0)
-		return cli_fail(EXIT_USAGE,
-		                "usage: portcullis config check -c FILE | config example");
-	const char *path = cli_config_path(argc, argv);
+	const char *path = cli_config_path(a);
 	struct config cfg;
 	char err[600];
 	int rc = config_load(&cfg, path, err, sizeof err);
@@ -112,3 +106,39 @@ int cli_config(int argc, char **argv)
 	printf("%s: ok\n", path);
 	return EXIT_OK;
 }
+
+static int cli_config_example(const struct cli_args *a)
+{
+	(void)a;
+	config_write_example(stdout);
+	return EXIT_OK;
+}
+
+const struct cli_command cli_cmd_serve = {
+    .name = "serve",
+    CLI_OPTS(cli_opts_config),
+    .summary = "run the gateway in the foreground",
+    .run = cli_serve,
+};
+
+const struct cli_command cli_cmd_migrate = {
+    .name = "migrate",
+    CLI_OPTS(cli_opts_config),
+    .summary = "apply database migrations (serve also applies them at start-up)",
+    .run = cli_migrate,
+};
+
+const struct cli_command cli_cmd_config_check = {
+    .name = "config",
+    .verb = "check",
+    CLI_OPTS(cli_opts_config),
+    .summary = "validate a configuration without starting; errors name the file and line",
+    .run = cli_config_check,
+};
+
+const struct cli_command cli_cmd_config_example = {
+    .name = "config",
+    .verb = "example",
+    .summary = "print every setting with its default",
+    .run = cli_config_example,
+};
