@@ -94,6 +94,14 @@ const char *cli_value(const struct cli_args *a, const char *name);
 /** The -c/--config value, else $PORTCULLIS_CONFIG, else "portcullis.conf". */
 const char *cli_config_path(const struct cli_args *a);
 
+/**
+ * Print "portcullis: MSG" and cmd's usage on stderr; returns EXIT_USAGE.
+ * For a command line that cli_parse accepted but the command cannot use
+ * (an operand or a value of the wrong form).
+ */
+int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /** Print a one-line error "portcullis: MSG" and return code. */
 int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -56,11 +56,7 @@ static int find_opt(const struct cli_command *cmd, const char *arg, const char *
 	return -1;
 }
 
-static int usage_error(const struct cli_command *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* "portcullis: MSG", then the usage, on stderr. */
-static int usage_error(const struct cli_command *cmd, const char *fmt, ...)
+int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
 {
 	va_list ap;
 	fputs("portcullis: ", stderr);
@@ -91,7 +87,7 @@ static int parse(const struct cli_command *cmd, int argc, char **argv, struct cl
 		const char *arg = argv[i];
 		if (options_end || !is_option(arg)) {
 			if (a->n_operands == cmd->max_operands)
-				return usage_error(cmd, "unexpected argument \"%s\"", arg);
+				return cli_usage_error(cmd, "unexpected argument \"%s\"", arg);
 			a->operand[a->n_operands++] = arg;
 			continue;
 		}
@@ -102,31 +98,31 @@ static int parse(const struct cli_command *cmd, int argc, char **argv, struct cl
 		const char *value;
 		int k = find_opt(cmd, arg, &value);
 		if (k < 0)
-			return usage_error(cmd, "unknown option %s", arg);
+			return cli_usage_error(cmd, "unknown option %s", arg);
 		const struct cli_opt *o = &cmd->opts[k];
 		if (a->value[k])
-			return usage_error(cmd, "option %s given twice", o->name);
+			return cli_usage_error(cmd, "option %s given twice", o->name);
 		if (!o->arg) {
 			if (value)
-				return usage_error(cmd, "option %s takes no value", o->name);
+				return cli_usage_error(cmd, "option %s takes no value", o->name);
 			value = o->name;
 		} else if (!value) {
 			if (i + 1 == argc || is_option(argv[i + 1]))
-				return usage_error(cmd, "option %s needs a value%s%s%s", arg,
-				                   arg[1] == '-' ? " (" : "",
-				                   arg[1] == '-' ? arg : "",
-				                   arg[1] == '-' ? "=VALUE passes one that starts "
-				                                   "with '-')"
-				                                 : "");
+				return cli_usage_error(
+				    cmd, "option %s needs a value%s%s%s", arg,
+				    arg[1] == '-' ? " (" : "", arg[1] == '-' ? arg : "",
+				    arg[1] == '-' ? "=VALUE passes one that starts "
+				                    "with '-')"
+				                  : "");
 			value = argv[++i];
 		}
 		a->value[k] = value;
 	}
 	for (size_t k = 0; k < cmd->n_opts; k++)
 		if (cmd->opts[k].required && !a->value[k])
-			return usage_error(cmd, "option %s is required", cmd->opts[k].name);
+			return cli_usage_error(cmd, "option %s is required", cmd->opts[k].name);
 	if (a->n_operands < cmd->min_operands)
-		return usage_error(cmd, "an argument is missing");
+		return cli_usage_error(cmd, "an argument is missing");
 	return -1;
 }
 
@@ -191,8 +187,8 @@ void cli_usage(const struct cli_command *cmd, FILE *out)
 	for (size_t i = 0; i < cmd->n_opts; i++) {
 		char form[64];
 		opt_form(&cmd->opts[i], form, sizeof form, true);
-		fprintf(out, "  %-22s %s%s\n", form, cmd->opts[i].help,
-		        cmd->opts[i].required ? " (required)" : "");
+		fprintf(out, "  %-22s %s%s\n", form, cmd->opts[i].required ? "required: " : "",
+		        cmd->opts[i].help);
 	}
 	fprintf(out, "  %-22s %s\n", "-h, --help", "print this help and exit");
 }

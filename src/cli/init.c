@@ -67,24 +67,22 @@ static bool one_line(const char *s)
  * defaults with the environment overrides (PORTCULLIS_STORE_URL, ...) that
  * the new config will be read with.
  */
-static int init_check(const char *dir, const char *listen, const char *upstream, const char *cost_s,
-                      int64_t *cost)
+static int init_check(const struct cli_command *cmd, const char *dir, const char *listen,
+                      const char *upstream, const char *cost_s, int64_t *cost)
 {
 	if (!dir[0] || !one_line(dir))
-		return cli_fail(EXIT_USAGE, "--data-dir must be a directory name on one line");
+		return cli_usage_error(cmd, "--data-dir must be a directory name on one line");
 	char host[256];
 	int port;
 	if (listen &&
 	    (!one_line(listen) || config_split_listen(listen, host, sizeof host, &port) < 0))
-		return cli_fail(EXIT_USAGE,
-		                "--listen must be host:port with a port from 0 to 65535, got "
-		                "\"%.64s\"",
-		                listen);
+		return cli_usage_error(cmd,
+		                       "--listen must be host:port with a port from 0 to 65535");
 	if (upstream && (!one_line(upstream) || (!str_has_prefix(upstream, "http://") &&
 	                                         !str_has_prefix(upstream, "https://"))))
-		return cli_fail(EXIT_USAGE, "--upstream must be an http:// or https:// URL");
+		return cli_usage_error(cmd, "--upstream must be an http:// or https:// URL");
 	if (cost_s && parse_int64_z(cost_s, 4, 31, cost) < 0)
-		return cli_fail(EXIT_USAGE, "--bcrypt-cost must be from 4 to 31");
+		return cli_usage_error(cmd, "--bcrypt-cost must be from 4 to 31");
 	struct config cfg;
 	char err[600];
 	int rc = config_load(&cfg, NULL, err, sizeof err);
@@ -172,7 +170,7 @@ static int cli_init(const struct cli_args *a)
 	const char *listen = cli_value(a, "--listen");
 	const char *upstream = cli_value(a, "--upstream");
 	int64_t cost = 12;
-	int rc = init_check(dir, listen, upstream, cli_value(a, "--bcrypt-cost"), &cost);
+	int rc = init_check(a->cmd, dir, listen, upstream, cli_value(a, "--bcrypt-cost"), &cost);
 	if (rc != EXIT_OK)
 		return rc;
 	struct made made = {0};
@@ -227,7 +225,7 @@ static int cli_root_key_create(const struct cli_args *a)
 {
 	const char *name = cli_value(a, "--name");
 	if (name && (strlen(name) == 0 || strlen(name) > STORE_NAME_MAX))
-		return cli_fail(EXIT_USAGE, "--name must be 1 to %d characters", STORE_NAME_MAX);
+		return cli_usage_error(a->cmd, "--name must be 1 to %d characters", STORE_NAME_MAX);
 	struct config cfg;
 	char err[600];
 	if (config_load(&cfg, cli_config_path(a), err, sizeof err) < 0) {

@@ -52,7 +52,7 @@ static int cli_keys_list(const struct cli_args *a)
 {
 	const char *org = cli_value(a, "--org");
 	if (!ulid_valid(org, strlen(org)))
-		return cli_fail(EXIT_USAGE, "--org must be an organization id (a ULID)");
+		return cli_usage_error(a->cmd, "--org must be an organization id (a ULID)");
 	struct ops o;
 	int rc = ops_open(a, &o);
 	if (rc != EXIT_OK)
@@ -102,18 +102,18 @@ static int kill_cmd(const struct cli_args *a, bool engage)
 	                    : strcmp(what, "global") == 0 ? "global"
 	                                                  : NULL;
 	if (!scope)
-		return cli_fail(EXIT_USAGE, "what to %s must be key, org or global, not \"%s\"",
-		                engage ? "kill" : "unkill", what);
+		return cli_usage_error(a->cmd, "what to %s must be key, org or global, not \"%s\"",
+		                       engage ? "kill" : "unkill", what);
 	bool global = strcmp(scope, "global") == 0;
 	const char *id = a->n_operands == 2 ? a->operand[1] : "";
 	if (global && id[0])
-		return cli_fail(EXIT_USAGE, "the global kill switch takes no ID");
+		return cli_usage_error(a->cmd, "the global kill switch takes no ID");
 	if (!global && !ulid_valid(id, strlen(id)))
-		return cli_fail(EXIT_USAGE, "\"%s\" must be followed by its id (a ULID)", what);
+		return cli_usage_error(a->cmd, "\"%s\" must be followed by its id (a ULID)", what);
 	const char *reason = engage ? cli_value(a, "--reason") : NULL;
 	if (engage && (!*reason || strlen(reason) > STORE_REASON_MAX))
-		return cli_fail(EXIT_USAGE, "--reason TEXT must be 1 to %d characters",
-		                STORE_REASON_MAX);
+		return cli_usage_error(a->cmd, "--reason TEXT must be 1 to %d characters",
+		                       STORE_REASON_MAX);
 	struct ops o;
 	int rc = ops_open(a, &o);
 	if (rc != EXIT_OK)
