@@ -9,9 +9,13 @@
 #ifndef PORTCULLIS_CLI_CLI_H
 #define PORTCULLIS_CLI_CLI_H
 
+#include "core/config.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+
+struct store;
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
@@ -101,6 +105,22 @@ const char *cli_config_path(const struct cli_args *a);
  */
 int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/** A configuration and its store, opened for one command. */
+struct cli_instance {
+	struct config cfg;
+	struct store *st;
+};
+
+/**
+ * Load config_path, open its store and apply missing migrations. Returns
+ * EXIT_OK, or the exit code after a one-line error (EXIT_USAGE for the
+ * configuration, EXIT_RUNTIME for the store), with nothing left to close.
+ */
+int cli_instance_open(const char *config_path, struct cli_instance *inst);
+
+/** Close what cli_instance_open opened. */
+void cli_instance_close(struct cli_instance *inst);
 
 /** Print a one-line error "portcullis: MSG" and return code. */
 int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,10 +1,12 @@
 /*
- * common.c: the one option parser of every subcommand, and the usage text
- * it prints. Each command hands it its own table (struct cli_opt rows), so
- * -h/--help, unknown options, missing values and operand counts are judged
- * the same way everywhere, before the command does anything.
+ * common.c: the one option parser of every subcommand, the usage text it
+ * prints, and the opening of the instance a command works on. Each command
+ * hands the parser its own table (struct cli_opt rows), so -h/--help,
+ * unknown options, missing values and operand counts are judged the same way
+ * everywhere, before the command does anything.
  */
 #include "cli/cli.h"
+#include "store/store.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -207,4 +209,30 @@ const char *cli_config_path(const struct cli_args *a)
 	if (!p)
 		p = getenv("PORTCULLIS_CONFIG");
 	return p ? p : "portcullis.conf";
+}
+
+int cli_instance_open(const char *config_path, struct cli_instance *inst)
+{
+	char err[600];
+	memset(inst, 0, sizeof *inst);
+	if (config_load(&inst->cfg, config_path, err, sizeof err) < 0) {
+		config_free(&inst->cfg);
+		return cli_fail(EXIT_USAGE, "%s", err);
+	}
+	if (store_open(inst->cfg.store_url, 1, &inst->st, err, sizeof err) != STORE_OK) {
+		config_free(&inst->cfg);
+		return cli_fail(EXIT_RUNTIME, "store: %s", err);
+	}
+	if (store_migrate(inst->st, NULL) != STORE_OK) {
+		store_close(inst->st);
+		config_free(&inst->cfg);
+		return cli_fail(EXIT_RUNTIME, "store: migrations failed");
+	}
+	return EXIT_OK;
+}
+
+void cli_instance_close(struct cli_instance *inst)
+{
+	store_close(inst->st);
+	config_free(&inst->cfg);
 }

@@ -41,18 +41,6 @@ static int create_root_key(struct store *st, const struct config *cfg, const cha
 	return EXIT_OK;
 }
 
-static int open_store(const struct config *cfg, struct store **st)
-{
-	char err[512];
-	if (store_open(cfg->store_url, 1, st, err, sizeof err) != STORE_OK)
-		return cli_fail(EXIT_RUNTIME, "store: %s", err);
-	if (store_migrate(*st, NULL) != STORE_OK) {
-		store_close(*st);
-		return cli_fail(EXIT_RUNTIME, "store: migrations failed");
-	}
-	return EXIT_OK;
-}
-
 /* A value init writes into the config file: one line, no control bytes. */
 static bool one_line(const char *s)
 {
@@ -201,18 +189,14 @@ static int cli_init(const struct cli_args *a)
 	made.conf = conf_path;
 	made.db = db_path;
 
-	struct config cfg;
-	char err[600];
-	struct store *st = NULL;
-	if (config_load(&cfg, conf_path, err, sizeof err) < 0) {
-		rc = cli_fail(EXIT_USAGE, "%s", err);
-	} else if ((rc = open_store(&cfg, &st)) == EXIT_OK) {
+	struct cli_instance inst;
+	rc = cli_instance_open(conf_path, &inst);
+	if (rc == EXIT_OK) {
 		char intro[PATH_MAX + 64];
 		snprintf(intro, sizeof intro, "Created a Portcullis instance in %s\n\n", abs);
-		rc = create_root_key(st, &cfg, "initial root key", "init", intro);
-		store_close(st);
+		rc = create_root_key(inst.st, &inst.cfg, "initial root key", "init", intro);
+		cli_instance_close(&inst);
 	}
-	config_free(&cfg);
 	if (rc != EXIT_OK) {
 		undo(&made);
 		return rc;
@@ -226,19 +210,12 @@ static int cli_root_key_create(const struct cli_args *a)
 	const char *name = cli_value(a, "--name");
 	if (name && (strlen(name) == 0 || strlen(name) > STORE_NAME_MAX))
 		return cli_usage_error(a->cmd, "--name must be 1 to %d characters", STORE_NAME_MAX);
-	struct config cfg;
-	char err[600];
-	if (config_load(&cfg, cli_config_path(a), err, sizeof err) < 0) {
-		config_free(&cfg);
-		return cli_fail(EXIT_USAGE, "%s", err);
-	}
-	struct store *st = NULL;
-	int rc = open_store(&cfg, &st);
+	struct cli_instance inst;
+	int rc = cli_instance_open(cli_config_path(a), &inst);
 	if (rc == EXIT_OK) {
-		rc = create_root_key(st, &cfg, name ? name : "root key", "cli", NULL);
-		store_close(st);
+		rc = create_root_key(inst.st, &inst.cfg, name ? name : "root key", "cli", NULL);
+		cli_instance_close(&inst);
 	}
-	config_free(&cfg);
 	return rc;
 }
 

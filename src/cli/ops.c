@@ -17,44 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct ops {
-	struct config cfg;
-	struct store *st;
-};
-
-static int ops_open(const struct cli_args *a, struct ops *o)
-{
-	char err[600];
-	memset(o, 0, sizeof *o);
-	if (config_load(&o->cfg, cli_config_path(a), err, sizeof err) < 0) {
-		config_free(&o->cfg);
-		return cli_fail(EXIT_USAGE, "%s", err);
-	}
-	if (store_open(o->cfg.store_url, 1, &o->st, err, sizeof err) != STORE_OK) {
-		config_free(&o->cfg);
-		return cli_fail(EXIT_RUNTIME, "store: %s", err);
-	}
-	if (store_migrate(o->st, NULL) != STORE_OK) {
-		store_close(o->st);
-		config_free(&o->cfg);
-		return cli_fail(EXIT_RUNTIME, "store: migrations failed");
-	}
-	return EXIT_OK;
-}
-
-static void ops_close(struct ops *o)
-{
-	store_close(o->st);
-	config_free(&o->cfg);
-}
-
 static int cli_keys_list(const struct cli_args *a)
 {
 	const char *org = cli_value(a, "--org");
 	if (!ulid_valid(org, strlen(org)))
 		return cli_usage_error(a->cmd, "--org must be an organization id (a ULID)");
-	struct ops o;
-	int rc = ops_open(a, &o);
+	struct cli_instance o;
+	int rc = cli_instance_open(cli_config_path(a), &o);
 	if (rc != EXIT_OK)
 		return rc;
 	const char *after = NULL;
@@ -89,7 +58,7 @@ static int cli_keys_list(const struct cli_args *a)
 		after = cursor;
 		free(keys);
 	}
-	ops_close(&o);
+	cli_instance_close(&o);
 	return rc;
 }
 
@@ -114,8 +83,8 @@ static int kill_cmd(const struct cli_args *a, bool engage)
 	if (engage && (!*reason || strlen(reason) > STORE_REASON_MAX))
 		return cli_usage_error(a->cmd, "--reason TEXT must be 1 to %d characters",
 		                       STORE_REASON_MAX);
-	struct ops o;
-	int rc = ops_open(a, &o);
+	struct cli_instance o;
+	int rc = cli_instance_open(cli_config_path(a), &o);
 	if (rc != EXIT_OK)
 		return rc;
 	char org_id[STORE_ID_LEN + 1] = "";
@@ -131,7 +100,7 @@ static int kill_cmd(const struct cli_args *a, bool engage)
 		snprintf(org_id, sizeof org_id, "%s", id);
 	}
 	if (src == STORE_ENOTFOUND) {
-		ops_close(&o);
+		cli_instance_close(&o);
 		return cli_fail(EXIT_USAGE, "no such %s: %s", what, id);
 	}
 	struct kill_request kr = {
@@ -151,7 +120,7 @@ static int kill_cmd(const struct cli_args *a, bool engage)
 		printf("no kill switch was engaged on %s%s%s\n", what, id[0] ? " " : "", id);
 	else
 		rc = cli_fail(EXIT_RUNTIME, "store error %d", src);
-	ops_close(&o);
+	cli_instance_close(&o);
 	return rc;
 }
 
@@ -167,8 +136,8 @@ static int cli_unkill(const struct cli_args *a)
 
 static int cli_audit_verify(const struct cli_args *a)
 {
-	struct ops o;
-	int rc = ops_open(a, &o);
+	struct cli_instance o;
+	int rc = cli_instance_open(cli_config_path(a), &o);
 	if (rc != EXIT_OK)
 		return rc;
 	int64_t checked = 0;
@@ -182,14 +151,14 @@ static int cli_audit_verify(const struct cli_args *a)
 		              (long long)checked);
 	else
 		rc = cli_fail(EXIT_RUNTIME, "store error %d", src);
-	ops_close(&o);
+	cli_instance_close(&o);
 	return rc;
 }
 
 static int cli_retention_run(const struct cli_args *a)
 {
-	struct ops o;
-	int rc = ops_open(a, &o);
+	struct cli_instance o;
+	int rc = cli_instance_open(cli_config_path(a), &o);
 	if (rc != EXIT_OK)
 		return rc;
 	int64_t deleted = 0;
@@ -199,7 +168,7 @@ static int cli_retention_run(const struct cli_args *a)
 		       (long long)deleted, (long long)o.cfg.retention_request_log_days);
 	else
 		rc = cli_fail(EXIT_RUNTIME, "store error %d", src);
-	ops_close(&o);
+	cli_instance_close(&o);
 	return rc;
 }
 
