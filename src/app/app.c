@@ -110,20 +110,25 @@ void app_routes(struct app *app)
 	api_routes(&app->router);
 }
 
+void app_stop_pools(struct app *app)
+{
+	workpool_destroy(app->control_pool);
+	workpool_destroy(app->lookup_pool);
+	workpool_destroy(app->kv_pool);
+	workpool_destroy(app->verifier_pool);
+	app->control_pool = app->lookup_pool = app->kv_pool = app->verifier_pool = NULL;
+}
+
 void app_close(struct app *app)
 {
+	/* First: queued jobs still use the store, the caches and the geo-IP database. */
+	app_stop_pools(app);
 	changes_stop(app);
 	upstream_shutdown();
 	reqlog_stop(app->reqlog); /* flushes what is queued */
 	app->reqlog = NULL;
 	geoip_close(app->geoip);
 	app->geoip = NULL;
-	workpool_destroy(app->control_pool);
-	workpool_destroy(app->lookup_pool);
-	workpool_destroy(app->kv_pool);
-	app->kv_pool = NULL;
-	workpool_destroy(app->verifier_pool);
-	app->control_pool = app->lookup_pool = app->verifier_pool = NULL;
 	last_used_stop(app->last_used);
 	app->last_used = NULL;
 	keycache_destroy(app->keys);

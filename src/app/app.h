@@ -51,7 +51,13 @@ struct app {
 int app_open(struct app *app, const char *config_path, char *err, size_t cap);
 /** Register every route. */
 void app_routes(struct app *app);
-/** Stop background work (flushing queues) and free everything. */
+/**
+ * Run every job queued on the pools and stop them (idempotent). Jobs resume
+ * their requests on the HTTP workers when they end, so this comes after the
+ * server stopped running and before http_server_destroy frees the workers.
+ */
+void app_stop_pools(struct app *app);
+/** Stop background work (flushing queues; app_stop_pools too) and free everything. */
 void app_close(struct app *app);
 
 /** A 503 answer for handlers whose store call failed (logs the code). */

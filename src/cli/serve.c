@@ -63,6 +63,12 @@ static int cli_serve(const struct cli_args *a)
 	          app.cfg.server_tls_cert[0] ? "on" : "off", "version", PORTCULLIS_VERSION, NULL);
 	http_server_run(app.server);
 	running = NULL;
+	/*
+	 * The workers have stopped, but a request abandoned at the end of the
+	 * grace may still sit in a pool job, which resumes it on its worker when
+	 * done: drain the pools while the workers still exist, then free them.
+	 */
+	app_stop_pools(&app);
 	http_server_destroy(app.server);
 	app.server = NULL;
 	log_event(LOG_INFO, "stopped", NULL);

@@ -60,8 +60,12 @@ static const struct setting config_table[] = {
       "idle connection timeout in seconds"),
     I("server", "max_connections", server_max_connections, "1024", 1, 1000000,
       "simultaneous client connections across all workers"),
-    I("server", "max_connections_per_ip", server_max_connections_per_ip, "0", 0, 1000000,
-      "simultaneous connections from one client address; 0 = no limit"),
+    I("server", "max_connections_per_ip", server_max_connections_per_ip, "64", 0, 1000000,
+      "simultaneous connections from one client address (an IPv6 /64), all workers together; 0 "
+      "= none of its own (an address never gets over a quarter of max_connections)"),
+    I("server", "header_timeout_s", server_header_timeout_s, "10", 1, 3600,
+      "seconds a request head may take to arrive, from the connection's start or its previous "
+      "response; slower connections are closed"),
     I("server", "shutdown_grace_s", server_shutdown_grace_s, "10", 0, 600,
       "on SIGTERM, how long in-flight requests may take to finish"),
     S("server", "tls_cert", server_tls_cert, "",

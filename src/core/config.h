@@ -34,6 +34,7 @@ struct config {
 	int64_t server_connection_timeout_s;
 	int64_t server_max_connections;
 	int64_t server_max_connections_per_ip;
+	int64_t server_header_timeout_s;
 	int64_t server_shutdown_grace_s;
 	char *server_tls_cert;
 	char *server_tls_key;

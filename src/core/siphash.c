@@ -75,8 +75,13 @@ static void make_process_key(void)
 		fatal("getrandom failed");
 }
 
-uint64_t str_hash(const char *s)
+uint64_t mem_hash(const void *data, size_t len)
 {
 	pthread_once(&key_once, make_process_key);
-	return siphash24(s, strlen(s), process_key[0], process_key[1]);
+	return siphash24(data, len, process_key[0], process_key[1]);
+}
+
+uint64_t str_hash(const char *s)
+{
+	return mem_hash(s, strlen(s));
 }

@@ -12,7 +12,9 @@
 /** SipHash-2-4 of len bytes under the 128-bit key (k0, k1). */
 uint64_t siphash24(const void *data, size_t len, uint64_t k0, uint64_t k1);
 
-/** SipHash-2-4 of a NUL-terminated string under a per-process random key. */
+/** SipHash-2-4 of len bytes under a per-process random key. */
+uint64_t mem_hash(const void *data, size_t len);
+/** SipHash-2-4 of a NUL-terminated string under the same per-process key. */
 uint64_t str_hash(const char *s);
 
 #endif

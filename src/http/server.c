@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "core/ulid.h"
+#include "http/connlimit.h"
 #include "http/metrics.h"
 
 #include <arpa/inet.h>
@@ -75,6 +76,12 @@ struct http_worker {
 	struct http_timer *timers[HTTP_MAX_TIMERS]; /* modules' timers (upstream clients) */
 	int n_timers;
 	void *local;
+	/* Connections waiting for a request head, oldest deadline first. */
+	struct conn_state *wait_head, *wait_tail;
+	struct http_timer head_timer;
+	/* The accept policy's slot, until MHD starts that connection (or fails to). */
+	struct connlimit_key reserved;
+	bool has_reserved;
 };
 
 struct http_server {
@@ -90,7 +97,8 @@ struct http_server {
 	atomic_bool stopping;
 	char trusted[CONFIG_MAX_TRUSTED_PROXIES][48];
 	int n_trusted;
-	int abandoned;
+	atomic_int abandoned;    /* requests given up at the end of the grace, all workers */
+	struct connlimit *conns; /* open connections per client address, every worker */
 };
 
 struct request_ext {
@@ -98,6 +106,8 @@ struct request_ext {
 	bool headers_checked;
 	int route_slot;
 };
+
+static void conn_request_ended(struct http_worker *w, struct MHD_Connection *conn);
 
 /* ---------- small helpers ---------- */
 
@@ -251,7 +261,12 @@ void http_suspend(struct http_request *req, http_handler_fn resume_fn)
 void http_resume(struct http_request *req)
 {
 	struct http_worker *w = req->worker;
-	if (req->suspended && pthread_equal(pthread_self(), w->thread)) {
+	/*
+	 * req->suspended belongs to the owning loop: a pool thread must not read
+	 * it (the loop sets it after handing the job over), so the thread test
+	 * comes first.
+	 */
+	if (pthread_equal(pthread_self(), w->thread) && req->suspended) {
 		/* On the owning loop (an upstream transfer ended): no queue, no wake-up. */
 		req->suspended = false;
 		MHD_resume_connection(req->conn);
@@ -340,8 +355,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-	(void)conn;
 	struct http_worker *w = cls;
+	conn_request_ended(w, conn);
 	struct request_ext *x = *req_cls;
 	if (!x)
 		return;
@@ -665,6 +680,171 @@ static enum MHD_Result on_redirect(void *cls, struct MHD_Connection *conn, const
 	return ret;
 }
 
+/* ---------- connections: the per-address limit and the head deadline ---------- */
+
+static struct metric m_conn_refused =
+    METRIC_INIT("portcullis_connections_refused_total",
+                "Connections closed at accept: their address held its limit", "counter");
+static struct metric m_head_timeouts =
+    METRIC_INIT("portcullis_header_timeouts_total",
+                "Connections closed because no complete request head came within "
+                "header_timeout_s",
+                "counter");
+
+/*
+ * One per connection (MHD's socket context), from its start to its close.
+ * While it waits for a request head it is on its worker's wait list, which
+ * stays in deadline order because every entry joins at the tail with the
+ * same header_timeout_s.
+ */
+struct conn_state {
+	struct MHD_Connection *conn;
+	int fd;
+	int64_t head_deadline_ms;
+	struct conn_state *prev, *next; /* the wait list */
+	bool waiting;
+	bool counted; /* holds a slot of s->conns for key */
+	struct connlimit_key key;
+};
+
+static void wait_remove(struct http_worker *w, struct conn_state *c)
+{
+	if (!c->waiting)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->wait_head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		w->wait_tail = c->prev;
+	c->prev = c->next = NULL;
+	c->waiting = false;
+}
+
+/* (Re)start c's head deadline: from now, the next request head must be complete in time. */
+static void wait_push(struct http_worker *w, struct conn_state *c)
+{
+	int64_t timeout_ms = w->server->cfg->server_header_timeout_s * 1000;
+	wait_remove(w, c);
+	c->head_deadline_ms = clock_mono_ms() + timeout_ms;
+	c->prev = w->wait_tail;
+	if (w->wait_tail)
+		w->wait_tail->next = c;
+	else
+		w->wait_head = c;
+	w->wait_tail = c;
+	c->waiting = true;
+	if (w->head_timer.at_ms < 0)
+		http_timer_arm(&w->head_timer, timeout_ms);
+}
+
+/*
+ * The head deadline passed for the connections at the front of the list.
+ * MHD reports a header size once the head is complete (until the response
+ * ends); a connection without one is still reading its head, however many
+ * bytes trickled in, and is shut down: MHD sees the end of the stream and
+ * closes it itself, so its state and its address slot go the usual way.
+ */
+static void on_head_deadline(void *arg)
+{
+	struct http_worker *w = arg;
+	int64_t now = clock_mono_ms();
+	struct conn_state *c;
+	while ((c = w->wait_head) && c->head_deadline_ms <= now) {
+		wait_remove(w, c);
+		if (MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE))
+			continue; /* under way: on_completed restarts the deadline */
+		shutdown(c->fd, SHUT_RDWR);
+		metric_add(&m_head_timeouts, 1);
+	}
+	if (c)
+		http_timer_arm(&w->head_timer, c->head_deadline_ms - now);
+}
+
+/* A request on conn ended (answered or aborted): the next head has its own deadline. */
+static void conn_request_ended(struct http_worker *w, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci && ci->socket_context)
+		wait_push(w, ci->socket_context);
+}
+
+/* Give back a slot whose connection MHD never started (it failed after the accept policy). */
+static void drop_reservation(struct http_worker *w)
+{
+	if (w->has_reserved)
+		connlimit_release(w->server->conns, &w->reserved);
+	w->has_reserved = false;
+}
+
+static bool addr_is_trusted_proxy(const struct http_server *s, const struct sockaddr *sa)
+{
+	if (s->n_trusted == 0)
+		return false;
+	char text[48] = "";
+	if (sa->sa_family == AF_INET)
+		str_ipv4(&((const struct sockaddr_in *)sa)->sin_addr, text);
+	else if (sa->sa_family == AF_INET6 &&
+	         !inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text,
+	                    sizeof text))
+		text[0] = '\0';
+	return text[0] && is_trusted_proxy(s, text);
+}
+
+/*
+ * MHD's accept policy: runs on the worker before MHD makes a connection,
+ * which it then starts (on_connection) on this thread before the next
+ * accept. Trusted proxies speak for many clients and are not counted.
+ */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct http_worker *w = cls;
+	struct http_server *s = w->server;
+	drop_reservation(w);
+	struct connlimit_key k;
+	if (!connlimit_key(addr, addrlen, &k) || addr_is_trusted_proxy(s, addr))
+		return MHD_YES;
+	if (!connlimit_acquire(s->conns, &k)) {
+		metric_add(&m_conn_refused, 1);
+		return MHD_NO;
+	}
+	w->reserved = k;
+	w->has_reserved = true;
+	return MHD_YES;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	struct http_worker *w = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct conn_state *c = xcalloc(1, sizeof *c);
+		c->conn = conn;
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		c->fd = ci ? ci->connect_fd : -1;
+		if (w->has_reserved) {
+			c->key = w->reserved;
+			c->counted = true;
+			w->has_reserved = false;
+		}
+		*socket_context = c;
+		wait_push(w, c);
+		return;
+	}
+	struct conn_state *c = *socket_context;
+	if (!c)
+		return;
+	*socket_context = NULL;
+	wait_remove(w, c);
+	if (c->counted)
+		connlimit_release(w->server->conns, &c->key);
+	free(c);
+}
+
 /* ---------- worker loop ---------- */
 
 void http_worker_watch(struct http_worker *w, struct http_watch *watch, uint32_t events)
@@ -775,6 +955,7 @@ static void *worker_main(void *arg)
 	char tname[16];
 	snprintf(tname, sizeof tname, "http-%d", w->index & 0xff);
 	pthread_setname_np(pthread_self(), tname);
+	http_worker_add_timer(w, &w->head_timer, on_head_deadline, w);
 	if (s->opts.worker_init)
 		s->opts.worker_init(w, s->opts.app);
 
@@ -792,7 +973,7 @@ static void *worker_main(void *arg)
 				log_warn(
 				    "shutdown grace passed with %d requests in flight on worker %d",
 				    w->in_flight, w->index);
-				s->abandoned += w->in_flight;
+				atomic_fetch_add(&s->abandoned, w->in_flight);
 				break;
 			}
 		}
@@ -818,6 +999,7 @@ static void *worker_main(void *arg)
 		MHD_stop_daemon(w->daemon);
 		w->daemon = NULL;
 	}
+	drop_reservation(w);
 	return NULL;
 }
 
@@ -841,13 +1023,14 @@ static struct MHD_Daemon *start_worker_daemon(struct http_server *s, struct http
 	    {MHD_OPTION_END, 0, NULL},
 	};
 	struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
+	/* The per-address limit is on_accept's, shared by every worker (MHD's is per daemon). */
 	return MHD_start_daemon(
-	    flags, 0, NULL, NULL, on_access, w, MHD_OPTION_LISTEN_SOCKET, w->listen_fd,
-	    MHD_OPTION_CONNECTION_LIMIT, conn_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    (unsigned)cfg->server_max_connections_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+	    flags, 0, on_accept, w, on_access, w, MHD_OPTION_LISTEN_SOCKET, w->listen_fd,
+	    MHD_OPTION_CONNECTION_LIMIT, conn_limit, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)cfg->server_connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	    mem_limit, MHD_OPTION_URI_LOG_CALLBACK, on_uri, w, MHD_OPTION_NOTIFY_COMPLETED,
-	    on_completed, w, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_ARRAY,
+	    on_completed, w, MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_ARRAY,
 	    s->tls ? tls_opts : no_opts, MHD_OPTION_END);
 }
 
@@ -874,6 +1057,21 @@ struct http_server *http_server_create(const struct http_server_opts *opts, char
 		                        opts->router->routes[i].pattern);
 	metrics_set_route_label(ROUTE_SLOT_PROXY, NULL, "proxy");
 	metrics_set_route_label(ROUTE_SLOT_NONE, NULL, "none");
+	metrics_register(&m_conn_refused);
+	metrics_register(&m_head_timeouts);
+	/*
+	 * One address never holds more than a quarter of max_connections,
+	 * whatever max_connections_per_ip says (0: no limit of its own), so
+	 * the rest stays for everyone else. Room for one pending slot a worker.
+	 */
+	unsigned reserve_cap = (unsigned)(cfg->server_max_connections / 4);
+	if (reserve_cap < 1)
+		reserve_cap = 1;
+	unsigned per_addr = (unsigned)cfg->server_max_connections_per_ip;
+	if (per_addr == 0 || per_addr > reserve_cap)
+		per_addr = reserve_cap;
+	s->conns = connlimit_create((unsigned)cfg->server_max_connections + (unsigned)s->n_workers,
+	                            per_addr);
 
 	s->workers = xcalloc((size_t)s->n_workers, sizeof *s->workers);
 	for (int i = 0; i < s->n_workers; i++)
@@ -969,7 +1167,7 @@ int http_server_run(struct http_server *s)
 		MHD_stop_daemon(s->redirect_daemon);
 		s->redirect_daemon = NULL;
 	}
-	return s->abandoned ? 1 : 0;
+	return atomic_load(&s->abandoned) ? 1 : 0;
 }
 
 void http_server_destroy(struct http_server *s)
@@ -978,7 +1176,7 @@ void http_server_destroy(struct http_server *s)
 		return;
 	for (int i = 0; s->workers && i < s->n_workers; i++) {
 		struct http_worker *w = &s->workers[i];
-		if (w->daemon && !s->abandoned)
+		if (w->daemon && !atomic_load(&s->abandoned))
 			MHD_stop_daemon(w->daemon);
 		else if (w->listen_fd >= 0 && !w->daemon)
 			close(w->listen_fd);
@@ -986,10 +1184,18 @@ void http_server_destroy(struct http_server *s)
 			close(w->epfd);
 		if (w->wake_fd > 0)
 			close(w->wake_fd);
+		/* Resumes of abandoned requests that the pools queued after the loop ended. */
+		for (struct pending_resume *p = w->resumes, *next; p; p = next) {
+			next = p->next;
+			free(p);
+		}
+		if (w->server) /* its lock was initialised */
+			pthread_mutex_destroy(&w->resume_lock);
 	}
 	if (s->redirect_daemon)
 		MHD_stop_daemon(s->redirect_daemon);
 	free(s->workers);
+	connlimit_destroy(s->conns);
 	if (s->tls_key_pem)
 		explicit_bzero(s->tls_key_pem, strlen(s->tls_key_pem));
 	free(s->tls_key_pem);

@@ -95,7 +95,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c.server_max_body_bytes, 10485760);
 	assert_int_equal(c.server_connection_timeout_s, 30);
 	assert_int_equal(c.server_max_connections, 1024);
-	assert_int_equal(c.server_max_connections_per_ip, 0);
+	assert_int_equal(c.server_max_connections_per_ip, 64);
+	assert_int_equal(c.server_header_timeout_s, 10);
 	assert_int_equal(c.server_shutdown_grace_s, 10);
 	assert_string_equal(c.server_tls_cert, "");
 	assert_string_equal(c.server_tls_key, "");
