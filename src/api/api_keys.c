@@ -1,5 +1,5 @@
 /*
- * api_keys.c: the key lifecycle endpoints of CONTRACT.md: create, list,
+ * api_keys.c: the key lifecycle endpoints of docs/contract.md: create, list,
  * get, kill, lift kill, rotate, delete (soft revoke). Organisation keys see
  * only their own organisation's keys (another organisation's is 404);
  * operator keys see every organisation's.

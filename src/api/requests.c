@@ -1,5 +1,5 @@
 /*
- * requests.c: GET /v1/requests: the request log (CONTRACT.md "Records") of
+ * requests.c: GET /v1/requests: the request log (docs/contract.md "Records") of
  * the caller's organisation (every organisation's for operator keys), newest
  * first. Filters: key_id, project_id, status, since (inclusive), until
  * (exclusive). The cursor is the last request id of the previous page; the

@@ -1,5 +1,5 @@
 /*
- * keyfmt.h: the API key format (see CONTRACT.md, "API keys"):
+ * keyfmt.h: the API key format (see docs/contract.md, "API keys"):
  *
  *	{prefix}_{env}_{key_id}.{secret}
  *	^[a-z]{2,8}_(live|test|root)_[0-9A-HJKMNP-TV-Z]{26}\.[0-9A-Za-z]{49}$

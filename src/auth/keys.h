@@ -37,7 +37,7 @@ int keys_create(struct store *st, const char *prefix, int cost, const struct key
 int keys_rotate(struct store *st, const char *prefix, int cost, struct store_key *row,
                 int64_t grace_seconds, const struct audit_input *a, char *key_out, size_t cap);
 
-/** The CONTRACT.md key object for a row and its kill switch (may be NULL). */
+/** The docs/contract.md key object for a row and its kill switch (may be NULL). */
 json_t *keys_to_json(const struct store_key *k, const struct store_kill *kill);
 
 /** True when every space-separated scope in s is a known scope. */

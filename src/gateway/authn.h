@@ -1,5 +1,5 @@
 /*
- * authn.h: checks 1 to 6 of CONTRACT.md's order of checks for one request:
+ * authn.h: checks 1 to 6 of docs/contract.md's order of checks for one request:
  * credential shape, brute-force guard, secret, kill switches, revocation and
  * expiry, scope. Runs on the worker loop; a cache miss or a bcrypt
  * verification suspends the request and continues on the loop when done.

@@ -4,7 +4,7 @@
  * forward to the upstream (9) on the worker loop's upstream client, and
  * record the response for idempotent replays.
  *
- * Idempotency (CONTRACT.md): POST and PATCH with Idempotency-Key. The first
+ * Idempotency (docs/contract.md): POST and PATCH with Idempotency-Key. The first
  * use claims the key in the kv tier (atomically) and runs; a finished
  * duplicate replays the stored status, Content-Type and body with
  * Idempotent-Replayed: true; a running duplicate gets 409; another request
@@ -178,7 +178,11 @@ static void send_upstream(struct http_request *req)
 	upstream_forward(http_worker_local(http_request_worker(req)), req, &t, extra, on_upstream);
 }
 
-/* Check 8. Returns true when the request should go on to the upstream. */
+/*
+ * Check 8, the kv half: claim the key (or find its record) into st->rec and
+ * st->kv_rc. Runs on the loop with the memory backend, on the kv pool with
+ * Redis; idem_claim_done decides on the loop.
+ */
 static void idem_claim_job(struct http_request *req)
 {
 	struct app *app = req->app;

@@ -1,16 +1,18 @@
 /*
  * reqlog.h: the request-metadata log writer (background tier).
  *
- * HTTP worker threads hand each finished request's metadata to
- * reqlog_submit, which copies it into a bounded in-memory ring and returns:
+ * The request-log hook (gateway.c, when a request that reached
+ * authentication completes) hands its metadata to reqlog_submit, which
+ * copies it into a bounded in-memory ring under a short mutex and returns:
  * it never waits for the database. One writer thread drains the ring in
- * batches, each batch one store_request_log_insert (one transaction). When
- * the ring is full the new row is dropped and counted
+ * batches of up to batch_size rows, each batch one store_request_log_insert
+ * (one transaction), retried with backoff when the store fails. When the
+ * ring is full the new row is dropped and counted
  * (portcullis_request_log_dropped_total): the data plane must never slow
  * down because the store is slow.
  *
- * A retention thread purges rows older than the retention period at start
- * and then every hour.
+ * When retention_days > 0 a retention thread purges rows older than the
+ * retention period at start and then every hour.
  *
  * Metrics: portcullis_request_log_queue_depth (gauge),
  * portcullis_request_log_written_total, portcullis_request_log_dropped_total.
@@ -53,11 +55,10 @@ void reqlog_submit(struct reqlog *rl, const struct store_request_row *row);
 int reqlog_flush(struct reqlog *rl, int timeout_ms);
 
 /**
- * Write everything still queued, stop both threads and free rl (the SIGTERM
- * path). When the store is down this gives up after one batch's retries
- * (about three seconds) and counts the rest as dropped, so shutdown is
- * bounded. Call it after the HTTP workers have stopped submitting. NULL is a
- * no-op.
+ * Write everything still queued, stop the writer (and the retention thread,
+ * when there is one) and free rl (the SIGTERM path). When the store is down this gives up after one
+ * batch's retries (about three seconds) and counts the rest as dropped, so shutdown is bounded.
+ * Call it after the HTTP workers have stopped submitting. NULL is a no-op.
  */
 void reqlog_stop(struct reqlog *rl);
 

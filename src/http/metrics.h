@@ -1,8 +1,9 @@
 /*
- * metrics.h: process-wide counters rendered as Prometheus text. Lock-free
- * (relaxed atomics) so recording costs a few nanoseconds on the hot path.
- * Route labels are registered once at start-up; other modules register
- * their own named counters and gauges.
+ * metrics.h: process-wide counters rendered as Prometheus text: requests by
+ * route and status class, a latency histogram, and the named counters and
+ * gauges other modules register. Recording is lock-free (relaxed atomics), a
+ * few nanoseconds on the hot path; registering and rendering take a mutex.
+ * Route labels are set once at start-up, before the workers run.
  */
 #ifndef PORTCULLIS_HTTP_METRICS_H
 #define PORTCULLIS_HTTP_METRICS_H
@@ -13,7 +14,11 @@
 
 #define METRICS_MAX_ROUTES 128
 
-/** Give route slot idx its labels: method (NULL: any) and route pattern ("proxy", "none"). */
+/**
+ * Give route slot idx its labels: method (NULL: "any") and the route's
+ * pattern, or "proxy" (forwarded) and "none" (no route, no upstream) for the
+ * two slots server.c keeps past the router's.
+ */
 void metrics_set_route_label(int idx, const char *method, const char *label);
 /** Count one finished request for a route slot, status and duration. */
 void metrics_record_request(int route_idx, int status, int64_t duration_us);
@@ -27,7 +32,11 @@ struct metric {
 	struct metric *next;
 };
 
-/** Define a static metric: METRIC(name_var, "prom_name", "help", "counter"). */
+/**
+ * Initialise a static metric:
+ *   static struct metric m = METRIC_INIT("portcullis_x_total", "help", "counter");
+ * then metrics_register(&m) once before /metrics can show it.
+ */
 #define METRIC_INIT(name, help, type)                                                              \
 	{                                                                                          \
 		(name), (help), (type), 0, NULL                                                    \

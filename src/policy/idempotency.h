@@ -1,5 +1,5 @@
 /*
- * idempotency.h: the pure parts of Idempotency-Key handling (CONTRACT.md
+ * idempotency.h: the pure parts of Idempotency-Key handling (docs/contract.md
  * "Idempotency"): validating the client's key, fingerprinting a request and
  * naming its record in the shared-state tier (kv.h). The claim / replay
  * flow itself runs in the gateway over kv_idem_claim and friends.

@@ -2,7 +2,7 @@
  * killswitch.h: the engaged kill switches, held in memory for the hot path
  * and replaced wholesale from the store after any change (the table is
  * small: a handful of rows in an incident). Checked widest first: global,
- * organization, key (CONTRACT.md, check 4).
+ * organization, key (docs/contract.md, check 4).
  */
 #ifndef PORTCULLIS_POLICY_KILLSWITCH_H
 #define PORTCULLIS_POLICY_KILLSWITCH_H

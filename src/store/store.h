@@ -160,7 +160,7 @@ struct audit_filter {
 	int limit;
 };
 
-/** Events matching f, oldest first, as a JSON array of CONTRACT.md event objects. */
+/** Events matching f, oldest first, as a JSON array of docs/contract.md event objects. */
 int store_audit_list(struct store *st, const struct audit_filter *f, json_t **out);
 /**
  * Recompute the whole chain. *checked gets the events read; on a broken

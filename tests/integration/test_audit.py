@@ -1,5 +1,5 @@
 """The audit log, black-box: every mutation writes one event with the
-fields of CONTRACT.md, in one SHA-256 hash chain; GET /v1/audit-events
+fields of docs/contract.md, in one SHA-256 hash chain; GET /v1/audit-events
 filters (since, until, key_id), pages with a cursor and shows an
 organisation only its own events; `portcullis audit verify` accepts an
 untouched chain and names the first event that was edited.

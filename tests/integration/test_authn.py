@@ -1,4 +1,4 @@
-"""The order of checks on every authenticated request (CONTRACT.md), one
+"""The order of checks on every authenticated request (docs/contract.md), one
 status and code per test: 401 UNAUTHENTICATED, 429 TOO_MANY_FAILED_ATTEMPTS,
 401 REVOKED, 401 EXPIRED, 403 FORBIDDEN, 404 for another organisation's
 resources, 503 OVERLOADED. The kill switch (503 KILL_SWITCH) is in

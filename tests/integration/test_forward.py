@@ -1,4 +1,4 @@
-"""Forwarding, black-box (CONTRACT.md "Forwarding"): what the upstream
+"""Forwarding, black-box (docs/contract.md "Forwarding"): what the upstream
 receives (method, path, query, end-to-end headers, body, identity headers,
 X-Request-Id; never Authorization, hop-by-hop or forged X-Portcullis-*
 headers), what comes back (status, headers, body), [route] selection and

@@ -1,4 +1,4 @@
-"""Idempotency-Key, black-box (CONTRACT.md "Idempotency", check 8): first
+"""Idempotency-Key, black-box (docs/contract.md "Idempotency", check 8): first
 use runs and records; a finished duplicate replays with
 Idempotent-Replayed: true; a running duplicate is 409
 IDEMPOTENCY_IN_FLIGHT; another request under the same key is 422

@@ -1,4 +1,4 @@
-"""API keys, black-box: the key lifecycle of CONTRACT.md (create, list, get,
+"""API keys, black-box: the key lifecycle of docs/contract.md (create, list, get,
 kill, lift, rotate, delete), scopes, what is stored and logged about a
 secret, last_used_at and GET /v1/verify.
 

@@ -1,4 +1,4 @@
-"""Organisation rate limits, black-box (CONTRACT.md "Rate limits", check 7):
+"""Organisation rate limits, black-box (docs/contract.md "Rate limits", check 7):
 GCRA per organisation, RateLimit-Policy / RateLimit on every gateway
 response, 429 RATE_LIMITED with Retry-After, recovery, rejected requests
 not counted, no over-admission under concurrency, and the operator's

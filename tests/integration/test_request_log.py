@@ -1,4 +1,4 @@
-"""The request log, black-box (CONTRACT.md "Records"): one row per request
+"""The request log, black-box (docs/contract.md "Records"): one row per request
 served, written in the background; never a body, a credential, a query
 string or an IP address; GET /v1/requests with its filters and cursor
 pagination; `portcullis retention run`; and SIGTERM flushing the queue.
@@ -228,3 +228,30 @@ def test_sigterm_flushes_the_queue_before_exit(make_instance, upstream):
         lock.close()
     assert gw.proc.wait(timeout=20) == 0
     assert len(db_rows(gw, "key_id = ?", (k["id"],))) == n + 1
+
+
+def test_requests_refused_after_the_key_is_known_carry_its_ids(make_instance, upstream):
+    # docs/api.md: a request refused at check 4, 5 or 6 (KILL_SWITCH, REVOKED, EXPIRED,
+    # FORBIDDEN) is recorded with the key's org_id, key_id and project_id, so its organisation
+    # sees the row and an operator can filter by key (the page once said they were null).
+    gw = make_instance(config=upstream_conf(upstream)).start()
+    org, adm = admin(gw)
+    proj = gw.request("POST", "/v1/projects", key=adm["key"], json={"name": "p"}).json()["id"]
+    k = org_key(gw, org, ["gateway"], project_id=proj)
+    refused = []
+    r = gw.request("GET", "/v1/api-keys", key=k["key"])  # no keys:read
+    refused.append(assert_problem(r, 403, "FORBIDDEN")["requestId"])
+    assert gw.root("POST", f"/v1/api-keys/{k['id']}/kill", json={}).status_code == 200
+    r = gw.request("GET", "/x", key=k["key"])
+    refused.append(assert_problem(r, 503, "KILL_SWITCH")["requestId"])
+    assert gw.root("DELETE", f"/v1/api-keys/{k['id']}/kill").status_code == 200
+    assert gw.root("DELETE", f"/v1/api-keys/{k['id']}").status_code == 200
+    r = gw.request("GET", "/x", key=k["key"])
+    refused.append(assert_problem(r, 401, "REVOKED")["requestId"])
+    rows = settled_rows(gw, "key_id = ?", (k["id"],), len(refused))
+    by_id = {row["request_id"]: row for row in rows}
+    for rid in refused:
+        assert by_id[rid]["org_id"] == org and by_id[rid]["project_id"] == proj, by_id.get(rid)
+    # The organisation sees them through the API, filtered by the key.
+    listed = gw.request("GET", "/v1/requests", key=adm["key"], params={"key_id": k["id"]})
+    assert {row["request_id"] for row in listed.json()["data"]} >= set(refused)

@@ -226,8 +226,10 @@ def test_redirect_to_an_ipv6_listener_brackets_the_address(make_instance, cert):
 def test_redirect_listen_without_tls_is_refused(make_instance):
     inst = make_instance(config=f"[server]\nredirect_listen = 127.0.0.1:{free_port()}")
     p = run_cli("serve", "-c", inst.conf, env={"ASAN_OPTIONS": "detect_leaks=0"}, timeout=20)
-    assert p.returncode != 0
+    assert p.returncode == 2  # a configuration error (docs/configuration.md)
     assert "redirect_listen needs tls_cert and tls_key" in p.stderr
+    p = run_cli("config", "check", "-c", inst.conf)
+    assert p.returncode == 2 and "redirect_listen needs tls_cert and tls_key" in p.stderr
 
 
 def test_unreadable_certificate_stops_start_up(make_instance, cert):

@@ -1,5 +1,6 @@
 """GET /v1/verify behind nginx auth_request, with the configuration that
-docs/verify.md shows, against a real nginx and the real binary.
+docs/verify.md shows (read from the page itself), against a real nginx and
+the real binary.
 
 One private nginx per test serves three things on free loopback ports: an
 upstream that echoes the X-Portcullis-* headers (and Authorization) it
@@ -8,7 +9,9 @@ front with the status mapping (429 and 503 passed on instead of nginx's 500)
 and keep-alive connections to Portcullis.
 Skipped when nginx is not installed (scripts/deps.sh all installs it).
 """
+import http.client
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -23,64 +26,50 @@ NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/ngin
                                   else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
 
-# The auth location and the identity headers, exactly as in docs/verify.md
-# (with the Portcullis address filled in).
-AUTH_LOCATION = """
-        location = /_portcullis {
-            internal;
-            proxy_pass http://127.0.0.1:%(pcl)d/v1/verify;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header Authorization $http_authorization;
-        }
-"""
-IDENTITY = """
-            auth_request /_portcullis;
-            auth_request_set $pcl_org     $upstream_http_x_portcullis_org_id;
-            auth_request_set $pcl_project $upstream_http_x_portcullis_project_id;
-            auth_request_set $pcl_key     $upstream_http_x_portcullis_key_id;
-            auth_request_set $pcl_env     $upstream_http_x_portcullis_key_env;
-            proxy_set_header X-Portcullis-Org-Id     $pcl_org;
-            proxy_set_header X-Portcullis-Project-Id $pcl_project;
-            proxy_set_header X-Portcullis-Key-Id     $pcl_key;
-            proxy_set_header X-Portcullis-Key-Env    $pcl_env;
-            proxy_set_header Authorization "";
-            proxy_pass http://127.0.0.1:%(up)d;
-"""
-# The same auth location over kept-alive connections (docs/verify.md, "Full
-# example"): the mapped front uses this one.
-AUTH_LOCATION_KEEPALIVE = """
-        location = /_portcullis {
-            internal;
-            proxy_pass http://portcullis/v1/verify;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header Authorization $http_authorization;
-        }
-"""
-# The status mapping of docs/verify.md.
-MAPPING = """
-            auth_request_set $pcl_status      $upstream_status;
-            auth_request_set $pcl_retry_after $upstream_http_retry_after;
-            auth_request_set $pcl_request_id  $upstream_http_x_request_id;
-            error_page 500 = @portcullis_refused;
-"""
-REFUSED = """
-        location @portcullis_refused {
-            default_type application/json;
-            add_header Retry-After  $pcl_retry_after always;
-            add_header X-Request-Id $pcl_request_id always;
-            if ($pcl_status = 429) {
-                return 429 '{"status":429,"title":"Too many requests"}';
-            }
-            if ($pcl_status = 503) {
-                return 503 '{"status":503,"title":"Service unavailable"}';
-            }
-            return 500 '{"status":500,"title":"Authentication unavailable"}';
-        }
-"""
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+DOC = os.path.join(ROOT, "docs", "verify.md")
+
+
+def doc_nginx_blocks():
+    """The ```nginx code blocks of docs/verify.md: minimal, status mapping, keep-alive."""
+    with open(DOC) as f:
+        blocks = re.findall(r"```nginx\n(.*?)```", f.read(), re.S)
+    assert len(blocks) == 3, "docs/verify.md: expected the three nginx examples"
+    return blocks
+
+
+def braced(block, opener, inner=False):
+    """The lines of block from the first one starting with opener to its closing brace
+    (braces inside quoted strings come in pairs on one line); inner: without those two."""
+    lines = block.split("\n")
+    first = next(i for i, line in enumerate(lines) if line.strip().startswith(opener))
+    depth, out = 0, []
+    for line in lines[first:]:
+        out.append(line)
+        depth += line.count("{") - line.count("}")
+        if depth == 0:
+            break
+    return "\n".join(out[1:-1] if inner else out)
+
+
+# The configuration is read from docs/verify.md, never copied, so that what the page tells
+# people to paste is what runs here. Its addresses (Portcullis on 127.0.0.1:8080, the API on
+# 127.0.0.1:9000) become the test's ports.
+_MINIMAL, _MAPPED, _KEEPALIVE = doc_nginx_blocks()
+AUTH_LOCATION = braced(_MINIMAL, "location = /_portcullis")
+IDENTITY = braced(_MINIMAL, "location / {", inner=True)
+MAPPING = "\n".join(
+    line for line in braced(_MAPPED, "location / {", inner=True).split("\n")
+    if not line.strip().startswith(("auth_request ", "#", "proxy_pass")))
+REFUSED = braced(_MAPPED, "location @portcullis_refused")
+UPSTREAM = braced(_KEEPALIVE, "upstream portcullis")
+AUTH_LOCATION_KEEPALIVE = braced(_KEEPALIVE, "location = /_portcullis")
+
+
+def with_ports(text, pcl, up):
+    return text.replace("127.0.0.1:8080", f"127.0.0.1:{pcl}").replace("127.0.0.1:9000",
+                                                                    f"127.0.0.1:{up}")
+
 
 CONF = """
 worker_processes 1;
@@ -110,10 +99,7 @@ http {
 %(identity)s
         }
     }
-    upstream portcullis {
-        server 127.0.0.1:%(pcl)d;
-        keepalive 16;
-    }
+%(upstream)s
     server {  # front with the status mapping, keep-alive to Portcullis
         listen 127.0.0.1:%(mapped)d;
 %(auth_keepalive)s
@@ -132,11 +118,10 @@ class Nginx:
         self.dir = str(workdir)
         self.ports = {"up": free_port(), "plain": free_port(), "mapped": free_port()}
         v = dict(self.ports, dir=self.dir, pcl=pcl_port)
-        v["auth"] = AUTH_LOCATION % v
-        v["auth_keepalive"] = AUTH_LOCATION_KEEPALIVE
-        v["identity"] = IDENTITY % v
-        v["refused"] = REFUSED
-        v["mapping"] = MAPPING
+        for name, text in (("auth", AUTH_LOCATION), ("auth_keepalive", AUTH_LOCATION_KEEPALIVE),
+                           ("identity", IDENTITY), ("refused", REFUSED), ("mapping", MAPPING),
+                           ("upstream", UPSTREAM)):
+            v[name] = with_ports(text, pcl_port, self.ports["up"])
         self.conf = os.path.join(self.dir, "nginx.conf")
         with open(self.conf, "w") as f:
             f.write(CONF % v)
@@ -183,7 +168,10 @@ class Nginx:
 
 @pytest.fixture
 def gw(make_instance):
-    return make_instance().start()
+    # As docs/verify.md says: nginx (on loopback here) is named a trusted proxy, and its
+    # X-Forwarded-For line gives Portcullis each client's address. Three failures block one.
+    return make_instance(config="[server]\ntrusted_proxies = 127.0.0.1\n"
+                                "[auth]\nfailed_attempts_max = 3\n").start()
 
 
 @pytest.fixture
@@ -285,7 +273,7 @@ def test_rate_limited_org_gets_500_plain_and_429_with_the_mapping(gw, front):
     assert r.status_code == 429, r.text
     assert int(r.headers["Retry-After"]) >= 1
     assert r.headers["X-Request-Id"].startswith("req_")
-    assert r.json() == {"status": 429, "title": "Too many requests"}
+    assert r.json() == {"status": 429, "title": "Too Many Requests"}
 
 
 def test_killed_org_gets_500_plain_and_503_with_the_mapping(gw, front):
@@ -297,7 +285,7 @@ def test_killed_org_gets_500_plain_and_503_with_the_mapping(gw, front):
     assert front.get("plain", "/", key=k["key"]).status_code == 500
     r = front.get("mapped", "/", key=k["key"])
     assert r.status_code == 503, r.text
-    assert r.json() == {"status": 503, "title": "Service unavailable"}
+    assert r.json() == {"status": 503, "title": "Service Unavailable"}
 
 
 def test_portcullis_down_gives_500_with_the_mapping(gw, front):
@@ -307,3 +295,34 @@ def test_portcullis_down_gives_500_with_the_mapping(gw, front):
     r = front.get("mapped", "/", key=k["key"])
     assert r.status_code == 500
     assert r.json()["title"] == "Authentication unavailable"
+
+
+def status_from(front, which, source, headers):
+    """GET / on a front from the loopback address source (127.0.0.2, ...): another client."""
+    conn = http.client.HTTPConnection("127.0.0.1", front.ports[which], timeout=10,
+                                      source_address=(source, 0))
+    try:
+        conn.request("GET", "/", headers=headers)
+        r = conn.getresponse()
+        r.read()
+        return r.status
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("which", ["plain", "mapped"])
+def test_brute_force_guard_tells_clients_apart_through_either_front(gw, front, which):
+    # Both /_portcullis locations of docs/verify.md send X-Forwarded-For, so the guard
+    # blocks the client that sent wrong keys, not every client behind nginx. (The keep-alive
+    # one did not: every client reached Portcullis as 127.0.0.1 and one blocked them all.)
+    org = new_org(gw)
+    k = new_key(gw, org)
+    other = new_key(gw, org)
+    wrong = {"Authorization": "Bearer " + wrong_secret(k["key"], other["key"])}
+    for _ in range(3):
+        assert status_from(front, which, "127.0.0.2", wrong) == 401
+    assert status_from(front, which, "127.0.0.2", wrong) == (429 if which == "mapped" else 500)
+    assert status_from(front, which, "127.0.0.3", wrong) == 401  # another client: not blocked
+    fresh = new_key(gw, org)  # never verified: the guard would stop it for a blocked client
+    assert status_from(front, which, "127.0.0.4", {"Authorization": "Bearer " + fresh["key"]}) \
+        == 200
