@@ -51,6 +51,15 @@ def test_unknown_member_of_rate_limit_is_400_naming_it(gw, method, path, rate_li
     assert len(gw.root("GET", "/v1/orgs").json()["data"]) == 1
 
 
+def test_duplicate_member_is_400_with_its_position_not_a_field(gw):
+    # docs/api.md: duplicates are a parse error, reported like malformed JSON.
+    body = b'{"name": "a", "name": "b"}'
+    r = gw.root("POST", "/v1/orgs", data=body, headers={"Content-Type": "application/json"})
+    problem = assert_problem(r, 400, "BAD_REQUEST")
+    assert set(problem["details"]) == {"position"}
+    assert 0 < problem["details"]["position"] <= len(body)
+
+
 def test_known_rate_limit_members_still_apply(gw):
     org = new_org(gw)
     r = gw.root("PATCH", f"/v1/orgs/{org}",

@@ -59,14 +59,18 @@ class Prism:
              "--port", str(self.port), "-v", "warn", SPEC, upstream],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
-        while True:
-            assert self.proc.poll() is None, self.output()
-            try:
-                requests.get(self.url("/healthz"), timeout=2)
-                return
-            except requests.ConnectionError:
-                assert time.time() < deadline, "prism did not start: " + self.output()
-                time.sleep(0.2)
+        try:
+            while True:
+                assert self.proc.poll() is None, self.output()
+                try:
+                    requests.get(self.url("/healthz"), timeout=2)
+                    return
+                except requests.ConnectionError:
+                    assert time.time() < deadline, "prism did not start: " + self.output()
+                    time.sleep(0.2)
+        except BaseException:
+            self.close()  # never leave a Prism running
+            raise
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
