@@ -277,20 +277,6 @@ static void after_auth(struct http_request *req)
 	gateway_rate_limit(req, after_rate_limit);
 }
 
-/* True when a segment of the (decoded) path is "." or "..". */
-static bool has_dot_segment(const char *path)
-{
-	for (const char *p = path; *p;) {
-		while (*p == '/')
-			p++;
-		size_t n = strcspn(p, "/");
-		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return true;
-		p += n;
-	}
-	return false;
-}
-
 void gateway_forward(struct http_request *req)
 {
 	struct app *app = req->app;
@@ -298,26 +284,15 @@ void gateway_forward(struct http_request *req)
 	memset(st, 0, sizeof *st);
 	req->gateway_fw = st;
 	/*
-	 * The target is appended to the upstream's base URL, so only an
-	 * origin-form path may follow it: "@host/x" or "x.example/" would
-	 * make the base URL's authority name another host.
+	 * req->path is the decoded path the server's request check
+	 * (http/reqcheck.h) proved to be origin-form, free of dot segments,
+	 * control bytes and backslashes, and to be what the raw target (which
+	 * goes upstream as sent) decodes to: the route prefix picked here is
+	 * the one the upstream sees.
 	 */
-	if (req->raw_uri[0] != '/') {
-		http_respond_problem(req, 400, "BAD_REQUEST",
-		                     "The request target must be a path starting with /.", NULL);
-		return;
-	}
 	st->base_url = pick_upstream(&app->cfg, req->path, &st->route);
 	if (!st->base_url) {
 		http_respond_problem(req, 404, "NOT_FOUND", "No such resource.", NULL);
-		return;
-	}
-	/*
-	 * Routing matches the decoded path; an upstream would resolve "..", so a
-	 * path with dot segments could leave its route's prefix. Refuse it.
-	 */
-	if (has_dot_segment(req->path)) {
-		http_respond_bad_field(req, "path", "The path must not contain . or .. segments.");
 		return;
 	}
 	authn_run(req, "gateway", after_auth);

@@ -53,6 +53,22 @@ static bool is_field_vchar(unsigned char c)
 	return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
+bool h1_is_token(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!is_tchar((unsigned char)s[i]))
+			return false;
+	return n > 0;
+}
+
+bool h1_is_field_value(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!is_field_vchar((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
 static bool name_is(const struct h1_field *f, const char *name)
 {
 	size_t n = strlen(name);
@@ -68,8 +84,7 @@ static bool name_is(const struct h1_field *f, const char *name)
 	return true;
 }
 
-/* Call fn on each comma-separated element of a field value, trimmed. */
-static bool each_token(const char *v, size_t n, bool (*fn)(void *, const char *, size_t), void *arg)
+bool h1_each_element(const char *v, size_t n, bool (*fn)(void *, const char *, size_t), void *arg)
 {
 	size_t i = 0;
 	while (i < n) {
@@ -87,7 +102,7 @@ static bool each_token(const char *v, size_t n, bool (*fn)(void *, const char *,
 	return true;
 }
 
-static bool token_ieq(const char *t, size_t n, const char *lit)
+bool h1_token_ieq(const char *t, size_t n, const char *lit)
 {
 	size_t m = strlen(lit);
 	if (n != m)
@@ -134,14 +149,14 @@ struct te_state {
 static bool take_coding(void *arg, const char *t, size_t n)
 {
 	struct te_state *st = arg;
-	st->last_chunked = token_ieq(t, n, "chunked");
+	st->last_chunked = h1_token_ieq(t, n, "chunked");
 	return true;
 }
 
 static bool take_connection(void *arg, const char *t, size_t n)
 {
 	bool *close = arg;
-	if (token_ieq(t, n, "close"))
+	if (h1_token_ieq(t, n, "close"))
 		*close = true;
 	return true;
 }
@@ -234,13 +249,14 @@ int h1_parse_head(const char *buf, size_t len, bool head_request, struct h1_head
 		if (name_is(f, "content-length")) {
 			/* Every Content-Length line needs a value, not only the first. */
 			cl.in_field = false;
-			if (!each_token(f->value, f->value_len, take_length, &cl) || !cl.in_field)
+			if (!h1_each_element(f->value, f->value_len, take_length, &cl) ||
+			    !cl.in_field)
 				return -1;
 		} else if (name_is(f, "transfer-encoding")) {
 			has_te = true;
-			each_token(f->value, f->value_len, take_coding, &te);
+			h1_each_element(f->value, f->value_len, take_coding, &te);
 		} else if (name_is(f, "connection")) {
-			each_token(f->value, f->value_len, take_connection, &close);
+			h1_each_element(f->value, f->value_len, take_connection, &close);
 		}
 	}
 	if (pos != len)

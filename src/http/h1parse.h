@@ -9,7 +9,8 @@
  *                   bytes go to a sink.
  *
  * The head's fields point into the caller's buffer. Trailer fields of a
- * chunked body are read and dropped.
+ * chunked body are read and dropped. The character classes (tokens, field
+ * values) are shared with the request checks (reqcheck.h).
  */
 #ifndef PORTCULLIS_HTTP_H1PARSE_H
 #define PORTCULLIS_HTTP_H1PARSE_H
@@ -42,6 +43,19 @@ struct h1_head {
 	size_t n_fields;
 	struct h1_field fields[H1_MAX_FIELDS];
 };
+
+/** True when s[0..n) is a non-empty RFC 9110 token (a field name, a coding). */
+bool h1_is_token(const char *s, size_t n);
+/** True when s[0..n) holds only field-value bytes: HTAB, SP, VCHAR, obs-text (no CTL, no DEL). */
+bool h1_is_field_value(const char *s, size_t n);
+/**
+ * Call fn on each comma-separated element of a field value, trimmed of
+ * whitespace; empty elements are skipped. False as soon as fn returns false.
+ */
+bool h1_each_element(const char *v, size_t n, bool (*fn)(void *arg, const char *t, size_t n),
+                     void *arg);
+/** True when t[0..n) equals the lower-case literal lit, ignoring ASCII case. */
+bool h1_token_ieq(const char *t, size_t n, const char *lit);
 
 /**
  * Where the head ends in buf[0..len): its length through the empty line,

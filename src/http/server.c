@@ -8,8 +8,9 @@
  * suspended for pool work; MHD is only ever called from its owner thread.
  *
  * Request lifecycle: the URI-log callback creates the request context (so
- * the raw URI is kept), the first access-handler call checks headers and
- * routes, body chunks are collected up to max_body_bytes, the last call
+ * the raw URI is kept), the first access-handler call checks the target and
+ * every header field (reqcheck.h), decodes the path once and routes on it,
+ * body chunks are collected up to max_body_bytes, the last call
  * dispatches; the completion callback logs, counts and frees.
  */
 #include "http/server.h"
@@ -21,6 +22,7 @@
 #include "core/ulid.h"
 #include "http/connlimit.h"
 #include "http/metrics.h"
+#include "http/reqcheck.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,6 +46,7 @@
 #define ROUTE_SLOT_NONE  (ROUTER_MAX_ROUTES + 1)
 #define HSTS_VALUE       "max-age=63072000; includeSubDomains"
 #define MAX_PEM_BYTES    (1024 * 1024)
+#define MAX_TARGET_BYTES 8192 /* longer request-targets get our 414 */
 
 /*
  * TLS 1.2 and 1.3 only; forward secrecy only (ECDHE, DHE: no RSA key
@@ -104,6 +107,7 @@ struct http_server {
 struct request_ext {
 	struct http_request req;
 	bool headers_checked;
+	bool close_after; /* refused for its framing: answer at once, then close */
 	int route_slot;
 };
 
@@ -467,14 +471,78 @@ static void fill_client_ip(struct http_request *req)
 		client_from_forwarded_for(req);
 }
 
-/* First call: header checks and routing. Responds on any failure. */
-static void check_headers(struct request_ext *x, const char *url, const char *method)
+static enum MHD_Result check_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_size, const char *value, size_t value_size)
+{
+	(void)kind;
+	reqcheck_head_field(cls, key, key_size, value ? value : "", value ? value_size : 0);
+	return MHD_YES;
+}
+
+static void refuse_request(struct request_ext *x, const struct reqcheck_verdict *v)
+{
+	struct http_request *req = &x->req;
+	json_t *details = NULL;
+	if (v->status == 414)
+		details = json_pack("{s:I}", "limit", (json_int_t)MAX_TARGET_BYTES);
+	else if (v->field)
+		details = json_pack("{s:s}", "field", v->field);
+	if (v->close) {
+		x->close_after = true;
+		http_set_header(req, MHD_HTTP_HEADER_CONNECTION, "close");
+	}
+	http_respond_problem(req, v->status, v->code, v->message, details);
+}
+
+/*
+ * The request-target, decoded once into req->path: the path every later
+ * step (dot-segment check, router, route prefixes) uses, and what the raw
+ * target sent upstream decodes to. Responds and returns false on a refusal.
+ */
+static bool check_target(struct request_ext *x)
+{
+	struct http_request *req = &x->req;
+	size_t len = strlen(req->raw_uri);
+	struct reqcheck_verdict v;
+	char *path = arena_alloc(&req->arena, len + 1);
+	if (reqcheck_target(req->raw_uri, len, MAX_TARGET_BYTES, path, len + 1, &v) < 0) {
+		refuse_request(x, &v);
+		return false;
+	}
+	req->path = path;
+	return true;
+}
+
+/*
+ * Every header field line as MHD parsed it (duplicates included): names,
+ * values, Host, and the body framing (reqcheck.h). Responds and returns
+ * false on a refusal.
+ */
+static bool check_fields(struct request_ext *x, const char *version)
+{
+	struct http_request *req = &x->req;
+	/* MHD answers anything but "HTTP/d.d" and HTTP/1.x itself (400, 505). */
+	int minor = strlen(version) == 8 ? version[7] - '0' : 1;
+	struct reqcheck_head h;
+	reqcheck_head_init(&h, minor);
+	MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, check_field, &h);
+	struct reqcheck_verdict v;
+	if (reqcheck_head_done(&h, &v) < 0) {
+		refuse_request(x, &v);
+		return false;
+	}
+	return true;
+}
+
+/* First call: request checks and routing. Responds on any failure. */
+static void check_headers(struct request_ext *x, const char *method, const char *version)
 {
 	struct http_request *req = &x->req;
 	struct http_server *s = req->worker->server;
 	req->method = method;
-	req->path = arena_strdup(&req->arena, url);
 	fill_client_ip(req);
+	if (!check_target(x))
+		return;
 
 	struct header_sum hs = {strlen(req->raw_uri) + strlen(method) + 12};
 	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, sum_header, &hs);
@@ -485,10 +553,12 @@ static void check_headers(struct request_ext *x, const char *url, const char *me
 		    json_pack("{s:I}", "limit", (json_int_t)s->cfg->server_max_header_bytes));
 		return;
 	}
+	if (!check_fields(x, version))
+		return;
 
 	char allow[64];
 	const struct route *rt = NULL;
-	switch (router_match(s->opts.router, req, method, url, &rt, allow, sizeof allow)) {
+	switch (router_match(s->opts.router, req, method, req->path, &rt, allow, sizeof allow)) {
 	case ROUTE_FOUND:
 		req->route = rt;
 		req->route_label = rt->pattern;
@@ -564,18 +634,20 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 {
 	(void)cls;
 	(void)conn;
-	(void)version;
+	(void)url; /* MHD's decoding cuts at %00: check_headers decodes the raw target */
 	struct request_ext *x = *req_cls;
 	struct http_request *req = &x->req;
 
 	if (!x->headers_checked) {
 		x->headers_checked = true;
-		check_headers(x, url, method);
+		check_headers(x, method, version);
 		/*
-		 * Refuse an oversized body before reading it. Other early errors
-		 * wait for the final call so the connection can stay open.
+		 * Refuse an oversized body or doubtful framing before reading on.
+		 * Other early errors wait for the final call so the connection can
+		 * stay open.
 		 */
-		if (req->responded && (req->status == 413 || request_has_body(req)))
+		if (req->responded &&
+		    (req->status == 413 || x->close_after || request_has_body(req)))
 			return queue_response(x);
 		return MHD_YES;
 	}
@@ -1014,8 +1086,11 @@ static struct MHD_Daemon *start_worker_daemon(struct http_server *s, struct http
 	unsigned conn_limit = (unsigned)(cfg->server_max_connections / s->n_workers);
 	if (conn_limit < 1)
 		conn_limit = 1;
-	/* MHD's own buffer must hold our header limit; we answer 431 ourselves. */
-	size_t mem_limit = (size_t)cfg->server_max_header_bytes * 2 + 8192;
+	/*
+	 * MHD's own buffer must hold our header and target limits, so that we
+	 * answer 431 and 414 ourselves (problem+json) before MHD would.
+	 */
+	size_t mem_limit = ((size_t)cfg->server_max_header_bytes + MAX_TARGET_BYTES) * 2 + 8192;
 	struct MHD_OptionItem tls_opts[] = {
 	    {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert_pem},
 	    {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key_pem},
