@@ -36,8 +36,9 @@ int app_open(struct app *app, const char *config_path, char *err, size_t cap)
 		log_warn("[auth] bcrypt_cost is %lld; below 12 is too weak for production",
 		         (long long)app->cfg.auth_bcrypt_cost);
 	char msg[512];
-	if (store_open(app->cfg.store_url, (int)app->cfg.store_pool_size, &app->store, msg,
-	               sizeof msg) != STORE_OK) {
+	struct store_options so = {.pool_size = (int)app->cfg.store_pool_size,
+	                           .statement_timeout_ms = app->cfg.store_statement_timeout_ms};
+	if (store_open_with(app->cfg.store_url, &so, &app->store, msg, sizeof msg) != STORE_OK) {
 		snprintf(err, cap, "store: %s", msg);
 		return -1;
 	}

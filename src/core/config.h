@@ -44,6 +44,7 @@ struct config {
 	/* [store], [kv] */
 	char *store_url;
 	int64_t store_pool_size;
+	int64_t store_statement_timeout_ms;
 	char *kv_url;
 
 	/* [auth] */
@@ -68,6 +69,7 @@ struct config {
 	int64_t upstream_timeout_ms;
 	int64_t upstream_connect_timeout_ms;
 	char *upstream_ca_file;
+	int64_t upstream_max_response_bytes;
 
 	/* [rate_limit] */
 	int64_t rate_limit_requests;
@@ -89,6 +91,13 @@ struct config {
 };
 
 #define CONFIG_MAX_TRUSTED_PROXIES 16
+
+/**
+ * The largest [idempotency] max_response_bytes: the kv tier's cap on a
+ * stored body (KV_IDEM_BODY_MAX, which kv.c asserts equal), so a response
+ * the setting allows is one the tier can keep.
+ */
+#define CONFIG_IDEMPOTENCY_BODY_MAX (16 * 1024 * 1024)
 
 /**
  * Parse a [server] trusted_proxies list into out; the number of addresses,

@@ -171,7 +171,7 @@ static void send_upstream(struct http_request *req)
 	    .timeout_ms = st->route && st->route->timeout_ms ? st->route->timeout_ms
 	                                                     : app->cfg.upstream_timeout_ms,
 	    .connect_timeout_ms = app->cfg.upstream_connect_timeout_ms,
-	    .max_response_bytes = 256u * 1024 * 1024,
+	    .max_response_bytes = (size_t)app->cfg.upstream_max_response_bytes,
 	    .ca_file = app->cfg.upstream_ca_file,
 	};
 	http_suspend(req, NULL);

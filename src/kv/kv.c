@@ -8,7 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "kv/kv_internal.h"
+
+/* [idempotency] max_response_bytes may not promise more than a record holds. */
+_Static_assert(KV_IDEM_BODY_MAX == CONFIG_IDEMPOTENCY_BODY_MAX,
+               "[idempotency] max_response_bytes range must end at the kv body cap");
 
 static const struct kv_backend *const backends[] = {
     &kv_memory_backend,

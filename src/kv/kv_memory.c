@@ -15,7 +15,8 @@
  * Caps (from the URL, per process, split evenly over the stripes):
  *   max_entries (default 1M): entries of either kind. Memory is then at most
  *     max_entries * (sizeof(struct entry) + key) + max_bytes.
- *   max_bytes (default 256 MiB): stored response bodies and content types.
+ *   max_bytes (default 256 MiB + 4 KiB, one largest record a stripe): stored
+ *     response bodies and content types.
  * What happens at the cap:
  *   - A new entry first displaces expired ones, then the GCRA entry with the
  *     earliest deadline (sampled from a window of buckets, like Redis's
@@ -59,11 +60,18 @@
 #define SWEEP_STEP          4  /* buckets visited per operation */
 #define EVICT_WINDOW        32 /* buckets sampled per eviction */
 #define DEFAULT_MAX_ENTRIES (1u << 20)
-#define DEFAULT_MAX_BYTES   (256u * 1024u * 1024u)
-#define MAX_ENTRIES_LIMIT   (1LL << 32)
-#define MAX_BYTES_LIMIT     (1LL << 40)
-#define NOTICE_QUEUE_MAX    256
-#define PUBLISH_WAIT_MS     1000
+/*
+ * Each stripe gets max_bytes / STRIPES. By default that is one largest
+ * record (body and content type with its NUL): 256 MiB was 16 MiB a stripe,
+ * so a 16 MiB response, which [idempotency] max_response_bytes allows,
+ * could never be stored.
+ */
+#define IDEM_RECORD_MAX   (KV_IDEM_BODY_MAX + KV_IDEM_CONTENT_TYPE_MAX + 1u)
+#define DEFAULT_MAX_BYTES ((int64_t)STRIPES * IDEM_RECORD_MAX)
+#define MAX_ENTRIES_LIMIT (1LL << 32)
+#define MAX_BYTES_LIMIT   (1LL << 40)
+#define NOTICE_QUEUE_MAX  256
+#define PUBLISH_WAIT_MS   1000
 
 enum entry_kind { ENTRY_GCRA, ENTRY_IDEM };
 

@@ -49,12 +49,22 @@ enum {
 
 struct db_conn;
 
+/** How connections are made (zero: the defaults). */
+struct db_options {
+	/*
+	 * PostgreSQL: statement_timeout, and TCP keepalives plus
+	 * tcp_user_timeout scaled to it so a dead connection fails too; 0 = none.
+	 */
+	int64_t statement_timeout_ms;
+};
+
 struct db_driver {
 	const char *scheme;
 	const char *dialect; /* "sqlite" or "postgres": selects migration variants */
 	/* create: make a missing database (SQLite: only on the first open, so a file
 	 * that vanished later is an outage, not a silent empty database). */
-	int (*connect)(const char *url, bool create, struct db_conn **out, char *err, size_t cap);
+	int (*connect)(const char *url, bool create, const struct db_options *opt,
+	               struct db_conn **out, char *err, size_t cap);
 	void (*disconnect)(struct db_conn *c);
 	/* Run one or more statements without parameters (migrations). */
 	int (*exec_script)(struct db_conn *c, const char *sql);
@@ -73,6 +83,18 @@ struct db_driver {
 	 * transaction ends (PostgreSQL: an advisory transaction lock).
 	 */
 	int (*migrate_lock)(struct db_conn *c);
+	/*
+	 * Optional (NULL: every commit is durable). Outside a transaction: whether
+	 * the commits from here on must survive a power or OS failure once
+	 * acknowledged (SQLite: synchronous=FULL, the default of a new connection)
+	 * or may be lost in one (synchronous=NORMAL: high-volume records only).
+	 */
+	int (*set_durable)(struct db_conn *c, bool durable);
+	/*
+	 * Optional (NULL: no statement timeout to lift). Right after begin: no
+	 * statement timeout until the transaction ends (migrations, purges).
+	 */
+	int (*unbounded)(struct db_conn *c);
 };
 
 struct db_conn {
@@ -81,6 +103,13 @@ struct db_conn {
 
 extern const struct db_driver db_sqlite_driver;
 extern const struct db_driver db_postgres_driver;
+
+struct store;
+/**
+ * For tests: run fn on one of st's pooled connections (the next one a
+ * store call would use) and return what it returns.
+ */
+int store_with_conn(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg);
 
 /** Free a result (NULL ok). */
 void db_result_free(struct db_result *r);

@@ -15,6 +15,15 @@
  * translated again either: for the request log's 64-row INSERT (832
  * placeholders) that was most of the client's cost per row.
  *
+ * Bounded waits ([store] statement_timeout_ms, db_options): the server
+ * cancels a statement that runs longer (SQLSTATE 57014, DB_ERROR), and
+ * because a server that is gone cannot cancel anything, the connection also
+ * gets TCP keepalives and tcp_user_timeout scaled to the same time: a dead
+ * peer or path fails the call in about 1.5 times the timeout instead of the
+ * minute or more that kernel defaults and our old keepalives (30 s idle)
+ * gave. Migrations and purges lift the timeout for their transaction
+ * (pg_unbounded, SET LOCAL).
+ *
  * Error mapping: SQLSTATE class 23 is DB_CONSTRAINT; a lost connection,
  * class 08 or a server shutting down (57P01-57P03) is DB_UNAVAILABLE, so the
  * store's pool drops the connection and reconnects on a later call.
@@ -87,7 +96,14 @@ static void copy_message(char *err, size_t cap, const char *prefix, const char *
 			*p = ' ';
 }
 
-static int pg_connect(const char *url, bool create, struct db_conn **out, char *err, size_t cap)
+/* n clamped to [lo, hi]. */
+static int64_t clamp64(int64_t n, int64_t lo, int64_t hi)
+{
+	return n < lo ? lo : n > hi ? hi : n;
+}
+
+static int pg_connect(const char *url, bool create, const struct db_options *opt,
+                      struct db_conn **out, char *err, size_t cap)
 {
 	(void)create;
 	/*
@@ -106,23 +122,35 @@ static int pg_connect(const char *url, bool create, struct db_conn **out, char *
 	/*
 	 * Entries before "dbname" are defaults the URL may override; the URL's
 	 * own connect_timeout wins over ours. Keepalives notice a dead peer on
-	 * an idle connection. Custom plans for prepared statements: store.c's
-	 * optional filters ("? IS NULL OR org_id = ?") need the values to use
-	 * an index, and a generic plan would not know them.
+	 * an idle connection; with a statement timeout T they start after T/2
+	 * (probes every T/4, at least 1 s) and tcp_user_timeout is T, so a
+	 * call waiting on a dead connection fails in about 1.5 T (see the top).
+	 * Custom plans for prepared statements: store.c's optional filters
+	 * ("? IS NULL OR org_id = ?") need the values to use an index, and a
+	 * generic plan would not know them.
 	 */
+	int64_t t_ms = opt ? opt->statement_timeout_ms : 0;
+	char idle[24] = "30", interval[24] = "10", user_timeout[24] = "0", options[96];
+	if (t_ms > 0) {
+		str_i64(idle, clamp64((t_ms / 2 + 999) / 1000, 1, 30));
+		str_i64(interval, clamp64((t_ms / 4 + 999) / 1000, 1, 10));
+		str_i64(user_timeout, t_ms);
+	}
+	snprintf(options, sizeof options,
+	         "-c plan_cache_mode=force_custom_plan -c statement_timeout=%lld", (long long)t_ms);
 	static const char *const keys[] = {"connect_timeout",
 	                                   "fallback_application_name",
 	                                   "keepalives",
 	                                   "keepalives_idle",
 	                                   "keepalives_interval",
 	                                   "keepalives_count",
+	                                   "tcp_user_timeout",
 	                                   "options",
 	                                   "dbname",
 	                                   "client_encoding",
 	                                   NULL};
-	const char *const vals[] = {
-	    "3", "portcullis", "1", "30", "10", "3", "-c plan_cache_mode=force_custom_plan",
-	    url, "UTF8",       NULL};
+	const char *const vals[] = {"3",          "portcullis", "1", idle,   interval, "3",
+	                            user_timeout, options,      url, "UTF8", NULL};
 	PGconn *pg = PQconnectdbParams(keys, vals, 1);
 	if (!pg)
 		fatal("out of memory in PQconnectdbParams");
@@ -476,6 +504,11 @@ static bool pg_alive(struct db_conn *base)
 	return ok;
 }
 
+static int pg_unbounded(struct db_conn *base)
+{
+	return pg_exec_script(base, "SET LOCAL statement_timeout = 0");
+}
+
 static int pg_migrate_lock(struct db_conn *base)
 {
 	/* Held until the migration transaction ends; other nodes wait. */
@@ -494,4 +527,5 @@ const struct db_driver db_postgres_driver = {
     .rollback = pg_rollback,
     .alive = pg_alive,
     .migrate_lock = pg_migrate_lock,
+    .unbounded = pg_unbounded,
 };

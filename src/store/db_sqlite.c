@@ -3,6 +3,16 @@
  * foreign keys on, temporary data in memory, and a per-connection cache of
  * prepared statements keyed by the SQL text's address (store.c passes
  * string literals). Text parameters are bound without a copy.
+ *
+ * Durability: a connection starts with synchronous=FULL, so in WAL mode
+ * each commit fsyncs the WAL before it returns, and an acknowledged kill,
+ * revocation or audit event survives a power or OS failure. store.c asks
+ * for synchronous=NORMAL (set_durable false) only around the high-volume
+ * records, request-log rows and last-used times: NORMAL does not fsync at
+ * commit, so a power failure can lose the last of those commits (never
+ * corrupt the file; a process crash loses nothing in either mode). The
+ * PRAGMA cannot change inside a transaction, so it is set before BEGIN,
+ * and only when it differs from what the connection has.
  */
 #include "store/db.h"
 
@@ -21,6 +31,7 @@ struct sqlite_conn {
 	struct db_conn base;
 	sqlite3 *db;
 	char *path;
+	bool durable; /* synchronous=FULL (else NORMAL) */
 	struct {
 		const char *sql;
 		sqlite3_stmt *stmt;
@@ -50,8 +61,10 @@ static int map_rc(int rc)
 	}
 }
 
-static int sqlite_connect(const char *url, bool create, struct db_conn **out, char *err, size_t cap)
+static int sqlite_connect(const char *url, bool create, const struct db_options *opt,
+                          struct db_conn **out, char *err, size_t cap)
 {
+	(void)opt; /* no statement timeout: one writer, and the busy timeout bounds the wait */
 	/* sqlite:///abs/path.db or sqlite://relative.db */
 	const char *path = url + strlen("sqlite://");
 	if (!*path) {
@@ -69,17 +82,15 @@ static int sqlite_connect(const char *url, bool create, struct db_conn **out, ch
 	}
 	sqlite3_busy_timeout(db, 5000);
 	/*
-	 * synchronous=NORMAL: in WAL mode a commit is not fsynced (a power
-	 * failure can lose the last commits, never corrupt the file).
-	 * temp_store=MEMORY: statement journals stay in memory. A multi-row
-	 * INSERT inside a transaction (the request log's) needs one; on disk
-	 * it was a temporary file created, written and deleted for most
-	 * batches, with more pwrite calls than the database and its WAL.
+	 * synchronous=FULL: see the top of the file. temp_store=MEMORY: statement journals stay in
+	 * memory. A multi-row INSERT inside a transaction (the request log's) needs one; on disk it
+	 * was a temporary file created, written and deleted for most batches, with more pwrite
+	 * calls than the database and its WAL.
 	 */
 	char *msg = NULL;
 	rc = sqlite3_exec(db,
 	                  "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "
-	                  "PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;",
+	                  "PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;",
 	                  NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
 		snprintf(err, cap, "cannot use %s: %s", path, msg ? msg : sqlite3_errmsg(db));
@@ -91,6 +102,7 @@ static int sqlite_connect(const char *url, bool create, struct db_conn **out, ch
 	c->base.driver = &db_sqlite_driver;
 	c->db = db;
 	c->path = xstrdup(path);
+	c->durable = true;
 	*out = &c->base;
 	return DB_OK;
 }
@@ -218,6 +230,18 @@ static int sqlite_query(struct db_conn *base, const char *sql, const struct db_p
 	return DB_OK;
 }
 
+static int sqlite_set_durable(struct db_conn *base, bool durable)
+{
+	struct sqlite_conn *c = (struct sqlite_conn *)base;
+	if (c->durable == durable)
+		return DB_OK;
+	int rc = sqlite_exec_script(base, durable ? "PRAGMA synchronous=FULL"
+	                                          : "PRAGMA synchronous=NORMAL");
+	if (rc == DB_OK)
+		c->durable = durable;
+	return rc;
+}
+
 static int sqlite_begin(struct db_conn *base)
 {
 	return sqlite_exec_script(base, "BEGIN IMMEDIATE");
@@ -267,4 +291,5 @@ const struct db_driver db_sqlite_driver = {
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
     .alive = sqlite_alive,
+    .set_durable = sqlite_set_durable,
 };

@@ -32,6 +32,7 @@
 struct store {
 	const struct db_driver *driver;
 	char *url;
+	struct db_options opt;
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
 	struct db_conn **idle; /* NULL slots are reconnected on demand */
@@ -64,21 +65,24 @@ static int map_db(int rc)
 	}
 }
 
-int store_open(const char *url, int pool_size, struct store **out, char *err, size_t cap)
+int store_open_with(const char *url, const struct store_options *o, struct store **out, char *err,
+                    size_t cap)
 {
 	const struct db_driver *d = driver_for(url);
 	if (!d) {
 		snprintf(err, cap, "unsupported store url (use sqlite:///path or postgres://...)");
 		return STORE_ERROR;
 	}
+	struct db_options opt = {.statement_timeout_ms = o->statement_timeout_ms};
 	struct db_conn *first = NULL;
-	int rc = d->connect(url, true, &first, err, cap);
+	int rc = d->connect(url, true, &opt, &first, err, cap);
 	if (rc != DB_OK)
 		return map_db(rc);
 	struct store *st = xcalloc(1, sizeof *st);
 	st->driver = d;
 	st->url = xstrdup(url);
-	st->size = pool_size > 0 ? pool_size : 1;
+	st->opt = opt;
+	st->size = o->pool_size > 0 ? o->pool_size : 1;
 	if (d == &db_sqlite_driver && st->size > 4)
 		st->size = 4; /* one writer at a time anyway */
 	st->idle = xcalloc((size_t)st->size, sizeof(struct db_conn *));
@@ -88,6 +92,12 @@ int store_open(const char *url, int pool_size, struct store **out, char *err, si
 	clock_cond_init_mono(&st->freed);
 	*out = st;
 	return STORE_OK;
+}
+
+int store_open(const char *url, int pool_size, struct store **out, char *err, size_t cap)
+{
+	struct store_options o = {.pool_size = pool_size};
+	return store_open_with(url, &o, out, err, cap);
 }
 
 void store_close(struct store *st)
@@ -120,7 +130,7 @@ static struct db_conn *acquire(struct store *st)
 	pthread_mutex_unlock(&st->lock);
 	if (!c) {
 		char err[256];
-		if (st->driver->connect(st->url, false, &c, err, sizeof err) != DB_OK) {
+		if (st->driver->connect(st->url, false, &st->opt, &c, err, sizeof err) != DB_OK) {
 			/* Once per outage (a request per line would flood the log). */
 			if (!atomic_exchange(&st->connect_failing, true))
 				log_warn("store: cannot connect: %s", err);
@@ -157,6 +167,36 @@ static int q(struct db_conn *c, const char *sql, const struct db_param *p, int n
 	return map_db(c->driver->query(c, sql, p, n, out));
 }
 
+/*
+ * Begin a write transaction. durable: its commit must survive a power or
+ * OS failure once it returns (kills, revocations, keys, audit events: all
+ * but the two high-volume records, request-log rows and last-used times).
+ * unbounded: maintenance work that may run past the statement timeout.
+ */
+static int begin_tx(struct db_conn *c, bool durable, bool unbounded)
+{
+	const struct db_driver *d = c->driver;
+	int rc = d->set_durable ? map_db(d->set_durable(c, durable)) : STORE_OK;
+	if (rc == STORE_OK)
+		rc = map_db(d->begin(c));
+	if (rc == STORE_OK && unbounded && d->unbounded) {
+		rc = map_db(d->unbounded(c));
+		if (rc != STORE_OK)
+			d->rollback(c);
+	}
+	return rc;
+}
+
+int store_with_conn(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg)
+{
+	struct db_conn *c = acquire(st);
+	if (!c)
+		return STORE_EUNAVAILABLE;
+	int rc = fn(c, arg);
+	release(st, c, rc);
+	return rc;
+}
+
 static void copy_str(char *dst, size_t cap, const char *src)
 {
 	snprintf(dst, cap, "%s", src ? src : "");
@@ -181,7 +221,7 @@ bool store_ready(struct store *st)
  */
 static int migrate_begin(struct db_conn *c)
 {
-	int rc = map_db(c->driver->begin(c));
+	int rc = begin_tx(c, true, true);
 	if (rc == STORE_OK && c->driver->migrate_lock) {
 		rc = map_db(c->driver->migrate_lock(c));
 		if (rc != STORE_OK)
@@ -345,15 +385,16 @@ static int bump_version_tx(struct db_conn *c)
 
 /*
  * Run fn(c, arg) in a write transaction with an audit event (when a is not
- * NULL) and, when bump, a state-version bump. Commits only when all succeed.
+ * NULL) and, when bump, a state-version bump. Commits only when all
+ * succeed; durable as begin_tx says.
  */
-static int in_tx(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg,
-                 const struct audit_input *a, bool bump)
+static int tx_run(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg,
+                  const struct audit_input *a, bool bump, bool durable)
 {
 	struct db_conn *c = acquire(st);
 	if (!c)
 		return STORE_EUNAVAILABLE;
-	int rc = map_db(c->driver->begin(c));
+	int rc = begin_tx(c, durable, false);
 	if (rc == STORE_OK)
 		rc = fn(c, arg);
 	if (rc == STORE_OK && a)
@@ -366,6 +407,13 @@ static int in_tx(struct store *st, int (*fn)(struct db_conn *c, void *arg), void
 		c->driver->rollback(c);
 	release(st, c, rc);
 	return rc;
+}
+
+/* A durable write transaction: every change but the high-volume records. */
+static int in_tx(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg,
+                 const struct audit_input *a, bool bump)
+{
+	return tx_run(st, fn, arg, a, bump, true);
 }
 
 /* Run one read query on a pooled connection. */
@@ -420,7 +468,7 @@ int store_audit_append(struct store *st, const struct audit_input *a)
 	struct db_conn *c = acquire(st);
 	if (!c)
 		return STORE_EUNAVAILABLE;
-	int rc = map_db(c->driver->begin(c));
+	int rc = begin_tx(c, true, false);
 	if (rc == STORE_OK)
 		rc = audit_append_tx(c, a);
 	if (rc == STORE_OK)
@@ -835,7 +883,7 @@ static int key_touch_fn(struct db_conn *c, void *arg)
 int store_key_touch(struct store *st, const char *const *ids, const int64_t *at, int n)
 {
 	struct touch_args ta = {ids, at, n};
-	return in_tx(st, key_touch_fn, &ta, NULL, false);
+	return tx_run(st, key_touch_fn, &ta, NULL, false, false); /* loss-tolerant, high volume */
 }
 
 /* ---------- kill switches ---------- */
@@ -1010,7 +1058,7 @@ static int request_log_insert_fn(struct db_conn *c, void *arg)
 int store_request_log_insert(struct store *st, const struct store_request_row *rows, int n)
 {
 	struct insert_rows_args ia = {rows, n};
-	return in_tx(st, request_log_insert_fn, &ia, NULL, false);
+	return tx_run(st, request_log_insert_fn, &ia, NULL, false, false); /* high volume */
 }
 
 int store_request_log_list(struct store *st, const struct request_filter *f, json_t **out)
@@ -1054,12 +1102,26 @@ int store_request_log_list(struct store *st, const struct request_filter *f, jso
 
 int store_request_log_purge(struct store *st, int64_t cutoff_ms, int64_t *deleted)
 {
+	struct db_conn *c = acquire(st);
+	if (!c)
+		return STORE_EUNAVAILABLE;
+	/* A day of rows may take longer than the statement timeout allows. */
+	int rc = begin_tx(c, false, true);
+	if (rc != STORE_OK) {
+		release(st, c, rc);
+		return rc;
+	}
 	struct db_param p[] = {P_INT(cutoff_ms)};
 	struct db_result *r = NULL;
-	int rc = read_q(st, "DELETE FROM request_log WHERE received_at < ?", p, 1, &r);
+	rc = q(c, "DELETE FROM request_log WHERE received_at < ?", p, 1, &r);
+	if (rc == STORE_OK)
+		rc = map_db(c->driver->commit(c));
+	else
+		c->driver->rollback(c);
 	if (rc == STORE_OK && deleted)
 		*deleted = r->changes;
 	db_result_free(r);
+	release(st, c, rc);
 	return rc;
 }
 

@@ -34,7 +34,19 @@ enum {
 
 struct store;
 
-/** Open a store by URL with up to pool_size connections. */
+struct store_options {
+	int pool_size;                /* connections, at least 1 (SQLite: at most 4) */
+	int64_t statement_timeout_ms; /* PostgreSQL; 0 = none ([store] statement_timeout_ms) */
+};
+
+/**
+ * Open a store by URL. Kill, revocation, key, organisation and audit
+ * transactions commit durably (SQLite: synchronous=FULL); request-log rows
+ * and last-used times may be lost in a power or OS failure (NORMAL).
+ */
+int store_open_with(const char *url, const struct store_options *o, struct store **out,
+                    char *err, size_t cap);
+/** store_open_with with up to pool_size connections and no statement timeout (the CLI). */
 int store_open(const char *url, int pool_size, struct store **out, char *err, size_t cap);
 void store_close(struct store *st);
 /** Apply pending migrations; *applied (may be NULL) gets how many ran. */

@@ -30,6 +30,7 @@ DOCUMENTED_DEFAULTS = {
     "server.trusted_proxies": "",
     "store.url": "sqlite://portcullis.db",
     "store.pool_size": "8",
+    "store.statement_timeout_ms": "5000",
     "kv.url": "memory://",
     "auth.key_prefix": "pcl",
     "auth.bcrypt_cost": "12",
@@ -46,6 +47,7 @@ DOCUMENTED_DEFAULTS = {
     "upstream.timeout_ms": "30000",
     "upstream.connect_timeout_ms": "5000",
     "upstream.ca_file": "",
+    "upstream.max_response_bytes": "268435456",
     "rate_limit.requests": "100",
     "rate_limit.per_seconds": "1",
     "rate_limit.burst": "99",
@@ -173,6 +175,13 @@ BAD_FILES = [
     pytest.param("[server]\nworkers = 4 threads\n", 2,
                  '[server] workers must be an integer from 0 to 256, got "4 threads"',
                  id="trailing-garbage"),
+    # The kv tier keeps at most 16 MiB of a response: the setting cannot promise more.
+    pytest.param("[idempotency]\nmax_response_bytes = 16777217\n", 2,
+                 '[idempotency] max_response_bytes must be an integer from 0 to 16777216, '
+                 'got "16777217"', id="idempotency-over-kv-cap"),
+    pytest.param("[upstream]\nmax_response_bytes = 1023\n", 2,
+                 '[upstream] max_response_bytes must be an integer from 1024 to 1073741824, '
+                 'got "1023"', id="upstream-response-range"),
     pytest.param("[log]\nlevel = info\nformat = yaml\n", 3,
                  '[log] format must be one of json|text, got "yaml"', id="enum"),
     pytest.param("[server]\nlisten = 127.0.0.1:8080\nmax_headers = 8192\n", 3,

@@ -179,3 +179,16 @@ def test_scope_is_organisation_and_key(make_instance, upstream):
         r = post(gw, k["key"], "/charges", "shared", body=b'{"n": %d}' % i)
         assert r.headers["Idempotent-Replayed"] == "true"
     assert upstream.count() == 3
+
+
+def test_a_response_at_the_largest_allowed_limit_is_recorded(make_instance, upstream):
+    # 16 MiB: the top of the [idempotency] max_response_bytes range and the kv tier's cap.
+    n = 16 * 1024 * 1024
+    gw = make_instance(config=idem_conf(upstream, max_bytes=n, timeout_ms=20000)).start()
+    org, k = gateway_key(gw)
+    a = post(gw, k["key"], f"/files/big?n={n}", "huge-1")
+    assert a.status_code == 200 and len(a.content) == n
+    assert "Idempotency-Recorded" not in a.headers
+    b = post(gw, k["key"], f"/files/big?n={n}", "huge-1")
+    assert b.headers["Idempotent-Replayed"] == "true" and b.content == a.content
+    assert upstream.count() == 1

@@ -9,6 +9,7 @@ with the CGI environment it built.
 - X-Forwarded-For is rebuilt like nginx's $proxy_add_x_forwarded_for,
   honouring [server] trusted_proxies.
 - A value with a line break never starts a header of its own.
+- [upstream] max_response_bytes bounds the body either client holds.
 """
 import json
 import socket
@@ -18,6 +19,7 @@ import wsgiref.simple_server
 
 import pytest
 
+from conftest import assert_problem
 from test_forward import gateway_key
 from test_tls import cert  # noqa: F401 (fixture)
 
@@ -132,3 +134,15 @@ def test_a_bare_cr_never_starts_a_header_upstream(make_instance, wsgi, line):
         env = json.loads(body)
         assert "victim" not in json.dumps(env), env
         assert env["HTTP_X_PORTCULLIS_ORG_ID"] == org
+
+
+def test_a_response_over_max_response_bytes_is_502(make_instance, wsgi):
+    gw = make_instance(config=wsgi.conf + "max_response_bytes = 4096\n").start()
+    org, k = gateway_key(gw)
+    small = gw.request("GET", "/x", key=k["key"])
+    assert small.status_code == 200 and len(small.content) < 4096
+    # The environment it echoes holds the header: a body over 4096 bytes.
+    big = gw.request("GET", "/x", key=k["key"], headers={"X-Pad": "p" * 5000})
+    assert_problem(big, 502, "UPSTREAM_UNAVAILABLE")
+    assert any(e.get("event") == "upstream_error" and "large" in e.get("error", "")
+               for e in gw.log_events()), gw.read_log()

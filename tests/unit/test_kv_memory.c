@@ -280,6 +280,31 @@ static void test_idem_cycle(void **state)
 	kv_close(kv);
 }
 
+/* The largest record the contract allows fits the default caps. */
+static void test_default_caps_hold_the_largest_record(void **state)
+{
+	(void)state;
+	struct kv *kv = open_memory("memory://");
+	char *body = malloc(KV_IDEM_BODY_MAX);
+	assert_non_null(body);
+	memset(body, 'b', KV_IDEM_BODY_MAX);
+	char ct[KV_IDEM_CONTENT_TYPE_MAX + 1];
+	memset(ct, 'c', KV_IDEM_CONTENT_TYPE_MAX);
+	ct[KV_IDEM_CONTENT_TYPE_MAX] = '\0';
+	struct kv_idem_record rec;
+	assert_int_equal(kv_idem_claim(kv, "idem:o:k:big", FP_A, 60, &rec), KV_OK);
+	assert_int_equal(rec.state, KV_IDEM_CLAIMED);
+	/* 256 MiB split over 16 stripes left 16 MiB a stripe: this was KV_EUNAVAILABLE. */
+	assert_int_equal(
+	    kv_idem_complete(kv, "idem:o:k:big", FP_A, 200, ct, body, KV_IDEM_BODY_MAX, 60), KV_OK);
+	assert_int_equal(kv_idem_claim(kv, "idem:o:k:big", FP_A, 60, &rec), KV_OK);
+	assert_int_equal(rec.state, KV_IDEM_DONE);
+	assert_int_equal(rec.body_len, KV_IDEM_BODY_MAX);
+	kv_idem_record_clear(&rec);
+	free(body);
+	kv_close(kv);
+}
+
 static void test_idem_release(void **state)
 {
 	struct kv *kv = open_memory("memory://");
@@ -504,10 +529,15 @@ static void test_notices(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_open_urls),       cmocka_unit_test(test_gcra_vectors),
-	    cmocka_unit_test(test_gcra_invalid),    cmocka_unit_test(test_idem_cycle),
-	    cmocka_unit_test(test_idem_release),    cmocka_unit_test(test_expiry),
-	    cmocka_unit_test(test_concurrent_gcra), cmocka_unit_test(test_caps),
+	    cmocka_unit_test(test_open_urls),
+	    cmocka_unit_test(test_gcra_vectors),
+	    cmocka_unit_test(test_gcra_invalid),
+	    cmocka_unit_test(test_idem_cycle),
+	    cmocka_unit_test(test_idem_release),
+	    cmocka_unit_test(test_default_caps_hold_the_largest_record),
+	    cmocka_unit_test(test_expiry),
+	    cmocka_unit_test(test_concurrent_gcra),
+	    cmocka_unit_test(test_caps),
 	    cmocka_unit_test(test_notices),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

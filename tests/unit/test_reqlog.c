@@ -99,7 +99,7 @@ static struct db_conn *raw_connect(const struct fixture *fx)
 {
 	struct db_conn *c = NULL;
 	char err[256];
-	if (db_sqlite_driver.connect(fx->url, false, &c, err, sizeof err) != DB_OK)
+	if (db_sqlite_driver.connect(fx->url, false, NULL, &c, err, sizeof err) != DB_OK)
 		fail_msg("raw connect: %s", err);
 	return c;
 }
@@ -453,7 +453,7 @@ static void test_hostile_rows_postgres(void **state)
 	snprintf(url, sizeof url, "%.*s%s%s", (int)slash, base, name, q ? q : "");
 
 	struct db_conn *c = NULL;
-	if (db_postgres_driver.connect(base, false, &c, err, sizeof err) != DB_OK)
+	if (db_postgres_driver.connect(base, false, NULL, &c, err, sizeof err) != DB_OK)
 		fail_msg("connect: %s", err);
 	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
 	assert_int_equal(db_postgres_driver.exec_script(c, sql), DB_OK);

@@ -56,7 +56,7 @@ static void raw_exec(const struct fixture *fx, const char *sql)
 {
 	struct db_conn *c = NULL;
 	char err[512];
-	if (fx->driver->connect(fx->url, false, &c, err, sizeof err) != DB_OK)
+	if (fx->driver->connect(fx->url, false, NULL, &c, err, sizeof err) != DB_OK)
 		fail_msg("raw connect: %s", err);
 	assert_int_equal(fx->driver->exec_script(c, sql), DB_OK);
 	fx->driver->disconnect(c);
@@ -70,7 +70,7 @@ static void terminate_others(const struct fixture *fx)
 {
 	struct db_conn *c = NULL;
 	char err[512];
-	if (fx->driver->connect(fx->url, false, &c, err, sizeof err) != DB_OK)
+	if (fx->driver->connect(fx->url, false, NULL, &c, err, sizeof err) != DB_OK)
 		fail_msg("raw connect: %s", err);
 	assert_int_equal(fx->driver->exec_script(
 	                     c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
@@ -119,7 +119,7 @@ static void reset(struct fixture *fx)
 	struct db_conn *c = NULL;
 	struct db_result *r = NULL;
 	char err[512];
-	if (fx->driver->connect(fx->url, false, &c, err, sizeof err) != DB_OK)
+	if (fx->driver->connect(fx->url, false, NULL, &c, err, sizeof err) != DB_OK)
 		fail_msg("raw connect: %s", err);
 	assert_int_equal(fx->driver->query(c, "SELECT current_database()", NULL, 0, &r), DB_OK);
 	const char *db = db_text(r, 0, 0);
@@ -1006,7 +1006,7 @@ static void test_migrate_keeps_request_log(void **state)
 	reset(fx);
 	struct db_conn *c = NULL;
 	char err[512];
-	if (fx->driver->connect(fx->url, true, &c, err, sizeof err) != DB_OK)
+	if (fx->driver->connect(fx->url, true, NULL, &c, err, sizeof err) != DB_OK)
 		fail_msg("raw connect: %s", err);
 	assert_int_equal(fx->driver->exec_script(
 	                     c, "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, "
@@ -1042,7 +1042,7 @@ static void test_migrate_keeps_request_log(void **state)
 	assert_int_equal(deleted, 2);
 	request_ids(fx->st, &f, "4 3");
 
-	if (fx->driver->connect(fx->url, false, &c, err, sizeof err) != DB_OK)
+	if (fx->driver->connect(fx->url, false, NULL, &c, err, sizeof err) != DB_OK)
 		fail_msg("raw connect: %s", err);
 	struct db_result *r = NULL;
 	const char *sql = is_pg(fx) ? "SELECT indexname FROM pg_indexes WHERE tablename = "
@@ -1114,7 +1114,7 @@ static void test_driver_params(void **state)
 	struct db_result *r = NULL;
 	char err[512];
 
-	assert_int_equal(fx->driver->connect(fx->url, false, &c, err, sizeof err), DB_OK);
+	assert_int_equal(fx->driver->connect(fx->url, false, NULL, &c, err, sizeof err), DB_OK);
 	/* '?' inside a literal is not a placeholder; NULL text is SQL NULL. */
 	struct db_param p[] = {P_TEXT("a'b"), P_TEXT(NULL), P_INT(-42), P_INT(INT64_MAX)};
 	assert_int_equal(
@@ -1159,6 +1159,142 @@ static void test_driver_params(void **state)
 	assert_int_equal(state_version(fx->st), 0);
 }
 
+/* ---------- durability and bounded waits ---------- */
+
+static int read_synchronous(struct db_conn *c, void *arg)
+{
+	struct db_result *r = NULL;
+	int rc = c->driver->query(c, "PRAGMA synchronous", NULL, 0, &r);
+	if (rc == DB_OK)
+		*(int64_t *)arg = db_int(r, 0, 0);
+	db_result_free(r);
+	return rc;
+}
+
+/* PRAGMA synchronous on the one connection of st: 1 NORMAL, 2 FULL. */
+static int64_t synchronous_of(struct store *st)
+{
+	int64_t level = -1;
+	assert_int_equal(store_with_conn(st, read_synchronous, &level), STORE_OK);
+	return level;
+}
+
+static void test_kills_and_audit_commit_durably(void **state)
+{
+	struct fixture *fx = *state;
+	if (is_pg(fx))
+		skip(); /* PostgreSQL's synchronous_commit is on: every commit waits for the WAL */
+	/* One connection, so the one read below is the one every call used. */
+	struct store *st = open_store(fx, 1);
+	make_org(st, ORG_A, "Acme");
+	make_key(st, KEY_1, ORG_A, NULL, HASH_1);
+	assert_int_equal(synchronous_of(st), 2);
+
+	struct store_request_row rows[] = {req_row(1, ORG_A, KEY_1, 200, 1000)};
+	assert_int_equal(store_request_log_insert(st, rows, 1), STORE_OK);
+	assert_int_equal(synchronous_of(st), 1); /* high volume: NORMAL */
+
+	struct store_kill k = {.scope = "key", .set_by = "root", .engaged_at = 2000};
+	snprintf(k.target_id, sizeof k.target_id, "%s", KEY_1);
+	struct audit_input a = audit(ORG_A, "api_key.killed", "api_key", KEY_1);
+	assert_int_equal(store_kill_engage(st, &k, &a), STORE_OK);
+	assert_int_equal(synchronous_of(st), 2); /* the kill committed with FULL */
+
+	const char *ids[] = {KEY_1};
+	const int64_t at[] = {3000};
+	assert_int_equal(store_key_touch(st, ids, at, 1), STORE_OK);
+	assert_int_equal(synchronous_of(st), 1);
+	a = audit(ORG_A, "api_key.revoked", "api_key", KEY_1);
+	assert_int_equal(store_key_revoke(st, KEY_1, 4000, &a), STORE_OK);
+	assert_int_equal(synchronous_of(st), 2);
+
+	assert_int_equal(store_request_log_insert(st, rows, 1), STORE_OK);
+	a = audit(ORG_A, "api_key.viewed", "api_key", KEY_1);
+	assert_int_equal(store_audit_append(st, &a), STORE_OK);
+	assert_int_equal(synchronous_of(st), 2);
+	store_close(st);
+}
+
+struct holder {
+	const struct fixture *fx;
+	const char *lock_sql;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool locked;
+};
+
+/* Lock rows in a transaction of its own for 3 s, then roll back. */
+static void *hold_lock(void *arg)
+{
+	struct holder *h = arg;
+	struct db_conn *c = NULL;
+	char err[256];
+	assert_int_equal(h->fx->driver->connect(h->fx->url, false, NULL, &c, err, sizeof err),
+	                 DB_OK);
+	assert_int_equal(c->driver->begin(c), DB_OK);
+	assert_int_equal(c->driver->query(c, h->lock_sql, NULL, 0, NULL), DB_OK);
+	pthread_mutex_lock(&h->mu);
+	h->locked = true;
+	pthread_cond_signal(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+	sleep_ms(3000);
+	c->driver->rollback(c);
+	c->driver->disconnect(c);
+	return NULL;
+}
+
+static void start_holder(struct holder *h, pthread_t *t)
+{
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_cond_init(&h->cv, NULL);
+	assert_int_equal(pthread_create(t, NULL, hold_lock, h), 0);
+	pthread_mutex_lock(&h->mu);
+	while (!h->locked)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+}
+
+static void test_statement_timeout_cuts_a_blocked_statement(void **state)
+{
+	struct fixture *fx = *state;
+	if (!is_pg(fx))
+		skip(); /* SQLite: one writer, bounded by its busy timeout */
+	struct store_options o = {.pool_size = 2, .statement_timeout_ms = 300};
+	struct store *st = NULL;
+	char err[256];
+	assert_int_equal(store_open_with(fx->url, &o, &st, err, sizeof err), STORE_OK);
+	make_org(st, ORG_A, "Acme");
+	struct store_request_row rows[] = {req_row(1, ORG_A, KEY_1, 200, 1000)};
+	assert_int_equal(store_request_log_insert(st, rows, 1), STORE_OK);
+
+	/* A row another session holds: the update waits, and is cut off at 300 ms. */
+	struct holder h = {.fx = fx,
+	                   .lock_sql = "SELECT id FROM orgs WHERE id = '" ORG_A "' FOR UPDATE"};
+	pthread_t t;
+	start_holder(&h, &t);
+	struct store_org org;
+	assert_int_equal(store_org_get(st, ORG_A, &org), STORE_OK); /* reads do not wait */
+	snprintf(org.name, sizeof org.name, "Renamed");
+	struct audit_input a = audit(ORG_A, "org.updated", "org", ORG_A);
+	int64_t t0 = clock_mono_ms();
+	assert_int_equal(store_org_update(st, &org, &a), STORE_ERROR);
+	int64_t took = clock_mono_ms() - t0;
+	assert_true(took >= 250 && took < 2000);
+	pthread_join(t, NULL);
+	assert_int_equal(store_org_update(st, &org, &a), STORE_OK); /* the pool recovered */
+
+	/* A purge is maintenance: it waits for the lock as long as it takes. */
+	struct holder h2 = {.fx = fx, .lock_sql = "SELECT request_id FROM request_log FOR UPDATE"};
+	start_holder(&h2, &t);
+	int64_t deleted = -1;
+	t0 = clock_mono_ms();
+	assert_int_equal(store_request_log_purge(st, 5000, &deleted), STORE_OK);
+	assert_int_equal(deleted, 1);
+	assert_true(clock_mono_ms() - t0 >= 1000);
+	pthread_join(t, NULL);
+	store_close(st);
+}
+
 #define STORE_TESTS(setup)                                                                         \
 	cmocka_unit_test_setup_teardown(test_migrate_twice, setup, teardown),                      \
 	    cmocka_unit_test_setup_teardown(test_migrate_concurrent, setup, teardown),             \
@@ -1173,7 +1309,10 @@ static void test_driver_params(void **state)
 	    cmocka_unit_test_setup_teardown(test_request_log_batches, setup, teardown),            \
 	    cmocka_unit_test_setup_teardown(test_migrate_keeps_request_log, setup, teardown),      \
 	    cmocka_unit_test_setup_teardown(test_ready, setup, teardown),                          \
-	    cmocka_unit_test_setup_teardown(test_driver_params, setup, teardown)
+	    cmocka_unit_test_setup_teardown(test_driver_params, setup, teardown),                  \
+	    cmocka_unit_test_setup_teardown(test_kills_and_audit_commit_durably, setup, teardown), \
+	    cmocka_unit_test_setup_teardown(test_statement_timeout_cuts_a_blocked_statement,       \
+	                                    setup, teardown)
 
 int main(void)
 {
