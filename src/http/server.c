@@ -1201,11 +1201,14 @@ struct http_server *http_server_create(const struct http_server_opts *opts, char
 		int rfd = make_listener(cfg->server_redirect_listen, -1, err, cap);
 		if (rfd < 0)
 			goto fail;
+		/* One daemon, so MHD's per-address limit is global: at most a quarter of 256. */
+		unsigned redirect_per_addr = per_addr < 64 ? per_addr : 64;
 		s->redirect_daemon = MHD_start_daemon(
 		    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_redirect, s,
 		    MHD_OPTION_LISTEN_SOCKET, rfd, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-		    MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_URI_LOG_CALLBACK, on_redirect_uri,
-		    NULL, MHD_OPTION_NOTIFY_COMPLETED, on_redirect_completed, NULL, MHD_OPTION_END);
+		    MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		    redirect_per_addr, MHD_OPTION_URI_LOG_CALLBACK, on_redirect_uri, NULL,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_redirect_completed, NULL, MHD_OPTION_END);
 		if (!s->redirect_daemon) {
 			close(rfd);
 			snprintf(err, cap, "cannot start the redirect listener");

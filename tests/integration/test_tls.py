@@ -320,3 +320,37 @@ def test_tls_server_order_picks_the_suite(rsa_tls_instance):
         "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+ECDHE-RSA:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM")
     assert ok, desc
     assert desc.endswith("-(AES-256-GCM)"), desc
+
+
+def test_redirect_listener_limits_one_address(make_instance, cert):
+    """The plain-HTTP redirect listener (256 connections) gives one address at
+    most a quarter of them, so one client cannot hold the redirects of all."""
+    rport = free_port()
+    inst = start_tls(make_instance(store="sqlite", config=tls_config(cert, redirect_port=rport)),
+                     cert)
+    socks = []
+    try:
+        for _ in range(80):
+            s = socket.create_connection(("127.0.0.1", rport), timeout=5)
+            socks.append(s)
+        deadline = time.time() + 5
+        while time.time() < deadline and sum(not _closed(s) for s in socks) > 64:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert sum(not _closed(s) for s in socks) == 64
+    finally:
+        for s in socks:
+            s.close()
+    r = requests.get(f"http://127.0.0.1:{rport}/x", allow_redirects=False, timeout=5)
+    assert r.status_code == 308
+
+
+def _closed(s):
+    """True when the server closed s (EOF or reset), without blocking."""
+    import select
+    if not select.select([s], [], [], 0)[0]:
+        return False
+    try:
+        return s.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
