@@ -40,13 +40,15 @@ wait_http "http://127.0.0.1:$NGX_PORT/"
 # the attacker and the good client share 127.0.0.1. With the default limit the
 # attacker's requests would soon get a cheap 429 instead of a bcrypt
 # verification (and a good key not yet verified on this node would be
-# refused too), so the guard is set out of the way: this run measures the
-# bcrypt load of an attack spread over many addresses.
+# refused too), so the guards (per address and per key id) are set out of
+# the way: this run measures the bcrypt load of an attack spread over many
+# addresses.
 start_portcullis "$BIN" "http://127.0.0.1:$NGX_PORT" "[rate_limit]
 requests = 1000000
 burst = 1000000
 [auth]
 failed_attempts_max = 1000000
+failed_attempts_per_key_max = 1000000
 [log]
 level = warn"
 new_gateway_key

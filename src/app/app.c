@@ -83,9 +83,25 @@ int app_open(struct app *app, const char *config_path, char *err, size_t cap)
 	app->orgs = orgcache_create(4096);
 	app->guard =
 	    bfguard_create(c->auth_failed_attempts_max, c->auth_failed_attempts_window_s, 65536);
+	app->key_guard = bfguard_create(c->auth_failed_attempts_per_key_max,
+	                                c->auth_failed_attempts_window_s, 65536);
 	app->last_used = last_used_start(app->store, 65536, 2000);
 	/* Compute the dummy hash now, not on the first unknown key id. */
 	bcrypt_dummy_hash((int)c->auth_bcrypt_cost);
+	/*
+	 * A key row that exists (the first operator key: rows are never
+	 * deleted), read in place of the missing row of an unknown key id so
+	 * that known and unknown ids cost the same store work (authn.c). None
+	 * yet (an empty store): unknown ids read one row less until a restart.
+	 */
+	struct store_key *first = NULL;
+	int n_first = 0;
+	if (store_key_list(app->store, "", NULL, NULL, 1, &first, &n_first) == STORE_OK &&
+	    n_first == 1)
+		memcpy(app->decoy_key_id, first[0].id, sizeof app->decoy_key_id);
+	if (first)
+		explicit_bzero(first, (size_t)n_first * sizeof *first);
+	free(first);
 	if (c->geoip_database[0]) {
 		app->geoip = geoip_open(c->geoip_database, msg, sizeof msg);
 		if (!app->geoip) {
@@ -136,10 +152,11 @@ void app_close(struct app *app)
 	killset_destroy(app->kills);
 	orgcache_destroy(app->orgs);
 	bfguard_destroy(app->guard);
+	bfguard_destroy(app->key_guard);
 	app->keys = NULL;
 	app->kills = NULL;
 	app->orgs = NULL;
-	app->guard = NULL;
+	app->guard = app->key_guard = NULL;
 	kv_close(app->kv);
 	app->kv = NULL;
 	store_close(app->store);

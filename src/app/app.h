@@ -34,7 +34,9 @@ struct app {
 	struct keycache *keys;
 	struct killset *kills;
 	struct orgcache *orgs;
-	struct bfguard *guard;
+	struct bfguard *guard;               /* failed verifications per client address */
+	struct bfguard *key_guard;           /* failed verifications per key id */
+	char decoy_key_id[STORE_ID_LEN + 1]; /* an existing key row ("" if none): see authn.c */
 	struct reqlog *reqlog;
 	struct geoip *geoip;
 	struct last_used *last_used;

@@ -1,5 +1,5 @@
 /*
- * bfguard.c: sliding-window failure counts per address (see bfguard.h).
+ * bfguard.c: sliding-window failure counts per name (see bfguard.h).
  *
  * estimate = previous_window_count * (1 - elapsed_fraction) + current_count.
  * One mutex: the guard is touched only on failures and on requests that
@@ -16,7 +16,7 @@
 #include <string.h>
 
 struct slot {
-	char addr[48];
+	char name[BFGUARD_NAME_MAX + 1];
 	int64_t window_start; /* ms, multiple of window */
 	int64_t cur, prev;
 	bool used;
@@ -29,13 +29,13 @@ struct bfguard {
 	size_t n;
 };
 
-struct bfguard *bfguard_create(int64_t max_failures, int64_t window_s, size_t max_addrs)
+struct bfguard *bfguard_create(int64_t max_failures, int64_t window_s, size_t max_names)
 {
 	struct bfguard *g = xcalloc(1, sizeof *g);
 	pthread_mutex_init(&g->lock, NULL);
 	g->max = max_failures;
 	g->window_ms = window_s * 1000;
-	g->n = max_addrs ? max_addrs : 1;
+	g->n = max_names ? max_names : 1;
 	g->slots = xcalloc(g->n, sizeof *g->slots);
 	return g;
 }
@@ -66,61 +66,74 @@ static double estimate(struct bfguard *g, const struct slot *s, int64_t now)
 	return (double)s->prev * (1.0 - elapsed) + (double)s->cur;
 }
 
-/*
- * The slot for addr: open addressing over a few probes; a full
- * neighbourhood reuses the slot with the oldest window (bounded memory).
- */
-static struct slot *lookup(struct bfguard *g, const char *addr, bool create, int64_t now)
+/* Failures the slot still counts (its windows rolled to now). */
+static int64_t weight(struct bfguard *g, struct slot *s, int64_t now)
 {
-	size_t h = (size_t)(str_hash(addr) % g->n);
+	roll(g, s, now);
+	return s->prev + s->cur;
+}
+
+/*
+ * The slot for name: open addressing over a few probes. A full
+ * neighbourhood reuses a free or stale slot, else the one with the fewest
+ * failures: one-off names (a flood of random key ids or addresses) give way
+ * to each other, not to a name under attack (bounded memory).
+ */
+static struct slot *lookup(struct bfguard *g, const char *name, bool create, int64_t now)
+{
+	size_t h = (size_t)(str_hash(name) % g->n);
 	struct slot *victim = NULL;
+	int64_t victim_weight = INT64_MAX;
 	for (size_t i = 0; i < 8; i++) {
 		struct slot *s = &g->slots[(h + i) % g->n];
-		if (s->used && strcmp(s->addr, addr) == 0)
+		if (s->used && strcmp(s->name, name) == 0)
 			return s;
-		bool stale = s->used && now - s->window_start >= 2 * g->window_ms;
-		if (!s->used || stale) {
-			if (!victim || (victim->used && !s->used))
-				victim = s;
-		} else if (!victim || (victim->used && s->window_start < victim->window_start)) {
+		if (!create)
+			continue;
+		int64_t w = s->used ? weight(g, s, now) : -1; /* free slots first */
+		if (w < victim_weight) {
 			victim = s;
+			victim_weight = w;
 		}
 	}
 	if (!create)
 		return NULL;
 	memset(victim, 0, sizeof *victim);
 	victim->used = true;
-	snprintf(victim->addr, sizeof victim->addr, "%s", addr);
+	snprintf(victim->name, sizeof victim->name, "%s", name);
 	victim->window_start = now - now % g->window_ms;
 	return victim;
 }
 
-bool bfguard_blocked(struct bfguard *g, const char *addr, int64_t now_ms, int64_t *retry_after_s)
+enum bfguard_verdict bfguard_check(struct bfguard *g, const char *name, int64_t now_ms,
+                                   int64_t *retry_after_s)
 {
 	pthread_mutex_lock(&g->lock);
-	struct slot *s = lookup(g, addr, false, now_ms);
-	bool blocked = false;
+	struct slot *s = lookup(g, name, false, now_ms);
+	enum bfguard_verdict v = BF_CLEAR;
 	if (s) {
 		roll(g, s, now_ms);
 		double est = estimate(g, s, now_ms);
 		if (est >= (double)g->max) {
-			blocked = true;
+			v = BF_BLOCKED;
 			/* Until the estimate drops below max: at worst, the end of the next window.
 			 */
 			int64_t left = s->window_start + g->window_ms - now_ms;
 			if (s->cur >= g->max)
 				left += g->window_ms;
 			*retry_after_s = left / 1000 + 1;
+		} else if (s->prev + s->cur > 0) {
+			v = BF_SUSPECT;
 		}
 	}
 	pthread_mutex_unlock(&g->lock);
-	return blocked;
+	return v;
 }
 
-void bfguard_fail(struct bfguard *g, const char *addr, int64_t now_ms)
+void bfguard_fail(struct bfguard *g, const char *name, int64_t now_ms)
 {
 	pthread_mutex_lock(&g->lock);
-	struct slot *s = lookup(g, addr, true, now_ms);
+	struct slot *s = lookup(g, name, true, now_ms);
 	roll(g, s, now_ms);
 	s->cur++;
 	pthread_mutex_unlock(&g->lock);

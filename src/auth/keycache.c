@@ -1,11 +1,12 @@
 /*
- * keycache.c: striped hash table of key rows and verified-secret MACs (see
- * keycache.h). Each stripe has its own mutex and a bounded chain array.
+ * keycache.c: striped hash table of verified key rows and their secret MACs
+ * (see keycache.h). Each stripe has its own mutex, a bounded bucket array
+ * (at least as many buckets as entries, so chains stay short) and a list in
+ * use order whose tail is evicted.
  */
 #include "auth/keycache.h"
 
 #include "core/alloc.h"
-#include "core/clock.h"
 #include "core/siphash.h"
 #include "crypto/ct.h"
 #include "crypto/random.h"
@@ -16,29 +17,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STRIPES         64
-#define NEGATIVE_TTL_MS 30000
+#define STRIPES 64
 
 struct entry {
-	char key_id[STORE_ID_LEN + 1];
-	bool known;
-	struct store_key row;
+	struct store_key row; /* row.id is the key id */
 	bool verified[2];
 	uint8_t mac[2][32];
-	int64_t cached_at; /* monotonic-free: wall ms, for negative TTL and eviction */
 	int64_t touched_at;
-	struct entry *next;
+	size_t bucket;
+	struct entry *next;                /* bucket chain */
+	struct entry *lru_prev, *lru_next; /* use order: head most recent */
 };
 
 struct stripe {
 	pthread_mutex_t lock;
 	struct entry **buckets;
 	size_t n_buckets, count, cap;
+	struct entry *lru_head, *lru_tail;
 	/*
 	 * Moved by every refresh and invalidation of an id of this stripe
 	 * (cached or not): a put whose row was read under an older generation
 	 * may predate the change and is refused. Per stripe, so a change
-	 * elsewhere seldom makes a lookup read again.
+	 * elsewhere seldom makes a verification read again.
 	 */
 	uint64_t gen;
 };
@@ -110,33 +110,56 @@ static struct stripe *stripe_of(struct keycache *kc, const char *key_id, size_t 
 static struct entry *find(struct stripe *s, size_t b, const char *key_id)
 {
 	for (struct entry *e = s->buckets[b]; e; e = e->next)
-		if (strcmp(e->key_id, key_id) == 0)
+		if (strcmp(e->row.id, key_id) == 0)
 			return e;
 	return NULL;
 }
 
-static void unlink_entry(struct stripe *s, struct entry *victim)
+/* ---- use order: O(1) list operations under the stripe lock ---- */
+
+static void lru_unlink(struct stripe *s, struct entry *e)
 {
-	for (size_t b = 0; b < s->n_buckets; b++)
-		for (struct entry **pp = &s->buckets[b]; *pp; pp = &(*pp)->next)
-			if (*pp == victim) {
-				*pp = victim->next;
-				s->count--;
-				return;
-			}
+	if (e->lru_prev)
+		e->lru_prev->lru_next = e->lru_next;
+	else
+		s->lru_head = e->lru_next;
+	if (e->lru_next)
+		e->lru_next->lru_prev = e->lru_prev;
+	else
+		s->lru_tail = e->lru_prev;
+	e->lru_prev = e->lru_next = NULL;
 }
 
-static void evict_oldest(struct stripe *s)
+static void lru_push_front(struct stripe *s, struct entry *e)
 {
-	struct entry *oldest = NULL;
-	for (size_t b = 0; b < s->n_buckets; b++)
-		for (struct entry *e = s->buckets[b]; e; e = e->next)
-			if (!oldest || e->cached_at < oldest->cached_at)
-				oldest = e;
-	if (oldest) {
-		unlink_entry(s, oldest);
-		free_entry(oldest);
+	e->lru_prev = NULL;
+	e->lru_next = s->lru_head;
+	if (s->lru_head)
+		s->lru_head->lru_prev = e;
+	s->lru_head = e;
+	if (!s->lru_tail)
+		s->lru_tail = e;
+}
+
+static void lru_touch(struct stripe *s, struct entry *e)
+{
+	if (s->lru_head != e) {
+		lru_unlink(s, e);
+		lru_push_front(s, e);
 	}
+}
+
+/* Take e out of its bucket (a short chain) and the use order, and free it. */
+static void remove_entry(struct stripe *s, struct entry *e)
+{
+	for (struct entry **pp = &s->buckets[e->bucket]; *pp; pp = &(*pp)->next)
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	lru_unlink(s, e);
+	s->count--;
+	free_entry(e);
 }
 
 enum keycache_result keycache_check(struct keycache *kc, const char *key_id, const uint8_t mac[32],
@@ -147,22 +170,16 @@ enum keycache_result keycache_check(struct keycache *kc, const char *key_id, con
 	enum keycache_result r = KC_MISS;
 	pthread_mutex_lock(&s->lock);
 	struct entry *e = find(s, b, key_id);
-	if (e && !e->known && now_ms - e->cached_at > NEGATIVE_TTL_MS)
-		e = NULL; /* stale negative: look again */
 	if (e) {
-		if (!e->known) {
-			memset(row, 0, sizeof *row);
-			r = KC_UNKNOWN;
-		} else {
-			*row = e->row;
-			if (touched_at)
-				*touched_at = e->touched_at;
-			/* Compare both slots always: the time must not depend on which matched. */
-			bool cur = ct_equal(e->mac[0], mac, 32) & e->verified[0];
-			bool prev = ct_equal(e->mac[1], mac, 32) & e->verified[1] &
-			            (e->row.prev_expires_at > now_ms);
-			r = (cur | prev) ? KC_VERIFIED : KC_UNVERIFIED;
-		}
+		*row = e->row;
+		if (touched_at)
+			*touched_at = e->touched_at;
+		/* Compare both slots always: the time must not depend on which matched. */
+		bool cur = ct_equal(e->mac[0], mac, 32) & e->verified[0];
+		bool prev = ct_equal(e->mac[1], mac, 32) & e->verified[1] &
+		            (e->row.prev_expires_at > now_ms);
+		r = (cur | prev) ? KC_VERIFIED : KC_UNVERIFIED;
+		lru_touch(s, e);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return r;
@@ -176,20 +193,18 @@ enum keycache_result keycache_check(struct keycache *kc, const char *key_id, con
  */
 static void set_row(struct entry *e, const struct store_key *row)
 {
-	if (e->known && e->verified[0] && row->prev_secret_hash[0] &&
+	if (e->verified[0] && row->prev_secret_hash[0] &&
 	    ct_streq(e->row.secret_hash, row->prev_secret_hash)) {
 		memcpy(e->mac[1], e->mac[0], 32);
 		e->verified[1] = true;
 		memcpy(e->row.prev_secret_hash, row->prev_secret_hash,
 		       sizeof e->row.prev_secret_hash);
 	}
-	if (!e->known || !ct_streq(e->row.secret_hash, row->secret_hash))
+	if (!ct_streq(e->row.secret_hash, row->secret_hash))
 		e->verified[0] = false;
-	if (!e->known || !ct_streq(e->row.prev_secret_hash, row->prev_secret_hash))
+	if (!ct_streq(e->row.prev_secret_hash, row->prev_secret_hash))
 		e->verified[1] = false;
-	e->known = true;
 	e->row = *row;
-	e->cached_at = clock_now_ms();
 }
 
 uint64_t keycache_generation(struct keycache *kc, const char *key_id)
@@ -202,57 +217,39 @@ uint64_t keycache_generation(struct keycache *kc, const char *key_id)
 	return gen;
 }
 
-bool keycache_put(struct keycache *kc, const char *key_id, const struct store_key *row,
-                  uint64_t gen)
+bool keycache_put_verified(struct keycache *kc, const struct store_key *row, uint64_t gen,
+                           enum keycache_slot slot, const char *hash, const uint8_t mac[32])
 {
 	size_t b;
-	struct stripe *s = stripe_of(kc, key_id, &b);
+	struct stripe *s = stripe_of(kc, row->id, &b);
 	pthread_mutex_lock(&s->lock);
 	if (s->gen != gen) { /* changed since the row was read: it may be stale */
 		pthread_mutex_unlock(&s->lock);
 		return false;
 	}
-	struct entry *e = find(s, b, key_id);
+	struct entry *e = find(s, b, row->id);
 	if (!e) {
-		if (s->count >= s->cap)
-			evict_oldest(s);
+		if (s->count >= s->cap && s->lru_tail)
+			remove_entry(s, s->lru_tail);
 		e = xcalloc(1, sizeof *e);
-		snprintf(e->key_id, sizeof e->key_id, "%s", key_id);
+		e->row = *row;
+		e->bucket = b;
 		e->next = s->buckets[b];
 		s->buckets[b] = e;
 		s->count++;
-	} else if (row && e->known && row->version < e->row.version) {
-		/* A lookup that read the row before a change lost the race: keep the newer. */
-		pthread_mutex_unlock(&s->lock);
-		return true;
-	}
-	if (row) {
+		lru_push_front(s, e);
+	} else if (row->version >= e->row.version) {
 		set_row(e, row);
-	} else { /* the store has no such key id */
-		e->known = false;
-		e->verified[0] = e->verified[1] = false;
-		memset(&e->row, 0, sizeof e->row);
-		e->cached_at = clock_now_ms();
+		lru_touch(s, e);
 	}
-	pthread_mutex_unlock(&s->lock);
-	return true;
-}
-
-void keycache_mark_verified(struct keycache *kc, const char *key_id, const char *hash,
-                            enum keycache_slot slot, const uint8_t mac[32])
-{
-	size_t b;
-	struct stripe *s = stripe_of(kc, key_id, &b);
-	pthread_mutex_lock(&s->lock);
-	struct entry *e = find(s, b, key_id);
-	const char *cached =
-	    e && e->known ? (slot == KC_SLOT_CURRENT ? e->row.secret_hash : e->row.prev_secret_hash)
-	                  : NULL;
-	if (cached && ct_streq(cached, hash)) {
+	/* else a verification that read the row before a change lost the race: keep the newer */
+	const char *cached = slot == KC_SLOT_CURRENT ? e->row.secret_hash : e->row.prev_secret_hash;
+	if (cached[0] && ct_streq(cached, hash)) {
 		memcpy(e->mac[slot], mac, 32);
 		e->verified[slot] = true;
 	}
 	pthread_mutex_unlock(&s->lock);
+	return true;
 }
 
 void keycache_refresh(struct keycache *kc, const struct store_key *row)
@@ -273,15 +270,9 @@ void keycache_invalidate(struct keycache *kc, const char *key_id)
 	struct stripe *s = stripe_of(kc, key_id, &b);
 	pthread_mutex_lock(&s->lock);
 	s->gen++;
-	for (struct entry **pp = &s->buckets[b]; *pp; pp = &(*pp)->next) {
-		if (strcmp((*pp)->key_id, key_id) == 0) {
-			struct entry *e = *pp;
-			*pp = e->next;
-			s->count--;
-			free_entry(e);
-			break;
-		}
-	}
+	struct entry *e = find(s, b, key_id);
+	if (e)
+		remove_entry(s, e);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -290,15 +281,14 @@ void keycache_clear(struct keycache *kc)
 	for (int i = 0; i < STRIPES; i++) {
 		struct stripe *s = &kc->stripes[i];
 		pthread_mutex_lock(&s->lock);
-		for (size_t b = 0; b < s->n_buckets; b++) {
-			struct entry *e = s->buckets[b];
-			while (e) {
-				struct entry *next = e->next;
-				free_entry(e);
-				e = next;
-			}
-			s->buckets[b] = NULL;
+		struct entry *e = s->lru_head;
+		while (e) {
+			struct entry *next = e->lru_next;
+			free_entry(e);
+			e = next;
 		}
+		memset(s->buckets, 0, s->n_buckets * sizeof(struct entry *));
+		s->lru_head = s->lru_tail = NULL;
 		s->count = 0;
 		s->gen++;
 		pthread_mutex_unlock(&s->lock);
@@ -311,10 +301,8 @@ size_t keycache_ids(struct keycache *kc, char (*ids)[STORE_ID_LEN + 1], size_t c
 	for (int i = 0; i < STRIPES && n < cap; i++) {
 		struct stripe *s = &kc->stripes[i];
 		pthread_mutex_lock(&s->lock);
-		for (size_t b = 0; b < s->n_buckets && n < cap; b++)
-			for (struct entry *e = s->buckets[b]; e && n < cap; e = e->next)
-				if (e->known)
-					memcpy(ids[n++], e->key_id, STORE_ID_LEN + 1);
+		for (struct entry *e = s->lru_head; e && n < cap; e = e->lru_next)
+			memcpy(ids[n++], e->row.id, STORE_ID_LEN + 1);
 		pthread_mutex_unlock(&s->lock);
 	}
 	return n;
@@ -327,7 +315,7 @@ bool keycache_touch_due(struct keycache *kc, const char *key_id, int64_t now_ms)
 	bool due = false;
 	pthread_mutex_lock(&s->lock);
 	struct entry *e = find(s, b, key_id);
-	if (e && e->known && now_ms - e->touched_at >= KEYCACHE_TOUCH_INTERVAL_MS) {
+	if (e && now_ms - e->touched_at >= KEYCACHE_TOUCH_INTERVAL_MS) {
 		e->touched_at = now_ms;
 		due = true;
 	}

@@ -53,6 +53,7 @@ struct config {
 	int64_t auth_verifier_threads;
 	int64_t auth_verifier_queue;
 	int64_t auth_failed_attempts_max;
+	int64_t auth_failed_attempts_per_key_max;
 	int64_t auth_failed_attempts_window_s;
 	int64_t auth_stale_grace_seconds;
 

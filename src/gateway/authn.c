@@ -1,12 +1,20 @@
 /*
  * authn.c: the authentication state machine (see authn.h).
  *
- *   parse -> cache check --hit--> verified -> kill/revoked/expired/scope -> done
- *                       --miss--> [lookup pool: store read] -> cache check
- *                       --unverified/unknown--> guard -> [verifier pool: bcrypt]
+ *   parse -> cache check --verified--> kill/revoked/expired/scope -> done
+ *                        --otherwise--> guards (address, key id) --blocked--> 429
+ *                        -> [verifier pool, normal or low lane: store read + bcrypt]
+ *                        -> cache the verified row -> kill/revoked/expired/scope -> done
  *
- * Unknown key ids are verified against a dummy hash so their timing matches
- * a wrong secret; every credential failure gives the one identical 401 body.
+ * Whatever is not a verified secret already cached takes one path: the
+ * guards first (no store read or bcrypt for a blocked address or key id),
+ * then one job that reads the row and runs bcrypt against its hash, or, for
+ * a key id the store does not know, against a dummy hash of the same cost.
+ * Nothing is cached for a failure, known id or not, so an unknown key id
+ * and a wrong secret cost the same work and leave the same state: timing
+ * cannot tell whether a key id exists (tests/integration/test_timing.py),
+ * and no flood of either can push a verified key out of the cache. Every
+ * credential failure gives the one identical 401 body.
  */
 #include "gateway/authn.h"
 
@@ -20,8 +28,11 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "crypto/bcrypt.h"
+#include "crypto/ct.h"
+#include "http/metrics.h"
 #include "policy/killswitch.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,14 +45,24 @@ struct authn_state {
 	http_handler_fn done;
 	struct api_key_parts parts; /* secret wiped as soon as it is verified or rejected */
 	uint8_t mac[32];
-	enum keycache_result cached;
 	int store_rc;
 	bool bcrypt_ok;
 	enum keycache_slot slot;
-	char matched_hash[64];
-	bool looked_up;
 	int64_t touched_at; /* the cache entry's last touch (keycache_check) */
 };
+
+static struct metric m_verifications =
+    METRIC_INIT("portcullis_auth_verifications_total",
+                "bcrypt verifications run (known key ids and unknown ones alike)", "counter");
+static struct metric m_refused = METRIC_INIT(
+    "portcullis_auth_guard_refused_total",
+    "requests refused by the brute-force guard before any store read or bcrypt", "counter");
+
+static void register_metrics(void)
+{
+	metrics_register(&m_verifications);
+	metrics_register(&m_refused);
+}
 
 static struct authn_state *state_of(struct http_request *req)
 {
@@ -79,11 +100,16 @@ static void unauthenticated(struct http_request *req)
 	respond_401(req, "UNAUTHENTICATED", "A valid API key is required.");
 }
 
+/* A failed credential counts against the client address and the key id (when one was sent). */
 static void fail_credential(struct http_request *req)
 {
 	struct app *app = req->app;
+	struct authn_state *st = state_of(req);
+	int64_t now = clock_now_ms();
 	if (req->client_ip[0])
-		bfguard_fail(app->guard, req->client_ip, clock_now_ms());
+		bfguard_fail(app->guard, req->client_ip, now);
+	if (st->parts.key_id[0])
+		bfguard_fail(app->key_guard, st->parts.key_id, now);
 	unauthenticated(req);
 }
 
@@ -180,68 +206,90 @@ static void after_verified(struct http_request *req)
 	finish(req);
 }
 
-/* ---- bcrypt on the verifier pool ---- */
+/* ---- store read and bcrypt on the verifier pool ---- */
 
-static void bcrypt_job(struct http_request *req)
+/* Never a key id: 'U' is not a Crockford base-32 digit. */
+#define ABSENT_KEY_ID "0000000000000000000000000U"
+
+/* k's hash in slot, or NULL when that slot cannot verify at now (no grace left). */
+static const char *slot_hash(const struct store_key *k, enum keycache_slot slot, int64_t now)
+{
+	if (slot == KC_SLOT_CURRENT)
+		return k->secret_hash;
+	return k->prev_secret_hash[0] && k->prev_expires_at > now ? k->prev_secret_hash : NULL;
+}
+
+/* Which of k's hashes is hash (compared in constant time); false for neither. */
+static bool find_slot(const struct store_key *k, const char *hash, int64_t now,
+                      enum keycache_slot *slot)
+{
+	for (int i = KC_SLOT_CURRENT; i <= KC_SLOT_PREVIOUS; i++) {
+		const char *h = slot_hash(k, (enum keycache_slot)i, now);
+		if (h && ct_streq(h, hash)) {
+			*slot = (enum keycache_slot)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void verify_job(struct http_request *req)
 {
 	struct app *app = req->app;
 	struct authn_state *st = state_of(req);
-	const struct store_key *k = &st->result.key;
+	struct store_key *k = &st->result.key;
+	const char *secret = st->parts.secret;
 	st->bcrypt_ok = false;
-	if (st->cached == KC_UNKNOWN) {
-		bcrypt_verify(st->parts.secret, bcrypt_dummy_hash((int)app->cfg.auth_bcrypt_cost));
+	uint64_t gen = keycache_generation(app->keys, st->parts.key_id);
+	st->store_rc = store_key_get(app->store, st->parts.key_id, k);
+	if (st->store_rc != STORE_OK && st->store_rc != STORE_ENOTFOUND)
 		return;
-	}
-	if (bcrypt_verify(st->parts.secret, k->secret_hash) == 0) {
-		st->bcrypt_ok = true;
-		st->slot = KC_SLOT_CURRENT;
-		memcpy(st->matched_hash, k->secret_hash, sizeof st->matched_hash);
-	} else if (k->prev_secret_hash[0] && k->prev_expires_at > clock_now_ms() &&
-	           bcrypt_verify(st->parts.secret, k->prev_secret_hash) == 0) {
-		st->bcrypt_ok = true;
-		st->slot = KC_SLOT_PREVIOUS;
-		memcpy(st->matched_hash, k->prev_secret_hash, sizeof st->matched_hash);
-	}
-}
-
-static void bcrypt_done(struct http_request *req)
-{
-	struct app *app = req->app;
-	struct authn_state *st = state_of(req);
-	if (!st->bcrypt_ok) {
-		fail_credential(req);
-		return;
-	}
-	keycache_mark_verified(app->keys, st->result.key.id, st->matched_hash, st->slot, st->mac);
-	after_verified(req);
-}
-
-/* ---- cache miss: read the row on the lookup pool ---- */
-
-static void check_cache(struct http_request *req);
-
-static void lookup_job(struct http_request *req)
-{
-	struct app *app = req->app;
-	struct authn_state *st = state_of(req);
-	struct store_key row;
 	/*
-	 * A refresh or revocation between the read and the put makes the put
-	 * refuse the row (it may predate the change): read again, a few times.
+	 * A found row costs more to read than a missing one (its cells are
+	 * copied and parsed). So every verification reads one of each: a known
+	 * id's row and then an id that cannot exist, an unknown id's nothing
+	 * and then a row that exists (app->decoy_key_id).
+	 */
+	struct store_key other;
+	(void)store_key_get(app->store,
+	                    st->store_rc == STORE_OK ? ABSENT_KEY_ID : app->decoy_key_id, &other);
+	explicit_bzero(&other, sizeof other);
+	metric_add(&m_verifications, 1);
+	if (st->store_rc == STORE_ENOTFOUND) { /* the same bcrypt as a wrong secret */
+		bcrypt_verify(secret, bcrypt_dummy_hash((int)app->cfg.auth_bcrypt_cost));
+		return;
+	}
+	int64_t now = clock_now_ms();
+	if (bcrypt_verify(secret, k->secret_hash) == 0)
+		st->slot = KC_SLOT_CURRENT;
+	else if (slot_hash(k, KC_SLOT_PREVIOUS, now) &&
+	         bcrypt_verify(secret, k->prev_secret_hash) == 0)
+		st->slot = KC_SLOT_PREVIOUS;
+	else
+		return;
+	char hash[sizeof k->secret_hash];
+	memcpy(hash, slot_hash(k, st->slot, now), sizeof hash);
+	/*
+	 * A refresh or invalidation since the read (a revocation, a rotation)
+	 * makes the cache refuse the row, which may predate it: read it again
+	 * and go on with that one if the secret's hash is still one of its own
+	 * (no second bcrypt). After a few refusals in a row the last row read
+	 * answers this request without being cached.
 	 */
 	for (int attempt = 0; attempt < 3; attempt++) {
-		uint64_t gen = keycache_generation(app->keys, st->parts.key_id);
-		st->store_rc = store_key_get(app->store, st->parts.key_id, &row);
-		if (st->store_rc != STORE_OK && st->store_rc != STORE_ENOTFOUND)
+		if (keycache_put_verified(app->keys, k, gen, st->slot, hash, st->mac))
 			break;
-		if (keycache_put(app->keys, st->parts.key_id,
-		                 st->store_rc == STORE_OK ? &row : NULL, gen))
-			break;
+		gen = keycache_generation(app->keys, st->parts.key_id);
+		st->store_rc = store_key_get(app->store, st->parts.key_id, k);
+		if (st->store_rc != STORE_OK || !find_slot(k, hash, now, &st->slot))
+			goto out;
 	}
-	explicit_bzero(&row, sizeof row);
+	st->bcrypt_ok = true;
+out:
+	explicit_bzero(hash, sizeof hash);
 }
 
-static void lookup_done(struct http_request *req)
+static void verify_done(struct http_request *req)
 {
 	struct authn_state *st = state_of(req);
 	if (st->store_rc != STORE_OK && st->store_rc != STORE_ENOTFOUND) {
@@ -249,49 +297,63 @@ static void lookup_done(struct http_request *req)
 		finish(req);
 		return;
 	}
-	st->looked_up = true;
-	check_cache(req);
+	if (!st->bcrypt_ok) {
+		fail_credential(req);
+		return;
+	}
+	after_verified(req);
+}
+
+/* 429 before any work: the address or the key id failed too often. */
+static void too_many_failures(struct http_request *req, bool per_key, int64_t retry)
+{
+	char ra[24];
+	metric_add(&m_refused, 1);
+	snprintf(ra, sizeof ra, "%lld", (long long)retry);
+	http_set_header(req, "Retry-After", ra);
+	http_respond_problem(req, 429, "TOO_MANY_FAILED_ATTEMPTS",
+	                     per_key ? "Too many failed authentication attempts for this key; "
+	                               "retry later."
+	                             : "Too many failed authentication attempts from this "
+	                               "client; retry later.",
+	                     NULL);
+	finish(req);
 }
 
 static void check_cache(struct http_request *req)
 {
 	struct app *app = req->app;
 	struct authn_state *st = state_of(req);
+	int64_t now = clock_now_ms();
 	st->touched_at = INT64_MIN / 2; /* unknown: ask keycache_touch_due */
-	st->cached = keycache_check(app->keys, st->parts.key_id, st->mac, clock_now_ms(),
-	                            &st->result.key, &st->touched_at);
-	switch (st->cached) {
-	case KC_VERIFIED:
+	if (keycache_check(app->keys, st->parts.key_id, st->mac, now, &st->result.key,
+	                   &st->touched_at) == KC_VERIFIED) {
 		after_verified(req);
 		return;
-	case KC_MISS:
-		if (st->looked_up) { /* evicted at once: treat as unverified */
-			fail_credential(req);
-			return;
-		}
-		if (http_defer(req, app->lookup_pool, lookup_job, lookup_done) < 0)
-			overloaded(req);
-		return;
-	case KC_UNKNOWN:
-	case KC_UNVERIFIED: {
-		int64_t retry;
-		if (req->client_ip[0] &&
-		    bfguard_blocked(app->guard, req->client_ip, clock_now_ms(), &retry)) {
-			char ra[24];
-			snprintf(ra, sizeof ra, "%lld", (long long)retry);
-			http_set_header(req, "Retry-After", ra);
-			http_respond_problem(req, 429, "TOO_MANY_FAILED_ATTEMPTS",
-			                     "Too many failed authentication attempts from this "
-			                     "client; retry later.",
-			                     NULL);
-			finish(req);
-			return;
-		}
-		if (http_defer(req, app->verifier_pool, bcrypt_job, bcrypt_done) < 0)
-			overloaded(req);
+	}
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, register_metrics);
+	st->touched_at = INT64_MIN / 2;
+	int64_t retry_addr = 0, retry_key = 0;
+	enum bfguard_verdict addr =
+	    req->client_ip[0] ? bfguard_check(app->guard, req->client_ip, now, &retry_addr)
+	                      : BF_CLEAR;
+	enum bfguard_verdict key = bfguard_check(app->key_guard, st->parts.key_id, now, &retry_key);
+	if (addr == BF_BLOCKED || key == BF_BLOCKED) {
+		too_many_failures(req, addr != BF_BLOCKED,
+		                  retry_addr > retry_key ? retry_addr : retry_key);
 		return;
 	}
-	}
+	/*
+	 * First verifications from addresses and of key ids with no recent
+	 * failure go first: a flood of wrong secrets (for one key id, from
+	 * however many addresses) waits in the low lane and cannot make a
+	 * fresh key answer 503.
+	 */
+	enum workpool_lane lane =
+	    addr == BF_CLEAR && key == BF_CLEAR ? WORKPOOL_NORMAL : WORKPOOL_LOW;
+	if (http_defer_lane(req, app->verifier_pool, lane, verify_job, verify_done) < 0)
+		overloaded(req);
 }
 
 void authn_run(struct http_request *req, const char *scope, http_handler_fn done)

@@ -142,6 +142,9 @@ json_t *http_json_body(struct http_request *req);
  */
 int http_defer(struct http_request *req, struct workpool *pool, http_handler_fn work,
                http_handler_fn done);
+/** http_defer into a lane of the pool (workpool.h); http_defer is WORKPOOL_NORMAL. */
+int http_defer_lane(struct http_request *req, struct workpool *pool, enum workpool_lane lane,
+                    http_handler_fn work, http_handler_fn done);
 /**
  * Suspend the request; resume_fn runs on the worker loop after
  * http_resume. For work that completes on the loop itself (upstream I/O).

@@ -295,12 +295,18 @@ static void run_deferred(void *arg)
 int http_defer(struct http_request *req, struct workpool *pool, http_handler_fn work,
                http_handler_fn done)
 {
+	return http_defer_lane(req, pool, WORKPOOL_NORMAL, work, done);
+}
+
+int http_defer_lane(struct http_request *req, struct workpool *pool, enum workpool_lane lane,
+                    http_handler_fn work, http_handler_fn done)
+{
 	/* Already suspended (called from an upstream completion): stay so. */
 	bool was_suspended = req->suspended;
 	req->deferred_fn = work;
 	req->resume_fn = done;
 	req->suspend_pending = !was_suspended;
-	if (workpool_submit(pool, run_deferred, req) < 0) {
+	if (workpool_submit_lane(pool, lane, run_deferred, req) < 0) {
 		req->suspend_pending = false;
 		req->resume_fn = NULL;
 		return -1;

@@ -37,6 +37,7 @@ DOCUMENTED_DEFAULTS = {
     "auth.verifier_threads": "0",
     "auth.verifier_queue": "32",
     "auth.failed_attempts_max": "20",
+    "auth.failed_attempts_per_key_max": "20",
     "auth.failed_attempts_window_s": "60",
     "auth.stale_grace_seconds": "30",
     "security.contact": "mailto:security@example.com",

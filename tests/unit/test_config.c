@@ -109,6 +109,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.auth_verifier_threads, 0);
 	assert_int_equal(c.auth_verifier_queue, 32);
 	assert_int_equal(c.auth_failed_attempts_max, 20);
+	assert_int_equal(c.auth_failed_attempts_per_key_max, 20);
 	assert_int_equal(c.auth_failed_attempts_window_s, 60);
 	assert_int_equal(c.auth_stale_grace_seconds, 30);
 	assert_string_equal(c.security_contact, "mailto:security@example.com");

@@ -1,10 +1,10 @@
 /*
- * test_keycache.c: unit tests for src/auth/keycache.c: misses, unknown key
- * ids, verified secrets and when they stop counting (rotation, grace, a
+ * test_keycache.c: unit tests for src/auth/keycache.c: misses, verified
+ * secrets and when they stop counting (rotation, grace, a
  * changed previous hash), stale reads losing to newer rows and to changes
  * made while they were read, the last-used
- * coalescing and its touched_at hint, the pre-keyed secret MAC, and
- * eviction bounds.
+ * coalescing and its touched_at hint, the pre-keyed secret MAC, eviction
+ * bounds and least-recently-used eviction.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,18 +34,27 @@ static struct store_key row_with(const char *hash, const char *prev, int64_t pre
 	return k;
 }
 
-/* Cache row as a lookup does that read it with no change in between. */
-static void put(struct keycache *kc, const char *key_id, const struct store_key *row)
-{
-	assert_true(keycache_put(kc, key_id, row, keycache_generation(kc, key_id)));
-}
-
 static void mac_of(struct keycache *kc, const char *secret, uint8_t mac[32])
 {
 	keycache_secret_mac(kc, secret, strlen(secret), mac);
 }
 
-static void test_miss_unknown_and_verified(void **state)
+/* Cache row as verified for mac's secret, read with no change in between. */
+static void verified(struct keycache *kc, const struct store_key *row, const uint8_t mac[32])
+{
+	assert_true(keycache_put_verified(kc, row, keycache_generation(kc, row->id),
+	                                  KC_SLOT_CURRENT, row->secret_hash, mac));
+}
+
+/* Cache row as verified for some other secret than the tests present. */
+static void put(struct keycache *kc, const struct store_key *row)
+{
+	uint8_t someone[32];
+	mac_of(kc, "someone else's secret", someone);
+	verified(kc, row, someone);
+}
+
+static void test_miss_and_verified(void **state)
 {
 	(void)state;
 	struct keycache *kc = keycache_create(100);
@@ -56,19 +65,18 @@ static void test_miss_unknown_and_verified(void **state)
 	int64_t now = clock_now_ms();
 
 	assert_int_equal(keycache_check(kc, KEY_ID, good, now, &out, NULL), KC_MISS);
-	put(kc, "01J00000000000000000000001", NULL);
-	assert_int_equal(keycache_check(kc, "01J00000000000000000000001", good, now, &out, NULL),
-	                 KC_UNKNOWN);
-
-	put(kc, KEY_ID, &row);
-	assert_int_equal(keycache_check(kc, KEY_ID, good, now, &out, NULL), KC_UNVERIFIED);
-	assert_string_equal(out.secret_hash, "$2b$04$hashA");
-	keycache_mark_verified(kc, KEY_ID, "$2b$04$hashA", KC_SLOT_CURRENT, good);
+	verified(kc, &row, good);
 	assert_int_equal(keycache_check(kc, KEY_ID, good, now, &out, NULL), KC_VERIFIED);
+	assert_string_equal(out.secret_hash, "$2b$04$hashA");
 	assert_int_equal(keycache_check(kc, KEY_ID, bad, now, &out, NULL), KC_UNVERIFIED);
-	/* A verification against a hash the row no longer has is ignored. */
-	keycache_mark_verified(kc, KEY_ID, "$2b$04$other", KC_SLOT_CURRENT, bad);
+	/* A verification against a hash the row does not have is ignored. */
+	assert_true(keycache_put_verified(kc, &row, keycache_generation(kc, KEY_ID),
+	                                  KC_SLOT_CURRENT, "$2b$04$other", bad));
 	assert_int_equal(keycache_check(kc, KEY_ID, bad, now, &out, NULL), KC_UNVERIFIED);
+	/* So is one of an empty previous slot. */
+	assert_true(keycache_put_verified(kc, &row, keycache_generation(kc, KEY_ID),
+	                                  KC_SLOT_PREVIOUS, "", bad));
+	assert_int_equal(keycache_check(kc, KEY_ID, bad, now + 1, &out, NULL), KC_UNVERIFIED);
 	keycache_destroy(kc);
 }
 
@@ -80,8 +88,7 @@ static void test_rotation_drops_the_old_secret(void **state)
 	mac_of(kc, "old", old);
 	struct store_key out, row = row_with("$2b$04$hashA", "", -1, 1);
 	int64_t now = clock_now_ms();
-	put(kc, KEY_ID, &row);
-	keycache_mark_verified(kc, KEY_ID, "$2b$04$hashA", KC_SLOT_CURRENT, old);
+	verified(kc, &row, old);
 
 	/* Kill and lift bump the version but keep the hash: still verified. */
 	row.version = 2;
@@ -103,8 +110,7 @@ static void test_rotation_with_grace_keeps_the_old_secret_until_it_ends(void **s
 	mac_of(kc, "old", old);
 	struct store_key out, row = row_with("$2b$04$hashA", "", -1, 1);
 	int64_t now = clock_now_ms();
-	put(kc, KEY_ID, &row);
-	keycache_mark_verified(kc, KEY_ID, "$2b$04$hashA", KC_SLOT_CURRENT, old);
+	verified(kc, &row, old);
 
 	struct store_key rotated = row_with("$2b$04$hashB", "$2b$04$hashA", now + 60000, 2);
 	keycache_refresh(kc, &rotated);
@@ -127,8 +133,8 @@ static void test_a_stale_read_cannot_overwrite_a_newer_row(void **state)
 	struct store_key older = row_with("$2b$04$hashA", "", -1, 4);
 	uint8_t mac[32];
 	mac_of(kc, "x", mac);
-	put(kc, KEY_ID, &newer);
-	put(kc, KEY_ID, &older);
+	put(kc, &newer);
+	put(kc, &older);
 	assert_int_equal(keycache_check(kc, KEY_ID, mac, clock_now_ms(), &out, NULL),
 	                 KC_UNVERIFIED);
 	assert_int_equal(out.version, 5);
@@ -158,23 +164,27 @@ static void test_a_row_read_before_a_change_is_not_cached_after_it(void **state)
 
 	uint64_t gen = keycache_generation(kc, KEY_ID); /* the lookup starts */
 	keycache_refresh(kc, &revoked);                 /* the revocation lands */
-	assert_false(keycache_put(kc, KEY_ID, &before, gen));
+	assert_false(
+	    keycache_put_verified(kc, &before, gen, KC_SLOT_CURRENT, before.secret_hash, mac));
 	assert_int_equal(keycache_check(kc, KEY_ID, mac, clock_now_ms(), &out, NULL), KC_MISS);
 	gen = keycache_generation(kc, KEY_ID); /* read again */
-	assert_true(keycache_put(kc, KEY_ID, &revoked, gen));
-	assert_int_equal(keycache_check(kc, KEY_ID, mac, clock_now_ms(), &out, NULL),
-	                 KC_UNVERIFIED);
+	assert_true(
+	    keycache_put_verified(kc, &revoked, gen, KC_SLOT_CURRENT, revoked.secret_hash, mac));
+	assert_int_equal(keycache_check(kc, KEY_ID, mac, clock_now_ms(), &out, NULL), KC_VERIFIED);
 	assert_int_equal(out.revoked_at, 1000);
 
-	/* An invalidation of an id not cached refuses an older read too, unknown or not. */
-	const char *other = "01J00000000000000000000009";
-	gen = keycache_generation(kc, other);
-	keycache_invalidate(kc, other);
-	assert_false(keycache_put(kc, other, NULL, gen));
-	gen = keycache_generation(kc, other);
+	/* An invalidation or a clear refuses an older read too, cached id or not. */
+	struct store_key other = before;
+	memcpy(other.id, "01J00000000000000000000009", sizeof other.id);
+	gen = keycache_generation(kc, other.id);
+	keycache_invalidate(kc, other.id);
+	assert_false(
+	    keycache_put_verified(kc, &other, gen, KC_SLOT_CURRENT, other.secret_hash, mac));
+	gen = keycache_generation(kc, KEY_ID);
 	keycache_clear(kc);
-	assert_false(keycache_put(kc, other, NULL, gen));
-	assert_int_equal(keycache_check(kc, other, mac, clock_now_ms(), &out, NULL), KC_MISS);
+	assert_false(
+	    keycache_put_verified(kc, &revoked, gen, KC_SLOT_CURRENT, revoked.secret_hash, mac));
+	assert_int_equal(keycache_check(kc, KEY_ID, mac, clock_now_ms(), &out, NULL), KC_MISS);
 	keycache_destroy(kc);
 }
 
@@ -185,7 +195,7 @@ static void test_touch_due_once_a_minute(void **state)
 	struct store_key row = row_with("$2b$04$hashA", "", -1, 1);
 	int64_t now = clock_now_ms();
 	assert_false(keycache_touch_due(kc, KEY_ID, now)); /* not cached */
-	put(kc, KEY_ID, &row);
+	put(kc, &row);
 	assert_true(keycache_touch_due(kc, KEY_ID, now));
 	assert_false(keycache_touch_due(kc, KEY_ID, now + 1000));
 	assert_false(keycache_touch_due(kc, KEY_ID, now + 59999));
@@ -201,7 +211,7 @@ static void test_touched_at_hint(void **state)
 	uint8_t mac[32];
 	mac_of(kc, "x", mac);
 	int64_t now = clock_now_ms(), touched = -5;
-	put(kc, KEY_ID, &row);
+	put(kc, &row);
 	assert_int_equal(keycache_check(kc, KEY_ID, mac, now, &out, &touched), KC_UNVERIFIED);
 	assert_true(now - touched >= KEYCACHE_TOUCH_INTERVAL_MS); /* never touched: due */
 	assert_true(keycache_touch_due(kc, KEY_ID, now));
@@ -253,7 +263,7 @@ static void test_bounded_and_invalidated(void **state)
 		snprintf(id, sizeof id, "01J%023d", i);
 		struct store_key row = row_with("$2b$04$h", "", -1, 1);
 		memcpy(row.id, id, sizeof id);
-		put(kc, id, &row);
+		put(kc, &row);
 	}
 	size_t n = keycache_ids(kc, ids, 2000);
 	assert_true(n >= 1 && n <= 64 + 64); /* each of 64 stripes holds at most cap/64 + 1 */
@@ -264,10 +274,34 @@ static void test_bounded_and_invalidated(void **state)
 	keycache_destroy(kc);
 }
 
+/*
+ * A full stripe drops its least recently used entry: a key in use survives
+ * any number of newcomers (and only verified keys are ever newcomers).
+ */
+static void test_eviction_drops_the_least_recently_used(void **state)
+{
+	(void)state;
+	struct keycache *kc = keycache_create(64); /* two entries per stripe */
+	uint8_t mac[32];
+	mac_of(kc, "in use", mac);
+	struct store_key out, hot = row_with("$2b$04$hot", "", -1, 1);
+	verified(kc, &hot, mac);
+	for (int i = 0; i < 5000; i++) {
+		struct store_key row = row_with("$2b$04$h", "", -1, 1);
+		snprintf(row.id, sizeof row.id, "01K%023d", i);
+		put(kc, &row);
+		assert_int_equal(keycache_check(kc, KEY_ID, mac, clock_now_ms(), &out, NULL),
+		                 KC_VERIFIED);
+	}
+	char ids[200][STORE_ID_LEN + 1];
+	assert_true(keycache_ids(kc, ids, 200) <= 2 * 64);
+	keycache_destroy(kc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_miss_unknown_and_verified),
+	    cmocka_unit_test(test_miss_and_verified),
 	    cmocka_unit_test(test_rotation_drops_the_old_secret),
 	    cmocka_unit_test(test_rotation_with_grace_keeps_the_old_secret_until_it_ends),
 	    cmocka_unit_test(test_a_stale_read_cannot_overwrite_a_newer_row),
@@ -276,6 +310,7 @@ int main(void)
 	    cmocka_unit_test(test_touched_at_hint),
 	    cmocka_unit_test(test_secret_mac_is_a_keyed_function),
 	    cmocka_unit_test(test_bounded_and_invalidated),
+	    cmocka_unit_test(test_eviction_drops_the_least_recently_used),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
