@@ -354,3 +354,24 @@ def _closed(s):
         return s.recv(1, socket.MSG_PEEK) == b""
     except OSError:
         return True
+
+
+def test_a_stalled_tls_handshake_is_dropped_at_the_header_deadline(make_instance, cert):
+    """The request-head deadline ([server] header_timeout_s) runs from the
+    connection's start, so a handshake that never finishes is closed too,
+    long before the idle timeout (connection_timeout_s, 30 s)."""
+    inst = start_tls(make_instance(store="sqlite",
+                                   config=tls_config(cert) + "\nheader_timeout_s = 1"), cert)
+    with socket.create_connection(("127.0.0.1", inst.port), timeout=5) as s:
+        s.sendall(b"\x16\x03\x01")  # the first bytes of a ClientHello record, then nothing
+        t0 = time.monotonic()
+        s.settimeout(4)
+        try:
+            data = s.recv(4096)
+            while data:
+                data = s.recv(4096)
+        except ConnectionResetError:
+            pass
+        took = time.monotonic() - t0
+    assert 0.7 <= took <= 2.5, took
+    assert requests.get(inst.url("/healthz"), verify=cert[0]).status_code == 200
