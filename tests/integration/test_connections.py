@@ -127,7 +127,7 @@ def test_per_address_limit_holds_across_workers(make_instance):
         assert status.startswith("HTTP/1.1 200"), status
         # Slots come back when connections close.
         close_all([s for s in socks if not is_closed_by_server(s)][:4])
-        time.sleep(0.3)
+        time.sleep(1.0)  # the server sees the four closes
         more = open_from(inst, ATTACKER, 8)
         assert settle_open(more, 4) == 4
         socks += more
@@ -255,8 +255,8 @@ def test_a_dripping_head_is_dropped_at_the_header_deadline(make_instance):
         took_headers = closed_after(headers, 6 - (time.monotonic() - t0))
         assert took_line is not None, "a dripping request line was never dropped"
         assert took_headers is not None, "dripping headers were never dropped"
-        assert 1.5 <= took_line <= 3.5, took_line
-        assert time.monotonic() - t0 <= 3.8
+        assert 1.5 <= took_line <= 4.0, took_line
+        assert time.monotonic() - t0 <= 4.5
     finally:
         stop.set()
         t.join(timeout=5)
@@ -300,7 +300,7 @@ def test_the_deadline_restarts_for_each_request_and_spares_slow_bodies(make_inst
         f.close()
     idle = connect_from(inst, OTHER)
     try:
-        took = closed_after(idle, 4)
-        assert took is not None and 0.8 <= took <= 2.5, took
+        took = closed_after(idle, 5)
+        assert took is not None and 0.8 <= took <= 3.5, took
     finally:
         idle.close()
