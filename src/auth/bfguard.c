@@ -36,7 +36,14 @@ struct bfguard *bfguard_create(int64_t max_failures, int64_t window_s, size_t ma
 	g->max = max_failures;
 	g->window_ms = window_s * 1000;
 	g->n = max_names ? max_names : 1;
-	g->slots = xcalloc(g->n, sizeof *g->slots);
+	/*
+	 * Written through now rather than left to calloc's lazy zero pages: the
+	 * first failure of a new name would otherwise pay a page fault that a
+	 * name seen before does not, and new key ids are what unknown ones are
+	 * (timing must not tell them apart).
+	 */
+	g->slots = xmalloc(g->n * sizeof *g->slots);
+	memset(g->slots, 0, g->n * sizeof *g->slots);
 	return g;
 }
 
@@ -86,6 +93,8 @@ static struct slot *lookup(struct bfguard *g, const char *name, bool create, int
 	int64_t victim_weight = INT64_MAX;
 	for (size_t i = 0; i < 8; i++) {
 		struct slot *s = &g->slots[(h + i) % g->n];
+		if (!s->used && !create)
+			break; /* slots are never freed: name would sit here or earlier */
 		if (s->used && strcmp(s->name, name) == 0)
 			return s;
 		if (!create)
