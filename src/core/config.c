@@ -194,12 +194,12 @@ int config_trusted_proxies(const char *list, char out[CONFIG_MAX_TRUSTED_PROXIES
 
 static bool hex64(const char *v)
 {
-	if (strlen(v) != 64)
-		return false;
-	for (const char *p = v; *p; p++)
-		if (!isxdigit((unsigned char)*p))
-			return false;
-	return true;
+	uint8_t key[32];
+	size_t n;
+	bool ok = strlen(v) == 64 && hex_decode(v, 64, key, sizeof(key), &n) == 0;
+
+	explicit_bzero(key, sizeof(key));
+	return ok;
 }
 
 /* Validate and store one value; on error write a message (no location). */

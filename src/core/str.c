@@ -232,3 +232,61 @@ int str_hex_digit(char c)
 		return c - 'A' + 10;
 	return -1;
 }
+
+/* All-ones when v >= lim, else 0; v and lim must be below 256. */
+static unsigned mask_ge(unsigned v, unsigned lim)
+{
+	return 0U - ((((lim - 1U) - v) >> 8) & 1U);
+}
+
+/* All-ones when lo <= c <= hi, else 0; c, lo, hi below 256, lo >= 1. */
+static unsigned mask_in(unsigned c, unsigned lo, unsigned hi)
+{
+	return 0U - (((((lo - 1U) - c) & (c - (hi + 1U))) >> 8) & 1U);
+}
+
+/* v in [0, 16) -> '0'-'9', 'a'-'f'. */
+static char hex_char(unsigned v)
+{
+	return (char)('0' + v + (mask_ge(v, 10U) & ('a' - '0' - 10U)));
+}
+
+/* A hex character's value, or 0x100 or more when c is not one; branch-free. */
+static unsigned hex_value(unsigned char c)
+{
+	unsigned lower = c | 0x20U; /* 'A'-'F' -> 'a'-'f'; digits unchanged */
+	unsigned digit = mask_in(c, '0', '9');
+	unsigned alpha = mask_in(lower, 'a', 'f');
+
+	return ((c - '0') & digit) | ((lower - 'a' + 10U) & alpha) | (~(digit | alpha) & 0x100U);
+}
+
+void hex_encode(const uint8_t *in, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex_char(in[i] >> 4);
+		out[2 * i + 1] = hex_char(in[i] & 0x0FU);
+	}
+	out[2 * n] = '\0';
+}
+
+int hex_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *out_len)
+{
+	unsigned bad = 0;
+
+	*out_len = 0;
+	if (n % 2 != 0 || n / 2 > cap)
+		return -1;
+	for (size_t i = 0; i < n / 2; i++) {
+		unsigned hi = hex_value((unsigned char)in[2 * i]);
+		unsigned lo = hex_value((unsigned char)in[2 * i + 1]);
+		bad |= hi | lo;
+		out[i] = (uint8_t)((hi << 4 | lo) & 0xFFU);
+	}
+	if (bad & 0x100U) {
+		explicit_bzero(out, n / 2);
+		return -1;
+	}
+	*out_len = n / 2;
+	return 0;
+}

@@ -31,6 +31,28 @@ bool str_has_prefix(const char *s, const char *prefix);
 /** The value of a hexadecimal digit (either case), or -1. */
 int str_hex_digit(char c);
 
+/*
+ * The one hex codec. Both directions map characters with masks rather than
+ * table lookups or branches (after libsodium's sodium_bin2hex), so encoding
+ * a key or decoding a configured master key does not leak its bytes through
+ * cache or branch timing; only the length and well-formedness may branch.
+ */
+
+/**
+ * Lower-case hex of the n bytes at in. out must hold 2n + 1 bytes; it is
+ * always NUL-terminated.
+ */
+void hex_encode(const uint8_t *in, size_t n, char *out);
+
+/**
+ * Decode the n hex characters at in (either case; need not be NUL-terminated,
+ * never read past n) into out, which has cap bytes; *out_len receives n / 2.
+ * Strict: n must be even and every character a hex digit. Returns 0, or -1
+ * on an odd length, a non-hex character or cap < n / 2; on failure out is
+ * wiped (as far as written) and *out_len is 0.
+ */
+int hex_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *out_len);
+
 /**
  * Write an IPv4 address (4 bytes, network order) as a dotted quad into out
  * (at least 16 bytes), without inet_ntop's sprintf: the server does it per

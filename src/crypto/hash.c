@@ -1,7 +1,7 @@
 /*
- * hash.c: SHA-256 and HMAC-SHA-256 over GnuTLS, plus hex and base64.
+ * hash.c: SHA-256 and HMAC-SHA-256 over GnuTLS, plus base64.
  *
- * The encoders and the base64 decoder map characters with masks rather than
+ * The base64 encoder and decoder map characters with masks rather than
  * table lookups or branches (after libsodium's sodium_bin2base64), so that
  * encoding a key or decoding a configured master key does not leak its bytes
  * through cache or branch timing. Validity and length checks may branch:
@@ -67,20 +67,6 @@ void sha256_discard(struct sha256_ctx *ctx)
 	if (ctx->hd)
 		gnutls_hash_deinit(ctx->hd, NULL);
 	ctx->hd = NULL;
-}
-
-static char hex_digit(unsigned v)
-{
-	return (char)('0' + v + (mask_ge(v, 10U) & ('a' - '0' - 10U)));
-}
-
-void hex_encode(const uint8_t *in, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hex_digit(in[i] >> 4);
-		out[2 * i + 1] = hex_digit(in[i] & 0x0FU);
-	}
-	out[2 * n] = '\0';
 }
 
 size_t base64_encoded_len(size_t n)

@@ -1,6 +1,6 @@
 /*
- * hash.h: SHA-256, HMAC-SHA-256 (over GnuTLS) and the text encodings used
- * for digests and keys: lower-case hex and standard base64 with padding.
+ * hash.h: SHA-256, HMAC-SHA-256 (over GnuTLS) and standard base64 with
+ * padding for digests and keys (hex is core/str.h's hex_encode).
  */
 #ifndef PORTCULLIS_CRYPTO_HASH_H
 #define PORTCULLIS_CRYPTO_HASH_H
@@ -44,12 +44,6 @@ void sha256_update(struct sha256_ctx *ctx, const void *data, size_t len);
 void sha256_final(struct sha256_ctx *ctx, uint8_t out[SHA256_LEN]);
 /** Release the context without producing a digest (error paths). Idempotent. */
 void sha256_discard(struct sha256_ctx *ctx);
-
-/**
- * Lower-case hex of the n bytes at in. out must hold 2n + 1 bytes; it is
- * always NUL-terminated.
- */
-void hex_encode(const uint8_t *in, size_t n, char *out);
 
 /** Length (without NUL) of the base64 encoding of n bytes: 4 * ceil(n / 3). */
 size_t base64_encoded_len(size_t n);

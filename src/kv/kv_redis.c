@@ -899,17 +899,12 @@ static int parse_url(const char *url, struct kv_redis *r)
 
 static void scripts_init(void)
 {
-	static const char digits[] = "0123456789abcdef";
 	for (size_t k = 0; k < sizeof(scripts) / sizeof(scripts[0]); k++) {
 		struct script *s = &scripts[k];
 		unsigned char d[20];
 		if (gnutls_hash_fast(GNUTLS_DIG_SHA1, s->src, strlen(s->src), d) < 0)
 			fatal("gnutls: SHA-1 failed");
-		for (size_t i = 0; i < sizeof(d); i++) {
-			s->sha[2 * i] = digits[d[i] >> 4];
-			s->sha[2 * i + 1] = digits[d[i] & 0x0f];
-		}
-		s->sha[40] = '\0';
+		hex_encode(d, sizeof(d), s->sha);
 	}
 }
 

@@ -11,6 +11,7 @@
 #include <gnutls/gnutls.h>
 
 #include "core/alloc.h"
+#include "core/str.h"
 
 #define SHA256_BYTES 32
 
@@ -24,16 +25,6 @@ bool idem_key_valid(const char *s, size_t len)
 			return false;
 	}
 	return true;
-}
-
-static void to_hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 0x0f];
-	}
-	out[2 * n] = '\0';
 }
 
 static void sha256_or_die(const void *data, size_t len, unsigned char out[SHA256_BYTES])
@@ -59,7 +50,7 @@ void idem_fingerprint(const char *method, const char *path, const void *body, si
 	    gnutls_hash(hd, body_hash, sizeof(body_hash)) < 0)
 		fatal("gnutls: SHA-256 update failed");
 	gnutls_hash_deinit(hd, digest);
-	to_hex(digest, sizeof(digest), out);
+	hex_encode(digest, sizeof(digest), out);
 }
 
 static bool id_valid(const char *s)
@@ -101,7 +92,7 @@ int idem_storage_key(const char *org_id, const char *key_id, const char *idem_ke
 	if (!id_valid(org_id) || !id_valid(key_id) || !idem_key_valid(idem_key, idem_len))
 		return -1;
 	sha256_or_die(idem_key, idem_len, digest);
-	to_hex(digest, sizeof(digest), hex);
+	hex_encode(digest, sizeof(digest), hex);
 	if (!append(out, cap, &pos, "idem:", 5) ||
 	    !append(out, cap, &pos, org_id, strlen(org_id)) || !append(out, cap, &pos, ":", 1) ||
 	    !append(out, cap, &pos, key_id, strlen(key_id)) || !append(out, cap, &pos, ":", 1) ||

@@ -227,6 +227,32 @@ static void test_range_errors_name_file_and_line(void **state)
 	                  "\"127.0.0.1:65536\"");
 }
 
+static void test_master_key_must_be_64_hex(void **state)
+{
+	struct tmpconf t;
+	struct config c;
+	char err[600];
+	(void)state;
+
+	assert_int_equal(
+	    load_text(&c,
+	              "[security]\nmaster_key = "
+	              "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff\n",
+	              &t, err, sizeof err),
+	    0);
+	config_free(&c);
+	unlink(t.path);
+	expect_file_error("[security]\nmaster_key = "
+	                  "00112233445566778899aabbccddeeff00112233445566778899aabbccddeef\n",
+	                  2, "[security] master_key must be 64 hex characters");
+	expect_file_error("[security]\nmaster_key = "
+	                  "00112233445566778899aabbccddeeff00112233445566778899aabbccddeefg\n",
+	                  2, "[security] master_key must be 64 hex characters");
+	expect_file_error("[security]\nmaster_key = "
+	                  "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff0\n",
+	                  2, "[security] master_key must be 64 hex characters");
+}
+
 static void test_first_error_wins(void **state)
 {
 	(void)state;
@@ -526,6 +552,7 @@ int main(void)
 	    cmocka_unit_test(test_load_values),
 	    cmocka_unit_test(test_range_errors_name_file_and_line),
 	    cmocka_unit_test(test_first_error_wins),
+	    cmocka_unit_test(test_master_key_must_be_64_hex),
 	    cmocka_unit_test(test_unknown_settings),
 	    cmocka_unit_test(test_syntax_error),
 	    cmocka_unit_test(test_missing_file),

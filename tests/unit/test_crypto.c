@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/str.h"
 #include "crypto/bcrypt.h"
 #include "crypto/crc32.h"
 #include "crypto/ct.h"
@@ -76,28 +77,6 @@ static void test_hmac_rfc4231_case2(void **state)
 	hex_encode(mac, sizeof(mac), hex);
 	assert_string_equal(hex,
 	                    "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-}
-
-static void test_hex(void **state)
-{
-	const uint8_t in[] = {0x00, 0x01, 0x7f, 0x80, 0x9a, 0xab, 0xff, 0x10};
-	char out[2 * sizeof(in) + 1];
-	char all[2 * 256 + 1];
-	uint8_t bytes[256];
-	(void)state;
-
-	hex_encode(in, sizeof(in), out);
-	assert_string_equal(out, "00017f809aabff10");
-	hex_encode(in, 0, out);
-	assert_string_equal(out, "");
-
-	for (size_t i = 0; i < 256; i++)
-		bytes[i] = (uint8_t)i;
-	hex_encode(bytes, 256, all);
-	for (size_t i = 0; i < 256; i++) {
-		assert_int_equal(all[2 * i], "0123456789abcdef"[i >> 4]);
-		assert_int_equal(all[2 * i + 1], "0123456789abcdef"[i & 15]);
-	}
 }
 
 static void test_base64_rfc4648(void **state)
@@ -470,21 +449,13 @@ static void test_secretbox_tamper(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_sha256_abc),
-	    cmocka_unit_test(test_sha256_incremental),
-	    cmocka_unit_test(test_hmac_rfc4231_case2),
-	    cmocka_unit_test(test_hex),
-	    cmocka_unit_test(test_base64_rfc4648),
-	    cmocka_unit_test(test_base64_round_trip),
-	    cmocka_unit_test(test_base64_every_char),
-	    cmocka_unit_test(test_base64_invalid),
-	    cmocka_unit_test(test_ct_equal),
-	    cmocka_unit_test(test_ct_streq),
-	    cmocka_unit_test(test_crc32),
-	    cmocka_unit_test(test_random_base62),
-	    cmocka_unit_test(test_bcrypt),
-	    cmocka_unit_test(test_bcrypt_dummy),
-	    cmocka_unit_test(test_secretbox_round_trip),
+	    cmocka_unit_test(test_sha256_abc),         cmocka_unit_test(test_sha256_incremental),
+	    cmocka_unit_test(test_hmac_rfc4231_case2), cmocka_unit_test(test_base64_rfc4648),
+	    cmocka_unit_test(test_base64_round_trip),  cmocka_unit_test(test_base64_every_char),
+	    cmocka_unit_test(test_base64_invalid),     cmocka_unit_test(test_ct_equal),
+	    cmocka_unit_test(test_ct_streq),           cmocka_unit_test(test_crc32),
+	    cmocka_unit_test(test_random_base62),      cmocka_unit_test(test_bcrypt),
+	    cmocka_unit_test(test_bcrypt_dummy),       cmocka_unit_test(test_secretbox_round_trip),
 	    cmocka_unit_test(test_secretbox_tamper),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,7 @@
 /*
  * test_str.c: unit tests for src/core/str.c (checked integer and boolean
  * parsing, bounded buffers, printf-free formatting: str_i64, strbuf,
- * str_copy, str_ipv4) and, from src/core/clock.c, the RFC 3339 conversions
+ * str_copy, str_ipv4), the hex codec and, from src/core/clock.c, the RFC 3339 conversions
  * and the monotonic deadlines of timed waits.
  * Every parse of a length-carrying string gets a heap copy of exactly len
  * bytes with no NUL after it, so ASan reports any read past len.
@@ -26,12 +26,22 @@
 #include "core/siphash.h"
 #include "core/str.h"
 
-/* parse_int64 over an exact-size heap copy of s (no terminating NUL). */
+/* An exact-size heap copy of s (no terminating NUL); *len = strlen(s). */
+static char *exact_copy(const char *s, size_t *len)
+{
+	char *copy;
+
+	*len = strlen(s);
+	copy = xmalloc(*len ? *len : 1);
+	memcpy(copy, s, *len);
+	return copy;
+}
+
+/* parse_int64 over an exact-size heap copy of s. */
 static int parse_exact(const char *s, int64_t min, int64_t max, int64_t *out)
 {
-	size_t len = strlen(s);
-	char *copy = xmalloc(len ? len : 1);
-	memcpy(copy, s, len);
+	size_t len;
+	char *copy = exact_copy(s, &len);
 	int rc = parse_int64(copy, len, min, max, out);
 	free(copy);
 	return rc;
@@ -478,10 +488,127 @@ static void test_clock_mono_deadline_and_cond(void **state)
 	pthread_cond_destroy(&c);
 }
 
+static void test_hex_encode(void **state)
+{
+	const uint8_t in[] = {0x00, 0x01, 0x7f, 0x80, 0x9a, 0xab, 0xff, 0x10};
+	char out[2 * sizeof(in) + 1];
+	char all[2 * 256 + 1];
+	uint8_t bytes[256];
+	(void)state;
+
+	hex_encode(in, sizeof(in), out);
+	assert_string_equal(out, "00017f809aabff10");
+	hex_encode(in, 0, out);
+	assert_string_equal(out, "");
+
+	for (size_t i = 0; i < 256; i++)
+		bytes[i] = (uint8_t)i;
+	hex_encode(bytes, 256, all);
+	for (size_t i = 0; i < 256; i++) {
+		assert_int_equal(all[2 * i], "0123456789abcdef"[i >> 4]);
+		assert_int_equal(all[2 * i + 1], "0123456789abcdef"[i & 15]);
+	}
+}
+
+/* hex_decode over an exact-size heap copy of s (no terminating NUL). */
+static int hex_decode_exact(const char *s, uint8_t *out, size_t cap, size_t *out_len)
+{
+	size_t len;
+	char *copy = exact_copy(s, &len);
+	int rc = hex_decode(copy, len, out, cap, out_len);
+	free(copy);
+	return rc;
+}
+
+static void test_hex_decode_accepts(void **state)
+{
+	uint8_t out[8];
+	size_t n = 99;
+	char all[2 * 256 + 1];
+	uint8_t bytes[256], back[256];
+	(void)state;
+
+	assert_int_equal(hex_decode_exact("00017f809aabff10", out, sizeof(out), &n), 0);
+	assert_int_equal(n, 8);
+	assert_memory_equal(out, "\x00\x01\x7f\x80\x9a\xab\xff\x10", 8);
+	/* Upper and mixed case decode to the same bytes. */
+	assert_int_equal(hex_decode_exact("ABCDEF", out, sizeof(out), &n), 0);
+	assert_int_equal(n, 3);
+	assert_memory_equal(out, "\xab\xcd\xef", 3);
+	assert_int_equal(hex_decode_exact("aBcDeF", out, sizeof(out), &n), 0);
+	assert_memory_equal(out, "\xab\xcd\xef", 3);
+	/* Empty is zero bytes, even with no room. */
+	assert_int_equal(hex_decode_exact("", out, 0, &n), 0);
+	assert_int_equal(n, 0);
+	/* Round trip over every byte value. */
+	for (size_t i = 0; i < 256; i++)
+		bytes[i] = (uint8_t)i;
+	hex_encode(bytes, 256, all);
+	assert_int_equal(hex_decode(all, 512, back, sizeof(back), &n), 0);
+	assert_int_equal(n, 256);
+	assert_memory_equal(back, bytes, 256);
+}
+
+static void test_hex_decode_rejects(void **state)
+{
+	static const char *const bad[] = {
+	    "0",        /* odd length */
+	    "abc",      /* odd length */
+	    "0g",       /* not hex */
+	    "g0",       /* not hex */
+	    "12 4",     /* space */
+	    "0x12",     /* prefix */
+	    "1234z",    /* trailing garbage (and odd) */
+	    "123456zz", /* trailing garbage */
+	    "/0",       /* just below '0' */
+	    ":0",       /* just above '9' */
+	    "@0",       /* just below 'A' */
+	    "G0",       /* just above 'F' */
+	    "`0",       /* just below 'a' */
+	};
+	uint8_t out[8];
+	size_t n;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		n = 99;
+		memset(out, 0x55, sizeof(out));
+		if (hex_decode_exact(bad[i], out, sizeof(out), &n) != -1)
+			fail_msg("accepted \"%s\"", bad[i]);
+		assert_int_equal(n, 0);
+		for (size_t k = 0; strlen(bad[i]) % 2 == 0 && k < strlen(bad[i]) / 2; k++)
+			assert_int_equal(out[k], 0); /* what was written is wiped */
+	}
+	/* A NUL inside the length is not a digit either. */
+	assert_int_equal(hex_decode("00\0"
+	                            "0",
+	                            4, out, sizeof(out), &n),
+	                 -1);
+	/* Every byte value that is not a hex digit is rejected in both places. */
+	for (unsigned c = 0; c < 256; c++) {
+		char t[2] = {(char)c, '0'};
+		bool digit = str_hex_digit((char)c) >= 0;
+		assert_int_equal(hex_decode(t, 2, out, 1, &n), digit ? 0 : -1);
+		if (digit)
+			assert_int_equal(out[0], str_hex_digit((char)c) << 4);
+		t[0] = '0';
+		t[1] = (char)c;
+		assert_int_equal(hex_decode(t, 2, out, 1, &n), digit ? 0 : -1);
+	}
+	/* Output too small: nothing written past cap. */
+	out[1] = 0x55;
+	assert_int_equal(hex_decode_exact("0102", out, 1, &n), -1);
+	assert_int_equal(n, 0);
+	assert_int_equal(out[1], 0x55);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_clock_mono_deadline_and_cond),
+	    cmocka_unit_test(test_hex_encode),
+	    cmocka_unit_test(test_hex_decode_accepts),
+	    cmocka_unit_test(test_hex_decode_rejects),
 	    cmocka_unit_test(test_parse_int64_accepts),
 	    cmocka_unit_test(test_parse_int64_rejects),
 	    cmocka_unit_test(test_parse_int64_range),
