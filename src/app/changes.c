@@ -22,6 +22,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "core/ulid.h"
 #include "policy/killswitch.h"
 #include "policy/orgcache.h"
@@ -250,14 +251,7 @@ static bool parse_origin(const char *s, size_t len, char node[ULID_LEN + 1], uin
 	if (!dot)
 		return true;
 	size_t digits = len - n - 1;
-	if (digits < 1 || digits > 19)
-		return false;
-	for (size_t i = 0; i < digits; i++) {
-		if (dot[1 + i] < '0' || dot[1 + i] > '9')
-			return false;
-		*seq = *seq * 10 + (uint64_t)(dot[1 + i] - '0');
-	}
-	return true;
+	return digits <= 19 && parse_uint64(dot + 1, digits, UINT64_MAX, seq) == 0;
 }
 
 /* Another node has applied our notice seq. */

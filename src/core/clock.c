@@ -3,6 +3,8 @@
  */
 #include "core/clock.h"
 
+#include "core/str.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -69,15 +71,11 @@ void clock_format_rfc3339(int64_t ms, char *out, size_t cap)
 /* Read exactly n decimal digits at *p; advance. Returns -1 when absent. */
 static int digits(const char **p, int n)
 {
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		char c = (*p)[i];
-		if (c < '0' || c > '9')
-			return -1;
-		v = v * 10 + (c - '0');
-	}
+	uint64_t v;
+	if (parse_uint64(*p, (size_t)n, UINT64_MAX, &v) != 0)
+		return -1;
 	*p += n;
-	return v;
+	return (int)v;
 }
 
 static int expect(const char **p, char c)

@@ -12,29 +12,34 @@
 #include <string.h>
 #include <strings.h>
 
-int parse_int64(const char *s, size_t len, int64_t min, int64_t max, int64_t *out)
+int parse_uint64(const char *s, size_t len, uint64_t max, uint64_t *out)
 {
-	size_t i = 0;
-	bool neg = false;
+	uint64_t v = 0;
+
 	if (len == 0)
 		return -1;
-	if (s[0] == '-') {
-		neg = true;
-		i = 1;
-		if (len == 1)
-			return -1;
-	}
-	uint64_t v = 0;
-	const uint64_t lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-	for (; i < len; i++) {
+	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
 		if (c < '0' || c > '9')
 			return -1;
 		unsigned d = (unsigned)(c - '0');
-		if (v > (lim - d) / 10)
+		if (d > max || v > (max - d) / 10)
 			return -1;
 		v = v * 10 + d;
 	}
+	*out = v;
+	return 0;
+}
+
+int parse_int64(const char *s, size_t len, int64_t min, int64_t max, int64_t *out)
+{
+	bool neg = len > 0 && s[0] == '-';
+	size_t sign = neg ? 1 : 0;
+	uint64_t v;
+
+	if (parse_uint64(s + sign, len - sign, neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX,
+	                 &v) != 0)
+		return -1;
 	int64_t r = neg ? (int64_t)(0 - v) : (int64_t)v;
 	if (r < min || r > max)
 		return -1;

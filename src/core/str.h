@@ -17,6 +17,14 @@ struct slice {
 	size_t len;
 };
 
+/**
+ * The one checked decimal parser: the whole of the len bytes at s (need not
+ * be NUL-terminated, never read past len) as digits 0-9 only (no sign, no
+ * spaces, no trailing bytes; leading zeros allowed) with a value at most max.
+ * Returns 0 with *out set, or -1 (empty, a non-digit, above max or above
+ * UINT64_MAX) with *out untouched.
+ */
+int parse_uint64(const char *s, size_t len, uint64_t max, uint64_t *out);
 /** Parse a whole decimal integer (optional leading '-') in [min, max]. 0 or -1. */
 int parse_int64(const char *s, size_t len, int64_t min, int64_t max, int64_t *out);
 /** parse_int64 over a NUL-terminated string. */

@@ -126,14 +126,9 @@ struct length_state {
 static bool take_length(void *arg, const char *t, size_t n)
 {
 	struct length_state *st = arg;
-	uint64_t v = 0;
-	if (n == 0 || n > 19)
+	uint64_t v;
+	if (n > 19 || parse_uint64(t, n, UINT64_MAX, &v) != 0)
 		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (t[i] < '0' || t[i] > '9')
-			return false;
-		v = v * 10 + (uint64_t)(t[i] - '0');
-	}
 	if (st->seen && st->value != v)
 		return false;
 	st->seen = true;
@@ -191,18 +186,13 @@ static bool parse_status_line(const char *p, size_t n, struct h1_head *out)
 	if (n < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[7] < '0' || p[7] > '9' || p[8] != ' ')
 		return false;
 	out->minor = p[7] - '0';
-	int status = 0;
-	for (int i = 9; i < 12; i++) {
-		if (p[i] < '0' || p[i] > '9')
-			return false;
-		status = status * 10 + (p[i] - '0');
-	}
-	if (status < 100 || status > 599 || (n > 12 && p[12] != ' '))
+	uint64_t status;
+	if (parse_uint64(p + 9, 3, 599, &status) != 0 || status < 100 || (n > 12 && p[12] != ' '))
 		return false;
 	for (size_t k = 13; k < n; k++)
 		if (!is_field_vchar((unsigned char)p[k]))
 			return false;
-	out->status = status;
+	out->status = (int)status;
 	return true;
 }
 

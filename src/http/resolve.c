@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/str.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -39,7 +40,9 @@ static bool refresher_running, stopping;
 static int literal(const char *host, const char *port, struct sockaddr_storage *out,
                    socklen_t *out_len)
 {
-	long p = strtol(port, NULL, 10);
+	uint64_t p;
+	if (parse_uint64(port, strlen(port), 65535, &p) != 0)
+		return -1;
 	memset(out, 0, sizeof *out);
 	struct sockaddr_in *v4 = (struct sockaddr_in *)out;
 	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;

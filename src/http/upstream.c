@@ -178,15 +178,10 @@ void resp_headers_reset(struct resp_headers *rh)
 /* A Content-Length value that is all digits (the parser already refused conflicts). */
 static int64_t length_value(const char *v, size_t n)
 {
-	if (n == 0 || n > 18)
+	uint64_t x;
+	if (n > 18 || parse_uint64(v, n, INT64_MAX, &x) != 0)
 		return -1;
-	int64_t x = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (v[i] < '0' || v[i] > '9')
-			return -1;
-		x = x * 10 + (v[i] - '0');
-	}
-	return x;
+	return (int64_t)x;
 }
 
 void resp_headers_add(struct resp_headers *rh, const char *name, size_t name_len, const char *value,

@@ -161,17 +161,9 @@ static bool parse_origin(const char *url, struct origin *o)
 	size_t pl = port ? (size_t)(a + alen - port) : 0;
 	if (hl == 0 || hl >= sizeof o->host || (port && (pl == 0 || pl > 5)))
 		return false;
-	long pn = 80;
-	if (port) {
-		pn = 0;
-		for (size_t i = 0; i < pl; i++) {
-			if (port[i] < '0' || port[i] > '9')
-				return false;
-			pn = pn * 10 + (port[i] - '0');
-		}
-		if (pn < 1 || pn > 65535)
-			return false;
-	}
+	uint64_t pn = 80;
+	if (port && (parse_uint64(port, pl, 65535, &pn) != 0 || pn < 1))
+		return false;
 	const char *path = a + alen;
 	size_t plen = strlen(path);
 	while (plen && path[plen - 1] == '/')
@@ -181,7 +173,7 @@ static bool parse_origin(const char *url, struct origin *o)
 	memset(o, 0, sizeof *o);
 	snprintf(o->base_url, sizeof o->base_url, "%s", url);
 	memcpy(o->host, h, hl);
-	snprintf(o->port, sizeof o->port, "%ld", pn);
+	snprintf(o->port, sizeof o->port, "%ld", (long)pn);
 	/* Host: as in the URL, the port only when it is not the default. */
 	size_t host_part = a[0] == '[' ? hl + 2 : hl;
 	snprintf(o->host_header, sizeof o->host_header, "%.*s",

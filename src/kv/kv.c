@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/config.h"
+#include "core/str.h"
 #include "kv/kv_internal.h"
 
 /* [idempotency] max_response_bytes may not promise more than a record holds. */
@@ -104,16 +105,10 @@ int kv_check_complete(const char *key, const char *fingerprint, int status,
 
 int kv_parse_num(const char *s, size_t len, int64_t min, int64_t max, int64_t *out)
 {
-	int64_t v = 0;
-	if (!s || len == 0 || len > 18)
+	uint64_t v;
+	if (!s || len > 18 || max < 0 || parse_uint64(s, len, (uint64_t)max, &v) != 0 ||
+	    (int64_t)v < min)
 		return -1;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0'); /* 18 digits cannot overflow int64 */
-	}
-	if (v < min || v > max)
-		return -1;
-	*out = v;
+	*out = (int64_t)v;
 	return 0;
 }

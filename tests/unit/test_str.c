@@ -47,6 +47,76 @@ static int parse_exact(const char *s, int64_t min, int64_t max, int64_t *out)
 	return rc;
 }
 
+/* parse_uint64 over an exact-size heap copy of s. */
+static int parse_u_exact(const char *s, uint64_t max, uint64_t *out)
+{
+	size_t len;
+	char *copy = exact_copy(s, &len);
+	int rc = parse_uint64(copy, len, max, out);
+	free(copy);
+	return rc;
+}
+
+static void test_parse_uint64(void **state)
+{
+	static const struct {
+		const char *in;
+		uint64_t want;
+	} ok[] = {
+	    {"0", 0},
+	    {"7", 7},
+	    {"000123", 123},
+	    {"00000000000000000000000000042", 42},
+	    {"18446744073709551615", UINT64_MAX},
+	};
+	static const char *const bad[] = {
+	    "",                     /* empty */
+	    "-1",                   /* no sign */
+	    "+1",                   /* no sign */
+	    "-0",                   /* no sign, even for zero */
+	    " 1",                   /* no spaces */
+	    "1 ",                   /* trailing space */
+	    "12a",                  /* trailing garbage */
+	    "0x10",                 /* not hex */
+	    "1.5",                  /* not a fraction */
+	    "18446744073709551616", /* UINT64_MAX + 1 */
+	    "99999999999999999999", /* overflow */
+	    "184467440737095516150",
+	};
+	uint64_t v;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		v = 1;
+		if (parse_u_exact(ok[i].in, UINT64_MAX, &v) != 0)
+			fail_msg("rejected \"%s\"", ok[i].in);
+		assert_true(v == ok[i].want);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = 42;
+		if (parse_u_exact(bad[i], UINT64_MAX, &v) != -1)
+			fail_msg("accepted \"%s\"", bad[i]);
+		assert_true(v == 42); /* untouched */
+	}
+	/* The bound: max itself passes, max + 1 does not, for small and odd maxima. */
+	assert_int_equal(parse_u_exact("65535", 65535, &v), 0);
+	assert_int_equal(parse_u_exact("65536", 65535, &v), -1);
+	assert_int_equal(parse_u_exact("0", 0, &v), 0);
+	assert_int_equal(parse_u_exact("1", 0, &v), -1);
+	assert_int_equal(parse_u_exact("9", 8, &v), -1);
+	assert_int_equal(parse_u_exact("10", 9, &v), -1);
+	assert_int_equal(parse_u_exact("9223372036854775807", INT64_MAX, &v), 0);
+	assert_int_equal(parse_u_exact("9223372036854775808", INT64_MAX, &v), -1);
+	/* Only len bytes are read: a digit after len does not count. */
+	assert_int_equal(parse_uint64("123", 2, UINT64_MAX, &v), 0);
+	assert_true(v == 12);
+	assert_int_equal(parse_uint64("12x", 2, UINT64_MAX, &v), 0);
+	assert_int_equal(parse_uint64("1\0"
+	                              "2",
+	                              3, UINT64_MAX, &v),
+	                 -1);
+}
+
 static void test_parse_int64_accepts(void **state)
 {
 	(void)state;
@@ -609,6 +679,7 @@ int main(void)
 	    cmocka_unit_test(test_hex_encode),
 	    cmocka_unit_test(test_hex_decode_accepts),
 	    cmocka_unit_test(test_hex_decode_rejects),
+	    cmocka_unit_test(test_parse_uint64),
 	    cmocka_unit_test(test_parse_int64_accepts),
 	    cmocka_unit_test(test_parse_int64_rejects),
 	    cmocka_unit_test(test_parse_int64_range),
