@@ -2,10 +2,12 @@
 #   make        build build/portcullis
 #   make run    set up, create a local instance in ./data and start it (with a demo upstream)
 #   make test   set up and run every check: format, lint, unit and integration tests
+#               (ASan/UBSan build), and the unit tests plus a concurrency subset under TSan
 # Everything installs its own dependencies (scripts/deps.sh) on a Debian 12 machine.
 
 BUILD      ?= build
 TEST_BUILD ?= build-test
+TSAN_BUILD ?= build-tsan
 DATA       ?= data
 PY         := /usr/bin/python3
 
@@ -30,9 +32,11 @@ run: deps build
 test-build: deps
 	@test -f $(TEST_BUILD)/build.ninja || meson setup $(TEST_BUILD) -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 	@ninja -C $(TEST_BUILD) >/dev/null
+	@test -f $(TSAN_BUILD)/build.ninja || meson setup $(TSAN_BUILD) -Db_sanitize=thread -Db_lundef=false >/dev/null
+	@ninja -C $(TSAN_BUILD) >/dev/null
 
 test: test-build
-	@scripts/test.sh $(TEST_BUILD)
+	@scripts/test.sh $(TEST_BUILD) $(TSAN_BUILD)
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c')
@@ -44,4 +48,4 @@ bench: deps build
 	@bench/verify.sh $(BUILD)/portcullis
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(TSAN_BUILD)
