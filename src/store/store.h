@@ -44,8 +44,8 @@ struct store_options {
  * transactions commit durably (SQLite: synchronous=FULL); request-log rows
  * and last-used times may be lost in a power or OS failure (NORMAL).
  */
-int store_open_with(const char *url, const struct store_options *o, struct store **out,
-                    char *err, size_t cap);
+int store_open_with(const char *url, const struct store_options *o, struct store **out, char *err,
+                    size_t cap);
 /** store_open_with with up to pool_size connections and no statement timeout (the CLI). */
 int store_open(const char *url, int pool_size, struct store **out, char *err, size_t cap);
 void store_close(struct store *st);
