@@ -15,6 +15,14 @@
  * Reloads of the kill set, and of key rows, each run under a lock from
  * reading the store to filling the cache, so a slow read (the poller's) can
  * never overwrite a newer one (a notice's) with an older picture.
+ *
+ * The safety net reads what changed, not everything cached: every bump of
+ * the store's state version logs the key or organisation it changed (the
+ * changes table), and when the version moved the poller reads the log past
+ * the version it last applied and re-reads only the cached keys named there
+ * (store_changes_since). Only when the log cannot cover the gap (more than
+ * CATCHUP_MAX changes, a log trimmed past it, a database restored to an
+ * older version) is every cached key re-read, as before.
  */
 #include "app/changes.h"
 
@@ -24,6 +32,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "core/ulid.h"
+#include "http/metrics.h"
 #include "policy/killswitch.h"
 #include "policy/orgcache.h"
 
@@ -36,6 +45,7 @@
 
 #define POLL_MS       1000
 #define RECHECK_MAX   100000
+#define CATCHUP_MAX   1000 /* logged changes applied one by one; past that, re-check all */
 #define ACK_WAIT_MS   250  /* longest a change waits for the other nodes to apply it */
 #define PEER_TTL_MS   3500 /* a node not heard from for this long is no longer waited for */
 #define PEERS_MAX     64
@@ -56,16 +66,28 @@ struct changefeed {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stopping;
-	int64_t version;
-	pthread_mutex_t kills_lock; /* one kill-set reload at a time: see the top of the file */
-	pthread_mutex_t keys_lock;  /* one key reload at a time */
-	pthread_mutex_t peers_lock; /* guards peers, n_peers, seq */
-	pthread_cond_t acked;       /* CLOCK_MONOTONIC */
+	pthread_mutex_t catchup_lock; /* guards version: one catch-up at a time */
+	int64_t version;              /* the state version whose changes are applied */
+	pthread_mutex_t kills_lock;   /* one kill-set reload at a time: see the top of the file */
+	pthread_mutex_t keys_lock;    /* one key reload at a time */
+	pthread_mutex_t peers_lock;   /* guards peers, n_peers, seq */
+	pthread_cond_t acked;         /* CLOCK_MONOTONIC */
 	struct peer peers[PEERS_MAX];
 	int n_peers;
 	uint64_t seq;           /* of our last change notice */
 	atomic_bool heard_self; /* our subscription delivered our own hello */
 };
+
+static struct metric m_reloads =
+    METRIC_INIT("portcullis_keycache_reloads_total",
+                "Cached key rows re-read from the store because a change notice or the change "
+                "log named them, or a full re-check.",
+                "counter");
+static struct metric m_rechecks =
+    METRIC_INIT("portcullis_change_rechecks_total",
+                "Full re-checks of every cached key (notices lost past what the change log "
+                "covers).",
+                "counter");
 
 int changes_reload_kills(struct app *app)
 {
@@ -85,12 +107,20 @@ int changes_reload_kills(struct app *app)
  * be read is dropped too when keep_on_error is false (a notice said this
  * key changed: fail closed), and kept as it is when true (the periodic
  * re-check, which must not empty the cache because the store just went
- * down). Returns the store's answer.
+ * down). A key not cached is not read: invalidating it refuses the caching
+ * of a row a verification read before the change. Returns the store's
+ * answer (STORE_OK when nothing was read).
  */
 static int reload_key(struct app *app, const char *key_id, bool keep_on_error)
 {
 	struct store_key row;
 	pthread_mutex_lock(&app->feed->keys_lock);
+	if (!keycache_contains(app->keys, key_id)) {
+		keycache_invalidate(app->keys, key_id);
+		pthread_mutex_unlock(&app->feed->keys_lock);
+		return STORE_OK;
+	}
+	metric_add(&m_reloads, 1);
 	int rc = store_key_get(app->store, key_id, &row);
 	if (rc == STORE_OK)
 		keycache_refresh(app->keys, &row);
@@ -220,6 +250,7 @@ void changes_org(struct app *app, const char *org_id)
  */
 static bool recheck_all(struct app *app)
 {
+	metric_add(&m_rechecks, 1);
 	if (changes_reload_kills(app) != STORE_OK)
 		return false;
 	char(*ids)[STORE_ID_LEN + 1] = xcalloc(RECHECK_MAX, sizeof *ids);
@@ -232,6 +263,58 @@ static bool recheck_all(struct app *app)
 	free(ids);
 	if (ok)
 		orgcache_clear(app->orgs);
+	return ok;
+}
+
+/*
+ * Apply the n logged changes ch (whole: every seq after the applied
+ * version) the way recheck_all applies everything: the kill set first when
+ * a change names it, then the named keys that are cached, then the named
+ * organisations, dropped only once the rest was re-read. False when the
+ * store failed part-way: what was not re-read stays cached as it was, and
+ * the caller tries the same changes again (re-reading a key twice is
+ * harmless).
+ */
+static bool apply_changes(struct app *app, const struct store_change *ch, int n)
+{
+	bool kills = false;
+	for (int i = 0; i < n && !kills; i++)
+		kills = strcmp(ch[i].kind, "kills") == 0;
+	if (kills && changes_reload_kills(app) != STORE_OK)
+		return false;
+	for (int i = 0; i < n; i++) {
+		if (strcmp(ch[i].kind, "key") != 0)
+			continue;
+		int rc = reload_key(app, ch[i].target_id, true);
+		if (rc != STORE_OK && rc != STORE_ENOTFOUND)
+			return false;
+	}
+	for (int i = 0; i < n; i++)
+		if (strcmp(ch[i].kind, "org") == 0)
+			orgcache_invalidate(app->orgs, ch[i].target_id);
+	return true;
+}
+
+/*
+ * Bring the caches from the applied version to v: through the change log
+ * when it covers the gap, by re-checking everything otherwise. False when
+ * the store failed part-way (the version stays, so the next tick retries).
+ */
+static bool catch_up(struct app *app, int64_t from, int64_t v)
+{
+	if (v < from || v - from > CATCHUP_MAX)
+		return recheck_all(app);
+	struct store_change *ch = NULL;
+	int n = 0;
+	int rc = store_changes_since(app->store, from, v, CATCHUP_MAX, &ch, &n);
+	bool ok;
+	if (rc != STORE_OK)
+		ok = false;
+	else if (n != v - from || (n > 0 && ch[0].seq != from + 1))
+		ok = recheck_all(app); /* the log was trimmed past from, or predates it */
+	else
+		ok = apply_changes(app, ch, n);
+	free(ch);
 	return ok;
 }
 
@@ -266,13 +349,38 @@ static void on_ack(struct changefeed *f, const char *from, uint64_t seq, int64_t
 	pthread_mutex_unlock(&f->peers_lock);
 }
 
+/*
+ * The safety net: when the state version moved, apply what changed since
+ * the version last applied. Run by the poller every second and after the
+ * notice subscription was restored.
+ */
+static void check_version(struct app *app)
+{
+	struct changefeed *f = app->feed;
+	int64_t v;
+	int rc = store_state_version(app->store, &v);
+	if (rc == STORE_OK) {
+		if (atomic_exchange(&app->store_down_since, 0) != 0)
+			log_event(LOG_INFO, "store_recovered", NULL);
+		pthread_mutex_lock(&f->catchup_lock);
+		if (v != f->version && catch_up(app, f->version, v))
+			f->version = v;
+		pthread_mutex_unlock(&f->catchup_lock);
+	} else {
+		int64_t zero = 0;
+		if (atomic_compare_exchange_strong(&app->store_down_since, &zero, clock_now_ms()))
+			log_event(LOG_ERROR, "store_unreachable", "note",
+			          "cached keys keep working for [auth] stale_grace_seconds", NULL);
+	}
+}
+
 static void handle_notice(struct app *app, struct changefeed *f, const char *message)
 {
 	char node[ULID_LEN + 1], kind[16], id[64];
 	uint64_t seq;
 	if (strcmp(message, KV_NOTICE_RESYNC) == 0) {
 		atomic_store(&f->heard_self, false); /* others may have forgotten us */
-		recheck_all(app); /* notices may have been lost while disconnected */
+		check_version(app); /* notices may have been lost while disconnected */
 		return;
 	}
 	const char *p = message;
@@ -351,25 +459,6 @@ static void on_notice(const char *message, void *arg)
 	pthread_mutex_unlock(&notice_gate);
 }
 
-/* The safety net: re-check everything cached when the state version moved. */
-static void check_version(struct app *app)
-{
-	struct changefeed *f = app->feed;
-	int64_t v;
-	int rc = store_state_version(app->store, &v);
-	if (rc == STORE_OK) {
-		if (atomic_exchange(&app->store_down_since, 0) != 0)
-			log_event(LOG_INFO, "store_recovered", NULL);
-		if (v != f->version && recheck_all(app))
-			f->version = v;
-	} else {
-		int64_t zero = 0;
-		if (atomic_compare_exchange_strong(&app->store_down_since, &zero, clock_now_ms()))
-			log_event(LOG_ERROR, "store_unreachable", "note",
-			          "cached keys keep working for [auth] stale_grace_seconds", NULL);
-	}
-}
-
 static void *poller(void *arg)
 {
 	struct app *app = arg;
@@ -402,6 +491,7 @@ static void feed_free(struct changefeed *f)
 {
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->cond);
+	pthread_mutex_destroy(&f->catchup_lock);
 	pthread_mutex_destroy(&f->kills_lock);
 	pthread_mutex_destroy(&f->keys_lock);
 	pthread_mutex_destroy(&f->peers_lock);
@@ -415,11 +505,14 @@ int changes_start(struct app *app)
 	ulid_new(f->node);
 	pthread_mutex_init(&f->lock, NULL);
 	clock_cond_init_mono(&f->cond);
+	pthread_mutex_init(&f->catchup_lock, NULL);
 	pthread_mutex_init(&f->kills_lock, NULL);
 	pthread_mutex_init(&f->keys_lock, NULL);
 	pthread_mutex_init(&f->peers_lock, NULL);
 	clock_cond_init_mono(&f->acked);
 	app->feed = f;
+	metrics_register(&m_reloads);
+	metrics_register(&m_rechecks);
 	store_state_version(app->store, &f->version);
 	if (changes_reload_kills(app) != STORE_OK) {
 		/* No poller to stop: changes_stop (from app_close) must not join one. */

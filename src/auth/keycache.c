@@ -295,6 +295,16 @@ void keycache_clear(struct keycache *kc)
 	}
 }
 
+bool keycache_contains(struct keycache *kc, const char *key_id)
+{
+	size_t b;
+	struct stripe *s = stripe_of(kc, key_id, &b);
+	pthread_mutex_lock(&s->lock);
+	bool found = find(s, b, key_id) != NULL;
+	pthread_mutex_unlock(&s->lock);
+	return found;
+}
+
 size_t keycache_ids(struct keycache *kc, char (*ids)[STORE_ID_LEN + 1], size_t cap)
 {
 	size_t n = 0;

@@ -83,6 +83,9 @@ void keycache_refresh(struct keycache *kc, const struct store_key *row);
 void keycache_invalidate(struct keycache *kc, const char *key_id);
 void keycache_clear(struct keycache *kc);
 
+/** True when key_id is cached now. */
+bool keycache_contains(struct keycache *kc, const char *key_id);
+
 /** Up to cap cached (positive) key ids, for the background re-check. */
 size_t keycache_ids(struct keycache *kc, char (*ids)[STORE_ID_LEN + 1], size_t cap);
 

@@ -378,18 +378,43 @@ static int audit_append_tx(struct db_conn *c, const struct audit_input *a)
 	return rc;
 }
 
-static int bump_version_tx(struct db_conn *c)
+/*
+ * Bump the state version and log what changed under the new version (see
+ * migrations/0003_changes.sql), dropping the row that falls out of the
+ * kept window. kind is "key", "org" or "kills"; id NULL for kills.
+ */
+static int record_change_tx(struct db_conn *c, const char *kind, const char *id)
 {
-	return q(c, "UPDATE state_version SET version = version + 1 WHERE id = 1", NULL, 0, NULL);
+	int rc = q(c, "UPDATE state_version SET version = version + 1 WHERE id = 1", NULL, 0, NULL);
+	struct db_param p[] = {P_TEXT(kind), P_TEXT(id ? id : ""), P_INT(clock_now_ms())};
+	if (rc == STORE_OK)
+		rc = q(c,
+		       "INSERT INTO changes (seq, kind, target_id, at) SELECT version, ?, ?, ? "
+		       "FROM state_version WHERE id = 1",
+		       p, 3, NULL);
+	struct db_param keep[] = {P_INT(STORE_CHANGES_KEEP)};
+	if (rc == STORE_OK)
+		rc = q(c,
+		       "DELETE FROM changes WHERE seq <= (SELECT version FROM state_version "
+		       "WHERE id = 1) - ?",
+		       keep, 1, NULL);
+	return rc;
 }
+
+/* What a transaction changes, for the change log (kind NULL: nothing cached). */
+struct change {
+	const char *kind, *id;
+};
+
+#define NO_CHANGE ((struct change){NULL, NULL})
 
 /*
  * Run fn(c, arg) in a write transaction with an audit event (when a is not
- * NULL) and, when bump, a state-version bump. Commits only when all
- * succeed; durable as begin_tx says.
+ * NULL) and, when ch names a change, a state-version bump logging it.
+ * Commits only when all succeed; durable as begin_tx says.
  */
 static int tx_run(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg,
-                  const struct audit_input *a, bool bump, bool durable)
+                  const struct audit_input *a, struct change ch, bool durable)
 {
 	struct db_conn *c = acquire(st);
 	if (!c)
@@ -399,8 +424,8 @@ static int tx_run(struct store *st, int (*fn)(struct db_conn *c, void *arg), voi
 		rc = fn(c, arg);
 	if (rc == STORE_OK && a)
 		rc = audit_append_tx(c, a);
-	if (rc == STORE_OK && bump)
-		rc = bump_version_tx(c);
+	if (rc == STORE_OK && ch.kind)
+		rc = record_change_tx(c, ch.kind, ch.id);
 	if (rc == STORE_OK)
 		rc = map_db(c->driver->commit(c));
 	else
@@ -411,9 +436,9 @@ static int tx_run(struct store *st, int (*fn)(struct db_conn *c, void *arg), voi
 
 /* A durable write transaction: every change but the high-volume records. */
 static int in_tx(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg,
-                 const struct audit_input *a, bool bump)
+                 const struct audit_input *a, struct change ch)
 {
-	return tx_run(st, fn, arg, a, bump, true);
+	return tx_run(st, fn, arg, a, ch, true);
 }
 
 /* Run one read query on a pooled connection. */
@@ -617,7 +642,7 @@ static int org_insert_fn(struct db_conn *c, void *arg)
 
 int store_org_insert(struct store *st, const struct store_org *org, const struct audit_input *a)
 {
-	return in_tx(st, org_insert_fn, (void *)org, a, true);
+	return in_tx(st, org_insert_fn, (void *)org, a, (struct change){"org", org->id});
 }
 
 static int org_update_fn(struct db_conn *c, void *arg)
@@ -643,7 +668,7 @@ static int org_update_fn(struct db_conn *c, void *arg)
 
 int store_org_update(struct store *st, const struct store_org *org, const struct audit_input *a)
 {
-	return in_tx(st, org_update_fn, (void *)org, a, true);
+	return in_tx(st, org_update_fn, (void *)org, a, (struct change){"org", org->id});
 }
 
 int store_org_get(struct store *st, const char *id, struct store_org *out)
@@ -685,7 +710,7 @@ static int project_insert_fn(struct db_conn *c, void *arg)
 int store_project_insert(struct store *st, const struct store_project *p,
                          const struct audit_input *a)
 {
-	return in_tx(st, project_insert_fn, (void *)p, a, false);
+	return in_tx(st, project_insert_fn, (void *)p, a, NO_CHANGE);
 }
 
 int store_project_get(struct store *st, const char *org_id, const char *id,
@@ -763,7 +788,7 @@ static int key_insert_fn(struct db_conn *c, void *arg)
 
 int store_key_insert(struct store *st, const struct store_key *k, const struct audit_input *a)
 {
-	return in_tx(st, key_insert_fn, (void *)k, a, true);
+	return in_tx(st, key_insert_fn, (void *)k, a, (struct change){"key", k->id});
 }
 
 int store_key_get(struct store *st, const char *id, struct store_key *out)
@@ -830,7 +855,7 @@ int store_key_rotate(struct store *st, const char *id, const char *new_hash, con
                      int64_t prev_expires_at, const struct audit_input *a, int64_t *version_out)
 {
 	struct rotate_args ra = {id, new_hash, start, prev_expires_at, version_out};
-	return in_tx(st, key_rotate_fn, &ra, a, true);
+	return in_tx(st, key_rotate_fn, &ra, a, (struct change){"key", id});
 }
 
 struct revoke_args {
@@ -857,7 +882,7 @@ static int key_revoke_fn(struct db_conn *c, void *arg)
 int store_key_revoke(struct store *st, const char *id, int64_t at, const struct audit_input *a)
 {
 	struct revoke_args ra = {id, at};
-	return in_tx(st, key_revoke_fn, &ra, a, true);
+	return in_tx(st, key_revoke_fn, &ra, a, (struct change){"key", id});
 }
 
 struct touch_args {
@@ -883,7 +908,8 @@ static int key_touch_fn(struct db_conn *c, void *arg)
 int store_key_touch(struct store *st, const char *const *ids, const int64_t *at, int n)
 {
 	struct touch_args ta = {ids, at, n};
-	return tx_run(st, key_touch_fn, &ta, NULL, false, false); /* loss-tolerant, high volume */
+	return tx_run(st, key_touch_fn, &ta, NULL, NO_CHANGE,
+	              false); /* loss-tolerant, high volume */
 }
 
 /* ---------- kill switches ---------- */
@@ -918,13 +944,15 @@ static int kill_engage_fn(struct db_conn *c, void *arg)
 	if (rc == STORE_OK && strcmp(k->scope, "key") == 0) {
 		struct db_param v[] = {P_TEXT(k->target_id)};
 		rc = q(c, "UPDATE api_keys SET version = version + 1 WHERE id = ?", v, 1, NULL);
+		if (rc == STORE_OK)
+			rc = record_change_tx(c, "key", k->target_id);
 	}
 	return rc;
 }
 
 int store_kill_engage(struct store *st, const struct store_kill *k, const struct audit_input *a)
 {
-	return in_tx(st, kill_engage_fn, (void *)k, a, true);
+	return in_tx(st, kill_engage_fn, (void *)k, a, (struct change){"kills", NULL});
 }
 
 struct lift_args {
@@ -943,6 +971,8 @@ static int kill_lift_fn(struct db_conn *c, void *arg)
 	if (rc == STORE_OK && strcmp(la->scope, "key") == 0) {
 		struct db_param v[] = {P_TEXT(la->target_id)};
 		rc = q(c, "UPDATE api_keys SET version = version + 1 WHERE id = ?", v, 1, NULL);
+		if (rc == STORE_OK)
+			rc = record_change_tx(c, "key", la->target_id);
 	}
 	return rc;
 }
@@ -951,7 +981,7 @@ int store_kill_lift(struct store *st, const char *scope, const char *target_id,
                     const struct audit_input *a)
 {
 	struct lift_args la = {scope, target_id};
-	return in_tx(st, kill_lift_fn, &la, a, true);
+	return in_tx(st, kill_lift_fn, &la, a, (struct change){"kills", NULL});
 }
 
 #define KILL_COLS "scope, target_id, set_by, actor_id, reason, engaged_at"
@@ -981,6 +1011,27 @@ int store_state_version(struct store *st, int64_t *out)
 	if (rc == STORE_OK)
 		*out = db_int(r, 0, 0);
 	db_result_free(r);
+	return rc;
+}
+
+static void read_change(const struct db_result *r, int i, void *row)
+{
+	struct store_change *ch = row;
+	ch->seq = db_int(r, i, 0);
+	copy_str(ch->kind, sizeof ch->kind, db_text(r, i, 1));
+	copy_str(ch->target_id, sizeof ch->target_id, db_text(r, i, 2));
+}
+
+int store_changes_since(struct store *st, int64_t after, int64_t upto, int limit,
+                        struct store_change **out, int *n)
+{
+	struct db_param p[] = {P_INT(after), P_INT(upto), P_INT(limit)};
+	void *rows = NULL;
+	int rc = read_all(st,
+	                  "SELECT seq, kind, target_id FROM changes WHERE seq > ? AND seq <= ? "
+	                  "ORDER BY seq LIMIT ?",
+	                  p, 3, read_change, sizeof **out, &rows, n);
+	*out = rows;
 	return rc;
 }
 
@@ -1058,7 +1109,7 @@ static int request_log_insert_fn(struct db_conn *c, void *arg)
 int store_request_log_insert(struct store *st, const struct store_request_row *rows, int n)
 {
 	struct insert_rows_args ia = {rows, n};
-	return tx_run(st, request_log_insert_fn, &ia, NULL, false, false); /* high volume */
+	return tx_run(st, request_log_insert_fn, &ia, NULL, NO_CHANGE, false); /* high volume */
 }
 
 int store_request_log_list(struct store *st, const struct request_filter *f, json_t **out)

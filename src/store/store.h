@@ -162,6 +162,25 @@ int store_kill_list(struct store *st, struct store_kill **out, int *n);
 /** The state version: bumped by every key, org or kill-switch change. */
 int store_state_version(struct store *st, int64_t *out);
 
+/** How many of the latest changes the change log keeps. */
+#define STORE_CHANGES_KEEP 10000
+
+/** One logged change: the state version it made, and what it changed. */
+struct store_change {
+	int64_t seq;
+	char kind[8];                     /* key | org | kills */
+	char target_id[STORE_ID_LEN + 1]; /* the key or organisation id; "" for kills */
+};
+
+/**
+ * The logged changes with after < seq <= upto, oldest first, at most limit
+ * (*out malloc'd). Every bump logs one change, so when *n is upto - after
+ * and the first seq is after + 1 the list is whole; otherwise (the log was
+ * trimmed past after, or predates it) the caller re-checks everything.
+ */
+int store_changes_since(struct store *st, int64_t after, int64_t upto, int limit,
+                        struct store_change **out, int *n);
+
 /* ---- audit log ---- */
 
 struct audit_filter {

@@ -218,6 +218,47 @@ def test_rotation_and_revocation_through_node_a_hold_on_node_b(make_cluster):
     assert_problem(verify(b, new), 401, "REVOKED")
 
 
+def settled_metric(node, name, quiet=2.5, timeout=20):
+    """name's value once it has not moved for quiet seconds (two change-poll ticks)."""
+    deadline = time.monotonic() + timeout
+    last = metric(node, name)
+    while True:
+        time.sleep(quiet)
+        now = metric(node, name)
+        if now == last:
+            return now
+        assert time.monotonic() < deadline, f"{name} keeps moving"
+        last = now
+
+
+@pytest.mark.parametrize("db", ["postgres", "sqlite"])
+def test_a_revocation_costs_the_other_node_a_bounded_number_of_key_reads(make_cluster, db,
+                                                                         tmp_path):
+    """With N keys cached on node B, a revocation through node A makes B re-read
+    the one key it names (its notice, then the change log at the next poll),
+    not every cached key: before the change log every state-version bump
+    re-read all N."""
+    n = 40
+    url = f"sqlite://{tmp_path}/shared.db" if db == "sqlite" else None
+    a, b = make_cluster(store_url=url)
+    assert "portcullis_keycache_reloads_total" in b.request("GET", "/metrics").text
+    org, adm = admin(a)
+    keys = [create_key(a, adm["key"]) for _ in range(n)]
+    for k in keys:
+        assert verify(b, k["key"]).status_code == 200  # cached on B
+    before = settled_metric(b, "portcullis_keycache_reloads_total")
+    rechecks = metric(b, "portcullis_change_rechecks_total")
+    victim = keys[n // 2]
+    r = a.request("DELETE", f"/v1/api-keys/{victim['id']}", key=adm["key"])
+    assert r.status_code == 200, r.text
+    assert_problem(verify(b, victim["key"]), 401, "REVOKED")
+    reloads = settled_metric(b, "portcullis_keycache_reloads_total") - before
+    assert 1 <= reloads <= 3, f"{reloads:.0f} key rows re-read for one revocation ({n} cached)"
+    assert metric(b, "portcullis_change_rechecks_total") == rechecks
+    for k in keys[:3] + keys[-3:]:
+        assert verify(b, k["key"]).status_code == 200
+
+
 def test_rate_limit_admits_exactly_n_across_both_nodes_under_concurrent_load(make_cluster):
     n = 25
     a, b = make_cluster()

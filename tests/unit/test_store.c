@@ -697,6 +697,109 @@ static void test_state_version(void **state)
 	assert_int_equal(state_version(fx->st), v);
 }
 
+/* The logged changes after `after` up to the current version (freed by the caller). */
+static struct store_change *changes_after(struct store *st, int64_t after, int *n)
+{
+	struct store_change *ch = NULL;
+	assert_int_equal(store_changes_since(st, after, state_version(st), 100, &ch, n), STORE_OK);
+	assert_non_null(ch);
+	return ch;
+}
+
+static void assert_change(const struct store_change *ch, int64_t seq, const char *kind,
+                          const char *id)
+{
+	assert_int_equal(ch->seq, seq);
+	assert_string_equal(ch->kind, kind);
+	assert_string_equal(ch->target_id, id);
+}
+
+/* Every bump logs what it changed under the new version, in order, in its transaction. */
+static void test_changes_log(void **state)
+{
+	struct fixture *fx = *state;
+	struct audit_input a = audit(ORG_A, "x", "org", ORG_A);
+	int n = -1;
+	struct store_change *ch = changes_after(fx->st, 0, &n);
+	assert_int_equal(n, 0);
+	free(ch);
+
+	make_org(fx->st, ORG_A, "Acme");
+	make_key(fx->st, KEY_1, ORG_A, NULL, HASH_1);
+	int64_t v0 = state_version(fx->st);
+	assert_int_equal(v0, 2);
+	struct store_org o;
+	assert_int_equal(store_org_get(fx->st, ORG_A, &o), STORE_OK);
+	assert_int_equal(store_org_update(fx->st, &o, &a), STORE_OK);
+	assert_int_equal(store_key_rotate(fx->st, KEY_1, HASH_2, "s", 0, &a, NULL), STORE_OK);
+	struct store_kill k = {
+	    .scope = "key", .target_id = KEY_1, .set_by = "root", .engaged_at = 1};
+	assert_int_equal(store_kill_engage(fx->st, &k, &a), STORE_OK);
+	struct store_kill ko = {
+	    .scope = "organization", .target_id = ORG_A, .set_by = "root", .engaged_at = 1};
+	assert_int_equal(store_kill_engage(fx->st, &ko, &a), STORE_OK);
+	assert_int_equal(store_key_revoke(fx->st, KEY_1, 5, &a), STORE_OK);
+	/* A failed mutation logs nothing. */
+	assert_int_equal(store_kill_lift(fx->st, "key", KEY_2, &a), STORE_ENOTFOUND);
+
+	ch = changes_after(fx->st, 0, &n);
+	assert_int_equal(n, 8);
+	assert_int_equal(state_version(fx->st), 8);
+	assert_change(&ch[0], 1, "org", ORG_A);
+	assert_change(&ch[1], 2, "key", KEY_1);
+	assert_change(&ch[2], 3, "org", ORG_A);
+	assert_change(&ch[3], 4, "key", KEY_1);
+	/* A key's kill names the key and the kill set. */
+	assert_change(&ch[4], 5, "key", KEY_1);
+	assert_change(&ch[5], 6, "kills", "");
+	assert_change(&ch[6], 7, "kills", "");
+	assert_change(&ch[7], 8, "key", KEY_1);
+	free(ch);
+
+	/* Bounded by after, upto and limit. */
+	ch = changes_after(fx->st, v0, &n);
+	assert_int_equal(n, 6);
+	assert_int_equal(ch[0].seq, v0 + 1);
+	free(ch);
+	assert_int_equal(store_changes_since(fx->st, 3, 5, 100, &ch, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_change(&ch[0], 4, "key", KEY_1);
+	assert_change(&ch[1], 5, "key", KEY_1);
+	free(ch);
+	assert_int_equal(store_changes_since(fx->st, 0, 8, 3, &ch, &n), STORE_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(ch[2].seq, 3);
+	free(ch);
+	ch = changes_after(fx->st, 8, &n);
+	assert_int_equal(n, 0);
+	free(ch);
+}
+
+/* The log keeps the latest STORE_CHANGES_KEEP changes: a reader further behind sees a gap. */
+static void test_changes_log_is_trimmed(void **state)
+{
+	struct fixture *fx = *state;
+	make_org(fx->st, ORG_A, "Acme");
+	struct db_conn *c = NULL;
+	char err[256];
+	assert_int_equal(fx->driver->connect(fx->url, false, NULL, &c, err, sizeof err), DB_OK);
+	/* Pretend many changes happened (the log as a long-running store has it). */
+	char sql[160];
+	snprintf(sql, sizeof sql, "UPDATE state_version SET version = %d", STORE_CHANGES_KEEP + 5);
+	assert_int_equal(fx->driver->query(c, sql, NULL, 0, NULL), DB_OK);
+	fx->driver->disconnect(c);
+	struct store_org o;
+	struct audit_input a = audit(ORG_A, "x", "org", ORG_A);
+	assert_int_equal(store_org_get(fx->st, ORG_A, &o), STORE_OK);
+	assert_int_equal(store_org_update(fx->st, &o, &a), STORE_OK);
+	/* Seq 1 fell out of the window; the new change is there. */
+	int n = -1;
+	struct store_change *ch = changes_after(fx->st, 0, &n);
+	assert_int_equal(n, 1);
+	assert_change(&ch[0], STORE_CHANGES_KEEP + 6, "org", ORG_A);
+	free(ch);
+}
+
 /* ---------- audit log ---------- */
 
 static void test_audit(void **state)
@@ -1303,6 +1406,8 @@ static void test_statement_timeout_cuts_a_blocked_statement(void **state)
 	    cmocka_unit_test_setup_teardown(test_keys, setup, teardown),                           \
 	    cmocka_unit_test_setup_teardown(test_kill_switches, setup, teardown),                  \
 	    cmocka_unit_test_setup_teardown(test_state_version, setup, teardown),                  \
+	    cmocka_unit_test_setup_teardown(test_changes_log, setup, teardown),                    \
+	    cmocka_unit_test_setup_teardown(test_changes_log_is_trimmed, setup, teardown),         \
 	    cmocka_unit_test_setup_teardown(test_audit, setup, teardown),                          \
 	    cmocka_unit_test_setup_teardown(test_audit_deleted_tail, setup, teardown),             \
 	    cmocka_unit_test_setup_teardown(test_request_log, setup, teardown),                    \
