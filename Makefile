@@ -1,7 +1,7 @@
 # Portcullis: the two commands of README.md and their helpers.
 #   make        build build/portcullis
 #   make run    set up, create a local instance in ./data and start it (with a demo upstream)
-#   make test   set up and run every check: format, lint, unit and integration tests
+#   make test   set up and run every check: format, lint, layering, unit and integration tests
 #               (ASan/UBSan build), and the unit tests plus a concurrency subset under TSan
 # Everything installs its own dependencies (scripts/deps.sh) on a Debian 12 machine.
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh BUILD_DIR [TSAN_BUILD_DIR]: every check `make test` runs, in order,
-# each printing a summary line: clang-format, cppcheck, clang-tidy, the
-# OpenAPI document's validity, unit tests
+# each printing a summary line: clang-format, cppcheck, clang-tidy, the module
+# layering (scripts/layers.py), the OpenAPI document's validity, unit tests
 # (cmocka), integration tests (pytest against the real binary), then the unit
 # tests and the threaded integration files again on the ThreadSanitizer build
 # (skipped when TSAN_BUILD_DIR is not given). Private PostgreSQL and Redis
@@ -46,6 +46,17 @@ if [ -n "$tidy_out" ]; then
 	failed+=(clang-tidy)
 else
 	echo "clang-tidy: ok"
+fi
+
+step "layering"
+# docs/architecture.md's Module layout: every #include under src/ points down
+# the list (the self-test first proves the check refuses an upward include).
+if layers_out=$(/usr/bin/python3 scripts/layers.py --self-test 2>&1 && /usr/bin/python3 scripts/layers.py 2>&1); then
+	echo "$layers_out" | tail -1
+else
+	echo "$layers_out" | head -40
+	echo "layering: FAILED"
+	failed+=(layering)
 fi
 
 step "openapi"

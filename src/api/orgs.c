@@ -9,7 +9,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/ulid.h"
-#include "policy/gcra.h"
+#include "kv/gcra.h"
 #include "policy/killswitch.h"
 
 #include <stdio.h>

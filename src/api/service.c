@@ -6,7 +6,7 @@
 
 #include "app/app.h"
 #include "core/clock.h"
-#include "http/metrics.h"
+#include "core/metrics.h"
 
 #include <stdio.h>
 #include <string.h>

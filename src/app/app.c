@@ -1,20 +1,18 @@
 /*
  * app.c: wiring of one running instance (see app.h): open the tiers, start
- * the pools and background workers, register routes, and take it all down
- * again in reverse order.
+ * the pools and background workers, and take it all down again in reverse
+ * order. The layers above (the routes of api/ and gateway/, the gateway's
+ * request-log writer) are added by cli/serve.c, so app/ includes nothing of
+ * theirs.
  */
 #include "app/app.h"
 
-#include "api/api.h"
-#include "api/service.h"
 #include "app/changes.h"
 #include "auth/bfguard.h"
 #include "auth/keycache.h"
 #include "auth/last_used.h"
 #include "core/log.h"
 #include "crypto/bcrypt.h"
-#include "gateway/gateway.h"
-#include "gateway/reqlog.h"
 #include "ingest/geoip.h"
 #include "http/request.h"
 #include "http/upstream.h"
@@ -110,21 +108,11 @@ int app_open(struct app *app, const char *config_path, char *err, size_t cap)
 		}
 	}
 	upstream_prepare(c); /* resolve upstream host names now, never on a worker loop */
-	app->reqlog =
-	    reqlog_start(app->store, (size_t)c->request_log_queue_size,
-	                 (size_t)c->request_log_batch_size, c->retention_request_log_days);
 	if (changes_start(app) < 0) {
 		snprintf(err, cap, "store: cannot load the kill switches");
 		return -1;
 	}
 	return 0;
-}
-
-void app_routes(struct app *app)
-{
-	service_routes(&app->router);
-	verify_routes(&app->router);
-	api_routes(&app->router);
 }
 
 void app_stop_pools(struct app *app)
@@ -142,8 +130,6 @@ void app_close(struct app *app)
 	app_stop_pools(app);
 	changes_stop(app);
 	upstream_shutdown();
-	reqlog_stop(app->reqlog); /* flushes what is queued */
-	app->reqlog = NULL;
 	geoip_close(app->geoip);
 	app->geoip = NULL;
 	last_used_stop(app->last_used);

@@ -37,7 +37,7 @@ struct app {
 	struct bfguard *guard;               /* failed verifications per client address */
 	struct bfguard *key_guard;           /* failed verifications per key id */
 	char decoy_key_id[STORE_ID_LEN + 1]; /* an existing key row ("" if none): see authn.c */
-	struct reqlog *reqlog;
+	struct reqlog *reqlog; /* the gateway's writer: started and stopped by cli/serve.c */
 	struct geoip *geoip;
 	struct last_used *last_used;
 	struct changefeed *feed;
@@ -51,15 +51,16 @@ struct app {
 
 /** Open the store (and run migrations) and the kv tier; start pools and background work. */
 int app_open(struct app *app, const char *config_path, char *err, size_t cap);
-/** Register every route. */
-void app_routes(struct app *app);
 /**
  * Run every job queued on the pools and stop them (idempotent). Jobs resume
  * their requests on the HTTP workers when they end, so this comes after the
  * server stopped running and before http_server_destroy frees the workers.
  */
 void app_stop_pools(struct app *app);
-/** Stop background work (flushing queues; app_stop_pools too) and free everything. */
+/**
+ * Stop background work (flushing queues; app_stop_pools too) and free
+ * everything. app->reqlog must be stopped before (it writes to the store).
+ */
 void app_close(struct app *app);
 
 /** A 503 answer for handlers whose store call failed (logs the code). */

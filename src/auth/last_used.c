@@ -6,7 +6,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "http/metrics.h"
+#include "core/metrics.h"
 
 #include <pthread.h>
 #include <stdbool.h>

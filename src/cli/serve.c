@@ -3,11 +3,14 @@
  * example`. serve runs the gateway in the foreground until SIGTERM or
  * SIGINT, then drains and exits 0.
  */
+#include "api/api.h"
+#include "api/service.h"
 #include "app/app.h"
 #include "build_info.h"
 #include "cli/cli.h"
 #include "core/log.h"
 #include "gateway/gateway.h"
+#include "gateway/reqlog.h"
 #include "http/server.h"
 
 #include <signal.h>
@@ -15,6 +18,31 @@
 #include <string.h>
 
 static struct http_server *running;
+
+/*
+ * What serve adds on top of the instance app_open made: the layers above
+ * app/ (every route, the gateway's request-log writer), so that app/ needs
+ * none of their headers.
+ */
+static void serve_start(struct app *app)
+{
+	const struct config *c = &app->cfg;
+	app->reqlog =
+	    reqlog_start(app->store, (size_t)c->request_log_queue_size,
+	                 (size_t)c->request_log_batch_size, c->retention_request_log_days);
+	service_routes(&app->router);
+	verify_routes(&app->router);
+	api_routes(&app->router);
+}
+
+/* Flush the request log (needs the store), then close the instance. */
+static void serve_close(struct app *app)
+{
+	app_stop_pools(app); /* queued jobs may still submit request-log rows */
+	reqlog_stop(app->reqlog);
+	app->reqlog = NULL;
+	app_close(app);
+}
 
 static void on_signal(int sig)
 {
@@ -33,7 +61,7 @@ static int cli_serve(const struct cli_args *a)
 		app_close(&app);
 		return cli_fail(rc == -2 ? EXIT_USAGE : EXIT_RUNTIME, "%s", err);
 	}
-	app_routes(&app);
+	serve_start(&app);
 	struct http_server_opts opts = {
 	    .cfg = &app.cfg,
 	    .router = &app.router,
@@ -45,7 +73,7 @@ static int cli_serve(const struct cli_args *a)
 	};
 	app.server = http_server_create(&opts, err, sizeof err);
 	if (!app.server) {
-		app_close(&app);
+		serve_close(&app);
 		return cli_fail(EXIT_RUNTIME, "%s", err);
 	}
 	struct sigaction sa;
@@ -72,7 +100,7 @@ static int cli_serve(const struct cli_args *a)
 	http_server_destroy(app.server);
 	app.server = NULL;
 	log_event(LOG_INFO, "stopped", NULL);
-	app_close(&app);
+	serve_close(&app);
 	return EXIT_OK;
 }
 

@@ -426,7 +426,7 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errcap)
 		         path ? path : "config");
 		return -1;
 	}
-	/* The same bounds as policy/gcra.h: an interval of at least 1 us, a window under 2^52 us.
+	/* The same bounds as kv/gcra.h: an interval of at least 1 us, a window under 2^52 us.
 	 */
 	int64_t interval_us = cfg->rate_limit_per_seconds * 1000000 / cfg->rate_limit_requests;
 	if (interval_us < 1 || (cfg->rate_limit_burst + 1) > (INT64_C(1) << 52) / interval_us) {

@@ -18,7 +18,6 @@
  */
 #include "gateway/authn.h"
 
-#include "gateway/gateway.h"
 #include "app/app.h"
 #include "auth/bfguard.h"
 #include "auth/keycache.h"
@@ -27,9 +26,10 @@
 #include "auth/last_used.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "crypto/bcrypt.h"
 #include "crypto/ct.h"
-#include "http/metrics.h"
+#include "gateway/gateway.h"
 #include "policy/killswitch.h"
 
 #include <pthread.h>

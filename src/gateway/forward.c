@@ -18,7 +18,7 @@
 
 #include "app/app.h"
 #include "core/log.h"
-#include "http/metrics.h"
+#include "core/metrics.h"
 #include "http/upstream.h"
 #include "policy/idempotency.h"
 

@@ -25,7 +25,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "http/metrics.h"
+#include "core/metrics.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -18,10 +18,10 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/str.h"
 #include "core/ulid.h"
 #include "http/connlimit.h"
-#include "http/metrics.h"
 #include "http/reqcheck.h"
 
 #include <arpa/inet.h>

@@ -22,9 +22,9 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/str.h"
 #include "http/h1parse.h"
-#include "http/metrics.h"
 #include "http/resolve.h"
 #include "http/upstream_int.h"
 

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "policy/gcra.h"
+#include "kv/gcra.h"
 
 enum {
 	KV_OK = 0,

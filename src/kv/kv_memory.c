@@ -50,9 +50,9 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/siphash.h"
+#include "kv/gcra.h"
 #include "kv/kv.h"
 #include "kv/kv_internal.h"
-#include "policy/gcra.h"
 
 #define STRIPES             16
 #define STRIPE_SHIFT        60 /* top 4 bits of the hash pick the stripe */

@@ -55,9 +55,9 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "kv/gcra.h"
 #include "kv/kv.h"
 #include "kv/kv_internal.h"
-#include "policy/gcra.h"
 
 #define POOL_SIZE           8
 #define POOL_WAIT_MS        1000

@@ -19,7 +19,7 @@
 
 #include <stddef.h>
 
-#include "policy/gcra.h"
+#include "kv/gcra.h"
 
 #define RATELIMIT_POLICY_FIELD "RateLimit-Policy"
 #define RATELIMIT_FIELD        "RateLimit"

@@ -4,7 +4,7 @@ response, 429 RATE_LIMITED with Retry-After, recovery, rejected requests
 not counted, no over-admission under concurrency, and the operator's
 per-organisation override.
 
-GCRA (src/policy/gcra.h): `requests` per `per_seconds` sustained, so one
+GCRA (src/kv/gcra.h): `requests` per `per_seconds` sustained, so one
 request every T = per_seconds/requests, and `burst` extra at once: the
 first burst+1 requests pass together. RateLimit-Policy q = burst+1,
 w = T*(burst+1) in seconds (rounded up).

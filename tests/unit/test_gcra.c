@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/gcra.h"
+#include "kv/gcra.h"
 #include "policy/ratelimit_headers.h"
 
 /* Load gcra.json; fills p and returns the steps array (owned by *root). */

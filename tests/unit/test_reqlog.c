@@ -28,10 +28,10 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/str.h"
 #include "core/ulid.h"
 #include "gateway/reqlog.h"
-#include "http/metrics.h"
 #include "store/db.h"
 #include "store/store.h"
 

@@ -20,7 +20,7 @@
  * exceeds the limit and no sum can overflow), and remaining is 0, never
  * negative, when ttl exceeds dvt.
  */
-#include "policy/gcra.h"
+#include "kv/gcra.h"
 
 bool gcra_params_valid(const struct gcra_params *p)
 {

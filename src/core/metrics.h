@@ -5,8 +5,8 @@
  * few nanoseconds on the hot path; registering and rendering take a mutex.
  * Route labels are set once at start-up, before the workers run.
  */
-#ifndef PORTCULLIS_HTTP_METRICS_H
-#define PORTCULLIS_HTTP_METRICS_H
+#ifndef PORTCULLIS_CORE_METRICS_H
+#define PORTCULLIS_CORE_METRICS_H
 
 #include <stdint.h>
 

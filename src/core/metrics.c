@@ -2,7 +2,7 @@
  * metrics.c: request counters by route and status class, a latency
  * histogram, build info, and registered module metrics (see metrics.h).
  */
-#include "http/metrics.h"
+#include "core/metrics.h"
 
 #include "build_info.h"
 

@@ -8,8 +8,8 @@
  * request per millisecond still have a non-zero emission interval; results
  * are milliseconds, rounded up (waiting that long is always enough).
  */
-#ifndef PORTCULLIS_POLICY_GCRA_H
-#define PORTCULLIS_POLICY_GCRA_H
+#ifndef PORTCULLIS_KV_GCRA_H
+#define PORTCULLIS_KV_GCRA_H
 
 #include <stdbool.h>
 #include <stdint.h>

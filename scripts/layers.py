@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""layers.py: the module order of docs/architecture.md, checked against src/.
+
+docs/architecture.md's "Module layout" lists the modules top to bottom and
+says dependencies point down the list. This script reads that list (the
+`src/...` lines of the block after the heading, in order), then every
+`#include "module/file.h"` line under src/, and fails on an include that
+points up the list: a file of module A including a header of module B where
+B stands above A. Includes inside one module are free. A module directory
+under src/ that the doc does not list is an error too, so the list stays
+complete.
+
+The order is strict: there are no sibling modules. An upward edge the
+project accepts for now must be in ALLOWED below, with the reason; keep it
+empty when possible.
+
+  layers.py [ROOT]      check ROOT (default: the repository holding this script)
+  layers.py --self-test check that a deliberately upward include fails and a
+                        downward one passes (on a throw-away tree)
+Exit status 0 when the layering holds, 1 otherwise.
+"""
+import os
+import re
+import shutil
+import sys
+import tempfile
+
+# (from_module, to_module) -> reason. Upward edges accepted on purpose.
+ALLOWED = {}
+
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
+DOC_LINE = re.compile(r'^src/([A-Za-z0-9_]+)(?:/|\.c\b)')
+
+
+def doc_order(root):
+    """The modules of the Module layout block, top first."""
+    path = os.path.join(root, "docs", "architecture.md")
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    try:
+        start = lines.index("## Module layout")
+    except ValueError:
+        raise SystemExit(f"{path}: no '## Module layout' section")
+    order, in_block = [], False
+    for line in lines[start + 1:]:
+        if line.startswith("```"):
+            if in_block:
+                break
+            in_block = True
+            continue
+        if in_block:
+            m = DOC_LINE.match(line)
+            if m and m.group(1) not in order:
+                order.append(m.group(1))
+    if not order:
+        raise SystemExit(f"{path}: the Module layout block lists no src/ module")
+    return order
+
+
+def module_of(src, path):
+    """The module a file under src/ belongs to: its first directory, or the
+    file's stem for a file directly under src/ (src/main.c is 'main')."""
+    rel = os.path.relpath(path, src).split(os.sep)
+    return rel[0] if len(rel) > 1 else os.path.splitext(rel[0])[0]
+
+
+def check(root):
+    """Return the list of problems (strings); empty when the layering holds."""
+    order = doc_order(root)
+    rank = {m: i for i, m in enumerate(order)}
+    src = os.path.join(root, "src")
+    problems = []
+    for name in sorted(os.listdir(src)):
+        full = os.path.join(src, name)
+        if os.path.isdir(full) and name not in rank:
+            problems.append(f"src/{name}/: not in docs/architecture.md's Module layout")
+    for dirpath, _, files in os.walk(src):
+        for fn in sorted(files):
+            if not fn.endswith((".c", ".h")):
+                continue
+            path = os.path.join(dirpath, fn)
+            mod = module_of(src, path)
+            if mod not in rank:
+                continue  # reported above (or a generated file)
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for lineno, line in enumerate(f, 1):
+                    m = INCLUDE.match(line)
+                    if not m or "/" not in m.group(1):
+                        continue  # "build_info.h" and other build-generated headers
+                    target = m.group(1).split("/")[0]
+                    if target == mod or target not in rank:
+                        continue
+                    if rank[target] < rank[mod] and (mod, target) not in ALLOWED:
+                        rel = os.path.relpath(path, root)
+                        problems.append(f"{rel}:{lineno}: {mod} includes \"{m.group(1)}\", "
+                                        f"but {target} stands above {mod} in the Module layout")
+    return problems
+
+
+def self_test():
+    """A throw-away tree: a downward include passes, an upward one fails."""
+    tmp = tempfile.mkdtemp(prefix="layers-selftest.")
+    try:
+        os.makedirs(os.path.join(tmp, "docs"))
+        with open(os.path.join(tmp, "docs", "architecture.md"), "w") as f:
+            f.write("# x\n\n## Module layout\n\n```\nsrc/main.c   m\nsrc/top/     t\n"
+                    "src/bottom/  b\n```\n")
+        for d in ("top", "bottom"):
+            os.makedirs(os.path.join(tmp, "src", d))
+        with open(os.path.join(tmp, "src", "main.c"), "w") as f:
+            f.write('#include "top/t.h"\n#include "build_info.h"\n')
+        with open(os.path.join(tmp, "src", "top", "t.c"), "w") as f:
+            f.write('#include "top/t.h"\n#include "bottom/b.h"\n')
+        bad = os.path.join(tmp, "src", "bottom", "b.c")
+        with open(bad, "w") as f:
+            f.write('#include "bottom/b.h"\n')
+        if check(tmp):
+            return "a tree whose includes point down was refused: " + "; ".join(check(tmp))
+        with open(bad, "a") as f:
+            f.write('#  include "top/t.h"\n')
+        got = check(tmp)
+        if len(got) != 1 or "src/bottom/b.c:2" not in got[0]:
+            return f"an upward include (bottom -> top) was not reported alone: {got}"
+        os.remove(bad)
+        with open(os.path.join(tmp, "src", "main.c"), "a") as f:
+            f.write("\n")
+        os.makedirs(os.path.join(tmp, "src", "stray"))
+        got = check(tmp)
+        if len(got) != 1 or "src/stray/" not in got[0]:
+            return f"a module missing from the doc was not reported: {got}"
+        return None
+    finally:
+        shutil.rmtree(tmp)
+
+
+def main(argv):
+    if argv[1:2] == ["--self-test"]:
+        err = self_test()
+        if err:
+            print(f"layers: self-test FAILED: {err}")
+            return 1
+        print("layers: self-test ok")
+        return 0
+    root = argv[1] if len(argv) > 1 else os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    problems = check(root)
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"layers: FAILED ({len(problems)} include(s) against docs/architecture.md)")
+        return 1
+    order = doc_order(root)
+    print(f"layers: ok ({' > '.join(order)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
