@@ -30,9 +30,9 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/str.h"
 #include "core/ulid.h"
-#include "http/metrics.h"
 #include "policy/killswitch.h"
 #include "policy/orgcache.h"
 
