@@ -9,9 +9,9 @@
 #include "core/alloc.h"
 #include "core/siphash.h"
 #include "crypto/ct.h"
+#include "crypto/hmac.h"
 #include "crypto/random.h"
 
-#include <nettle/hmac.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +50,7 @@ struct keycache {
 	 * compressions of the key schedule per request. Read-only after
 	 * keycache_create, so copies need no lock.
 	 */
-	struct hmac_sha256_ctx mac_base;
+	struct hmac_key *mac_base;
 	struct stripe stripes[STRIPES];
 };
 
@@ -59,7 +59,7 @@ struct keycache *keycache_create(size_t max_entries)
 	struct keycache *kc = xcalloc(1, sizeof *kc);
 	uint8_t pepper[32];
 	crypto_random(pepper, sizeof pepper);
-	hmac_sha256_set_key(&kc->mac_base, sizeof pepper, pepper);
+	kc->mac_base = hmac_key_create(pepper, sizeof pepper);
 	explicit_bzero(pepper, sizeof pepper);
 	size_t per = max_entries / STRIPES + 1;
 	for (int i = 0; i < STRIPES; i++) {
@@ -87,16 +87,13 @@ void keycache_destroy(struct keycache *kc)
 		pthread_mutex_destroy(&kc->stripes[i].lock);
 		free(kc->stripes[i].buckets);
 	}
-	explicit_bzero(&kc->mac_base, sizeof kc->mac_base);
+	hmac_key_destroy(kc->mac_base);
 	free(kc);
 }
 
 void keycache_secret_mac(struct keycache *kc, const char *secret, size_t len, uint8_t mac[32])
 {
-	struct hmac_sha256_ctx c = kc->mac_base;
-	hmac_sha256_update(&c, len, (const uint8_t *)secret);
-	hmac_sha256_digest(&c, SHA256_DIGEST_SIZE, mac);
-	explicit_bzero(&c, sizeof c); /* its buffer held the secret */
+	hmac_key_mac(kc->mac_base, secret, len, mac);
 }
 
 static struct stripe *stripe_of(struct keycache *kc, const char *key_id, size_t *bucket)

@@ -9,7 +9,7 @@
  * HMAC-SHA256(pepper, secret), with a per-process random pepper; later
  * requests compare that HMAC in constant time instead of running bcrypt. A
  * new hash (rotation) drops the verified HMAC, so the old secret fails from
- * the next request on. The HMAC is nettle's (GnuTLS's own backend), keyed
+ * the next request on. The HMAC is crypto/hmac.h's (nettle), keyed
  * once, so a MAC costs two SHA-256 compressions and no allocation.
  *
  * Bounded: at most max_entries (per stripe, max_entries / 64 + 1); a full

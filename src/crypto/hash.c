@@ -1,5 +1,6 @@
 /*
- * hash.c: SHA-256 and HMAC-SHA-256 over GnuTLS, plus base64.
+ * hash.c: SHA-256 and HMAC-SHA-256 over GnuTLS, SHA-1 for names a protocol
+ * defines by it, plus base64.
  *
  * The base64 encoder and decoder map characters with masks rather than
  * table lookups or branches (after libsodium's sodium_bin2base64), so that
@@ -39,6 +40,12 @@ void hmac_sha256(const void *key, size_t klen, const void *data, size_t dlen,
 	if (gnutls_hmac_fast(GNUTLS_MAC_SHA256, klen ? key : "", klen, dlen ? data : "", dlen,
 	                     out) != 0)
 		fatal("gnutls_hmac_fast(SHA256) failed");
+}
+
+void sha1(const void *data, size_t len, uint8_t out[SHA1_LEN])
+{
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA1, len ? data : "", len, out) != 0)
+		fatal("gnutls_hash_fast(SHA1) failed");
 }
 
 void sha256_init(struct sha256_ctx *ctx)

@@ -13,6 +13,9 @@
 /** Size in bytes of a SHA-256 digest and of an HMAC-SHA-256 tag. */
 #define SHA256_LEN 32
 
+/** Size in bytes of a SHA-1 digest. */
+#define SHA1_LEN 20
+
 /**
  * out = SHA-256 of the len bytes at data. data may be NULL when len == 0.
  * Aborts via fatal() if GnuTLS cannot compute it (only on OOM or a broken
@@ -27,6 +30,13 @@ void sha256(const void *data, size_t len, uint8_t out[SHA256_LEN]);
  */
 void hmac_sha256(const void *key, size_t klen, const void *data, size_t dlen,
                  uint8_t out[SHA256_LEN]);
+
+/**
+ * out = SHA-1 of the len bytes at data. Not for security: only for names
+ * that a protocol defines by SHA-1 (Redis EVALSHA script names). Aborts like
+ * sha256().
+ */
+void sha1(const void *data, size_t len, uint8_t out[SHA1_LEN]);
 
 /**
  * Incremental SHA-256. Every sha256_init() must be followed by exactly one

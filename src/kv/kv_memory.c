@@ -44,12 +44,10 @@
 #include <string.h>
 #include <time.h>
 
-#include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
-
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/siphash.h"
+#include "crypto/random.h"
 #include "kv/gcra.h"
 #include "kv/kv.h"
 #include "kv/kv_internal.h"
@@ -639,8 +637,7 @@ static int mem_open(const char *url, struct kv **out)
 	if (strncmp(url, prefix, sizeof(prefix) - 1) != 0 ||
 	    parse_options(url + sizeof(prefix) - 1, &max_entries, &max_bytes) != 0)
 		return KV_EINVAL;
-	if (gnutls_rnd(GNUTLS_RND_NONCE, seed, sizeof(seed)) < 0)
-		return KV_EUNAVAILABLE;
+	crypto_random(seed, sizeof(seed));
 
 	struct kv_memory *m = xcalloc(1, sizeof(*m));
 	m->base.backend = &kv_memory_backend;

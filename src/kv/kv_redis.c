@@ -47,14 +47,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
 #include <hiredis/hiredis.h>
 
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "crypto/hash.h"
 #include "kv/gcra.h"
 #include "kv/kv.h"
 #include "kv/kv_internal.h"
@@ -901,9 +900,8 @@ static void scripts_init(void)
 {
 	for (size_t k = 0; k < sizeof(scripts) / sizeof(scripts[0]); k++) {
 		struct script *s = &scripts[k];
-		unsigned char d[20];
-		if (gnutls_hash_fast(GNUTLS_DIG_SHA1, s->src, strlen(s->src), d) < 0)
-			fatal("gnutls: SHA-1 failed");
+		uint8_t d[SHA1_LEN];
+		sha1(s->src, strlen(s->src), d);
 		hex_encode(d, sizeof(d), s->sha);
 	}
 }

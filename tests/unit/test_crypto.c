@@ -20,6 +20,7 @@
 #include "crypto/crc32.h"
 #include "crypto/ct.h"
 #include "crypto/hash.h"
+#include "crypto/hmac.h"
 #include "crypto/random.h"
 #include "crypto/secretbox.h"
 
@@ -77,6 +78,57 @@ static void test_hmac_rfc4231_case2(void **state)
 	hex_encode(mac, sizeof(mac), hex);
 	assert_string_equal(hex,
 	                    "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+static void test_sha1_fips180(void **state)
+{
+	uint8_t d[SHA1_LEN];
+	char hex[2 * SHA1_LEN + 1];
+	(void)state;
+
+	sha1("abc", 3, d);
+	hex_encode(d, sizeof(d), hex);
+	assert_string_equal(hex, "a9993e364706816aba3e25717850c26c9cd0d89d");
+	sha1(NULL, 0, d);
+	hex_encode(d, sizeof(d), hex);
+	assert_string_equal(hex, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+}
+
+/* The once-keyed HMAC: RFC 4231 case 2, then agreement with the one-shot
+ * HMAC for keys shorter than, equal to and longer than the block and for
+ * messages across block boundaries; reusing the key gives the same MAC. */
+static void test_hmac_key_matches_one_shot(void **state)
+{
+	static const size_t klens[] = {0, 4, 32, 64, 65, 131};
+	uint8_t key[131], msg[300];
+	uint8_t a[SHA256_LEN], b[SHA256_LEN];
+	char hex[2 * SHA256_LEN + 1];
+	const char *data = "what do ya want for nothing?";
+	struct hmac_key *k = hmac_key_create("Jefe", 4);
+	(void)state;
+
+	hmac_key_mac(k, data, strlen(data), a);
+	hex_encode(a, sizeof(a), hex);
+	assert_string_equal(hex,
+	                    "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+	hmac_key_mac(k, data, strlen(data), b); /* the keyed state is not consumed */
+	assert_memory_equal(a, b, SHA256_LEN);
+	hmac_key_destroy(k);
+	hmac_key_destroy(NULL);
+
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(i * 7 + 1);
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (uint8_t)(i * 13 + 5);
+	for (size_t ki = 0; ki < sizeof(klens) / sizeof(klens[0]); ki++) {
+		k = hmac_key_create(klens[ki] ? key : NULL, klens[ki]);
+		for (size_t n = 0; n <= sizeof(msg); n += (n < 70 ? 1 : 23)) {
+			hmac_key_mac(k, n ? msg : NULL, n, a);
+			hmac_sha256(key, klens[ki], msg, n, b);
+			assert_memory_equal(a, b, SHA256_LEN);
+		}
+		hmac_key_destroy(k);
+	}
 }
 
 static void test_base64_rfc4648(void **state)
@@ -449,13 +501,22 @@ static void test_secretbox_tamper(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_sha256_abc),         cmocka_unit_test(test_sha256_incremental),
-	    cmocka_unit_test(test_hmac_rfc4231_case2), cmocka_unit_test(test_base64_rfc4648),
-	    cmocka_unit_test(test_base64_round_trip),  cmocka_unit_test(test_base64_every_char),
-	    cmocka_unit_test(test_base64_invalid),     cmocka_unit_test(test_ct_equal),
-	    cmocka_unit_test(test_ct_streq),           cmocka_unit_test(test_crc32),
-	    cmocka_unit_test(test_random_base62),      cmocka_unit_test(test_bcrypt),
-	    cmocka_unit_test(test_bcrypt_dummy),       cmocka_unit_test(test_secretbox_round_trip),
+	    cmocka_unit_test(test_sha256_abc),
+	    cmocka_unit_test(test_sha256_incremental),
+	    cmocka_unit_test(test_hmac_rfc4231_case2),
+	    cmocka_unit_test(test_sha1_fips180),
+	    cmocka_unit_test(test_hmac_key_matches_one_shot),
+	    cmocka_unit_test(test_base64_rfc4648),
+	    cmocka_unit_test(test_base64_round_trip),
+	    cmocka_unit_test(test_base64_every_char),
+	    cmocka_unit_test(test_base64_invalid),
+	    cmocka_unit_test(test_ct_equal),
+	    cmocka_unit_test(test_ct_streq),
+	    cmocka_unit_test(test_crc32),
+	    cmocka_unit_test(test_random_base62),
+	    cmocka_unit_test(test_bcrypt),
+	    cmocka_unit_test(test_bcrypt_dummy),
+	    cmocka_unit_test(test_secretbox_round_trip),
 	    cmocka_unit_test(test_secretbox_tamper),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
