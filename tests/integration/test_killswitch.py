@@ -1,9 +1,12 @@
 """Kill switches, black-box: 503 KILL_SWITCH with details.scope key,
 organization or global, widest first and ahead of revocation; who may lift
 what; the notice a kill leaves in the log; the operator CLI (`portcullis
-kill|unkill`) reaching a running server.
+kill|unkill`) reaching a running server; a change the change log does not
+name still reaching the caches.
 """
 import json
+import re
+import sqlite3
 import time
 
 from conftest import assert_problem, run_cli
@@ -203,3 +206,42 @@ def test_cli_kill_requires_a_reason_and_a_known_target(gw):
     assert cli(gw, "kill", "org", "not-an-id", "--reason", "x").returncode != 0
     assert verify(gw, k["key"]).status_code == 200
     assert json.dumps(gw.root("GET", "/v1/orgs").json()).count('"engaged": true') == 0
+
+
+def db_exec(inst, script):
+    """Run script (SQL statements) straight against inst's database, in one transaction."""
+    if inst.store == "sqlite":
+        con = sqlite3.connect(inst.db_path, timeout=5, isolation_level=None)
+        con.executescript("BEGIN; " + script + " COMMIT;")
+        con.close()
+        return
+    import psycopg2
+    con = psycopg2.connect(inst.env["PORTCULLIS_STORE_URL"])
+    with con, con.cursor() as cur:
+        cur.execute(script)
+    con.close()
+
+
+def counter(inst, name):
+    text = inst.request("GET", "/metrics").text
+    m = re.search(rf"^{re.escape(name)} (\d+)$", text, re.M)
+    assert m, f"{name} not in /metrics"
+    return int(m.group(1))
+
+
+def test_a_version_bump_the_change_log_does_not_name_rechecks_every_cached_key(gw):
+    """Nodes re-read only what the change log names; a state-version bump it
+    does not name (a database restored from a backup, or changed by hand) is
+    still caught by the next one-second poll, which then re-reads every
+    cached key: a revocation made that way holds within about a second."""
+    org, adm = admin(gw)
+    k = create_key(gw, adm["key"])
+    assert verify(gw, k["key"]).status_code == 200
+    time.sleep(1.5)  # the poll has applied the key's creation
+    rechecks = counter(gw, "portcullis_change_rechecks_total")
+    db_exec(gw, f"UPDATE api_keys SET revoked_at = 1, version = version + 1 WHERE id = '{k['id']}'; "
+            "UPDATE state_version SET version = version + 1 WHERE id = 1;")
+    assert wait_for(lambda: verify(gw, k["key"]).status_code == 401, timeout=5)
+    assert_problem(verify(gw, k["key"]), 401, "REVOKED")
+    assert counter(gw, "portcullis_change_rechecks_total") == rechecks + 1
+    assert verify(gw, adm["key"]).status_code == 200
