@@ -45,6 +45,14 @@ void api_keys_create_for(struct http_request *req, const struct authn *who, cons
 struct audit_input api_audit(struct http_request *req, const struct authn *who, const char *action,
                              const char *target_type, const char *target_id);
 
+/**
+ * Callbacks for store_audit_list and store_request_log_list: append the row,
+ * shaped as the API answers it (docs/contract.md's event object, a
+ * request-log object), to the JSON array ctx.
+ */
+void api_audit_event_add(void *ctx, const struct store_audit_read *ev);
+void api_request_row_add(void *ctx, const struct store_request_read *row);
+
 /** 404 NOT_FOUND with a message naming what. */
 void api_not_found(struct http_request *req, const char *what);
 /** Respond for a store error code (404 / 409 / 503). */

@@ -5,9 +5,24 @@
  */
 #include "api/api.h"
 
+#include "core/json.h"
 #include "core/str.h"
 
 #include <stdio.h>
+
+void api_audit_event_add(void *ctx, const struct store_audit_read *ev)
+{
+	json_t *d = ev->details ? json_loads(ev->details, 0, NULL) : NULL;
+	json_array_append_new(
+	    ctx,
+	    json_pack("{s:s, s:I, s:o, s:o, s:{s:s, s:o}, s:s, s:{s:o, s:o}, s:o, s:o, s:s, s:s}",
+	              "id", ev->id, "seq", (json_int_t)ev->seq, "at", json_time(ev->at), "org_id",
+	              json_str_or_null(ev->org_id), "actor", "type", ev->actor_type, "id",
+	              json_str_or_null(ev->actor_id), "action", ev->action, "target", "type",
+	              json_str_or_null(ev->target_type), "id", json_str_or_null(ev->target_id),
+	              "request_id", json_str_or_null(ev->request_id), "details",
+	              d ? d : json_null(), "prev_hash", ev->prev_hash, "hash", ev->hash));
+}
 
 static void list(struct http_request *req, const struct authn *who)
 {
@@ -24,9 +39,10 @@ static void list(struct http_request *req, const struct authn *who)
 	}
 	f.key_id = http_query(req, "key_id");
 	f.limit = limit + 1;
-	json_t *events = NULL;
-	int rc = store_audit_list(app->store, &f, &events);
+	json_t *events = json_array();
+	int rc = store_audit_list(app->store, &f, api_audit_event_add, events);
 	if (rc != STORE_OK) {
+		json_decref(events);
 		app_store_error(req, rc);
 		return;
 	}

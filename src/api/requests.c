@@ -8,6 +8,7 @@
  */
 #include "api/api.h"
 
+#include "core/json.h"
 #include "core/str.h"
 #include "core/ulid.h"
 
@@ -37,6 +38,21 @@ static bool request_id_valid(const char *s)
 	       ulid_valid(s + plen, strnlen(s + plen, ULID_LEN + 1));
 }
 
+void api_request_row_add(void *ctx, const struct store_request_read *row)
+{
+	json_array_append_new(
+	    ctx,
+	    json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:I, s:I, s:o, s:I, s:I, s:o}",
+	              "request_id", row->request_id, "received_at", json_time(row->received_at),
+	              "org_id", json_str_or_null(row->org_id), "project_id",
+	              json_str_or_null(row->project_id), "key_id", json_str_or_null(row->key_id),
+	              "method", row->method, "path", row->path, "status", (json_int_t)row->status,
+	              "duration_ms", (json_int_t)row->duration_ms, "region",
+	              json_str_or_null(row->region), "bytes_in", (json_int_t)row->bytes_in,
+	              "bytes_out", (json_int_t)row->bytes_out, "user_agent",
+	              json_str_or_null(row->user_agent)));
+}
+
 static void list(struct http_request *req, const struct authn *who)
 {
 	struct app *app = req->app;
@@ -62,9 +78,10 @@ static void list(struct http_request *req, const struct authn *who)
 	f.before_id = cursor;
 	f.limit = limit + 1;
 
-	json_t *rows = NULL;
-	int rc = store_request_log_list(app->store, &f, &rows);
+	json_t *rows = json_array();
+	int rc = store_request_log_list(app->store, &f, api_request_row_add, rows);
 	if (rc != STORE_OK) {
+		json_decref(rows);
 		app_store_error(req, rc);
 		return;
 	}

@@ -12,7 +12,6 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
-#include "core/json.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "core/ulid.h"
@@ -504,13 +503,14 @@ int store_audit_append(struct store *st, const struct audit_input *a)
 	return rc;
 }
 
-/* A millisecond-timestamp column as RFC 3339 (null for SQL NULL). */
-static json_t *json_time_or_null(const struct db_result *r, int row, int col)
+/* A millisecond-timestamp column, -1 for SQL NULL. */
+static int64_t time_or_none(const struct db_result *r, int row, int col)
 {
-	return json_time(db_text(r, row, col) ? db_int(r, row, col) : -1);
+	return db_text(r, row, col) ? db_int(r, row, col) : -1;
 }
 
-int store_audit_list(struct store *st, const struct audit_filter *f, json_t **out)
+int store_audit_list(struct store *st, const struct audit_filter *f,
+                     void (*each)(void *ctx, const struct store_audit_read *ev), void *ctx)
 {
 	struct db_param p[] = {P_TEXT(f->org_id),   P_TEXT(f->org_id), P_INT(f->since),
 	                       P_INT(f->since),     P_INT(f->until),   P_INT(f->until),
@@ -525,23 +525,25 @@ int store_audit_list(struct store *st, const struct audit_filter *f, json_t **ou
 	                p, 11, &r);
 	if (rc != STORE_OK)
 		return rc;
-	json_t *arr = json_array();
 	for (int i = 0; i < r->nrows; i++) {
-		const char *details = db_text(r, i, 10);
-		json_t *d = details ? json_loads(details, 0, NULL) : NULL;
-		json_t *ev = json_pack(
-		    "{s:s, s:I, s:o, s:o, s:{s:s, s:o}, s:s, s:{s:o, s:o}, s:o, s:o, s:s, s:s}",
-		    "id", db_text(r, i, 1), "seq", (json_int_t)db_int(r, i, 0), "at",
-		    json_time_or_null(r, i, 2), "org_id", json_str_or_null(db_text(r, i, 3)),
-		    "actor", "type", db_text(r, i, 4), "id", json_str_or_null(db_text(r, i, 5)),
-		    "action", db_text(r, i, 6), "target", "type",
-		    json_str_or_null(db_text(r, i, 7)), "id", json_str_or_null(db_text(r, i, 8)),
-		    "request_id", json_str_or_null(db_text(r, i, 9)), "details",
-		    d ? d : json_null(), "prev_hash", db_text(r, i, 11), "hash", db_text(r, i, 12));
-		json_array_append_new(arr, ev);
+		struct store_audit_read ev = {
+		    .seq = db_int(r, i, 0),
+		    .id = db_text(r, i, 1),
+		    .at = time_or_none(r, i, 2),
+		    .org_id = db_text(r, i, 3),
+		    .actor_type = db_text(r, i, 4),
+		    .actor_id = db_text(r, i, 5),
+		    .action = db_text(r, i, 6),
+		    .target_type = db_text(r, i, 7),
+		    .target_id = db_text(r, i, 8),
+		    .request_id = db_text(r, i, 9),
+		    .details = db_text(r, i, 10),
+		    .prev_hash = db_text(r, i, 11),
+		    .hash = db_text(r, i, 12),
+		};
+		each(ctx, &ev);
 	}
 	db_result_free(r);
-	*out = arr;
 	return STORE_OK;
 }
 
@@ -1112,7 +1114,8 @@ int store_request_log_insert(struct store *st, const struct store_request_row *r
 	return tx_run(st, request_log_insert_fn, &ia, NULL, NO_CHANGE, false); /* high volume */
 }
 
-int store_request_log_list(struct store *st, const struct request_filter *f, json_t **out)
+int store_request_log_list(struct store *st, const struct request_filter *f,
+                           void (*each)(void *ctx, const struct store_request_read *row), void *ctx)
 {
 	struct db_param p[] = {P_TEXT(f->org_id),    P_TEXT(f->org_id),     P_TEXT(f->key_id),
 	                       P_TEXT(f->key_id),    P_TEXT(f->project_id), P_TEXT(f->project_id),
@@ -1131,23 +1134,25 @@ int store_request_log_list(struct store *st, const struct request_filter *f, jso
 	    p, 15, &r);
 	if (rc != STORE_OK)
 		return rc;
-	json_t *arr = json_array();
 	for (int i = 0; i < r->nrows; i++) {
-		json_t *row = json_pack(
-		    "{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:I, s:I, s:o, s:I, s:I, s:o}",
-		    "request_id", db_text(r, i, 0), "received_at", json_time_or_null(r, i, 1),
-		    "org_id", json_str_or_null(db_text(r, i, 2)), "project_id",
-		    json_str_or_null(db_text(r, i, 3)), "key_id",
-		    json_str_or_null(db_text(r, i, 4)), "method", db_text(r, i, 5), "path",
-		    db_text(r, i, 6), "status", (json_int_t)db_int(r, i, 7), "duration_ms",
-		    (json_int_t)db_int(r, i, 8), "region", json_str_or_null(db_text(r, i, 9)),
-		    "bytes_in", (json_int_t)db_int(r, i, 10), "bytes_out",
-		    (json_int_t)db_int(r, i, 11), "user_agent",
-		    json_str_or_null(db_text(r, i, 12)));
-		json_array_append_new(arr, row);
+		struct store_request_read row = {
+		    .request_id = db_text(r, i, 0),
+		    .received_at = time_or_none(r, i, 1),
+		    .org_id = db_text(r, i, 2),
+		    .project_id = db_text(r, i, 3),
+		    .key_id = db_text(r, i, 4),
+		    .method = db_text(r, i, 5),
+		    .path = db_text(r, i, 6),
+		    .status = db_int(r, i, 7),
+		    .duration_ms = db_int(r, i, 8),
+		    .region = db_text(r, i, 9),
+		    .bytes_in = db_int(r, i, 10),
+		    .bytes_out = db_int(r, i, 11),
+		    .user_agent = db_text(r, i, 12),
+		};
+		each(ctx, &row);
 	}
 	db_result_free(r);
-	*out = arr;
 	return STORE_OK;
 }
 

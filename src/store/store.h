@@ -191,8 +191,20 @@ struct audit_filter {
 	int limit;
 };
 
-/** Events matching f, oldest first, as a JSON array of docs/contract.md event objects. */
-int store_audit_list(struct store *st, const struct audit_filter *f, json_t **out);
+/**
+ * One audit event as read. The strings are borrowed from the query's result
+ * (valid during the callback only), NULL for SQL NULL; at is -1 when NULL;
+ * details is the stored JSON text. The API shapes it (api/audit.c).
+ */
+struct store_audit_read {
+	int64_t seq, at;
+	const char *id, *org_id, *actor_type, *actor_id, *action, *target_type, *target_id;
+	const char *request_id, *details, *prev_hash, *hash;
+};
+
+/** Events matching f, oldest first: each(ctx, ev) once per event, in order. */
+int store_audit_list(struct store *st, const struct audit_filter *f,
+                     void (*each)(void *ctx, const struct store_audit_read *ev), void *ctx);
 /**
  * Recompute the whole chain. *checked gets the events read; on a broken
  * link returns STORE_ECONFLICT with the first bad event's id in bad_id.
@@ -232,8 +244,20 @@ struct request_filter {
 	int limit;
 };
 
-/** Rows matching f, newest first, as a JSON array. */
-int store_request_log_list(struct store *st, const struct request_filter *f, json_t **out);
+/**
+ * One request-log row as read: strings borrowed from the query's result
+ * (valid during the callback only), NULL for SQL NULL; received_at is -1
+ * when NULL. The API shapes it (api/requests.c).
+ */
+struct store_request_read {
+	const char *request_id, *org_id, *project_id, *key_id, *method, *path, *region, *user_agent;
+	int64_t received_at, status, duration_ms, bytes_in, bytes_out;
+};
+
+/** Rows matching f, newest first: each(ctx, row) once per row, in order. */
+int store_request_log_list(struct store *st, const struct request_filter *f,
+                           void (*each)(void *ctx, const struct store_request_read *row),
+                           void *ctx);
 /** Delete rows received before cutoff_ms; *deleted gets the count. */
 int store_request_log_purge(struct store *st, int64_t cutoff_ms, int64_t *deleted);
 /** Number of request-log rows (tests and benchmarks). */

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -314,8 +315,8 @@ static void test_hostile_text_is_stored(void **state)
 	reqlog_stop(rl);
 
 	struct request_filter f = {.since = -1, .until = -1, .limit = 10};
-	json_t *out = NULL;
-	assert_int_equal(store_request_log_list(fx->st, &f, &out), STORE_OK);
+	json_t *out = json_array();
+	assert_int_equal(store_request_log_list(fx->st, &f, api_request_row_add, out), STORE_OK);
 	assert_int_equal(json_array_size(out), 1);
 	json_t *row = json_array_get(out, 0);
 	assert_string_equal(json_string_value(json_object_get(row, "request_id")), id);
@@ -411,8 +412,8 @@ static void test_cleaning_matches_reference(void **state)
 	assert_int_equal(metric_value(DROPPED) - dropped0, 0);
 
 	struct request_filter f = {.since = -1, .until = -1, .limit = N};
-	json_t *out = NULL;
-	assert_int_equal(store_request_log_list(fx->st, &f, &out), STORE_OK);
+	json_t *out = json_array();
+	assert_int_equal(store_request_log_list(fx->st, &f, api_request_row_add, out), STORE_OK);
 	assert_int_equal(json_array_size(out), N);
 	for (int i = 0; i < N; i++) {
 		/* Newest (highest id) first. */
@@ -489,8 +490,8 @@ static void test_hostile_rows_postgres(void **state)
 	assert_int_equal(metric_value(DROPPED) - dropped0, 0);
 	struct request_filter f = {.since = -1, .until = -1, .limit = 1};
 	f.before_id = rows[4].request_id; /* the newest row below it: row 3, a hostile one */
-	json_t *out = NULL;
-	assert_int_equal(store_request_log_list(st, &f, &out), STORE_OK);
+	json_t *out = json_array();
+	assert_int_equal(store_request_log_list(st, &f, api_request_row_add, out), STORE_OK);
 	json_t *row = json_array_get(out, 0);
 	assert_string_equal(json_string_value(json_object_get(row, "request_id")),
 	                    rows[3].request_id);
