@@ -140,11 +140,14 @@ else
 		tail -40 "$TSAN_BUILD/unit.log"
 		tsan_ok=0
 	fi
+	# A timing comparison measures TSan's slowdown on a loaded machine, not a
+	# race: it runs in the integration step above.
 	PORTCULLIS_BIN="$PWD/$TSAN_BUILD/portcullis" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+		--deselect tests/integration/test_authn.py::test_unknown_key_id_takes_as_long_as_a_wrong_secret \
 		"${TSAN_INTEGRATION[@]}" >"$TSAN_BUILD/integration.log" 2>&1
+	pytest_rc=$?
 	tail -1 "$TSAN_BUILD/integration.log"
-	if ! grep -qE "^=* ?[0-9]+ passed" <(tail -1 "$TSAN_BUILD/integration.log") ||
-		grep -qE "failed|error" <(tail -1 "$TSAN_BUILD/integration.log"); then
+	if [ "$pytest_rc" -ne 0 ]; then
 		tail -30 "$TSAN_BUILD/integration.log"
 		tsan_ok=0
 	fi
