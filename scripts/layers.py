@@ -87,7 +87,10 @@ def check(root):
                     m = INCLUDE.match(line)
                     if not m or "/" not in m.group(1):
                         continue  # "build_info.h" and other build-generated headers
-                    target = m.group(1).split("/")[0]
+                    inc = m.group(1)
+                    if inc.startswith("."):  # "../app/app.h": resolve it from the file
+                        inc = os.path.relpath(os.path.normpath(os.path.join(dirpath, inc)), src)
+                    target = inc.split(os.sep)[0].split("/")[0]
                     if target == mod or target not in rank:
                         continue
                     if rank[target] < rank[mod] and (mod, target) not in ALLOWED:
@@ -121,6 +124,11 @@ def self_test():
         got = check(tmp)
         if len(got) != 1 or "src/bottom/b.c:2" not in got[0]:
             return f"an upward include (bottom -> top) was not reported alone: {got}"
+        with open(bad, "w") as f:
+            f.write('#include "bottom/b.h"\n#include "../top/t.h"\n')
+        got = check(tmp)
+        if len(got) != 1 or "src/bottom/b.c:2" not in got[0]:
+            return f"a relative upward include (../top) was not reported: {got}"
         os.remove(bad)
         with open(os.path.join(tmp, "src", "main.c"), "a") as f:
             f.write("\n")
