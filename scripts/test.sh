@@ -129,6 +129,10 @@ TSAN_INTEGRATION=(tests/integration/test_connections.py tests/integration/test_a
 	tests/integration/test_cluster.py::test_rate_limit_admits_exactly_n_across_both_nodes_under_concurrent_load)
 if [ -z "$TSAN_BUILD" ]; then
 	echo "tsan: skipped (no TSan build given)"
+elif ! nm "$TSAN_BUILD/portcullis" 2>/dev/null | grep -q __tsan_init; then
+	# A build directory set up without -Db_sanitize=thread would pass vacuously.
+	echo "tsan: FAILED ($TSAN_BUILD/portcullis is not built with ThreadSanitizer)"
+	failed+=(tsan)
 else
 	tsan_dir=$(mktemp -d /tmp/portcullis-tsan.XXXXXX)
 	export TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 log_path=$tsan_dir/report suppressions=$PWD/scripts/tsan.supp"
