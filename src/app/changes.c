@@ -32,6 +32,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/str.h"
+#include "core/thread.h"
 #include "core/ulid.h"
 #include "policy/killswitch.h"
 #include "policy/orgcache.h"
@@ -62,10 +63,8 @@ struct peer {
 
 struct changefeed {
 	char node[ULID_LEN + 1];
-	pthread_t poller;
+	struct bg_thread poller; /* under lock */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool stopping;
 	pthread_mutex_t catchup_lock; /* guards version: one catch-up at a time */
 	int64_t version;              /* the state version whose changes are applied */
 	pthread_mutex_t kills_lock;   /* one kill-set reload at a time: see the top of the file */
@@ -459,22 +458,17 @@ static void on_notice(const char *message, void *arg)
 	pthread_mutex_unlock(&notice_gate);
 }
 
-static void *poller(void *arg)
+/* The poller thread (f->lock held): hello and the version check. */
+static void poller(struct bg_thread *t, void *arg)
 {
 	struct app *app = arg;
 	struct changefeed *f = app->feed;
 	int64_t next_check = clock_mono_ms() + POLL_MS;
-	pthread_mutex_lock(&f->lock);
-	while (!f->stopping) {
-		/*
-		 * Until our own hello comes back (start-up, a restored
-		 * subscription) the others may not know us yet: say it often.
-		 */
-		int64_t wait_ms = atomic_load(&f->heard_self) ? POLL_MS : HELLO_FAST_MS;
-		struct timespec ts = clock_mono_deadline(wait_ms);
-		pthread_cond_timedwait(&f->cond, &f->lock, &ts);
-		if (f->stopping)
-			break;
+	/*
+	 * Until our own hello comes back (start-up, a restored subscription)
+	 * the others may not know us yet: say it often.
+	 */
+	while (bg_thread_wait(t, atomic_load(&f->heard_self) ? POLL_MS : HELLO_FAST_MS)) {
 		pthread_mutex_unlock(&f->lock);
 		announce(app, "hello");
 		if (clock_mono_ms() >= next_check) {
@@ -483,14 +477,11 @@ static void *poller(void *arg)
 		}
 		pthread_mutex_lock(&f->lock);
 	}
-	pthread_mutex_unlock(&f->lock);
-	return NULL;
 }
 
 static void feed_free(struct changefeed *f)
 {
 	pthread_mutex_destroy(&f->lock);
-	pthread_cond_destroy(&f->cond);
 	pthread_mutex_destroy(&f->catchup_lock);
 	pthread_mutex_destroy(&f->kills_lock);
 	pthread_mutex_destroy(&f->keys_lock);
@@ -504,7 +495,6 @@ int changes_start(struct app *app)
 	struct changefeed *f = xcalloc(1, sizeof *f);
 	ulid_new(f->node);
 	pthread_mutex_init(&f->lock, NULL);
-	clock_cond_init_mono(&f->cond);
 	pthread_mutex_init(&f->catchup_lock, NULL);
 	pthread_mutex_init(&f->kills_lock, NULL);
 	pthread_mutex_init(&f->keys_lock, NULL);
@@ -522,9 +512,8 @@ int changes_start(struct app *app)
 	}
 	if (kv_subscribe(app->kv, on_notice, app) != KV_OK)
 		log_warn("change notices unavailable: relying on the one-second version check");
-	if (pthread_create(&f->poller, NULL, poller, app) != 0)
+	if (bg_thread_start(&f->poller, "changes", &f->lock, poller, app) != 0)
 		fatal("cannot start the change poller");
-	pthread_setname_np(f->poller, "changes");
 	announce(app, "hello");
 	return 0;
 }
@@ -534,11 +523,7 @@ void changes_stop(struct app *app)
 	struct changefeed *f = app->feed;
 	if (!f)
 		return;
-	pthread_mutex_lock(&f->lock);
-	f->stopping = true;
-	pthread_cond_signal(&f->cond);
-	pthread_mutex_unlock(&f->lock);
-	pthread_join(f->poller, NULL);
+	bg_thread_stop(&f->poller);
 	announce(app, "bye"); /* the others stop waiting for our acks at once */
 	pthread_mutex_lock(&notice_gate);
 	app->feed = NULL;

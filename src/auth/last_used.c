@@ -4,16 +4,15 @@
 #include "auth/last_used.h"
 
 #include "core/alloc.h"
-#include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/thread.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct mark {
 	char id[STORE_ID_LEN + 1];
@@ -23,12 +22,10 @@ struct mark {
 struct last_used {
 	struct store *st;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
 	struct mark *q;
 	size_t n, cap;
-	bool stopping;
 	int64_t interval_ms;
-	pthread_t thread;
+	struct bg_thread thread; /* shares lock */
 };
 
 static struct metric dropped =
@@ -52,29 +49,23 @@ static void flush(struct last_used *lu, struct mark *batch, size_t n)
 	free(at);
 }
 
-static void *writer(void *arg)
+/* The writer thread (lock held): every interval, and once more at the stop. */
+static void writer(struct bg_thread *t, void *arg)
 {
 	struct last_used *lu = arg;
 	struct mark *batch = xcalloc(lu->cap, sizeof *batch);
-	pthread_mutex_lock(&lu->lock);
 	for (;;) {
-		if (!lu->stopping) {
-			struct timespec ts = clock_mono_deadline(lu->interval_ms);
-			pthread_cond_timedwait(&lu->cond, &lu->lock, &ts);
-		}
+		bool run = bg_thread_wait(t, lu->interval_ms);
 		size_t n = lu->n;
 		memcpy(batch, lu->q, n * sizeof *batch);
 		lu->n = 0;
-		bool stop = lu->stopping;
 		pthread_mutex_unlock(&lu->lock);
 		flush(lu, batch, n);
 		pthread_mutex_lock(&lu->lock);
-		if (stop && lu->n == 0)
+		if (!run && lu->n == 0)
 			break;
 	}
-	pthread_mutex_unlock(&lu->lock);
 	free(batch);
-	return NULL;
 }
 
 struct last_used *last_used_start(struct store *st, size_t capacity, int64_t interval_ms)
@@ -85,11 +76,9 @@ struct last_used *last_used_start(struct store *st, size_t capacity, int64_t int
 	lu->q = xcalloc(lu->cap, sizeof *lu->q);
 	lu->interval_ms = interval_ms;
 	pthread_mutex_init(&lu->lock, NULL);
-	clock_cond_init_mono(&lu->cond);
 	metrics_register(&dropped);
-	if (pthread_create(&lu->thread, NULL, writer, lu) != 0)
+	if (bg_thread_start(&lu->thread, "last-used", &lu->lock, writer, lu) != 0)
 		fatal("cannot start the last-used writer");
-	pthread_setname_np(lu->thread, "last-used");
 	return lu;
 }
 
@@ -112,13 +101,8 @@ void last_used_stop(struct last_used *lu)
 {
 	if (!lu)
 		return;
-	pthread_mutex_lock(&lu->lock);
-	lu->stopping = true;
-	pthread_cond_signal(&lu->cond);
-	pthread_mutex_unlock(&lu->lock);
-	pthread_join(lu->thread, NULL);
+	bg_thread_stop(&lu->thread);
 	pthread_mutex_destroy(&lu->lock);
-	pthread_cond_destroy(&lu->cond);
 	free(lu->q);
 	free(lu);
 }

@@ -26,6 +26,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/thread.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -48,9 +49,7 @@ struct reqlog {
 	int64_t retention_days;
 
 	pthread_mutex_t lock;
-	pthread_cond_t work;    /* writer: rows queued, or stopping */
 	pthread_cond_t drained; /* flush waiters: `done` moved */
-	pthread_cond_t tick;    /* retention thread: stopping */
 
 	/* Under lock. */
 	struct store_request_row *ring;
@@ -59,11 +58,9 @@ struct reqlog {
 	uint64_t done;      /* rows ever taken off the ring (written or given up on) */
 	uint64_t unreported_drops;
 	int64_t last_drop_report_ms;
-	bool writer_idle; /* waiting on `work`: the next submit signals */
-	bool stopping;
+	bool writer_idle; /* waiting for rows: the next submit wakes it */
 
-	pthread_t writer, janitor;
-	bool has_janitor;
+	struct bg_thread writer, janitor; /* both share lock */
 };
 
 static struct metric m_dropped =
@@ -234,12 +231,12 @@ static void abandon_queue(struct reqlog *rl)
 	          n);
 }
 
-static void *writer_main(void *arg)
+/* The writer thread (lock held). */
+static void writer_main(struct bg_thread *t, void *arg)
 {
 	struct reqlog *rl = arg;
-	pthread_mutex_lock(&rl->lock);
 	for (;;) {
-		while (rl->count == 0 && !rl->stopping) {
+		while (rl->count == 0 && !bg_thread_stopping(t)) {
 			uint64_t d = drops_due(rl, false);
 			if (d) {
 				pthread_mutex_unlock(&rl->lock);
@@ -247,22 +244,20 @@ static void *writer_main(void *arg)
 				pthread_mutex_lock(&rl->lock);
 				continue;
 			}
-			struct timespec until = clock_mono_deadline(DROP_REPORT_MS);
 			rl->writer_idle = true;
-			pthread_cond_timedwait(&rl->work, &rl->lock, &until);
+			bg_thread_wait(t, DROP_REPORT_MS);
 			rl->writer_idle = false;
 		}
 		if (rl->count == 0)
 			break; /* stopping, and everything is written */
-		if (rl->count < rl->batch && !rl->stopping) {
+		if (rl->count < rl->batch && !bg_thread_stopping(t)) {
 			/*
 			 * Linger briefly so a busy server writes few large
 			 * transactions instead of one per request (and wakes
 			 * this thread far less often). Submitters do not signal
-			 * while writer_idle is false; stop broadcasts.
+			 * while writer_idle is false; a stop ends the wait.
 			 */
-			struct timespec until = clock_mono_deadline(LINGER_MS);
-			pthread_cond_timedwait(&rl->work, &rl->lock, &until);
+			bg_thread_wait(t, LINGER_MS);
 		}
 
 		size_t n = rl->count;
@@ -282,7 +277,7 @@ static void *writer_main(void *arg)
 		rl->count -= n;
 		rl->done += n;
 		/* Bound shutdown: one batch's retries, not one per queued batch. */
-		if (!ok && rl->stopping)
+		if (!ok && bg_thread_stopping(t))
 			abandon_queue(rl);
 		metric_set(&m_depth, (int64_t)rl->count);
 		pthread_cond_broadcast(&rl->drained);
@@ -290,7 +285,7 @@ static void *writer_main(void *arg)
 	uint64_t d = drops_due(rl, true);
 	pthread_mutex_unlock(&rl->lock);
 	report_drops(d);
-	return NULL;
+	pthread_mutex_lock(&rl->lock);
 }
 
 /* ---------- retention ---------- */
@@ -314,21 +309,16 @@ int reqlog_purge(struct store *st, int64_t retention_days, int64_t now_ms, int64
 	return rc;
 }
 
-static void *janitor_main(void *arg)
+/* The retention thread (lock held): a purge at start and every hour. */
+static void janitor_main(struct bg_thread *t, void *arg)
 {
 	struct reqlog *rl = arg;
-	pthread_mutex_lock(&rl->lock);
-	while (!rl->stopping) {
+	while (!bg_thread_stopping(t)) {
 		pthread_mutex_unlock(&rl->lock);
 		reqlog_purge(rl->st, rl->retention_days, clock_now_ms(), NULL);
 		pthread_mutex_lock(&rl->lock);
-		struct timespec next = clock_mono_deadline(RETENTION_EVERY_MS);
-		while (!rl->stopping &&
-		       pthread_cond_timedwait(&rl->tick, &rl->lock, &next) != ETIMEDOUT)
-			;
+		bg_thread_wait(t, RETENTION_EVERY_MS);
 	}
-	pthread_mutex_unlock(&rl->lock);
-	return NULL;
 }
 
 /* ---------- public ---------- */
@@ -346,23 +336,17 @@ struct reqlog *reqlog_start(struct store *st, size_t queue_size, size_t batch_si
 	rl->ring = xcalloc(rl->cap, sizeof *rl->ring);
 	rl->last_drop_report_ms = clock_mono_ms() - DROP_REPORT_MS;
 	pthread_mutex_init(&rl->lock, NULL);
-	clock_cond_init_mono(&rl->work);
 	clock_cond_init_mono(&rl->drained);
-	clock_cond_init_mono(&rl->tick);
 	metrics_register(&m_dropped);
 	metrics_register(&m_written);
 	metrics_register(&m_depth);
 	metric_set(&m_depth, 0);
 
-	if (pthread_create(&rl->writer, NULL, writer_main, rl) != 0)
+	if (bg_thread_start(&rl->writer, "reqlog-writer", &rl->lock, writer_main, rl) != 0)
 		fatal("cannot start the request-log writer");
-	pthread_setname_np(rl->writer, "reqlog-writer");
-	if (retention_days > 0) {
-		if (pthread_create(&rl->janitor, NULL, janitor_main, rl) != 0)
-			fatal("cannot start the request-log retention thread");
-		pthread_setname_np(rl->janitor, "reqlog-purge");
-		rl->has_janitor = true;
-	}
+	if (retention_days > 0 &&
+	    bg_thread_start(&rl->janitor, "reqlog-purge", &rl->lock, janitor_main, rl) != 0)
+		fatal("cannot start the request-log retention thread");
 	return rl;
 }
 
@@ -384,11 +368,11 @@ void reqlog_submit(struct reqlog *rl, const struct store_request_row *row)
 	rl->count++;
 	rl->accepted++;
 	metric_set(&m_depth, (int64_t)rl->count);
-	bool wake = rl->writer_idle;
-	rl->writer_idle = false; /* one signal per sleep is enough */
+	if (rl->writer_idle) {
+		rl->writer_idle = false; /* one wake per sleep is enough */
+		bg_thread_wake_locked(&rl->writer);
+	}
 	pthread_mutex_unlock(&rl->lock);
-	if (wake)
-		pthread_cond_signal(&rl->work);
 }
 
 int reqlog_flush(struct reqlog *rl, int timeout_ms)
@@ -414,19 +398,11 @@ void reqlog_stop(struct reqlog *rl)
 {
 	if (!rl)
 		return;
-	pthread_mutex_lock(&rl->lock);
-	rl->stopping = true;
-	pthread_cond_broadcast(&rl->work);
-	pthread_cond_broadcast(&rl->tick);
-	pthread_mutex_unlock(&rl->lock);
-	pthread_join(rl->writer, NULL);
-	if (rl->has_janitor)
-		pthread_join(rl->janitor, NULL);
+	bg_thread_stop(&rl->janitor); /* not started without retention: nothing */
+	bg_thread_stop(&rl->writer);  /* writes what is queued first */
 	metric_set(&m_depth, 0);
 	pthread_mutex_destroy(&rl->lock);
-	pthread_cond_destroy(&rl->work);
 	pthread_cond_destroy(&rl->drained);
-	pthread_cond_destroy(&rl->tick);
 	free(rl->ring);
 	free(rl);
 }

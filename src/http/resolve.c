@@ -8,8 +8,8 @@
  */
 #include "http/resolve.h"
 
-#include "core/clock.h"
 #include "core/log.h"
+#include "core/thread.h"
 #include "core/str.h"
 
 #include <arpa/inet.h>
@@ -30,12 +30,9 @@ struct name {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake; /* monotonic; set up once (wake_init) */
-static pthread_once_t wake_once = PTHREAD_ONCE_INIT;
 static struct name names[RESOLVE_MAX_NAMES];
 static int n_names;
-static pthread_t refresher;
-static bool refresher_running, stopping;
+static struct bg_thread refresher; /* shares lock */
 
 static int literal(const char *host, const char *port, struct sockaddr_storage *out,
                    socklen_t *out_len)
@@ -96,20 +93,12 @@ static void store_result(int i, int rc, const struct sockaddr_storage *addr, soc
 	}
 }
 
-static void wake_init(void)
-{
-	clock_cond_init_mono(&wake);
-}
-
-static void *refresh_main(void *arg)
+/* The refresher thread (lock held): every RESOLVE_REFRESH_S, each name again. */
+static void refresh_main(struct bg_thread *t, void *arg)
 {
 	(void)arg;
-	pthread_mutex_lock(&lock);
-	while (!stopping) {
-		struct timespec until = clock_mono_deadline(RESOLVE_REFRESH_S * 1000);
-		while (!stopping && pthread_cond_timedwait(&wake, &lock, &until) == 0)
-			;
-		for (int i = 0; i < n_names && !stopping; i++) {
+	while (bg_thread_wait(t, RESOLVE_REFRESH_S * 1000)) {
+		for (int i = 0; i < n_names && !bg_thread_stopping(t); i++) {
 			char host[sizeof names[i].host], port[sizeof names[i].port];
 			memcpy(host, names[i].host, sizeof host);
 			memcpy(port, names[i].port, sizeof port);
@@ -122,8 +111,6 @@ static void *refresh_main(void *arg)
 				store_result(i, rc, &addr, len);
 		}
 	}
-	pthread_mutex_unlock(&lock);
-	return NULL;
 }
 
 static int find(const char *host, const char *port)
@@ -154,13 +141,9 @@ int resolve_register(const char *host, const char *port)
 		snprintf(names[i].host, sizeof names[i].host, "%s", host);
 		snprintf(names[i].port, sizeof names[i].port, "%s", port);
 	}
-	pthread_once(&wake_once, wake_init);
-	if (!refresher_running && !stopping) {
-		if (pthread_create(&refresher, NULL, refresh_main, NULL) == 0)
-			refresher_running = true;
-		else
-			log_warn("cannot start the upstream name refresher");
-	}
+	if (!bg_thread_started(&refresher) &&
+	    bg_thread_start(&refresher, "resolve", &lock, refresh_main, NULL) != 0)
+		log_warn("cannot start the upstream name refresher");
 	pthread_mutex_unlock(&lock);
 
 	int rc = resolve_now(host, port, &addr, &len);
@@ -190,17 +173,8 @@ int resolve_lookup(const char *host, const char *port, struct sockaddr_storage *
 
 void resolve_shutdown(void)
 {
-	pthread_once(&wake_once, wake_init);
+	bg_thread_stop(&refresher);
 	pthread_mutex_lock(&lock);
-	stopping = true;
-	bool join = refresher_running;
-	pthread_cond_broadcast(&wake);
-	pthread_mutex_unlock(&lock);
-	if (join)
-		pthread_join(refresher, NULL);
-	pthread_mutex_lock(&lock);
-	refresher_running = false;
-	stopping = false;
 	n_names = 0;
 	pthread_mutex_unlock(&lock);
 }

@@ -47,6 +47,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/siphash.h"
+#include "core/thread.h"
 #include "crypto/random.h"
 #include "kv/gcra.h"
 #include "kv/kv.h"
@@ -102,14 +103,11 @@ struct stripe {
 
 struct notice_queue {
 	pthread_mutex_t lock;
-	pthread_cond_t nonempty;
-	pthread_cond_t nonfull;
+	pthread_cond_t nonfull; /* publishers: room, or stopping */
 	char *items[NOTICE_QUEUE_MAX];
 	size_t head;
 	size_t len;
-	bool running;
-	bool stopping;
-	pthread_t thread;
+	struct bg_thread thread; /* the delivery thread, under lock; woken by a publish */
 	kv_notice_fn fn;
 	void *arg;
 };
@@ -491,33 +489,33 @@ static int mem_publish(struct kv *kv, const char *message)
 
 	deadline = clock_mono_deadline(PUBLISH_WAIT_MS);
 	pthread_mutex_lock(&q->lock);
-	if (!q->running || q->stopping)
+	if (!bg_thread_started(&q->thread) || bg_thread_stopping(&q->thread))
 		goto out; /* nobody listens: dropped, as with PUBLISH */
-	while (q->len == NOTICE_QUEUE_MAX && !q->stopping) {
+	while (q->len == NOTICE_QUEUE_MAX && !bg_thread_stopping(&q->thread)) {
 		if (pthread_cond_timedwait(&q->nonfull, &q->lock, &deadline) == ETIMEDOUT) {
 			rc = KV_EUNAVAILABLE;
 			goto out;
 		}
 	}
-	if (q->stopping)
+	if (bg_thread_stopping(&q->thread))
 		goto out;
 	q->items[(q->head + q->len) % NOTICE_QUEUE_MAX] = xstrdup(message);
 	q->len++;
-	pthread_cond_signal(&q->nonempty);
+	bg_thread_wake_locked(&q->thread);
 out:
 	pthread_mutex_unlock(&q->lock);
 	return rc;
 }
 
-static void *deliver_thread(void *arg)
+/* The delivery thread (q->lock held): one notice at a time, in order. */
+static void deliver_thread(struct bg_thread *t, void *arg)
 {
 	struct notice_queue *q = arg;
 
-	pthread_mutex_lock(&q->lock);
 	for (;;) {
-		while (q->len == 0 && !q->stopping)
-			pthread_cond_wait(&q->nonempty, &q->lock);
-		if (q->stopping)
+		while (q->len == 0 && bg_thread_wait(t, -1))
+			;
+		if (bg_thread_stopping(t))
 			break;
 		char *msg = q->items[q->head];
 		q->items[q->head] = NULL;
@@ -529,8 +527,6 @@ static void *deliver_thread(void *arg)
 		free(msg);
 		pthread_mutex_lock(&q->lock);
 	}
-	pthread_mutex_unlock(&q->lock);
-	return NULL;
 }
 
 static int mem_subscribe(struct kv *kv, kv_notice_fn fn, void *arg)
@@ -541,17 +537,14 @@ static int mem_subscribe(struct kv *kv, kv_notice_fn fn, void *arg)
 	int rc = KV_OK;
 
 	pthread_mutex_lock(&q->lock);
-	if (q->running) {
+	if (bg_thread_started(&q->thread)) {
 		rc = KV_EINVAL;
 		goto out;
 	}
 	q->fn = fn;
 	q->arg = arg;
-	if (pthread_create(&q->thread, NULL, deliver_thread, q) != 0) {
+	if (bg_thread_start(&q->thread, "kv-notices", &q->lock, deliver_thread, q) != 0)
 		rc = KV_EUNAVAILABLE;
-		goto out;
-	}
-	q->running = true;
 out:
 	pthread_mutex_unlock(&q->lock);
 	return rc;
@@ -598,17 +591,12 @@ static void mem_close(struct kv *kv)
 	struct kv_memory *m = mem(kv);
 	struct notice_queue *q = &m->nq;
 
+	bg_thread_stop(&q->thread);
 	pthread_mutex_lock(&q->lock);
-	q->stopping = true;
-	pthread_cond_broadcast(&q->nonempty);
-	pthread_cond_broadcast(&q->nonfull);
-	bool running = q->running;
+	pthread_cond_broadcast(&q->nonfull); /* a publisher waiting for room gives up */
 	pthread_mutex_unlock(&q->lock);
-	if (running)
-		pthread_join(q->thread, NULL);
 	for (size_t i = 0; i < q->len; i++)
 		free(q->items[(q->head + i) % NOTICE_QUEUE_MAX]);
-	pthread_cond_destroy(&q->nonempty);
 	pthread_cond_destroy(&q->nonfull);
 	pthread_mutex_destroy(&q->lock);
 
@@ -657,7 +645,6 @@ static int mem_open(const char *url, struct kv **out)
 	}
 
 	pthread_mutex_init(&m->nq.lock, NULL);
-	clock_cond_init_mono(&m->nq.nonempty);
 	clock_cond_init_mono(&m->nq.nonfull);
 
 	*out = &m->base;
