@@ -82,6 +82,16 @@ int kv_check_gcra(const char *key, const struct gcra_params *p, int64_t now_ms, 
 	return KV_OK;
 }
 
+int kv_check_claim(const char *key, const char *fingerprint, int ttl_s, struct kv_idem_record *out)
+{
+	if (!out)
+		return KV_EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (!kv_key_ok(key) || !kv_fingerprint_ok(fingerprint) || ttl_s < 1 || ttl_s > KV_TTL_MAX_S)
+		return KV_EINVAL;
+	return KV_OK;
+}
+
 int kv_check_complete(const char *key, const char *fingerprint, int status,
                       const char *content_type, const char *body, size_t body_len, int ttl_s)
 {

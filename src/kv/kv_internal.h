@@ -26,6 +26,11 @@ bool kv_notice_ok(const char *message);
 /** KV_OK or KV_EINVAL: the checks of kv_backend.gcra. */
 int kv_check_gcra(const char *key, const struct gcra_params *p, int64_t now_ms, int64_t quantity,
                   const struct gcra_result *out);
+/**
+ * KV_OK or KV_EINVAL: the checks of kv_backend.idem_claim. out, when not
+ * NULL, is zeroed first, so a refused claim leaves it empty.
+ */
+int kv_check_claim(const char *key, const char *fingerprint, int ttl_s, struct kv_idem_record *out);
 /** KV_OK or KV_EINVAL: the checks of kv_backend.idem_complete. */
 int kv_check_complete(const char *key, const char *fingerprint, int status,
                       const char *content_type, const char *body, size_t body_len, int ttl_s);

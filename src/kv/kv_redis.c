@@ -548,10 +548,7 @@ static int parse_record(const redisReply *rep, struct kv_idem_record *out)
 static int redis_idem_claim(struct kv *kv, const char *key, const char *fingerprint, int ttl_s,
                             struct kv_idem_record *out)
 {
-	if (!out)
-		return KV_EINVAL;
-	memset(out, 0, sizeof(*out));
-	if (!kv_key_ok(key) || !kv_fingerprint_ok(fingerprint) || ttl_s < 1 || ttl_s > KV_TTL_MAX_S)
+	if (kv_check_claim(key, fingerprint, ttl_s, out) != KV_OK)
 		return KV_EINVAL;
 	struct kv_redis *r = rds(kv);
 	char k[KEY_PREFIX_LEN + KV_KEY_MAX + 1];
