@@ -1,7 +1,7 @@
 /*
  * thread.c: start, wake, wait, stop and join of a background thread (see
- * thread.h). Every hand-rolled pthread_create + stop flag + condition wake
- * + join in the tree is this.
+ * thread.h). Every background thread of the tree starts and stops here,
+ * except the pool workers (core/workpool.c) and the server's MHD loops.
  */
 #include "core/thread.h"
 
@@ -84,6 +84,11 @@ void bg_thread_wake(struct bg_thread *t)
 	pthread_mutex_unlock(t->lock);
 }
 
+void bg_thread_set_interrupt(struct bg_thread *t, void (*interrupt)(void *arg))
+{
+	t->interrupt = interrupt;
+}
+
 void bg_thread_stop(struct bg_thread *t)
 {
 	if (!t->started)
@@ -92,6 +97,8 @@ void bg_thread_stop(struct bg_thread *t)
 	t->stopping = true;
 	pthread_cond_broadcast(&t->cond);
 	pthread_mutex_unlock(t->lock);
+	if (t->interrupt)
+		t->interrupt(t->arg);
 	pthread_join(t->thread, NULL);
 	pthread_mutex_lock(t->lock);
 	t->started = false;

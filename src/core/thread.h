@@ -39,6 +39,7 @@ struct bg_thread {
 	pthread_cond_t cond; /* CLOCK_MONOTONIC */
 	bg_thread_fn fn;
 	void *arg;
+	void (*interrupt)(void *arg); /* see bg_thread_set_interrupt */
 	bool started, stopping, woken;
 };
 
@@ -78,7 +79,15 @@ void bg_thread_wake_locked(struct bg_thread *t);
 void bg_thread_wake(struct bg_thread *t);
 
 /**
- * Ask the thread to stop, wake it and join it; then release t's resources.
+ * For a thread that sleeps elsewhere than in bg_thread_wait (in poll(2) on
+ * a socket and a self-pipe): bg_thread_stop() calls interrupt(arg), with
+ * the start's arg and no lock held, after setting the stop flag and before
+ * joining. Set it after bg_thread_start(), lock held.
+ */
+void bg_thread_set_interrupt(struct bg_thread *t, void (*interrupt)(void *arg));
+
+/**
+ * Ask the thread to stop, wake it (and call its interrupt) and join it; then release t's resources.
  * The caller does not hold the lock. Does nothing for a thread that was
  * never started (or whose start failed) or is already stopped.
  */

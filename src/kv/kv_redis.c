@@ -53,6 +53,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "core/thread.h"
 #include "crypto/hash.h"
 #include "kv/gcra.h"
 #include "kv/kv.h"
@@ -168,8 +169,7 @@ struct kv_redis {
 	bool probing; /* one caller is finding out whether Redis is back: the others fail fast */
 
 	/* Subscriber thread: started by subscribe, stopped by close. */
-	bool sub_running;
-	pthread_t sub_thread;
+	struct bg_thread sub_thread; /* under lock; stopped through stop_pipe */
 	int stop_pipe[2];
 	kv_notice_fn fn;
 	void *fn_arg;
@@ -728,12 +728,25 @@ static bool read_notices(struct kv_redis *r, redisContext *c)
 	}
 }
 
-static void *subscriber_main(void *arg)
+/* bg_thread_stop's interrupt: the subscriber sleeps in poll(2) on stop_pipe. */
+static void stop_subscriber(void *arg)
+{
+	struct kv_redis *r = arg;
+	ssize_t n;
+	do {
+		n = write(r->stop_pipe[1], "x", 1);
+	} while (n < 0 && errno == EINTR);
+}
+
+/* The subscriber thread (lock held on entry and return, not in between). */
+static void subscriber_main(struct bg_thread *t, void *arg)
 {
 	struct kv_redis *r = arg;
 	int backoff = SUB_BACKOFF_MIN_MS;
 	bool gap = false; /* notices may have been missed since the last subscription */
 
+	(void)t;
+	pthread_mutex_unlock(&r->lock);
 	while (!stop_wait(r, 0)) {
 		redisContext *c = connect_ctx(r, false, IO_TIMEOUT_MS);
 		redisReply *rep = NULL;
@@ -764,7 +777,7 @@ static void *subscriber_main(void *arg)
 			break;
 		backoff = backoff * 2 > SUB_BACKOFF_MAX_MS ? SUB_BACKOFF_MAX_MS : backoff * 2;
 	}
-	return NULL;
+	pthread_mutex_lock(&r->lock);
 }
 
 static int redis_subscribe(struct kv *kv, kv_notice_fn fn, void *arg)
@@ -775,7 +788,7 @@ static int redis_subscribe(struct kv *kv, kv_notice_fn fn, void *arg)
 	if (!fn)
 		return KV_EINVAL;
 	pthread_mutex_lock(&r->lock);
-	if (r->sub_running) {
+	if (bg_thread_started(&r->sub_thread)) {
 		rc = KV_EINVAL;
 		goto out;
 	}
@@ -785,13 +798,13 @@ static int redis_subscribe(struct kv *kv, kv_notice_fn fn, void *arg)
 	}
 	r->fn = fn;
 	r->fn_arg = arg;
-	if (pthread_create(&r->sub_thread, NULL, subscriber_main, r) != 0) {
+	if (bg_thread_start(&r->sub_thread, "kv-redis-sub", &r->lock, subscriber_main, r) != 0) {
 		close(r->stop_pipe[0]);
 		close(r->stop_pipe[1]);
 		rc = KV_EUNAVAILABLE;
 		goto out;
 	}
-	r->sub_running = true;
+	bg_thread_set_interrupt(&r->sub_thread, stop_subscriber);
 out:
 	pthread_mutex_unlock(&r->lock);
 	return rc;
@@ -907,12 +920,8 @@ static void redis_close(struct kv *kv)
 {
 	struct kv_redis *r = rds(kv);
 
-	if (r->sub_running) {
-		ssize_t n;
-		do {
-			n = write(r->stop_pipe[1], "x", 1);
-		} while (n < 0 && errno == EINTR);
-		pthread_join(r->sub_thread, NULL);
+	if (bg_thread_started(&r->sub_thread)) {
+		bg_thread_stop(&r->sub_thread);
 		close(r->stop_pipe[0]);
 		close(r->stop_pipe[1]);
 	}

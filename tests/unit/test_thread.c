@@ -2,8 +2,9 @@
  * test_thread.c: unit tests for src/core/thread.c: a thread that waits
  * without a deadline is stopped and joined; wakes are delivered and a wake
  * before the wait is not lost; a timed wait ends at its deadline and not
- * long before; a thread may use its own lock; a thread sharing its owner's lock finishes queued
- * work after the stop; stop is a no-op on a thread never started or already stopped.
+ * long before; a thread may use its own lock; a thread sharing its owner's
+ * lock finishes queued work after the stop; an interrupt ends a sleep in
+ * poll(2); stop is a no-op on a thread never started or already stopped.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,9 +13,11 @@
 
 #include <cmocka.h>
 
+#include <poll.h>
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/thread.h"
@@ -165,6 +168,44 @@ static void test_queued_work_is_finished_after_stop(void **state)
 	counter_destroy(&c);
 }
 
+/* A thread that sleeps in poll(2) on a pipe, not in bg_thread_wait. */
+static int stop_pipe[2];
+
+static void interrupt(void *arg)
+{
+	(void)arg;
+	assert_int_equal(write(stop_pipe[1], "x", 1), 1);
+}
+
+static void poll_body(struct bg_thread *t, void *arg)
+{
+	struct pollfd pfd = {.fd = stop_pipe[0], .events = POLLIN};
+	pthread_mutex_t *lock = arg;
+	(void)t;
+	pthread_mutex_unlock(lock);
+	while (poll(&pfd, 1, 60000) == 0) /* a stop that did not interrupt would hang here */
+		;
+	pthread_mutex_lock(lock);
+}
+
+static void test_interrupt_ends_a_poll_sleep(void **state)
+{
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct bg_thread t;
+	(void)state;
+
+	assert_int_equal(pipe(stop_pipe), 0);
+	pthread_mutex_lock(&lock);
+	assert_int_equal(bg_thread_start(&t, "test-bg", &lock, poll_body, &lock), 0);
+	bg_thread_set_interrupt(&t, interrupt);
+	pthread_mutex_unlock(&lock);
+	int64_t t0 = clock_mono_ms();
+	bg_thread_stop(&t);
+	assert_true(clock_mono_ms() - t0 < 30000);
+	close(stop_pipe[0]);
+	close(stop_pipe[1]);
+}
+
 static void test_stop_of_a_thread_never_started(void **state)
 {
 	struct bg_thread t;
@@ -183,6 +224,7 @@ int main(void)
 	    cmocka_unit_test(test_timed_wait_ends_at_its_deadline),
 	    cmocka_unit_test(test_own_lock),
 	    cmocka_unit_test(test_queued_work_is_finished_after_stop),
+	    cmocka_unit_test(test_interrupt_ends_a_poll_sleep),
 	    cmocka_unit_test(test_stop_of_a_thread_never_started),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
