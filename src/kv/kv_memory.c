@@ -315,6 +315,40 @@ static int mem_ping(struct kv *kv)
 	return KV_OK;
 }
 
+/*
+ * The start of every keyed operation: hash key, lock its stripe, take one
+ * sweep step and look key up. The stripe is returned locked.
+ */
+struct lookup {
+	struct stripe *st;   /* locked */
+	struct entry **link; /* as find() */
+	size_t key_len;
+	uint64_t hash;
+	int64_t now;
+};
+
+static struct lookup lock_and_find(struct kv_memory *m, const char *key)
+{
+	struct lookup at = {.key_len = strlen(key), .now = clock_mono_ms()};
+
+	at.hash = siphash24(key, at.key_len, m->k0, m->k1);
+	at.st = stripe_of(m, at.hash);
+	pthread_mutex_lock(&at.st->lock);
+	sweep_step(at.st, at.now);
+	at.link = find(at.st, key, at.key_len, at.hash, at.now);
+	return at;
+}
+
+/* Make room in at's stripe, then add key there as a new entry of kind. */
+static int add_entry(struct kv_memory *m, const struct lookup *at, const char *key,
+                     enum entry_kind kind, struct entry **e)
+{
+	int rc = make_room(m, at->st, at->now);
+	if (rc == KV_OK)
+		*e = insert(m, at->st, key, at->key_len, at->hash, kind);
+	return rc;
+}
+
 static int mem_gcra(struct kv *kv, const char *key, const struct gcra_params *p, int64_t now_ms,
                     int64_t quantity, struct gcra_result *out)
 {
@@ -322,16 +356,11 @@ static int mem_gcra(struct kv *kv, const char *key, const struct gcra_params *p,
 	if (rc)
 		return rc;
 	struct kv_memory *m = mem(kv);
-	size_t key_len = strlen(key);
-	uint64_t hash = siphash24(key, key_len, m->k0, m->k1);
-	struct stripe *st = stripe_of(m, hash);
-	int64_t now = clock_mono_ms();
+	struct lookup at = lock_and_find(m, key);
+	struct stripe *st = at.st;
 	int64_t new_tat_us, ttl_ms;
 
-	pthread_mutex_lock(&st->lock);
-	sweep_step(st, now);
-	struct entry **link = find(st, key, key_len, hash, now);
-	struct entry *e = link ? *link : NULL;
+	struct entry *e = at.link ? *at.link : NULL;
 	if (e && e->kind != ENTRY_GCRA) {
 		rc = KV_EINVAL;
 		goto out;
@@ -340,13 +369,12 @@ static int mem_gcra(struct kv *kv, const char *key, const struct gcra_params *p,
 	if (out->limited || quantity == 0 || ttl_ms == 0)
 		goto out;
 	if (!e) {
-		rc = make_room(m, st, now);
+		rc = add_entry(m, &at, key, ENTRY_GCRA, &e);
 		if (rc)
 			goto out;
-		e = insert(m, st, key, key_len, hash, ENTRY_GCRA);
 	}
 	e->tat_us = new_tat_us;
-	e->deadline_ms = now + ttl_ms;
+	e->deadline_ms = at.now + ttl_ms;
 out:
 	pthread_mutex_unlock(&st->lock);
 	return rc;
@@ -358,16 +386,11 @@ static int mem_idem_claim(struct kv *kv, const char *key, const char *fingerprin
 	if (kv_check_claim(key, fingerprint, ttl_s, out) != KV_OK)
 		return KV_EINVAL;
 	struct kv_memory *m = mem(kv);
-	size_t key_len = strlen(key);
-	uint64_t hash = siphash24(key, key_len, m->k0, m->k1);
-	struct stripe *st = stripe_of(m, hash);
-	int64_t now = clock_mono_ms();
+	struct lookup at = lock_and_find(m, key);
+	struct stripe *st = at.st;
 	int rc = KV_OK;
 
-	pthread_mutex_lock(&st->lock);
-	sweep_step(st, now);
-	struct entry **link = find(st, key, key_len, hash, now);
-	struct entry *e = link ? *link : NULL;
+	struct entry *e = at.link ? *at.link : NULL;
 	if (e) {
 		if (e->kind != ENTRY_IDEM) {
 			rc = KV_EINVAL;
@@ -383,13 +406,12 @@ static int mem_idem_claim(struct kv *kv, const char *key, const char *fingerprin
 		}
 		goto out;
 	}
-	rc = make_room(m, st, now);
+	rc = add_entry(m, &at, key, ENTRY_IDEM, &e);
 	if (rc)
 		goto out;
-	e = insert(m, st, key, key_len, hash, ENTRY_IDEM);
 	e->state = KV_IDEM_IN_FLIGHT;
 	memcpy(e->fingerprint, fingerprint, sizeof(e->fingerprint));
-	e->deadline_ms = now + (int64_t)ttl_s * 1000;
+	e->deadline_ms = at.now + (int64_t)ttl_s * 1000;
 	out->state = KV_IDEM_CLAIMED;
 	memcpy(out->fingerprint, fingerprint, sizeof(out->fingerprint));
 out:
@@ -404,16 +426,11 @@ static int mem_idem_complete(struct kv *kv, const char *key, const char *fingerp
 	if (rc)
 		return rc;
 	struct kv_memory *m = mem(kv);
-	size_t key_len = strlen(key);
-	uint64_t hash = siphash24(key, key_len, m->k0, m->k1);
-	struct stripe *st = stripe_of(m, hash);
-	int64_t now = clock_mono_ms();
+	struct lookup at = lock_and_find(m, key);
+	struct stripe *st = at.st;
 	size_t payload = body_len + (content_type ? strlen(content_type) + 1 : 0);
 
-	pthread_mutex_lock(&st->lock);
-	sweep_step(st, now);
-	struct entry **link = find(st, key, key_len, hash, now);
-	struct entry *e = link ? *link : NULL;
+	struct entry *e = at.link ? *at.link : NULL;
 	if (e && e->kind != ENTRY_IDEM) {
 		rc = KV_EINVAL;
 		goto out;
@@ -425,18 +442,17 @@ static int mem_idem_complete(struct kv *kv, const char *key, const char *fingerp
 	if (e && e->state == KV_IDEM_DONE)
 		goto out; /* already stored by this request: nothing to do */
 	if (payload > m->max_bytes - st->bytes) {
-		/* Cannot drop e: it was live at this same now. */
-		sweep_all(st, now);
+		/* Cannot drop e: it was live at this same instant. */
+		sweep_all(st, at.now);
 		if (payload > m->max_bytes - st->bytes) {
 			rc = KV_EUNAVAILABLE;
 			goto out;
 		}
 	}
 	if (!e) {
-		rc = make_room(m, st, now);
+		rc = add_entry(m, &at, key, ENTRY_IDEM, &e);
 		if (rc)
 			goto out;
-		e = insert(m, st, key, key_len, hash, ENTRY_IDEM);
 		memcpy(e->fingerprint, fingerprint, sizeof(e->fingerprint));
 	}
 	e->state = KV_IDEM_DONE;
@@ -449,7 +465,7 @@ static int mem_idem_complete(struct kv *kv, const char *key, const char *fingerp
 	}
 	e->payload = payload;
 	st->bytes += payload;
-	e->deadline_ms = now + (int64_t)ttl_s * 1000;
+	e->deadline_ms = at.now + (int64_t)ttl_s * 1000;
 out:
 	pthread_mutex_unlock(&st->lock);
 	return rc;
@@ -460,16 +476,11 @@ static int mem_idem_release(struct kv *kv, const char *key)
 	if (!kv_key_ok(key))
 		return KV_EINVAL;
 	struct kv_memory *m = mem(kv);
-	size_t key_len = strlen(key);
-	uint64_t hash = siphash24(key, key_len, m->k0, m->k1);
-	struct stripe *st = stripe_of(m, hash);
-	int64_t now = clock_mono_ms();
+	struct lookup at = lock_and_find(m, key);
+	struct stripe *st = at.st;
 
-	pthread_mutex_lock(&st->lock);
-	sweep_step(st, now);
-	struct entry **link = find(st, key, key_len, hash, now);
-	if (link && (*link)->kind == ENTRY_IDEM && (*link)->state == KV_IDEM_IN_FLIGHT)
-		unlink_entry(st, link);
+	if (at.link && (*at.link)->kind == ENTRY_IDEM && (*at.link)->state == KV_IDEM_IN_FLIGHT)
+		unlink_entry(st, at.link);
 	pthread_mutex_unlock(&st->lock);
 	return KV_OK;
 }
