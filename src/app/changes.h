@@ -3,8 +3,10 @@
  * After a change commits, the node that made it refreshes its own caches
  * and publishes a notice through the kv tier; every node applies notices
  * from the others. As a safety net a background thread compares the
- * store's state version every second and re-checks everything cached when
- * it moved (so a lost notice costs at most a second).
+ * store's state version every second and, when it moved, re-reads what the
+ * store's change log names since the version it last applied (everything
+ * cached only when the log cannot cover the gap), so a lost notice costs at
+ * most a second and a change a bounded number of reads.
  */
 #ifndef PORTCULLIS_APP_CHANGES_H
 #define PORTCULLIS_APP_CHANGES_H

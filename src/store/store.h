@@ -3,7 +3,8 @@
  * same on SQLite (sqlite:///path.db) and PostgreSQL (postgres://...); callers
  * never ask which. Every mutation that the audit log must show takes a
  * struct audit_input and writes the change and its audit event in one
- * transaction, and bumps the state version other nodes poll.
+ * transaction, and bumps the state version other nodes poll, logging what
+ * it changed under the new version (store_changes_since).
  *
  * Calls block (they do I/O): run them on a pool or the CLI, never on an HTTP
  * worker loop. Thread-safe: connections come from a bounded pool.
