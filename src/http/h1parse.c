@@ -61,9 +61,29 @@ bool h1_is_token(const char *s, size_t n)
 	return n > 0;
 }
 
+/*
+ * Eight bytes at a time: a word with no byte below 0x20 and no DEL is all
+ * field-value bytes (the classic "has a byte less than n" test is exact as a
+ * yes/no for n <= 128). A word that fails it (a control byte, DEL, or only a
+ * tab) is decided byte by byte.
+ */
+#define ONES           0x0101010101010101ULL
+#define HIGHS          0x8080808080808080ULL
+#define HAS_LESS(x, n) (((x)-ONES * (n)) & ~(x)&HIGHS)
+
 bool h1_is_field_value(const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		if (!HAS_LESS(w, 0x20) && !HAS_LESS(w ^ (ONES * 0x7f), 1))
+			continue;
+		for (size_t j = i; j < i + 8; j++)
+			if (!is_field_vchar((unsigned char)s[j]))
+				return false;
+	}
+	for (; i < n; i++)
 		if (!is_field_vchar((unsigned char)s[i]))
 			return false;
 	return true;

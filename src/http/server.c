@@ -398,19 +398,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	w->in_flight--;
 }
 
-struct header_sum {
-	size_t total;
-};
-
-static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                  const char *value)
-{
-	(void)kind;
-	struct header_sum *s = cls;
-	s->total += strlen(key) + (value ? strlen(value) : 0) + 4;
-	return MHD_YES;
-}
-
 static bool is_trusted_proxy(const struct http_server *s, const char *addr)
 {
 	for (int i = 0; i < s->n_trusted; i++)
@@ -477,11 +464,21 @@ static void fill_client_ip(struct http_request *req)
 		client_from_forwarded_for(req);
 }
 
+/* One walk over the header fields: their size for the 431 and the field checks. */
+struct head_walk {
+	size_t total; /* bytes counted against [server] max_header_bytes */
+	struct reqcheck_head h;
+};
+
 static enum MHD_Result check_field(void *cls, enum MHD_ValueKind kind, const char *key,
                                    size_t key_size, const char *value, size_t value_size)
 {
 	(void)kind;
-	reqcheck_head_field(cls, key, key_size, value ? value : "", value ? value_size : 0);
+	struct head_walk *hw = cls;
+	if (!value)
+		value_size = 0;
+	hw->total += key_size + value_size + 4;
+	reqcheck_head_field(&hw->h, key, key_size, value ? value : "", value_size);
 	return MHD_YES;
 }
 
@@ -520,20 +517,29 @@ static bool check_target(struct request_ext *x)
 }
 
 /*
- * Every header field line as MHD parsed it (duplicates included): names,
- * values, Host, and the body framing (reqcheck.h). Responds and returns
- * false on a refusal.
+ * Every header field line as MHD parsed it (duplicates included), in one
+ * walk: their total size against [server] max_header_bytes (431 first), then
+ * names, values, Host and the body framing (reqcheck.h). Responds and
+ * returns false on a refusal.
  */
-static bool check_fields(struct request_ext *x, const char *version)
+static bool check_fields(struct request_ext *x, const char *method, const char *version)
 {
 	struct http_request *req = &x->req;
+	struct http_server *s = req->worker->server;
 	/* MHD answers anything but "HTTP/d.d" and HTTP/1.x itself (400, 505). */
 	int minor = strlen(version) == 8 ? version[7] - '0' : 1;
-	struct reqcheck_head h;
-	reqcheck_head_init(&h, minor);
-	MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, check_field, &h);
+	struct head_walk hw = {.total = strlen(req->raw_uri) + strlen(method) + 12};
+	reqcheck_head_init(&hw.h, minor);
+	MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, check_field, &hw);
+	if (hw.total > (size_t)s->cfg->server_max_header_bytes) {
+		http_respond_problem(
+		    req, 431, "HEADERS_TOO_LARGE",
+		    "The request headers are larger than this server accepts.",
+		    json_pack("{s:I}", "limit", (json_int_t)s->cfg->server_max_header_bytes));
+		return false;
+	}
 	struct reqcheck_verdict v;
-	if (reqcheck_head_done(&h, &v) < 0) {
+	if (reqcheck_head_done(&hw.h, &v) < 0) {
 		refuse_request(x, &v);
 		return false;
 	}
@@ -550,16 +556,7 @@ static void check_headers(struct request_ext *x, const char *method, const char 
 	if (!check_target(x))
 		return;
 
-	struct header_sum hs = {strlen(req->raw_uri) + strlen(method) + 12};
-	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, sum_header, &hs);
-	if (hs.total > (size_t)s->cfg->server_max_header_bytes) {
-		http_respond_problem(
-		    req, 431, "HEADERS_TOO_LARGE",
-		    "The request headers are larger than this server accepts.",
-		    json_pack("{s:I}", "limit", (json_int_t)s->cfg->server_max_header_bytes));
-		return;
-	}
-	if (!check_fields(x, version))
+	if (!check_fields(x, method, version))
 		return;
 
 	char allow[64];

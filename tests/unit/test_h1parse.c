@@ -1365,10 +1365,42 @@ static void test_field_name_accepts_exactly_the_token_characters(void **state)
 	}
 }
 
+/*
+ * h1_is_field_value reads eight bytes at a time: every byte value at every
+ * position of values 1 to 24 bytes long (whole words, a tail, both) is
+ * judged as the byte-wise rule says (HTAB, SP, VCHAR, obs-text; no CTL, no
+ * DEL), and a word of tabs or of obs-text passes.
+ */
+static void test_field_value_every_byte_at_every_position(void **state)
+{
+	(void)state;
+	char v[24];
+	for (size_t n = 1; n <= sizeof v; n++) {
+		for (size_t pos = 0; pos < n; pos++) {
+			for (int c = 0; c < 256; c++) {
+				memset(v, 'a', sizeof v);
+				v[pos] = (char)c;
+				bool ok = c == '\t' || (c >= 0x20 && c != 0x7f);
+				if (h1_is_field_value(v, n) != ok)
+					fail_msg("byte 0x%02x at %zu of %zu judged wrong", c, pos,
+					         n);
+			}
+		}
+	}
+	memset(v, '\t', sizeof v);
+	assert_true(h1_is_field_value(v, sizeof v));
+	memset(v, 0xff, sizeof v);
+	assert_true(h1_is_field_value(v, sizeof v));
+	memset(v, 0x80, sizeof v);
+	assert_true(h1_is_field_value(v, sizeof v));
+	assert_true(h1_is_field_value(v, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    T(test_field_name_accepts_exactly_the_token_characters),
+	    T(test_field_value_every_byte_at_every_position),
 	    T(test_find_head_end_crlf),
 	    T(test_find_head_end_bare_lf),
 	    T(test_find_head_end_no_end_yet_returns_zero),
