@@ -71,10 +71,20 @@ bool bg_thread_stopping(const struct bg_thread *t)
 	return t->stopping;
 }
 
-void bg_thread_wake_locked(struct bg_thread *t)
+void bg_thread_wake_mark(struct bg_thread *t)
 {
 	t->woken = true;
+}
+
+void bg_thread_signal(struct bg_thread *t)
+{
 	pthread_cond_signal(&t->cond);
+}
+
+void bg_thread_wake_locked(struct bg_thread *t)
+{
+	bg_thread_wake_mark(t);
+	bg_thread_signal(t);
 }
 
 void bg_thread_wake(struct bg_thread *t)

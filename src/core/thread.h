@@ -75,6 +75,16 @@ bool bg_thread_stopping(const struct bg_thread *t);
 /** Wake the thread; the caller holds the lock. */
 void bg_thread_wake_locked(struct bg_thread *t);
 
+/**
+ * The same wake in two halves, for a hot submitter: bg_thread_wake_mark()
+ * with the lock held (the wake is recorded: not lost, whatever the thread
+ * does next), then bg_thread_signal() after unlocking, so the woken thread
+ * does not run into a mutex the submitter still holds. The thread must not
+ * be stopped in between (the submitter is one of its users).
+ */
+void bg_thread_wake_mark(struct bg_thread *t);
+void bg_thread_signal(struct bg_thread *t);
+
 /** Wake the thread; the caller does not hold the lock. */
 void bg_thread_wake(struct bg_thread *t);
 

@@ -368,11 +368,15 @@ void reqlog_submit(struct reqlog *rl, const struct store_request_row *row)
 	rl->count++;
 	rl->accepted++;
 	metric_set(&m_depth, (int64_t)rl->count);
-	if (rl->writer_idle) {
+	bool wake = rl->writer_idle;
+	if (wake) {
 		rl->writer_idle = false; /* one wake per sleep is enough */
-		bg_thread_wake_locked(&rl->writer);
+		bg_thread_wake_mark(&rl->writer);
 	}
 	pthread_mutex_unlock(&rl->lock);
+	if (wake)
+		bg_thread_signal(
+		    &rl->writer); /* outside the lock: the writer does not wake into it */
 }
 
 int reqlog_flush(struct reqlog *rl, int timeout_ms)

@@ -102,8 +102,16 @@ static void test_wakes_are_delivered_and_not_lost(void **state)
 	bg_thread_wake_locked(&t);
 	assert_int_equal(wait_for(&c, &c.wakes, 1), 1);
 	pthread_mutex_unlock(&c.lock);
+	/* Every other wake in two halves: marked under the lock, signalled after unlocking. */
 	for (int i = 2; i <= 50; i++) {
-		bg_thread_wake(&t);
+		if (i % 2) {
+			bg_thread_wake(&t);
+		} else {
+			pthread_mutex_lock(&c.lock);
+			bg_thread_wake_mark(&t);
+			pthread_mutex_unlock(&c.lock);
+			bg_thread_signal(&t);
+		}
 		pthread_mutex_lock(&c.lock);
 		assert_int_equal(wait_for(&c, &c.wakes, i), i);
 		pthread_mutex_unlock(&c.lock);
