@@ -55,43 +55,14 @@ export PORTCULLIS_KV_URL=$PORTCULLIS_TEST_REDIS_URL
 
 rss_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
 
-# start_nodes STORE: init node A in $WORK/STORE/a, copy its configuration to B, start both.
-# Sets A_PID, B_PID, A_URL, B_URL, ROOT_KEY.
+# start_nodes STORE: two nodes on STORE (sqlite or postgres) in $WORK/STORE (start_two_nodes).
 start_nodes() {
-	local store=$1 dir="$WORK/$1" out a_port b_port
-	a_port=$(free_port)
-	b_port=$(free_port)
-	if [ "$store" = postgres ]; then
+	if [ "$1" = postgres ]; then
 		export PORTCULLIS_STORE_URL=$PORTCULLIS_TEST_PG_URL
 	else
 		unset PORTCULLIS_STORE_URL
 	fi
-	mkdir -p "$dir"
-	out=$("$BIN" init --data-dir "$dir/a" --listen "127.0.0.1:$a_port" \
-		--bcrypt-cost "${BCRYPT_COST:-4}") || die "portcullis init failed"
-	ROOT_KEY=$(grep -oE '[a-z]{2,8}_root_[0-9A-Z]{26}\.[0-9A-Za-z]{49}' <<<"$out" | head -1)
-	[ -n "$ROOT_KEY" ] || die "no root key in the output of portcullis init"
-	cat >>"$dir/a/portcullis.conf" <<'CONF'
-
-# bench/keys-1m.sh: measure verification, not the rate limit.
-[rate_limit]
-requests = 1000000
-burst = 1000000
-[log]
-level = warn
-CONF
-	mkdir -p "$dir/b"
-	sed "s/^listen = .*/listen = 127.0.0.1:$b_port/" "$dir/a/portcullis.conf" >"$dir/b/portcullis.conf"
-	for n in a b; do
-		"$BIN" config check -c "$dir/$n/portcullis.conf" >/dev/null || die "bad config for node $n"
-		(cd "$dir/$n" && exec "$BIN" serve -c "$dir/$n/portcullis.conf") >"$dir/$n/server.log" 2>&1 &
-		PIDS+=("$!")
-		if [ $n = a ]; then A_PID=$!; else B_PID=$!; fi
-	done
-	A_URL="http://127.0.0.1:$a_port"
-	B_URL="http://127.0.0.1:$b_port"
-	wait_http "$A_URL/healthz"
-	wait_http "$B_URL/healthz"
+	start_two_nodes "$WORK/$1" bench/keys-1m.sh
 }
 
 # sql STORE: run stdin against STORE's database.

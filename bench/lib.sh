@@ -105,6 +105,43 @@ start_portcullis() {
 	die "portcullis did not come up: $(tail -3 "$PCL_DIR/server.log")"
 }
 
+# start_two_nodes DIR TAG: init node A in DIR/a (no rate limit in the way, warn-level log), copy
+# its configuration to DIR/b on another port, start both and wait for them. The store is the
+# default SQLite file unless PORTCULLIS_STORE_URL is set. Sets A_PID, B_PID, A_URL, B_URL,
+# ROOT_KEY; TAG names the script in the configuration's comment.
+start_two_nodes() {
+	local dir=$1 tag=$2 out a_port b_port n
+	a_port=$(free_port)
+	b_port=$(free_port)
+	mkdir -p "$dir"
+	out=$("$BIN" init --data-dir "$dir/a" --listen "127.0.0.1:$a_port" \
+		--bcrypt-cost "${BCRYPT_COST:-4}") || die "portcullis init failed"
+	ROOT_KEY=$(grep -oE '[a-z]{2,8}_root_[0-9A-Z]{26}\.[0-9A-Za-z]{49}' <<<"$out" | head -1)
+	[ -n "$ROOT_KEY" ] || die "no root key in the output of portcullis init"
+	cat >>"$dir/a/portcullis.conf" <<CONF
+
+# $tag: measure the nodes, not the rate limit.
+[rate_limit]
+requests = 1000000
+burst = 1000000
+[log]
+level = warn
+CONF
+	mkdir -p "$dir/b"
+	sed "s/^listen = .*/listen = 127.0.0.1:$b_port/" "$dir/a/portcullis.conf" >"$dir/b/portcullis.conf"
+	for n in a b; do
+		"$BIN" config check -c "$dir/$n/portcullis.conf" >/dev/null || die "bad config for node $n"
+		(cd "$dir/$n" && exec "$BIN" serve -c "$dir/$n/portcullis.conf") >"$dir/$n/server.log" 2>&1 &
+		PIDS+=("$!")
+		if [ $n = a ]; then A_PID=$!; else B_PID=$!; fi
+	done
+	A_URL="http://127.0.0.1:$a_port"
+	B_URL="http://127.0.0.1:$b_port"
+	wait_http "$A_URL/healthz"
+	wait_http "$B_URL/healthz"
+}
+
+
 # new_gateway_key: an organisation "bench" and a gateway key for it; sets KEY.
 new_gateway_key() {
 	local org

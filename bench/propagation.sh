@@ -46,34 +46,11 @@ export PORTCULLIS_STORE_URL=$PORTCULLIS_TEST_PG_URL
 export PORTCULLIS_KV_URL=$PORTCULLIS_TEST_REDIS_URL
 
 # Node A: a fresh instance; node B: a copy of its configuration on another port.
-A_PORT=$(free_port)
-B_PORT=$(free_port)
-out=$("$BIN" init --data-dir "$WORK/a" --listen "127.0.0.1:$A_PORT" \
-	--bcrypt-cost "${BCRYPT_COST:-4}") || die "portcullis init failed"
-ROOT_KEY=$(grep -oE '[a-z]{2,8}_root_[0-9A-Z]{26}\.[0-9A-Za-z]{49}' <<<"$out" | head -1)
-[ -n "$ROOT_KEY" ] || die "no root key in the output of portcullis init"
-cat >>"$WORK/a/portcullis.conf" <<'CONF'
-
-# bench/propagation.sh: B is polled as fast as it answers; no rate limit in the way.
-[rate_limit]
-requests = 1000000
-burst = 1000000
-[log]
-level = warn
-CONF
-mkdir -p "$WORK/b"
-sed "s/^listen = .*/listen = 127.0.0.1:$B_PORT/" "$WORK/a/portcullis.conf" >"$WORK/b/portcullis.conf"
-for n in a b; do
-	"$BIN" config check -c "$WORK/$n/portcullis.conf" >/dev/null || die "bad config for node $n"
-	(cd "$WORK/$n" && exec "$BIN" serve -c "$WORK/$n/portcullis.conf") >"$WORK/$n/server.log" 2>&1 &
-	PIDS+=("$!")
-done
-wait_http "http://127.0.0.1:$A_PORT/healthz"
-wait_http "http://127.0.0.1:$B_PORT/healthz"
+start_two_nodes "$WORK" bench/propagation.sh
 
 echo "propagation benchmark: $(nproc) cores, $CYCLES kill/lift cycles through node A," \
 	"node B polled with the killed key over one keep-alive connection" >&2
-$PY - "http://127.0.0.1:$A_PORT" "http://127.0.0.1:$B_PORT" "$ROOT_KEY" "$CYCLES" <<'EOF'
+$PY - "$A_URL" "$B_URL" "$ROOT_KEY" "$CYCLES" <<'EOF'
 import http.client
 import json
 import sys
