@@ -135,8 +135,53 @@ static const struct setting config_table[] = {
       "rows per write transaction"),
     I("retention", "request_log_days", retention_request_log_days, "30", 1, 3650,
       "request-log rows older than this are purged"),
+    I("retention", "webhook_days", retention_webhook_days, "30", 1, 3650,
+      "webhook message payloads and delivery attempts older than this are purged"),
     S("geoip", "database", geoip_database, "",
       "MaxMind-format country database for the region field"),
+    S("webhooks", "retry_schedule", webhooks_retry_schedule, "0s,5s,5m,30m,2h,5h,10h,10h",
+      "delay before each delivery attempt (s, m, h suffixes), each with +/-20% jitter; after "
+      "the last the message is failed for that endpoint"),
+    I("webhooks", "timeout_s", webhooks_timeout_s, "15", 1, 30,
+      "a delivery that has no 2xx answer within this is a failed attempt (timeout)"),
+    I("webhooks", "disable_after_hours", webhooks_disable_after_hours, "120", 1, 8760,
+      "an endpoint that failed every attempt for this long is disabled"),
+    I("webhooks", "failing_after_hours", webhooks_failing_after_hours, "24", 1, 8760,
+      "after this long of failing every attempt, webhook_endpoint.failing is sent"),
+    S("webhooks", "allow_ranges", webhooks_allow_ranges, "",
+      "comma-separated CIDR ranges receivers may resolve to although the egress guard refuses "
+      "them (internal receivers; tests on 127.0.0.0/8)"),
+    S("webhooks", "ca_file", webhooks_ca_file, "",
+      "PEM CA bundle trusted for receivers, in place of the system's CAs"),
+    I("webhooks", "max_in_flight", webhooks_max_in_flight, "512", 1, 100000,
+      "deliveries in flight at once on a worker"),
+    I("webhooks", "endpoint_concurrency", webhooks_endpoint_concurrency, "16", 1, 1000,
+      "deliveries in flight at once to one endpoint"),
+    I("webhooks", "lease_s", webhooks_lease_s, "60", 2, 3600,
+      "how long a worker's claim on a delivery lasts; a crashed worker's claims are taken "
+      "over after it"),
+    S("mail", "url", mail_url, "",
+      "SMTP server for notices: smtp://host:port (STARTTLS) or smtps://host:port (implicit "
+      "TLS); empty = no mail"),
+    S("mail", "from", mail_from, "", "From: address of notice mails"),
+    E("mail", "starttls", mail_starttls, "required", "required|optional|off",
+      "STARTTLS on smtp:// URLs: off sends in clear text and warns at start-up"),
+    S("mail", "username", mail_username, "", "SMTP AUTH user name; empty = no AUTH"),
+    S("mail", "password_file", mail_password_file, "",
+      "file holding the SMTP AUTH password (first line)"),
+    S("mail", "ca_file", mail_ca_file, "",
+      "PEM CA bundle trusted for the SMTP server; empty = the system's CAs"),
+    S("secrets", "private_key_file", secrets_private_key_file, "secrets.key",
+      "private keys that open column secrets (mode 0600; relative to the config file); only "
+      "the background tier reads it"),
+    E("worker", "enabled", worker_enabled, "true", "true|false",
+      "run the background tier (webhook and mail delivery) as a child process of serve; false "
+      "makes an API-only node"),
+    L("worker", "listen", worker_listen, "",
+      "`portcullis worker` alone: host:port serving /readyz and /metrics; empty = none"),
+    S("worker", "node_name", worker_node_name, "",
+      "this node's name in delivery claims (unique per node); empty = host name and listen "
+      "port"),
 };
 
 #define N_SETTINGS (sizeof config_table / sizeof config_table[0])
@@ -502,6 +547,11 @@ int config_worker_count(const struct config *cfg)
 		return (int)cfg->server_workers;
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 0 ? (int)n : 1;
+}
+
+bool config_worker_enabled(const struct config *cfg)
+{
+	return !cfg->worker_enabled || strcmp(cfg->worker_enabled, "true") == 0;
 }
 
 int config_split_listen(const char *listen, char *host, size_t cap, int *port)

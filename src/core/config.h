@@ -85,7 +85,35 @@ struct config {
 	int64_t request_log_queue_size;
 	int64_t request_log_batch_size;
 	int64_t retention_request_log_days;
+	int64_t retention_webhook_days;
 	char *geoip_database;
+
+	/* [webhooks] */
+	char *webhooks_retry_schedule;
+	int64_t webhooks_timeout_s;
+	int64_t webhooks_disable_after_hours;
+	int64_t webhooks_failing_after_hours;
+	char *webhooks_allow_ranges;
+	char *webhooks_ca_file;
+	int64_t webhooks_max_in_flight;
+	int64_t webhooks_endpoint_concurrency;
+	int64_t webhooks_lease_s;
+
+	/* [mail] */
+	char *mail_url;
+	char *mail_from;
+	char *mail_starttls;
+	char *mail_username;
+	char *mail_password_file;
+	char *mail_ca_file;
+
+	/* [secrets] */
+	char *secrets_private_key_file;
+
+	/* [worker] */
+	char *worker_enabled; /* "true" | "false": config_worker_enabled */
+	char *worker_listen;
+	char *worker_node_name;
 
 	struct config_route routes[CONFIG_MAX_ROUTES];
 	size_t n_routes;
@@ -124,6 +152,9 @@ void config_write_example(FILE *out);
 
 /** Number of worker threads to run: server_workers, or one per core when 0. */
 int config_worker_count(const struct config *cfg);
+
+/** [worker] enabled: serve runs the background tier as its child. */
+bool config_worker_enabled(const struct config *cfg);
 
 /** Split "host:port" / "[v6]:port" into host (cap bytes) and port. 0 or -1. */
 int config_split_listen(const char *listen, char *host, size_t cap, int *port);

@@ -18,6 +18,7 @@
 #include "crypto/hash.h"
 #include "store/db.h"
 #include "store/migrations.h"
+#include "store/store_int.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -50,7 +51,7 @@ static const struct db_driver *driver_for(const char *url)
 	return NULL;
 }
 
-static int map_db(int rc)
+int st_map_db(int rc)
 {
 	switch (rc) {
 	case DB_OK:
@@ -76,7 +77,7 @@ int store_open_with(const char *url, const struct store_options *o, struct store
 	struct db_conn *first = NULL;
 	int rc = d->connect(url, true, &opt, &first, err, cap);
 	if (rc != DB_OK)
-		return map_db(rc);
+		return st_map_db(rc);
 	struct store *st = xcalloc(1, sizeof *st);
 	st->driver = d;
 	st->url = xstrdup(url);
@@ -113,7 +114,7 @@ void store_close(struct store *st)
 	free(st);
 }
 
-static struct db_conn *acquire(struct store *st)
+struct db_conn *st_acquire(struct store *st)
 {
 	struct timespec deadline = clock_mono_deadline(POOL_WAIT_MS);
 	pthread_mutex_lock(&st->lock);
@@ -147,7 +148,7 @@ static struct db_conn *acquire(struct store *st)
 }
 
 /* Return a connection; one that failed with UNAVAILABLE is dropped. */
-static void release(struct store *st, struct db_conn *c, int rc)
+void st_release(struct store *st, struct db_conn *c, int rc)
 {
 	if (c && rc == STORE_EUNAVAILABLE) {
 		st->driver->disconnect(c);
@@ -160,10 +161,9 @@ static void release(struct store *st, struct db_conn *c, int rc)
 	pthread_mutex_unlock(&st->lock);
 }
 
-static int q(struct db_conn *c, const char *sql, const struct db_param *p, int n,
-             struct db_result **out)
+int sq(struct db_conn *c, const char *sql, const struct db_param *p, int n, struct db_result **out)
 {
-	return map_db(c->driver->query(c, sql, p, n, out));
+	return st_map_db(c->driver->query(c, sql, p, n, out));
 }
 
 /*
@@ -172,14 +172,14 @@ static int q(struct db_conn *c, const char *sql, const struct db_param *p, int n
  * but the two high-volume records, request-log rows and last-used times).
  * unbounded: maintenance work that may run past the statement timeout.
  */
-static int begin_tx(struct db_conn *c, bool durable, bool unbounded)
+int st_begin_tx(struct db_conn *c, bool durable, bool unbounded)
 {
 	const struct db_driver *d = c->driver;
-	int rc = d->set_durable ? map_db(d->set_durable(c, durable)) : STORE_OK;
+	int rc = d->set_durable ? st_map_db(d->set_durable(c, durable)) : STORE_OK;
 	if (rc == STORE_OK)
-		rc = map_db(d->begin(c));
+		rc = st_map_db(d->begin(c));
 	if (rc == STORE_OK && unbounded && d->unbounded) {
-		rc = map_db(d->unbounded(c));
+		rc = st_map_db(d->unbounded(c));
 		if (rc != STORE_OK)
 			d->rollback(c);
 	}
@@ -188,26 +188,26 @@ static int begin_tx(struct db_conn *c, bool durable, bool unbounded)
 
 int store_with_conn(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg)
 {
-	struct db_conn *c = acquire(st);
+	struct db_conn *c = st_acquire(st);
 	if (!c)
 		return STORE_EUNAVAILABLE;
 	int rc = fn(c, arg);
-	release(st, c, rc);
+	st_release(st, c, rc);
 	return rc;
 }
 
-static void copy_str(char *dst, size_t cap, const char *src)
+void st_copy_str(char *dst, size_t cap, const char *src)
 {
 	snprintf(dst, cap, "%s", src ? src : "");
 }
 
 bool store_ready(struct store *st)
 {
-	struct db_conn *c = acquire(st);
+	struct db_conn *c = st_acquire(st);
 	if (!c)
 		return false;
 	bool ok = c->driver->alive(c);
-	release(st, c, ok ? STORE_OK : STORE_EUNAVAILABLE);
+	st_release(st, c, ok ? STORE_OK : STORE_EUNAVAILABLE);
 	return ok;
 }
 
@@ -220,9 +220,9 @@ bool store_ready(struct store *st)
  */
 static int migrate_begin(struct db_conn *c)
 {
-	int rc = begin_tx(c, true, true);
+	int rc = st_begin_tx(c, true, true);
 	if (rc == STORE_OK && c->driver->migrate_lock) {
-		rc = map_db(c->driver->migrate_lock(c));
+		rc = st_map_db(c->driver->migrate_lock(c));
 		if (rc != STORE_OK)
 			c->driver->rollback(c);
 	}
@@ -233,14 +233,14 @@ static int migrate_begin(struct db_conn *c)
 static int migrate_end(struct db_conn *c, int rc)
 {
 	if (rc == STORE_OK)
-		return map_db(c->driver->commit(c));
+		return st_map_db(c->driver->commit(c));
 	c->driver->rollback(c);
 	return rc;
 }
 
 int store_migrate(struct store *st, int *applied)
 {
-	struct db_conn *c = acquire(st);
+	struct db_conn *c = st_acquire(st);
 	if (!c)
 		return STORE_EUNAVAILABLE;
 	int n_applied = 0;
@@ -251,7 +251,7 @@ int store_migrate(struct store *st, int *applied)
 	int rc = migrate_begin(c);
 	if (rc == STORE_OK)
 		rc = migrate_end(
-		    c, map_db(c->driver->exec_script(
+		    c, st_map_db(c->driver->exec_script(
 		           c, "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT "
 		              "PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")));
 	for (size_t i = 0; rc == STORE_OK && i < n_migrations; i++) {
@@ -263,19 +263,19 @@ int store_migrate(struct store *st, int *applied)
 			break;
 		struct db_result *r = NULL;
 		struct db_param p[] = {P_INT(m->version)};
-		rc = q(c, "SELECT 1 FROM schema_migrations WHERE version = ?", p, 1, &r);
+		rc = sq(c, "SELECT 1 FROM schema_migrations WHERE version = ?", p, 1, &r);
 		bool done = r && r->nrows > 0;
 		db_result_free(r);
 		bool ran = false;
 		if (rc == STORE_OK && !done) {
-			rc = map_db(c->driver->exec_script(c, m->sql));
+			rc = st_map_db(c->driver->exec_script(c, m->sql));
 			struct db_param ins[] = {P_INT(m->version), P_TEXT(m->name),
 			                         P_INT(clock_now_ms())};
 			if (rc == STORE_OK)
-				rc = q(c,
-				       "INSERT INTO schema_migrations (version, name, applied_at) "
-				       "VALUES (?, ?, ?)",
-				       ins, 3, NULL);
+				rc = sq(c,
+				        "INSERT INTO schema_migrations (version, name, applied_at) "
+				        "VALUES (?, ?, ?)",
+				        ins, 3, NULL);
 			ran = rc == STORE_OK;
 		}
 		rc = migrate_end(c, rc);
@@ -284,7 +284,7 @@ int store_migrate(struct store *st, int *applied)
 		else if (ran)
 			n_applied++;
 	}
-	release(st, c, rc);
+	st_release(st, c, rc);
 	if (applied)
 		*applied = n_applied;
 	return rc;
@@ -324,19 +324,19 @@ static void chain_hash(const char *const fields[11], const char *prev_hash, char
 	"details, prev_hash, hash"
 
 /* Append an event inside the caller's transaction. */
-static int audit_append_tx(struct db_conn *c, const struct audit_input *a)
+int st_audit_append_tx(struct db_conn *c, const struct audit_input *a)
 {
 	struct db_result *r = NULL;
-	int rc = q(c, "UPDATE audit_head SET seq = seq + 1 WHERE id = 1", NULL, 0, NULL);
+	int rc = sq(c, "UPDATE audit_head SET seq = seq + 1 WHERE id = 1", NULL, 0, NULL);
 	if (rc == STORE_OK)
-		rc = q(c, "SELECT seq, hash FROM audit_head WHERE id = 1", NULL, 0, &r);
+		rc = sq(c, "SELECT seq, hash FROM audit_head WHERE id = 1", NULL, 0, &r);
 	if (rc != STORE_OK || !r || r->nrows != 1) {
 		db_result_free(r);
 		return rc != STORE_OK ? rc : STORE_ERROR;
 	}
 	int64_t seq = db_int(r, 0, 0);
 	char prev[65];
-	copy_str(prev, sizeof prev, db_text(r, 0, 1));
+	st_copy_str(prev, sizeof prev, db_text(r, 0, 1));
 	db_result_free(r);
 
 	char id[ULID_LEN + 1], seqs[24], ats[24], hash[65];
@@ -365,13 +365,13 @@ static int audit_append_tx(struct db_conn *c, const struct audit_input *a)
 	                       P_TEXT(prev),
 	                       P_TEXT(hash)};
 	/* `at` is bound as text and cast so both drivers store an integer. */
-	rc = q(c,
-	       "INSERT INTO audit_events (" AUDIT_COLS ") VALUES (?, ?, CAST(? AS BIGINT), ?, ?, "
-	       "?, ?, ?, ?, ?, ?, ?, ?)",
-	       p, 13, NULL);
+	rc = sq(c,
+	        "INSERT INTO audit_events (" AUDIT_COLS ") VALUES (?, ?, CAST(? AS BIGINT), ?, ?, "
+	        "?, ?, ?, ?, ?, ?, ?, ?)",
+	        p, 13, NULL);
 	if (rc == STORE_OK) {
 		struct db_param h[] = {P_TEXT(hash)};
-		rc = q(c, "UPDATE audit_head SET hash = ? WHERE id = 1", h, 1, NULL);
+		rc = sq(c, "UPDATE audit_head SET hash = ? WHERE id = 1", h, 1, NULL);
 	}
 	free(details);
 	return rc;
@@ -382,84 +382,76 @@ static int audit_append_tx(struct db_conn *c, const struct audit_input *a)
  * migrations/0003_changes.sql), dropping the row that falls out of the
  * kept window. kind is "key", "org" or "kills"; id NULL for kills.
  */
-static int record_change_tx(struct db_conn *c, const char *kind, const char *id)
+int st_record_change_tx(struct db_conn *c, const char *kind, const char *id)
 {
-	int rc = q(c, "UPDATE state_version SET version = version + 1 WHERE id = 1", NULL, 0, NULL);
+	int rc =
+	    sq(c, "UPDATE state_version SET version = version + 1 WHERE id = 1", NULL, 0, NULL);
 	struct db_param p[] = {P_TEXT(kind), P_TEXT(id ? id : ""), P_INT(clock_now_ms())};
 	if (rc == STORE_OK)
-		rc = q(c,
-		       "INSERT INTO changes (seq, kind, target_id, at) SELECT version, ?, ?, ? "
-		       "FROM state_version WHERE id = 1",
-		       p, 3, NULL);
+		rc = sq(c,
+		        "INSERT INTO changes (seq, kind, target_id, at) SELECT version, ?, ?, ? "
+		        "FROM state_version WHERE id = 1",
+		        p, 3, NULL);
 	struct db_param keep[] = {P_INT(STORE_CHANGES_KEEP)};
 	if (rc == STORE_OK)
-		rc = q(c,
-		       "DELETE FROM changes WHERE seq <= (SELECT version FROM state_version "
-		       "WHERE id = 1) - ?",
-		       keep, 1, NULL);
+		rc = sq(c,
+		        "DELETE FROM changes WHERE seq <= (SELECT version FROM state_version "
+		        "WHERE id = 1) - ?",
+		        keep, 1, NULL);
 	return rc;
 }
-
-/* What a transaction changes, for the change log (kind NULL: nothing cached). */
-struct change {
-	const char *kind, *id;
-};
-
-#define NO_CHANGE ((struct change){NULL, NULL})
 
 /*
  * Run fn(c, arg) in a write transaction with an audit event (when a is not
  * NULL) and, when ch names a change, a state-version bump logging it.
  * Commits only when all succeed; durable as begin_tx says.
  */
-static int tx_run(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg,
-                  const struct audit_input *a, struct change ch, bool durable)
+int st_tx_run(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg,
+              const struct audit_input *a, struct change ch, bool durable)
 {
-	struct db_conn *c = acquire(st);
+	struct db_conn *c = st_acquire(st);
 	if (!c)
 		return STORE_EUNAVAILABLE;
-	int rc = begin_tx(c, durable, false);
+	int rc = st_begin_tx(c, durable, false);
 	if (rc == STORE_OK)
 		rc = fn(c, arg);
 	if (rc == STORE_OK && a)
-		rc = audit_append_tx(c, a);
+		rc = st_audit_append_tx(c, a);
 	if (rc == STORE_OK && ch.kind)
-		rc = record_change_tx(c, ch.kind, ch.id);
+		rc = st_record_change_tx(c, ch.kind, ch.id);
 	if (rc == STORE_OK)
-		rc = map_db(c->driver->commit(c));
+		rc = st_map_db(c->driver->commit(c));
 	else
 		c->driver->rollback(c);
-	release(st, c, rc);
+	st_release(st, c, rc);
 	return rc;
 }
 
 /* A durable write transaction: every change but the high-volume records. */
-static int in_tx(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg,
-                 const struct audit_input *a, struct change ch)
+int st_in_tx(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg,
+             const struct audit_input *a, struct change ch)
 {
-	return tx_run(st, fn, arg, a, ch, true);
+	return st_tx_run(st, fn, arg, a, ch, true);
 }
 
 /* Run one read query on a pooled connection. */
-static int read_q(struct store *st, const char *sql, const struct db_param *p, int n,
-                  struct db_result **out)
+int st_read_q(struct store *st, const char *sql, const struct db_param *p, int n,
+              struct db_result **out)
 {
-	struct db_conn *c = acquire(st);
+	struct db_conn *c = st_acquire(st);
 	if (!c)
 		return STORE_EUNAVAILABLE;
-	int rc = q(c, sql, p, n, out);
-	release(st, c, rc);
+	int rc = sq(c, sql, p, n, out);
+	st_release(st, c, rc);
 	return rc;
 }
 
-typedef void (*row_reader)(const struct db_result *r, int i, void *row);
-
 /* One row into out (STORE_ENOTFOUND when there is none). */
-static int read_one(struct store *st, const char *sql, const struct db_param *p, int n,
-                    row_reader read, void *out)
+int st_read_one(struct store *st, const char *sql, const struct db_param *p, int n, row_reader read,
+                void *out)
 {
 	struct db_result *r = NULL;
-	int rc = read_q(st, sql, p, n, &r);
+	int rc = st_read_q(st, sql, p, n, &r);
 	if (rc != STORE_OK)
 		return rc;
 	if (r->nrows == 0)
@@ -471,11 +463,11 @@ static int read_one(struct store *st, const char *sql, const struct db_param *p,
 }
 
 /* Every row into a malloc'd array of elem_size records (*out, *count). */
-static int read_all(struct store *st, const char *sql, const struct db_param *p, int n,
-                    row_reader read, size_t elem_size, void **out, int *count)
+int st_read_all(struct store *st, const char *sql, const struct db_param *p, int n, row_reader read,
+                size_t elem_size, void **out, int *count)
 {
 	struct db_result *r = NULL;
-	int rc = read_q(st, sql, p, n, &r);
+	int rc = st_read_q(st, sql, p, n, &r);
 	if (rc != STORE_OK)
 		return rc;
 	char *rows = xcalloc((size_t)r->nrows + 1, elem_size);
@@ -489,22 +481,22 @@ static int read_all(struct store *st, const char *sql, const struct db_param *p,
 
 int store_audit_append(struct store *st, const struct audit_input *a)
 {
-	struct db_conn *c = acquire(st);
+	struct db_conn *c = st_acquire(st);
 	if (!c)
 		return STORE_EUNAVAILABLE;
-	int rc = begin_tx(c, true, false);
+	int rc = st_begin_tx(c, true, false);
 	if (rc == STORE_OK)
-		rc = audit_append_tx(c, a);
+		rc = st_audit_append_tx(c, a);
 	if (rc == STORE_OK)
-		rc = map_db(c->driver->commit(c));
+		rc = st_map_db(c->driver->commit(c));
 	else
 		c->driver->rollback(c);
-	release(st, c, rc);
+	st_release(st, c, rc);
 	return rc;
 }
 
 /* A millisecond-timestamp column, -1 for SQL NULL. */
-static int64_t time_or_none(const struct db_result *r, int row, int col)
+int64_t st_time_or_none(const struct db_result *r, int row, int col)
 {
 	return db_text(r, row, col) ? db_int(r, row, col) : -1;
 }
@@ -517,19 +509,20 @@ int store_audit_list(struct store *st, const struct audit_filter *f,
 	                       P_TEXT(f->key_id),   P_TEXT(f->key_id), P_TEXT(f->key_id),
 	                       P_INT(f->after_seq), P_INT(f->limit)};
 	struct db_result *r = NULL;
-	int rc = read_q(st,
-	                "SELECT " AUDIT_COLS " FROM audit_events WHERE (? IS NULL OR org_id = ?) "
-	                "AND (? < 0 OR at >= ?) AND (? < 0 OR at < ?) "
-	                "AND (? IS NULL OR actor_id = ? OR target_id = ?) AND seq > ? "
-	                "ORDER BY seq LIMIT ?",
-	                p, 11, &r);
+	int rc =
+	    st_read_q(st,
+	              "SELECT " AUDIT_COLS " FROM audit_events WHERE (? IS NULL OR org_id = ?) "
+	              "AND (? < 0 OR at >= ?) AND (? < 0 OR at < ?) "
+	              "AND (? IS NULL OR actor_id = ? OR target_id = ?) AND seq > ? "
+	              "ORDER BY seq LIMIT ?",
+	              p, 11, &r);
 	if (rc != STORE_OK)
 		return rc;
 	for (int i = 0; i < r->nrows; i++) {
 		struct store_audit_read ev = {
 		    .seq = db_int(r, i, 0),
 		    .id = db_text(r, i, 1),
-		    .at = time_or_none(r, i, 2),
+		    .at = st_time_or_none(r, i, 2),
 		    .org_id = db_text(r, i, 3),
 		    .actor_type = db_text(r, i, 4),
 		    .actor_id = db_text(r, i, 5),
@@ -556,10 +549,10 @@ int store_audit_verify(struct store *st, int64_t *checked, char bad_id[STORE_ID_
 		struct db_param p[] = {P_INT(after)};
 		struct db_result *r = NULL;
 		int rc =
-		    read_q(st,
-		           "SELECT " AUDIT_COLS " FROM audit_events WHERE seq > ? ORDER BY seq "
-		           "LIMIT 1000",
-		           p, 1, &r);
+		    st_read_q(st,
+		              "SELECT " AUDIT_COLS " FROM audit_events WHERE seq > ? ORDER BY seq "
+		              "LIMIT 1000",
+		              p, 1, &r);
 		if (rc != STORE_OK)
 			return rc;
 		if (r->nrows == 0) {
@@ -576,12 +569,12 @@ int store_audit_verify(struct store *st, int64_t *checked, char bad_id[STORE_ID_
 			const char *stored = db_text(r, i, 12);
 			if (db_int(r, i, 0) != expect_seq || !stored_prev || !stored ||
 			    strcmp(stored_prev, prev) != 0 || strcmp(stored, h) != 0) {
-				copy_str(bad_id, STORE_ID_LEN + 1, db_text(r, i, 1));
+				st_copy_str(bad_id, STORE_ID_LEN + 1, db_text(r, i, 1));
 				db_result_free(r);
 				*checked = n;
 				return STORE_ECONFLICT;
 			}
-			copy_str(prev, sizeof prev, stored);
+			st_copy_str(prev, sizeof prev, stored);
 			after = db_int(r, i, 0);
 			expect_seq++;
 			n++;
@@ -590,7 +583,7 @@ int store_audit_verify(struct store *st, int64_t *checked, char bad_id[STORE_ID_
 	}
 	/* The head must point at the last event: catches a deleted tail. */
 	struct db_result *r = NULL;
-	int rc = read_q(st, "SELECT seq, hash FROM audit_head WHERE id = 1", NULL, 0, &r);
+	int rc = st_read_q(st, "SELECT seq, hash FROM audit_head WHERE id = 1", NULL, 0, &r);
 	if (rc != STORE_OK)
 		return rc;
 	bool head_ok = r->nrows == 1 && db_int(r, 0, 0) == n && db_text(r, 0, 1) &&
@@ -598,7 +591,7 @@ int store_audit_verify(struct store *st, int64_t *checked, char bad_id[STORE_ID_
 	db_result_free(r);
 	*checked = n;
 	if (!head_ok) {
-		copy_str(bad_id, STORE_ID_LEN + 1, "head");
+		st_copy_str(bad_id, STORE_ID_LEN + 1, "head");
 		return STORE_ECONFLICT;
 	}
 	return STORE_OK;
@@ -613,9 +606,9 @@ int store_audit_verify(struct store *st, int64_t *checked, char bad_id[STORE_ID_
 static void read_org(const struct db_result *r, int i, void *row)
 {
 	struct store_org *o = row;
-	copy_str(o->id, sizeof o->id, db_text(r, i, 0));
-	copy_str(o->name, sizeof o->name, db_text(r, i, 1));
-	copy_str(o->contact_email, sizeof o->contact_email, db_text(r, i, 2));
+	st_copy_str(o->id, sizeof o->id, db_text(r, i, 0));
+	st_copy_str(o->name, sizeof o->name, db_text(r, i, 1));
+	st_copy_str(o->contact_email, sizeof o->contact_email, db_text(r, i, 2));
 	o->rl_requests = db_int_or(r, i, 3, -1);
 	o->rl_per_seconds = db_int_or(r, i, 4, -1);
 	o->rl_burst = db_int_or(r, i, 5, -1);
@@ -623,7 +616,7 @@ static void read_org(const struct db_result *r, int i, void *row)
 	o->updated_at = db_int(r, i, 7);
 }
 
-static struct db_param int_or_null(int64_t v)
+struct db_param st_int_or_null(int64_t v)
 {
 	return v < 0 ? P_NULL : P_INT(v);
 }
@@ -634,17 +627,17 @@ static int org_insert_fn(struct db_conn *c, void *arg)
 	struct db_param p[] = {P_TEXT(o->id),
 	                       P_TEXT(o->name),
 	                       P_TEXT(o->contact_email[0] ? o->contact_email : NULL),
-	                       int_or_null(o->rl_requests),
-	                       int_or_null(o->rl_per_seconds),
-	                       int_or_null(o->rl_burst),
+	                       st_int_or_null(o->rl_requests),
+	                       st_int_or_null(o->rl_per_seconds),
+	                       st_int_or_null(o->rl_burst),
 	                       P_INT(o->created_at),
 	                       P_INT(o->updated_at)};
-	return q(c, "INSERT INTO orgs (" ORG_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)", p, 8, NULL);
+	return sq(c, "INSERT INTO orgs (" ORG_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)", p, 8, NULL);
 }
 
 int store_org_insert(struct store *st, const struct store_org *org, const struct audit_input *a)
 {
-	return in_tx(st, org_insert_fn, (void *)org, a, (struct change){"org", org->id});
+	return st_in_tx(st, org_insert_fn, (void *)org, a, (struct change){"org", org->id});
 }
 
 static int org_update_fn(struct db_conn *c, void *arg)
@@ -652,16 +645,16 @@ static int org_update_fn(struct db_conn *c, void *arg)
 	const struct store_org *o = arg;
 	struct db_param p[] = {P_TEXT(o->name),
 	                       P_TEXT(o->contact_email[0] ? o->contact_email : NULL),
-	                       int_or_null(o->rl_requests),
-	                       int_or_null(o->rl_per_seconds),
-	                       int_or_null(o->rl_burst),
+	                       st_int_or_null(o->rl_requests),
+	                       st_int_or_null(o->rl_per_seconds),
+	                       st_int_or_null(o->rl_burst),
 	                       P_INT(o->updated_at),
 	                       P_TEXT(o->id)};
 	struct db_result *r = NULL;
-	int rc = q(c,
-	           "UPDATE orgs SET name = ?, contact_email = ?, rate_limit_requests = ?, "
-	           "rate_limit_per_seconds = ?, rate_limit_burst = ?, updated_at = ? WHERE id = ?",
-	           p, 7, &r);
+	int rc = sq(c,
+	            "UPDATE orgs SET name = ?, contact_email = ?, rate_limit_requests = ?, "
+	            "rate_limit_per_seconds = ?, rate_limit_burst = ?, updated_at = ? WHERE id = ?",
+	            p, 7, &r);
 	if (rc == STORE_OK && r->changes == 0)
 		rc = STORE_ENOTFOUND;
 	db_result_free(r);
@@ -670,21 +663,21 @@ static int org_update_fn(struct db_conn *c, void *arg)
 
 int store_org_update(struct store *st, const struct store_org *org, const struct audit_input *a)
 {
-	return in_tx(st, org_update_fn, (void *)org, a, (struct change){"org", org->id});
+	return st_in_tx(st, org_update_fn, (void *)org, a, (struct change){"org", org->id});
 }
 
 int store_org_get(struct store *st, const char *id, struct store_org *out)
 {
 	struct db_param p[] = {P_TEXT(id)};
-	return read_one(st, "SELECT " ORG_COLS " FROM orgs WHERE id = ?", p, 1, read_org, out);
+	return st_read_one(st, "SELECT " ORG_COLS " FROM orgs WHERE id = ?", p, 1, read_org, out);
 }
 
 int store_org_list(struct store *st, const char *after, int limit, struct store_org **out, int *n)
 {
 	struct db_param p[] = {P_TEXT(after ? after : ""), P_INT(limit)};
 	void *rows = NULL;
-	int rc = read_all(st, "SELECT " ORG_COLS " FROM orgs WHERE id > ? ORDER BY id LIMIT ?", p,
-	                  2, read_org, sizeof **out, &rows, n);
+	int rc = st_read_all(st, "SELECT " ORG_COLS " FROM orgs WHERE id > ? ORDER BY id LIMIT ?",
+	                     p, 2, read_org, sizeof **out, &rows, n);
 	*out = rows;
 	return rc;
 }
@@ -694,9 +687,9 @@ int store_org_list(struct store *st, const char *after, int limit, struct store_
 static void read_project(const struct db_result *r, int i, void *row)
 {
 	struct store_project *p = row;
-	copy_str(p->id, sizeof p->id, db_text(r, i, 0));
-	copy_str(p->org_id, sizeof p->org_id, db_text(r, i, 1));
-	copy_str(p->name, sizeof p->name, db_text(r, i, 2));
+	st_copy_str(p->id, sizeof p->id, db_text(r, i, 0));
+	st_copy_str(p->org_id, sizeof p->org_id, db_text(r, i, 1));
+	st_copy_str(p->name, sizeof p->name, db_text(r, i, 2));
 	p->created_at = db_int(r, i, 3);
 }
 
@@ -705,21 +698,21 @@ static int project_insert_fn(struct db_conn *c, void *arg)
 	const struct store_project *pr = arg;
 	struct db_param p[] = {P_TEXT(pr->id), P_TEXT(pr->org_id), P_TEXT(pr->name),
 	                       P_INT(pr->created_at)};
-	return q(c, "INSERT INTO projects (id, org_id, name, created_at) VALUES (?, ?, ?, ?)", p, 4,
-	         NULL);
+	return sq(c, "INSERT INTO projects (id, org_id, name, created_at) VALUES (?, ?, ?, ?)", p,
+	          4, NULL);
 }
 
 int store_project_insert(struct store *st, const struct store_project *p,
                          const struct audit_input *a)
 {
-	return in_tx(st, project_insert_fn, (void *)p, a, NO_CHANGE);
+	return st_in_tx(st, project_insert_fn, (void *)p, a, NO_CHANGE);
 }
 
 int store_project_get(struct store *st, const char *org_id, const char *id,
                       struct store_project *out)
 {
 	struct db_param p[] = {P_TEXT(id), P_TEXT(org_id)};
-	return read_one(
+	return st_read_one(
 	    st, "SELECT id, org_id, name, created_at FROM projects WHERE id = ? AND org_id = ?", p,
 	    2, read_project, out);
 }
@@ -729,7 +722,7 @@ int store_project_list(struct store *st, const char *org_id, const char *after, 
 {
 	struct db_param p[] = {P_TEXT(org_id), P_TEXT(after ? after : ""), P_INT(limit)};
 	void *rows = NULL;
-	int rc = read_all(
+	int rc = st_read_all(
 	    st,
 	    "SELECT id, org_id, name, created_at FROM projects WHERE org_id = ? AND id > ? "
 	    "ORDER BY id LIMIT ?",
@@ -747,16 +740,16 @@ int store_project_list(struct store *st, const char *org_id, const char *after, 
 static void read_key(const struct db_result *r, int i, void *row)
 {
 	struct store_key *k = row;
-	copy_str(k->id, sizeof k->id, db_text(r, i, 0));
-	copy_str(k->org_id, sizeof k->org_id, db_text(r, i, 1));
-	copy_str(k->project_id, sizeof k->project_id, db_text(r, i, 2));
-	copy_str(k->name, sizeof k->name, db_text(r, i, 3));
-	copy_str(k->env, sizeof k->env, db_text(r, i, 4));
-	copy_str(k->scopes, sizeof k->scopes, db_text(r, i, 5));
-	copy_str(k->secret_hash, sizeof k->secret_hash, db_text(r, i, 6));
-	copy_str(k->prev_secret_hash, sizeof k->prev_secret_hash, db_text(r, i, 7));
+	st_copy_str(k->id, sizeof k->id, db_text(r, i, 0));
+	st_copy_str(k->org_id, sizeof k->org_id, db_text(r, i, 1));
+	st_copy_str(k->project_id, sizeof k->project_id, db_text(r, i, 2));
+	st_copy_str(k->name, sizeof k->name, db_text(r, i, 3));
+	st_copy_str(k->env, sizeof k->env, db_text(r, i, 4));
+	st_copy_str(k->scopes, sizeof k->scopes, db_text(r, i, 5));
+	st_copy_str(k->secret_hash, sizeof k->secret_hash, db_text(r, i, 6));
+	st_copy_str(k->prev_secret_hash, sizeof k->prev_secret_hash, db_text(r, i, 7));
 	k->prev_expires_at = db_int_or(r, i, 8, -1);
-	copy_str(k->start, sizeof k->start, db_text(r, i, 9));
+	st_copy_str(k->start, sizeof k->start, db_text(r, i, 9));
 	k->created_at = db_int(r, i, 10);
 	k->last_used_at = db_int_or(r, i, 11, -1);
 	k->expires_at = db_int_or(r, i, 12, -1);
@@ -779,24 +772,25 @@ static int key_insert_fn(struct db_conn *c, void *arg)
 	                       P_TEXT(k->start),
 	                       P_INT(k->created_at),
 	                       P_NULL,
-	                       int_or_null(k->expires_at),
+	                       st_int_or_null(k->expires_at),
 	                       P_NULL,
 	                       P_INT(k->version)};
-	return q(c,
-	         "INSERT INTO api_keys (" KEY_COLS
-	         ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	         p, 15, NULL);
+	return sq(c,
+	          "INSERT INTO api_keys (" KEY_COLS
+	          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	          p, 15, NULL);
 }
 
 int store_key_insert(struct store *st, const struct store_key *k, const struct audit_input *a)
 {
-	return in_tx(st, key_insert_fn, (void *)k, a, (struct change){"key", k->id});
+	return st_in_tx(st, key_insert_fn, (void *)k, a, (struct change){"key", k->id});
 }
 
 int store_key_get(struct store *st, const char *id, struct store_key *out)
 {
 	struct db_param p[] = {P_TEXT(id)};
-	return read_one(st, "SELECT " KEY_COLS " FROM api_keys WHERE id = ?", p, 1, read_key, out);
+	return st_read_one(st, "SELECT " KEY_COLS " FROM api_keys WHERE id = ?", p, 1, read_key,
+	                   out);
 }
 
 int store_key_list(struct store *st, const char *org_id, const char *project_id, const char *after,
@@ -811,12 +805,12 @@ int store_key_list(struct store *st, const char *org_id, const char *project_id,
 	                       P_TEXT(after ? after : ""),
 	                       P_INT(limit)};
 	void *rows = NULL;
-	int rc = read_all(st,
-	                  "SELECT " KEY_COLS " FROM api_keys WHERE "
-	                  "(CASE WHEN ? = 1 THEN org_id IS NULL ELSE org_id IS NOT NULL END) "
-	                  "AND (? IS NULL OR org_id = ?) AND (? IS NULL OR project_id = ?) "
-	                  "AND id > ? ORDER BY id LIMIT ?",
-	                  p, 7, read_key, sizeof **out, &rows, n);
+	int rc = st_read_all(st,
+	                     "SELECT " KEY_COLS " FROM api_keys WHERE "
+	                     "(CASE WHEN ? = 1 THEN org_id IS NULL ELSE org_id IS NOT NULL END) "
+	                     "AND (? IS NULL OR org_id = ?) AND (? IS NULL OR project_id = ?) "
+	                     "AND id > ? ORDER BY id LIMIT ?",
+	                     p, 7, read_key, sizeof **out, &rows, n);
 	*out = rows;
 	return rc;
 }
@@ -834,18 +828,18 @@ static int key_rotate_fn(struct db_conn *c, void *arg)
 	struct db_param p[] = {P_INT(grace), P_INT(grace ? ra->prev_expires_at : 0),
 	                       P_TEXT(ra->new_hash), P_TEXT(ra->start), P_TEXT(ra->id)};
 	struct db_result *r = NULL;
-	int rc = q(c,
-	           "UPDATE api_keys SET prev_secret_hash = CASE WHEN ? = 1 THEN secret_hash ELSE "
-	           "NULL END, prev_expires_at = NULLIF(?, 0), secret_hash = ?, start = ?, "
-	           "version = version + 1 WHERE id = ? AND revoked_at IS NULL",
-	           p, 5, &r);
+	int rc = sq(c,
+	            "UPDATE api_keys SET prev_secret_hash = CASE WHEN ? = 1 THEN secret_hash ELSE "
+	            "NULL END, prev_expires_at = NULLIF(?, 0), secret_hash = ?, start = ?, "
+	            "version = version + 1 WHERE id = ? AND revoked_at IS NULL",
+	            p, 5, &r);
 	if (rc == STORE_OK && r->changes == 0)
 		rc = STORE_ENOTFOUND;
 	db_result_free(r);
 	r = NULL;
 	if (rc == STORE_OK && ra->version_out) {
 		struct db_param g[] = {P_TEXT(ra->id)};
-		rc = q(c, "SELECT version FROM api_keys WHERE id = ?", g, 1, &r);
+		rc = sq(c, "SELECT version FROM api_keys WHERE id = ?", g, 1, &r);
 		if (rc == STORE_OK && r->nrows == 1)
 			*ra->version_out = db_int(r, 0, 0);
 		db_result_free(r);
@@ -857,7 +851,7 @@ int store_key_rotate(struct store *st, const char *id, const char *new_hash, con
                      int64_t prev_expires_at, const struct audit_input *a, int64_t *version_out)
 {
 	struct rotate_args ra = {id, new_hash, start, prev_expires_at, version_out};
-	return in_tx(st, key_rotate_fn, &ra, a, (struct change){"key", id});
+	return st_in_tx(st, key_rotate_fn, &ra, a, (struct change){"key", id});
 }
 
 struct revoke_args {
@@ -871,10 +865,10 @@ static int key_revoke_fn(struct db_conn *c, void *arg)
 	struct db_param p[] = {P_INT(ra->at), P_TEXT(ra->id)};
 	struct db_result *r = NULL;
 	int rc =
-	    q(c,
-	      "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?), version = version + 1 "
-	      "WHERE id = ?",
-	      p, 2, &r);
+	    sq(c,
+	       "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?), version = version + 1 "
+	       "WHERE id = ?",
+	       p, 2, &r);
 	if (rc == STORE_OK && r->changes == 0)
 		rc = STORE_ENOTFOUND;
 	db_result_free(r);
@@ -884,7 +878,7 @@ static int key_revoke_fn(struct db_conn *c, void *arg)
 int store_key_revoke(struct store *st, const char *id, int64_t at, const struct audit_input *a)
 {
 	struct revoke_args ra = {id, at};
-	return in_tx(st, key_revoke_fn, &ra, a, (struct change){"key", id});
+	return st_in_tx(st, key_revoke_fn, &ra, a, (struct change){"key", id});
 }
 
 struct touch_args {
@@ -899,10 +893,10 @@ static int key_touch_fn(struct db_conn *c, void *arg)
 	int rc = STORE_OK;
 	for (int i = 0; rc == STORE_OK && i < ta->n; i++) {
 		struct db_param p[] = {P_INT(ta->at[i]), P_INT(ta->at[i]), P_TEXT(ta->ids[i])};
-		rc = q(c,
-		       "UPDATE api_keys SET last_used_at = ? WHERE (last_used_at IS NULL OR "
-		       "last_used_at < ?) AND id = ?",
-		       p, 3, NULL);
+		rc = sq(c,
+		        "UPDATE api_keys SET last_used_at = ? WHERE (last_used_at IS NULL OR "
+		        "last_used_at < ?) AND id = ?",
+		        p, 3, NULL);
 	}
 	return rc;
 }
@@ -910,8 +904,8 @@ static int key_touch_fn(struct db_conn *c, void *arg)
 int store_key_touch(struct store *st, const char *const *ids, const int64_t *at, int n)
 {
 	struct touch_args ta = {ids, at, n};
-	return tx_run(st, key_touch_fn, &ta, NULL, NO_CHANGE,
-	              false); /* loss-tolerant, high volume */
+	return st_tx_run(st, key_touch_fn, &ta, NULL, NO_CHANGE,
+	                 false); /* loss-tolerant, high volume */
 }
 
 /* ---------- kill switches ---------- */
@@ -919,11 +913,11 @@ int store_key_touch(struct store *st, const char *const *ids, const int64_t *at,
 static void read_kill(const struct db_result *r, int i, void *row)
 {
 	struct store_kill *k = row;
-	copy_str(k->scope, sizeof k->scope, db_text(r, i, 0));
-	copy_str(k->target_id, sizeof k->target_id, db_text(r, i, 1));
-	copy_str(k->set_by, sizeof k->set_by, db_text(r, i, 2));
-	copy_str(k->actor_id, sizeof k->actor_id, db_text(r, i, 3));
-	copy_str(k->reason, sizeof k->reason, db_text(r, i, 4));
+	st_copy_str(k->scope, sizeof k->scope, db_text(r, i, 0));
+	st_copy_str(k->target_id, sizeof k->target_id, db_text(r, i, 1));
+	st_copy_str(k->set_by, sizeof k->set_by, db_text(r, i, 2));
+	st_copy_str(k->actor_id, sizeof k->actor_id, db_text(r, i, 3));
+	st_copy_str(k->reason, sizeof k->reason, db_text(r, i, 4));
 	k->engaged_at = db_int(r, i, 5);
 }
 
@@ -937,24 +931,24 @@ static int kill_engage_fn(struct db_conn *c, void *arg)
 	                       P_TEXT(k->reason[0] ? k->reason : NULL),
 	                       P_INT(k->engaged_at)};
 	int rc =
-	    q(c,
-	      "INSERT INTO kill_switches (scope, target_id, set_by, actor_id, reason, engaged_at) "
-	      "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, target_id) DO UPDATE SET "
-	      "set_by = excluded.set_by, actor_id = excluded.actor_id, reason = excluded.reason, "
-	      "engaged_at = excluded.engaged_at",
-	      p, 6, NULL);
+	    sq(c,
+	       "INSERT INTO kill_switches (scope, target_id, set_by, actor_id, reason, engaged_at) "
+	       "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, target_id) DO UPDATE SET "
+	       "set_by = excluded.set_by, actor_id = excluded.actor_id, reason = excluded.reason, "
+	       "engaged_at = excluded.engaged_at",
+	       p, 6, NULL);
 	if (rc == STORE_OK && strcmp(k->scope, "key") == 0) {
 		struct db_param v[] = {P_TEXT(k->target_id)};
-		rc = q(c, "UPDATE api_keys SET version = version + 1 WHERE id = ?", v, 1, NULL);
+		rc = sq(c, "UPDATE api_keys SET version = version + 1 WHERE id = ?", v, 1, NULL);
 		if (rc == STORE_OK)
-			rc = record_change_tx(c, "key", k->target_id);
+			rc = st_record_change_tx(c, "key", k->target_id);
 	}
 	return rc;
 }
 
 int store_kill_engage(struct store *st, const struct store_kill *k, const struct audit_input *a)
 {
-	return in_tx(st, kill_engage_fn, (void *)k, a, (struct change){"kills", NULL});
+	return st_in_tx(st, kill_engage_fn, (void *)k, a, (struct change){"kills", NULL});
 }
 
 struct lift_args {
@@ -966,15 +960,15 @@ static int kill_lift_fn(struct db_conn *c, void *arg)
 	struct lift_args *la = arg;
 	struct db_param p[] = {P_TEXT(la->scope), P_TEXT(la->target_id)};
 	struct db_result *r = NULL;
-	int rc = q(c, "DELETE FROM kill_switches WHERE scope = ? AND target_id = ?", p, 2, &r);
+	int rc = sq(c, "DELETE FROM kill_switches WHERE scope = ? AND target_id = ?", p, 2, &r);
 	if (rc == STORE_OK && r->changes == 0)
 		rc = STORE_ENOTFOUND;
 	db_result_free(r);
 	if (rc == STORE_OK && strcmp(la->scope, "key") == 0) {
 		struct db_param v[] = {P_TEXT(la->target_id)};
-		rc = q(c, "UPDATE api_keys SET version = version + 1 WHERE id = ?", v, 1, NULL);
+		rc = sq(c, "UPDATE api_keys SET version = version + 1 WHERE id = ?", v, 1, NULL);
 		if (rc == STORE_OK)
-			rc = record_change_tx(c, "key", la->target_id);
+			rc = st_record_change_tx(c, "key", la->target_id);
 	}
 	return rc;
 }
@@ -983,7 +977,7 @@ int store_kill_lift(struct store *st, const char *scope, const char *target_id,
                     const struct audit_input *a)
 {
 	struct lift_args la = {scope, target_id};
-	return in_tx(st, kill_lift_fn, &la, a, (struct change){"kills", NULL});
+	return st_in_tx(st, kill_lift_fn, &la, a, (struct change){"kills", NULL});
 }
 
 #define KILL_COLS "scope, target_id, set_by, actor_id, reason, engaged_at"
@@ -992,16 +986,16 @@ int store_kill_get(struct store *st, const char *scope, const char *target_id,
                    struct store_kill *out)
 {
 	struct db_param p[] = {P_TEXT(scope), P_TEXT(target_id)};
-	return read_one(st,
-	                "SELECT " KILL_COLS " FROM kill_switches WHERE scope = ? AND target_id = ?",
-	                p, 2, read_kill, out);
+	return st_read_one(
+	    st, "SELECT " KILL_COLS " FROM kill_switches WHERE scope = ? AND target_id = ?", p, 2,
+	    read_kill, out);
 }
 
 int store_kill_list(struct store *st, struct store_kill **out, int *n)
 {
 	void *rows = NULL;
-	int rc = read_all(st, "SELECT " KILL_COLS " FROM kill_switches", NULL, 0, read_kill,
-	                  sizeof **out, &rows, n);
+	int rc = st_read_all(st, "SELECT " KILL_COLS " FROM kill_switches", NULL, 0, read_kill,
+	                     sizeof **out, &rows, n);
 	*out = rows;
 	return rc;
 }
@@ -1009,7 +1003,7 @@ int store_kill_list(struct store *st, struct store_kill **out, int *n)
 int store_state_version(struct store *st, int64_t *out)
 {
 	struct db_result *r = NULL;
-	int rc = read_q(st, "SELECT version FROM state_version WHERE id = 1", NULL, 0, &r);
+	int rc = st_read_q(st, "SELECT version FROM state_version WHERE id = 1", NULL, 0, &r);
 	if (rc == STORE_OK)
 		*out = db_int(r, 0, 0);
 	db_result_free(r);
@@ -1020,8 +1014,8 @@ static void read_change(const struct db_result *r, int i, void *row)
 {
 	struct store_change *ch = row;
 	ch->seq = db_int(r, i, 0);
-	copy_str(ch->kind, sizeof ch->kind, db_text(r, i, 1));
-	copy_str(ch->target_id, sizeof ch->target_id, db_text(r, i, 2));
+	st_copy_str(ch->kind, sizeof ch->kind, db_text(r, i, 1));
+	st_copy_str(ch->target_id, sizeof ch->target_id, db_text(r, i, 2));
 }
 
 int store_changes_since(struct store *st, int64_t after, int64_t upto, int limit,
@@ -1029,10 +1023,10 @@ int store_changes_since(struct store *st, int64_t after, int64_t upto, int limit
 {
 	struct db_param p[] = {P_INT(after), P_INT(upto), P_INT(limit)};
 	void *rows = NULL;
-	int rc = read_all(st,
-	                  "SELECT seq, kind, target_id FROM changes WHERE seq > ? AND seq <= ? "
-	                  "ORDER BY seq LIMIT ?",
-	                  p, 3, read_change, sizeof **out, &rows, n);
+	int rc = st_read_all(st,
+	                     "SELECT seq, kind, target_id FROM changes WHERE seq > ? AND seq <= ? "
+	                     "ORDER BY seq LIMIT ?",
+	                     p, 3, read_change, sizeof **out, &rows, n);
 	*out = rows;
 	return rc;
 }
@@ -1102,7 +1096,7 @@ static int request_log_insert_fn(struct db_conn *c, void *arg)
 		int rows = 1 << k;
 		for (int i = 0; i < rows; i++)
 			request_row_params(&ia->rows[done + i], p + i * RL_COLS);
-		rc = q(c, rl_insert_sql[k], p, rows * RL_COLS, NULL);
+		rc = sq(c, rl_insert_sql[k], p, rows * RL_COLS, NULL);
 		done += rows;
 	}
 	return rc;
@@ -1111,7 +1105,7 @@ static int request_log_insert_fn(struct db_conn *c, void *arg)
 int store_request_log_insert(struct store *st, const struct store_request_row *rows, int n)
 {
 	struct insert_rows_args ia = {rows, n};
-	return tx_run(st, request_log_insert_fn, &ia, NULL, NO_CHANGE, false); /* high volume */
+	return st_tx_run(st, request_log_insert_fn, &ia, NULL, NO_CHANGE, false); /* high volume */
 }
 
 int store_request_log_list(struct store *st, const struct request_filter *f,
@@ -1123,7 +1117,7 @@ int store_request_log_list(struct store *st, const struct request_filter *f,
 	                       P_INT(f->since),      P_INT(f->until),       P_INT(f->until),
 	                       P_TEXT(f->before_id), P_TEXT(f->before_id),  P_INT(f->limit)};
 	struct db_result *r = NULL;
-	int rc = read_q(
+	int rc = st_read_q(
 	    st,
 	    "SELECT request_id, received_at, org_id, project_id, key_id, method, path, status, "
 	    "duration_ms, region, bytes_in, bytes_out, user_agent FROM request_log WHERE "
@@ -1137,7 +1131,7 @@ int store_request_log_list(struct store *st, const struct request_filter *f,
 	for (int i = 0; i < r->nrows; i++) {
 		struct store_request_read row = {
 		    .request_id = db_text(r, i, 0),
-		    .received_at = time_or_none(r, i, 1),
+		    .received_at = st_time_or_none(r, i, 1),
 		    .org_id = db_text(r, i, 2),
 		    .project_id = db_text(r, i, 3),
 		    .key_id = db_text(r, i, 4),
@@ -1158,33 +1152,33 @@ int store_request_log_list(struct store *st, const struct request_filter *f,
 
 int store_request_log_purge(struct store *st, int64_t cutoff_ms, int64_t *deleted)
 {
-	struct db_conn *c = acquire(st);
+	struct db_conn *c = st_acquire(st);
 	if (!c)
 		return STORE_EUNAVAILABLE;
 	/* A day of rows may take longer than the statement timeout allows. */
-	int rc = begin_tx(c, false, true);
+	int rc = st_begin_tx(c, false, true);
 	if (rc != STORE_OK) {
-		release(st, c, rc);
+		st_release(st, c, rc);
 		return rc;
 	}
 	struct db_param p[] = {P_INT(cutoff_ms)};
 	struct db_result *r = NULL;
-	rc = q(c, "DELETE FROM request_log WHERE received_at < ?", p, 1, &r);
+	rc = sq(c, "DELETE FROM request_log WHERE received_at < ?", p, 1, &r);
 	if (rc == STORE_OK)
-		rc = map_db(c->driver->commit(c));
+		rc = st_map_db(c->driver->commit(c));
 	else
 		c->driver->rollback(c);
 	if (rc == STORE_OK && deleted)
 		*deleted = r->changes;
 	db_result_free(r);
-	release(st, c, rc);
+	st_release(st, c, rc);
 	return rc;
 }
 
 int store_request_log_count(struct store *st, int64_t *out)
 {
 	struct db_result *r = NULL;
-	int rc = read_q(st, "SELECT count(*) FROM request_log", NULL, 0, &r);
+	int rc = st_read_q(st, "SELECT count(*) FROM request_log", NULL, 0, &r);
 	if (rc == STORE_OK)
 		*out = db_int(r, 0, 0);
 	db_result_free(r);

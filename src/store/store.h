@@ -65,6 +65,15 @@ struct audit_input {
 	const char *target_id;
 	const char *request_id; /* NULL from the CLI */
 	json_t *details;        /* borrowed; may be NULL. Never a secret. */
+	/*
+	 * The webhook message the change creates, in the same transaction
+	 * (WEBHOOKS.md "Two sources"): its type is action, its data this object
+	 * (borrowed; NULL: no message). Never a secret, key, hash or IP: a key
+	 * appears by id and start. org_id NULL: a global event, for every
+	 * organisation.
+	 */
+	json_t *event;
+	const char *event_project_id; /* the message's project, or NULL */
 };
 
 /* ---- organisations ---- */
