@@ -10,7 +10,7 @@ BUILD_PKGS=(
 	build-essential pkg-config meson ninja-build
 	libmicrohttpd-dev libcurl4-gnutls-dev libgnutls28-dev libcrypt-dev
 	libjansson-dev libsqlite3-dev libpq-dev libhiredis-dev libmaxminddb-dev
-	libinih-dev
+	libinih-dev libsodium-dev
 )
 TEST_PKGS=(
 	libcmocka-dev clang-format clang-tidy cppcheck clang libclang-rt-14-dev
