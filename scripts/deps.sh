@@ -15,7 +15,7 @@ BUILD_PKGS=(
 TEST_PKGS=(
 	libcmocka-dev clang-format clang-tidy cppcheck clang libclang-rt-14-dev
 	python3-pytest python3-requests python3-psycopg2 python3-redis python3-h11
-	postgresql redis-server sqlite3 openssl curl gnutls-bin
+	postgresql redis-server sqlite3 openssl curl gnutls-bin python3-aiosmtpd
 )
 BENCH_PKGS=(nginx wrk)
 
@@ -83,4 +83,16 @@ if [ "${1:-all}" != build ]; then
 			break
 		fi
 	done
+fi
+
+# Standard Webhooks' reference library, which checks the signatures Portcullis sends in
+# tests/integration/test_webhooks.py (tests/integration/webhook_verify.js). Pinned, installed
+# into third_party/standardwebhooks.
+SW_DIR=third_party/standardwebhooks
+SW_PKG=standardwebhooks@1.1.1
+if [ "${1:-all}" != build ] &&
+	! grep -qs "\"version\": \"${SW_PKG##*@}\"" "$SW_DIR/node_modules/${SW_PKG%@*}/package.json"; then
+	mkdir -p "$SW_DIR"
+	echo "deps: installing npm $SW_PKG"
+	(cd "$SW_DIR" && npm install --no-audit --no-fund --silent --save-exact --prefix . "$SW_PKG" >/dev/null)
 fi
