@@ -33,8 +33,8 @@ void wh_secret_new(char out[WH_SECRET_MAX + 1]);
  * out (cap bytes; at least WH_SIGNATURE_LEN + 1), where key is the base64
  * decoding of the secret after its "whsec_" prefix. body may be NULL when len
  * is 0. Returns 0, or -1 with out set to "" (when cap > 0) for a bad secret (no "whsec_"
- * prefix, longer than WH_SECRET_MAX, not strict base64, or fewer than 24 or
- * more than 64 key bytes), an empty or over-long (WH_MSG_ID_MAX) msg_id, a
+ * prefix, longer than WH_SECRET_MAX, not strict base64, or fewer than 24
+ * key bytes), an empty or over-long (WH_MSG_ID_MAX) msg_id, a
  * negative ts, or a too-small cap. The decoded key is wiped.
  */
 int wh_sign(const char *secret, const char *msg_id, int64_t ts, const char *body, size_t len,
