@@ -51,7 +51,7 @@ int64_t wh_schedule_delay(const struct wh_schedule *s, int attempt, uint64_t rnd
  * A Retry-After header value (RFC 9110 10.2.3: delta-seconds, or an
  * IMF-fixdate such as "Sun, 06 Nov 1994 08:49:37 GMT") as ms from now_ms:
  * a date in the past gives 0, anything above WH_SCHEDULE_STEP_MAX_MS is
- * capped to it. Spaces and tabs around the value are ignored. -1 for NULL,
+ * capped to it. Spaces, tabs, CR and LF around the value are ignored. -1 for NULL,
  * more than 64 bytes, or any other form (the obsolete RFC 850 and asctime
  * dates included).
  */
