@@ -35,6 +35,7 @@ static const struct cli_command cmd_help = {
 static const struct cli_command *const commands[] = {
     &cli_cmd_init,
     &cli_cmd_serve,
+    &cli_cmd_worker,
     &cli_cmd_migrate,
     &cli_cmd_config_check,
     &cli_cmd_config_example,

@@ -6,7 +6,6 @@
 
 #include "app/app.h"
 #include "core/clock.h"
-#include "core/metrics.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -37,16 +36,6 @@ static void readyz(struct http_request *req)
 	                     json_pack("{s:b, s:b}", "store", store_ok, "kv", kv_ok));
 }
 
-static void metrics(struct http_request *req)
-{
-	struct buf b;
-	buf_init(&b, 4 * 1024 * 1024);
-	metrics_render(&b);
-	size_t len;
-	char *s = buf_steal(&b, &len);
-	http_respond_owned(req, 200, "text/plain; version=0.0.4; charset=utf-8", s, len);
-}
-
 static void security_txt(struct http_request *req)
 {
 	struct app *app = req->app;
@@ -64,6 +53,6 @@ void service_routes(struct router *r)
 {
 	router_add(r, "GET", "/healthz", healthz, 0);
 	router_add(r, "GET", "/readyz", readyz, ROUTE_BLOCKING);
-	router_add(r, "GET", "/metrics", metrics, 0);
+	router_add(r, "GET", "/metrics", http_respond_metrics, 0);
 	router_add(r, "GET", "/.well-known/security.txt", security_txt, 0);
 }

@@ -1,23 +1,156 @@
 /*
  * serve.c: `portcullis serve`, `migrate`, `config check` and `config
  * example`. serve runs the gateway in the foreground until SIGTERM or
- * SIGINT, then drains and exits 0.
+ * SIGINT, then drains and exits 0. Unless [worker] enabled = false it also
+ * supervises the background tier as a child process (`portcullis worker
+ * --supervised`, exec'd afresh), so that the process serving HTTP never
+ * opens the private key that unseals column secrets.
  */
 #include "api/api.h"
 #include "api/service.h"
 #include "app/app.h"
 #include "build_info.h"
 #include "cli/cli.h"
+#include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
+#include "core/thread.h"
 #include "gateway/gateway.h"
 #include "gateway/reqlog.h"
 #include "http/server.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static struct http_server *running;
+
+/* ---------- the background tier as a supervised child ---------- */
+
+#define CHILD_BACKOFF_MIN_MS 500
+#define CHILD_BACKOFF_MAX_MS 30000
+#define CHILD_STABLE_MS      60000 /* a child that ran this long restarts at the minimum again */
+#define CHILD_STOP_GRACE_MS  10000 /* SIGTERM, then SIGKILL after this */
+#define CHILD_POLL_MS        100
+
+static struct metric m_worker_restarts =
+    METRIC_INIT("portcullis_worker_restarts_total",
+                "Times the background-tier child process died and was started again.", "counter");
+
+struct supervisor {
+	struct bg_thread t;
+	const char *config_path;
+	pid_t pid;
+};
+
+/*
+ * fork + exec of /proc/self/exe (this very binary, even if the file was
+ * replaced since). Between fork and exec only async-signal-safe calls.
+ * The child dies with the thread that forked it (PR_SET_PDEATHSIG: the
+ * supervisor thread, which lives until serve stops it).
+ */
+static pid_t spawn_worker(const char *config_path)
+{
+	char *argv[] = {(char *)"portcullis", (char *)"worker",       (char *)"-c",
+	                (char *)config_path,  (char *)"--supervised", NULL};
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+		_exit(1);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	/* Nothing of serve's crosses the exec (its fds are CLOEXEC already; make sure). */
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+	execv("/proc/self/exe", argv);
+	_exit(127);
+}
+
+/* After SIGTERM, wait up to the grace; then SIGKILL. Returns the wait status. */
+static int stop_child(pid_t pid)
+{
+	int status = 0;
+	kill(pid, SIGTERM);
+	int64_t deadline = clock_mono_ms() + CHILD_STOP_GRACE_MS;
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid || (r < 0 && errno != EINTR))
+			return status;
+		if (clock_mono_ms() >= deadline) {
+			log_event(LOG_WARN, "worker_kill", "reason", "did not stop in time", NULL);
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			return status;
+		}
+		usleep(20 * 1000);
+	}
+}
+
+static void log_child_exit(int status)
+{
+	char code[16];
+	if (WIFSIGNALED(status)) {
+		snprintf(code, sizeof code, "%d", WTERMSIG(status));
+		log_event(LOG_WARN, "worker_exited", "#signal", code, NULL);
+	} else {
+		snprintf(code, sizeof code, "%d", WEXITSTATUS(status));
+		log_event(LOG_WARN, "worker_exited", "#exit_code", code, NULL);
+	}
+}
+
+/* The supervisor thread: start the child, restart it with backoff when it dies. */
+static void supervise(struct bg_thread *t, void *arg)
+{
+	struct supervisor *s = arg;
+	int64_t backoff = CHILD_BACKOFF_MIN_MS;
+	while (!bg_thread_stopping(t)) {
+		int64_t started = clock_mono_ms();
+		pid_t pid = spawn_worker(s->config_path);
+		if (pid < 0) {
+			char e[16];
+			snprintf(e, sizeof e, "%d", errno);
+			log_event(LOG_ERROR, "worker_spawn_failed", "#errno", e, NULL);
+		} else {
+			s->pid = pid;
+			int status = 0;
+			bool exited = false;
+			while (bg_thread_wait(t, CHILD_POLL_MS))
+				if (waitpid(pid, &status, WNOHANG) == pid) {
+					exited = true;
+					break;
+				}
+			if (!exited) { /* serve is stopping */
+				stop_child(pid);
+				s->pid = 0;
+				return;
+			}
+			s->pid = 0;
+			log_child_exit(status);
+			metric_add(&m_worker_restarts, 1);
+			if (clock_mono_ms() - started >= CHILD_STABLE_MS)
+				backoff = CHILD_BACKOFF_MIN_MS;
+		}
+		if (!bg_thread_wait(t, backoff))
+			return;
+		backoff = backoff * 2 > CHILD_BACKOFF_MAX_MS ? CHILD_BACKOFF_MAX_MS : backoff * 2;
+	}
+}
+
+static int supervisor_start(struct supervisor *s, const char *config_path)
+{
+	memset(s, 0, sizeof *s);
+	s->config_path = config_path;
+	metrics_register(&m_worker_restarts);
+	return bg_thread_start(&s->t, "supervisor", NULL, supervise, s);
+}
 
 /*
  * What serve adds on top of the instance app_open made: the layers above
@@ -89,8 +222,18 @@ static int cli_serve(const struct cli_args *a)
 	snprintf(port, sizeof port, "%d", http_server_port(app.server));
 	log_event(LOG_INFO, "listening", "listen", app.cfg.server_listen, "port", port, "tls",
 	          app.cfg.server_tls_cert[0] ? "on" : "off", "version", PORTCULLIS_VERSION, NULL);
+	struct supervisor sup;
+	bool supervised = config_worker_enabled(&app.cfg);
+	if (supervised && supervisor_start(&sup, path) < 0) {
+		http_server_destroy(app.server);
+		app.server = NULL;
+		serve_close(&app);
+		return cli_fail(EXIT_RUNTIME, "cannot start the worker supervisor");
+	}
 	http_server_run(app.server);
 	running = NULL;
+	if (supervised)
+		bg_thread_stop(&sup.t); /* SIGTERM to the child, wait for it */
 	/*
 	 * The workers have stopped, but a request abandoned at the end of the
 	 * grace may still sit in a pool job, which resumes it on its worker when

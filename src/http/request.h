@@ -104,6 +104,8 @@ void http_respond(struct http_request *req, int status, const char *content_type
 /** Respond with a malloc'd body the response takes ownership of. */
 void http_respond_owned(struct http_request *req, int status, const char *content_type, char *body,
                         size_t len);
+/** Respond 200 with every metric (core/metrics.h) as Prometheus text: GET /metrics. */
+void http_respond_metrics(struct http_request *req);
 /** Respond with JSON; takes the reference to json. */
 void http_respond_json(struct http_request *req, int status, json_t *json);
 /**

@@ -6,6 +6,7 @@
 #include "http/request.h"
 
 #include "core/alloc.h"
+#include "core/metrics.h"
 
 #include <microhttpd.h>
 #include <stdlib.h>
@@ -76,6 +77,16 @@ void http_respond_owned(struct http_request *req, int status, const char *conten
 	req->resp_body = body;
 	req->resp_body_len = len;
 	req->responded = true;
+}
+
+void http_respond_metrics(struct http_request *req)
+{
+	struct buf b;
+	buf_init(&b, 4 * 1024 * 1024);
+	metrics_render(&b);
+	size_t len;
+	char *s = buf_steal(&b, &len);
+	http_respond_owned(req, 200, "text/plain; version=0.0.4; charset=utf-8", s, len);
 }
 
 void http_respond(struct http_request *req, int status, const char *content_type, const void *body,

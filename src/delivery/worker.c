@@ -1,0 +1,191 @@
+/*
+ * worker.c: the background tier's process (see worker.h). It owns the
+ * configuration, the store and the optional /readyz + /metrics listener;
+ * the delivery work itself runs on the threads it starts.
+ *
+ * The listener is the same HTTP server as serve's (src/http/server.c), on
+ * one worker loop with its own two routes, so the worker has one way of
+ * answering HTTP and of rendering metrics.
+ */
+#include "delivery/worker.h"
+
+#include "core/alloc.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/workpool.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+struct worker {
+	struct config cfg;
+	struct config
+	    http_cfg; /* cfg with [worker] listen as the listener (borrows cfg's strings) */
+	struct store *st;
+	struct workpool *pool; /* /readyz: the store check blocks */
+	struct router router;
+	struct http_server *server;
+	bool supervised;
+	int stop_pipe[2];
+	char owner[300];
+};
+
+void worker_owner_name(const struct config *cfg, char *out, size_t cap)
+{
+	if (cfg->worker_node_name[0]) {
+		snprintf(out, cap, "%s", cfg->worker_node_name);
+		return;
+	}
+	char host[256];
+	if (gethostname(host, sizeof host) != 0)
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	const char *listen = cfg->worker_listen[0] ? cfg->worker_listen : cfg->server_listen;
+	char lhost[256];
+	int port = 0;
+	if (config_split_listen(listen, lhost, sizeof lhost, &port) < 0)
+		port = 0;
+	snprintf(out, cap, "%s:%d", host, port);
+}
+
+/* ---------- /readyz and /metrics ---------- */
+
+static void worker_readyz(struct http_request *req)
+{
+	struct worker *w = req->app;
+	if (store_ready(w->st)) {
+		http_respond_json(
+		    req, 200, json_pack("{s:s, s:{s:b}}", "status", "ready", "checks", "store", 1));
+		return;
+	}
+	http_set_header(req, "Retry-After", "1");
+	http_respond_problem(req, 503, "NOT_READY", "The database is not reachable.",
+	                     json_pack("{s:b}", "store", 0));
+}
+
+static int start_listener(struct worker *w, char *err, size_t cap)
+{
+	router_add(&w->router, "GET", "/readyz", worker_readyz, ROUTE_BLOCKING);
+	router_add(&w->router, "GET", "/metrics", http_respond_metrics, 0);
+	w->pool = workpool_create("wk-control", 1, 64);
+	/* serve's limits, but one loop, plain HTTP, on [worker] listen. */
+	w->http_cfg = w->cfg;
+	w->http_cfg.server_listen = w->cfg.worker_listen;
+	w->http_cfg.server_workers = 1;
+	w->http_cfg.server_tls_cert = (char *)"";
+	w->http_cfg.server_tls_key = (char *)"";
+	w->http_cfg.server_redirect_listen = (char *)"";
+	struct http_server_opts opts = {
+	    .cfg = &w->http_cfg,
+	    .router = &w->router,
+	    .control_pool = w->pool,
+	    .app = w,
+	};
+	char msg[512];
+	w->server = http_server_create(&opts, msg, sizeof msg);
+	if (!w->server) {
+		snprintf(err, cap, "[worker] listen: %s", msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------- lifecycle ---------- */
+
+int worker_open(const struct worker_options *o, struct worker **out, char *err, size_t cap)
+{
+	struct worker *w = xcalloc(1, sizeof *w);
+	w->stop_pipe[0] = w->stop_pipe[1] = -1;
+	w->supervised = o->supervised;
+	int rc = -1;
+	if (config_load(&w->cfg, o->config_path, err, cap) < 0) {
+		rc = -2;
+		goto fail;
+	}
+	log_setup((enum log_level)log_level_parse(w->cfg.log_level),
+	          strcmp(w->cfg.log_format, "json") == 0);
+	if (pipe2(w->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+		snprintf(err, cap, "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	char msg[512];
+	struct store_options so = {.pool_size = (int)w->cfg.store_pool_size,
+	                           .statement_timeout_ms = w->cfg.store_statement_timeout_ms};
+	if (store_open_with(w->cfg.store_url, &so, &w->st, msg, sizeof msg) != STORE_OK) {
+		snprintf(err, cap, "store: %s", msg);
+		goto fail;
+	}
+	if (store_migrate(w->st, NULL) != STORE_OK) {
+		snprintf(err, cap, "store: migrations failed");
+		goto fail;
+	}
+	worker_owner_name(&w->cfg, w->owner, sizeof w->owner);
+	if (w->cfg.worker_listen[0] && start_listener(w, err, cap) < 0)
+		goto fail;
+	*out = w;
+	return 0;
+fail:
+	worker_close(w);
+	return rc;
+}
+
+/* Sleep until worker_stop (no listener to run). */
+static void wait_for_stop(struct worker *w)
+{
+	for (;;) {
+		struct pollfd p = {.fd = w->stop_pipe[0], .events = POLLIN};
+		int n = poll(&p, 1, -1);
+		if (n > 0)
+			return;
+		if (n < 0 && errno != EINTR)
+			return;
+	}
+}
+
+int worker_run(struct worker *w)
+{
+	char port[16] = "";
+	if (w->server)
+		snprintf(port, sizeof port, "%d", http_server_port(w->server));
+	log_event(LOG_INFO, "worker_started", "owner", w->owner, "supervised",
+	          w->supervised ? "true" : "false", "port", port[0] ? port : NULL, NULL);
+	if (w->server)
+		http_server_run(w->server);
+	else
+		wait_for_stop(w);
+	log_event(LOG_INFO, "worker_stopped", "owner", w->owner, NULL);
+	return 0;
+}
+
+void worker_stop(struct worker *w)
+{
+	if (w->server)
+		http_server_stop(w->server);
+	if (w->stop_pipe[1] >= 0) {
+		ssize_t r = write(w->stop_pipe[1], "x", 1);
+		(void)r;
+	}
+}
+
+void worker_close(struct worker *w)
+{
+	if (!w)
+		return;
+	workpool_destroy(w->pool);
+	w->pool = NULL;
+	if (w->server)
+		http_server_destroy(w->server);
+	store_close(w->st);
+	for (int i = 0; i < 2; i++)
+		if (w->stop_pipe[i] >= 0)
+			close(w->stop_pipe[i]);
+	config_free(&w->cfg);
+	free(w);
+}

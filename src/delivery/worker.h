@@ -1,0 +1,46 @@
+/*
+ * worker.h: the background tier as one process: `portcullis worker -c FILE`
+ * (alone, for nodes that only deliver) or serve's supervised child
+ * (`--supervised`). It opens the configuration and the store, runs the
+ * delivery engine and the webhook retention purge, and with [worker] listen
+ * serves /readyz and /metrics. Only this process ever reads [secrets]
+ * private_key_file (the process that serves the API never does).
+ */
+#ifndef PORTCULLIS_DELIVERY_WORKER_H
+#define PORTCULLIS_DELIVERY_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct worker;
+
+struct worker_options {
+	const char *config_path;
+	bool supervised; /* serve's child (stops when serve dies) */
+};
+
+/**
+ * Load the configuration, open the store (migrations applied) and prepare
+ * the tier. 0, or -2 for a configuration error, -1 for anything else, with
+ * a message in err (never a secret). *out is set on 0 only.
+ */
+int worker_open(const struct worker_options *o, struct worker **out, char *err, size_t cap);
+
+/** Run until worker_stop(); returns 0 after a clean stop. */
+int worker_run(struct worker *w);
+
+/** Ask worker_run to return. Async-signal-safe. */
+void worker_stop(struct worker *w);
+
+/** Free what worker_open made (after worker_run returned, or instead of it). */
+void worker_close(struct worker *w);
+
+/**
+ * The lease owner this node's worker claims under: [worker] node_name, else
+ * the host name + ":" + the port of [worker] listen (or, without it, of
+ * [server] listen). Written into out (cap bytes).
+ */
+struct config;
+void worker_owner_name(const struct config *cfg, char *out, size_t cap);
+
+#endif

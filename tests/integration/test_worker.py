@@ -1,0 +1,120 @@
+"""The background tier's process: `serve` supervises `portcullis worker
+--supervised` as its child (started with it, restarted after it dies,
+stopped with it), `[worker] enabled = false` runs none, and `portcullis
+worker` alone serves /readyz and /metrics on `[worker] listen`."""
+import os
+import signal
+import subprocess
+import time
+
+import requests
+
+from conftest import BIN, free_port
+
+
+def children(pid):
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(c) for c in f.read().split()]
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def cmdline(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().split(b"\0")
+
+
+def worker_child(inst, timeout=10, not_pid=None):
+    """The pid of serve's worker child (other than not_pid), waiting for it."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for c in children(inst.proc.pid):
+            try:
+                if c != not_pid and cmdline(c)[1:2] == [b"worker"]:
+                    return c
+            except FileNotFoundError:
+                pass
+        time.sleep(0.05)
+    raise AssertionError("no worker child: " + inst.read_log())
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_gone(pid, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_serve_runs_the_worker_as_a_supervised_child_and_restarts_it(make_instance):
+    inst = make_instance().start()
+    child = worker_child(inst)
+    assert cmdline(child)[1:] == [b"worker", b"-c", inst.conf.encode(), b"--supervised", b""]
+    os.kill(child, signal.SIGKILL)
+    again = worker_child(inst, not_pid=child)
+    assert again != child
+    assert any(e.get("event") == "worker_exited" and e.get("signal") == 9
+               for e in inst.log_events())
+    m = requests.get(inst.url("/metrics"), timeout=5).text
+    assert "portcullis_worker_restarts_total 1" in m
+    assert inst.stop() == 0
+    assert wait_gone(again, 1), "the worker outlived serve"
+
+
+def test_the_worker_dies_with_serve_even_after_kill_9(make_instance):
+    inst = make_instance().start()
+    child = worker_child(inst)
+    inst.proc.kill()
+    inst.proc.wait()
+    assert wait_gone(child), "the worker outlived a killed serve"
+
+
+def test_worker_enabled_false_runs_no_child(make_instance):
+    inst = make_instance(config="[worker]\nenabled = false").start()
+    time.sleep(0.5)
+    assert not [c for c in children(inst.proc.pid) if alive(c)]
+    assert "portcullis_worker_restarts_total" not in requests.get(inst.url("/metrics")).text
+
+
+def test_portcullis_worker_alone_serves_readyz_and_metrics(make_instance):
+    inst = make_instance()
+    port = free_port()
+    with open(inst.conf, "a") as f:
+        f.write(f"\n[worker]\nlisten = 127.0.0.1:{port}\nnode_name = node-a\n")
+    log = open(os.path.join(inst.dir, "worker.log"), "wb")
+    p = subprocess.Popen([BIN, "worker", "-c", inst.conf], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 10
+        r = None
+        while time.time() < deadline:
+            try:
+                r = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.05)
+        assert r is not None and r.status_code == 200, r
+        assert r.json()["checks"] == {"store": True}
+        m = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+        assert m.status_code == 200 and "portcullis_build_info" in m.text
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=15) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        log.close()
+    with open(os.path.join(inst.dir, "worker.log")) as f:
+        text = f.read()
+    assert '"owner":"node-a"' in text and '"event":"worker_stopped"' in text
