@@ -56,7 +56,10 @@ size_t egress_ranges_count(const struct egress_ranges *r);
  * "private", "link_local", "metadata", "cgnat", "reserved",
  * "documentation", "multicast", "broadcast", "discard", or "unsupported"
  * (NULL sa or another family). An IPv6 address that embeds a refused IPv4
- * address gets the class of that IPv4 address.
+ * address gets the class of that IPv4 address (for the local-use NAT64
+ * prefix 64:ff9b:1::/48, that of its /96 layout, or "reserved" when any
+ * other RFC 6052 layout decodes to a refused address). Outside 2000::/3,
+ * what is not named is "reserved".
  */
 const char *egress_addr_class(const struct sockaddr *sa);
 
