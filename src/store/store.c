@@ -417,6 +417,8 @@ int st_tx_run(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *a
 		rc = fn(c, arg);
 	if (rc == STORE_OK && a)
 		rc = st_audit_append_tx(c, a);
+	if (rc == STORE_OK && a && a->event)
+		rc = st_event_insert_tx(c, a); /* the change's webhook message */
 	if (rc == STORE_OK && ch.kind)
 		rc = st_record_change_tx(c, ch.kind, ch.id);
 	if (rc == STORE_OK)
@@ -487,6 +489,8 @@ int store_audit_append(struct store *st, const struct audit_input *a)
 	int rc = st_begin_tx(c, true, false);
 	if (rc == STORE_OK)
 		rc = st_audit_append_tx(c, a);
+	if (rc == STORE_OK && a->event)
+		rc = st_event_insert_tx(c, a);
 	if (rc == STORE_OK)
 		rc = st_map_db(c->driver->commit(c));
 	else

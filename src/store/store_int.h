@@ -38,11 +38,18 @@ int st_begin_tx(struct db_conn *c, bool durable, bool unbounded);
 void st_copy_str(char *dst, size_t cap, const char *src);
 /** Append an audit event inside the caller's transaction. */
 int st_audit_append_tx(struct db_conn *c, const struct audit_input *a);
+/**
+ * The webhook message of a->event (type a->action, organisation a->org_id,
+ * NULL: global; project a->event_project_id) inside the caller's
+ * transaction (store_webhooks.c). st_tx_run calls it after the audit event.
+ */
+int st_event_insert_tx(struct db_conn *c, const struct audit_input *a);
 /** Bump the state version and log kind/id under it, inside the caller's transaction. */
 int st_record_change_tx(struct db_conn *c, const char *kind, const char *id);
 /**
- * Run fn(c, arg) in a write transaction with the audit event a (NULL: none)
- * and the change ch; commits only when all succeed.
+ * Run fn(c, arg) in a write transaction with the audit event a (NULL: none),
+ * a's webhook message when a->event is set, and the change ch; commits
+ * only when all succeed.
  */
 int st_tx_run(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg,
               const struct audit_input *a, struct change ch, bool durable);
