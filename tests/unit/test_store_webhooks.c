@@ -109,12 +109,45 @@ static int setup_sqlite(void **state)
 	return setup_common(state, fx);
 }
 
+/*
+ * PostgreSQL: a database of this suite's own (DB_NAME on the server of
+ * PORTCULLIS_TEST_PG_URL), so that test_store, which resets the URL's
+ * database, can run at the same time.
+ */
+#define DB_NAME "portcullis_test_webhooks"
+static char pg_url[4096];
+
+static void pg_own_database(const char *base)
+{
+	const char *slash = strrchr(base, '/');
+	const char *query = strchr(base, '?');
+	if (!slash || slash < base + strlen("postgres://"))
+		fail_msg("cannot place a database name in %s", base);
+	snprintf(pg_url, sizeof pg_url, "%.*s/" DB_NAME "%s", (int)(slash - base), base,
+	         query ? query : "");
+	struct db_conn *c = NULL;
+	struct db_result *r = NULL;
+	char err[512];
+	if (db_postgres_driver.connect(base, false, NULL, &c, err, sizeof err) != DB_OK)
+		fail_msg("raw connect: %s", err);
+	assert_int_equal(db_postgres_driver.query(c,
+	                                          "SELECT 1 FROM pg_database WHERE datname = "
+	                                          "'" DB_NAME "'",
+	                                          NULL, 0, &r),
+	                 DB_OK);
+	if (r->nrows == 0)
+		assert_int_equal(db_postgres_driver.exec_script(c, "CREATE DATABASE " DB_NAME),
+		                 DB_OK);
+	db_result_free(r);
+	db_postgres_driver.disconnect(c);
+}
+
 static int setup_postgres(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof *fx);
 	assert_non_null(fx);
 	fx->driver = &db_postgres_driver;
-	snprintf(fx->url, sizeof fx->url, "%s", getenv("PORTCULLIS_TEST_PG_URL"));
+	snprintf(fx->url, sizeof fx->url, "%s", pg_url);
 	return setup_common(state, fx);
 }
 
@@ -1138,6 +1171,8 @@ int main(void)
 	int lv = level ? log_level_parse(level) : -1;
 	log_setup(lv >= 0 ? (enum log_level)lv : LOG_ERROR, false);
 	int failed = cmocka_run_group_tests_name("store_webhooks/sqlite", sqlite_tests, NULL, NULL);
+	if (pg && *pg)
+		pg_own_database(pg);
 	if (pg && *pg)
 		failed += cmocka_run_group_tests_name("store_webhooks/postgres", postgres_tests,
 		                                      NULL, NULL);
