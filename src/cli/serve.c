@@ -15,11 +15,13 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/thread.h"
+#include "delivery/worker.h"
 #include "gateway/gateway.h"
 #include "gateway/reqlog.h"
 #include "http/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +46,7 @@ static struct metric m_worker_restarts =
 struct supervisor {
 	struct bg_thread t;
 	const char *config_path;
+	int metrics_fd; /* the page the child's counters live in (worker.h), or -1 */
 	pid_t pid;
 };
 
@@ -53,7 +56,7 @@ struct supervisor {
  * The child dies with the thread that forked it (PR_SET_PDEATHSIG: the
  * supervisor thread, which lives until serve stops it).
  */
-static pid_t spawn_worker(const char *config_path)
+static pid_t spawn_worker(const char *config_path, int metrics_fd)
 {
 	char *argv[] = {(char *)"portcullis", (char *)"worker",       (char *)"-c",
 	                (char *)config_path,  (char *)"--supervised", NULL};
@@ -67,8 +70,15 @@ static pid_t spawn_worker(const char *config_path)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
-	/* Nothing of serve's crosses the exec (its fds are CLOEXEC already; make sure). */
-	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+	/* Only the metrics page crosses the exec (serve's fds are CLOEXEC already; make sure). */
+	if (metrics_fd >= 0) {
+		if (metrics_fd == WORKER_METRICS_FD)
+			fcntl(metrics_fd, F_SETFD, 0);
+		else
+			dup2(metrics_fd, WORKER_METRICS_FD);
+	}
+	close_range(metrics_fd >= 0 ? WORKER_METRICS_FD + 1 : WORKER_METRICS_FD, ~0U,
+	            CLOSE_RANGE_CLOEXEC);
 	execv("/proc/self/exe", argv);
 	_exit(127);
 }
@@ -113,7 +123,7 @@ static void supervise(struct bg_thread *t, void *arg)
 	int64_t backoff = CHILD_BACKOFF_MIN_MS;
 	while (!bg_thread_stopping(t)) {
 		int64_t started = clock_mono_ms();
-		pid_t pid = spawn_worker(s->config_path);
+		pid_t pid = spawn_worker(s->config_path, s->metrics_fd);
 		if (pid < 0) {
 			char e[16];
 			snprintf(e, sizeof e, "%d", errno);
@@ -148,6 +158,13 @@ static int supervisor_start(struct supervisor *s, const char *config_path)
 {
 	memset(s, 0, sizeof *s);
 	s->config_path = config_path;
+	int64_t *cells = NULL;
+	s->metrics_fd = worker_metrics_page(&cells);
+	if (s->metrics_fd < 0)
+		log_event(LOG_WARN, "worker_metrics", "error",
+		          "no shared page: serve's /metrics lacks "
+		          "the worker's series",
+		          NULL);
 	metrics_register(&m_worker_restarts);
 	return bg_thread_start(&s->t, "supervisor", NULL, supervise, s);
 }

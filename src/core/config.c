@@ -554,6 +554,19 @@ bool config_worker_enabled(const struct config *cfg)
 	return !cfg->worker_enabled || strcmp(cfg->worker_enabled, "true") == 0;
 }
 
+char *config_path_of(const struct config *cfg, const char *value)
+{
+	const char *slash = cfg->path ? strrchr(cfg->path, '/') : NULL;
+
+	if (!value[0] || value[0] == '/' || !slash)
+		return xstrdup(value);
+	size_t dl = (size_t)(slash - cfg->path) + 1;
+	char *out = xmalloc(dl + strlen(value) + 1);
+	memcpy(out, cfg->path, dl);
+	memcpy(out + dl, value, strlen(value) + 1);
+	return out;
+}
+
 int config_split_listen(const char *listen, char *host, size_t cap, int *port)
 {
 	const char *colon;

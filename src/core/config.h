@@ -156,6 +156,13 @@ int config_worker_count(const struct config *cfg);
 /** [worker] enabled: serve runs the background tier as its child. */
 bool config_worker_enabled(const struct config *cfg);
 
+/**
+ * A file setting's path as a malloc'd string (free()): value itself when it is
+ * absolute, else value relative to the directory of the config file cfg came
+ * from (the working directory when it came from none). "" gives "".
+ */
+char *config_path_of(const struct config *cfg, const char *value);
+
 /** Split "host:port" / "[v6]:port" into host (cap bytes) and port. 0 or -1. */
 int config_split_listen(const char *listen, char *host, size_t cap, int *port);
 

@@ -58,8 +58,13 @@ void metrics_register(struct metric *m)
 			pthread_mutex_unlock(&reg_lock);
 			return;
 		}
-	m->next = registered;
-	registered = m;
+	/* After the family's last series, so that a family is rendered together. */
+	struct metric **at = &registered;
+	for (struct metric **p = &registered; *p; p = &(*p)->next)
+		if (strcmp((*p)->name, m->name) == 0)
+			at = &(*p)->next;
+	m->next = *at;
+	*at = m;
 	pthread_mutex_unlock(&reg_lock);
 }
 
@@ -108,8 +113,17 @@ void metrics_render(struct buf *out)
 	buf_printf(out, "portcullis_http_request_duration_seconds_count %lld\n",
 	           (long long)atomic_load_explicit(&duration_count, memory_order_relaxed));
 	pthread_mutex_lock(&reg_lock);
-	for (struct metric *m = registered; m; m = m->next)
-		buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", m->name, m->help, m->name,
-		           m->type, m->name, (long long)metric_get(m));
+	const char *family = NULL;
+	for (struct metric *m = registered; m; m = m->next) {
+		if (!family || strcmp(family, m->name) != 0)
+			buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
+			           m->type);
+		family = m->name;
+		if (m->labels)
+			buf_printf(out, "%s{%s} %lld\n", m->name, m->labels,
+			           (long long)metric_get(m));
+		else
+			buf_printf(out, "%s %lld\n", m->name, (long long)metric_get(m));
+	}
 	pthread_mutex_unlock(&reg_lock);
 }

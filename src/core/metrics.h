@@ -23,13 +23,23 @@ void metrics_set_route_label(int idx, const char *method, const char *label);
 /** Count one finished request for a route slot, status and duration. */
 void metrics_record_request(int route_idx, int status, int64_t duration_us);
 
-/** A named counter or gauge other modules update. */
+/**
+ * A named counter or gauge other modules update. Series of one family
+ * (same name, different labels) are rendered under one HELP/TYPE header.
+ */
 struct metric {
 	const char *name; /* e.g. "portcullis_request_log_dropped_total" */
 	const char *help;
 	const char *type; /* "counter" or "gauge" */
 	int64_t value;    /* only through the __atomic builtins below */
 	struct metric *next;
+	const char *labels; /* "outcome=\"succeeded\"", or NULL */
+	/*
+	 * Where the value lives when not in value: a cell of memory shared with
+	 * another process (the background tier's child writes, serve renders).
+	 * Set before the metric is used (metric_bind), then never changed.
+	 */
+	int64_t *cell;
 };
 
 /**
@@ -39,22 +49,36 @@ struct metric {
  */
 #define METRIC_INIT(name, help, type)                                                              \
 	{                                                                                          \
-		(name), (help), (type), 0, NULL                                                    \
+		(name), (help), (type), 0, NULL, NULL, NULL                                        \
+	}
+/** The same with labels ("outcome=\"succeeded\""), for one series of a family. */
+#define METRIC_INIT_LABELS(name, labels, help, type)                                               \
+	{                                                                                          \
+		(name), (help), (type), 0, NULL, (labels), NULL                                    \
 	}
 
 /** Register m (static storage) so /metrics renders it. Idempotent. */
 void metrics_register(struct metric *m);
+/** Keep m's value in *cell (shared memory; see struct metric) from now on. */
+static inline void metric_bind(struct metric *m, int64_t *cell)
+{
+	m->cell = cell;
+}
+static inline int64_t *metric_cell_(struct metric *m)
+{
+	return m->cell ? m->cell : &m->value;
+}
 static inline void metric_add(struct metric *m, int64_t n)
 {
-	__atomic_fetch_add(&m->value, n, __ATOMIC_RELAXED);
+	__atomic_fetch_add(metric_cell_(m), n, __ATOMIC_RELAXED);
 }
 static inline void metric_set(struct metric *m, int64_t v)
 {
-	__atomic_store_n(&m->value, v, __ATOMIC_RELAXED);
+	__atomic_store_n(metric_cell_(m), v, __ATOMIC_RELAXED);
 }
 static inline int64_t metric_get(struct metric *m)
 {
-	return __atomic_load_n(&m->value, __ATOMIC_RELAXED);
+	return __atomic_load_n(metric_cell_(m), __ATOMIC_RELAXED);
 }
 
 /** Render everything (Prometheus text format 0.0.4) into out. */

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,10 +178,14 @@ int mailer_open(const struct config *cfg, struct mailer **out, char *err, size_t
 		mailer_free(m);
 		return -1;
 	}
-	if (cfg->mail_password_file[0] &&
-	    read_password(cfg->mail_password_file, m->password, sizeof m->password, err, cap) < 0) {
-		mailer_free(m);
-		return -1;
+	if (cfg->mail_password_file[0]) {
+		char *path = config_path_of(cfg, cfg->mail_password_file);
+		int rc = read_password(path, m->password, sizeof m->password, err, cap);
+		free(path);
+		if (rc < 0) {
+			mailer_free(m);
+			return -1;
+		}
 	}
 	m->url = xstrdup(cfg->mail_url);
 	m->username = xstrdup(cfg->mail_username);
@@ -383,10 +388,26 @@ static const struct notice notices[] = {
      "Review your usage; requests may be limited when the budget is used up."},
 };
 
+#define N_NOTICES (sizeof notices / sizeof notices[0])
+static const char *notice_types[N_NOTICES + 1];
+static pthread_once_t notice_types_once = PTHREAD_ONCE_INIT;
+
+static void fill_notice_types(void)
+{
+	for (size_t i = 0; i < N_NOTICES; i++)
+		notice_types[i] = notices[i].type;
+}
+
+const char *const *mail_notice_types(void)
+{
+	pthread_once(&notice_types_once, fill_notice_types);
+	return notice_types;
+}
+
 int mail_notice_render(const char *type, const char *body, char **subject, char **text)
 {
 	const struct notice *n = NULL;
-	for (size_t i = 0; i < sizeof notices / sizeof notices[0]; i++)
+	for (size_t i = 0; i < N_NOTICES; i++)
 		if (strcmp(notices[i].type, type) == 0)
 			n = &notices[i];
 	if (!n)

@@ -62,6 +62,9 @@ CURL *mail_job_easy(struct mail_job *j);
 /** Free the job (its easy handle removed from any multi first). */
 void mail_job_free(struct mail_job *j);
 
+/** The types mail_notice_render writes (the mailed types), NULL-terminated. */
+const char *const *mail_notice_types(void);
+
 /**
  * Subject and text (malloc'd, caller frees both) of the notice mail for a
  * webhook message of type with body (the stored message body JSON). -1 for

@@ -1,7 +1,8 @@
 /*
  * worker.c: the background tier's process (see worker.h). It owns the
- * configuration, the store and the optional /readyz + /metrics listener;
- * the delivery work itself runs on the threads it starts.
+ * configuration, the store, the mailer and the optional /readyz + /metrics
+ * listener; the work runs on two threads it starts: the delivery engine
+ * (engine.c) and the hourly webhook retention purge.
  *
  * The listener is the same HTTP server as serve's (src/http/server.c), on
  * one worker loop with its own two routes, so the worker has one way of
@@ -10,19 +11,28 @@
 #include "delivery/worker.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/thread.h"
 #include "core/workpool.h"
+#include "delivery/engine.h"
+#include "delivery/mail.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "store/store.h"
+#include "store/store_webhooks.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#define RETENTION_EVERY_MS (3600 * 1000)
 
 struct worker {
 	struct config cfg;
@@ -35,7 +45,69 @@ struct worker {
 	bool supervised;
 	int stop_pipe[2];
 	char owner[300];
+	struct mailer *mailer;
+	struct engine *engine;
+	struct bg_thread retention;
+	char *key_file;
 };
+
+/* ---------- the webhook retention purge ---------- */
+
+static void retention_main(struct bg_thread *t, void *arg)
+{
+	struct worker *w = arg;
+	do {
+		pthread_mutex_unlock(t->lock);
+		int64_t cutoff = clock_now_ms() - w->cfg.retention_webhook_days * 86400000LL;
+		int64_t deleted = 0;
+		int rc = store_webhooks_purge(w->st, cutoff, &deleted);
+		if (rc == STORE_OK)
+			log_info("webhooks: purged %lld row(s) older than %lld day(s)",
+			         (long long)deleted, (long long)w->cfg.retention_webhook_days);
+		else
+			log_event(LOG_ERROR, "store_error", "op", "webhook_purge", NULL);
+		pthread_mutex_lock(t->lock);
+	} while (bg_thread_wait(t, RETENTION_EVERY_MS));
+}
+
+/* ---------- metrics shared with serve ---------- */
+
+/*
+ * serve passes a memfd of WORKER_METRICS_BYTES as fd WORKER_METRICS_FD:
+ * the engine's counters live there, so serve's /metrics shows them (and
+ * they survive a restart of this process). Alone, they live here.
+ */
+static void metrics_setup(bool supervised)
+{
+	int64_t *cells = NULL;
+	struct stat sb;
+	if (supervised && fstat(WORKER_METRICS_FD, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    sb.st_size >= (off_t)WORKER_METRICS_BYTES) {
+		void *p = mmap(NULL, WORKER_METRICS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+		               WORKER_METRICS_FD, 0);
+		if (p != MAP_FAILED)
+			cells = p;
+		close(WORKER_METRICS_FD);
+	}
+	engine_metrics_register(cells);
+}
+
+int worker_metrics_page(int64_t **cells)
+{
+	int fd = memfd_create("portcullis-metrics", MFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	void *p = MAP_FAILED;
+	if (ftruncate(fd, WORKER_METRICS_BYTES) == 0)
+		p = mmap(NULL, WORKER_METRICS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		return -1;
+	}
+	*cells = p;
+	engine_metrics_register(*cells);
+	return fd;
+}
 
 void worker_owner_name(const struct config *cfg, char *out, size_t cap)
 {
@@ -127,6 +199,10 @@ int worker_open(const struct worker_options *o, struct worker **out, char *err, 
 		goto fail;
 	}
 	worker_owner_name(&w->cfg, w->owner, sizeof w->owner);
+	if (mailer_open(&w->cfg, &w->mailer, err, cap) < 0)
+		goto fail;
+	w->key_file = config_path_of(&w->cfg, w->cfg.secrets_private_key_file);
+	metrics_setup(w->supervised);
 	if (w->cfg.worker_listen[0] && start_listener(w, err, cap) < 0)
 		goto fail;
 	*out = w;
@@ -149,8 +225,34 @@ static void wait_for_stop(struct worker *w)
 	}
 }
 
+/* Start the engine and the retention purge. */
+static int start_work(struct worker *w)
+{
+	/* A restarted worker resumes at once what it held when it died. */
+	if (store_claim_release_all(w->st, w->owner) != STORE_OK)
+		log_event(LOG_WARN, "store_error", "op", "webhook_release", NULL);
+	struct engine_options eo = {
+	    .st = w->st,
+	    .cfg = &w->cfg,
+	    .owner = w->owner,
+	    .key_file = w->key_file,
+	    .mailer = w->mailer,
+	};
+	char err[512];
+	if (engine_start(&eo, &w->engine, err, sizeof err) < 0) {
+		log_event(LOG_ERROR, "worker_failed", "error", err, NULL);
+		return -1;
+	}
+	if (bg_thread_start(&w->retention, "wh-retention", NULL, retention_main, w) < 0)
+		log_event(LOG_ERROR, "worker_failed", "error", "cannot start the retention thread",
+		          NULL);
+	return 0;
+}
+
 int worker_run(struct worker *w)
 {
+	if (start_work(w) < 0)
+		return -1;
 	char port[16] = "";
 	if (w->server)
 		snprintf(port, sizeof port, "%d", http_server_port(w->server));
@@ -160,6 +262,9 @@ int worker_run(struct worker *w)
 		http_server_run(w->server);
 	else
 		wait_for_stop(w);
+	bg_thread_stop(&w->retention);
+	engine_stop(w->engine); /* attempts in flight finish or their leases are given back */
+	w->engine = NULL;
 	log_event(LOG_INFO, "worker_stopped", "owner", w->owner, NULL);
 	return 0;
 }
@@ -178,8 +283,12 @@ void worker_close(struct worker *w)
 {
 	if (!w)
 		return;
+	bg_thread_stop(&w->retention);
+	engine_stop(w->engine);
 	workpool_destroy(w->pool);
 	w->pool = NULL;
+	mailer_free(w->mailer);
+	free(w->key_file);
 	if (w->server)
 		http_server_destroy(w->server);
 	store_close(w->st);

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct worker;
 
@@ -26,7 +27,7 @@ struct worker_options {
  */
 int worker_open(const struct worker_options *o, struct worker **out, char *err, size_t cap);
 
-/** Run until worker_stop(); returns 0 after a clean stop. */
+/** Run until worker_stop(); returns 0 after a clean stop, -1 when the tier cannot start. */
 int worker_run(struct worker *w);
 
 /** Ask worker_run to return. Async-signal-safe. */
@@ -42,5 +43,15 @@ void worker_close(struct worker *w);
  */
 struct config;
 void worker_owner_name(const struct config *cfg, char *out, size_t cap);
+
+/** The metrics page serve shares with its child: its size, and the child's fd for it. */
+#define WORKER_METRICS_BYTES 4096
+#define WORKER_METRICS_FD    3
+/**
+ * In serve, before starting the child: create the page (a memfd, close-on-
+ * exec: the spawn dup2()s it to WORKER_METRICS_FD), map it and register the
+ * tier's metrics with their values there. Returns the fd, or -1.
+ */
+int worker_metrics_page(int64_t **cells);
 
 #endif

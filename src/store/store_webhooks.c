@@ -1293,10 +1293,6 @@ static char *response_text(const char *s)
 		return NULL;
 	const unsigned char *u = (const unsigned char *)s;
 	size_t n = strnlen(s, STORE_WH_RESPONSE_MAX), o = 0;
-	/* Cut before a character the bound would split (u[n] continues it). */
-	if (u[n])
-		while (n > 0 && (u[n] & 0xc0) == 0x80)
-			n--;
 	char *out = xmalloc(n + 1);
 	for (size_t i = 0; i < n;) {
 		size_t len = utf8_seq(u + i, n - i);

@@ -118,3 +118,97 @@ def test_portcullis_worker_alone_serves_readyz_and_metrics(make_instance):
     with open(os.path.join(inst.dir, "worker.log")) as f:
         text = f.read()
     assert '"owner":"node-a"' in text and '"event":"worker_stopped"' in text
+
+
+def ensure_key_file(inst):
+    """The instance's [secrets] private_key_file (secrets.key beside the
+    config), written in the pcsk1 format if init did not make one."""
+    path = os.path.join(inst.dir, "secrets.key")
+    if not os.path.exists(path):
+        import base64
+        import hashlib
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+        k = X25519PrivateKey.generate()
+        raw = serialization.Encoding.Raw
+        sk = k.private_bytes(raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+        pk = k.public_key().public_bytes(raw, serialization.PublicFormat.Raw)
+        kid = hashlib.sha256(pk).hexdigest()[:16]
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, f"pcsk1:{kid}:{base64.b64encode(sk).decode()}\n".encode())
+        os.close(fd)
+    return os.path.realpath(path)
+
+
+def opened_or_mapped(pid, path):
+    """Descriptors and mappings of pid that name path."""
+    hits = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.path.realpath(os.readlink(f"/proc/{pid}/fd/{fd}")) == path:
+                hits.append(f"fd {fd}")
+        except FileNotFoundError:
+            pass
+    with open(f"/proc/{pid}/maps") as f:
+        hits += [line.strip() for line in f if line.rstrip().endswith(path)]
+    return hits
+
+
+def test_serve_never_opens_the_private_key_its_child_reads(make_instance):
+    inst = make_instance()
+    key = ensure_key_file(inst)
+    inst.start()
+    child = worker_child(inst)
+    deadline = time.time() + 10
+    while time.time() < deadline and not any(
+            e.get("event") == "secrets_keyring_loaded" for e in inst.log_events()):
+        time.sleep(0.05)
+    loaded = [e for e in inst.log_events() if e.get("event") == "secrets_keyring_loaded"]
+    assert loaded and loaded[0]["keys"] >= 1, inst.read_log()
+    assert alive(child)
+    assert opened_or_mapped(inst.proc.pid, key) == []
+    # The check itself sees an open key file: a process that holds one is found.
+    with open(key) as held:
+        assert opened_or_mapped(os.getpid(), key) == [f"fd {held.fileno()}"]
+
+
+def metric(text, series):
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def test_serve_metrics_show_what_the_worker_counts_across_a_restart(make_instance):
+    """The worker's counters live in a page serve shares with it: one
+    scrape of serve shows them, and a restarted worker keeps counting on."""
+    import sqlite3
+    inst = make_instance(store="sqlite").start()
+    child = worker_child(inst)
+    m = requests.get(inst.url("/metrics"), timeout=5).text
+    assert metric(m, "portcullis_webhook_messages_total") == 0
+    assert metric(m, "portcullis_webhook_attempts_in_flight") == 0
+    assert 'portcullis_webhook_attempts_total{outcome="egress_refused"} 0' in m
+
+    def add_message(i):
+        with sqlite3.connect(inst.db_path) as db:
+            db.execute("INSERT INTO webhook_messages (id, org_id, type, body, created_at) "
+                       "VALUES (?, NULL, 'global.killed', '{}', ?)",
+                       (f"msg_01TESTMESSAGE00000000000{i}", int(time.time() * 1000)))
+
+    def wait_messages(n):
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            v = metric(requests.get(inst.url("/metrics"), timeout=5).text,
+                       "portcullis_webhook_messages_total")
+            if v == n:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"messages_total never reached {n}: {v}")
+
+    add_message(1)
+    wait_messages(1)  # fanned out by the child, rendered by serve
+    os.kill(child, signal.SIGKILL)
+    worker_child(inst, not_pid=child)
+    add_message(2)
+    wait_messages(2)
