@@ -367,6 +367,17 @@ static int changed_one(struct db_conn *c, const char *sql, const struct db_param
 	return rc;
 }
 
+/* STORE_OK when a query finds a row, else STORE_ENOTFOUND. */
+static int row_exists(struct db_conn *c, const char *sql, const struct db_param *p, int n)
+{
+	struct db_result *r = NULL;
+	int rc = sq(c, sql, p, n, &r);
+	if (rc == STORE_OK && r->nrows == 0)
+		rc = STORE_ENOTFOUND;
+	db_result_free(r);
+	return rc;
+}
+
 static int endpoint_update_fn(struct db_conn *c, void *arg)
 {
 	const struct store_endpoint *e = arg;
@@ -688,15 +699,20 @@ int store_message_list(struct store *st, const struct store_message_filter *f,
 static int message_visible(struct db_conn *c, const char *org_id, const char *id)
 {
 	struct db_param p[] = {P_TEXT(id), P_TEXT(org_id), P_TEXT(org_id)};
-	struct db_result *r = NULL;
-	int rc = sq(c,
-	            "SELECT 1 FROM webhook_messages WHERE id = ? AND (? IS NULL OR org_id = ? "
-	            "OR org_id IS NULL)",
-	            p, 3, &r);
-	if (rc == STORE_OK && r->nrows == 0)
-		rc = STORE_ENOTFOUND;
-	db_result_free(r);
-	return rc;
+	return row_exists(c,
+	                  "SELECT 1 FROM webhook_messages WHERE id = ? AND (? IS NULL OR "
+	                  "org_id = ? OR org_id IS NULL)",
+	                  p, 3);
+}
+
+/* STORE_OK when endpoint id of org_id (NULL: any) exists and is not deleted. */
+static int endpoint_live(struct db_conn *c, const char *org_id, const char *id)
+{
+	struct db_param p[] = {P_TEXT(id), P_TEXT(org_id), P_TEXT(org_id)};
+	return row_exists(c,
+	                  "SELECT 1 FROM webhook_endpoints WHERE id = ? AND (? IS NULL OR "
+	                  "org_id = ?) AND deleted_at IS NULL",
+	                  p, 3);
 }
 
 int store_attempt_list(struct store *st, const char *org_id, const char *message_id,
@@ -797,15 +813,7 @@ static int recover_fn(struct db_conn *c, void *arg)
 {
 	const struct requeue_args *ra = arg;
 	int64_t now = clock_now_ms();
-	struct db_param g[] = {P_TEXT(ra->endpoint_id), P_TEXT(ra->org_id), P_TEXT(ra->org_id)};
-	struct db_result *r = NULL;
-	int rc = sq(c,
-	            "SELECT 1 FROM webhook_endpoints WHERE id = ? AND (? IS NULL OR org_id = ?) "
-	            "AND deleted_at IS NULL",
-	            g, 3, &r);
-	if (rc == STORE_OK && r->nrows == 0)
-		rc = STORE_ENOTFOUND;
-	db_result_free(r);
+	int rc = endpoint_live(c, ra->org_id, ra->endpoint_id);
 	struct db_param p[] = {P_INT(now), P_INT(now), P_TEXT(ra->endpoint_id), P_INT(ra->since)};
 	if (rc == STORE_OK)
 		rc = update_count(c,
@@ -889,6 +897,42 @@ static int deliveries_insert(struct db_conn *c, const struct new_deliveries *nd)
 	struct multi m = {
 	    .sql = dlv_insert_sql, .cols = DLV_COLS, .fill = fill_delivery, .ctx = nd};
 	return multi_run(c, &m, nd->n);
+}
+
+struct ep_test_args {
+	const struct store_endpoint *e;
+	const struct store_message *m;
+};
+
+static int endpoint_test_fn(struct db_conn *c, void *arg)
+{
+	const struct ep_test_args *ta = arg;
+	int rc = endpoint_live(c, ta->e->org_id, ta->e->id);
+	/* Fanned out already: its one delivery is to this endpoint only. */
+	struct msg_row m = {.id = ta->m->id,
+	                    .org_id = ta->e->org_id,
+	                    .project_id = ta->m->project_id,
+	                    .type = ta->m->type,
+	                    .body = ta->m->body,
+	                    .fanned_out = true,
+	                    .created_at = ta->m->created_at};
+	if (rc == STORE_OK)
+		rc = msg_insert(c, &m, NULL);
+	struct new_deliveries nd = {.message_id = ta->m->id, .now = clock_now_ms()};
+	new_delivery_add(&nd, ta->e->org_id, ta->e->id);
+	if (rc == STORE_OK)
+		rc = deliveries_insert(c, &nd);
+	free(nd.d);
+	return rc;
+}
+
+int store_endpoint_test(struct store *st, const struct store_endpoint *e,
+                        const struct store_message *m, const struct audit_input *a)
+{
+	if (!endpoint_ok(e) || !m->body)
+		return STORE_ERROR;
+	struct ep_test_args ta = {e, m};
+	return st_in_tx(st, endpoint_test_fn, &ta, a, NO_CHANGE);
 }
 
 /* True when type is one of the space-separated types ("" or NULL: all). */
@@ -1293,6 +1337,10 @@ static char *response_text(const char *s)
 		return NULL;
 	const unsigned char *u = (const unsigned char *)s;
 	size_t n = strnlen(s, STORE_WH_RESPONSE_MAX), o = 0;
+	/* Cut before a character the bound would split (u[n] continues it). */
+	if (u[n])
+		while (n > 0 && (u[n] & 0xc0) == 0x80)
+			n--;
 	char *out = xmalloc(n + 1);
 	for (size_t i = 0; i < n;) {
 		size_t len = utf8_seq(u + i, n - i);
