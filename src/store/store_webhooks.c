@@ -50,6 +50,8 @@
 #define BODY_MAX         (STORE_WH_PAYLOAD_MAX + 1024) /* a payload and its envelope */
 #define ERROR_CLASS_MAX  31
 #define FANOUT_BATCH_MAX 500
+/* Due rows one claim looks at (DUE_IDS): enough for limit over several targets. */
+#define WINDOW_ROWS(limit) ((limit)*4 + 64)
 
 /* A NUL inside the field's array: it is a bounded C string. */
 #define FIELD_OK(f) (memchr((f), 0, sizeof(f)) != NULL)
@@ -378,6 +380,25 @@ static int row_exists(struct db_conn *c, const char *sql, const struct db_param 
 	return rc;
 }
 
+/*
+ * A disabled endpoint's pending deliveries leave the claim index's due
+ * range (next_attempt_at NULL: they stay pending, never due), so claims do
+ * not walk past them however many pile up; enabling it makes them due now.
+ */
+static int endpoint_park(struct db_conn *c, const char *id, bool disabled)
+{
+	struct db_param p[] = {P_TEXT(id)};
+	struct db_param q[] = {P_INT(clock_now_ms()), P_TEXT(id)};
+	return disabled ? sq(c,
+	                     "UPDATE webhook_deliveries SET next_attempt_at = NULL WHERE "
+	                     "endpoint_id = ? AND status = 'pending'",
+	                     p, 1, NULL)
+	                : sq(c,
+	                     "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE "
+	                     "endpoint_id = ? AND status = 'pending' AND next_attempt_at IS NULL",
+	                     q, 2, NULL);
+}
+
 static int endpoint_update_fn(struct db_conn *c, void *arg)
 {
 	const struct store_endpoint *e = arg;
@@ -402,7 +423,7 @@ static int endpoint_update_fn(struct db_conn *c, void *arg)
 	                       P_INT(now),
 	                       P_TEXT(e->id),
 	                       P_TEXT(e->org_id)};
-	return changed_one(
+	int rc = changed_one(
 	    c,
 	    "UPDATE webhook_endpoints SET url = ?, description = ?, event_types = ?, "
 	    "project_id = ?, rate_limit_per_second = ?, "
@@ -415,6 +436,9 @@ static int endpoint_update_fn(struct db_conn *c, void *arg)
 	    "disabled_at = CASE WHEN ? = 0 THEN NULL ELSE COALESCE(disabled_at, ?) END, "
 	    "updated_at = ? WHERE id = ? AND org_id = ? AND deleted_at IS NULL",
 	    p, 14);
+	if (rc == STORE_OK)
+		rc = endpoint_park(c, e->id, disabled);
+	return rc;
 }
 
 int store_endpoint_update(struct store *st, const struct store_endpoint *e,
@@ -537,6 +561,8 @@ static int endpoint_notice_fn(struct db_conn *c, void *arg)
 	                           "UPDATE webhook_endpoints SET failing_notified_at = ? WHERE "
 	                           "id = ? AND failing_notified_at IS NULL AND deleted_at IS NULL",
 	                           f, 2);
+	if (rc == STORE_OK && disable)
+		rc = endpoint_park(c, na->id, true);
 	json_t *details = json_pack("{s:s}", "reason", na->reason);
 	struct audit_input a = {.org_id = org,
 	                        .actor_type = "system",
@@ -1048,17 +1074,20 @@ int store_fanout(struct store *st, const char *const *mail_types, int limit, int
 /*
  * The due deliveries, at most per_endpoint of one target, oldest due first:
  * pending, next_attempt_at <= now, lease ended, not of a disabled or
- * deleted endpoint, not a skipped target (a JSON array of ids). Parameters:
- * now, now, skip, per_endpoint, limit.
+ * deleted endpoint, not a skipped target (a JSON array of ids). The window
+ * runs over the first `window` such rows in due order only (the claim
+ * index's walk stops there), so a claim costs the same with a backlog of a
+ * million as with a thousand. Parameters: now, now, skip, window,
+ * per_endpoint, limit.
  */
 #define DUE_IDS(JSON_EACH)                                                                         \
-	"SELECT id FROM (SELECT d.id AS id, d.next_attempt_at AS na, row_number() OVER "           \
-	"(PARTITION BY d.target ORDER BY d.next_attempt_at, d.id) AS rn FROM "                     \
+	"SELECT id FROM (SELECT id, na, row_number() OVER (PARTITION BY target ORDER BY na, id) "  \
+	"AS rn FROM (SELECT d.id AS id, d.target AS target, d.next_attempt_at AS na FROM "         \
 	"webhook_deliveries d LEFT JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE "        \
 	"d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR "           \
 	"d.lease_until <= ?) AND (d.endpoint_id IS NULL OR (e.disabled_at IS NULL AND "            \
-	"e.deleted_at IS NULL)) AND d.target NOT IN (" JSON_EACH ")) w WHERE w.rn <= ? "           \
-	"ORDER BY w.na, w.id LIMIT ?"
+	"e.deleted_at IS NULL)) AND d.target NOT IN (" JSON_EACH ") ORDER BY d.next_attempt_at "   \
+	"LIMIT ?) c) w WHERE w.rn <= ? ORDER BY w.na, w.id LIMIT ?"
 
 #define CLAIM_COLS(D)                                                                              \
 	D ".id, " D ".message_id, " D ".org_id, " D ".channel, m.type, m.body, " D                 \
@@ -1158,22 +1187,25 @@ static int claim_fn(struct db_conn *c, void *arg)
 	struct db_result *r = NULL;
 	int rc;
 	if (is_pg(c)) {
-		struct db_param p[] = {
-		    P_TEXT(ca->owner),     P_INT(ca->lease_until),  P_INT(ca->lease_until),
-		    P_INT(ca->now),        P_INT(ca->now),          P_INT(ca->now),
-		    P_TEXT(ca->skip_json), P_INT(ca->per_endpoint), P_INT(2 * ca->limit),
-		    P_INT(ca->now),        P_INT(ca->now),          P_INT(ca->limit)};
-		rc = sq(c, claim_pg_sql, p, 12, &r);
+		struct db_param p[] = {P_TEXT(ca->owner),       P_INT(ca->lease_until),
+		                       P_INT(ca->lease_until),  P_INT(ca->now),
+		                       P_INT(ca->now),          P_INT(ca->now),
+		                       P_TEXT(ca->skip_json),   P_INT(WINDOW_ROWS(ca->limit)),
+		                       P_INT(ca->per_endpoint), P_INT(2 * ca->limit),
+		                       P_INT(ca->now),          P_INT(ca->now),
+		                       P_INT(ca->limit)};
+		rc = sq(c, claim_pg_sql, p, 13, &r);
 		if (rc == STORE_OK)
 			rc = claim_fill(ca, r);
 		db_result_free(r);
 		return rc;
 	}
-	struct db_param p[] = {
-	    P_TEXT(ca->owner),     P_INT(ca->lease_until),  P_INT(ca->lease_until),
-	    P_INT(ca->now),        P_INT(ca->now),          P_INT(ca->now),
-	    P_TEXT(ca->skip_json), P_INT(ca->per_endpoint), P_INT(ca->limit)};
-	rc = sq(c, claim_sqlite_sql, p, 9, &r);
+	struct db_param p[] = {P_TEXT(ca->owner),       P_INT(ca->lease_until),
+	                       P_INT(ca->lease_until),  P_INT(ca->now),
+	                       P_INT(ca->now),          P_INT(ca->now),
+	                       P_TEXT(ca->skip_json),   P_INT(WINDOW_ROWS(ca->limit)),
+	                       P_INT(ca->per_endpoint), P_INT(ca->limit)};
+	rc = sq(c, claim_sqlite_sql, p, 10, &r);
 	if (rc != STORE_OK || r->nrows == 0) {
 		if (rc == STORE_OK)
 			ca->out = xcalloc(1, sizeof *ca->out);

@@ -846,6 +846,28 @@ static void test_claims(void **state)
 	int64_t pending = -1, oldest = -1;
 	assert_int_equal(store_outbox_stats(st, &pending, &oldest), STORE_OK);
 	assert_int_equal(pending, 2); /* the disabled endpoint's do not count */
+	/* Parked out of the due range; enabled again, due at once. */
+	assert_int_equal(raw_int(st,
+	                         "SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = "
+	                         "'ep_a1' AND status = 'pending' AND next_attempt_at IS NULL",
+	                         NULL, NULL),
+	                 6);
+	e.disabled_at = -1;
+	assert_int_equal(store_endpoint_update(st, &e, &a), STORE_OK);
+	assert_int_equal(
+	    store_claim(st, "w6", clock_now_ms() + 1, later + 1000, 100, 100, NULL, 0, &c, &n),
+	    STORE_OK);
+	assert_int_equal(n, 6);
+	assert_int_equal(count_target(c, n, "ep_a1"), 6);
+	store_claims_free(c, n);
+	/* Disabled by the background tier: parked too. */
+	assert_int_equal(store_claim_release_all(st, "w6"), STORE_OK);
+	assert_int_equal(store_endpoint_disable(st, "ep_a1", "gone", later), STORE_OK);
+	assert_int_equal(raw_int(st,
+	                         "SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = "
+	                         "'ep_a1' AND next_attempt_at IS NULL",
+	                         NULL, NULL),
+	                 6);
 	/* A deleted endpoint's pending deliveries end failed. */
 	assert_int_equal(store_endpoint_delete(st, ORG_A, "ep_a1", &a), STORE_OK);
 	assert_int_equal(raw_int(st,
