@@ -864,6 +864,18 @@ int store_endpoint_recover(struct store *st, const char *org_id, const char *end
 
 /* ---------- deliveries ---------- */
 
+/* A JSON array of the n strings (each bounded), malloc'd. */
+static char *json_ids(const char *const *ids, int n, size_t max_each)
+{
+	json_t *a = json_array();
+	for (int i = 0; i < n; i++)
+		if (ids[i] && bounded(ids[i], max_each))
+			json_array_append_new(a, json_string(ids[i]));
+	char *s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
 /* One new delivery row: id, message, org, target, channel, endpoint, and now three times. */
 #define DLV_COLS 9
 #define DLV_ROW  "(?, ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, NULL, ?, ?)"
@@ -875,19 +887,20 @@ static const char *const dlv_insert_sql[] = MR_SIZES(DLV_INSERT, DLV_ROW);
 
 struct new_delivery {
 	char id[STORE_WH_ID_MAX + 1];
+	char message_id[STORE_WH_ID_MAX + 1];
 	char org_id[STORE_ID_LEN + 1];
 	char target[STORE_WH_ID_MAX + 8]; /* an endpoint id or mail:<org id> */
 	bool mail;
 };
 
 struct new_deliveries {
-	const char *message_id;
 	int64_t now;
 	struct new_delivery *d;
 	int n, cap;
 };
 
-static void new_delivery_add(struct new_deliveries *nd, const char *org_id, const char *endpoint_id)
+static void new_delivery_add(struct new_deliveries *nd, const char *message_id, const char *org_id,
+                             const char *endpoint_id)
 {
 	if (nd->n == nd->cap) {
 		nd->cap = nd->cap ? nd->cap * 2 : 16;
@@ -895,6 +908,7 @@ static void new_delivery_add(struct new_deliveries *nd, const char *org_id, cons
 	}
 	struct new_delivery *d = &nd->d[nd->n++];
 	ulid_prefixed("dlv", d->id, sizeof d->id);
+	st_copy_str(d->message_id, sizeof d->message_id, message_id);
 	st_copy_str(d->org_id, sizeof d->org_id, org_id);
 	if (endpoint_id)
 		st_copy_str(d->target, sizeof d->target, endpoint_id);
@@ -908,7 +922,7 @@ static void fill_delivery(const void *ctx, int i, struct db_param *p)
 	const struct new_deliveries *nd = ctx;
 	const struct new_delivery *d = &nd->d[i];
 	p[0] = P_TEXT(d->id);
-	p[1] = P_TEXT(nd->message_id);
+	p[1] = P_TEXT(d->message_id);
 	p[2] = P_TEXT(d->org_id);
 	p[3] = P_TEXT(d->target);
 	p[4] = P_TEXT(d->mail ? "email" : "webhook");
@@ -944,8 +958,8 @@ static int endpoint_test_fn(struct db_conn *c, void *arg)
 	                    .created_at = ta->m->created_at};
 	if (rc == STORE_OK)
 		rc = msg_insert(c, &m, NULL);
-	struct new_deliveries nd = {.message_id = ta->m->id, .now = clock_now_ms()};
-	new_delivery_add(&nd, ta->e->org_id, ta->e->id);
+	struct new_deliveries nd = {.now = clock_now_ms()};
+	new_delivery_add(&nd, ta->m->id, ta->e->org_id, ta->e->id);
 	if (rc == STORE_OK)
 		rc = deliveries_insert(c, &nd);
 	free(nd.d);
@@ -988,40 +1002,70 @@ static bool is_mailed(const char *const *mail_types, const char *type)
 	return false;
 }
 
-/* The deliveries of one message: matching endpoints, then mailboxes. */
-static int fanout_one(struct db_conn *c, const char *const *mail_types, const char *id,
-                      const char *org_id, const char *project_id, const char *type)
+/*
+ * One query's rows, kept while the next call has the same two keys (NULL
+ * is a key too): a batch's messages mostly come from a few organisations,
+ * so a batch asks for each one's endpoints and contact once.
+ */
+struct cached_rows {
+	bool valid, null[2];
+	char key[2][STORE_ID_LEN + 1];
+	struct db_result *r;
+};
+
+static bool same_key(const struct cached_rows *k, int i, const char *v)
 {
-	struct new_deliveries nd = {.message_id = id, .now = clock_now_ms()};
-	struct db_param p[] = {P_TEXT(org_id), P_TEXT(org_id), P_TEXT(project_id),
-	                       P_TEXT(project_id)};
-	struct db_result *r = NULL;
-	int rc = sq(c,
-	            "SELECT id, org_id, event_types FROM webhook_endpoints WHERE "
-	            "(? IS NULL OR org_id = ?) AND deleted_at IS NULL AND disabled_at IS NULL "
-	            "AND (project_id IS NULL OR ? IS NULL OR project_id = ?) ORDER BY id",
-	            p, 4, &r);
-	for (int i = 0; rc == STORE_OK && i < r->nrows; i++)
-		if (type_listed(db_text(r, i, 2), type))
-			new_delivery_add(&nd, db_text(r, i, 1), db_text(r, i, 0));
-	db_result_free(r);
-	r = NULL;
-	if (rc == STORE_OK && is_mailed(mail_types, type)) {
-		struct db_param o[] = {P_TEXT(org_id), P_TEXT(org_id)};
-		rc = sq(c,
-		        "SELECT id FROM orgs WHERE (? IS NULL OR id = ?) AND contact_email IS NOT "
-		        "NULL AND contact_email <> '' ORDER BY id",
-		        o, 2, &r);
-		for (int i = 0; rc == STORE_OK && i < r->nrows; i++)
-			new_delivery_add(&nd, db_text(r, i, 0), NULL);
-		db_result_free(r);
+	return v ? !k->null[i] && strcmp(k->key[i], v) == 0 : k->null[i];
+}
+
+/* sql's rows for (a, a, b, b) (n_params 2: (a, a)), from k when they are its keys. */
+static int rows_for(struct db_conn *c, struct cached_rows *k, const char *sql, int n_params,
+                    const char *a, const char *b, struct db_result **out)
+{
+	if (!(k->valid && same_key(k, 0, a) && same_key(k, 1, b))) {
+		db_result_free(k->r);
+		k->r = NULL;
+		k->valid = false;
+		struct db_param p[] = {P_TEXT(a), P_TEXT(a), P_TEXT(b), P_TEXT(b)};
+		int rc = sq(c, sql, p, n_params, &k->r);
+		if (rc != STORE_OK)
+			return rc;
+		k->valid = true;
+		k->null[0] = !a;
+		k->null[1] = !b;
+		st_copy_str(k->key[0], sizeof k->key[0], a);
+		st_copy_str(k->key[1], sizeof k->key[1], b);
 	}
-	if (rc == STORE_OK)
-		rc = deliveries_insert(c, &nd);
-	free(nd.d);
-	struct db_param m[] = {P_TEXT(id)};
-	if (rc == STORE_OK)
-		rc = sq(c, "UPDATE webhook_messages SET fanned_out = 1 WHERE id = ?", m, 1, NULL);
+	*out = k->r;
+	return STORE_OK;
+}
+
+/* The deliveries of one message: matching endpoints, then mailboxes. */
+static int fanout_one(struct db_conn *c, const char *const *mail_types, struct cached_rows *eps,
+                      struct cached_rows *mailboxes, struct new_deliveries *nd,
+                      const struct db_result *m, int i)
+{
+	const char *id = db_text(m, i, 0), *org_id = db_text(m, i, 1);
+	const char *project_id = db_text(m, i, 2), *type = db_text(m, i, 3);
+	struct db_result *r = NULL;
+	int rc =
+	    rows_for(c, eps,
+	             "SELECT id, org_id, event_types FROM webhook_endpoints WHERE "
+	             "(? IS NULL OR org_id = ?) AND deleted_at IS NULL AND disabled_at IS "
+	             "NULL AND (project_id IS NULL OR ? IS NULL OR project_id = ?) ORDER BY id",
+	             4, org_id, project_id, &r);
+	for (int j = 0; rc == STORE_OK && j < r->nrows; j++)
+		if (type_listed(db_text(r, j, 2), type))
+			new_delivery_add(nd, id, db_text(r, j, 1), db_text(r, j, 0));
+	if (rc == STORE_OK && is_mailed(mail_types, type)) {
+		rc =
+		    rows_for(c, mailboxes,
+		             "SELECT id FROM orgs WHERE (? IS NULL OR id = ?) AND contact_email IS "
+		             "NOT NULL AND contact_email <> '' ORDER BY id",
+		             2, org_id, NULL, &r);
+		for (int j = 0; rc == STORE_OK && j < r->nrows; j++)
+			new_delivery_add(nd, id, db_text(r, j, 0), NULL);
+	}
 	return rc;
 }
 
@@ -1042,12 +1086,35 @@ static int fanout_fn(struct db_conn *c, void *arg)
 	                     : "SELECT id, org_id, project_id, type FROM webhook_messages WHERE "
 	                       "fanned_out = 0 ORDER BY id LIMIT ?",
 	            p, 1, &r);
-	for (int i = 0; rc == STORE_OK && i < r->nrows; i++) {
-		rc = fanout_one(c, fa->mail_types, db_text(r, i, 0), db_text(r, i, 1),
-		                db_text(r, i, 2), db_text(r, i, 3));
-		if (rc == STORE_OK)
-			fa->done++;
+	if (rc != STORE_OK || r->nrows == 0) {
+		db_result_free(r);
+		return rc;
 	}
+	struct cached_rows eps = {0}, mailboxes = {0};
+	struct new_deliveries nd = {.now = clock_now_ms()};
+	const char **ids = xcalloc((size_t)r->nrows, sizeof *ids);
+	for (int i = 0; rc == STORE_OK && i < r->nrows; i++) {
+		rc = fanout_one(c, fa->mail_types, &eps, &mailboxes, &nd, r, i);
+		ids[i] = db_text(r, i, 0);
+	}
+	db_result_free(eps.r);
+	db_result_free(mailboxes.r);
+	if (rc == STORE_OK)
+		rc = deliveries_insert(c, &nd);
+	free(nd.d);
+	char *ids_json = rc == STORE_OK ? json_ids(ids, r->nrows, STORE_WH_ID_MAX) : NULL;
+	struct db_param u[] = {P_TEXT(ids_json)};
+	if (rc == STORE_OK)
+		rc = sq(c,
+		        is_pg(c) ? "UPDATE webhook_messages SET fanned_out = 1 WHERE id IN (SELECT "
+		                   "jsonb_array_elements_text(CAST(? AS jsonb)))"
+		                 : "UPDATE webhook_messages SET fanned_out = 1 WHERE id IN (SELECT "
+		                   "value FROM json_each(?))",
+		        u, 1, NULL);
+	if (rc == STORE_OK)
+		fa->done = r->nrows;
+	free(ids_json);
+	free(ids);
 	db_result_free(r);
 	return rc;
 }
@@ -1150,18 +1217,6 @@ static void read_claim(const struct db_result *r, int i, struct store_claim *cl)
 	else
 		cl->ep.rate_limit_per_second = cl->ep.prev_expires_at = cl->ep.disabled_at =
 		    cl->ep.failing_since = cl->ep.failing_notified_at = -1;
-}
-
-/* A JSON array of the n strings (each bounded), malloc'd. */
-static char *json_ids(const char *const *ids, int n, size_t max_each)
-{
-	json_t *a = json_array();
-	for (int i = 0; i < n; i++)
-		if (ids[i] && bounded(ids[i], max_each))
-			json_array_append_new(a, json_string(ids[i]));
-	char *s = json_dumps(a, JSON_COMPACT);
-	json_decref(a);
-	return s;
 }
 
 struct claim_args {
