@@ -380,6 +380,26 @@ static int row_exists(struct db_conn *c, const char *sql, const struct db_param 
 	return rc;
 }
 
+/* STORE_OK when message id is visible to org_id (NULL: any). */
+static int message_visible(struct db_conn *c, const char *org_id, const char *id)
+{
+	struct db_param p[] = {P_TEXT(id), P_TEXT(org_id), P_TEXT(org_id)};
+	return row_exists(c,
+	                  "SELECT 1 FROM webhook_messages WHERE id = ? AND (? IS NULL OR "
+	                  "org_id = ? OR org_id IS NULL)",
+	                  p, 3);
+}
+
+/* STORE_OK when endpoint id of org_id (NULL: any) exists and is not deleted. */
+static int endpoint_live(struct db_conn *c, const char *org_id, const char *id)
+{
+	struct db_param p[] = {P_TEXT(id), P_TEXT(org_id), P_TEXT(org_id)};
+	return row_exists(c,
+	                  "SELECT 1 FROM webhook_endpoints WHERE id = ? AND (? IS NULL OR "
+	                  "org_id = ?) AND deleted_at IS NULL",
+	                  p, 3);
+}
+
 /*
  * A disabled endpoint's pending deliveries leave the claim index's due
  * range (next_attempt_at NULL: they stay pending, never due), so claims do
@@ -423,21 +443,27 @@ static int endpoint_update_fn(struct db_conn *c, void *arg)
 	                       P_INT(now),
 	                       P_TEXT(e->id),
 	                       P_TEXT(e->org_id)};
-	int rc = changed_one(
-	    c,
-	    "UPDATE webhook_endpoints SET url = ?, description = ?, event_types = ?, "
-	    "project_id = ?, rate_limit_per_second = ?, "
-	    "failing_since = CASE WHEN ? = 0 AND disabled_at IS NOT NULL THEN NULL "
-	    "ELSE failing_since END, "
-	    "failing_notified_at = CASE WHEN ? = 0 AND disabled_at IS NOT NULL THEN NULL "
-	    "ELSE failing_notified_at END, "
-	    "disabled_reason = CASE WHEN ? = 0 THEN NULL WHEN disabled_at IS NULL THEN ? "
-	    "ELSE disabled_reason END, "
-	    "disabled_at = CASE WHEN ? = 0 THEN NULL ELSE COALESCE(disabled_at, ?) END, "
-	    "updated_at = ? WHERE id = ? AND org_id = ? AND deleted_at IS NULL",
-	    p, 14);
+	/*
+	 * Deliveries before the endpoint row, as store_record locks them, so the
+	 * two never wait on each other in opposite orders (PostgreSQL).
+	 */
+	int rc = endpoint_live(c, e->org_id, e->id);
 	if (rc == STORE_OK)
 		rc = endpoint_park(c, e->id, disabled);
+	if (rc == STORE_OK)
+		rc = changed_one(
+		    c,
+		    "UPDATE webhook_endpoints SET url = ?, description = ?, event_types = ?, "
+		    "project_id = ?, rate_limit_per_second = ?, "
+		    "failing_since = CASE WHEN ? = 0 AND disabled_at IS NOT NULL THEN NULL "
+		    "ELSE failing_since END, "
+		    "failing_notified_at = CASE WHEN ? = 0 AND disabled_at IS NOT NULL THEN NULL "
+		    "ELSE failing_notified_at END, "
+		    "disabled_reason = CASE WHEN ? = 0 THEN NULL WHEN disabled_at IS NULL THEN ? "
+		    "ELSE disabled_reason END, "
+		    "disabled_at = CASE WHEN ? = 0 THEN NULL ELSE COALESCE(disabled_at, ?) END, "
+		    "updated_at = ? WHERE id = ? AND org_id = ? AND deleted_at IS NULL",
+		    p, 14);
 	return rc;
 }
 
@@ -489,10 +515,8 @@ static int endpoint_delete_fn(struct db_conn *c, void *arg)
 	int64_t now = clock_now_ms();
 	struct db_param p[] = {P_INT(now), P_INT(now), P_TEXT(er->id), P_TEXT(er->org_id),
 	                       P_TEXT(er->org_id)};
-	int rc = changed_one(c,
-	                     "UPDATE webhook_endpoints SET deleted_at = ?, updated_at = ? WHERE "
-	                     "id = ? AND (? IS NULL OR org_id = ?) AND deleted_at IS NULL",
-	                     p, 5);
+	/* Deliveries first, as in endpoint_update_fn. */
+	int rc = endpoint_live(c, er->org_id, er->id);
 	/* Its pending deliveries end failed; a worker holding one no longer moves it. */
 	struct db_param d[] = {P_INT(now), P_TEXT(er->id)};
 	if (rc == STORE_OK)
@@ -501,6 +525,12 @@ static int endpoint_delete_fn(struct db_conn *c, void *arg)
 		        "lease_until = NULL, lease_owner = NULL, updated_at = ? WHERE "
 		        "endpoint_id = ? AND status = 'pending'",
 		        d, 2, NULL);
+	if (rc == STORE_OK)
+		rc =
+		    changed_one(c,
+		                "UPDATE webhook_endpoints SET deleted_at = ?, updated_at = ? WHERE "
+		                "id = ? AND (? IS NULL OR org_id = ?) AND deleted_at IS NULL",
+		                p, 5);
 	return rc;
 }
 
@@ -552,17 +582,19 @@ static int endpoint_notice_fn(struct db_conn *c, void *arg)
 
 	struct db_param u[] = {P_INT(na->at), P_TEXT(na->reason), P_INT(na->at), P_TEXT(na->id)};
 	struct db_param f[] = {P_INT(na->at), P_TEXT(na->id)};
-	rc = disable ? changed_one(c,
-	                           "UPDATE webhook_endpoints SET disabled_at = ?, "
-	                           "disabled_reason = ?, updated_at = ? WHERE id = ? AND "
-	                           "disabled_at IS NULL AND deleted_at IS NULL",
-	                           u, 4)
-	             : changed_one(c,
-	                           "UPDATE webhook_endpoints SET failing_notified_at = ? WHERE "
-	                           "id = ? AND failing_notified_at IS NULL AND deleted_at IS NULL",
-	                           f, 2);
-	if (rc == STORE_OK && disable)
+	if (disable) /* deliveries first, as in endpoint_update_fn */
 		rc = endpoint_park(c, na->id, true);
+	if (rc == STORE_OK)
+		rc = disable ? changed_one(c,
+		                           "UPDATE webhook_endpoints SET disabled_at = ?, "
+		                           "disabled_reason = ?, updated_at = ? WHERE id = ? AND "
+		                           "disabled_at IS NULL AND deleted_at IS NULL",
+		                           u, 4)
+		             : changed_one(
+		                   c,
+		                   "UPDATE webhook_endpoints SET failing_notified_at = ? WHERE "
+		                   "id = ? AND failing_notified_at IS NULL AND deleted_at IS NULL",
+		                   f, 2);
 	json_t *details = json_pack("{s:s}", "reason", na->reason);
 	struct audit_input a = {.org_id = org,
 	                        .actor_type = "system",
@@ -719,26 +751,6 @@ int store_message_list(struct store *st, const struct store_message_filter *f,
 	}
 	db_result_free(r);
 	return STORE_OK;
-}
-
-/* STORE_OK when message id is visible to org_id (NULL: any). */
-static int message_visible(struct db_conn *c, const char *org_id, const char *id)
-{
-	struct db_param p[] = {P_TEXT(id), P_TEXT(org_id), P_TEXT(org_id)};
-	return row_exists(c,
-	                  "SELECT 1 FROM webhook_messages WHERE id = ? AND (? IS NULL OR "
-	                  "org_id = ? OR org_id IS NULL)",
-	                  p, 3);
-}
-
-/* STORE_OK when endpoint id of org_id (NULL: any) exists and is not deleted. */
-static int endpoint_live(struct db_conn *c, const char *org_id, const char *id)
-{
-	struct db_param p[] = {P_TEXT(id), P_TEXT(org_id), P_TEXT(org_id)};
-	return row_exists(c,
-	                  "SELECT 1 FROM webhook_endpoints WHERE id = ? AND (? IS NULL OR "
-	                  "org_id = ?) AND deleted_at IS NULL",
-	                  p, 3);
 }
 
 int store_attempt_list(struct store *st, const char *org_id, const char *message_id,
@@ -1536,6 +1548,11 @@ static void fill_health(const void *ctx, int i, struct db_param *p)
 	p[2] = P_INT(h->first_fail);
 }
 
+static int health_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct health *)a)->id, ((const struct health *)b)->id);
+}
+
 struct record_args {
 	const char *owner;
 	struct att_row *rows;
@@ -1576,6 +1593,9 @@ static int record_fn(struct db_conn *c, void *arg)
 		    (h->first_fail < 0 || oc.o[i].at < h->first_fail))
 			h->first_fail = oc.o[i].at;
 	}
+	/* In id order: two records lock shared endpoints alike (as far as the plan follows). */
+	if (hs.n > 1)
+		qsort(hs.h, (size_t)hs.n, sizeof *hs.h, health_cmp);
 	struct multi hm = {.sql = health_sql, .cols = HEALTH_COLS, .fill = fill_health, .ctx = &hs};
 	if (rc == STORE_OK)
 		rc = multi_run(c, &hm, hs.n);
