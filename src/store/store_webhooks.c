@@ -675,6 +675,11 @@ int store_message_publish(struct store *st, const struct store_message *m,
                           const struct audit_input *a, struct store_message *existing,
                           char existing_hash[65])
 {
+	/* The out parameters are always set, so the caller may free *existing either way. */
+	if (existing)
+		*existing = (struct store_message){.body = NULL};
+	if (existing_hash)
+		existing_hash[0] = '\0';
 	if (!m->org_id[0] || !m->body)
 		return STORE_ERROR;
 	struct publish_args pa = {m, opt_str(idempotency_key), request_hash, existing,

@@ -546,9 +546,16 @@ static void test_publish_idempotency(void **state)
 	memset(hash2, 'b', 64);
 	hash2[64] = '\0';
 
-	assert_int_equal(
-	    publish(st, ORG_A, "invoice.paid", PROJ_A, "key-1", hash1, first, NULL, NULL),
-	    STORE_OK);
+	/* A first publish leaves *existing empty (freeable) and the hash "". */
+	struct store_message untouched;
+	memset(&untouched, 0x5a, sizeof untouched);
+	char untouched_hash[65] = "junk";
+	assert_int_equal(publish(st, ORG_A, "invoice.paid", PROJ_A, "key-1", hash1, first,
+	                         &untouched, untouched_hash),
+	                 STORE_OK);
+	assert_null(untouched.body);
+	assert_string_equal(untouched_hash, "");
+	store_message_free(&untouched);
 	assert_int_equal(count_audit(st, "webhook_message.published"), 1);
 	/* The same key again: the first message and its hash, nothing written. */
 	struct store_message existing = {.body = NULL};
