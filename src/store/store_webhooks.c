@@ -795,6 +795,14 @@ int store_attempt_list(struct store *st, const char *org_id, const char *message
 	return rc;
 }
 
+/*
+ * A requeued delivery's next_attempt_at (one parameter: now): due now,
+ * unless its endpoint is disabled, which keeps it parked (endpoint_park).
+ */
+#define DUE_UNLESS_PARKED                                                                          \
+	"CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoints p WHERE p.id = "                        \
+	"webhook_deliveries.endpoint_id AND p.disabled_at IS NOT NULL) THEN NULL ELSE ? END"
+
 struct requeue_args {
 	const char *org_id, *message_id, *endpoint_id;
 	int64_t since;
@@ -831,7 +839,8 @@ static int resend_fn(struct db_conn *c, void *arg)
 		rc = update_count(
 		    c,
 		    "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, "
-		    "next_attempt_at = ?, lease_until = NULL, lease_owner = NULL, updated_at = ? "
+		    "next_attempt_at = " DUE_UNLESS_PARKED ", lease_until = NULL, "
+		    "lease_owner = NULL, updated_at = ? "
 		    "WHERE message_id = ? AND (? IS NULL OR org_id = ?) AND (? IS NULL OR "
 		    "target = ?) AND (lease_until IS NULL OR lease_until <= ?) AND NOT EXISTS "
 		    "(SELECT 1 FROM webhook_endpoints e WHERE e.id = "
@@ -861,7 +870,8 @@ static int recover_fn(struct db_conn *c, void *arg)
 	if (rc == STORE_OK)
 		rc = update_count(c,
 		                  "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, "
-		                  "next_attempt_at = ?, lease_until = NULL, lease_owner = NULL, "
+		                  "next_attempt_at = " DUE_UNLESS_PARKED ", lease_until = NULL, "
+		                  "lease_owner = NULL, "
 		                  "updated_at = ? WHERE endpoint_id = ? AND status = 'failed' AND "
 		                  "created_at >= ?",
 		                  p, 4, ra->n);
@@ -1342,8 +1352,8 @@ static int release_fn(struct db_conn *c, void *arg)
 	struct db_param p[] = {P_INT(now), P_INT(now), P_TEXT(owner)};
 	return sq(c,
 	          "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL, "
-	          "next_attempt_at = ?, updated_at = ? WHERE status = 'pending' AND "
-	          "lease_owner = ?",
+	          "next_attempt_at = CASE WHEN next_attempt_at IS NULL THEN NULL ELSE ? END, "
+	          "updated_at = ? WHERE status = 'pending' AND lease_owner = ?",
 	          p, 3, NULL);
 }
 
@@ -1373,12 +1383,17 @@ int store_claim_release_all(struct store *st, const char *owner)
 	") AS v JOIN webhook_deliveries d ON d.id = v.column2 RETURNING endpoint_id, at, outcome"
 static const char *const att_insert_sql[] = MR_SIZES(ATT_INSERT, ATT_ROW);
 
-/* A delivery moved by its attempt, only while owner holds its lease (the tail parameter). */
+/*
+ * A delivery moved by its attempt, only while owner holds its lease (the
+ * tail parameter); one parked meanwhile (its endpoint was disabled) stays
+ * parked.
+ */
 #define DMOVE_COLS 4
 #define DMOVE_ROW  "(?, ?, ?, ?)"
 #define DMOVE_UPDATE(values)                                                                       \
 	"UPDATE webhook_deliveries SET status = v.column2, attempts = attempts + 1, "              \
-	"next_attempt_at = CASE WHEN v.column3 >= 0 THEN v.column3 END, lease_until = NULL, "      \
+	"next_attempt_at = CASE WHEN v.column3 >= 0 AND next_attempt_at IS NOT NULL THEN "         \
+	"v.column3 END, lease_until = NULL, "                                                      \
 	"lease_owner = NULL, updated_at = v.column4 FROM (VALUES " values                          \
 	") AS v WHERE webhook_deliveries.id = v.column1 AND webhook_deliveries.lease_owner = ?"
 static const char *const dmove_sql[] = MR_SIZES(DMOVE_UPDATE, DMOVE_ROW);

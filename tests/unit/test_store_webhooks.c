@@ -867,12 +867,24 @@ static void test_claims(void **state)
 	assert_int_equal(n, 6);
 	assert_int_equal(count_target(c, n, "ep_a1"), 6);
 	store_claims_free(c, n);
-	/* Disabled by the background tier: parked too. */
-	assert_int_equal(store_claim_release_all(st, "w6"), STORE_OK);
+	/*
+	 * Disabled by the background tier while w6 holds them: parked too, and
+	 * neither giving the leases back nor a resend makes them due.
+	 */
 	assert_int_equal(store_endpoint_disable(st, "ep_a1", "gone", later), STORE_OK);
+	assert_int_equal(store_claim_release_all(st, "w6"), STORE_OK);
+	struct db_result *r = raw(st,
+	                          "SELECT message_id FROM webhook_deliveries WHERE endpoint_id = "
+	                          "'ep_a1' ORDER BY id",
+	                          NULL, NULL);
+	char mid[STORE_WH_ID_MAX + 1];
+	snprintf(mid, sizeof mid, "%s", db_text(r, 0, 0));
+	db_result_free(r);
+	assert_int_equal(store_message_resend(st, ORG_A, mid, "ep_a1", &a, &n), STORE_OK);
+	assert_int_equal(n, 1);
 	assert_int_equal(raw_int(st,
 	                         "SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = "
-	                         "'ep_a1' AND next_attempt_at IS NULL",
+	                         "'ep_a1' AND next_attempt_at IS NULL AND status = 'pending'",
 	                         NULL, NULL),
 	                 6);
 	/* A deleted endpoint's pending deliveries end failed. */
