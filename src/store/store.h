@@ -69,8 +69,9 @@ struct audit_input {
 	 * The webhook message the change creates, in the same transaction
 	 * (WEBHOOKS.md "Two sources"): its type is action, its data this object
 	 * (borrowed; NULL: no message). Never a secret, key, hash or IP: a key
-	 * appears by id and start. org_id NULL: a global event, for every
-	 * organisation.
+	 * appears by id and start. org_id NULL: a global event (global.*
+	 * types), for every organisation; any other type without an
+	 * organisation (a root key's event) makes no message.
 	 */
 	json_t *event;
 	const char *event_project_id; /* the message's project, or NULL */

@@ -40,8 +40,10 @@ void st_copy_str(char *dst, size_t cap, const char *src);
 int st_audit_append_tx(struct db_conn *c, const struct audit_input *a);
 /**
  * The webhook message of a->event (type a->action, organisation a->org_id,
- * NULL: global; project a->event_project_id) inside the caller's
- * transaction (store_webhooks.c). st_tx_run calls it after the audit event.
+ * NULL: global, for global.* types only: any other event without an
+ * organisation makes no message; project a->event_project_id) inside the
+ * caller's transaction (store_webhooks.c). st_tx_run calls it after the
+ * audit event.
  */
 int st_event_insert_tx(struct db_conn *c, const struct audit_input *a);
 /** Bump the state version and log kind/id under it, inside the caller's transaction. */

@@ -210,6 +210,13 @@ static int msg_insert(struct db_conn *c, const struct msg_row *m, bool *inserted
  */
 int st_event_insert_tx(struct db_conn *c, const struct audit_input *a)
 {
+	/*
+	 * Only global.* events are for every organisation; another event with
+	 * no organisation (a root key's, say) has no one to tell, and must not
+	 * reach every tenant's endpoints.
+	 */
+	if (!opt_str(a->org_id) && !str_has_prefix(a->action ? a->action : "", "global."))
+		return STORE_OK;
 	int64_t now = clock_now_ms();
 	char id[STORE_WH_ID_MAX + 1];
 	ulid_prefixed("msg", id, sizeof id);

@@ -511,6 +511,13 @@ static void test_event_commits_with_its_change(void **state)
 	assert_string_equal(m.org_id, "");
 	store_message_free(&m);
 
+	/* An event with no organisation that is not global.* (a root key's): no message. */
+	a = audit(NULL, "api_key.created", "api_key", KEY_1);
+	a.event = data;
+	assert_int_equal(store_audit_append(st, &a), STORE_OK);
+	assert_int_equal(count_messages(st), 2);
+	assert_int_equal(count_audit(st, "api_key.created"), 1);
+
 	/* A change that fails (a duplicate organisation) leaves no message. */
 	struct store_org o = {.rl_requests = -1, .rl_per_seconds = -1, .rl_burst = -1};
 	snprintf(o.id, sizeof o.id, "%s", ORG_A);
