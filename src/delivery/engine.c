@@ -31,19 +31,25 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#define POLL_MS        50          /* store polls while idle */
-#define BATCH_MAX      512         /* outcomes waiting to be recorded */
-#define BATCH_FLUSH_N  256         /* record at once when this many wait */
-#define BATCH_FLUSH_MS 20          /* ... or when the oldest waited this long */
-#define CLAIM_MAX      256         /* deliveries one claim takes */
-#define FANOUT_MAX     256         /* messages one fan-out takes */
-#define STATS_MS       2000        /* outbox gauges */
-#define STOP_GRACE_MS  5000        /* attempts in flight may finish this long after stop */
-#define KEYS_RETRY_MS  10000       /* a missing key: reread the key file at most this often */
-#define RESPONSE_BOUND (64 * 1024) /* a longer response is too_large */
-#define SKIP_MAX       1024        /* endpoints named in one claim's skip list */
-#define EP_BUCKETS     1024
-#define EP_KEEP        4096 /* idle endpoint entries kept before a sweep */
+#define POLL_MS         50          /* store polls while idle */
+#define BATCH_MAX       512         /* outcomes waiting to be recorded */
+#define BATCH_FLUSH_N   256         /* record at once when this many wait */
+#define BATCH_FLUSH_MS  20          /* ... or when the oldest waited this long */
+#define CLAIM_MAX       256         /* deliveries one claim takes */
+#define FANOUT_MAX      256         /* messages one fan-out takes */
+#define STATS_MS        2000        /* outbox gauges */
+#define STOP_GRACE_MS   5000        /* attempts in flight may finish this long after stop */
+#define KEYS_RETRY_MS   10000       /* a missing key: reread the key file at most this often */
+#define RESPONSE_BOUND  (64 * 1024) /* a longer response is too_large */
+#define SKIP_MAX        1024        /* endpoints named in one claim's skip list */
+#define EP_BUCKETS      1024
+#define SECRET_CACHE_MS 60000 /* an opened secret is reused this long for its endpoint */
+#define IDLE_EASY_MAX   64    /* easy handles kept for reuse */
+#define CLAIM_GAP_MS    5     /* after attempts end, claim again this soon */
+#define EP_BUFFER       4     /* claims kept per endpoint: this many times its concurrency */
+#define EP_REFILL       2     /* ... claimed this many times it at most per claim */
+#define CLAIM_NEW       64    /* a claim's room for endpoints not in the table */
+#define EP_KEEP         4096  /* idle endpoint entries kept before a sweep */
 
 /* ---------- metrics ---------- */
 
@@ -294,6 +300,13 @@ struct ep_state {
 	int64_t rate;
 	struct token_bucket tb;
 	bool failing_done; /* marked failing or disabled by this worker already */
+	int got;           /* claims it got in the last claim */
+	bool more;         /* that claim gave it all it could: more may be due */
+	/* Opened secrets (secret, prev_secret) for SECRET_CACHE_MS: one X25519 open, not one per
+	 * attempt. */
+	char sealed[2][STORE_WH_SEALED_MAX + 1];
+	char plain[2][WH_SECRET_MAX + 1];
+	int64_t opened_mono[2];
 	struct ep_state *next;
 };
 
@@ -347,7 +360,9 @@ struct engine {
 	struct rec *batch;
 	int n_batch;
 	int64_t batch_since_mono;
-	int64_t next_fanout, next_claim, next_stats, next_flush_retry;
+	int64_t next_fanout, next_claim, next_stats, next_flush_retry, last_claim;
+	CURL *idle[IDLE_EASY_MAX];
+	int n_idle;
 	char user_agent[64];
 };
 
@@ -374,6 +389,12 @@ static struct ep_state *ep_get(struct engine *e, const char *id)
 	return s;
 }
 
+static void ep_free(struct ep_state *s)
+{
+	explicit_bzero(s->plain, sizeof s->plain);
+	free(s);
+}
+
 /* Drop idle entries (nothing in flight or held) when the table has grown. */
 static void ep_sweep(struct engine *e, int64_t now)
 {
@@ -385,7 +406,7 @@ static void ep_sweep(struct engine *e, int64_t now)
 			if (!s->in_flight && !s->n_held &&
 			    token_bucket_wait_ms(&s->tb, s->rate, now) == 0) {
 				*p = s->next;
-				free(s);
+				ep_free(s);
 				e->n_eps--;
 			} else {
 				p = &s->next;
@@ -393,9 +414,13 @@ static void ep_sweep(struct engine *e, int64_t now)
 		}
 }
 
+/*
+ * Claims held per endpoint: up to EP_BUFFER times its concurrency, so that
+ * when an attempt ends the next one starts at once, without a store round.
+ */
 static bool ep_full(const struct engine *e, const struct ep_state *s)
 {
-	return s->in_flight + s->n_held >= (int)e->cfg->webhooks_endpoint_concurrency;
+	return s->in_flight + s->n_held >= EP_BUFFER * (int)e->cfg->webhooks_endpoint_concurrency;
 }
 
 /* ---------- recording ---------- */
@@ -465,9 +490,26 @@ static struct rec *rec_new(struct engine *e)
 
 /* ---------- attempts ---------- */
 
+/* An easy handle from the idle ones (reset), or a new one. */
+static CURL *take_easy(struct engine *e)
+{
+	if (e->n_idle) {
+		CURL *h = e->idle[--e->n_idle];
+		curl_easy_reset(h);
+		return h;
+	}
+	CURL *h = curl_easy_init();
+	if (!h)
+		fatal("curl_easy_init failed");
+	return h;
+}
+
+/* x's easy handle must be off the multi. */
 static void xfer_free(struct xfer *x)
 {
-	if (x->easy)
+	if (x->easy && x->e->n_idle < IDLE_EASY_MAX)
+		x->e->idle[x->e->n_idle++] = x->easy;
+	else if (x->easy)
 		curl_easy_cleanup(x->easy);
 	mail_job_free(x->mail);
 	curl_slist_free_all(x->headers);
@@ -557,9 +599,18 @@ static void reload_keys(struct engine *e)
  * keeps the text it was sealed with (column "secret"), so prev_secret opens
  * under either column name.
  */
-static int open_secret(struct engine *e, const struct store_endpoint *ep, const char *stored,
-                       bool prev, char out[WH_SECRET_MAX + 1])
+static int open_secret(struct engine *e, struct ep_state *s, const struct store_endpoint *ep,
+                       const char *stored, bool prev, char out[WH_SECRET_MAX + 1])
 {
+	int slot = prev ? 1 : 0;
+	int64_t now = clock_mono_ms();
+	if (s->opened_mono[slot] && now - s->opened_mono[slot] < SECRET_CACHE_MS &&
+	    strcmp(s->sealed[slot], stored) == 0) {
+		memcpy(out, s->plain[slot], WH_SECRET_MAX + 1);
+		return 0;
+	}
+	s->opened_mono[slot] = 0;
+	explicit_bzero(s->plain[slot], sizeof s->plain[slot]);
 	char kid[SEALED_KEY_ID_LEN + 1];
 	if (sealed_stored_key_id(stored, kid) != SEALED_OK)
 		return -1;
@@ -574,6 +625,9 @@ static int open_secret(struct engine *e, const struct store_endpoint *ep, const 
 		if (sealed_open(e->keys, stored, &ctx, (uint8_t *)out, WH_SECRET_MAX, &len) ==
 		    SEALED_OK) {
 			out[len] = '\0';
+			memcpy(s->plain[slot], out, WH_SECRET_MAX + 1);
+			snprintf(s->sealed[slot], sizeof s->sealed[slot], "%s", stored);
+			s->opened_mono[slot] = now;
 			return 0;
 		}
 	}
@@ -594,11 +648,11 @@ static int prepare_webhook(struct engine *e, struct xfer *x, int64_t now_ms)
 	char secrets[2][WH_SECRET_MAX + 1];
 	const char *list[2];
 	int n = 0;
-	if (open_secret(e, ep, ep->secret, false, secrets[0]) < 0)
+	if (open_secret(e, x->ep, ep, ep->secret, false, secrets[0]) < 0)
 		return -1;
 	list[n++] = secrets[0];
 	if (ep->prev_secret[0] && ep->prev_expires_at > now_ms &&
-	    open_secret(e, ep, ep->prev_secret, true, secrets[1]) == 0)
+	    open_secret(e, x->ep, ep, ep->prev_secret, true, secrets[1]) == 0)
 		list[n++] = secrets[1];
 	int64_t ts = now_ms / 1000;
 	size_t body_len = strlen(x->c.body);
@@ -618,9 +672,7 @@ static int prepare_webhook(struct engine *e, struct xfer *x, int64_t now_ms)
 	x->headers = curl_slist_append(x->headers, "Expect:");
 	x->headers = curl_slist_append(x->headers, "Accept:");
 
-	CURL *h = curl_easy_init();
-	if (!h)
-		fatal("curl_easy_init failed");
+	CURL *h = take_easy(e);
 	x->easy = h;
 	long timeout_ms = (long)e->cfg->webhooks_timeout_s * 1000;
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -644,8 +696,10 @@ static int prepare_webhook(struct engine *e, struct xfer *x, int64_t now_ms)
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, x);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
-	if (e->cfg->webhooks_ca_file[0])
+	if (e->cfg->webhooks_ca_file[0]) { /* in place of the system's CAs */
 		curl_easy_setopt(h, CURLOPT_CAINFO, e->cfg->webhooks_ca_file);
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	}
 	return 0;
 }
 
@@ -900,7 +954,7 @@ static void fan_out(struct engine *e, int64_t now)
 
 static void claim(struct engine *e, int64_t now)
 {
-	int room = (int)e->cfg->webhooks_max_in_flight - e->in_flight - e->held;
+	int room = (int)e->cfg->webhooks_max_in_flight * EP_BUFFER - e->in_flight - e->held;
 	if (now < e->next_claim || room <= 0 || e->n_batch >= BATCH_MAX - CLAIM_MAX)
 		return;
 	if (room > CLAIM_MAX)
@@ -908,20 +962,37 @@ static void claim(struct engine *e, int64_t now)
 	const char *skip[SKIP_MAX];
 	int n_skip = 0;
 	int64_t now_ms = clock_now_ms();
-	for (int b = 0; b < EP_BUCKETS && n_skip < SKIP_MAX; b++)
-		for (struct ep_state *s = e->eps[b]; s && n_skip < SKIP_MAX; s = s->next)
-			if (ep_full(e, s) || token_bucket_wait_ms(&s->tb, s->rate, now_ms) > 0)
-				skip[n_skip++] = s->id;
+	/*
+	 * Ask for what the known endpoints have room for, plus some for ones not
+	 * seen yet: the store's cost grows with the rows it looks at.
+	 */
+	int cap = EP_BUFFER * (int)e->cfg->webhooks_endpoint_concurrency;
+	int want = CLAIM_NEW;
+	for (int b = 0; b < EP_BUCKETS; b++)
+		for (struct ep_state *s = e->eps[b]; s; s = s->next) {
+			if (ep_full(e, s) || token_bucket_wait_ms(&s->tb, s->rate, now_ms) > 0) {
+				if (n_skip < SKIP_MAX)
+					skip[n_skip++] = s->id;
+			} else {
+				want += cap - s->in_flight - s->n_held;
+			}
+		}
+	if (want < room)
+		room = want;
 	struct store_claim *c = NULL;
 	int n = 0;
-	int rc =
-	    store_claim(e->st, e->owner, now_ms, now_ms + e->cfg->webhooks_lease_s * 1000, room,
-	                (int)e->cfg->webhooks_endpoint_concurrency, skip, n_skip, &c, &n);
+	e->last_claim = now;
+	int per_endpoint = EP_REFILL * (int)e->cfg->webhooks_endpoint_concurrency;
+	int rc = store_claim(e->st, e->owner, now_ms, now_ms + e->cfg->webhooks_lease_s * 1000,
+	                     room, per_endpoint, skip, n_skip, &c, &n);
 	if (rc != STORE_OK) {
 		e->next_claim = now + 1000;
 		return;
 	}
 	e->next_claim = n >= room ? now : now + POLL_MS;
+	for (int b = 0; b < EP_BUCKETS; b++)
+		for (struct ep_state *s = e->eps[b]; s; s = s->next)
+			s->got = 0;
 	for (int i = 0; i < n; i++) {
 		struct xfer *x = xcalloc(1, sizeof *x);
 		x->e = e;
@@ -944,9 +1015,13 @@ static void claim(struct engine *e, int64_t now)
 		s->held_tail = x;
 		s->n_held++;
 		e->held++;
+		s->got++;
 		run_held(e, s, now_ms);
 	}
 	store_claims_free(c, n);
+	for (int b = 0; b < EP_BUCKETS; b++)
+		for (struct ep_state *s = e->eps[b]; s; s = s->next)
+			s->more = s->got >= per_endpoint;
 }
 
 static void stats(struct engine *e, int64_t now)
@@ -973,7 +1048,17 @@ static void reap(struct engine *e)
 		CURL *h = m->easy_handle;
 		CURLcode rc = m->data.result;
 		curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&x);
+		struct ep_state *s = x->ep;
 		finish(e, x, rc);
+		/*
+		 * An endpoint with more due than it got and its queue running low:
+		 * claim soon (not at once: one claim takes what several ends freed).
+		 * Otherwise the next poll finds new work.
+		 */
+		if (s && s->more &&
+		    s->n_held < EP_REFILL * (int)e->cfg->webhooks_endpoint_concurrency &&
+		    e->next_claim > e->last_claim + CLAIM_GAP_MS)
+			e->next_claim = e->last_claim + CLAIM_GAP_MS;
 	}
 }
 
@@ -1113,8 +1198,10 @@ void engine_stop(struct engine *e)
 				s->held_head = x->next;
 				xfer_free(x);
 			}
-			free(s);
+			ep_free(s);
 		}
+	while (e->n_idle)
+		curl_easy_cleanup(e->idle[--e->n_idle]);
 	if (store_claim_release_all(e->st, e->owner) != STORE_OK)
 		log_event(LOG_WARN, "store_error", "op", "webhook_release", NULL);
 	metric_set(&metrics[M_IN_FLIGHT], 0);
