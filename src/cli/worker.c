@@ -38,10 +38,11 @@ static int cli_worker(const struct cli_args *a)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	worker_run(w);
+	rc = worker_run(w);
 	running = NULL;
 	worker_close(w);
-	return EXIT_OK;
+	return rc < 0 ? cli_fail(EXIT_RUNTIME, "the background tier could not start (see the log)")
+	              : EXIT_OK;
 }
 
 static const struct cli_opt worker_opts[] = {
