@@ -212,3 +212,11 @@ def test_serve_metrics_show_what_the_worker_counts_across_a_restart(make_instanc
     worker_child(inst, not_pid=child)
     add_message(2)
     wait_messages(2)
+
+
+def test_worker_that_cannot_start_its_tier_exits_1(make_instance):
+    inst = make_instance(config="[webhooks]\nretry_schedule = soon, later")
+    p = subprocess.run([BIN, "worker", "-c", inst.conf], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "retry_schedule" in p.stderr and "could not start" in p.stderr
