@@ -45,6 +45,11 @@ static const struct cli_command *const commands[] = {
     &cli_cmd_unkill,
     &cli_cmd_audit_verify,
     &cli_cmd_retention_run,
+    &cli_cmd_secrets_init,
+    &cli_cmd_secrets_rotate,
+    &cli_cmd_secrets_rewrap,
+    &cli_cmd_secrets_retire,
+    &cli_cmd_secrets_list,
     &cmd_version,
     &cmd_help,
 };

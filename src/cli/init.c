@@ -1,6 +1,7 @@
 /*
  * init.c: `portcullis init --data-dir DIR` (a new local instance: config
- * with generated secrets, SQLite database, first root key printed once) and
+ * with generated secrets, SQLite database, the key pair column secrets are
+ * sealed to, first root key printed once) and
  * `portcullis root-key create`.
  */
 #include "auth/keys.h"
@@ -84,7 +85,8 @@ static int init_check(const struct cli_command *cmd, const char *dir, const char
 struct made {
 	const char *dir; /* the directory, when init created it */
 	const char *conf;
-	const char *db; /* the SQLite file's name, when it did not exist before */
+	const char *db;  /* the SQLite file's name, when it did not exist before */
+	const char *key; /* the private key file, once the config names it */
 };
 
 static void undo(const struct made *m)
@@ -97,6 +99,8 @@ static void undo(const struct made *m)
 			unlink(p);
 		}
 	}
+	if (m->key)
+		unlink(m->key);
 	if (m->conf)
 		unlink(m->conf);
 	if (m->dir && rmdir(m->dir) < 0)
@@ -105,7 +109,8 @@ static void undo(const struct made *m)
 
 /* Write the new instance's config to conf_path, which must not exist. */
 static int write_config(const char *conf_path, const char *abs, const char *listen,
-                        const char *db_path, int64_t cost, const char *upstream)
+                        const char *db_path, const char *key_path, int64_t cost,
+                        const char *upstream)
 {
 	int fd = open(conf_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -134,8 +139,11 @@ static int write_config(const char *conf_path, const char *abs, const char *list
 	        "[kv]\nurl = memory://\n\n"
 	        "[auth]\nbcrypt_cost = %lld\n\n"
 	        "[security]\n# Encrypts secrets at rest. Keep it secret; losing it loses them.\n"
-	        "master_key = %s\n",
-	        listen, db_path, (long long)cost, mk_hex);
+	        "master_key = %s\n\n"
+	        "[secrets]\n# Opens the column secrets (webhook signing secrets) sealed at rest;\n"
+	        "# only the background tier reads it. Keep it 0600; losing it loses them.\n"
+	        "private_key_file = %s\n",
+	        listen, db_path, (long long)cost, mk_hex, key_path);
 	if (upstream)
 		fprintf(f, "\n[upstream]\nurl = %s\n", upstream);
 	explicit_bzero(mk_hex, sizeof mk_hex);
@@ -172,16 +180,21 @@ static int cli_init(const struct cli_args *a)
 		undo(&made);
 		return rc;
 	}
-	char conf_path[PATH_MAX + 32], db_path[PATH_MAX + 32];
+	char conf_path[PATH_MAX + 32], db_path[PATH_MAX + 32], key_path[PATH_MAX + 32];
 	snprintf(conf_path, sizeof conf_path, "%s/portcullis.conf", abs);
 	snprintf(db_path, sizeof db_path, "%s/portcullis.db", abs);
-	if (access(db_path, F_OK) == 0)
-		return cli_fail(EXIT_RUNTIME,
-		                "%s already holds an instance (portcullis.db exists); "
-		                "refusing to overwrite it",
-		                abs);
-	rc = write_config(conf_path, abs, listen ? listen : "127.0.0.1:8080", db_path, cost,
-	                  upstream);
+	snprintf(key_path, sizeof key_path, "%s/secrets.key", abs);
+	static const char *const held[] = {"portcullis.db", "secrets.key"};
+	for (size_t i = 0; i < sizeof held / sizeof held[0]; i++) {
+		const char *p = i == 0 ? db_path : key_path;
+		if (access(p, F_OK) == 0)
+			return cli_fail(EXIT_RUNTIME,
+			                "%s already holds an instance (%s exists); "
+			                "refusing to overwrite it",
+			                abs, held[i]);
+	}
+	rc = write_config(conf_path, abs, listen ? listen : "127.0.0.1:8080", db_path, key_path,
+	                  cost, upstream);
 	if (rc != EXIT_OK) {
 		undo(&made);
 		return rc;
@@ -193,8 +206,11 @@ static int cli_init(const struct cli_args *a)
 	rc = cli_instance_open(conf_path, &inst);
 	if (rc == EXIT_OK) {
 		char intro[PATH_MAX + 64];
-		snprintf(intro, sizeof intro, "Created a Portcullis instance in %s\n\n", abs);
-		rc = create_root_key(inst.st, &inst.cfg, "initial root key", "init", intro);
+		snprintf(intro, sizeof intro, "\nCreated a Portcullis instance in %s\n\n", abs);
+		made.key = key_path;
+		rc = cli_secrets_create(inst.st, key_path, "init");
+		if (rc == EXIT_OK)
+			rc = create_root_key(inst.st, &inst.cfg, "initial root key", "init", intro);
 		cli_instance_close(&inst);
 	}
 	if (rc != EXIT_OK) {

@@ -544,6 +544,35 @@ static void test_worker_count(void **state)
 	config_free(&c);
 }
 
+static void test_path_of(void **state)
+{
+	struct config cfg;
+	(void)state;
+	config_defaults(&cfg);
+	char *p = config_path_of(&cfg, "secrets.key"); /* no config file: the working directory */
+	assert_string_equal(p, "secrets.key");
+	free(p);
+	cfg.path = "/etc/portcullis/portcullis.conf";
+	p = config_path_of(&cfg, "secrets.key");
+	assert_string_equal(p, "/etc/portcullis/secrets.key");
+	free(p);
+	p = config_path_of(&cfg, "keys/k");
+	assert_string_equal(p, "/etc/portcullis/keys/k");
+	free(p);
+	p = config_path_of(&cfg, "/var/lib/k");
+	assert_string_equal(p, "/var/lib/k");
+	free(p);
+	cfg.path = "conf/p.conf";
+	p = config_path_of(&cfg, "k");
+	assert_string_equal(p, "conf/k");
+	free(p);
+	p = config_path_of(&cfg, "");
+	assert_string_equal(p, "");
+	free(p);
+	cfg.path = NULL;
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -565,6 +594,7 @@ int main(void)
 	    cmocka_unit_test(test_example_loads_back_to_defaults),
 	    cmocka_unit_test(test_split_listen),
 	    cmocka_unit_test(test_worker_count),
+	    cmocka_unit_test(test_path_of),
 	};
 	return cmocka_run_group_tests(tests, clear_env, NULL);
 }
