@@ -24,23 +24,29 @@
  */
 struct sealed_column {
 	const char *table, *column;
+	/*
+	 * Another column whose context a value here may carry (NULL: none): an
+	 * endpoint's secret rotation moves the text of "secret" to "prev_secret"
+	 * unchanged, so a previous secret opens under either (as the engine does).
+	 */
+	const char *also;
 	const char *count_sql;  /* values sealed to the key of prefix ? */
 	const char *page_sql;   /* (id, org, value) not sealed to prefix ?, id > ?, LIMIT ? */
 	const char *update_sql; /* value = ? WHERE id = ? AND value = ? (compare-and-set) */
 };
 
 /* "pcs1:" + key id + ":" is 22 characters: PREFIX_LEN, spelled out in the SQL below. */
-#define SEALED_COLUMN(T, C, ID, ORG)                                                               \
+#define SEALED_COLUMN(T, C, ALSO, ID, ORG)                                                         \
 	{                                                                                          \
-		T, C, "SELECT COUNT(*) FROM " T " WHERE substr(" C ", 1, 22) = ?",                 \
+		T, C, ALSO, "SELECT COUNT(*) FROM " T " WHERE substr(" C ", 1, 22) = ?",           \
 		    "SELECT " ID ", " ORG ", " C " FROM " T " WHERE " C " IS NOT NULL AND " C      \
 		    " <> '' AND substr(" C ", 1, 22) <> ? AND " ID " > ? ORDER BY " ID " LIMIT ?", \
 		    "UPDATE " T " SET " C " = ? WHERE " ID " = ? AND " C " = ?"                    \
 	}
 
 static const struct sealed_column sealed_columns[] = {
-    SEALED_COLUMN("webhook_endpoints", "secret", "id", "org_id"),
-    SEALED_COLUMN("webhook_endpoints", "prev_secret", "id", "org_id"),
+    SEALED_COLUMN("webhook_endpoints", "secret", NULL, "id", "org_id"),
+    SEALED_COLUMN("webhook_endpoints", "prev_secret", "secret", "id", "org_id"),
 };
 #define N_SEALED_COLUMNS (sizeof(sealed_columns) / sizeof(sealed_columns[0]))
 
@@ -321,8 +327,14 @@ static void rewrap_prepare(struct rewrap_page *pg, const struct db_result *r,
 
 		pg->rows[i].id = xstrdup(id ? id : "");
 		pg->rows[i].old = xstrdup(old ? old : "");
-		if (id && org && old &&
-		    sealed_open(kr, old, &ctx, pt, sizeof(pt), &len) == SEALED_OK &&
+		int orc = id && org && old ? sealed_open(kr, old, &ctx, pt, sizeof(pt), &len)
+		                           : SEALED_EFORMAT;
+		if (orc == SEALED_ECONTEXT && pg->col->also) {
+			/* Re-sealed for the context it carries, so it opens as before. */
+			ctx.column = pg->col->also;
+			orc = sealed_open(kr, old, &ctx, pt, sizeof(pt), &len);
+		}
+		if (orc == SEALED_OK &&
 		    sealed_seal(key_id, pk, &ctx, pt, len, fresh, sizeof(fresh)) == SEALED_OK) {
 			pg->rows[i].fresh = xstrdup(fresh);
 		} else {

@@ -13,7 +13,9 @@
  *
  * The sealed columns are a const table in store_secrets.c (today
  * webhook_endpoints.secret and .prev_secret); each value's context is
- * (table, column, the row's id, the row's org id).
+ * (table, column, the row's id, the row's org id), except that a previous
+ * secret keeps the "secret" context it was sealed with before its rotation
+ * (rewrap opens it under either and re-seals it for the one it carries).
  */
 #ifndef PORTCULLIS_STORE_STORE_SECRETS_H
 #define PORTCULLIS_STORE_STORE_SECRETS_H

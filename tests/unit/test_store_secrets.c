@@ -336,16 +336,39 @@ static void test_retire_refused_until_rewrap(void **state)
 			assert_null(stored_value(fx, eps[i], "prev_secret"));
 	}
 	assert_sealed_to(fx, "ep_06", ORG_B, "secret", k2);
+	/* A rotated endpoint's previous secret is its old secret text, context "secret". */
+	struct sealed_context rc = {"webhook_endpoints", "secret", "ep_01", ORG_A};
+	char *was = stored_value(fx, "ep_01", "prev_secret");
+	assert_non_null(was);
+	free(was);
+	char *cur = stored_value(fx, "ep_01", "secret");
+	struct db_param mv[] = {P_TEXT(cur), P_TEXT("ep_01")};
+	raw_query(fx, "UPDATE webhook_endpoints SET prev_secret = ? WHERE id = ?", mv, 2, NULL);
+	free(cur);
+	char k3[SEALED_KEY_ID_LEN + 1];
+	add_key(fx, k3);
+	assert_int_equal(store_secrets_rewrap(fx->st, fx->kr, 2, &s), STORE_OK);
+	assert_int_equal(s.failed, 0);
+	assert_int_equal(s.rewrapped, 9);
+	assert_int_equal(count_for(fx, k2), 0);
+	char *moved = stored_value(fx, "ep_01", "prev_secret");
+	uint8_t pt[128];
+	size_t len = 0;
+	assert_int_equal(sealed_open(fx->kr, moved, &rc, pt, sizeof pt, &len), SEALED_OK);
+	assert_int_equal(len, strlen(secret_of("ep_01", "secret")));
+	assert_memory_equal(pt, secret_of("ep_01", "secret"), len);
+	free(moved);
 
 	/* Nothing left to do the second time. */
 	assert_int_equal(store_secrets_rewrap(fx->st, fx->kr, 0, &s), STORE_OK);
 	assert_int_equal(s.rewrapped, 0);
 	assert_int_equal(store_secret_key_retire(fx->st, k1, NULL), STORE_OK);
-	/* After the retire, k2 is still current and seals. */
+	assert_int_equal(store_secret_key_retire(fx->st, k2, NULL), STORE_OK);
+	/* After the retires, k3 is still current and seals. */
 	char id[SEALED_KEY_ID_LEN + 1];
 	uint8_t pk[32];
 	assert_int_equal(store_secret_key_current(fx->st, id, pk), STORE_OK);
-	assert_string_equal(id, k2);
+	assert_string_equal(id, k3);
 }
 
 static void test_rewrap_leaves_what_does_not_open(void **state)
