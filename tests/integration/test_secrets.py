@@ -196,3 +196,17 @@ def test_the_key_file_is_relative_to_the_config_file(make_instance, tmp_path):
     assert p.returncode == 0, p.stderr
     assert len(key_lines(os.path.join(inst.dir, "keys", "k"))) == 2
     assert os.listdir(tmp_path) == []
+
+
+def test_only_src_crypto_calls_libsodium():
+    """crypto/ is the only layer that may call libsodium (docs/architecture.md)."""
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "src")
+    inc = re.compile(r'^\s*#\s*include\s*[<"]sodium(\.h|/)', re.M)
+    found = []
+    for dirpath, _, files in os.walk(root):
+        for fn in files:
+            if fn.endswith((".c", ".h")):
+                with open(os.path.join(dirpath, fn), encoding="utf-8") as f:
+                    if inc.search(f.read()):
+                        found.append(os.path.relpath(os.path.join(dirpath, fn), root))
+    assert found == ["crypto/sealed.c"]
