@@ -128,65 +128,84 @@ static int current_in_ring(struct store *st, const struct sealed_keyring *kr, co
 	return EXIT_OK;
 }
 
-static int cli_secrets_rotate(const struct cli_args *a)
-{
+/* An instance opened with its private key file, whose current key the file holds. */
+struct keyed {
 	struct cli_instance o;
-	int rc = cli_instance_open(cli_config_path(a), &o);
+	char *path;
+	struct sealed_keyring *kr;
+	char cur[SEALED_KEY_ID_LEN + 1];
+};
+
+static void keyed_close(struct keyed *k)
+{
+	sealed_keyring_free(k->kr);
+	free(k->path);
+	cli_instance_close(&k->o);
+}
+
+/* Open a's instance and key file into *k; EXIT_OK, or an exit code with nothing left open. */
+static int keyed_open(const struct cli_args *a, struct keyed *k)
+{
+	memset(k, 0, sizeof(*k));
+	int rc = cli_instance_open(cli_config_path(a), &k->o);
 	if (rc != EXIT_OK)
 		return rc;
-	char *path = key_path(&o);
-	struct sealed_keyring *kr = path ? load_ring(path) : NULL;
-	char cur[SEALED_KEY_ID_LEN + 1], id[SEALED_KEY_ID_LEN + 1];
+	k->path = key_path(&k->o);
+	k->kr = k->path ? load_ring(k->path) : NULL;
+	rc = !k->path ? EXIT_USAGE
+	     : !k->kr ? EXIT_RUNTIME
+	              : current_in_ring(k->o.st, k->kr, k->path, k->cur);
+	if (rc != EXIT_OK)
+		keyed_close(k);
+	return rc;
+}
+
+static int cli_secrets_rotate(const struct cli_args *a)
+{
+	struct keyed k;
+	int rc = keyed_open(a, &k);
+	if (rc != EXIT_OK)
+		return rc;
+	char id[SEALED_KEY_ID_LEN + 1];
 	uint8_t pk[SEALED_PK_LEN];
 	char err[ERR_MAX];
-	rc = !path ? EXIT_USAGE : !kr ? EXIT_RUNTIME : current_in_ring(o.st, kr, path, cur);
-	if (rc != EXIT_OK)
-		goto out;
-	if (sealed_keyring_generate(kr, id, pk) != SEALED_OK) {
+	if (sealed_keyring_generate(k.kr, id, pk) != SEALED_OK) {
 		rc = cli_fail(EXIT_RUNTIME, "%s holds %d keys already: rewrap and retire old ones",
-		              path, SEALED_KEYRING_MAX);
+		              k.path, SEALED_KEYRING_MAX);
 		goto out;
 	}
-	if (sealed_keyring_write(kr, path, false, err, sizeof err) != SEALED_OK) {
+	if (sealed_keyring_write(k.kr, k.path, false, err, sizeof err) != SEALED_OK) {
 		rc = cli_fail(EXIT_RUNTIME, "cannot write the private key file: %s", err);
 		goto out;
 	}
 	struct audit_input au = key_audit("cli", "secret_key.created", id);
-	int src = store_secret_key_add(o.st, id, pk, &au);
+	int src = store_secret_key_add(k.o.st, id, pk, &au);
 	if (src != STORE_OK) {
 		/* Put the file back as it was: the store never saw the new key. */
-		sealed_keyring_remove(kr, id);
-		if (sealed_keyring_write(kr, path, false, err, sizeof err) != SEALED_OK)
+		sealed_keyring_remove(k.kr, id);
+		if (sealed_keyring_write(k.kr, k.path, false, err, sizeof err) != SEALED_OK)
 			fprintf(stderr, "portcullis: could not drop key %s from %s again: %s\n", id,
-			        path, err);
+			        k.path, err);
 		rc = cli_fail(EXIT_RUNTIME, "cannot store the public key (store error %d)", src);
 		goto out;
 	}
 	printf("Key %s is now current: new secrets are sealed to it.\n"
 	       "Copy %s to every node that runs the background tier, then run\n"
 	       "`portcullis secrets rewrap` and `portcullis secrets retire %s`.\n",
-	       id, path, cur);
+	       id, k.path, k.cur);
 out:
-	sealed_keyring_free(kr);
-	free(path);
-	cli_instance_close(&o);
+	keyed_close(&k);
 	return rc;
 }
 
 static int cli_secrets_rewrap(const struct cli_args *a)
 {
-	struct cli_instance o;
-	int rc = cli_instance_open(cli_config_path(a), &o);
+	struct keyed k;
+	int rc = keyed_open(a, &k);
 	if (rc != EXIT_OK)
 		return rc;
-	char *path = key_path(&o);
-	struct sealed_keyring *kr = path ? load_ring(path) : NULL;
-	char cur[SEALED_KEY_ID_LEN + 1];
 	struct store_rewrap_stats s;
-	rc = !path ? EXIT_USAGE : !kr ? EXIT_RUNTIME : current_in_ring(o.st, kr, path, cur);
-	if (rc != EXIT_OK)
-		goto out;
-	int src = store_secrets_rewrap(o.st, kr, STORE_REWRAP_BATCH, &s);
+	int src = store_secrets_rewrap(k.o.st, k.kr, STORE_REWRAP_BATCH, &s);
 	if (src != STORE_OK) {
 		rc = cli_fail(EXIT_RUNTIME, "rewrap stopped (store error %d) after %lld value(s)",
 		              src, (long long)s.rewrapped);
@@ -194,11 +213,11 @@ static int cli_secrets_rewrap(const struct cli_args *a)
 	}
 	json_t *details = json_pack("{sIsIsI}", "rewrapped", (json_int_t)s.rewrapped, "failed",
 	                            (json_int_t)s.failed, "changed", (json_int_t)s.changed);
-	struct audit_input au = key_audit("cli", "secrets.rewrapped", cur);
+	struct audit_input au = key_audit("cli", "secrets.rewrapped", k.cur);
 	au.details = details;
-	src = store_audit_append(o.st, &au);
+	src = store_audit_append(k.o.st, &au);
 	json_decref(details);
-	printf("Rewrapped %lld value(s) to key %s", (long long)s.rewrapped, cur);
+	printf("Rewrapped %lld value(s) to key %s", (long long)s.rewrapped, k.cur);
 	if (s.changed)
 		printf("; %lld changed meanwhile (already sealed anew)", (long long)s.changed);
 	printf(".\n");
@@ -206,13 +225,11 @@ static int cli_secrets_rewrap(const struct cli_args *a)
 		rc = cli_fail(EXIT_RUNTIME,
 		              "%lld value(s) would not open with %s and were left as they were "
 		              "(first: %s)",
-		              (long long)s.failed, path, s.first_failed);
+		              (long long)s.failed, k.path, s.first_failed);
 	else if (src != STORE_OK)
 		rc = cli_fail(EXIT_RUNTIME, "cannot write the audit event (store error %d)", src);
 out:
-	sealed_keyring_free(kr);
-	free(path);
-	cli_instance_close(&o);
+	keyed_close(&k);
 	return rc;
 }
 
@@ -239,32 +256,26 @@ static int cli_secrets_retire(const struct cli_args *a)
 	snprintf(probe, sizeof probe, "pcs1:%.*s:", SEALED_KEY_ID_LEN + 1, key_id);
 	if (strlen(key_id) != SEALED_KEY_ID_LEN || sealed_stored_key_id(probe, back) != SEALED_OK)
 		return cli_usage_error(a->cmd, "KEYID must be a key id (16 lower-case hex digits)");
-	struct cli_instance o;
-	int rc = cli_instance_open(cli_config_path(a), &o);
+	struct keyed k;
+	int rc = keyed_open(a, &k);
 	if (rc != EXIT_OK)
 		return rc;
-	char *path = key_path(&o);
-	struct sealed_keyring *kr = path ? load_ring(path) : NULL;
-	char cur[SEALED_KEY_ID_LEN + 1];
 	char err[ERR_MAX];
-	rc = !path ? EXIT_USAGE : !kr ? EXIT_RUNTIME : current_in_ring(o.st, kr, path, cur);
-	if (rc != EXIT_OK)
-		goto out;
-	if (strcmp(key_id, cur) == 0) {
+	if (strcmp(key_id, k.cur) == 0) {
 		rc = cli_fail(
 		    EXIT_RUNTIME,
 		    "%s is the current key: `portcullis secrets rotate` first, then rewrap",
 		    key_id);
 		goto out;
 	}
-	int in_use = key_in_use(o.st, key_id);
+	int in_use = key_in_use(k.o.st, key_id);
 	if (in_use < 0) {
 		rc = cli_fail(EXIT_RUNTIME, "store error %d", in_use);
 		goto out;
 	}
 	if (in_use) {
 		int64_t sealed = 0;
-		int src = store_secrets_count_for_key(o.st, key_id, &sealed);
+		int src = store_secrets_count_for_key(k.o.st, key_id, &sealed);
 		if (src == STORE_OK && sealed > 0) {
 			rc = cli_fail(EXIT_RUNTIME,
 			              "%lld value(s) are still sealed to %s: `portcullis secrets "
@@ -274,7 +285,7 @@ static int cli_secrets_retire(const struct cli_args *a)
 		}
 		struct audit_input au = key_audit("cli", "secret_key.retired", key_id);
 		if (src == STORE_OK)
-			src = store_secret_key_retire(o.st, key_id, &au);
+			src = store_secret_key_retire(k.o.st, key_id, &au);
 		if (src == STORE_ECONFLICT) {
 			rc = cli_fail(
 			    EXIT_RUNTIME,
@@ -286,14 +297,14 @@ static int cli_secrets_retire(const struct cli_args *a)
 			rc = cli_fail(EXIT_RUNTIME, "store error %d", src);
 			goto out;
 		}
-	} else if (!sealed_keyring_has(kr, key_id)) {
-		rc = cli_fail(EXIT_RUNTIME, "no key %s in use here or in %s", key_id, path);
+	} else if (!sealed_keyring_has(k.kr, key_id)) {
+		rc = cli_fail(EXIT_RUNTIME, "no key %s in use here or in %s", key_id, k.path);
 		goto out;
 	}
 	/* The store no longer uses it (now, or from an earlier run): drop it from the file. */
-	if (sealed_keyring_has(kr, key_id)) {
-		sealed_keyring_remove(kr, key_id);
-		if (sealed_keyring_write(kr, path, false, err, sizeof err) != SEALED_OK) {
+	if (sealed_keyring_has(k.kr, key_id)) {
+		sealed_keyring_remove(k.kr, key_id);
+		if (sealed_keyring_write(k.kr, k.path, false, err, sizeof err) != SEALED_OK) {
 			rc = cli_fail(EXIT_RUNTIME,
 			              "%s is retired, but it is still in the private key file: %s "
 			              "(run retire again)",
@@ -301,11 +312,9 @@ static int cli_secrets_retire(const struct cli_args *a)
 			goto out;
 		}
 	}
-	printf("Retired key %s and removed it from %s.\n", key_id, path);
+	printf("Retired key %s and removed it from %s.\n", key_id, k.path);
 out:
-	sealed_keyring_free(kr);
-	free(path);
-	cli_instance_close(&o);
+	keyed_close(&k);
 	return rc;
 }
 
