@@ -1707,15 +1707,24 @@ struct purge_args {
 static int purge_fn(struct db_conn *c, void *arg)
 {
 	struct purge_args *pa = arg;
+	/*
+	 * Everything older than the cutoff goes, whatever its status: a message
+	 * past retention (fanned out or not) with its deliveries (pending ones
+	 * too, e.g. a disabled endpoint's parked ones) and their attempts. An
+	 * attempt in flight meanwhile records nothing (its row joins the
+	 * delivery). Attempts and deliveries go by their own id and by their
+	 * message's (the message_id indexes), so none outlives its message.
+	 */
 	static const char *const sql[] = {
 	    "DELETE FROM webhook_attempts WHERE id < ?",
-	    "DELETE FROM webhook_deliveries WHERE id < ? AND status <> 'pending'",
-	    "DELETE FROM webhook_messages WHERE id < ? AND fanned_out = 1 AND NOT EXISTS "
-	    "(SELECT 1 FROM webhook_deliveries d WHERE d.message_id = webhook_messages.id)",
+	    "DELETE FROM webhook_attempts WHERE message_id < ?",
+	    "DELETE FROM webhook_deliveries WHERE id < ?",
+	    "DELETE FROM webhook_deliveries WHERE message_id < ?",
+	    "DELETE FROM webhook_messages WHERE id < ?",
 	};
-	static const char *const prefix[] = {"att", "dlv", "msg"};
+	static const char *const prefix[] = {"att", "msg", "dlv", "msg", "msg"};
 	int rc = STORE_OK;
-	for (int i = 0; rc == STORE_OK && i < 3; i++) {
+	for (int i = 0; rc == STORE_OK && i < 5; i++) {
 		char cut[STORE_WH_ID_MAX + 1];
 		cutoff_id(prefix[i], pa->cutoff, cut, sizeof cut);
 		struct db_param p[] = {P_TEXT(cut)};

@@ -233,9 +233,10 @@ int store_record(struct store *st, const char *owner, const struct store_attempt
 int store_outbox_stats(struct store *st, int64_t *pending, int64_t *oldest_created_at);
 
 /**
- * Retention: delete attempts and finished deliveries older than cutoff_ms,
- * and messages older than it with nothing pending. *deleted (may be NULL)
- * gets the rows removed.
+ * Retention: delete messages older than cutoff_ms (fanned out or not) with
+ * every delivery of theirs (of any status, pending and parked ones too) and
+ * their attempts, and any attempt or delivery itself older than it. *deleted
+ * (may be NULL) gets the rows removed.
  */
 int store_webhooks_purge(struct store *st, int64_t cutoff_ms, int64_t *deleted);
 

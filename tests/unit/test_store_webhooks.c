@@ -1561,26 +1561,36 @@ static void test_purge_and_stats(void **state)
 	int64_t deleted = -1;
 	assert_int_equal(store_webhooks_purge(st, t - 600000, &deleted), STORE_OK);
 	assert_int_equal(deleted, 0);
-	/* Past the cutoff: attempts, finished deliveries and finished messages go. */
+	/* A message never fanned out (the worker was down) is past retention too. */
+	char stale_id[STORE_WH_ID_MAX + 1];
+	event(st, ORG_A, "invoice.paid", NULL, stale_id);
+	/*
+	 * Past the cutoff everything goes, whatever its status: attempts, finished
+	 * deliveries, a disabled endpoint's parked one (open_id's to ep_a1, which
+	 * stays disabled), and the messages with their payloads, fanned out or not.
+	 */
 	struct timespec ms = {0, 3 * 1000000L};
 	nanosleep(&ms, NULL);
 	int64_t cutoff = clock_now_ms();
 	nanosleep(&ms, NULL);
+	assert_int_equal(store_endpoint_disable(st, "ep_a1", "gone", cutoff + 1), STORE_OK);
 	event(st, ORG_A, "invoice.paid", NULL, new_id);
-	fanout_all(st, 1);
 	assert_int_equal(store_webhooks_purge(st, cutoff, &deleted), STORE_OK);
-	assert_int_equal(deleted, 2 + 2 + 1); /* 2 attempts, 2 deliveries, 1 message */
+	assert_int_equal(deleted, 2 + 3 + 3); /* 2 attempts, 3 deliveries, 3 messages */
 	struct store_message m;
 	assert_int_equal(store_message_get(st, ORG_A, done_id, &m), STORE_ENOTFOUND);
-	/* A message with something pending keeps its payload, as does a newer one. */
-	assert_int_equal(store_message_get(st, ORG_A, open_id, &m), STORE_OK);
+	assert_int_equal(store_message_get(st, ORG_A, open_id, &m), STORE_ENOTFOUND);
+	assert_int_equal(store_message_get(st, ORG_A, stale_id, &m), STORE_ENOTFOUND);
+	assert_int_equal(raw_int(st, "SELECT count(*) FROM webhook_deliveries", NULL, NULL), 0);
+	assert_int_equal(raw_int(st, "SELECT count(*) FROM webhook_attempts", NULL, NULL), 0);
+	/* Newer ones stay: new_id and the disabled notice, fanned out after. */
+	assert_int_equal(store_message_get(st, ORG_A, new_id, &m), STORE_OK);
 	assert_non_null(m.body);
 	store_message_free(&m);
-	assert_int_equal(store_message_get(st, ORG_A, new_id, &m), STORE_OK);
-	store_message_free(&m);
-	assert_int_equal(raw_int(st, "SELECT count(*) FROM webhook_deliveries", NULL, NULL), 3);
+	fanout_all(st, 2);
+	assert_int_equal(raw_int(st, "SELECT count(*) FROM webhook_deliveries", NULL, NULL), 1);
 	assert_int_equal(store_outbox_stats(st, &pending, &n), STORE_OK);
-	assert_int_equal(pending, 3);
+	assert_int_equal(pending, 1);
 	assert_int_equal(store_webhooks_purge(st, cutoff, NULL), STORE_OK);
 }
 
