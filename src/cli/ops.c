@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/ulid.h"
 #include "gateway/reqlog.h"
+#include "store/store_webhooks.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,11 +162,18 @@ static int cli_retention_run(const struct cli_args *a)
 	int rc = cli_instance_open(cli_config_path(a), &o);
 	if (rc != EXIT_OK)
 		return rc;
-	int64_t deleted = 0;
-	int src = reqlog_purge(o.st, o.cfg.retention_request_log_days, clock_now_ms(), &deleted);
+	int64_t deleted = 0, now = clock_now_ms();
+	int src = reqlog_purge(o.st, o.cfg.retention_request_log_days, now, &deleted);
 	if (src == STORE_OK)
 		printf("purged %lld request-log row(s) older than %lld day(s)\n",
 		       (long long)deleted, (long long)o.cfg.retention_request_log_days);
+	/* The webhook records, with the worker's hourly purge's cutoff (delivery/worker.c). */
+	if (src == STORE_OK)
+		src = store_webhooks_purge(o.st, now - o.cfg.retention_webhook_days * 86400000LL,
+		                           &deleted);
+	if (src == STORE_OK)
+		printf("purged %lld webhook row(s) older than %lld day(s)\n", (long long)deleted,
+		       (long long)o.cfg.retention_webhook_days);
 	else
 		rc = cli_fail(EXIT_RUNTIME, "store error %d", src);
 	cli_instance_close(&o);
@@ -223,6 +231,6 @@ const struct cli_command cli_cmd_retention_run = {
     .name = "retention",
     .verb = "run",
     CLI_OPTS(cli_opts_config),
-    .summary = "purge request-log rows past [retention] request_log_days",
+    .summary = "purge request-log rows and webhook records past their [retention] days",
     .run = cli_retention_run,
 };

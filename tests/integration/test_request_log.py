@@ -201,6 +201,48 @@ def test_retention_run_purges_old_rows_and_keeps_new_ones(make_instance, upstrea
     assert left == {ids[2], ids[3]}
 
 
+def _ulid_id(prefix, ms):
+    """prefix_ + a ULID of time ms (Crockford base32, 48-bit time, 80 bits of randomness)."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    v = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    return prefix + "_" + "".join(alphabet[(v >> (5 * i)) & 31] for i in range(25, -1, -1))
+
+
+def test_retention_run_purges_webhook_records_past_webhook_days(make_instance, upstream):
+    # No worker: its own start-up purge must not be what removes the rows.
+    gw = make_instance(config=upstream_conf(upstream) + "[retention]\nwebhook_days = 7\n"
+                       "[worker]\nenabled = false\n").start()
+    now = int(time.time() * 1000)
+    con = sqlite3.connect(gw.db_path, timeout=10)
+    rows = {}
+    with con:
+        for name, age in (("old", 8), ("new", 6)):
+            at = now - age * DAY_MS
+            msg, dlv, att = (_ulid_id(p, at) for p in ("msg", "dlv", "att"))
+            rows[name] = msg
+            con.execute("INSERT INTO webhook_messages (id, org_id, type, body, fanned_out, "
+                        "created_at) VALUES (?, 'org_x', 'invoice.paid', '{}', 1, ?)", (msg, at))
+            # Pending (an endpoint that stays disabled): still past the retention.
+            con.execute("INSERT INTO webhook_deliveries (id, message_id, org_id, target, "
+                        "channel, endpoint_id, status, created_at, updated_at) VALUES "
+                        "(?, ?, 'org_x', 'ep_x', 'webhook', 'ep_x', 'pending', ?, ?)",
+                        (dlv, msg, at, at))
+            con.execute("INSERT INTO webhook_attempts (id, delivery_id, message_id, endpoint_id, "
+                        "org_id, channel, at, outcome, duration_ms) VALUES "
+                        "(?, ?, ?, 'ep_x', 'org_x', 'webhook', ?, 'failed', 1)",
+                        (att, dlv, msg, at))
+    con.close()
+    p = run_cli("retention", "run", "-c", gw.conf, env={"ASAN_OPTIONS": "detect_leaks=0"})
+    assert p.returncode == 0, p.stderr
+    assert "purged 3 webhook row(s) older than 7 day(s)" in p.stdout, p.stdout
+    con = sqlite3.connect(gw.db_path, timeout=10)
+    for table in ("webhook_messages", "webhook_deliveries", "webhook_attempts"):
+        col = "id" if table == "webhook_messages" else "message_id"
+        left = {r[0] for r in con.execute(f"SELECT {col} FROM {table}")}
+        assert left == {rows["new"]}, (table, left)
+    con.close()
+
+
 def test_sigterm_flushes_the_queue_before_exit(make_instance, upstream):
     gw = make_instance(config=upstream_conf(upstream)).start()
     org, k = gateway_key(gw)
