@@ -1021,6 +1021,9 @@ static void start_drain(struct http_worker *w)
 	MHD_socket lfd = MHD_quiesce_daemon(w->daemon);
 	if (lfd != MHD_INVALID_SOCKET)
 		close(lfd);
+	/* Closed: its number may be reused at once (a database file, say), so
+	 * http_server_destroy must not close it again. */
+	w->listen_fd = -1;
 }
 
 static void *worker_main(void *arg)
