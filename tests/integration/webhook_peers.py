@@ -324,12 +324,12 @@ class Mail:
 
 
 class SmtpServer:
-    """aiosmtpd on 127.0.0.1 (a free port) with STARTTLS on the test CA's
-    certificate. require_tls: refuse mail before STARTTLS. auth: (user,
-    password) to require AUTH PLAIN/LOGIN (over TLS). mails: every message
-    received."""
+    """aiosmtpd on 127.0.0.1 (a free port, or port) with STARTTLS on the test
+    CA's certificate (tls=False: no STARTTLS offered at all). require_tls:
+    refuse mail before STARTTLS. auth: (user, password) to require AUTH
+    PLAIN/LOGIN (over TLS). mails: every message received."""
 
-    def __init__(self, ca, require_tls=True, auth=None):
+    def __init__(self, ca, require_tls=True, auth=None, tls=True, port=None):
         from aiosmtpd.controller import Controller
         from aiosmtpd.smtp import AuthResult
 
@@ -365,11 +365,11 @@ class SmtpServer:
                 return AuthResult(success=True, auth_data=auth_data)
             return AuthResult(success=False, handled=False)
 
-        self.port = _free_port()
-        kw = dict(tls_context=ca.server_context(), require_starttls=require_tls)
+        self.port = port or _free_port()
+        kw = dict(tls_context=ca.server_context(), require_starttls=require_tls) if tls else {}
         if auth:
             kw.update(authenticator=authenticator, auth_required=True, auth_require_tls=True)
-        else:
+        elif tls:
             kw.update(auth_require_tls=True)
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port,
                                      server_hostname="localhost", ready_timeout=10, **kw)
@@ -399,9 +399,10 @@ def _free_port():
 # ---- configuration for the instance under test ----
 
 def webhooks_config(ca, allow_ranges="127.0.0.0/8", retry_schedule="0s,1s,2s", lease_s=3,
-                    timeout_s=None, smtp=None, extra=""):
-    """The [webhooks] (and [mail], when smtp is an SmtpServer) sections an
-    instance delivering to the local peers needs."""
+                    timeout_s=None, smtp=None, mail="", extra=""):
+    """The [webhooks] (and [mail], when smtp is an SmtpServer or an smtp:// URL)
+    sections an instance delivering to the local peers needs; mail: more
+    [mail] lines (starttls, username, password_file)."""
     lines = ["[webhooks]", f"retry_schedule = {retry_schedule}", f"lease_s = {lease_s}",
              f"ca_file = {ca.ca_file}"]
     if allow_ranges:
@@ -409,6 +410,11 @@ def webhooks_config(ca, allow_ranges="127.0.0.0/8", retry_schedule="0s,1s,2s", l
     if timeout_s:
         lines.append(f"timeout_s = {timeout_s}")
     if smtp is not None:
-        lines += ["[mail]", f"url = {smtp.url}", "from = portcullis@localhost",
-                  "starttls = required", f"ca_file = {ca.ca_file}"]
+        url = smtp if isinstance(smtp, str) else smtp.url
+        lines += ["[mail]", f"url = {url}", "from = portcullis@localhost",
+                  f"ca_file = {ca.ca_file}"]
+        if "starttls" not in mail:
+            lines.append("starttls = required")
+        if mail:
+            lines.append(mail)
     return "\n".join(lines) + "\n" + extra
