@@ -62,6 +62,7 @@ enum {
 	M_ATT_DNS,
 	M_ATT_EGRESS,
 	M_ATT_TOO_LARGE,
+	M_ATT_NOT_SENT,
 	M_DLV_SUCCEEDED,
 	M_DLV_FAILED,
 	M_MAIL_SENT,
@@ -92,6 +93,7 @@ static struct metric metrics[M_COUNT] = {
     [M_ATT_DNS] = ATT("dns"),
     [M_ATT_EGRESS] = ATT("egress_refused"),
     [M_ATT_TOO_LARGE] = ATT("too_large"),
+    [M_ATT_NOT_SENT] = ATT("not_sent"),
     [M_DLV_SUCCEEDED] = DLV("succeeded"),
     [M_DLV_FAILED] = DLV("failed"),
     [M_MAIL_SENT] = METRIC_INIT("portcullis_mail_sent_total",
@@ -121,8 +123,12 @@ void engine_metrics_register(int64_t *cells)
 	}
 }
 
-static void count_attempt(const char *error)
+static void count_attempt(bool not_sent, const char *error)
 {
+	if (not_sent) {
+		metric_add(&metrics[M_ATT_NOT_SENT], 1);
+		return;
+	}
 	static const char *const names[] = {"status", "timeout",        "connect",  "tls",
 	                                    "dns",    "egress_refused", "too_large"};
 	if (!error) {
@@ -204,6 +210,15 @@ void engine_decide(const struct wh_schedule *s, int64_t attempts_before,
 {
 	memset(d, 0, sizeof *d);
 	d->next_attempt_at = -1;
+	if (r->not_sent) { /* no request made: no error class, the schedule's next step */
+		int64_t delay = wh_schedule_delay(s,
+		                                  (int)(attempts_before + 1 > WH_SCHEDULE_MAX
+		                                            ? WH_SCHEDULE_MAX
+		                                            : attempts_before + 1),
+		                                  rnd);
+		d->next_attempt_at = delay < 0 ? -1 : now_ms + delay;
+		return;
+	}
 	if (r->rc == CURLE_OK && !r->egress_refused && !r->too_large &&
 	    (r->mail || (r->status >= 200 && r->status <= 299))) {
 		d->succeeded = true;
@@ -320,6 +335,7 @@ struct xfer {
 	char resp[STORE_WH_RESPONSE_MAX + 1];
 	size_t resp_len, total;
 	bool too_large, egress_refused;
+	bool not_sent; /* nothing could be sent: no secret to sign with, or no mail to write */
 	char retry_after[72];
 	int64_t claimed_mono, start_mono, at_ms;
 	struct xfer *next;                /* held queue */
@@ -745,10 +761,13 @@ static void start(struct engine *e, struct xfer *x)
 	CURL *h;
 	if (x->ep) {
 		if (prepare_webhook(e, x, now_ms) < 0) {
-			/* Never unsigned: the lease runs out and the delivery is tried again. */
+			/* Never unsigned: a failed attempt without a request, retried as scheduled.
+			 */
 			log_event(LOG_ERROR, "webhook_secret_unavailable", "endpoint_id",
 			          x->c.ep.id, NULL);
-			xfer_free(x);
+			x->ep->in_flight++;
+			x->not_sent = true;
+			finish(e, x, CURLE_OK);
 			return;
 		}
 		h = x->easy;
@@ -756,7 +775,8 @@ static void start(struct engine *e, struct xfer *x)
 	} else {
 		prepare_mail(e, x, now_ms);
 		if (!x->mail) {
-			finish(e, x, CURLE_LOGIN_DENIED);
+			x->not_sent = true;
+			finish(e, x, CURLE_OK);
 			return;
 		}
 		h = mail_job_easy(x->mail);
@@ -797,6 +817,7 @@ static void finish(struct engine *e, struct xfer *x, CURLcode rc)
 	    .too_large = x->too_large,
 	    .retry_after = x->retry_after[0] ? x->retry_after : NULL,
 	    .mail = x->ep == NULL,
+	    .not_sent = x->not_sent,
 	};
 	uint64_t rnd;
 	crypto_random(&rnd, sizeof rnd);
@@ -814,17 +835,20 @@ static void finish(struct engine *e, struct xfer *x, CURLcode rc)
 	if (x->resp_len) {
 		engine_response_text(x->resp, x->resp_len, rec->response, sizeof rec->response);
 		rec->has_response = true;
-	} else if (!x->ep && !started) {
+	} else if (x->not_sent) {
 		snprintf(rec->response, sizeof rec->response, "%s",
-		         !e->mailer ? "mail is off ([mail] url)"
-		                    : "no contact email for the organization");
+		         x->ep ? "not sent: the endpoint's signing secret could not be opened"
+		         : !e->mailer ? "not sent: mail is off ([mail] url)"
+		         : !x->c.contact_email[0]
+		             ? "not sent: the organization has no contact email"
+		             : "not sent: no notice text for this message");
 		rec->has_response = true;
 	}
-	const char *outcome = d.succeeded ? "succeeded" : d.error;
+	const char *outcome = d.succeeded ? "succeeded" : d.error ? d.error : "not_sent";
 	if (x->ep) {
 		const struct store_endpoint *ep = &x->c.ep;
 		snprintf(rec->endpoint_id, sizeof rec->endpoint_id, "%s", ep->id);
-		count_attempt(d.error);
+		count_attempt(x->not_sent, d.error);
 		if (d.succeeded)
 			metric_add(&metrics[M_DLV_SUCCEEDED], 1);
 		else if (d.next_attempt_at < 0)

@@ -51,7 +51,7 @@ void engine_stop(struct engine *e);
 /* ---- metrics (shared with serve through a memory page, see worker.h) ---- */
 
 /** Cells the engine's metrics need in a shared page. */
-#define ENGINE_METRIC_CELLS 16
+#define ENGINE_METRIC_CELLS 17
 /**
  * Register the background tier's metrics in this process's /metrics; with
  * cells (ENGINE_METRIC_CELLS of them in shared memory) their values live
@@ -79,6 +79,7 @@ struct engine_result {
 	bool egress_refused, too_large;
 	const char *retry_after; /* the Retry-After header, or NULL */
 	bool mail;
+	bool not_sent; /* no request was made (no secret to sign with, no mail to write) */
 };
 /** What to record for it. */
 struct engine_decision {
@@ -90,7 +91,8 @@ struct engine_decision {
 /** The error class of a transfer that ended with rc (for a refused or too large one, those). */
 const char *engine_error_class(CURLcode rc, bool egress_refused, bool too_large);
 /**
- * Decide an attempt: success is a 2xx (mail: the message accepted); 410
+ * Decide an attempt: one not sent fails with no error class and takes the
+ * schedule's next step; success is a 2xx (mail: the message accepted); 410
  * ends the delivery and disables its endpoint; 429 and 503 with a valid
  * Retry-After wait that long, clamped to [next step, twice it]; otherwise
  * the schedule's next step, jittered by rnd. attempts_before counts the

@@ -146,6 +146,16 @@ static void test_decisions(void **state)
 	assert_false(d.succeeded);
 	assert_string_equal(d.error, "too_large");
 
+	/* Not sent (no secret to sign with): failed, no error class, the next step. */
+	struct engine_result ns = {.rc = CURLE_OK, .not_sent = true};
+	engine_decide(&s, 0, &ns, now, 0, &d);
+	assert_false(d.succeeded);
+	assert_null(d.error);
+	assert_false(d.gone);
+	assert_int_equal(d.next_attempt_at, now + 4000);
+	engine_decide(&s, 3, &ns, now, 0, &d);
+	assert_int_equal(d.next_attempt_at, -1);
+
 	/* Mail: accepted (250) is success; a refusal has its reply code as status. */
 	struct engine_result m = {.rc = CURLE_OK, .status = 250, .mail = true};
 	engine_decide(&s, 0, &m, now, 0, &d);
