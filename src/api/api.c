@@ -251,4 +251,6 @@ void api_routes(struct router *r)
 	api_keys_routes(r);
 	audit_routes(r);
 	requests_routes(r);
+	webhooks_routes(r);
+	webhook_messages_routes(r);
 }

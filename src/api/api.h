@@ -37,9 +37,19 @@ void orgs_routes(struct router *r);
 void projects_routes(struct router *r);
 void audit_routes(struct router *r);
 void requests_routes(struct router *r);
+void webhooks_routes(struct router *r);
+void webhook_messages_routes(struct router *r);
 
 /** Create an organisation key (POST /v1/api-keys and the operator variant). */
 void api_keys_create_for(struct http_request *req, const struct authn *who, const char *org_id);
+
+/** True when s is "<prefix><ULID>" (ep_..., msg_...). */
+bool api_prefixed_id_valid(const char *s, const char *prefix);
+/** A webhook event type (len bytes of s): [a-zA-Z0-9_]+(\.[a-zA-Z0-9_]+)*, at most 128. */
+bool api_event_type_valid(const char *s, size_t len);
+struct store_message;
+/** A webhook message as the API answers it (id, type, org_id, project_id, created_at). */
+json_t *api_message_json(const struct store_message *m);
 
 /** The audit actor for the caller (root or key, with the key id). */
 struct audit_input api_audit(struct http_request *req, const struct authn *who, const char *action,

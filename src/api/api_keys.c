@@ -383,7 +383,11 @@ static void revoke(struct http_request *req, const struct authn *who)
 	}
 	struct audit_input a = api_audit(req, who, "api_key.revoked", "api_key", k.id);
 	a.org_id = k.org_id[0] ? k.org_id : NULL;
+	json_t *event = k.org_id[0] ? keys_event_data(&k) : NULL;
+	a.event = event;
+	a.event_project_id = k.project_id[0] ? k.project_id : NULL;
 	int rc = store_key_revoke(app->store, k.id, clock_now_ms(), &a);
+	json_decref(event);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "API key");
 		return;

@@ -52,7 +52,12 @@ static void create(struct http_request *req, const struct authn *who)
 	snprintf(p.name, sizeof p.name, "%s", name);
 	p.created_at = clock_now_ms();
 	struct audit_input a = api_audit(req, who, "project.created", "project", p.id);
+	json_t *event =
+	    json_pack("{s:s, s:s, s:s}", "project_id", p.id, "org_id", p.org_id, "name", p.name);
+	a.event = event;
+	a.event_project_id = p.id;
 	int rc = store_project_insert(app->store, &p, &a);
+	json_decref(event);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "project");
 		goto out;

@@ -5,7 +5,9 @@
 #include "app/killops.h"
 
 #include "app/notify.h"
+#include "auth/keys.h"
 #include "core/clock.h"
+#include "core/json.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +45,44 @@ static struct audit_input audit_for(const struct kill_request *k, bool engage, j
 	return a;
 }
 
+/*
+ * The webhook event data of a kill change (PLAN-10.md): the key by id and
+ * start for a key, the organisation id for an organisation, nothing more for
+ * global (which is every organisation's event: org_id NULL). NULL when the
+ * change is no organisation's event (a kill on an operator key) or the key
+ * cannot be read (*rc then says why). Caller decrefs.
+ */
+static json_t *event_for(struct store *st, const struct kill_request *k, const char *reason,
+                         int64_t at, int *rc)
+{
+	json_t *data;
+	*rc = STORE_OK;
+	if (strcmp(k->scope, "key") == 0) {
+		struct store_key key;
+		*rc = store_key_get(st, k->target_id, &key);
+		if (*rc != STORE_OK || !key.org_id[0])
+			return NULL;
+		data = keys_event_data(&key);
+		explicit_bzero(&key, sizeof key);
+	} else if (strcmp(k->scope, "organization") == 0) {
+		data = json_pack("{s:s}", "org_id", k->target_id);
+	} else {
+		data = json_object();
+	}
+	json_t *more =
+	    json_pack("{s:s, s:o, s:o, s:o}", "scope", k->scope, "reason", json_str_or_null(reason),
+	              "request_id", json_str_or_null(k->request_id), "at", json_time(at));
+	json_object_update(data, more);
+	json_decref(more);
+	return data;
+}
+
+/* The project of a key's event (NULL for other scopes, or a key of no project). */
+static const char *event_project(const json_t *event)
+{
+	return json_string_value(json_object_get(event, "project_id"));
+}
+
 int killops_engage(struct store *st, const struct kill_request *k)
 {
 	struct store_kill row;
@@ -56,7 +96,13 @@ int killops_engage(struct store *st, const struct kill_request *k)
 	json_t *details = json_pack("{s:s, s:s, s:o}", "scope", k->scope, "set_by", k->set_by,
 	                            "reason", k->reason ? json_string(k->reason) : json_null());
 	struct audit_input a = audit_for(k, true, details);
-	int rc = store_kill_engage(st, &row, &a);
+	int rc;
+	json_t *event = event_for(st, k, k->reason, row.engaged_at, &rc);
+	a.event = event;
+	a.event_project_id = event_project(event);
+	if (rc == STORE_OK)
+		rc = store_kill_engage(st, &row, &a);
+	json_decref(event);
 	json_decref(details);
 	if (rc != STORE_OK)
 		return rc;
@@ -77,9 +123,19 @@ int killops_engage(struct store *st, const struct kill_request *k)
 
 int killops_lift(struct store *st, const struct kill_request *k)
 {
+	/* The notice says which kill was lifted: its reason, as it was engaged. */
+	struct store_kill current;
+	int rc = store_kill_get(st, k->scope, k->target_id, &current);
+	if (rc != STORE_OK)
+		return rc;
 	json_t *details = json_pack("{s:s}", "scope", k->scope);
 	struct audit_input a = audit_for(k, false, details);
-	int rc = store_kill_lift(st, k->scope, k->target_id, &a);
+	json_t *event = event_for(st, k, current.reason, clock_now_ms(), &rc);
+	a.event = event;
+	a.event_project_id = event_project(event);
+	if (rc == STORE_OK)
+		rc = store_kill_lift(st, k->scope, k->target_id, &a);
+	json_decref(event);
 	json_decref(details);
 	return rc;
 }

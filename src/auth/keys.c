@@ -70,6 +70,13 @@ bool keys_has_all_scopes(const char *have, const char *want)
 	return true;
 }
 
+json_t *keys_event_data(const struct store_key *k)
+{
+	return json_pack("{s:s, s:s, s:o, s:o, s:s}", "key_id", k->id, "start", k->start, "org_id",
+	                 json_str_or_null(k->org_id), "project_id", json_str_or_null(k->project_id),
+	                 "name", k->name);
+}
+
 int keys_create(struct store *st, const char *prefix, int cost, const struct key_spec *spec,
                 const struct audit_input *a, char *key_out, size_t cap, struct store_key *row_out)
 {
@@ -102,7 +109,12 @@ int keys_create(struct store *st, const char *prefix, int cost, const struct key
 	audit.target_id = k.id;
 	if (!audit.org_id)
 		audit.org_id = spec->org_id;
+	/* An organisation's key is an event for it; a root key belongs to none. */
+	json_t *event = k.org_id[0] ? keys_event_data(&k) : NULL;
+	audit.event = event;
+	audit.event_project_id = k.project_id[0] ? k.project_id : NULL;
 	rc = store_key_insert(st, &k, &audit);
+	json_decref(event);
 	if (rc == STORE_OK && row_out)
 		*row_out = k;
 out:
@@ -132,7 +144,14 @@ int keys_rotate(struct store *st, const char *prefix, int cost, struct store_key
 	audit.action = "api_key.rotated";
 	audit.target_type = "api_key";
 	audit.target_id = row->id;
+	struct store_key shown = *row; /* the event names the key by its new start */
+	memcpy(shown.start, start, sizeof start);
+	json_t *event = row->org_id[0] ? keys_event_data(&shown) : NULL;
+	explicit_bzero(&shown, sizeof shown);
+	audit.event = event;
+	audit.event_project_id = row->project_id[0] ? row->project_id : NULL;
 	rc = store_key_rotate(st, row->id, hash, start, prev_until, &audit, &row->version);
+	json_decref(event);
 	if (rc == STORE_OK) {
 		if (grace_seconds > 0) {
 			memcpy(row->prev_secret_hash, row->secret_hash,

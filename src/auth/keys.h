@@ -37,6 +37,12 @@ int keys_create(struct store *st, const char *prefix, int cost, const struct key
 int keys_rotate(struct store *st, const char *prefix, int cost, struct store_key *row,
                 int64_t grace_seconds, const struct audit_input *a, char *key_out, size_t cap);
 
+/**
+ * The data of a key's webhook events (api_key.created, ...): key_id, start,
+ * org_id, project_id (or null), name. Never a secret or hash. Caller decrefs.
+ */
+json_t *keys_event_data(const struct store_key *k);
+
 /** The docs/contract.md key object for a row and its kill switch (may be NULL). */
 json_t *keys_to_json(const struct store_key *k, const struct store_kill *kill);
 

@@ -228,6 +228,48 @@ def test_every_documented_operation_validates_through_prism(prism_gw):
     call("GET", "/v1/requests", 200, key=k, params={"status": 200, "limit": 100})
     call("HEAD", "/v1/requests", 200, key=k)
 
+    # Webhooks: endpoints (an organisation key with webhooks:write), publishing (root) and
+    # the message records.
+    wk = call("POST", "/v1/orgs/{orgId}/api-keys", 201, key=root, path_args=oid,
+              json={"name": "hooks", "scopes": ["webhooks:write", "logs:read"]}).json()["key"]
+    url = "https://hooks.example.com/portcullis"
+    ep = call("POST", "/v1/webhook-endpoints", 201, key=wk,
+              json={"url": url, "event_types": ["invoice.paid"]}).json()
+    eid = {"endpointId": ep["id"]}
+    call("POST", "/v1/webhook-endpoints", 400, key=wk, json={"url": "http://hooks.example.com/"})
+    call("POST", "/v1/orgs/{orgId}/webhook-endpoints", 201, key=root, path_args=oid,
+         json={"url": url})
+    call("GET", "/v1/webhook-endpoints", 200, key=wk, params={"limit": 10})
+    call("HEAD", "/v1/webhook-endpoints", 200, key=wk)
+    call("GET", "/v1/webhook-endpoints/{endpointId}", 200, key=wk, path_args=eid)
+    call("HEAD", "/v1/webhook-endpoints/{endpointId}", 200, key=wk, path_args=eid)
+    call("GET", "/v1/webhook-endpoints/{endpointId}", 404, key=wk,
+         path_args={"endpointId": "ep_" + NO_ID})
+    call("PATCH", "/v1/webhook-endpoints/{endpointId}", 200, key=wk, path_args=eid,
+         json={"description": "billing", "rate_limit_per_second": 5})
+    call("POST", "/v1/webhook-endpoints/{endpointId}/rotate-secret", 200, key=wk,
+         path_args=eid, json={"grace_seconds": 60})
+    test_msg = call("POST", "/v1/webhook-endpoints/{endpointId}/test", 201, key=wk,
+                    path_args=eid, json={}).json()
+    call("POST", "/v1/webhook-endpoints/{endpointId}/recover", 202, key=wk, path_args=eid,
+         json={"since": "2026-01-01T00:00:00Z"})
+    body = {"type": "invoice.paid", "payload": {"invoice": "in_1"}}
+    msg = call("POST", "/v1/orgs/{orgId}/webhook-messages", 201, key=root, path_args=oid,
+               json=body, headers={"Idempotency-Key": "k1"}).json()
+    call("POST", "/v1/orgs/{orgId}/webhook-messages", 422, key=root, path_args=oid,
+         json={"type": "invoice.paid", "payload": {}}, headers={"Idempotency-Key": "k1"})
+    mid = {"messageId": msg["id"]}
+    call("GET", "/v1/webhook-messages", 200, key=wk, params={"type": "invoice.paid"})
+    call("HEAD", "/v1/webhook-messages", 200, key=wk)
+    call("GET", "/v1/webhook-messages/{messageId}", 200, key=wk, path_args=mid)
+    call("HEAD", "/v1/webhook-messages/{messageId}", 200, key=wk, path_args=mid)
+    call("GET", "/v1/webhook-messages/{messageId}/attempts", 200, key=wk,
+         path_args={"messageId": test_msg["id"]})
+    call("HEAD", "/v1/webhook-messages/{messageId}/attempts", 200, key=wk, path_args=mid)
+    call("POST", "/v1/webhook-messages/{messageId}/resend", 202, key=wk, path_args=mid,
+         json={"endpoint_id": ep["id"]})
+    call("DELETE", "/v1/webhook-endpoints/{endpointId}", 204, key=wk, path_args=eid)
+
     documented = {(m, p) for p, item in spec["paths"].items() for m in item if m in METHODS}
     assert documented - call.driven == set(), "operations not driven through Prism"
 
@@ -240,17 +282,28 @@ def test_413_on_every_body_taking_operation_validates_through_prism(make_instanc
     prism = Prism(gw.base)
     try:
         call = Driver(gw, prism, spec_json())
-        ids = {"orgId": NO_ID, "keyId": NO_ID}
+        ids = {"orgId": NO_ID, "keyId": NO_ID, "endpointId": "ep_" + NO_ID,
+               "messageId": "msg_" + NO_ID}
         bodies = {"/v1/orgs": {"name": "Acme"}, "/v1/orgs/{orgId}": {"name": "Acme"},
                   "/v1/orgs/{orgId}/api-keys": {"name": "admin"},
                   "/v1/orgs/{orgId}/kill": {"reason": "drill"},
                   "/v1/kill-switch": {"reason": "drill"}, "/v1/projects": {"name": "Mobile"},
                   "/v1/api-keys": {"name": "ci"}, "/v1/api-keys/{keyId}/kill": {"reason": "x1"},
-                  "/v1/api-keys/{keyId}/rotate": {"grace_seconds": 60}}
+                  "/v1/api-keys/{keyId}/rotate": {"grace_seconds": 60},
+                  "/v1/webhook-endpoints": {"url": "https://h.example/"},
+                  "/v1/webhook-endpoints/{endpointId}": {"description": "d"},
+                  "/v1/webhook-endpoints/{endpointId}/rotate-secret": {"grace_seconds": 60},
+                  "/v1/webhook-endpoints/{endpointId}/test": None,  # takes only {}
+                  "/v1/webhook-endpoints/{endpointId}/recover": {"since": "2026-01-01T00:00:00Z"},
+                  "/v1/orgs/{orgId}/webhook-endpoints": {"url": "https://h.example/"},
+                  "/v1/orgs/{orgId}/webhook-messages": {"type": "a", "payload": {}},
+                  "/v1/webhook-messages/{messageId}/resend": {"endpoint_id": None}}
         for template, item in call.spec["paths"].items():
             for method in ("post", "patch"):
                 if method in item:
                     assert "413" in item[method]["responses"], (method, template)
+                    if bodies[template] is None:
+                        continue
                     r = call(method.upper(), template, 413, key=gw.root_key, path_args=ids,
                              json=bodies[template])
                     assert r.json()["code"] == "PAYLOAD_TOO_LARGE"
