@@ -83,16 +83,18 @@ def test_every_mutation_writes_an_audit_event_with_the_contract_fields(gw):
     did("global.kill_lifted", gw.root("DELETE", "/v1/kill-switch"), "root", root_id, None, None)
 
     events = all_events(gw)
-    # The first event is the root key that `portcullis init` created.
-    assert events[0]["action"] == "api_key.created"
+    # `portcullis init` made the sealed-secret key pair, then the root key.
+    assert events[0]["action"] == "secret_key.created"
     assert events[0]["actor"]["type"] == "system"
-    assert events[0]["target"]["id"] == root_id
     assert events[0]["prev_hash"] == GENESIS
+    assert events[1]["action"] == "api_key.created"
+    assert events[1]["actor"]["type"] == "system"
+    assert events[1]["target"]["id"] == root_id
     for prev, ev in zip(events, events[1:]):
         assert ev["prev_hash"] == prev["hash"]
     for ev in events:
         check_event(ev)
-    rest = events[1:]
+    rest = events[2:]
     assert [e["action"] for e in rest] == [d[0] for d in done]
     for ev, (action, rid, actor, actor_id, target, org_id) in zip(rest, done):
         assert ev["request_id"] == rid, action
@@ -192,7 +194,8 @@ def test_audit_verify_accepts_an_untouched_chain(make_instance):
     inst.request("POST", f"/v1/api-keys/{k['id']}/rotate", key=adm["key"])
     p = cli(inst, "audit", "verify")
     assert p.returncode == 0, p.stdout + p.stderr
-    assert re.search(r"\b5\b", p.stdout), p.stdout  # root key (init), org, 2 keys, rotation
+    # key pair and root key (init), org, 2 keys, rotation
+    assert re.search(r"\b6\b", p.stdout), p.stdout
     inst.stop()
     p = cli(inst, "audit", "verify")
     assert p.returncode == 0, p.stdout + p.stderr
@@ -207,7 +210,7 @@ def test_audit_verify_names_the_edited_event(make_instance):
     try:
         seq, eid = con.execute("SELECT seq, id FROM audit_events ORDER BY seq LIMIT 1 OFFSET 2"
                                ).fetchone()
-        assert con.execute("SELECT count(*) FROM audit_events").fetchone()[0] == 4
+        assert con.execute("SELECT count(*) FROM audit_events").fetchone()[0] == 5
         con.execute("UPDATE audit_events SET action = 'api_key.viewed' WHERE seq = ?", (seq,))
         con.commit()
     finally:
