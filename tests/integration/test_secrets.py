@@ -210,3 +210,82 @@ def test_only_src_crypto_calls_libsodium():
                     if inc.search(f.read()):
                         found.append(os.path.relpath(os.path.join(dirpath, fn), root))
     assert found == ["crypto/sealed.c"]
+
+
+# ---- stored values, opened here with libsodium itself ----
+
+def _sodium():
+    import ctypes
+    import ctypes.util
+    lib = ctypes.CDLL(ctypes.util.find_library("sodium") or "libsodium.so.23")
+    assert lib.sodium_init() >= 0
+    return lib
+
+
+def open_sealed(stored, key_file):
+    """Open a pcs1 value with the key file's matching key: (context fields, secret)."""
+    import ctypes
+    m = re.match(r"^pcs1:([0-9a-f]{16}):([A-Za-z0-9+/=]+)$", stored)
+    assert m, stored
+    keys = dict(key_lines(key_file))
+    sk = base64.b64decode(keys[m.group(1)])
+    box = base64.b64decode(m.group(2))
+    lib = _sodium()
+    pk = ctypes.create_string_buffer(32)
+    assert lib.crypto_scalarmult_base(pk, sk) == 0
+    out = ctypes.create_string_buffer(len(box) - 48)
+    assert lib.crypto_box_seal_open(out, box, ctypes.c_ulonglong(len(box)), pk, sk) == 0
+    pt, fields, p = out.raw, [], 0
+    for _ in range(4):
+        n = pt[p]
+        fields.append(pt[p + 1:p + 1 + n].decode())
+        p += 1 + n
+    return fields, pt[p:].decode()
+
+
+def test_rewrap_reseals_stored_endpoint_secrets_to_the_new_key(make_instance):
+    from test_keys import new_org
+    inst = make_instance()
+    path = os.path.join(inst.dir, "secrets.key")
+    (k1, _), = key_lines(path)
+    inst.start()
+    org = new_org(inst)
+    shown = {}
+    for i in range(3):
+        r = inst.root("POST", f"/v1/orgs/{org}/webhook-endpoints",
+                      json={"url": f"https://receiver{i}.example/hook"})
+        assert r.status_code == 201, r.text
+        shown[r.json()["id"]] = [r.json()["secret"]]
+    ep0 = sorted(shown)[0]
+    r = inst.root("POST", f"/v1/webhook-endpoints/{ep0}/rotate-secret", json={})
+    assert r.status_code == 201, r.text
+    shown[ep0].append(r.json()["secret"])
+    # No key material in the serving process's log.
+    for line in key_lines(path):
+        assert line[1] not in inst.read_log()
+    assert listed(inst)[k1]["sealed"] == 4  # 3 secrets and one previous secret
+
+    assert secrets(inst, "rotate").returncode == 0
+    k2 = key_lines(path)[1][0]
+    p = secrets(inst, "retire", k1)
+    assert p.returncode == 1 and "4 value(s) are still sealed" in p.stderr
+    p = secrets(inst, "rewrap")
+    assert p.returncode == 0, p.stderr
+    assert f"Rewrapped 4 value(s) to key {k2}" in p.stdout
+    rows = listed(inst)
+    assert rows[k1]["sealed"] == 0 and rows[k2]["sealed"] == 4
+    if inst.store == "sqlite":
+        import sqlite3
+        db = sqlite3.connect(inst.db_path)
+        got = db.execute("SELECT id, org_id, secret, prev_secret FROM webhook_endpoints").fetchall()
+        db.close()
+        for ep, org_id, sec, prev in got:
+            assert sec.startswith(f"pcs1:{k2}:")
+            fields, plain = open_sealed(sec, path)
+            assert fields == ["webhook_endpoints", "secret", ep, org_id]
+            assert plain == shown[ep][-1]
+            if ep == ep0:
+                assert prev.startswith(f"pcs1:{k2}:")
+                assert open_sealed(prev, path)[1] == shown[ep][0]
+    assert secrets(inst, "retire", k1).returncode == 0
+    assert [k for k, _ in key_lines(path)] == [k2]
