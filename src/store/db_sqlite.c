@@ -1,8 +1,10 @@
 /*
  * db_sqlite.c: the SQLite driver (see db.h). WAL journal, a busy timeout,
  * foreign keys on, temporary data in memory, and a per-connection cache of
- * prepared statements keyed by the SQL text's address (store.c passes
- * string literals). Text parameters are bound without a copy.
+ * prepared statements found by the SQL text's address (store.c passes
+ * string literals) and confirmed by the text itself, so SQL built in a
+ * buffer that is reused (or freed and handed out again) never runs an
+ * earlier statement. Text parameters are bound without a copy.
  *
  * Durability: a connection starts with synchronous=FULL, so in WAL mode
  * each commit fsyncs the WAL before it returns, and an acknowledged kill,
@@ -131,16 +133,24 @@ static int sqlite_exec_script(struct db_conn *base, const char *sql)
 
 static sqlite3_stmt *prepare_cached(struct sqlite_conn *c, const char *sql, int *rc)
 {
+	int slot = -1;
 	for (int i = 0; i < c->n_cached; i++)
 		if (c->cache[i].sql == sql) {
-			*rc = SQLITE_OK;
-			return c->cache[i].stmt;
+			if (strcmp(sqlite3_sql(c->cache[i].stmt), sql) == 0) {
+				*rc = SQLITE_OK;
+				return c->cache[i].stmt;
+			}
+			slot = i; /* the same address now holds other text */
+			break;
 		}
 	sqlite3_stmt *stmt = NULL;
 	*rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
 	if (*rc != SQLITE_OK)
 		return NULL;
-	if (c->n_cached < STMT_CACHE) {
+	if (slot >= 0) {
+		sqlite3_finalize(c->cache[slot].stmt);
+		c->cache[slot].stmt = stmt;
+	} else if (c->n_cached < STMT_CACHE) {
 		c->cache[c->n_cached].sql = sql;
 		c->cache[c->n_cached].stmt = stmt;
 		c->n_cached++;

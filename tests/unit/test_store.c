@@ -1262,6 +1262,36 @@ static void test_driver_params(void **state)
 	assert_int_equal(state_version(fx->st), 0);
 }
 
+/* ---------- the driver's statement cache ---------- */
+
+/* "SELECT 1", then "SELECT 2" built in the same buffer: each gives its own value. */
+static int query_reused_buffer(struct db_conn *c, void *arg)
+{
+	int64_t *got = arg;
+	char sql[32];
+	for (int i = 0; i < 2; i++) {
+		snprintf(sql, sizeof sql, "SELECT %d", i + 1);
+		struct db_result *r = NULL;
+		int rc = c->driver->query(c, sql, NULL, 0, &r);
+		if (rc != DB_OK)
+			return rc;
+		got[i] = db_int(r, 0, 0);
+		db_result_free(r);
+	}
+	return DB_OK;
+}
+
+static void test_sql_text_in_a_reused_buffer_is_not_confused(void **state)
+{
+	struct fixture *fx = *state;
+	struct store *st = open_store(fx, 1);
+	int64_t got[2] = {0, 0};
+	assert_int_equal(store_with_conn(st, query_reused_buffer, got), STORE_OK);
+	assert_int_equal(got[0], 1);
+	assert_int_equal(got[1], 2); /* not the statement cached for the first text */
+	store_close(st);
+}
+
 /* ---------- durability and bounded waits ---------- */
 
 static int read_synchronous(struct db_conn *c, void *arg)
@@ -1415,6 +1445,8 @@ static void test_statement_timeout_cuts_a_blocked_statement(void **state)
 	    cmocka_unit_test_setup_teardown(test_migrate_keeps_request_log, setup, teardown),      \
 	    cmocka_unit_test_setup_teardown(test_ready, setup, teardown),                          \
 	    cmocka_unit_test_setup_teardown(test_driver_params, setup, teardown),                  \
+	    cmocka_unit_test_setup_teardown(test_sql_text_in_a_reused_buffer_is_not_confused,      \
+	                                    setup, teardown),                                      \
 	    cmocka_unit_test_setup_teardown(test_kills_and_audit_commit_durably, setup, teardown), \
 	    cmocka_unit_test_setup_teardown(test_statement_timeout_cuts_a_blocked_statement,       \
 	                                    setup, teardown)
