@@ -36,7 +36,7 @@ if [ -f "$DATA/root-key.txt" ] && [ ! -f "$DATA/demo-key.txt" ]; then
 		-d '{"name":"Demo Org","contact_email":"security@demo.example"}' \
 		"http://127.0.0.1:$PORT/v1/orgs" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 	curl -sf -H "Authorization: Bearer $ROOT" -H 'Content-Type: application/json' \
-		-d '{"name":"demo key","env":"test","scopes":["gateway","keys:read","keys:write","logs:read"]}' \
+		-d '{"name":"demo key","env":"test","scopes":["gateway","keys:read","keys:write","logs:read","webhooks:write"]}' \
 		"http://127.0.0.1:$PORT/v1/orgs/$ORG/api-keys" |
 		/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])' >"$DATA/demo-key.txt"
 	chmod 600 "$DATA/demo-key.txt"
@@ -52,6 +52,9 @@ A demo organisation key is in $DATA/demo-key.txt. Try:
   curl -s http://127.0.0.1:$PORT/v1/verify -H "Authorization: Bearer $KEY" -i
   curl -s http://127.0.0.1:$PORT/v1/api-keys -H "Authorization: Bearer $KEY"
   curl -s http://127.0.0.1:$PORT/v1/requests -H "Authorization: Bearer $KEY"
+  curl -s http://127.0.0.1:$PORT/v1/webhook-endpoints -H "Authorization: Bearer $KEY" \
+       -H 'Content-Type: application/json' -d '{"url":"https://hooks.example.com/portcullis"}'
+  curl -s http://127.0.0.1:$PORT/v1/webhook-messages -H "Authorization: Bearer $KEY"
   curl -s http://127.0.0.1:$PORT/metrics
 
 Stop with Ctrl-C.
