@@ -408,6 +408,27 @@ static json_t *field_names(json_t *body)
 	return names;
 }
 
+/* The store's mask of the fields body names (PATCH writes only those). */
+static unsigned named_fields(json_t *body)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} fields[] = {
+	    {"url", STORE_EP_URL},
+	    {"description", STORE_EP_DESCRIPTION},
+	    {"event_types", STORE_EP_EVENT_TYPES},
+	    {"project_id", STORE_EP_PROJECT},
+	    {"rate_limit_per_second", STORE_EP_RATE_LIMIT},
+	    {"disabled", STORE_EP_DISABLED},
+	};
+	unsigned mask = 0;
+	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+		if (json_object_get(body, fields[i].name))
+			mask |= fields[i].bit;
+	return mask;
+}
+
 static void patch(struct http_request *req, const struct authn *who)
 {
 	struct app *app = req->app;
@@ -425,12 +446,20 @@ static void patch(struct http_request *req, const struct authn *who)
 	a.org_id = e.org_id;
 	json_t *details = json_pack("{s:o}", "fields", field_names(body));
 	a.details = details;
-	int rc = store_endpoint_update(app->store, &e, &a);
+	/*
+	 * Only the named fields are written: a disable by the worker (or
+	 * another PATCH) committed since load_endpoint is kept, and the answer
+	 * is the row as it is now.
+	 */
+	int rc = store_endpoint_update_fields(app->store, &e, named_fields(body), &a);
 	json_decref(details);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "webhook endpoint");
 		goto out;
 	}
+	struct store_endpoint now;
+	if (store_endpoint_get(app->store, e.org_id, e.id, &now) == STORE_OK)
+		e = now;
 	http_respond_json(req, 200, endpoint_json(&e));
 out:
 	json_decref(body);

@@ -426,26 +426,44 @@ static int endpoint_park(struct db_conn *c, const char *id, bool disabled)
 	                     q, 2, NULL);
 }
 
+struct ep_update_args {
+	const struct store_endpoint *e;
+	unsigned mask;
+};
+
 static int endpoint_update_fn(struct db_conn *c, void *arg)
 {
-	const struct store_endpoint *e = arg;
+	const struct ep_update_args *ua = arg;
+	const struct store_endpoint *e = ua->e;
+	unsigned m = ua->mask;
+	bool named = m & STORE_EP_DISABLED;
 	bool disabled = e->disabled_at >= 0;
+	/* enable / disable: what the request asked of disabled; neither keeps the row's. */
+	int en = named && !disabled, dis = named && disabled;
 	int64_t now = clock_now_ms();
 	/*
 	 * Enabling a disabled endpoint restarts its failure clock; disabling
 	 * an enabled one records when and why; one that stays disabled keeps
-	 * its first time and reason.
+	 * its first time and reason. A field not in the mask keeps the row's
+	 * value, read and written in this one statement.
 	 */
-	struct db_param p[] = {P_TEXT(e->url),
+	struct db_param p[] = {P_INT(!!(m & STORE_EP_URL)),
+	                       P_TEXT(e->url),
+	                       P_INT(!!(m & STORE_EP_DESCRIPTION)),
 	                       P_TEXT(opt_str(e->description)),
+	                       P_INT(!!(m & STORE_EP_EVENT_TYPES)),
 	                       P_TEXT(opt_str(e->event_types)),
+	                       P_INT(!!(m & STORE_EP_PROJECT)),
 	                       P_TEXT(opt_str(e->project_id)),
+	                       P_INT(!!(m & STORE_EP_RATE_LIMIT)),
 	                       st_int_or_null(e->rate_limit_per_second),
-	                       P_INT(disabled),
-	                       P_INT(disabled),
-	                       P_INT(disabled),
+	                       P_INT(en),
+	                       P_INT(en),
+	                       P_INT(en),
+	                       P_INT(dis),
 	                       P_TEXT(disabled_reason(e)),
-	                       P_INT(disabled),
+	                       P_INT(en),
+	                       P_INT(dis),
 	                       P_INT(disabled ? e->disabled_at : 0),
 	                       P_INT(now),
 	                       P_TEXT(e->id),
@@ -455,31 +473,45 @@ static int endpoint_update_fn(struct db_conn *c, void *arg)
 	 * two never wait on each other in opposite orders (PostgreSQL).
 	 */
 	int rc = endpoint_live(c, e->org_id, e->id);
-	if (rc == STORE_OK)
+	if (rc == STORE_OK && named)
 		rc = endpoint_park(c, e->id, disabled);
 	if (rc == STORE_OK)
 		rc = changed_one(
 		    c,
-		    "UPDATE webhook_endpoints SET url = ?, description = ?, event_types = ?, "
-		    "project_id = ?, rate_limit_per_second = ?, "
-		    "failing_since = CASE WHEN ? = 0 AND disabled_at IS NOT NULL THEN NULL "
+		    "UPDATE webhook_endpoints SET url = CASE WHEN ? = 1 THEN ? ELSE url END, "
+		    "description = CASE WHEN ? = 1 THEN ? ELSE description END, "
+		    "event_types = CASE WHEN ? = 1 THEN ? ELSE event_types END, "
+		    "project_id = CASE WHEN ? = 1 THEN ? ELSE project_id END, "
+		    "rate_limit_per_second = CASE WHEN ? = 1 THEN ? ELSE rate_limit_per_second "
+		    "END, "
+		    "failing_since = CASE WHEN ? = 1 AND disabled_at IS NOT NULL THEN NULL "
 		    "ELSE failing_since END, "
-		    "failing_notified_at = CASE WHEN ? = 0 AND disabled_at IS NOT NULL THEN NULL "
+		    "failing_notified_at = CASE WHEN ? = 1 AND disabled_at IS NOT NULL THEN NULL "
 		    "ELSE failing_notified_at END, "
-		    "disabled_reason = CASE WHEN ? = 0 THEN NULL WHEN disabled_at IS NULL THEN ? "
-		    "ELSE disabled_reason END, "
-		    "disabled_at = CASE WHEN ? = 0 THEN NULL ELSE COALESCE(disabled_at, ?) END, "
+		    "disabled_reason = CASE WHEN ? = 1 THEN NULL WHEN ? = 1 AND disabled_at IS "
+		    "NULL "
+		    "THEN ? ELSE disabled_reason END, "
+		    "disabled_at = CASE WHEN ? = 1 THEN NULL WHEN ? = 1 THEN COALESCE(disabled_at, "
+		    "?) "
+		    "ELSE disabled_at END, "
 		    "updated_at = ? WHERE id = ? AND org_id = ? AND deleted_at IS NULL",
-		    p, 14);
+		    p, 21);
 	return rc;
+}
+
+int store_endpoint_update_fields(struct store *st, const struct store_endpoint *e, unsigned mask,
+                                 const struct audit_input *a)
+{
+	if (!endpoint_ok(e) || (mask & ~STORE_EP_ALL))
+		return STORE_ERROR;
+	struct ep_update_args ua = {e, mask};
+	return st_in_tx(st, endpoint_update_fn, &ua, a, NO_CHANGE);
 }
 
 int store_endpoint_update(struct store *st, const struct store_endpoint *e,
                           const struct audit_input *a)
 {
-	if (!endpoint_ok(e))
-		return STORE_ERROR;
-	return st_in_tx(st, endpoint_update_fn, (void *)e, a, NO_CHANGE);
+	return store_endpoint_update_fields(st, e, STORE_EP_ALL, a);
 }
 
 struct ep_rotate_args {

@@ -63,6 +63,24 @@ int store_endpoint_list(struct store *st, const char *org_id, const char *after,
 /** Replace the mutable fields (url, description, types, project, rate limit, disabled). */
 int store_endpoint_update(struct store *st, const struct store_endpoint *e,
                           const struct audit_input *a);
+
+/* The mutable fields, for store_endpoint_update_fields. */
+#define STORE_EP_URL         (1u << 0)
+#define STORE_EP_DESCRIPTION (1u << 1)
+#define STORE_EP_EVENT_TYPES (1u << 2)
+#define STORE_EP_PROJECT     (1u << 3)
+#define STORE_EP_RATE_LIMIT  (1u << 4)
+#define STORE_EP_DISABLED    (1u << 5) /* disabled_at (and reason, failure clock) */
+#define STORE_EP_ALL         0x3fu
+
+/**
+ * Write only the fields in mask (STORE_EP_*) from e; every other column
+ * keeps what the row holds now, so a PATCH does not undo a change made
+ * after its read (the worker's disable, another PATCH's fields).
+ * store_endpoint_update is this with STORE_EP_ALL.
+ */
+int store_endpoint_update_fields(struct store *st, const struct store_endpoint *e, unsigned mask,
+                                 const struct audit_input *a);
 /** New sealed secret; the old one becomes prev_secret until prev_expires_at. */
 int store_endpoint_rotate(struct store *st, const char *org_id, const char *id, const char *sealed,
                           int64_t prev_expires_at, const struct audit_input *a);

@@ -431,6 +431,61 @@ static void test_endpoint_crud_and_isolation(void **state)
 
 /* ---------- events with their change ---------- */
 
+/*
+ * An update writes only the fields its mask names: one read before the
+ * worker disabled the endpoint (410) and another PATCH changed its url does
+ * not undo either (the lost update a get-then-replace had).
+ */
+static void test_update_writes_only_named_fields(void **state)
+{
+	struct fixture *fx = *state;
+	struct store *st = fx->st;
+	make_org(st, ORG_A, NULL);
+	make_project(st, ORG_A, PROJ_A);
+	make_endpoint(st, "ep_1", ORG_A, PROJ_A, "org.killed");
+	struct store_endpoint first, second, got;
+	assert_int_equal(store_endpoint_get(st, ORG_A, "ep_1", &first), STORE_OK);
+	second = first;
+	/* After both reads: the worker disables it, as on a 410. */
+	assert_int_equal(store_endpoint_disable(st, "ep_1", "gone", 4242), STORE_OK);
+	struct audit_input a = audit(ORG_A, "webhook_endpoint.updated", "webhook_endpoint", "ep_1");
+
+	/* A PATCH of url from the stale read: still disabled, as the worker left it. */
+	snprintf(first.url, sizeof first.url, "https://moved.example/in");
+	assert_int_equal(store_endpoint_update_fields(st, &first, STORE_EP_URL, &a), STORE_OK);
+	assert_int_equal(store_endpoint_get(st, ORG_A, "ep_1", &got), STORE_OK);
+	assert_string_equal(got.url, "https://moved.example/in");
+	assert_int_equal(got.disabled_at, 4242);
+	assert_string_equal(got.disabled_reason, "gone");
+
+	/* Another PATCH of description and rate limit from its stale read keeps that url. */
+	snprintf(second.description, sizeof second.description, "pager");
+	second.rate_limit_per_second = 7;
+	assert_int_equal(store_endpoint_update_fields(
+	                     st, &second, STORE_EP_DESCRIPTION | STORE_EP_RATE_LIMIT, &a),
+	                 STORE_OK);
+	assert_int_equal(store_endpoint_get(st, ORG_A, "ep_1", &got), STORE_OK);
+	assert_string_equal(got.url, "https://moved.example/in");
+	assert_string_equal(got.description, "pager");
+	assert_int_equal(got.rate_limit_per_second, 7);
+	assert_string_equal(got.project_id, PROJ_A);
+	assert_string_equal(got.event_types, "org.killed");
+	assert_int_equal(got.disabled_at, 4242);
+	assert_string_equal(got.disabled_reason, "gone");
+
+	/* Naming disabled does change it: enabled again, failure clock cleared. */
+	second.disabled_at = -1;
+	assert_int_equal(store_endpoint_update_fields(st, &second, STORE_EP_DISABLED, &a),
+	                 STORE_OK);
+	assert_int_equal(store_endpoint_get(st, ORG_A, "ep_1", &got), STORE_OK);
+	assert_int_equal(got.disabled_at, -1);
+	assert_string_equal(got.disabled_reason, "");
+	assert_string_equal(got.description, "pager");
+	/* A mask with unknown bits is refused, nothing audited. */
+	assert_int_equal(store_endpoint_update_fields(st, &second, 1u << 9, &a), STORE_ERROR);
+	assert_int_equal(count_audit(st, "webhook_endpoint.updated"), 3);
+}
+
 static void test_message_body_bytes(void **state)
 {
 	(void)state;
@@ -1596,6 +1651,8 @@ static void test_purge_and_stats(void **state)
 
 #define TESTS(setup)                                                                               \
 	cmocka_unit_test_setup_teardown(test_endpoint_crud_and_isolation, setup, teardown),        \
+	    cmocka_unit_test_setup_teardown(test_update_writes_only_named_fields, setup,           \
+	                                    teardown),                                             \
 	    cmocka_unit_test_setup_teardown(test_message_body_bytes, setup, teardown),             \
 	    cmocka_unit_test_setup_teardown(test_event_commits_with_its_change, setup, teardown),  \
 	    cmocka_unit_test_setup_teardown(test_publish_idempotency, setup, teardown),            \
