@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "core/ulid.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -182,6 +183,37 @@ int api_opt_string(struct http_request *req, json_t *body, const char *field, si
 		return -1;
 	}
 	*out = json_string_value(v);
+	return 0;
+}
+
+int api_load_org(struct http_request *req, struct store_org *o)
+{
+	struct app *app = req->app;
+	int rc = store_org_get(app->store, http_param(req, "orgId"), o);
+	if (rc != STORE_OK) {
+		api_store_fail(req, rc, "organization");
+		return -1;
+	}
+	return 0;
+}
+
+int api_project_of(struct http_request *req, const char *org_id, const char *pid,
+                   char out[STORE_ID_LEN + 1])
+{
+	struct app *app = req->app;
+	struct store_project p;
+	int rc = pid && ulid_valid(pid, strlen(pid))
+	             ? store_project_get(app->store, org_id, pid, &p)
+	             : STORE_ENOTFOUND;
+	if (rc == STORE_ENOTFOUND) {
+		http_respond_bad_field(req, "project_id", "No such project.");
+		return -1;
+	}
+	if (rc != STORE_OK) {
+		app_store_error(req, rc);
+		return -1;
+	}
+	snprintf(out, STORE_ID_LEN + 1, "%s", p.id);
 	return 0;
 }
 

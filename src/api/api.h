@@ -51,6 +51,17 @@ struct store_message;
 /** A webhook message as the API answers it (id, type, org_id, project_id, created_at). */
 json_t *api_message_json(const struct store_message *m);
 
+/** The organisation {orgId} into o: 0, or responds 404 (or the store's error) and -1. */
+int api_load_org(struct http_request *req, struct store_org *o);
+
+/**
+ * The project pid (NULL counts as none) of org_id, its id copied into out:
+ * 0; or responds 400 (details.field project_id, "No such project.") or the
+ * store's error and returns -1.
+ */
+int api_project_of(struct http_request *req, const char *org_id, const char *pid,
+                   char out[STORE_ID_LEN + 1]);
+
 /** The audit actor for the caller (root or key, with the key id). */
 struct audit_input api_audit(struct http_request *req, const struct authn *who, const char *action,
                              const char *target_type, const char *target_id);

@@ -159,18 +159,9 @@ void api_keys_create_for(struct http_request *req, const struct authn *who, cons
 		                       "expires_at must be an RFC 3339 time in the future.");
 		goto out;
 	}
-	if (project_id) {
-		struct store_project p;
-		int rc = store_project_get(app->store, org_id, project_id, &p);
-		if (rc == STORE_ENOTFOUND) {
-			http_respond_bad_field(req, "project_id", "No such project.");
-			goto out;
-		}
-		if (rc != STORE_OK) {
-			app_store_error(req, rc);
-			goto out;
-		}
-	}
+	char project[STORE_ID_LEN + 1];
+	if (project_id && api_project_of(req, org_id, project_id, project) < 0)
+		goto out;
 	struct key_spec spec = {org_id, project_id, name, env, scopes, expires_at};
 	struct audit_input a = api_audit(req, who, "api_key.created", "api_key", NULL);
 	a.org_id = org_id;

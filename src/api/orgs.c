@@ -155,22 +155,11 @@ static void list(struct http_request *req, const struct authn *who)
 	free(orgs);
 }
 
-static int load_org(struct http_request *req, struct store_org *o)
-{
-	struct app *app = req->app;
-	int rc = store_org_get(app->store, http_param(req, "orgId"), o);
-	if (rc != STORE_OK) {
-		api_store_fail(req, rc, "organization");
-		return -1;
-	}
-	return 0;
-}
-
 static void get(struct http_request *req, const struct authn *who)
 {
 	(void)who;
 	struct store_org o;
-	if (load_org(req, &o) == 0)
+	if (api_load_org(req, &o) == 0)
 		http_respond_json(req, 200, org_json(req->app, &o));
 }
 
@@ -178,7 +167,7 @@ static void patch(struct http_request *req, const struct authn *who)
 {
 	struct app *app = req->app;
 	struct store_org o;
-	if (load_org(req, &o) < 0)
+	if (api_load_org(req, &o) < 0)
 		return;
 	json_t *body = http_json_body(req);
 	if (!body)
@@ -205,7 +194,7 @@ out:
 static void create_key(struct http_request *req, const struct authn *who)
 {
 	struct store_org o;
-	if (load_org(req, &o) == 0)
+	if (api_load_org(req, &o) == 0)
 		api_keys_create_for(req, who, o.id);
 }
 
@@ -250,14 +239,14 @@ out:
 static void org_kill(struct http_request *req, const struct authn *who)
 {
 	struct store_org o;
-	if (load_org(req, &o) == 0)
+	if (api_load_org(req, &o) == 0)
 		set_kill(req, who, "organization", o.id, o.id, true);
 }
 
 static void org_lift(struct http_request *req, const struct authn *who)
 {
 	struct store_org o;
-	if (load_org(req, &o) == 0)
+	if (api_load_org(req, &o) == 0)
 		set_kill(req, who, "organization", o.id, o.id, false);
 }
 

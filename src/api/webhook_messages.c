@@ -77,7 +77,6 @@ static void payload_too_large(struct http_request *req)
 /* type, payload and project_id of a publish into m (m->body built). */
 static int parse_publish(struct http_request *req, json_t *body, struct store_message *m)
 {
-	struct app *app = req->app;
 	static const char *const allowed[] = {"type", "payload", "project_id", NULL};
 	const char *type, *pid;
 	if (api_only_fields(req, body, allowed) < 0 ||
@@ -95,21 +94,8 @@ static int parse_publish(struct http_request *req, json_t *body, struct store_me
 		http_respond_bad_field(req, "payload", "payload is required: a JSON object.");
 		return -1;
 	}
-	if (pid) {
-		struct store_project p;
-		int rc = ulid_valid(pid, strlen(pid))
-		             ? store_project_get(app->store, m->org_id, pid, &p)
-		             : STORE_ENOTFOUND;
-		if (rc == STORE_ENOTFOUND) {
-			http_respond_bad_field(req, "project_id", "No such project.");
-			return -1;
-		}
-		if (rc != STORE_OK) {
-			app_store_error(req, rc);
-			return -1;
-		}
-		snprintf(m->project_id, sizeof m->project_id, "%s", p.id);
-	}
+	if (pid && api_project_of(req, m->org_id, pid, m->project_id) < 0)
+		return -1;
 	snprintf(m->type, sizeof m->type, "%s", type);
 	/* The bound is on the payload as it is stored and sent (compact). */
 	char *data = json_dumps(payload, JSON_COMPACT);
@@ -128,11 +114,8 @@ static void publish(struct http_request *req, const struct authn *who)
 {
 	struct app *app = req->app;
 	struct store_org o;
-	int rc = store_org_get(app->store, http_param(req, "orgId"), &o);
-	if (rc != STORE_OK) {
-		api_store_fail(req, rc, "organization");
+	if (api_load_org(req, &o) < 0)
 		return;
-	}
 	const char *idem;
 	if (idempotency_key(req, &idem) < 0)
 		return;
@@ -157,7 +140,7 @@ static void publish(struct http_request *req, const struct authn *who)
 	a.org_id = o.id;
 	json_t *details = json_pack("{s:s}", "type", m.type);
 	a.details = details;
-	rc =
+	int rc =
 	    store_message_publish(app->store, &m, idem, idem ? hash : NULL, &a, &first, first_hash);
 	json_decref(details);
 	if (rc == STORE_ECONFLICT && idem) {
@@ -288,7 +271,10 @@ static void get(struct http_request *req, const struct authn *who)
 	if (load_message(req, who, &m) < 0)
 		return;
 	json_t *obj = api_message_json(&m);
-	/* The payload is the body's data while it is retained, null once purged. */
+	/*
+	 * The payload is the body's data. A purged message is gone (404 above);
+	 * a row without a body would answer null rather than fail.
+	 */
 	json_t *payload = NULL;
 	if (m.body) {
 		json_t *b = json_loads(m.body, 0, NULL);

@@ -96,6 +96,23 @@ static int load_endpoint(struct http_request *req, const struct authn *who,
 	return 0;
 }
 
+/*
+ * {endpointId} into e (load_endpoint) and the request's JSON body with no
+ * members but allowed (NULL: any): NULL once it has responded.
+ */
+static json_t *endpoint_body(struct http_request *req, const struct authn *who,
+                             struct store_endpoint *e, const char *const *allowed)
+{
+	if (load_endpoint(req, who, e) < 0)
+		return NULL;
+	json_t *body = http_json_body(req);
+	if (body && allowed && api_only_fields(req, body, allowed) < 0) {
+		json_decref(body);
+		return NULL;
+	}
+	return body;
+}
+
 /* The url member: required when creating; WEBHOOKS.md's rules via egress_check_url. */
 static int parse_url(struct http_request *req, json_t *body, bool required,
                      struct store_endpoint *e)
@@ -202,7 +219,6 @@ static int parse_event_types(struct http_request *req, json_t *body, struct stor
 /* project_id: null (every project's) or a project of the endpoint's organisation. */
 static int parse_project(struct http_request *req, json_t *body, struct store_endpoint *e)
 {
-	struct app *app = req->app;
 	json_t *v = json_object_get(body, "project_id");
 	if (!v)
 		return 0;
@@ -210,21 +226,11 @@ static int parse_project(struct http_request *req, json_t *body, struct store_en
 		e->project_id[0] = '\0';
 		return 0;
 	}
+	/* A string with a NUL inside is no project's id. */
 	const char *pid = json_string_value(v);
-	struct store_project p;
-	int rc = STORE_ENOTFOUND;
-	if (pid && ulid_valid(pid, json_string_length(v)))
-		rc = store_project_get(app->store, e->org_id, pid, &p);
-	if (rc == STORE_ENOTFOUND) {
-		http_respond_bad_field(req, "project_id", "No such project.");
-		return -1;
-	}
-	if (rc != STORE_OK) {
-		app_store_error(req, rc);
-		return -1;
-	}
-	snprintf(e->project_id, sizeof e->project_id, "%s", p.id);
-	return 0;
+	if (pid && strlen(pid) != json_string_length(v))
+		pid = NULL;
+	return api_project_of(req, e->org_id, pid, e->project_id);
 }
 
 /* The members every write may set (and PATCH's disabled). */
@@ -352,13 +358,9 @@ static void create(struct http_request *req, const struct authn *who)
 
 static void create_for_org(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	struct store_org o;
-	int rc = store_org_get(app->store, http_param(req, "orgId"), &o);
-	if (rc != STORE_OK) {
-		api_store_fail(req, rc, "organization");
+	if (api_load_org(req, &o) < 0)
 		return;
-	}
 	create_in(req, who, o.id);
 }
 
@@ -433,9 +435,7 @@ static void patch(struct http_request *req, const struct authn *who)
 {
 	struct app *app = req->app;
 	struct store_endpoint e;
-	if (load_endpoint(req, who, &e) < 0)
-		return;
-	json_t *body = http_json_body(req);
+	json_t *body = endpoint_body(req, who, &e, NULL);
 	if (!body)
 		return;
 	if (apply_fields(req, body, &e, false) < 0)
@@ -485,15 +485,11 @@ static void delete_endpoint(struct http_request *req, const struct authn *who)
 static void rotate(struct http_request *req, const struct authn *who)
 {
 	struct app *app = req->app;
+	static const char *const allowed[] = {"grace_seconds", NULL};
 	struct store_endpoint e;
-	if (load_endpoint(req, who, &e) < 0)
-		return;
-	json_t *body = http_json_body(req);
+	json_t *body = endpoint_body(req, who, &e, allowed);
 	if (!body)
 		return;
-	static const char *const allowed[] = {"grace_seconds", NULL};
-	if (api_only_fields(req, body, allowed) < 0)
-		goto out;
 	json_t *g = json_object_get(body, "grace_seconds");
 	int64_t grace = GRACE_DEFAULT_S;
 	if (g && !json_is_null(g)) {
@@ -539,15 +535,11 @@ out:
 static void send_test(struct http_request *req, const struct authn *who)
 {
 	struct app *app = req->app;
+	static const char *const allowed[] = {NULL};
 	struct store_endpoint e;
-	if (load_endpoint(req, who, &e) < 0)
-		return;
-	json_t *body = http_json_body(req);
+	json_t *body = endpoint_body(req, who, &e, allowed);
 	if (!body)
 		return;
-	static const char *const allowed[] = {NULL};
-	if (api_only_fields(req, body, allowed) < 0)
-		goto out;
 	if (e.disabled_at >= 0) {
 		http_respond_problem(req, 409, "CONFLICT",
 		                     "The endpoint is disabled; enable it (PATCH disabled: false) "
@@ -582,17 +574,14 @@ out:
 static void recover(struct http_request *req, const struct authn *who)
 {
 	struct app *app = req->app;
+	static const char *const allowed[] = {"since", NULL};
 	struct store_endpoint e;
-	if (load_endpoint(req, who, &e) < 0)
-		return;
-	json_t *body = http_json_body(req);
+	json_t *body = endpoint_body(req, who, &e, allowed);
 	if (!body)
 		return;
-	static const char *const allowed[] = {"since", NULL};
 	const char *since_s;
 	int64_t since = -1;
-	if (api_only_fields(req, body, allowed) < 0 ||
-	    api_opt_string(req, body, "since", 64, &since_s) < 0)
+	if (api_opt_string(req, body, "since", 64, &since_s) < 0)
 		goto out;
 	if (!since_s || clock_parse_rfc3339(since_s, &since) < 0 || since > clock_now_ms()) {
 		http_respond_bad_field(req, "since",
