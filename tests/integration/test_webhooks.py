@@ -730,3 +730,20 @@ def test_a_sealed_secret_copied_to_another_row_does_not_open(make_instance, rece
     assert hooks.status(msg["id"], b["id"]) != "succeeded"
     log = inst.read_log()
     assert a["secret"] not in log and b["secret"] not in log
+
+
+def test_a_secret_that_does_not_open_is_a_recorded_failed_attempt(make_instance, receiver, ca):
+    """WEBHOOKS.md "Records": the delivery fails visibly (an attempt with an error), rather
+    than staying pending with nothing in the records."""
+    inst = hooks_instance(make_instance, receiver, ca)
+    hooks = Hooks(inst, receiver)
+    a = hooks.endpoint("/a")
+    b = hooks.endpoint("/b")
+    copy_secret(inst, a["id"], b["id"])
+    msg = hooks.publish()
+    atts = hooks.wait_attempts(msg["id"], 1, b["id"], timeout=15)
+    # Not one of the contract's connection error classes (nothing was sent): error is null
+    # and the recorded response says why.
+    assert atts and atts[0]["status"] == "failed" and atts[0]["http_status"] is None, atts
+    assert atts[0]["response"], atts
+    assert hooks.rx.requests_for("/b") == []
