@@ -211,6 +211,12 @@ static int cli_serve(const struct cli_args *a)
 		app_close(&app);
 		return cli_fail(rc == -2 ? EXIT_USAGE : EXIT_RUNTIME, "%s", err);
 	}
+	bool supervised = config_worker_enabled(&app.cfg);
+	/* A child that would refuse its settings is refused here, not restarted forever. */
+	if (supervised && delivery_config_check(&app.cfg, err, sizeof err) < 0) {
+		app_close(&app);
+		return cli_fail(EXIT_USAGE, "%s", err);
+	}
 	serve_start(&app);
 	struct http_server_opts opts = {
 	    .cfg = &app.cfg,
@@ -240,7 +246,6 @@ static int cli_serve(const struct cli_args *a)
 	log_event(LOG_INFO, "listening", "listen", app.cfg.server_listen, "port", port, "tls",
 	          app.cfg.server_tls_cert[0] ? "on" : "off", "version", PORTCULLIS_VERSION, NULL);
 	struct supervisor sup;
-	bool supervised = config_worker_enabled(&app.cfg);
 	if (supervised && supervisor_start(&sup, path) < 0) {
 		http_server_destroy(app.server);
 		app.server = NULL;
@@ -294,6 +299,8 @@ static int cli_config_check(const struct cli_args *a)
 	struct config cfg;
 	char err[600];
 	int rc = config_load(&cfg, path, err, sizeof err);
+	if (rc == 0)
+		rc = delivery_config_check(&cfg, err, sizeof err);
 	config_free(&cfg);
 	if (rc < 0)
 		return cli_fail(EXIT_USAGE, "%s", err);

@@ -1158,12 +1158,11 @@ int engine_start(const struct engine_options *o, struct engine **out, char *err,
 	e->key_file = xstrdup(o->key_file);
 	snprintf(e->user_agent, sizeof e->user_agent, "Portcullis-Webhooks/%s", PORTCULLIS_VERSION);
 	char msg[256];
-	if (wh_schedule_parse(o->cfg->webhooks_retry_schedule, &e->sched, msg, sizeof msg) < 0) {
-		snprintf(err, cap, "[webhooks] retry_schedule: %s", msg);
-		goto fail;
-	}
-	if (egress_ranges_parse(o->cfg->webhooks_allow_ranges, &e->allow, msg, sizeof msg) < 0) {
-		snprintf(err, cap, "[webhooks] allow_ranges: %s", msg);
+	/* delivery_config_check (worker.c) refused these already; the parsed forms are kept here.
+	 */
+	if (wh_schedule_parse(o->cfg->webhooks_retry_schedule, &e->sched, msg, sizeof msg) < 0 ||
+	    egress_ranges_parse(o->cfg->webhooks_allow_ranges, &e->allow, msg, sizeof msg) < 0) {
+		snprintf(err, cap, "[webhooks] %s", msg); /* msg names the setting */
 		goto fail;
 	}
 	if (sealed_keyring_load(e->key_file, &e->keys, msg, sizeof msg) != SEALED_OK)

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAIL_PASSWORD_MAX 1024
 #define MAIL_TEXT_MAX     (64 * 1024)
@@ -143,7 +144,8 @@ static int read_password(const char *path, char *out, size_t cap, char *err, siz
 {
 	FILE *f = fopen(path, "rb");
 	if (!f) {
-		snprintf(err, errcap, "[mail] password_file: cannot open it (%s)", strerror(errno));
+		snprintf(err, errcap, "[mail] password_file: cannot read %s: %s", path,
+		         strerror(errno));
 		return -1;
 	}
 	size_t n = fread(out, 1, cap - 1, f);
@@ -155,7 +157,54 @@ static int read_password(const char *path, char *out, size_t cap, char *err, siz
 		*nl = '\0';
 	else if (more) {
 		explicit_bzero(out, cap);
-		snprintf(err, errcap, "[mail] password_file: the first line is too long");
+		snprintf(err, errcap, "[mail] password_file: the first line of %s is too long",
+		         path);
+		return -1;
+	}
+	return 0;
+}
+
+/* The [mail] password_file read into out (cap bytes); nothing to read is an empty password. */
+static int load_password(const struct config *cfg, char *out, size_t cap, char *err, size_t errcap)
+{
+	out[0] = '\0';
+	if (!cfg->mail_password_file[0])
+		return 0;
+	char *path = config_path_of(cfg, cfg->mail_password_file);
+	int rc = read_password(path, out, cap, err, errcap);
+	free(path);
+	return rc;
+}
+
+int mailer_config_check(const struct config *cfg, char *err, size_t cap)
+{
+	if (!cfg->mail_url[0])
+		return 0;
+	if (!str_has_prefix(cfg->mail_url, "smtps://") &&
+	    !str_has_prefix(cfg->mail_url, "smtp://")) {
+		snprintf(err, cap, "[mail] url must be smtp://host:port or smtps://host:port");
+		return -1;
+	}
+	char from[MAIL_ADDR_MAX * 2 + 8], addr[MAIL_ADDR_MAX + 1];
+	if (snprintf(from, sizeof from, "%s", cfg->mail_from) >= (int)sizeof from ||
+	    from_address(from, addr, sizeof addr) < 0) {
+		snprintf(err, cap, "[mail] from must be an address (a@b or Name <a@b>)");
+		return -1;
+	}
+	if (strcmp(cfg->mail_starttls, "required") != 0 &&
+	    strcmp(cfg->mail_starttls, "optional") != 0 && strcmp(cfg->mail_starttls, "off") != 0) {
+		snprintf(err, cap, "[mail] starttls must be required, optional or off");
+		return -1;
+	}
+	char password[MAIL_PASSWORD_MAX + 1];
+	int rc = load_password(cfg, password, sizeof password, err, cap);
+	explicit_bzero(password, sizeof password);
+	if (rc < 0)
+		return -1;
+	/* curl opens it at each mail: one that cannot be read would fail every mail. */
+	if (cfg->mail_ca_file[0] && access(cfg->mail_ca_file, R_OK) != 0) {
+		snprintf(err, cap, "[mail] ca_file: cannot read %s: %s", cfg->mail_ca_file,
+		         strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -166,26 +215,16 @@ int mailer_open(const struct config *cfg, struct mailer **out, char *err, size_t
 	*out = NULL;
 	if (!cfg->mail_url[0])
 		return 0;
-	bool smtps = str_has_prefix(cfg->mail_url, "smtps://");
-	if (!smtps && !str_has_prefix(cfg->mail_url, "smtp://")) {
-		snprintf(err, cap, "[mail] url must be smtp://host:port or smtps://host:port");
+	if (mailer_config_check(cfg, err, cap) < 0)
 		return -1;
-	}
+	bool smtps = str_has_prefix(cfg->mail_url, "smtps://");
 	struct mailer *m = xcalloc(1, sizeof *m);
-	if (snprintf(m->from, sizeof m->from, "%s", cfg->mail_from) >= (int)sizeof m->from ||
-	    from_address(m->from, m->from_addr, sizeof m->from_addr) < 0) {
-		snprintf(err, cap, "[mail] from must be an address (a@b or Name <a@b>)");
+	snprintf(m->from, sizeof m->from, "%s", cfg->mail_from);
+	/* from was checked just above; the password file may have changed since. */
+	(void)from_address(m->from, m->from_addr, sizeof m->from_addr);
+	if (load_password(cfg, m->password, sizeof m->password, err, cap) < 0) {
 		mailer_free(m);
 		return -1;
-	}
-	if (cfg->mail_password_file[0]) {
-		char *path = config_path_of(cfg, cfg->mail_password_file);
-		int rc = read_password(path, m->password, sizeof m->password, err, cap);
-		free(path);
-		if (rc < 0) {
-			mailer_free(m);
-			return -1;
-		}
 	}
 	m->url = xstrdup(cfg->mail_url);
 	m->username = xstrdup(cfg->mail_username);

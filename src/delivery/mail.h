@@ -24,10 +24,18 @@ struct mailer;
 #define MAIL_ADDR_MAX 254
 
 /**
+ * Every check mailer_open makes of [mail], without opening anything that
+ * lasts: the url's scheme (smtp:// or smtps://), from an address, starttls
+ * one of required|optional|off, password_file readable with a first line
+ * that fits, ca_file readable. 0 (also when url is empty: no mail), or -1
+ * with a message in err naming the setting (never the password).
+ */
+int mailer_config_check(const struct config *cfg, char *err, size_t cap);
+
+/**
  * Set up the mailer from [mail]. 0 with *out NULL when [mail] url is empty
- * (no mail), 0 with *out set, or -1 with a message in err (a bad url or
- * from, an unreadable password_file: the message names the setting, never
- * the password). Warns in the log when starttls = off on smtp://.
+ * (no mail), 0 with *out set, or -1 with mailer_config_check's message in
+ * err. Warns in the log when starttls = off on smtp://.
  */
 int mailer_open(const struct config *cfg, struct mailer **out, char *err, size_t cap);
 /** Wipe the password and free. NULL is a no-op. */

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/thread.h"
 #include "core/workpool.h"
+#include "delivery/egress.h"
 #include "delivery/engine.h"
 #include "delivery/mail.h"
 #include "http/router.h"
@@ -169,6 +170,54 @@ static int start_listener(struct worker *w, char *err, size_t cap)
 	return 0;
 }
 
+/* ---------- the settings the tier refuses ---------- */
+
+/* A file curl or the keyring opens later, checked now: named once, with why. */
+static int check_readable(const char *setting, const char *path, char *err, size_t cap)
+{
+	if (!path[0] || access(path, R_OK) == 0)
+		return 0;
+	snprintf(err, cap, "%s: cannot read %s: %s", setting, path, strerror(errno));
+	return -1;
+}
+
+int delivery_config_check(const struct config *cfg, char *err, size_t cap)
+{
+	if (mailer_config_check(cfg, err, cap) < 0)
+		return -1;
+	if (check_readable("[webhooks] ca_file", cfg->webhooks_ca_file, err, cap) < 0)
+		return -1;
+	char msg[256];
+	struct wh_schedule sched;
+	if (wh_schedule_parse(cfg->webhooks_retry_schedule, &sched, msg, sizeof msg) < 0) {
+		snprintf(err, cap, "[webhooks] %s", msg); /* msg names the setting */
+		return -1;
+	}
+	struct egress_ranges *allow = NULL;
+	if (egress_ranges_parse(cfg->webhooks_allow_ranges, &allow, msg, sizeof msg) < 0) {
+		snprintf(err, cap, "[webhooks] %s", msg);
+		return -1;
+	}
+	egress_ranges_free(allow);
+	/* A lease that ends before the attempt's timeout lets another worker claim it in flight. */
+	if (cfg->webhooks_lease_s <= cfg->webhooks_timeout_s) {
+		snprintf(
+		    err, cap,
+		    "[webhooks] lease_s (%lld) must be greater than [webhooks] timeout_s (%lld): "
+		    "a shorter lease lets another worker claim a delivery still in flight",
+		    (long long)cfg->webhooks_lease_s, (long long)cfg->webhooks_timeout_s);
+		return -1;
+	}
+	if (config_worker_enabled(cfg) &&
+	    (!cfg->secrets_private_key_file || !cfg->secrets_private_key_file[0])) {
+		snprintf(err, cap,
+		         "[secrets] private_key_file must be set: the background tier opens "
+		         "webhook signing secrets with it");
+		return -1;
+	}
+	return 0;
+}
+
 /* ---------- lifecycle ---------- */
 
 int worker_open(const struct worker_options *o, struct worker **out, char *err, size_t cap)
@@ -183,6 +232,10 @@ int worker_open(const struct worker_options *o, struct worker **out, char *err, 
 	}
 	log_setup((enum log_level)log_level_parse(w->cfg.log_level),
 	          strcmp(w->cfg.log_format, "json") == 0);
+	if (delivery_config_check(&w->cfg, err, cap) < 0) {
+		rc = -2;
+		goto fail;
+	}
 	if (pipe2(w->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
 		snprintf(err, cap, "pipe: %s", strerror(errno));
 		goto fail;

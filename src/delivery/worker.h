@@ -20,6 +20,19 @@ struct worker_options {
 	bool supervised; /* serve's child (stops when serve dies) */
 };
 
+struct config;
+
+/**
+ * Every check the tier makes of its settings when it opens, without opening
+ * anything: [mail] (mailer_config_check), [webhooks] ca_file readable,
+ * retry_schedule and allow_ranges parsing, lease_s greater than timeout_s,
+ * and (when [worker] enabled) [secrets] private_key_file set. worker_open
+ * runs it; so do serve (when it supervises the worker: it exits instead of
+ * restarting a child that cannot start) and `config check`. 0, or -1 with
+ * a message in err naming the setting.
+ */
+int delivery_config_check(const struct config *cfg, char *err, size_t cap);
+
 /**
  * Load the configuration, open the store (migrations applied) and prepare
  * the tier. 0, or -2 for a configuration error, -1 for anything else, with
@@ -41,7 +54,6 @@ void worker_close(struct worker *w);
  * the host name + ":" + the port of [worker] listen (or, without it, of
  * [server] listen). Written into out (cap bytes).
  */
-struct config;
 void worker_owner_name(const struct config *cfg, char *out, size_t cap);
 
 /** The metrics page serve shares with its child: its size, and the child's fd for it. */

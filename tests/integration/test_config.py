@@ -229,6 +229,71 @@ def test_serve_reports_the_same_error_and_exits_2(tmp_path, text, line, message)
     assert f"{path}:{line}: {message}" in p.stderr
 
 
+# ---------- settings the background tier refuses when it opens ----------
+
+MAIL = "[mail]\nurl = smtp://127.0.0.1:2525\nfrom = portcullis@example.com\n"
+
+DELIVERY_REFUSED = [
+    pytest.param("[mail]\nurl = http://127.0.0.1:2525\nfrom = a@example.com\n", "[mail] url",
+                 "[mail] url must be smtp://host:port or smtps://host:port", id="mail-url-scheme"),
+    pytest.param("[mail]\nurl = smtp://127.0.0.1:2525\nfrom = not an address\n", "[mail] from",
+                 "[mail] from must be an address (a@b or Name <a@b>)", id="mail-from"),
+    pytest.param(MAIL + "password_file = /nonexistent/pw\n", "password_file",
+                 "[mail] password_file: cannot read /nonexistent/pw: No such file or directory",
+                 id="mail-password-file"),
+    pytest.param(MAIL + "ca_file = /nonexistent/mail-ca.pem\n", "ca_file",
+                 "[mail] ca_file: cannot read /nonexistent/mail-ca.pem: No such file or directory",
+                 id="mail-ca-file"),
+    pytest.param("[webhooks]\nca_file = /nonexistent/hooks-ca.pem\n", "ca_file",
+                 "[webhooks] ca_file: cannot read /nonexistent/hooks-ca.pem: "
+                 "No such file or directory", id="webhooks-ca-file"),
+    pytest.param("[webhooks]\nretry_schedule = 0s,soon\n", "retry_schedule",
+                 "[webhooks] retry_schedule: ", id="retry-schedule"),
+    pytest.param("[webhooks]\nallow_ranges = 10.0.0.0/33\n", "allow_ranges",
+                 "[webhooks] allow_ranges: ", id="allow-ranges"),
+    pytest.param("[webhooks]\nlease_s = 10\ntimeout_s = 10\n", None,
+                 "[webhooks] lease_s (10) must be greater than [webhooks] timeout_s (10)",
+                 id="lease-not-over-timeout"),
+    pytest.param("[secrets]\nprivate_key_file =\n", "private_key_file",
+                 "[secrets] private_key_file must be set", id="no-private-key-file"),
+]
+
+
+@pytest.mark.parametrize("text,setting,message", DELIVERY_REFUSED)
+def test_config_check_refuses_what_the_worker_would_refuse(tmp_path, text, setting, message):
+    path = write(tmp_path, text)
+    p = run_cli("config", "check", "-c", path)
+    assert p.returncode == 2, p.stdout
+    assert p.stderr.startswith("portcullis: " + message), p.stderr
+    if setting:  # named once
+        assert p.stderr.count(setting) == 1, p.stderr
+    assert "ok" not in p.stdout
+
+
+def test_config_check_accepts_a_lease_longer_than_the_timeout_and_what_exists(tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text("hunter2\n")
+    path = write(tmp_path, MAIL + f"password_file = {pw}\n[webhooks]\nlease_s = 16\n"
+                 "timeout_s = 15\nallow_ranges = 127.0.0.0/8\nretry_schedule = 0s,1s\n")
+    p = run_cli("config", "check", "-c", path)
+    assert p.returncode == 0, p.stderr
+    # No private key file is needed on an API-only node.
+    path = write(tmp_path, "[secrets]\nprivate_key_file =\n[worker]\nenabled = false\n",
+                 "api.conf")
+    assert run_cli("config", "check", "-c", path).returncode == 0
+
+
+def test_serve_with_a_bad_mail_setting_exits_at_start_with_the_message(make_instance):
+    inst = make_instance(config=MAIL + "password_file = /nonexistent/pw\n")
+    inst.start(wait=False)
+    rc = inst.proc.wait(timeout=30)
+    inst.log.close()
+    assert rc == 2, inst.read_log()
+    log = inst.read_log()
+    assert "[mail] password_file: cannot read /nonexistent/pw: No such file or directory" in log
+    assert "worker_started" not in log and "worker_exited" not in log
+
+
 def test_missing_config_file_exits_2(tmp_path):
     path = str(tmp_path / "absent.conf")
     p = run_cli("config", "check", "-c", path)

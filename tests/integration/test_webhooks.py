@@ -366,7 +366,8 @@ def test_a_receiver_that_never_answers_is_a_timeout(make_instance, receiver, ca)
 
 
 def test_a_slow_receiver_does_not_delay_another_endpoint(make_instance, receiver, ca):
-    hooks = Hooks(hooks_instance(make_instance, receiver, ca, timeout_s=10), receiver)
+    hooks = Hooks(hooks_instance(make_instance, receiver, ca, timeout_s=10,
+                                 lease_s=12), receiver)
     receiver.script("/slow", Answer(200, delay=6))
     hooks.endpoint("/slow")
     hooks.endpoint("/fast")

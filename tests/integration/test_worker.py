@@ -214,9 +214,10 @@ def test_serve_metrics_show_what_the_worker_counts_across_a_restart(make_instanc
     wait_messages(2)
 
 
-def test_worker_that_cannot_start_its_tier_exits_1(make_instance):
+def test_worker_with_a_setting_its_tier_refuses_exits_2(make_instance):
+    """A configuration error (delivery_config_check), before anything is opened."""
     inst = make_instance(config="[webhooks]\nretry_schedule = soon, later")
     p = subprocess.run([BIN, "worker", "-c", inst.conf], capture_output=True, text=True,
                        timeout=30)
-    assert p.returncode == 1, (p.returncode, p.stderr)
-    assert "retry_schedule" in p.stderr and "could not start" in p.stderr
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert "[webhooks] retry_schedule: step 1" in p.stderr, p.stderr

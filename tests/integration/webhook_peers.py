@@ -407,8 +407,8 @@ def webhooks_config(ca, allow_ranges="127.0.0.0/8", retry_schedule="0s,1s,2s", l
              f"ca_file = {ca.ca_file}"]
     if allow_ranges:
         lines.append(f"allow_ranges = {allow_ranges}")
-    if timeout_s:
-        lines.append(f"timeout_s = {timeout_s}")
+    # A lease must outlast the delivery timeout (the worker refuses it otherwise).
+    lines.append(f"timeout_s = {timeout_s or lease_s - 1}")
     if smtp is not None:
         url = smtp if isinstance(smtp, str) else smtp.url
         lines += ["[mail]", f"url = {url}", "from = portcullis@localhost",
