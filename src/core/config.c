@@ -139,6 +139,9 @@ static const struct setting config_table[] = {
       "webhook message payloads and delivery attempts older than this are purged"),
     S("geoip", "database", geoip_database, "",
       "MaxMind-format country database for the region field"),
+    S("ingest", "hash_paths", ingest_hash_paths, "",
+      "JSON paths in SDK events (e.g. traits.first_name), space- or comma-separated, whose "
+      "string values are hashed in place like an email (trim, lower-case, SHA-256 hex)"),
     S("webhooks", "retry_schedule", webhooks_retry_schedule, "0s,5s,5m,30m,2h,5h,10h,10h",
       "delay before each delivery attempt (s, m, h suffixes), each with +/-20% jitter; after "
       "the last the message is failed for that endpoint"),
@@ -213,16 +216,26 @@ static bool proxy_list_valid(const char *v)
 	return config_trusted_proxies(v, addrs) >= 0;
 }
 
+/*
+ * The next item of a list separated by spaces and/or commas: *p moves past
+ * it, *item and the return value give it; 0 at the end of the list.
+ */
+static size_t list_next(const char **p, const char **item)
+{
+	while (**p == ' ' || **p == ',')
+		(*p)++;
+	size_t len = strcspn(*p, ", ");
+	*item = *p;
+	*p += len;
+	return len;
+}
+
 int config_trusted_proxies(const char *list, char out[CONFIG_MAX_TRUSTED_PROXIES][48])
 {
 	int n = 0;
-	const char *p = list;
-	while (*p) {
-		while (*p == ' ' || *p == ',')
-			p++;
-		size_t len = strcspn(p, ", ");
-		if (len == 0)
-			break;
+	const char *rest = list, *p;
+	size_t len;
+	while ((len = list_next(&rest, &p)) > 0) {
 		if (n == CONFIG_MAX_TRUSTED_PROXIES || len >= 48)
 			return -1;
 		char one[48];
@@ -232,7 +245,30 @@ int config_trusted_proxies(const char *list, char out[CONFIG_MAX_TRUSTED_PROXIES
 		if (inet_pton(AF_INET, one, bin) != 1 && inet_pton(AF_INET6, one, bin) != 1)
 			return -1;
 		memcpy(out[n++], one, len + 1);
-		p += len;
+	}
+	return n;
+}
+
+static bool hash_path_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '-' || c == '$' || c == '.';
+}
+
+int config_hash_paths(const char *list, char out[CONFIG_MAX_HASH_PATHS][CONFIG_HASH_PATH_MAX])
+{
+	int n = 0;
+	const char *rest = list, *p;
+	size_t len;
+	while ((len = list_next(&rest, &p)) > 0) {
+		if (n == CONFIG_MAX_HASH_PATHS || len >= CONFIG_HASH_PATH_MAX || p[0] == '.' ||
+		    p[len - 1] == '.')
+			return -1;
+		for (size_t i = 0; i < len; i++)
+			if (!hash_path_char(p[i]) || (p[i] == '.' && p[i + 1] == '.'))
+				return -1;
+		memcpy(out[n], p, len);
+		out[n++][len] = '\0';
 	}
 	return n;
 }
@@ -308,6 +344,18 @@ static int set_value(struct config *cfg, const struct setting *s, const char *va
 			         "addresses, got \"%.64s\"",
 			         CONFIG_MAX_TRUSTED_PROXIES, value);
 			return -1;
+		}
+		if (strcmp(s->name, "hash_paths") == 0) {
+			char paths[CONFIG_MAX_HASH_PATHS][CONFIG_HASH_PATH_MAX];
+			if (config_hash_paths(value, paths) < 0) {
+				snprintf(
+				    err, errcap,
+				    "[ingest] hash_paths must be up to %d space- or "
+				    "comma-separated dotted paths (letters, digits, _ - $), got "
+				    "\"%.64s\"",
+				    CONFIG_MAX_HASH_PATHS, value);
+				return -1;
+			}
 		}
 		if (strcmp(s->name, "master_key") == 0 && value[0] && !hex64(value)) {
 			snprintf(err, errcap, "[security] master_key must be 64 hex characters");

@@ -88,6 +88,9 @@ struct config {
 	int64_t retention_webhook_days;
 	char *geoip_database;
 
+	/* [ingest] */
+	char *ingest_hash_paths;
+
 	/* [webhooks] */
 	char *webhooks_retry_schedule;
 	int64_t webhooks_timeout_s;
@@ -120,6 +123,18 @@ struct config {
 };
 
 #define CONFIG_MAX_TRUSTED_PROXIES 16
+
+#define CONFIG_MAX_HASH_PATHS 32
+#define CONFIG_HASH_PATH_MAX  128 /* bytes of one path, with its NUL */
+
+/**
+ * Parse an [ingest] hash_paths list (dotted JSON paths such as
+ * "traits.first_name", separated by spaces and/or commas) into out; the
+ * number of paths, or -1 for anything but up to CONFIG_MAX_HASH_PATHS
+ * paths of at most CONFIG_HASH_PATH_MAX - 1 bytes, each one or more
+ * non-empty members of letters, digits, '_', '-' and '$' joined by '.'.
+ */
+int config_hash_paths(const char *list, char out[CONFIG_MAX_HASH_PATHS][CONFIG_HASH_PATH_MAX]);
 
 /**
  * The largest [idempotency] max_response_bytes: the kv tier's cap on a

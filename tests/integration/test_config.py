@@ -59,6 +59,7 @@ DOCUMENTED_DEFAULTS = {
     "retention.request_log_days": "30",
     "retention.webhook_days": "30",
     "geoip.database": "",
+    "ingest.hash_paths": "",
     "webhooks.retry_schedule": "0s,5s,5m,30m,2h,5h,10h,10h",
     "webhooks.timeout_s": "15",
     "webhooks.disable_after_hours": "120",

@@ -253,6 +253,53 @@ static void test_master_key_must_be_64_hex(void **state)
 	                  2, "[security] master_key must be 64 hex characters");
 }
 
+static void test_hash_paths(void **state)
+{
+	char paths[CONFIG_MAX_HASH_PATHS][CONFIG_HASH_PATH_MAX], list[4200];
+	struct tmpconf t;
+	struct config c;
+	char err[600];
+	(void)state;
+
+	assert_int_equal(config_hash_paths("", paths), 0);
+	assert_int_equal(config_hash_paths(" , ", paths), 0);
+	assert_int_equal(
+	    config_hash_paths("traits.first_name, properties.address.city context.$x-y", paths), 3);
+	assert_string_equal(paths[0], "traits.first_name");
+	assert_string_equal(paths[1], "properties.address.city");
+	assert_string_equal(paths[2], "context.$x-y");
+	assert_int_equal(config_hash_paths("email", paths), 1);
+	const char *bad[] = {".traits", "traits.", "traits..x", "traits.first name!",
+	                     "a\"b",    "traits/x"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (config_hash_paths(bad[i], paths) != -1)
+			fail_msg("accepted \"%s\"", bad[i]);
+	/* Up to 32 paths of up to 127 bytes. */
+	list[0] = '\0';
+	for (int i = 0; i < CONFIG_MAX_HASH_PATHS; i++)
+		snprintf(list + strlen(list), sizeof list - strlen(list), "p%d,", i);
+	assert_int_equal(config_hash_paths(list, paths), CONFIG_MAX_HASH_PATHS);
+	snprintf(list + strlen(list), sizeof list - strlen(list), "one.more");
+	assert_int_equal(config_hash_paths(list, paths), -1);
+	memset(list, 'a', CONFIG_HASH_PATH_MAX - 1);
+	list[CONFIG_HASH_PATH_MAX - 1] = '\0';
+	assert_int_equal(config_hash_paths(list, paths), 1);
+	list[CONFIG_HASH_PATH_MAX - 1] = 'a';
+	list[CONFIG_HASH_PATH_MAX] = '\0';
+	assert_int_equal(config_hash_paths(list, paths), -1);
+
+	assert_int_equal(load_text(&c,
+	                           "[ingest]\nhash_paths = traits.first_name traits.last_name\n",
+	                           &t, err, sizeof err),
+	                 0);
+	assert_string_equal(c.ingest_hash_paths, "traits.first_name traits.last_name");
+	config_free(&c);
+	unlink(t.path);
+	expect_file_error("[ingest]\nhash_paths = traits..x\n", 2,
+	                  "[ingest] hash_paths must be up to 32 space- or comma-separated dotted "
+	                  "paths (letters, digits, _ - $), got \"traits..x\"");
+}
+
 static void test_first_error_wins(void **state)
 {
 	(void)state;
@@ -582,6 +629,7 @@ int main(void)
 	    cmocka_unit_test(test_range_errors_name_file_and_line),
 	    cmocka_unit_test(test_first_error_wins),
 	    cmocka_unit_test(test_master_key_must_be_64_hex),
+	    cmocka_unit_test(test_hash_paths),
 	    cmocka_unit_test(test_unknown_settings),
 	    cmocka_unit_test(test_syntax_error),
 	    cmocka_unit_test(test_missing_file),
