@@ -68,9 +68,22 @@ static int load_key(struct http_request *req, const struct authn *who, struct st
 }
 
 /*
+ * Whether who may hand out (create or rotate) a key with scope name: an
+ * operator key any; an organisation key the scopes it holds, and
+ * events:ingest, which grants less than any of them (publishable keys that
+ * only send events on the ingest listener), with keys:write, which the
+ * routes already require.
+ */
+static bool may_grant(const struct authn *who, const char *name)
+{
+	return who->root || strcmp(name, SCOPE_INGEST) == 0 ||
+	       keys_has_scope(who->key.scopes, name);
+}
+
+/*
  * Append one scope to the space-separated list out, after the checks every
- * scope must pass, the default included: known, and held by the caller (an
- * operator key may grant any). Responds and returns -1 on failure.
+ * scope must pass, the default included: known, and one the caller may grant
+ * (may_grant). Responds and returns -1 on failure.
  */
 static int add_scope(struct http_request *req, const struct authn *who, const char *name, char *out,
                      size_t cap, size_t *used)
@@ -81,7 +94,7 @@ static int add_scope(struct http_request *req, const struct authn *who, const ch
 		                       "logs:read, webhooks:write, events:ingest).");
 		return -1;
 	}
-	if (!who->root && !keys_has_scope(who->key.scopes, name)) {
+	if (!may_grant(who, name)) {
 		http_respond_problem(req, 403, "FORBIDDEN",
 		                     "A key cannot grant a scope it does not hold.",
 		                     json_pack("{s:s, s:s}", "field", "scopes", "scope", name));
@@ -157,6 +170,21 @@ void api_keys_create_for(struct http_request *req, const struct authn *who, cons
 	    (clock_parse_rfc3339(expires_s, &expires_at) < 0 || expires_at <= clock_now_ms())) {
 		http_respond_bad_field(req, "expires_at",
 		                       "expires_at must be an RFC 3339 time in the future.");
+		goto out;
+	}
+	/*
+	 * An ingest key is publishable (it ships inside apps): it holds no
+	 * other scope, so a leaked one can send events and nothing else, and it
+	 * is bound to the project its events belong to.
+	 */
+	if (keys_has_scope(scopes, SCOPE_INGEST) && strcmp(scopes, SCOPE_INGEST) != 0) {
+		http_respond_bad_field(req, "scopes",
+		                       "An events:ingest key can have no other scope.");
+		goto out;
+	}
+	if (keys_has_scope(scopes, SCOPE_INGEST) && !project_id) {
+		http_respond_bad_field(req, "project_id",
+		                       "An events:ingest key must have a project_id.");
 		goto out;
 	}
 	char project[STORE_ID_LEN + 1];
@@ -316,7 +344,8 @@ static void rotate(struct http_request *req, const struct authn *who)
 	static const char *const allowed[] = {"grace_seconds", NULL};
 	if (api_only_fields(req, body, allowed) < 0)
 		goto out;
-	if (!who->root && !keys_has_all_scopes(who->key.scopes, k.scopes)) {
+	if (!who->root && !keys_has_all_scopes(who->key.scopes, k.scopes) &&
+	    strcmp(k.scopes, SCOPE_INGEST) != 0) {
 		http_respond_problem(
 		    req, 403, "FORBIDDEN",
 		    "A key cannot rotate a key with scopes it does not hold: the new "

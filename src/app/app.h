@@ -42,6 +42,7 @@ struct app {
 	struct last_used *last_used;
 	struct changefeed *feed;
 	struct router router;
+	struct router ingest_router; /* the ingest listener's routes ([ingest] listen) */
 	struct http_server *server;
 	/* How long an in-flight idempotency claim lives: the longest upstream timeout + 60 s. */
 	int idem_claim_s;

@@ -224,6 +224,7 @@ static int cli_serve(const struct cli_args *a)
 	    .control_pool = app.control_pool,
 	    .app = &app,
 	    .fallback = gateway_forward,
+	    .ingest_router = &app.ingest_router,
 	    .worker_init = gateway_worker_init,
 	    .worker_fini = gateway_worker_fini,
 	};
@@ -245,6 +246,11 @@ static int cli_serve(const struct cli_args *a)
 	snprintf(port, sizeof port, "%d", http_server_port(app.server));
 	log_event(LOG_INFO, "listening", "listen", app.cfg.server_listen, "port", port, "tls",
 	          app.cfg.server_tls_cert[0] ? "on" : "off", "version", PORTCULLIS_VERSION, NULL);
+	if (http_server_ingest_port(app.server) >= 0) {
+		snprintf(port, sizeof port, "%d", http_server_ingest_port(app.server));
+		log_event(LOG_INFO, "listening_ingest", "listen", app.cfg.ingest_listen, "port",
+		          port, "tls", app.cfg.server_tls_cert[0] ? "on" : "off", NULL);
+	}
 	struct supervisor sup;
 	if (supervised && supervisor_start(&sup, path) < 0) {
 		http_server_destroy(app.server);

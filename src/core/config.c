@@ -139,6 +139,16 @@ static const struct setting config_table[] = {
       "webhook message payloads and delivery attempts older than this are purged"),
     S("geoip", "database", geoip_database, "",
       "MaxMind-format country database for the region field"),
+    L("ingest", "listen", ingest_listen, "",
+      "host:port of the SDK event ingest listener (the TLS settings of [server]); empty = no "
+      "ingest listener"),
+    I("ingest", "max_connections", ingest_max_connections, "1024", 1, 1000000,
+      "simultaneous client connections to the ingest listener across all workers"),
+    I("ingest", "max_body_bytes", ingest_max_body_bytes, "512000", 1024, 10485760,
+      "largest ingest request body (500 KiB, the Segment API's limit); larger requests get 413"),
+    I("ingest", "rate_limit", ingest_rate_limit, "0", 0, 1000000000,
+      "requests per second per ingest key (with as many again at once); 0 = the organisation's "
+      "rate limit"),
     S("ingest", "hash_paths", ingest_hash_paths, "",
       "JSON paths in SDK events (e.g. traits.first_name), space- or comma-separated, whose "
       "string values are hashed in place like an email (trim, lower-case, SHA-256 hex)"),

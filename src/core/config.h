@@ -90,6 +90,10 @@ struct config {
 
 	/* [ingest] */
 	char *ingest_hash_paths;
+	char *ingest_listen;
+	int64_t ingest_max_connections;
+	int64_t ingest_max_body_bytes;
+	int64_t ingest_rate_limit;
 
 	/* [webhooks] */
 	char *webhooks_retry_schedule;

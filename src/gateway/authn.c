@@ -150,6 +150,18 @@ static void after_verified(struct http_request *req)
 		return;
 	}
 	wipe_secret(st);
+	/*
+	 * Ingest keys (scope events:ingest, publishable: they ship inside apps)
+	 * work on the ingest listener only, and only they work there. The other
+	 * place answers as for any bad key, before the kill switches, so neither
+	 * side learns that it holds a valid key of the other kind. Not a failed
+	 * attempt for the guards: the secret was right.
+	 */
+	bool ingest_key = env != KEY_ENV_ROOT && keys_has_scope(k->scopes, SCOPE_INGEST);
+	if (ingest_key != (strcmp(st->scope, SCOPE_INGEST) == 0)) {
+		unauthenticated(req);
+		return;
+	}
 	if (stale_grace_over(app)) {
 		app_store_error(req, STORE_EUNAVAILABLE);
 		finish(req);
@@ -187,8 +199,7 @@ static void after_verified(struct http_request *req)
 	if (strcmp(st->scope, SCOPE_ROOT) == 0)
 		allowed = st->result.root;
 	else if (st->result.root)
-		allowed =
-		    strcmp(st->scope, "gateway") != 0 && strcmp(st->scope, "events:ingest") != 0;
+		allowed = strcmp(st->scope, "gateway") != 0;
 	else
 		allowed = keys_has_scope(k->scopes, st->scope);
 	if (!allowed) {
@@ -356,16 +367,34 @@ static void check_cache(struct http_request *req)
 		overloaded(req);
 }
 
-void authn_run(struct http_request *req, const char *scope, http_handler_fn done)
+static struct authn_state *start(struct http_request *req, const char *scope, http_handler_fn done)
 {
-	struct app *app = req->app;
 	struct authn_state *st = arena_alloc(&req->arena, sizeof *st);
 	memset(st, 0, sizeof *st);
 	st->scope = scope;
 	st->done = done;
 	req->gateway = st;
-	req->on_complete = gateway_record_request; /* every request that reached authentication */
+	if (!req->on_complete) /* every request that reached authentication */
+		req->on_complete = gateway_record_request;
+	return st;
+}
 
+/* Check 1 on the key tok (tl bytes), then the rest of the machine. */
+static void run_token(struct http_request *req, const char *tok, size_t tl)
+{
+	struct app *app = req->app;
+	struct authn_state *st = state_of(req);
+	if (keyfmt_parse(tok, tl, app->cfg.auth_key_prefix, &st->parts) < 0) {
+		fail_credential(req);
+		return;
+	}
+	keycache_secret_mac(app->keys, st->parts.secret, strlen(st->parts.secret), st->mac);
+	check_cache(req);
+}
+
+void authn_run(struct http_request *req, const char *scope, http_handler_fn done)
+{
+	start(req, scope, done);
 	const char *h = http_header(req, "Authorization");
 	if (!h) {
 		unauthenticated(req);
@@ -382,10 +411,16 @@ void authn_run(struct http_request *req, const char *scope, http_handler_fn done
 	size_t tl = strlen(tok);
 	while (tl && tok[tl - 1] == ' ')
 		tl--;
-	if (keyfmt_parse(tok, tl, app->cfg.auth_key_prefix, &st->parts) < 0) {
-		fail_credential(req);
+	run_token(req, tok, tl);
+}
+
+void authn_run_key(struct http_request *req, const char *scope, const char *key, size_t len,
+                   http_handler_fn done)
+{
+	start(req, scope, done);
+	if (!key) {
+		unauthenticated(req);
 		return;
 	}
-	keycache_secret_mac(app->keys, st->parts.secret, strlen(st->parts.secret), st->mac);
-	check_cache(req);
+	run_token(req, key, len);
 }

@@ -14,6 +14,12 @@
 
 /** Pseudo-scope: only operator (root) keys. */
 #define SCOPE_ROOT "root"
+/**
+ * The ingest keys' scope. Asked for by the ingest listener only: a key that
+ * holds it is refused (401 UNAUTHENTICATED, the body of any bad key) for
+ * every other scope, and every other key is refused for it.
+ */
+#define SCOPE_INGEST "events:ingest"
 
 /** The authenticated caller, valid after a successful authn_run. */
 struct authn {
@@ -27,6 +33,15 @@ struct authn {
  * already set and authn_of(req) is NULL.
  */
 void authn_run(struct http_request *req, const char *scope, http_handler_fn done);
+
+/**
+ * authn_run with the credential given: key is len bytes (need not be
+ * NUL-terminated; the caller wipes its copy), taken from where the ingest
+ * listener accepts one (Basic user name, a body's writeKey). NULL: no
+ * credential (401). req->on_complete, when already set, is kept.
+ */
+void authn_run_key(struct http_request *req, const char *scope, const char *key, size_t len,
+                   http_handler_fn done);
 
 /** The authenticated caller, or NULL when authentication failed. */
 const struct authn *authn_of(struct http_request *req);

@@ -1,8 +1,9 @@
 /*
  * server.c: worker event loops around libmicrohttpd (see server.h).
  *
- * Each worker owns: an MHD daemon in external-epoll mode on its own
- * duplicate of the one listening socket, an epoll set that watches the daemon's
+ * Each worker owns: an MHD daemon in external-epoll mode per listener (the
+ * main one and, in serve, the ingest one), each on its own duplicate of that
+ * listener's one listening socket, an epoll set that watches the daemon's
  * epoll fd, an eventfd (resumes and stop requests) and whatever modules
  * register (curl sockets). Requests never move between threads except while
  * suspended for pool work; MHD is only ever called from its owner thread.
@@ -42,11 +43,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define ROUTE_SLOT_PROXY (ROUTER_MAX_ROUTES)
-#define ROUTE_SLOT_NONE  (ROUTER_MAX_ROUTES + 1)
-#define HSTS_VALUE       "max-age=63072000; includeSubDomains"
-#define MAX_PEM_BYTES    (1024 * 1024)
-#define MAX_TARGET_BYTES 8192 /* longer request-targets get our 414 */
+#define ROUTE_SLOT_PROXY  (ROUTER_MAX_ROUTES)
+#define ROUTE_SLOT_NONE   (ROUTER_MAX_ROUTES + 1)
+#define ROUTE_SLOT_INGEST (ROUTER_MAX_ROUTES + 2) /* the ingest router's route 0 */
+#define HSTS_VALUE        "max-age=63072000; includeSubDomains"
+#define MAX_PEM_BYTES     (1024 * 1024)
+#define MAX_TARGET_BYTES  8192 /* longer request-targets get our 414 */
 
 /*
  * TLS 1.2 and 1.3 only; forward secrecy only (ECDHE, DHE: no RSA key
@@ -63,15 +65,46 @@ struct pending_resume {
 	struct pending_resume *next;
 };
 
+/*
+ * One listener: the main one ([server] listen) and, in serve, the ingest one
+ * ([ingest] listen, its own router, body and connection limits, the same TLS
+ * settings). Each worker runs one MHD daemon per listener on its loop.
+ */
+struct listener {
+	const char *name; /* "main" or "ingest": in error messages */
+	const char *listen;
+	const struct router *router;
+	http_handler_fn fallback; /* NULL: 404 for paths no route matches */
+	int64_t max_body_bytes;
+	int64_t max_connections;
+	int slot_base;           /* the metrics slot of its route 0 */
+	struct connlimit *conns; /* open connections per client address, every worker */
+	int port;
+};
+
+/* A worker's daemon for one listener; the MHD callbacks' closure. */
+struct worker_daemon {
+	struct http_worker *w;
+	const struct listener *l;
+	int listen_fd;
+	struct MHD_Daemon *daemon;
+	struct http_watch watch; /* the daemon's epoll fd */
+	/* The accept policy's slot, until MHD starts that connection (or fails to). */
+	struct connlimit_key reserved;
+	bool has_reserved;
+};
+
+#define MAX_LISTENERS 2
+
 struct http_worker {
 	struct http_server *server;
 	int index;
 	pthread_t thread;
-	int listen_fd;
-	struct MHD_Daemon *daemon;
+	struct worker_daemon d[MAX_LISTENERS];
+	int n_daemons;
 	int epfd;
 	int wake_fd; /* eventfd: resumes queued or stop requested */
-	struct http_watch mhd_watch, wake_watch;
+	struct http_watch wake_watch;
 	pthread_mutex_t resume_lock;
 	struct pending_resume *resumes;
 	int in_flight;
@@ -82,9 +115,6 @@ struct http_worker {
 	/* Connections waiting for a request head, oldest deadline first. */
 	struct conn_state *wait_head, *wait_tail;
 	struct http_timer head_timer;
-	/* The accept policy's slot, until MHD starts that connection (or fails to). */
-	struct connlimit_key reserved;
-	bool has_reserved;
 };
 
 struct http_server {
@@ -92,7 +122,8 @@ struct http_server {
 	const struct config *cfg;
 	int n_workers;
 	struct http_worker *workers;
-	int port;
+	struct listener listeners[MAX_LISTENERS];
+	int n_listeners;
 	bool tls;
 	char *tls_cert_pem, *tls_key_pem;
 	struct MHD_Daemon *redirect_daemon;
@@ -100,12 +131,12 @@ struct http_server {
 	atomic_bool stopping;
 	char trusted[CONFIG_MAX_TRUSTED_PROXIES][48];
 	int n_trusted;
-	atomic_int abandoned;    /* requests given up at the end of the grace, all workers */
-	struct connlimit *conns; /* open connections per client address, every worker */
+	atomic_int abandoned; /* requests given up at the end of the grace, all workers */
 };
 
 struct request_ext {
 	struct http_request req;
+	const struct listener *l;
 	bool headers_checked;
 	bool close_after; /* refused for its framing: answer at once, then close */
 	int route_slot;
@@ -335,7 +366,8 @@ static void process_resumes(struct http_worker *w)
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	struct http_worker *w = cls;
+	const struct worker_daemon *wd = cls;
+	struct http_worker *w = wd->w;
 	/*
 	 * Zero everything but the arena's inline chunk (arena_init
 	 * resets the arena; its bytes are never read before written).
@@ -356,7 +388,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	req->tls = w->server->tls;
 	req->route_label = "none";
 	ulid_prefixed("req", req->request_id, sizeof req->request_id);
-	buf_init(&req->body, (size_t)w->server->cfg->server_max_body_bytes);
+	x->l = wd->l;
+	buf_init(&req->body, (size_t)wd->l->max_body_bytes);
 	x->route_slot = ROUTE_SLOT_NONE;
 	w->in_flight++;
 	return x;
@@ -365,7 +398,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-	struct http_worker *w = cls;
+	struct http_worker *w = ((const struct worker_daemon *)cls)->w;
 	conn_request_ended(w, conn);
 	struct request_ext *x = *req_cls;
 	if (!x)
@@ -546,11 +579,17 @@ static bool check_fields(struct request_ext *x, const char *method, const char *
 	return true;
 }
 
+static void respond_too_large(struct http_request *req, const struct listener *l)
+{
+	http_respond_problem(req, 413, "PAYLOAD_TOO_LARGE",
+	                     "The request body is larger than this server accepts.",
+	                     json_pack("{s:I}", "limit", (json_int_t)l->max_body_bytes));
+}
+
 /* First call: request checks and routing. Responds on any failure. */
 static void check_headers(struct request_ext *x, const char *method, const char *version)
 {
 	struct http_request *req = &x->req;
-	struct http_server *s = req->worker->server;
 	req->method = method;
 	fill_client_ip(req);
 	if (!check_target(x))
@@ -561,11 +600,12 @@ static void check_headers(struct request_ext *x, const char *method, const char 
 
 	char allow[64];
 	const struct route *rt = NULL;
-	switch (router_match(s->opts.router, req, method, req->path, &rt, allow, sizeof allow)) {
+	const struct listener *l = x->l;
+	switch (router_match(l->router, req, method, req->path, &rt, allow, sizeof allow)) {
 	case ROUTE_FOUND:
 		req->route = rt;
 		req->route_label = rt->pattern;
-		x->route_slot = rt->index;
+		x->route_slot = l->slot_base + rt->index;
 		break;
 	case ROUTE_NO_METHOD:
 		x->route_slot = ROUTE_SLOT_NONE;
@@ -575,7 +615,7 @@ static void check_headers(struct request_ext *x, const char *method, const char 
 		                     json_pack("{s:s}", "allow", allow));
 		return;
 	case ROUTE_NO_PATH:
-		if (!s->opts.fallback) {
+		if (!l->fallback) {
 			http_respond_problem(req, 404, "NOT_FOUND", "No such resource.", NULL);
 			return;
 		}
@@ -587,12 +627,8 @@ static void check_headers(struct request_ext *x, const char *method, const char 
 	const char *cl =
 	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	int64_t n;
-	if (cl && parse_int64_z(cl, 0, INT64_MAX, &n) == 0 && n > s->cfg->server_max_body_bytes) {
-		http_respond_problem(
-		    req, 413, "PAYLOAD_TOO_LARGE",
-		    "The request body is larger than this server accepts.",
-		    json_pack("{s:I}", "limit", (json_int_t)s->cfg->server_max_body_bytes));
-	}
+	if (cl && parse_int64_z(cl, 0, INT64_MAX, &n) == 0 && n > l->max_body_bytes)
+		respond_too_large(req, l);
 }
 
 static void dispatch(struct request_ext *x)
@@ -600,14 +636,11 @@ static void dispatch(struct request_ext *x)
 	struct http_request *req = &x->req;
 	struct http_server *s = req->worker->server;
 	if (req->body_too_large) {
-		http_respond_problem(
-		    req, 413, "PAYLOAD_TOO_LARGE",
-		    "The request body is larger than this server accepts.",
-		    json_pack("{s:I}", "limit", (json_int_t)s->cfg->server_max_body_bytes));
+		respond_too_large(req, x->l);
 		return;
 	}
 	if (!req->route) {
-		s->opts.fallback(req);
+		x->l->fallback(req);
 		return;
 	}
 	if (req->route->flags & ROUTE_BLOCKING) {
@@ -740,10 +773,10 @@ static enum MHD_Result on_redirect(void *cls, struct MHD_Connection *conn, const
 	char location[2300];
 	if (host && host_chars_ok(host, hl))
 		snprintf(location, sizeof location, "https://%.*s:%d%.2000s", (int)hl, host,
-		         s->port, raw[0] == '/' ? raw : "/");
+		         s->listeners[0].port, raw[0] == '/' ? raw : "/");
 	else
 		snprintf(location, sizeof location, "https://%s:%d%.2000s", s->redirect_host,
-		         s->port, raw[0] == '/' ? raw : "/");
+		         s->listeners[0].port, raw[0] == '/' ? raw : "/");
 	char rid[HTTP_REQUEST_ID_LEN + 1];
 	ulid_prefixed("req", rid, sizeof rid);
 	struct MHD_Response *resp =
@@ -778,8 +811,9 @@ struct conn_state {
 	int64_t head_deadline_ms;
 	struct conn_state *prev, *next; /* the wait list */
 	bool waiting;
-	bool counted; /* holds a slot of s->conns for key */
+	bool counted; /* holds a slot of table for key */
 	struct connlimit_key key;
+	struct connlimit *table; /* its listener's */
 };
 
 static void wait_remove(struct http_worker *w, struct conn_state *c)
@@ -848,11 +882,11 @@ static void conn_request_ended(struct http_worker *w, struct MHD_Connection *con
 }
 
 /* Give back a slot whose connection MHD never started (it failed after the accept policy). */
-static void drop_reservation(struct http_worker *w)
+static void drop_reservation(struct worker_daemon *wd)
 {
-	if (w->has_reserved)
-		connlimit_release(w->server->conns, &w->reserved);
-	w->has_reserved = false;
+	if (wd->has_reserved)
+		connlimit_release(wd->l->conns, &wd->reserved);
+	wd->has_reserved = false;
 }
 
 static bool addr_is_trusted_proxy(const struct http_server *s, const struct sockaddr *sa)
@@ -876,35 +910,37 @@ static bool addr_is_trusted_proxy(const struct http_server *s, const struct sock
  */
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
-	struct http_worker *w = cls;
-	struct http_server *s = w->server;
-	drop_reservation(w);
+	struct worker_daemon *wd = cls;
+	struct http_server *s = wd->w->server;
+	drop_reservation(wd);
 	struct connlimit_key k;
 	if (!connlimit_key(addr, addrlen, &k) || addr_is_trusted_proxy(s, addr))
 		return MHD_YES;
-	if (!connlimit_acquire(s->conns, &k)) {
+	if (!connlimit_acquire(wd->l->conns, &k)) {
 		metric_add(&m_conn_refused, 1);
 		return MHD_NO;
 	}
-	w->reserved = k;
-	w->has_reserved = true;
+	wd->reserved = k;
+	wd->has_reserved = true;
 	return MHD_YES;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-	struct http_worker *w = cls;
+	struct worker_daemon *wd = cls;
+	struct http_worker *w = wd->w;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		struct conn_state *c = xcalloc(1, sizeof *c);
 		c->conn = conn;
 		const union MHD_ConnectionInfo *ci =
 		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		c->fd = ci ? ci->connect_fd : -1;
-		if (w->has_reserved) {
-			c->key = w->reserved;
+		if (wd->has_reserved) {
+			c->key = wd->reserved;
+			c->table = wd->l->conns;
 			c->counted = true;
-			w->has_reserved = false;
+			wd->has_reserved = false;
 		}
 		*socket_context = c;
 		wait_push(w, c);
@@ -916,7 +952,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	*socket_context = NULL;
 	wait_remove(w, c);
 	if (c->counted)
-		connlimit_release(w->server->conns, &c->key);
+		connlimit_release(c->table, &c->key);
 	free(c);
 }
 
@@ -1018,12 +1054,14 @@ static void on_wake(void *arg, int fd, uint32_t events)
 static void start_drain(struct http_worker *w)
 {
 	w->draining = true;
-	MHD_socket lfd = MHD_quiesce_daemon(w->daemon);
-	if (lfd != MHD_INVALID_SOCKET)
-		close(lfd);
-	/* Closed: its number may be reused at once (a database file, say), so
-	 * http_server_destroy must not close it again. */
-	w->listen_fd = -1;
+	for (int i = 0; i < w->n_daemons; i++) {
+		MHD_socket lfd = MHD_quiesce_daemon(w->d[i].daemon);
+		if (lfd != MHD_INVALID_SOCKET)
+			close(lfd);
+		/* Closed: its number may be reused at once (a database file, say), so
+		 * http_server_destroy must not close it again. */
+		w->d[i].listen_fd = -1;
+	}
 }
 
 static void *worker_main(void *arg)
@@ -1056,9 +1094,12 @@ static void *worker_main(void *arg)
 			}
 		}
 		int64_t timeout = 1000;
-		MHD_UNSIGNED_LONG_LONG mhd_to;
-		if (MHD_get_timeout(w->daemon, &mhd_to) == MHD_YES && (int64_t)mhd_to < timeout)
-			timeout = (int64_t)mhd_to;
+		for (int i = 0; i < w->n_daemons; i++) {
+			MHD_UNSIGNED_LONG_LONG mhd_to;
+			if (MHD_get_timeout(w->d[i].daemon, &mhd_to) == MHD_YES &&
+			    (int64_t)mhd_to < timeout)
+				timeout = (int64_t)mhd_to;
+		}
 		timeout = timers_wait_ms(w, timeout);
 		if (w->draining && timeout > 50)
 			timeout = 50;
@@ -1068,20 +1109,23 @@ static void *worker_main(void *arg)
 			watch->cb(watch->arg, watch->fd, events[i].events);
 		}
 		timers_fire(w);
-		MHD_run(w->daemon);
+		for (int i = 0; i < w->n_daemons; i++)
+			MHD_run(w->d[i].daemon);
 	}
 	bool clean = w->in_flight == 0;
 	if (s->opts.worker_fini)
 		s->opts.worker_fini(w, s->opts.app);
-	if (clean) {
-		MHD_stop_daemon(w->daemon);
-		w->daemon = NULL;
+	for (int i = 0; i < w->n_daemons; i++) {
+		if (clean) {
+			MHD_stop_daemon(w->d[i].daemon);
+			w->d[i].daemon = NULL;
+		}
+		drop_reservation(&w->d[i]);
 	}
-	drop_reservation(w);
 	return NULL;
 }
 
-static struct MHD_Daemon *start_worker_daemon(struct http_server *s, struct http_worker *w)
+static struct MHD_Daemon *start_worker_daemon(struct http_server *s, struct worker_daemon *wd)
 {
 	const struct config *cfg = s->cfg;
 	/* TURBO: optimistic reads and writes on the epoll loop (fewer syscalls). */
@@ -1089,7 +1133,7 @@ static struct MHD_Daemon *start_worker_daemon(struct http_server *s, struct http
 	    MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (s->tls)
 		flags |= MHD_USE_TLS;
-	unsigned conn_limit = (unsigned)(cfg->server_max_connections / s->n_workers);
+	unsigned conn_limit = (unsigned)(wd->l->max_connections / s->n_workers);
 	if (conn_limit < 1)
 		conn_limit = 1;
 	/*
@@ -1106,11 +1150,11 @@ static struct MHD_Daemon *start_worker_daemon(struct http_server *s, struct http
 	struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
 	/* The per-address limit is on_accept's, shared by every worker (MHD's is per daemon). */
 	return MHD_start_daemon(
-	    flags, 0, on_accept, w, on_access, w, MHD_OPTION_LISTEN_SOCKET, w->listen_fd,
+	    flags, 0, on_accept, wd, on_access, wd, MHD_OPTION_LISTEN_SOCKET, wd->listen_fd,
 	    MHD_OPTION_CONNECTION_LIMIT, conn_limit, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned)cfg->server_connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    mem_limit, MHD_OPTION_URI_LOG_CALLBACK, on_uri, w, MHD_OPTION_NOTIFY_COMPLETED,
-	    on_completed, w, MHD_OPTION_NOTIFY_CONNECTION, on_connection, w,
+	    mem_limit, MHD_OPTION_URI_LOG_CALLBACK, on_uri, wd, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, wd, MHD_OPTION_NOTIFY_CONNECTION, on_connection, wd,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_ARRAY,
 	    s->tls ? tls_opts : no_opts, MHD_OPTION_END);
 }
@@ -1133,61 +1177,109 @@ struct http_server *http_server_create(const struct http_server_opts *opts, char
 		if (!s->tls_key_pem)
 			goto fail;
 	}
-	for (int i = 0; i < opts->router->n; i++)
-		metrics_set_route_label(i, opts->router->routes[i].method,
-		                        opts->router->routes[i].pattern);
 	metrics_set_route_label(ROUTE_SLOT_PROXY, NULL, "proxy");
 	metrics_set_route_label(ROUTE_SLOT_NONE, NULL, "none");
 	metrics_register(&m_conn_refused);
 	metrics_register(&m_head_timeouts);
+	s->listeners[0] = (struct listener){
+	    .name = "main",
+	    .listen = cfg->server_listen,
+	    .router = opts->router,
+	    .fallback = opts->fallback,
+	    .max_body_bytes = cfg->server_max_body_bytes,
+	    .max_connections = cfg->server_max_connections,
+	    .slot_base = 0,
+	};
+	s->n_listeners = 1;
+	if (opts->ingest_router && cfg->ingest_listen[0]) {
+		if (opts->ingest_router->n > METRICS_MAX_ROUTES - ROUTE_SLOT_INGEST) {
+			snprintf(err, cap, "too many ingest routes");
+			goto fail;
+		}
+		s->listeners[s->n_listeners++] = (struct listener){
+		    .name = "ingest",
+		    .listen = cfg->ingest_listen,
+		    .router = opts->ingest_router,
+		    .fallback = NULL, /* only the ingest routes: anything else is 404 */
+		    .max_body_bytes = cfg->ingest_max_body_bytes,
+		    .max_connections = cfg->ingest_max_connections,
+		    .slot_base = ROUTE_SLOT_INGEST,
+		};
+	}
 	/*
-	 * One address never holds more than a quarter of max_connections,
-	 * whatever max_connections_per_ip says (0: no limit of its own), so
-	 * the rest stays for everyone else. Room for one pending slot a worker.
+	 * One address never holds more than a quarter of a listener's
+	 * max_connections, whatever max_connections_per_ip says (0: no limit of
+	 * its own), so the rest stays for everyone else. Room for one pending
+	 * slot a worker.
 	 */
-	unsigned reserve_cap = (unsigned)(cfg->server_max_connections / 4);
-	if (reserve_cap < 1)
-		reserve_cap = 1;
-	unsigned per_addr = (unsigned)cfg->server_max_connections_per_ip;
-	if (per_addr == 0 || per_addr > reserve_cap)
-		per_addr = reserve_cap;
-	s->conns = connlimit_create((unsigned)cfg->server_max_connections + (unsigned)s->n_workers,
-	                            per_addr);
+	unsigned per_addr = 0;
+	for (int li = 0; li < s->n_listeners; li++) {
+		struct listener *l = &s->listeners[li];
+		for (int i = 0; i < l->router->n; i++)
+			metrics_set_route_label(l->slot_base + i, l->router->routes[i].method,
+			                        l->router->routes[i].pattern);
+		unsigned reserve_cap = (unsigned)(l->max_connections / 4);
+		if (reserve_cap < 1)
+			reserve_cap = 1;
+		unsigned pa = (unsigned)cfg->server_max_connections_per_ip;
+		if (pa == 0 || pa > reserve_cap)
+			pa = reserve_cap;
+		if (li == 0)
+			per_addr = pa;
+		l->conns =
+		    connlimit_create((unsigned)l->max_connections + (unsigned)s->n_workers, pa);
+	}
 
 	s->workers = xcalloc((size_t)s->n_workers, sizeof *s->workers);
 	for (int i = 0; i < s->n_workers; i++)
-		s->workers[i].listen_fd = -1;
+		for (int li = 0; li < MAX_LISTENERS; li++)
+			s->workers[i].d[li].listen_fd = -1;
 	for (int i = 0; i < s->n_workers; i++) {
 		struct http_worker *w = &s->workers[i];
 		w->server = s;
 		w->index = i;
 		pthread_mutex_init(&w->resume_lock, NULL);
-		/*
-		 * One listening socket, duplicated for each worker: a second
-		 * process cannot bind the same port by accident (as it could
-		 * with SO_REUSEPORT), and every worker can accept.
-		 */
-		w->listen_fd = i == 0 ? make_listener(cfg->server_listen, -1, err, cap)
-		                      : fcntl(s->workers[0].listen_fd, F_DUPFD_CLOEXEC, 0);
-		if (w->listen_fd < 0)
-			goto fail;
-		if (i == 0)
-			s->port = bound_port(w->listen_fd);
-		w->daemon = start_worker_daemon(s, w);
-		if (!w->daemon) {
-			snprintf(err, cap, "cannot start the HTTP%s server on %s",
-			         s->tls ? "S" : "", cfg->server_listen);
-			goto fail;
-		}
-		const union MHD_DaemonInfo *di =
-		    MHD_get_daemon_info(w->daemon, MHD_DAEMON_INFO_EPOLL_FD);
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		w->mhd_watch =
-		    (struct http_watch){.fd = di->epoll_fd, .cb = on_mhd_ready, .arg = w};
 		w->wake_watch = (struct http_watch){.fd = w->wake_fd, .cb = on_wake, .arg = w};
-		http_worker_watch(w, &w->mhd_watch, EPOLLIN);
 		http_worker_watch(w, &w->wake_watch, EPOLLIN);
+		for (int li = 0; li < s->n_listeners; li++) {
+			struct listener *l = &s->listeners[li];
+			struct worker_daemon *wd = &w->d[li];
+			wd->w = w;
+			wd->l = l;
+			w->n_daemons = li + 1;
+			/*
+			 * One listening socket, duplicated for each worker: a second
+			 * process cannot bind the same port by accident (as it could
+			 * with SO_REUSEPORT), and every worker can accept.
+			 */
+			wd->listen_fd =
+			    i == 0 ? make_listener(l->listen, -1, err, cap)
+			           : fcntl(s->workers[0].d[li].listen_fd, F_DUPFD_CLOEXEC, 0);
+			if (wd->listen_fd < 0) {
+				if (li >
+				    0) { /* name the listener: the main one is the usual case */
+					char why[400];
+					snprintf(why, sizeof why, "%s", err);
+					snprintf(err, cap, "[%s] listen: %s", l->name, why);
+				}
+				goto fail;
+			}
+			if (i == 0)
+				l->port = bound_port(wd->listen_fd);
+			wd->daemon = start_worker_daemon(s, wd);
+			if (!wd->daemon) {
+				snprintf(err, cap, "cannot start the %s HTTP%s server on %s",
+				         l->name, s->tls ? "S" : "", l->listen);
+				goto fail;
+			}
+			const union MHD_DaemonInfo *di =
+			    MHD_get_daemon_info(wd->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+			wd->watch =
+			    (struct http_watch){.fd = di->epoll_fd, .cb = on_mhd_ready, .arg = w};
+			http_worker_watch(w, &wd->watch, EPOLLIN);
+		}
 	}
 	if (cfg->server_redirect_listen[0]) {
 		if (!s->tls) {
@@ -1229,7 +1321,12 @@ fail:
 
 int http_server_port(const struct http_server *s)
 {
-	return s->port;
+	return s->listeners[0].port;
+}
+
+int http_server_ingest_port(const struct http_server *s)
+{
+	return s->n_listeners > 1 ? s->listeners[1].port : -1;
 }
 
 void http_server_stop(struct http_server *s)
@@ -1260,10 +1357,13 @@ void http_server_destroy(struct http_server *s)
 		return;
 	for (int i = 0; s->workers && i < s->n_workers; i++) {
 		struct http_worker *w = &s->workers[i];
-		if (w->daemon && !atomic_load(&s->abandoned))
-			MHD_stop_daemon(w->daemon);
-		else if (w->listen_fd >= 0 && !w->daemon)
-			close(w->listen_fd);
+		for (int li = 0; li < MAX_LISTENERS; li++) {
+			struct worker_daemon *wd = &w->d[li];
+			if (wd->daemon && !atomic_load(&s->abandoned))
+				MHD_stop_daemon(wd->daemon);
+			else if (wd->listen_fd >= 0 && !wd->daemon)
+				close(wd->listen_fd);
+		}
 		if (w->epfd > 0)
 			close(w->epfd);
 		if (w->wake_fd > 0)
@@ -1279,7 +1379,8 @@ void http_server_destroy(struct http_server *s)
 	if (s->redirect_daemon)
 		MHD_stop_daemon(s->redirect_daemon);
 	free(s->workers);
-	connlimit_destroy(s->conns);
+	for (int li = 0; li < s->n_listeners; li++)
+		connlimit_destroy(s->listeners[li].conns);
 	if (s->tls_key_pem)
 		explicit_bzero(s->tls_key_pem, strlen(s->tls_key_pem));
 	free(s->tls_key_pem);

@@ -24,6 +24,12 @@ struct http_server_opts {
 	const struct router *router;
 	/* Handler for paths no route matches (the data plane); NULL: 404. */
 	http_handler_fn fallback;
+	/*
+	 * The routes of the ingest listener ([ingest] listen, when set): its own
+	 * socket, body and connection limits, the TLS settings of [server].
+	 * Paths it does not route are 404. NULL: no ingest listener.
+	 */
+	const struct router *ingest_router;
 	/* Pool for ROUTE_BLOCKING handlers. */
 	struct workpool *control_pool;
 	/* Passed to handlers as req->app. */
@@ -43,6 +49,8 @@ void http_server_stop(struct http_server *s);
 void http_server_destroy(struct http_server *s);
 /** The TCP port the main listener is bound to. */
 int http_server_port(const struct http_server *s);
+/** The TCP port the ingest listener is bound to, or -1 when there is none. */
+int http_server_ingest_port(const struct http_server *s);
 
 /* --- worker-loop hooks for modules that do their own I/O on the loop --- */
 
