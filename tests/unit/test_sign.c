@@ -21,6 +21,8 @@
 #include "crypto/hash.h"
 #include "delivery/sign.h"
 
+#include "vectors.h"
+
 #define VSECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #define VID     "msg_p5jXN8AQM9LWM0D4loKWxJek"
 #define VTS     1614265330
@@ -29,18 +31,7 @@
 
 static json_t *load_vectors(void)
 {
-	const char *dir = getenv("PORTCULLIS_VECTORS");
-	char path[4096];
-	json_error_t err;
-	json_t *root;
-
-	assert_non_null(dir);
-	assert_true((size_t)snprintf(path, sizeof(path), "%s/standard-webhooks.json", dir) <
-	            sizeof(path));
-	root = json_load_file(path, 0, &err);
-	if (!root)
-		fail_msg("%s:%d: %s", path, err.line, err.text);
-	return root;
+	return vectors_load("standard-webhooks.json");
 }
 
 static void test_published_vectors(void **state)
