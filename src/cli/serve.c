@@ -36,6 +36,7 @@ static struct http_server *running;
 #define CHILD_BACKOFF_MIN_MS 500
 #define CHILD_BACKOFF_MAX_MS 30000
 #define CHILD_STABLE_MS      60000 /* a child that ran this long restarts at the minimum again */
+#define CHILD_RECOVERED_MS   10000 /* a child up this long ends a run of failures (the log) */
 #define CHILD_STOP_GRACE_MS  10000 /* SIGTERM, then SIGKILL after this */
 #define CHILD_POLL_MS        100
 
@@ -104,16 +105,51 @@ static int stop_child(pid_t pid)
 	}
 }
 
-static void log_child_exit(int status)
+/* "signal" or "exit_code" of a wait status, its number in out. */
+static const char *exit_field(int status, char *out, size_t cap)
 {
-	char code[16];
-	if (WIFSIGNALED(status)) {
-		snprintf(code, sizeof code, "%d", WTERMSIG(status));
-		log_event(LOG_WARN, "worker_exited", "#signal", code, NULL);
+	bool sig = WIFSIGNALED(status);
+	snprintf(out, cap, "%d", sig ? WTERMSIG(status) : WEXITSTATUS(status));
+	return sig ? "#signal" : "#exit_code";
+}
+
+/*
+ * What the log says of a child that keeps dying: its state changes, not
+ * each restart. The first exit of a run of failures is worker_exited; then
+ * worker_restarting with the count at most once per CHILD_BACKOFF_MAX_MS
+ * (the backoff's ceiling: a child that cannot start is restarted that
+ * often in the end); worker_recovered once a child of that run stayed up
+ * CHILD_RECOVERED_MS. The metric counts every restart.
+ */
+struct exit_log {
+	int64_t failures;  /* exits since a child last stayed up */
+	int64_t logged_ms; /* mono time of the last line about them */
+};
+
+static void log_child_exit(struct exit_log *l, int status)
+{
+	char code[16], n[24];
+	const char *field = exit_field(status, code, sizeof code);
+	int64_t now = clock_mono_ms();
+	if (l->failures++ == 0) {
+		log_event(LOG_WARN, "worker_exited", field, code, NULL);
+	} else if (now - l->logged_ms >= CHILD_BACKOFF_MAX_MS) {
+		snprintf(n, sizeof n, "%lld", (long long)l->failures);
+		log_event(LOG_WARN, "worker_restarting", "#exits", n, field, code, NULL);
 	} else {
-		snprintf(code, sizeof code, "%d", WEXITSTATUS(status));
-		log_event(LOG_WARN, "worker_exited", "#exit_code", code, NULL);
+		return;
 	}
+	l->logged_ms = now;
+}
+
+static void log_child_up(struct exit_log *l, int64_t up_ms)
+{
+	if (!l->failures || up_ms < CHILD_RECOVERED_MS)
+		return;
+	char n[24];
+	snprintf(n, sizeof n, "%lld", (long long)l->failures);
+	log_event(LOG_INFO, "worker_recovered", "#exits", n, NULL);
+	memset(l, 0, sizeof *l);
 }
 
 /* The supervisor thread: start the child, restart it with backoff when it dies. */
@@ -121,6 +157,7 @@ static void supervise(struct bg_thread *t, void *arg)
 {
 	struct supervisor *s = arg;
 	int64_t backoff = CHILD_BACKOFF_MIN_MS;
+	struct exit_log exits = {0};
 	while (!bg_thread_stopping(t)) {
 		int64_t started = clock_mono_ms();
 		pid_t pid = spawn_worker(s->config_path, s->metrics_fd);
@@ -132,18 +169,20 @@ static void supervise(struct bg_thread *t, void *arg)
 			s->pid = pid;
 			int status = 0;
 			bool exited = false;
-			while (bg_thread_wait(t, CHILD_POLL_MS))
+			while (bg_thread_wait(t, CHILD_POLL_MS)) {
 				if (waitpid(pid, &status, WNOHANG) == pid) {
 					exited = true;
 					break;
 				}
+				log_child_up(&exits, clock_mono_ms() - started);
+			}
 			if (!exited) { /* serve is stopping */
 				stop_child(pid);
 				s->pid = 0;
 				return;
 			}
 			s->pid = 0;
-			log_child_exit(status);
+			log_child_exit(&exits, status);
 			metric_add(&m_worker_restarts, 1);
 			if (clock_mono_ms() - started >= CHILD_STABLE_MS)
 				backoff = CHILD_BACKOFF_MIN_MS;

@@ -221,3 +221,74 @@ def test_worker_with_a_setting_its_tier_refuses_exits_2(make_instance):
                        timeout=30)
     assert p.returncode == 2, (p.returncode, p.stderr)
     assert "[webhooks] retry_schedule: step 1" in p.stderr, p.stderr
+
+
+def events(inst, name):
+    return [e for e in inst.log_events() if e.get("event") == name]
+
+
+def restarts(inst):
+    r = requests.get(inst.base + "/metrics", timeout=5)
+    for line in r.text.splitlines():
+        if line.startswith("portcullis_worker_restarts_total"):
+            return int(float(line.split()[-1]))
+    return 0
+
+
+def wait_for(cond, timeout, what, inst):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.2)
+    raise AssertionError(what + ": " + inst.read_log()[-3000:])
+
+
+def crash_looping(make_instance):
+    """serve whose child cannot start ([worker] listen on a port held here), a thing serve's
+    own check cannot know; returns the instance and the socket holding the port."""
+    import socket
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen(1)
+    port = held.getsockname()[1]
+    inst = make_instance(config=f"[worker]\nlisten = 127.0.0.1:{port}")
+    inst.start()
+    return inst, held
+
+
+def test_a_crash_looping_worker_is_logged_once_then_on_recovery(make_instance):
+    inst, held = crash_looping(make_instance)
+    try:
+        # 0.5, 1, 2 s backoff: four exits in about 4 s.
+        wait_for(lambda: restarts(inst) >= 4, 30, "the child did not exit 4 times", inst)
+        exited = events(inst, "worker_exited")
+        assert len(exited) == 1, exited  # the first of the run, not one per restart
+        assert exited[0].get("exit_code") == 1, exited
+        assert events(inst, "worker_restarting") == []  # not yet a backoff ceiling since
+    finally:
+        held.close()
+    # The port is free: the next child stays up, and the run of failures ends in one line.
+    wait_for(lambda: events(inst, "worker_recovered"), 40, "no worker_recovered", inst)
+    (rec,) = events(inst, "worker_recovered")
+    assert rec["exits"] >= 4, rec
+    assert len(events(inst, "worker_exited")) == 1
+    # After it, a new failure is a new run: logged again.
+    os.kill(worker_child(inst), signal.SIGKILL)
+    wait_for(lambda: len(events(inst, "worker_exited")) == 2, 15, "no second exit", inst)
+    assert events(inst, "worker_exited")[1].get("signal") == 9
+
+
+def test_a_worker_that_keeps_dying_is_summarised_once_per_backoff_ceiling(make_instance):
+    inst, held = crash_looping(make_instance)
+    try:
+        # Exits at about 0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 s: the summary comes 30 s after
+        # the first line, with the count.
+        wait_for(lambda: events(inst, "worker_restarting"), 50, "no worker_restarting", inst)
+        n = restarts(inst)
+        (summary,) = events(inst, "worker_restarting")
+        assert summary["exits"] >= 6 and summary.get("exit_code") == 1, summary
+        assert len(events(inst, "worker_exited")) == 1
+        assert n >= 6 and len(events(inst, "worker_exited")) + 1 < n
+    finally:
+        held.close()
