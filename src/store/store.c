@@ -211,6 +211,31 @@ bool store_ready(struct store *st)
 	return ok;
 }
 
+/* ---------- multi-row statements (store_int.h) ---------- */
+
+int st_multi_run(struct db_conn *c, const struct multi *m, int n)
+{
+	struct db_param p[MR_ROWS * MR_COLS + 4];
+	int rc = STORE_OK, done = 0;
+	while (rc == STORE_OK && done < n) {
+		int k = MR_KMAX;
+		while ((1 << k) > n - done)
+			k--;
+		int rows = 1 << k;
+		for (int i = 0; i < rows; i++)
+			m->fill(m->ctx, done + i, p + i * m->cols);
+		for (int t = 0; t < m->n_tail; t++)
+			p[rows * m->cols + t] = m->tail[t];
+		struct db_result *r = NULL;
+		rc = sq(c, m->sql[k], p, rows * m->cols + m->n_tail, m->each ? &r : NULL);
+		if (rc == STORE_OK && m->each)
+			rc = m->each(m->each_ctx, r);
+		db_result_free(r);
+		done += rows;
+	}
+	return rc;
+}
+
 /* ---------- migrations ---------- */
 
 /*
@@ -406,13 +431,13 @@ int st_record_change_tx(struct db_conn *c, const char *kind, const char *id)
  * NULL) and, when ch names a change, a state-version bump logging it.
  * Commits only when all succeed; durable as begin_tx says.
  */
-int st_tx_run(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg,
-              const struct audit_input *a, struct change ch, bool durable)
+static int tx_run(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg,
+                  const struct audit_input *a, struct change ch, bool durable, bool unbounded)
 {
 	struct db_conn *c = st_acquire(st);
 	if (!c)
 		return STORE_EUNAVAILABLE;
-	int rc = st_begin_tx(c, durable, false);
+	int rc = st_begin_tx(c, durable, unbounded);
 	if (rc == STORE_OK)
 		rc = fn(c, arg);
 	if (rc == STORE_OK && a)
@@ -427,6 +452,17 @@ int st_tx_run(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *a
 		c->driver->rollback(c);
 	st_release(st, c, rc);
 	return rc;
+}
+
+int st_tx_run(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg,
+              const struct audit_input *a, struct change ch, bool durable)
+{
+	return tx_run(st, fn, arg, a, ch, durable, false);
+}
+
+int st_maint_tx(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg)
+{
+	return tx_run(st, fn, arg, NULL, NO_CHANGE, false, true);
 }
 
 /* A durable write transaction: every change but the high-volume records. */

@@ -84,4 +84,21 @@ int store_events_list(struct store *st, const struct event_filter *f,
 /** Delete events received before cutoff_ms (and their held ids); *deleted gets the count. */
 int store_events_purge(struct store *st, int64_t cutoff_ms, int64_t *deleted);
 
+/** INGEST.md's dedupe window: a messageId seen for the project within 24 h. */
+#define STORE_EV_DEDUPE_MS (24 * 3600 * 1000LL)
+
+/**
+ * Forget the dedupe claims of events received before cutoff_ms (the
+ * retention job passes now - STORE_EV_DEDUPE_MS): store_events_insert never
+ * reads a claim older than its window, so this only bounds the table.
+ * *deleted (may be NULL) gets the count.
+ */
+int store_events_dedupe_purge(struct store *st, int64_t cutoff_ms, int64_t *deleted);
+
+/**
+ * Delete the held advertising ids of events ids[0..n) (the CAPI forward
+ * succeeded or gave up); ids without one are skipped. One transaction.
+ */
+int store_events_adids_delete(struct store *st, const char *const *ids, int n);
+
 #endif

@@ -1,7 +1,7 @@
 /*
  * store_int.h: the store's shared plumbing, for the files of src/store/
  * that implement store.h and its sibling headers (store.c, and one file per
- * later domain: store_webhooks.c, store_secrets.c). Nothing outside
+ * later domain: store_webhooks.c, store_secrets.c, store_events.c). Nothing outside
  * src/store/ includes it.
  */
 #ifndef PORTCULLIS_STORE_STORE_INT_H
@@ -55,6 +55,11 @@ int st_record_change_tx(struct db_conn *c, const char *kind, const char *id);
  */
 int st_tx_run(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg,
               const struct audit_input *a, struct change ch, bool durable);
+/**
+ * Run fn(c, arg) as maintenance (purges): a transaction without statement
+ * timeout and not durable (losing it to a power cut only repeats it).
+ */
+int st_maint_tx(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg);
 /** st_tx_run, durable. */
 int st_in_tx(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg,
              const struct audit_input *a, struct change ch);
@@ -74,5 +79,43 @@ int st_read_all(struct store *st, const char *sql, const struct db_param *p, int
 int64_t st_time_or_none(const struct db_result *r, int row, int col);
 /** An integer parameter, SQL NULL when v < 0. */
 struct db_param st_int_or_null(int64_t v);
+
+/*
+ * Multi-row statements come in sizes of 1, 2, 4, ..., 64 rows, each one
+ * string literal (MR_SIZES) so both drivers' statement caches keep them.
+ */
+#define MR_2(r)  r ", " r
+#define MR_4(r)  MR_2(r) ", " MR_2(r)
+#define MR_8(r)  MR_4(r) ", " MR_4(r)
+#define MR_16(r) MR_8(r) ", " MR_8(r)
+#define MR_32(r) MR_16(r) ", " MR_16(r)
+#define MR_64(r) MR_32(r) ", " MR_32(r)
+#define MR_SIZES(MAKE, ROW)                                                                        \
+	{                                                                                          \
+		MAKE(ROW), MAKE(MR_2(ROW)), MAKE(MR_4(ROW)), MAKE(MR_8(ROW)), MAKE(MR_16(ROW)),    \
+		    MAKE(MR_32(ROW)), MAKE(MR_64(ROW))                                             \
+	}
+#define MR_KMAX 6
+#define MR_ROWS (1 << MR_KMAX)
+#define MR_COLS 15 /* the widest row of any: an event (store_events.c) */
+
+/*
+ * Run rows [0, n) through sql[k] (2^k rows each, largest first): fill puts
+ * row i's cols parameters at p; tail (n_tail of them) follows every
+ * statement's rows. each (may be NULL) gets every statement's result.
+ */
+struct multi {
+	const char *const *sql;
+	int cols;
+	void (*fill)(const void *ctx, int i, struct db_param *p);
+	const void *ctx;
+	const struct db_param *tail;
+	int n_tail;
+	int (*each)(void *ctx, const struct db_result *r);
+	void *each_ctx;
+};
+
+/** Run rows [0, n) of m, in statements of up to MR_ROWS rows. */
+int st_multi_run(struct db_conn *c, const struct multi *m, int n);
 
 #endif

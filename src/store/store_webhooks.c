@@ -76,62 +76,6 @@ static bool bounded(const char *s, size_t max)
 	return s && strnlen(s, max + 1) <= max;
 }
 
-/* ---------- multi-row statements ---------- */
-
-#define MR_2(r)  r ", " r
-#define MR_4(r)  MR_2(r) ", " MR_2(r)
-#define MR_8(r)  MR_4(r) ", " MR_4(r)
-#define MR_16(r) MR_8(r) ", " MR_8(r)
-#define MR_32(r) MR_16(r) ", " MR_16(r)
-#define MR_64(r) MR_32(r) ", " MR_32(r)
-#define MR_SIZES(MAKE, ROW)                                                                        \
-	{                                                                                          \
-		MAKE(ROW), MAKE(MR_2(ROW)), MAKE(MR_4(ROW)), MAKE(MR_8(ROW)), MAKE(MR_16(ROW)),    \
-		    MAKE(MR_32(ROW)), MAKE(MR_64(ROW))                                             \
-	}
-#define MR_KMAX 6
-#define MR_ROWS (1 << MR_KMAX)
-#define MR_COLS 9 /* the widest row below */
-
-/*
- * Run rows [0, n) through sql[k] (2^k rows each, largest first): fill puts
- * row i's cols parameters at p; tail (n_tail of them) follows every
- * statement's rows. each (may be NULL) gets every statement's result.
- */
-struct multi {
-	const char *const *sql;
-	int cols;
-	void (*fill)(const void *ctx, int i, struct db_param *p);
-	const void *ctx;
-	const struct db_param *tail;
-	int n_tail;
-	int (*each)(void *ctx, const struct db_result *r);
-	void *each_ctx;
-};
-
-static int multi_run(struct db_conn *c, const struct multi *m, int n)
-{
-	struct db_param p[MR_ROWS * MR_COLS + 4];
-	int rc = STORE_OK, done = 0;
-	while (rc == STORE_OK && done < n) {
-		int k = MR_KMAX;
-		while ((1 << k) > n - done)
-			k--;
-		int rows = 1 << k;
-		for (int i = 0; i < rows; i++)
-			m->fill(m->ctx, done + i, p + i * m->cols);
-		for (int t = 0; t < m->n_tail; t++)
-			p[rows * m->cols + t] = m->tail[t];
-		struct db_result *r = NULL;
-		rc = sq(c, m->sql[k], p, rows * m->cols + m->n_tail, m->each ? &r : NULL);
-		if (rc == STORE_OK && m->each)
-			rc = m->each(m->each_ctx, r);
-		db_result_free(r);
-		done += rows;
-	}
-	return rc;
-}
-
 /* ---------- message bodies and event messages ---------- */
 
 char *store_message_body(const char *type, int64_t created_at_ms, const json_t *data)
@@ -1002,7 +946,7 @@ static int deliveries_insert(struct db_conn *c, const struct new_deliveries *nd)
 {
 	struct multi m = {
 	    .sql = dlv_insert_sql, .cols = DLV_COLS, .fill = fill_delivery, .ctx = nd};
-	return multi_run(c, &m, nd->n);
+	return st_multi_run(c, &m, nd->n);
 }
 
 struct ep_test_args {
@@ -1628,7 +1572,7 @@ static int record_fn(struct db_conn *c, void *arg)
 	                    .ctx = ra->rows,
 	                    .each = collect_outcomes,
 	                    .each_ctx = &oc};
-	int rc = multi_run(c, &ins, ra->n);
+	int rc = st_multi_run(c, &ins, ra->n);
 	struct record_ctx rctx = {ra->rows, clock_now_ms()};
 	struct db_param owner[] = {P_TEXT(ra->owner)};
 	struct multi mv = {.sql = dmove_sql,
@@ -1638,7 +1582,7 @@ static int record_fn(struct db_conn *c, void *arg)
 	                   .tail = owner,
 	                   .n_tail = 1};
 	if (rc == STORE_OK)
-		rc = multi_run(c, &mv, ra->n);
+		rc = st_multi_run(c, &mv, ra->n);
 	/* Per endpoint: the latest success, then the first failure after it. */
 	struct health_set hs = {0};
 	for (int i = 0; i < oc.n; i++) {
@@ -1657,7 +1601,7 @@ static int record_fn(struct db_conn *c, void *arg)
 		qsort(hs.h, (size_t)hs.n, sizeof *hs.h, health_cmp);
 	struct multi hm = {.sql = health_sql, .cols = HEALTH_COLS, .fill = fill_health, .ctx = &hs};
 	if (rc == STORE_OK)
-		rc = multi_run(c, &hm, hs.n);
+		rc = st_multi_run(c, &hm, hs.n);
 	free(hs.h);
 	free(oc.o);
 	return rc;
@@ -1771,20 +1715,8 @@ static int purge_fn(struct db_conn *c, void *arg)
 
 int store_webhooks_purge(struct store *st, int64_t cutoff_ms, int64_t *deleted)
 {
-	struct db_conn *c = st_acquire(st);
-	if (!c)
-		return STORE_EUNAVAILABLE;
-	/* Maintenance: no statement timeout; losing it to a power cut only repeats it. */
 	struct purge_args pa = {cutoff_ms, 0};
-	int rc = st_begin_tx(c, false, true);
-	if (rc == STORE_OK) {
-		rc = purge_fn(c, &pa);
-		if (rc == STORE_OK)
-			rc = st_map_db(c->driver->commit(c));
-		else
-			c->driver->rollback(c);
-	}
-	st_release(st, c, rc);
+	int rc = st_maint_tx(st, purge_fn, &pa);
 	if (deleted)
 		*deleted = rc == STORE_OK ? pa.deleted : 0;
 	return rc;
