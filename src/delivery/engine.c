@@ -336,6 +336,7 @@ struct xfer {
 	size_t resp_len, total;
 	bool too_large, egress_refused;
 	bool not_sent; /* nothing could be sent: no secret to sign with, or no mail to write */
+	bool purged;   /* ... nor ever will: the message's body is gone (retention) */
 	char retry_after[72];
 	int64_t claimed_mono, start_mono, at_ms;
 	struct xfer *next;                /* held queue */
@@ -758,6 +759,14 @@ static void start(struct engine *e, struct xfer *x)
 	int64_t now_ms = clock_now_ms();
 	x->at_ms = now_ms;
 	x->start_mono = clock_mono_ms();
+	if (!x->c.body) {
+		/* Purged between fan-out and claim: never sign or send "", end it failed. */
+		x->purged = x->not_sent = true;
+		if (x->ep)
+			x->ep->in_flight++;
+		finish(e, x, CURLE_OK);
+		return;
+	}
 	CURL *h;
 	if (x->ep) {
 		if (prepare_webhook(e, x, now_ms) < 0) {
@@ -823,6 +832,8 @@ static void finish(struct engine *e, struct xfer *x, CURLcode rc)
 	crypto_random(&rnd, sizeof rnd);
 	struct engine_decision d;
 	engine_decide(&e->sched, x->c.attempts, &r, now_ms, rnd, &d);
+	if (x->purged)
+		d.next_attempt_at = -1; /* no later attempt has a body either */
 
 	struct rec *rec = rec_new(e);
 	snprintf(rec->delivery_id, sizeof rec->delivery_id, "%s", x->c.id);
@@ -837,7 +848,8 @@ static void finish(struct engine *e, struct xfer *x, CURLcode rc)
 		rec->has_response = true;
 	} else if (x->not_sent) {
 		snprintf(rec->response, sizeof rec->response, "%s",
-		         x->ep ? "not sent: the endpoint's signing secret could not be opened"
+		         x->purged ? "not sent: the message was purged ([retention] webhook_days)"
+		         : x->ep   ? "not sent: the endpoint's signing secret could not be opened"
 		         : !e->mailer ? "not sent: mail is off ([mail] url)"
 		         : !x->c.contact_email[0]
 		             ? "not sent: the organization has no contact email"
@@ -1023,8 +1035,6 @@ static void claim(struct engine *e, int64_t now)
 		x->c = c[i];
 		c[i].body = NULL; /* moved */
 		x->claimed_mono = now;
-		if (!x->c.body)
-			x->c.body = xstrdup("");
 		if (strcmp(x->c.channel, "email") == 0) {
 			start(e, x);
 			continue;

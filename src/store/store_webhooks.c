@@ -1218,7 +1218,7 @@ static void read_claim(const struct db_result *r, int i, struct store_claim *cl)
 	st_copy_str(cl->org_id, sizeof cl->org_id, db_text(r, i, 2));
 	st_copy_str(cl->channel, sizeof cl->channel, db_text(r, i, 3));
 	st_copy_str(cl->type, sizeof cl->type, db_text(r, i, 4));
-	cl->body = xstrdup(db_text(r, i, 5) ? db_text(r, i, 5) : "");
+	cl->body = db_text(r, i, 5) ? xstrdup(db_text(r, i, 5)) : NULL; /* NULL: purged */
 	cl->attempts = db_int(r, i, 6);
 	cl->created_at = db_int(r, i, 7);
 	st_copy_str(cl->contact_email, sizeof cl->contact_email, db_text(r, i, 8));

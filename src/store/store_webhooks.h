@@ -202,7 +202,7 @@ struct store_claim {
 	char org_id[STORE_ID_LEN + 1];
 	char channel[8]; /* webhook | email */
 	char type[STORE_WH_TYPE_MAX + 1];
-	char *body;       /* malloc'd */
+	char *body;       /* malloc'd; NULL when the message's body was purged */
 	int64_t attempts; /* made before this one */
 	int64_t created_at;
 	/* webhook: the endpoint as it is now */
