@@ -96,3 +96,14 @@ if [ "${1:-all}" != build ] &&
 	echo "deps: installing npm $SW_PKG"
 	(cd "$SW_DIR" && npm install --no-audit --no-fund --silent --save-exact --prefix . "$SW_PKG" >/dev/null)
 fi
+
+# Segment's Node analytics SDK, sending to the ingest listener in tests/integration/test_ingest.py
+# (tests/integration/segment_send.js). Pinned, installed into third_party/segment.
+SEG_DIR=third_party/segment
+SEG_PKG=@segment/analytics-node@3.1.0
+if [ "${1:-all}" != build ] &&
+	! grep -qs "\"version\": \"${SEG_PKG##*@}\"" "$SEG_DIR/node_modules/${SEG_PKG%@*}/package.json"; then
+	mkdir -p "$SEG_DIR"
+	echo "deps: installing npm $SEG_PKG"
+	(cd "$SEG_DIR" && npm install --no-audit --no-fund --silent --save-exact --prefix . "$SEG_PKG" >/dev/null)
+fi

@@ -9,6 +9,7 @@ BIN=$1
 DATA=$2
 PORT=${PORTCULLIS_PORT:-8080}
 UPSTREAM_PORT=${PORTCULLIS_DEMO_UPSTREAM_PORT:-8081}
+INGEST_PORT=${PORTCULLIS_INGEST_PORT:-8082}
 GEO=$PWD/third_party/geoip/node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb
 
 if [ ! -f "$DATA/portcullis.conf" ]; then
@@ -21,6 +22,12 @@ if [ ! -f "$DATA/portcullis.conf" ]; then
 	chmod 600 "$DATA/root-key.txt"
 	echo "(the root key is also in $DATA/root-key.txt, readable only by you: delete it once stored)"
 fi
+
+# The SDK event ingest listener (docs/ingest.md), also for instances made before it existed.
+if ! grep -q '^\[ingest\]' "$DATA/portcullis.conf"; then
+	printf '\n[ingest]\nlisten = 127.0.0.1:%s\n' "$INGEST_PORT" >>"$DATA/portcullis.conf"
+fi
+INGEST_PORT=$(sed -n '/^\[ingest\]/,/^\[/s/^listen *= *[^:]*:\([0-9]*\).*/\1/p' "$DATA/portcullis.conf" | head -1)
 
 /usr/bin/python3 scripts/demo_upstream.py "$UPSTREAM_PORT" &
 UPSTREAM_PID=$!
@@ -42,6 +49,18 @@ if [ -f "$DATA/root-key.txt" ] && [ ! -f "$DATA/demo-key.txt" ]; then
 	chmod 600 "$DATA/demo-key.txt"
 fi
 KEY=$(cat "$DATA/demo-key.txt" 2>/dev/null || echo '<your key>')
+# A demo project and its ingest key (events:ingest only, bound to the project).
+if [ -f "$DATA/demo-key.txt" ] && [ ! -f "$DATA/ingest-key.txt" ]; then
+	PROJECT=$(curl -sf -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+		-d '{"name":"Demo App"}' "http://127.0.0.1:$PORT/v1/projects" |
+		/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+	curl -sf -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+		-d '{"name":"demo app ingest key","env":"test","project_id":"'"$PROJECT"'","scopes":["events:ingest"]}' \
+		"http://127.0.0.1:$PORT/v1/api-keys" |
+		/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])' >"$DATA/ingest-key.txt"
+	chmod 600 "$DATA/ingest-key.txt"
+fi
+INGEST_KEY=$(cat "$DATA/ingest-key.txt" 2>/dev/null || echo '<your ingest key>')
 
 cat <<MSG
 
@@ -56,6 +75,13 @@ A demo organisation key is in $DATA/demo-key.txt. Try:
        -H 'Content-Type: application/json' -d '{"url":"https://hooks.example.com/portcullis"}'
   curl -s http://127.0.0.1:$PORT/v1/webhook-messages -H "Authorization: Bearer $KEY"
   curl -s http://127.0.0.1:$PORT/metrics
+
+The SDK event ingest listens on http://127.0.0.1:$INGEST_PORT (ingest key in $DATA/ingest-key.txt).
+Send an event as the Segment SDKs do (the email is stored only as its SHA-256), then read it:
+
+  curl -s http://127.0.0.1:$INGEST_PORT/v1/track -u "$INGEST_KEY:" -H 'Content-Type: application/json' \
+       -d '{"userId":"user-1","event":"Signed Up","context":{"traits":{"email":" Jane@Example.com"}}}'
+  curl -s http://127.0.0.1:$PORT/v1/events -H "Authorization: Bearer $KEY"
 
 Stop with Ctrl-C.
 MSG

@@ -160,6 +160,32 @@ int api_page(struct http_request *req, int *limit, const char **cursor)
 	return 0;
 }
 
+void api_respond_page(struct http_request *req, json_t *rows, int limit, const char *id_member)
+{
+	char next[128];
+	bool more = json_array_size(rows) > (size_t)limit;
+	if (more) {
+		json_array_remove(rows, (size_t)limit);
+		json_t *last = json_array_get(rows, (size_t)limit - 1);
+		const char *id = json_string_value(json_object_get(last, id_member));
+		snprintf(next, sizeof next, "%s", id ? id : "");
+	}
+	api_respond_list(req, rows, more ? next : NULL);
+}
+
+int api_query_id(struct http_request *req, const char *name, const char **out)
+{
+	const char *v = http_query(req, name);
+	*out = v;
+	if (v && !ulid_valid(v, strnlen(v, ULID_LEN + 1))) {
+		char msg[64];
+		snprintf(msg, sizeof msg, "%s is not a valid id.", name);
+		http_respond_bad_field(req, name, msg);
+		return -1;
+	}
+	return 0;
+}
+
 void api_respond_list(struct http_request *req, json_t *items, const char *next_cursor)
 {
 	http_respond_json(req, 200,
@@ -285,4 +311,5 @@ void api_routes(struct router *r)
 	requests_routes(r);
 	webhooks_routes(r);
 	webhook_messages_routes(r);
+	events_routes(r);
 }

@@ -39,6 +39,7 @@ void audit_routes(struct router *r);
 void requests_routes(struct router *r);
 void webhooks_routes(struct router *r);
 void webhook_messages_routes(struct router *r);
+void events_routes(struct router *r);
 
 /** Create an organisation key (POST /v1/api-keys and the operator variant). */
 void api_keys_create_for(struct http_request *req, const struct authn *who, const char *org_id);
@@ -86,6 +87,14 @@ void api_store_fail(struct http_request *req, int rc, const char *what);
 int api_page(struct http_request *req, int *limit, const char **cursor);
 /** Respond 200 {"data": items, "next_cursor": next or null}. Takes items. */
 void api_respond_list(struct http_request *req, json_t *items, const char *next_cursor);
+/**
+ * api_respond_list for rows read with limit + 1: when there are more than
+ * limit, the last is dropped and next_cursor is the string member id_member
+ * of the new last row. Takes rows.
+ */
+void api_respond_page(struct http_request *req, json_t *rows, int limit, const char *id_member);
+/** An optional query argument that must be a ULID (*out NULL when absent); responds 400 on junk. */
+int api_query_id(struct http_request *req, const char *name, const char **out);
 
 /**
  * Optional string member of a JSON body: absent -> *out NULL, 0; present and

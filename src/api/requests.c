@@ -17,20 +17,6 @@
 
 #define REQUEST_ID_PREFIX "req_"
 
-/* An optional query argument that must be a ULID; responds 400 on junk. */
-static int query_id(struct http_request *req, const char *name, const char **out)
-{
-	const char *v = http_query(req, name);
-	*out = v;
-	if (v && !ulid_valid(v, strnlen(v, ULID_LEN + 1))) {
-		char msg[64];
-		snprintf(msg, sizeof msg, "%s is not a valid id.", name);
-		http_respond_bad_field(req, name, msg);
-		return -1;
-	}
-	return 0;
-}
-
 static bool request_id_valid(const char *s)
 {
 	size_t plen = strlen(REQUEST_ID_PREFIX);
@@ -60,8 +46,9 @@ static void list(struct http_request *req, const struct authn *who)
 	const char *cursor;
 	struct request_filter f = {.org_id = who->root ? NULL : who->key.org_id};
 	if (api_page(req, &limit, &cursor) < 0 || api_query_time(req, "since", &f.since) < 0 ||
-	    api_query_time(req, "until", &f.until) < 0 || query_id(req, "key_id", &f.key_id) < 0 ||
-	    query_id(req, "project_id", &f.project_id) < 0)
+	    api_query_time(req, "until", &f.until) < 0 ||
+	    api_query_id(req, "key_id", &f.key_id) < 0 ||
+	    api_query_id(req, "project_id", &f.project_id) < 0)
 		return;
 	const char *status = http_query(req, "status");
 	int64_t st = 0;
@@ -85,15 +72,7 @@ static void list(struct http_request *req, const struct authn *who)
 		app_store_error(req, rc);
 		return;
 	}
-	char next[64];
-	bool more = json_array_size(rows) > (size_t)limit;
-	if (more) {
-		json_array_remove(rows, (size_t)limit);
-		json_t *last = json_array_get(rows, (size_t)limit - 1);
-		const char *id = json_string_value(json_object_get(last, "request_id"));
-		snprintf(next, sizeof next, "%s", id ? id : "");
-	}
-	api_respond_list(req, rows, more ? next : NULL);
+	api_respond_page(req, rows, limit, "request_id");
 }
 
 void requests_routes(struct router *r)

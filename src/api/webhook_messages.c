@@ -237,15 +237,7 @@ static void list(struct http_request *req, const struct authn *who)
 		app_store_error(req, rc);
 		return;
 	}
-	char next[STORE_WH_ID_MAX + 1];
-	bool more = json_array_size(rows) > (size_t)limit;
-	if (more) {
-		json_array_remove(rows, (size_t)limit);
-		json_t *last = json_array_get(rows, (size_t)limit - 1);
-		const char *id = json_string_value(json_object_get(last, "id"));
-		snprintf(next, sizeof next, "%s", id ? id : "");
-	}
-	api_respond_list(req, rows, more ? next : NULL);
+	api_respond_page(req, rows, limit, "id");
 }
 
 /* Load {messageId} if the caller may see it (its own or global); responds 404/503 otherwise. */

@@ -222,6 +222,7 @@ static void serve_start(struct app *app)
 	service_routes(&app->router);
 	verify_routes(&app->router);
 	api_routes(&app->router);
+	ingest_routes(&app->ingest_router);
 }
 
 /* Flush the request log (needs the store), then close the instance. */

@@ -147,8 +147,8 @@ static const struct setting config_table[] = {
     I("ingest", "max_body_bytes", ingest_max_body_bytes, "512000", 1024, 10485760,
       "largest ingest request body (500 KiB, the Segment API's limit); larger requests get 413"),
     I("ingest", "rate_limit", ingest_rate_limit, "0", 0, 1000000000,
-      "requests per second per ingest key (with as many again at once); 0 = the organisation's "
-      "rate limit"),
+      "requests per second per ingest key, as many at once; 0 = the organisation's rate "
+      "limit"),
     S("ingest", "hash_paths", ingest_hash_paths, "",
       "JSON paths in SDK events (e.g. traits.first_name), space- or comma-separated, whose "
       "string values are hashed in place like an email (trim, lower-case, SHA-256 hex)"),

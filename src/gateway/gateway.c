@@ -34,6 +34,7 @@ static struct metric rl_limited =
 
 struct rl_state {
 	http_handler_fn done;
+	const char *per_key; /* [ingest] rate_limit: this key's own limit, not its organisation's */
 	struct store_org org;
 	int store_rc;
 	struct gcra_params params;
@@ -78,8 +79,8 @@ static void rl_kv_call(struct http_request *req)
 	char key[128];
 	struct strbuf b; /* "rl:org:<org id>:<count>:<period ms>:<burst>", without printf */
 	strbuf_init(&b, key, sizeof key);
-	strbuf_puts(&b, "rl:org:");
-	strbuf_puts(&b, st->org.id);
+	strbuf_puts(&b, st->per_key ? "rl:key:" : "rl:org:");
+	strbuf_puts(&b, st->per_key ? st->per_key : st->org.id);
 	strbuf_put(&b, ":", 1);
 	strbuf_put_i64(&b, st->params.count);
 	strbuf_put(&b, ":", 1);
@@ -118,9 +119,11 @@ static void rl_finish(struct http_request *req)
 		metric_add(&rl_limited, 1);
 		if (ratelimit_retry_after_value(r, v, sizeof v) == 0)
 			http_set_header(req, RETRY_AFTER_FIELD, v);
-		http_respond_problem(req, 429, "RATE_LIMITED",
-		                     "This organization's rate limit is exhausted; retry later.",
-		                     json_pack("{s:I}", "limit", (json_int_t)r->limit));
+		http_respond_problem(
+		    req, 429, "RATE_LIMITED",
+		    st->per_key ? "This key's rate limit is exhausted; retry later."
+		                : "This organization's rate limit is exhausted; retry later.",
+		    json_pack("{s:I}", "limit", (json_int_t)r->limit));
 	}
 	st->done(req);
 }
@@ -128,7 +131,8 @@ static void rl_finish(struct http_request *req)
 static void apply_limit(struct http_request *req, struct rl_state *st)
 {
 	struct app *app = req->app;
-	params_for(app, &st->org, &st->params);
+	if (!st->per_key)
+		params_for(app, &st->org, &st->params);
 	if (!kv_remote(app->kv)) {
 		rl_kv_call(req);
 		rl_finish(req);
@@ -168,15 +172,35 @@ static void register_metrics(void)
 	metrics_register(&rl_limited);
 }
 
-void gateway_rate_limit(struct http_request *req, http_handler_fn done)
+static struct rl_state *rl_start(struct http_request *req, http_handler_fn done)
 {
-	struct app *app = req->app;
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, register_metrics);
 	struct rl_state *st = arena_alloc(&req->arena, sizeof *st);
 	memset(st, 0, sizeof *st);
 	st->done = done;
 	req->gateway_rl = st;
+	return st;
+}
+
+void gateway_rate_limit_key(struct http_request *req, int64_t per_second, http_handler_fn done)
+{
+	if (per_second <= 0) {
+		gateway_rate_limit(req, done);
+		return;
+	}
+	struct rl_state *st = rl_start(req, done);
+	st->per_key = req->log_key_id;
+	/* per_second sustained, as many again at once (the [rate_limit] default's shape). */
+	st->params = (struct gcra_params){
+	    .count = per_second, .period_ms = 1000, .max_burst = per_second - 1};
+	apply_limit(req, st);
+}
+
+void gateway_rate_limit(struct http_request *req, http_handler_fn done)
+{
+	struct app *app = req->app;
+	struct rl_state *st = rl_start(req, done);
 	if (!req->log_org_id) { /* operator keys have no organisation limit */
 		done(req);
 		return;
@@ -207,7 +231,7 @@ void gateway_worker_fini(struct http_worker *w, void *app)
 	http_worker_set_local(w, NULL);
 }
 
-void gateway_record_request(struct http_request *req)
+static void record(struct http_request *req, bool with_agent)
 {
 	struct app *app = req->app;
 	if (!app->reqlog)
@@ -234,8 +258,18 @@ void gateway_record_request(struct http_request *req)
 		row.region[0] = '\0';
 	row.bytes_in = (int64_t)req->body.len;
 	row.bytes_out = (int64_t)req->resp_body_len;
-	const char *ua = http_header(req, "User-Agent");
+	const char *ua = with_agent ? http_header(req, "User-Agent") : NULL;
 	if (ua)
 		str_copy(row.user_agent, sizeof row.user_agent, ua, 256);
 	reqlog_submit(app->reqlog, &row);
+}
+
+void gateway_record_request(struct http_request *req)
+{
+	record(req, true);
+}
+
+void gateway_record_request_without_agent(struct http_request *req)
+{
+	record(req, false);
 }

@@ -32,6 +32,11 @@ void gateway_worker_fini(struct http_worker *w, void *app);
 
 /** Record req in the request-metadata log (req->on_complete hook). */
 void gateway_record_request(struct http_request *req);
+/** The same with user_agent null: ingest requests (an app's user agent can single out a device). */
+void gateway_record_request_without_agent(struct http_request *req);
+
+/** Register the ingest listener's routes (gateway/ingest.c): the Segment HTTP Tracking API. */
+void ingest_routes(struct router *r);
 
 /** Set X-Portcullis-Org-Id, -Project-Id, -Key-Id, -Key-Env on the response. */
 void gateway_identity_headers(struct http_request *req, const struct authn *who);
@@ -43,5 +48,12 @@ void gateway_identity_headers(struct http_request *req, const struct authn *who)
  * done must check req->responded).
  */
 void gateway_rate_limit(struct http_request *req, http_handler_fn done);
+
+/**
+ * Check 7 with a limit of the key's own (req->log_key_id): per_second
+ * requests a second sustained, per_second at once; the same fields and 429.
+ * per_second <= 0: the organisation's limit (gateway_rate_limit).
+ */
+void gateway_rate_limit_key(struct http_request *req, int64_t per_second, http_handler_fn done);
 
 #endif

@@ -80,6 +80,7 @@ struct http_request {
 	void *gateway;                                 /* authentication state (gateway/authn.c) */
 	void *gateway_rl;                              /* rate-limit state (gateway/gateway.c) */
 	void *gateway_fw;                              /* forwarding state (gateway/forward.c) */
+	void *gateway_ingest;                          /* ingest state (gateway/ingest.c) */
 	void (*on_complete)(struct http_request *req); /* called once when the response is sent */
 };
 

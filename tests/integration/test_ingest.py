@@ -5,7 +5,11 @@ accepted on the ingest listener only, refused everywhere else with the body
 of any bad key).
 """
 import base64
+import hashlib
+import json
+import os
 import socket
+import subprocess
 import time
 
 import pytest
@@ -177,3 +181,214 @@ def test_ingest_key_is_refused_on_the_main_listener_even_when_killed(ing):
                             key=ing.admin["key"]).status_code == 200
     r = ing.inst.request("GET", "/v1/verify", key=ing.key["key"])
     assert_problem(r, 401, "UNAUTHENTICATED")
+
+
+# ---- the endpoints ----
+
+def track(i=0, **extra):
+    ev = {"type": "track", "event": "Signed Up", "userId": f"user-{i}",
+          "messageId": f"msg-{i}", "timestamp": "2026-01-02T03:04:05.000Z",
+          "properties": {"plan": "pro"}}
+    ev.update(extra)
+    return ev
+
+
+def events(ing, **query):
+    r = ing.inst.request("GET", "/v1/events", key=ing.admin["key"], params=query)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_track_with_bearer_basic_and_write_key(ing):
+    k = ing.key["key"]
+    r = ing.post("/v1/track", track(1), key=k, auth="bearer")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"accepted": 1, "rejected": []}
+    assert ing.post("/v1/track", track(2), key=k, auth="basic").json()["accepted"] == 1
+    assert ing.post("/v1/track", {**track(3), "writeKey": k}).json()["accepted"] == 1
+    got = events(ing)["data"]
+    assert [e["message_id"] for e in got] == ["msg-3", "msg-2", "msg-1"]
+    e = got[0]
+    assert e["type"] == "track" and e["event"] == "Signed Up" and e["user_id"] == "user-3"
+    assert e["project_id"] == ing.project and e["org_id"] == ing.org
+    assert e["key_id"] == ing.key["id"]
+    assert "writeKey" not in e["payload"]
+    assert k not in str(got)
+
+
+@pytest.mark.parametrize("path,ev", [
+    ("/v1/identify", {"type": "identify", "userId": "u", "traits": {"plan": "x"}}),
+    ("/v1/page", {"type": "page", "anonymousId": "a", "name": "Home"}),
+    ("/v1/screen", {"type": "screen", "anonymousId": "a", "name": "Main"}),
+    ("/v1/group", {"type": "group", "userId": "u", "groupId": "g"}),
+    ("/v1/alias", {"type": "alias", "userId": "u", "previousId": "old"}),
+])
+def test_each_single_event_endpoint(ing, path, ev):
+    r = ing.post(path, ev, key=ing.key["key"])
+    assert r.status_code == 200, r.text
+    assert r.json() == {"accepted": 1, "rejected": []}
+    assert events(ing, type=ev["type"])["data"][0]["type"] == ev["type"]
+
+
+def test_batch_rejections_next_to_accepted_events(ing):
+    batch = [track(0), {"type": "track", "event": "x", "messageId": "no-id"},
+             track(2), {"type": "bogus", "userId": "u", "messageId": "m3"},
+             track(4, messageId="x" * 101)]
+    r = ing.post("/v1/batch", {"batch": batch}, key=ing.key["key"])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == 2
+    assert [(x["index"], x["code"]) for x in body["rejected"]] == [
+        (1, "MISSING_ID"), (3, "UNKNOWN_TYPE"), (4, "MESSAGE_ID_TOO_LONG")]
+    assert body["rejected"][0]["messageId"] == "no-id"
+    assert sorted(e["message_id"] for e in events(ing)["data"]) == ["msg-0", "msg-2"]
+
+
+def test_a_repeated_message_id_is_acknowledged_and_stored_once(ing):
+    for _ in range(2):
+        assert ing.post("/v1/track", track(7), key=ing.key["key"]).json()["accepted"] == 1
+    assert len(events(ing)["data"]) == 1
+    m = requests.get(ing.inst.url("/metrics"), timeout=10).text
+    assert "portcullis_ingest_events_deduplicated_total 1" in m
+    assert "portcullis_ingest_events_accepted_total 2" in m
+
+
+def test_whole_request_limits(ing):
+    k = ing.key["key"]
+    # Over [ingest] max_body_bytes (500 KiB): 413, nothing stored.
+    big = {"batch": [track(i, properties={"pad": "x" * 1000}) for i in range(600)]}
+    assert_problem(ing.post("/v1/batch", big, key=k), 413, "PAYLOAD_TOO_LARGE")
+    # One event over 32 KiB: 413 for the whole request.
+    r = ing.post("/v1/batch", {"batch": [track(0), track(1, properties={"pad": "x" * 33000})]},
+                 key=k)
+    assert_problem(r, 413, "PAYLOAD_TOO_LARGE")
+    # More than 2500 events: 400 details.field batch.
+    r = ing.post("/v1/batch", {"batch": [{"type": "track"}] * 2501}, key=k)
+    assert assert_problem(r, 400, "BAD_REQUEST")["details"]["field"] == "batch"
+    # Malformed JSON: 400.
+    r = requests.post(ing.base + "/v1/batch", data=b'{"batch": [', timeout=10,
+                      headers={"Authorization": "Bearer " + k,
+                               "Content-Type": "application/json"})
+    assert_problem(r, 400, "BAD_REQUEST")
+    assert events(ing)["data"] == []
+
+
+def test_other_keys_are_refused_on_the_ingest_listener(ing):
+    bad = ing.key["key"][:-1] + ("A" if ing.key["key"][-1] != "A" else "B")
+    ref = ing.post("/v1/track", track(1), key=bad)
+    assert_problem(ref, 401, "UNAUTHENTICATED")
+    data_plane = create_key(ing.inst, ing.admin["key"], scopes=["gateway"],
+                            project_id=ing.project)
+    for k in [data_plane["key"], ing.admin["key"], ing.inst.root_key]:
+        for auth in ["bearer", "basic"]:
+            same_as_bad_key(ing.inst, ing.post("/v1/track", track(1), key=k, auth=auth), ref)
+        same_as_bad_key(ing.inst, ing.post("/v1/track", {**track(1), "writeKey": k}), ref)
+    # No credential at all; a Basic password; another scheme.
+    assert_problem(ing.post("/v1/track", track(1)), 401, "UNAUTHENTICATED")
+    pw = base64.b64encode((ing.key["key"] + ":pw").encode()).decode()
+    for h in ["Basic " + pw, "Token " + ing.key["key"]]:
+        r = ing.post("/v1/track", track(1), headers={"Authorization": h})
+        assert_problem(r, 401, "UNAUTHENTICATED")
+    assert events(ing)["data"] == []
+
+
+def test_kill_and_revocation_of_an_ingest_key(ing):
+    k = ing.key
+    assert ing.inst.request("POST", f"/v1/api-keys/{k['id']}/kill",
+                            key=ing.admin["key"]).status_code == 200
+    for auth in ["bearer", "basic"]:
+        body = assert_problem(ing.post("/v1/track", track(1), key=k["key"], auth=auth),
+                              503, "KILL_SWITCH")
+        assert body["details"]["scope"] == "key"
+    assert_problem(ing.post("/v1/track", {**track(1), "writeKey": k["key"]}), 503, "KILL_SWITCH")
+    assert ing.inst.request("DELETE", f"/v1/api-keys/{k['id']}/kill",
+                            key=ing.admin["key"]).status_code == 200
+    assert ing.post("/v1/track", track(1), key=k["key"]).status_code == 200
+    assert ing.inst.request("DELETE", f"/v1/api-keys/{k['id']}",
+                            key=ing.admin["key"]).status_code in (200, 204)
+    assert_problem(ing.post("/v1/track", track(2), key=k["key"]), 401, "REVOKED")
+    assert [e["message_id"] for e in events(ing)["data"]] == ["msg-1"]
+
+
+def test_per_key_rate_limit(make_instance):
+    port = free_port()
+    inst = make_instance(config=ingest_config(port, "rate_limit = 2\n")).start()
+    ing = Ingest(inst, port)
+    got = [ing.post("/v1/track", track(i), key=ing.key["key"]) for i in range(3)]
+    assert [r.status_code for r in got[:2]] == [200, 200]
+    assert_problem(got[2], 429, "RATE_LIMITED")
+    assert "Retry-After" in got[2].headers
+    assert got[0].headers["RateLimit-Policy"] == '"org";q=2;w=1'
+    assert "RateLimit" in got[0].headers
+    assert len(events(ing)["data"]) == 2
+
+
+def test_events_listing_filters_and_pages(ing):
+    batch = [track(i, userId=f"u{i % 2}") for i in range(5)] + \
+        [{"type": "identify", "userId": "u0", "messageId": "idf"}]
+    assert ing.post("/v1/batch", {"batch": batch}, key=ing.key["key"]).json()["accepted"] == 6
+    assert {e["message_id"] for e in events(ing, user_id="u1")["data"]} == {"msg-1", "msg-3"}
+    assert [e["message_id"] for e in events(ing, type="identify")["data"]] == ["idf"]
+    assert events(ing, project_id=ing.project, limit=6)["next_cursor"] is None
+    seen, cursor = [], None
+    while True:
+        q = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = events(ing, **q)
+        seen += [e["id"] for e in page["data"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == 6 and seen == sorted(seen, reverse=True)
+    for q, field in [({"type": "nope"}, "type"), ({"project_id": "x"}, "project_id"),
+                     ({"since": "yesterday"}, "since"), ({"cursor": "ev_x"}, "cursor"),
+                     ({"colour": "red"}, "colour")]:
+        r = ing.inst.request("GET", "/v1/events", key=ing.admin["key"], params=q)
+        assert assert_problem(r, 400, "BAD_REQUEST")["details"]["field"] == field
+    # Another organisation sees none of them.
+    _, other = admin(ing.inst, "other")
+    r = ing.inst.request("GET", "/v1/events", key=other["key"])
+    assert r.json()["data"] == []
+
+
+# ---- a real SDK ----
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SEGMENT_JS = os.path.join(os.path.dirname(__file__), "segment_send.js")
+SEGMENT_SDK = os.path.join(ROOT, "third_party", "segment", "node_modules", "@segment",
+                           "analytics-node")
+
+
+def sha256_hex(s):
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
+def test_segment_node_sdk_sends_to_the_ingest_listener(ing):
+    """@segment/analytics-node with `host` at the ingest listener: its batches are
+    accepted (it sends the key as Basic user name) and stored with the identifiers hashed."""
+    assert os.path.exists(SEGMENT_SDK), "run scripts/deps.sh test (installs third_party/segment)"
+    evs = [{"method": "track", "params": {
+        "userId": f"sdk-user-{i}", "event": "Order Completed",
+        "properties": {"total": i, "email": f" Buyer{i}@Example.COM "},
+        "context": {"traits": {"phone": "+1 (650) 555-12%02d" % i}, "ip": "203.0.113.7",
+                    "device": {"advertisingId": "6D92078A-8246-4BA4-AE5B-76104861E7DC"}}}}
+        for i in range(20)]
+    evs.append({"method": "identify", "params": {"userId": "sdk-user-0",
+                                                 "traits": {"email": "buyer0@example.com"}}})
+    evs.append({"method": "page", "params": {"anonymousId": "anon-1", "name": "Home"}})
+    p = subprocess.run(["node", SEGMENT_JS], input=json.dumps(
+        {"writeKey": ing.key["key"], "host": ing.base, "events": evs}),
+        capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["errors"] == [], out
+    assert len(out["messageIds"]) == 22
+    got = {e["message_id"]: e for e in events(ing, limit=100)["data"]}
+    assert set(got) == set(out["messageIds"])
+    text = json.dumps(list(got.values()))
+    for i in range(20):
+        assert f"buyer{i}@example.com" not in text.lower()
+        assert sha256_hex(f"buyer{i}@example.com") in text
+        assert sha256_hex("165055512%02d" % i) in text
+    assert "203.0.113.7" not in text and "6D92078A" not in text
+    ident = [e for e in got.values() if e["type"] == "identify"][0]
+    assert ident["email_sha256"] == sha256_hex("buyer0@example.com")

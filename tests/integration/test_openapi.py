@@ -227,6 +227,9 @@ def test_every_documented_operation_validates_through_prism(prism_gw):
     call("GET", "/v1/audit-events", 400, key=k, params={"unknown": "1"})
     call("GET", "/v1/requests", 200, key=k, params={"status": 200, "limit": 100})
     call("HEAD", "/v1/requests", 200, key=k)
+    call("GET", "/v1/events", 200, key=k, params={"type": "track", "limit": 10})
+    call("HEAD", "/v1/events", 200, key=k)
+    call("GET", "/v1/events", 400, key=k, params={"unknown": "1"})
 
     # Webhooks: endpoints (an organisation key with webhooks:write), publishing (root) and
     # the message records.

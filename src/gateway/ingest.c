@@ -1,0 +1,291 @@
+/*
+ * ingest.c: the Segment HTTP Tracking API on the ingest listener
+ * (docs/ingest.md): POST /v1/batch, /v1/import and the single-event
+ * /v1/track|identify|page|screen|group|alias.
+ *
+ * The order of one request, as data (steps[] below):
+ *
+ *   credential  Authorization Basic base64(<key>:) or Bearer <key>; with
+ *               neither, the body is parsed first for its writeKey
+ *   authn       checks 1 to 6 for scope events:ingest (gateway/authn.c)
+ *   limit       check 7: [ingest] rate_limit per key, else the organisation's
+ *   parse       ingest/segment.c, unless done for the writeKey (pool)
+ *   store       the accepted events in one transaction (pool); the 200 is
+ *               sent after the commit, so an acknowledged event is durable
+ *
+ * Nothing of a request refused as a whole is stored. The advertising ids
+ * are wiped here: they would be sealed for the Conversions API forward, which
+ * is not built, so no project can have it enabled. The request-log row of an
+ * ingest request keeps no user agent (an app's can identify a device).
+ */
+#include "gateway/gateway.h"
+
+#include "app/app.h"
+#include "auth/keyfmt.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/ulid.h"
+#include "crypto/hash.h"
+#include "ingest/segment.h"
+#include "store/store_events.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+struct ingest_state {
+	const char *endpoint; /* "batch", "track", ... */
+	struct segment_result parsed;
+	bool has_parsed;
+	int store_rc;
+	bool *stored;
+	int n_deduped;
+	char key[KEYFMT_MAX_LEN + 1]; /* the credential of the headers; wiped once handed over */
+};
+
+static struct metric m_accepted =
+    METRIC_INIT("portcullis_ingest_events_accepted_total",
+                "SDK events acknowledged (stored, or a repeat of a stored messageId)", "counter");
+static struct metric m_deduped = METRIC_INIT(
+    "portcullis_ingest_events_deduplicated_total",
+    "SDK events acknowledged but not stored again: their messageId was seen within 24 h",
+    "counter");
+#define REJECTED(code)                                                                             \
+	METRIC_INIT_LABELS("portcullis_ingest_events_rejected_total", "code=\"" code "\"",         \
+	                   "SDK events refused one by one (the others kept), by code", "counter")
+static const char *const reject_codes[] = {SEGMENT_MISSING_ID, SEGMENT_UNKNOWN_TYPE,
+                                           SEGMENT_MESSAGE_ID_TOO_LONG, SEGMENT_INVALID_FIELD,
+                                           SEGMENT_EVENT_TOO_LARGE};
+static struct metric m_rejected[] = {
+    REJECTED(SEGMENT_MISSING_ID),          REJECTED(SEGMENT_UNKNOWN_TYPE),
+    REJECTED(SEGMENT_MESSAGE_ID_TOO_LONG), REJECTED(SEGMENT_INVALID_FIELD),
+    REJECTED(SEGMENT_EVENT_TOO_LARGE),
+};
+_Static_assert(sizeof m_rejected / sizeof *m_rejected == sizeof reject_codes / sizeof *reject_codes,
+               "one series per code");
+
+static void register_metrics(void)
+{
+	metrics_register(&m_accepted);
+	metrics_register(&m_deduped);
+	for (size_t i = 0; i < sizeof m_rejected / sizeof *m_rejected; i++)
+		metrics_register(&m_rejected[i]);
+}
+
+static void count_reject(const char *code)
+{
+	for (size_t i = 0; i < sizeof reject_codes / sizeof *reject_codes; i++)
+		if (strcmp(code, reject_codes[i]) == 0)
+			metric_add(&m_rejected[i], 1);
+}
+
+static struct ingest_state *state_of(struct http_request *req)
+{
+	return req->gateway_ingest;
+}
+
+/* The request ended: free the parse (it wipes the advertising ids and writeKey), log it. */
+static void on_complete(struct http_request *req)
+{
+	struct ingest_state *st = state_of(req);
+	if (st->has_parsed)
+		segment_result_free(&st->parsed);
+	explicit_bzero(st->key, sizeof st->key);
+	gateway_record_request_without_agent(req);
+}
+
+/*
+ * The key of an Authorization header into st->key: Bearer <key>, or Basic
+ * with the key as the user name and an empty password (how the Segment and
+ * RudderStack SDKs send their writeKey). 1 with a key, 0 without a header;
+ * -1 for a header of neither form (a bad credential).
+ */
+static int header_key(struct http_request *req, struct ingest_state *st)
+{
+	const char *h = http_header(req, "Authorization");
+	if (!h)
+		return 0;
+	size_t hl = strlen(h);
+	if (hl > 7 && strncasecmp(h, "Bearer ", 7) == 0) {
+		const char *t = h + 7;
+		while (*t == ' ')
+			t++;
+		size_t n = strlen(t);
+		while (n && t[n - 1] == ' ')
+			n--;
+		if (n > KEYFMT_MAX_LEN)
+			return -1;
+		memcpy(st->key, t, n);
+		st->key[n] = '\0';
+		return 1;
+	}
+	if (hl > 6 && strncasecmp(h, "Basic ", 6) == 0) {
+		const char *t = h + 6;
+		while (*t == ' ')
+			t++;
+		size_t n = strlen(t), got = 0;
+		uint8_t raw[KEYFMT_MAX_LEN + 2];
+		int rc = -1;
+		if (base64_decoded_max(n) <= sizeof raw &&
+		    base64_decode(t, n, raw, sizeof raw, &got) == 0 && got > 1 &&
+		    raw[got - 1] == ':' && !memchr(raw, ':', got - 1)) {
+			memcpy(st->key, raw, got - 1);
+			st->key[got - 1] = '\0';
+			rc = 1;
+		}
+		explicit_bzero(raw, sizeof raw);
+		return rc;
+	}
+	return -1;
+}
+
+static void parse_body(struct http_request *req)
+{
+	struct app *app = req->app;
+	struct ingest_state *st = state_of(req);
+	char paths[CONFIG_MAX_HASH_PATHS][CONFIG_HASH_PATH_MAX];
+	int n_paths = config_hash_paths(app->cfg.ingest_hash_paths, paths);
+	struct segment_opts o = {.geoip = app->geoip,
+	                         .hash_paths = (const char(*)[CONFIG_HASH_PATH_MAX])paths,
+	                         .n_hash_paths =
+	                             n_paths > 0 ? n_paths : 0}; /* config_load checked it */
+	segment_parse(&o, st->endpoint, req->body.data ? req->body.data : "", req->body.len,
+	              req->start_ms, req->client_ip[0] ? req->client_ip : NULL, &st->parsed);
+	st->has_parsed = true;
+}
+
+static void respond_whole(struct http_request *req, const struct segment_result *r)
+{
+	json_t *details = json_object();
+	if (r->field)
+		json_object_set_new(details, "field", json_string(r->field));
+	if (r->position >= 0)
+		json_object_set_new(details, "position", json_integer(r->position));
+	if (r->limit >= 0)
+		json_object_set_new(details, "limit", json_integer(r->limit));
+	if (r->index >= 0)
+		json_object_set_new(details, "index", json_integer(r->index));
+	if (json_object_size(details) == 0) {
+		json_decref(details);
+		details = NULL;
+	}
+	http_respond_problem(req, r->status, r->code, r->message, details);
+}
+
+/* The store step, on the pool: ids, the transaction, the answer. */
+static void store_job(struct http_request *req)
+{
+	struct app *app = req->app;
+	struct ingest_state *st = state_of(req);
+	const struct authn *who = authn_of(req);
+	if (!st->has_parsed)
+		parse_body(req);
+	struct segment_result *r = &st->parsed;
+	if (r->status != 0) {
+		respond_whole(req, r);
+		return;
+	}
+	struct store_event *evs =
+	    arena_alloc(&req->arena, sizeof *evs * (size_t)(r->n_events ? r->n_events : 1));
+	st->stored = arena_alloc(&req->arena, sizeof *st->stored * (size_t)(r->n_events + 1));
+	for (int i = 0; i < r->n_events; i++) {
+		struct segment_event *e = &r->events[i];
+		/* No project has the Conversions API on (not built): nothing is held. */
+		explicit_bzero(e->adid, sizeof e->adid);
+		evs[i] = e->ev;
+		ulid_prefixed("ev", evs[i].id, sizeof evs[i].id);
+		str_copy(evs[i].org_id, sizeof evs[i].org_id, who->key.org_id, SIZE_MAX);
+		str_copy(evs[i].project_id, sizeof evs[i].project_id, who->key.project_id,
+		         SIZE_MAX);
+		str_copy(evs[i].key_id, sizeof evs[i].key_id, who->key.id, SIZE_MAX);
+		evs[i].adid_sealed[0] = '\0';
+	}
+	st->store_rc = r->n_events ? store_events_insert(app->store, evs, r->n_events,
+	                                                 SEGMENT_DEDUPE_MS, st->stored)
+	                           : STORE_OK;
+	if (st->store_rc != STORE_OK) {
+		app_store_error(req, st->store_rc);
+		return;
+	}
+	json_t *rejected = json_array();
+	for (int i = 0; i < r->n_rejects; i++) {
+		const struct segment_reject *x = &r->rejects[i];
+		json_array_append_new(
+		    rejected, json_pack("{s:i, s:o, s:s, s:s}", "index", x->index, "messageId",
+		                        x->message_id[0] ? json_string(x->message_id) : json_null(),
+		                        "code", x->code, "message", x->message));
+		count_reject(x->code);
+	}
+	for (int i = 0; i < r->n_events; i++)
+		if (!st->stored[i])
+			st->n_deduped++;
+	metric_add(&m_accepted, r->n_events);
+	metric_add(&m_deduped, st->n_deduped);
+	http_respond_json(req, 200,
+	                  json_pack("{s:i, s:o}", "accepted", r->n_events, "rejected", rejected));
+}
+
+static void busy(struct http_request *req)
+{
+	http_set_header(req, "Retry-After", "1");
+	http_respond_problem(req, 503, "OVERLOADED", "The server is busy; retry shortly.", NULL);
+}
+
+static void after_limit(struct http_request *req)
+{
+	struct app *app = req->app;
+	if (req->responded)
+		return;
+	if (http_defer(req, app->control_pool, store_job, NULL) < 0)
+		busy(req);
+}
+
+static void after_auth(struct http_request *req)
+{
+	struct app *app = req->app;
+	if (!authn_of(req))
+		return;
+	gateway_rate_limit_key(req, app->cfg.ingest_rate_limit, after_limit);
+}
+
+/* No key in the headers: the body's writeKey, once parsed. */
+static void after_parse(struct http_request *req)
+{
+	struct ingest_state *st = state_of(req);
+	const char *wk = st->parsed.write_key;
+	authn_run_key(req, SCOPE_INGEST, wk[0] ? wk : NULL, strlen(wk), after_auth);
+}
+
+static void ingest_entry(struct http_request *req)
+{
+	struct app *app = req->app;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, register_metrics);
+	struct ingest_state *st = arena_alloc(&req->arena, sizeof *st);
+	memset(st, 0, sizeof *st);
+	st->endpoint = req->route->data;
+	req->gateway_ingest = st;
+	req->on_complete = on_complete;
+	int h = header_key(req, st);
+	if (h != 0) {
+		/* A header of neither form fails check 1 like any malformed key (""). */
+		authn_run_key(req, SCOPE_INGEST, st->key, strlen(st->key), after_auth);
+		explicit_bzero(st->key, sizeof st->key);
+		return;
+	}
+	if (http_defer(req, app->control_pool, parse_body, after_parse) < 0)
+		busy(req);
+}
+
+void ingest_routes(struct router *r)
+{
+	static const char *const endpoints[] = {"batch", "import", "track", "identify",
+	                                        "page",  "screen", "group", "alias"};
+	static const char *const paths[] = {"/v1/batch", "/v1/import", "/v1/track", "/v1/identify",
+	                                    "/v1/page",  "/v1/screen", "/v1/group", "/v1/alias"};
+	for (size_t i = 0; i < sizeof endpoints / sizeof *endpoints; i++) {
+		router_add(r, "POST", paths[i], ingest_entry, 0);
+		r->routes[r->n - 1].data = endpoints[i];
+	}
+}
