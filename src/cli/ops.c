@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/ulid.h"
 #include "gateway/reqlog.h"
+#include "store/store_events.h"
 #include "store/store_webhooks.h"
 
 #include <stdio.h>
@@ -174,6 +175,12 @@ static int cli_retention_run(const struct cli_args *a)
 	if (src == STORE_OK)
 		printf("purged %lld webhook row(s) older than %lld day(s)\n", (long long)deleted,
 		       (long long)o.cfg.retention_webhook_days);
+	/* The SDK events, as the same hourly purge (delivery/worker.c). */
+	if (src == STORE_OK)
+		src = store_events_retention(o.st, o.cfg.retention_events_days, now, &deleted);
+	if (src == STORE_OK)
+		printf("purged %lld event(s) older than %lld day(s)\n", (long long)deleted,
+		       (long long)o.cfg.retention_events_days);
 	else
 		rc = cli_fail(EXIT_RUNTIME, "store error %d", src);
 	cli_instance_close(&o);

@@ -137,6 +137,9 @@ static const struct setting config_table[] = {
       "request-log rows older than this are purged"),
     I("retention", "webhook_days", retention_webhook_days, "30", 1, 3650,
       "webhook message payloads and delivery attempts older than this are purged"),
+    I("retention", "events_days", retention_events_days, "90", 1, 3650,
+      "SDK events (and any advertising ids still held for them) received longer ago than this "
+      "are purged"),
     S("geoip", "database", geoip_database, "",
       "MaxMind-format country database for the region field"),
     L("ingest", "listen", ingest_listen, "",
@@ -146,6 +149,9 @@ static const struct setting config_table[] = {
       "simultaneous client connections to the ingest listener across all workers"),
     I("ingest", "max_body_bytes", ingest_max_body_bytes, "512000", 1024, 10485760,
       "largest ingest request body (500 KiB, the Segment API's limit); larger requests get 413"),
+    I("ingest", "queue_events", ingest_queue_events, "20000", 2500, 10000000,
+      "SDK events accepted and waiting for the group commit (one batch of 2500 must fit); when "
+      "full, ingest requests get 503 OVERLOADED"),
     I("ingest", "rate_limit", ingest_rate_limit, "0", 0, 1000000000,
       "requests per second per ingest key, as many at once; 0 = the organisation's rate "
       "limit"),

@@ -86,6 +86,7 @@ struct config {
 	int64_t request_log_batch_size;
 	int64_t retention_request_log_days;
 	int64_t retention_webhook_days;
+	int64_t retention_events_days;
 	char *geoip_database;
 
 	/* [ingest] */
@@ -94,6 +95,7 @@ struct config {
 	int64_t ingest_max_connections;
 	int64_t ingest_max_body_bytes;
 	int64_t ingest_rate_limit;
+	int64_t ingest_queue_events;
 
 	/* [webhooks] */
 	char *webhooks_retry_schedule;

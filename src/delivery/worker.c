@@ -2,7 +2,7 @@
  * worker.c: the background tier's process (see worker.h). It owns the
  * configuration, the store, the mailer and the optional /readyz + /metrics
  * listener; the work runs on two threads it starts: the delivery engine
- * (engine.c) and the hourly webhook retention purge.
+ * (engine.c) and the hourly retention purge (webhook records, SDK events).
  *
  * The listener is the same HTTP server as serve's (src/http/server.c), on
  * one worker loop with its own two routes, so the worker has one way of
@@ -22,6 +22,7 @@
 #include "http/router.h"
 #include "http/server.h"
 #include "store/store.h"
+#include "store/store_events.h"
 #include "store/store_webhooks.h"
 
 #include <errno.h>
@@ -52,7 +53,7 @@ struct worker {
 	char *key_file;
 };
 
-/* ---------- the webhook retention purge ---------- */
+/* ---------- the retention purge: webhook records, SDK events ---------- */
 
 static void retention_main(struct bg_thread *t, void *arg)
 {
@@ -67,6 +68,13 @@ static void retention_main(struct bg_thread *t, void *arg)
 			         (long long)deleted, (long long)w->cfg.retention_webhook_days);
 		else
 			log_event(LOG_ERROR, "store_error", "op", "webhook_purge", NULL);
+		rc = store_events_retention(w->st, w->cfg.retention_events_days, clock_now_ms(),
+		                            &deleted);
+		if (rc == STORE_OK)
+			log_info("events: purged %lld event(s) older than %lld day(s)",
+			         (long long)deleted, (long long)w->cfg.retention_events_days);
+		else
+			log_event(LOG_ERROR, "store_error", "op", "events_purge", NULL);
 		pthread_mutex_lock(t->lock);
 	} while (bg_thread_wait(t, RETENTION_EVERY_MS));
 }

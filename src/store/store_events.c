@@ -383,6 +383,18 @@ int store_events_dedupe_purge(struct store *st, int64_t cutoff_ms, int64_t *dele
 	return purge(st, sql, cutoff_ms, deleted);
 }
 
+int store_events_retention(struct store *st, int64_t days, int64_t now_ms, int64_t *deleted)
+{
+	if (deleted)
+		*deleted = 0;
+	if (days < 1 || days > INT64_MAX / 86400000LL)
+		return STORE_ERROR;
+	int rc = store_events_purge(st, now_ms - days * 86400000LL, deleted);
+	if (rc == STORE_OK)
+		rc = store_events_dedupe_purge(st, now_ms - STORE_EV_DEDUPE_MS, NULL);
+	return rc;
+}
+
 int store_events_adids_delete(struct store *st, const char *const *ids, int n)
 {
 	if (n <= 0)

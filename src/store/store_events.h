@@ -96,6 +96,14 @@ int store_events_purge(struct store *st, int64_t cutoff_ms, int64_t *deleted);
 int store_events_dedupe_purge(struct store *st, int64_t cutoff_ms, int64_t *deleted);
 
 /**
+ * The retention job's step (portcullis retention run, the background
+ * tier's hourly purge): events received more than days before now_ms (with
+ * their held ids), and the dedupe claims past STORE_EV_DEDUPE_MS. *deleted
+ * (may be NULL) gets the events' count.
+ */
+int store_events_retention(struct store *st, int64_t days, int64_t now_ms, int64_t *deleted);
+
+/**
  * Delete the held advertising ids of events ids[0..n) (the CAPI forward
  * succeeded or gave up); ids without one are skipped. One transaction.
  */
