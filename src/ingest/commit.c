@@ -171,10 +171,16 @@ static void committer(struct bg_thread *t, void *arg)
 {
 	struct ingest_commit *ic = arg;
 	for (;;) {
-		/* Queued work first: after a stop, the queue is drained before leaving. */
+		/*
+		 * Queued work first, and the queue looked at again after every
+		 * wait: a stop that comes while submissions arrive leaves only
+		 * once the queue is empty (the wait reporting the stop says
+		 * nothing of what was queued meanwhile).
+		 */
 		if (!ic->head) {
-			if (!bg_thread_wait(t, 1000))
+			if (bg_thread_stopping(t))
 				break;
+			bg_thread_wait(t, 1000);
 			continue;
 		}
 		int n = 0;
