@@ -8,12 +8,11 @@
  * refused request has a code and a message and no events or rejections;
  * a parsed one accounts for every event exactly once (accepted plus
  * rejected equals the batch's length, 1 for a single event), in request
- * order; every message is printable ASCII. Each accepted event has a known
- * type, an id, a message id, received_at = now, a timestamp in
- * [0, now + 23 h], and a body of at most 32 KiB that is a JSON object
- * without writeKey, context.ip or context.device.advertisingId, and
- * without email or phone in traits, context.traits and properties, where
- * every email_sha256 / phone_sha256 member is 64 lower-case hex (so is a
+ * order, and none of its events is over 32 KiB as sent (compact); every message is printable ASCII.
+ * Each accepted event has a known type, an id, a message id, received_at = now, a timestamp in [0,
+ * now + 23 h], and a body of at most 32 KiB that is a JSON object without writeKey, context.ip or
+ * context.device.advertisingId, and without email or phone in traits, context.traits and
+ * properties, where every email_sha256 / phone_sha256 member is 64 lower-case hex (so is a
  * non-empty column).
  */
 #include "fuzz.h"
@@ -97,13 +96,21 @@ static void check_event(const struct segment_event *se)
 	json_decref(j);
 }
 
-/* How many events the body holds, by an independent read; -1 when not parsed. */
+/*
+ * How many events the body holds, by an independent read; -1 when not
+ * parsed. Called for parsed requests only.
+ */
 static long count_events(const char *body, size_t len, bool batch)
 {
 	json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
 	long n = -1;
 	if (json_is_object(j))
 		n = batch ? (long)json_array_size(json_object_get(j, "batch")) : 1;
+	/* Parsed, so no event was over the limit as sent. */
+	for (long i = 0; i < n; i++)
+		FUZZ_CHECK(
+		    json_dumpb(batch ? json_array_get(json_object_get(j, "batch"), (size_t)i) : j,
+		               NULL, 0, JSON_COMPACT) <= SEGMENT_EVENT_MAX);
 	json_decref(j);
 	return n;
 }

@@ -225,6 +225,70 @@ static void test_limits(void **state)
 	free(b);
 }
 
+/* {"batch":[one track event with properties.p = k times unit, then m 'x']}. */
+static char *event_with(const char *unit, size_t k, size_t m)
+{
+	struct buf b;
+	buf_init(&b, 4u * 1024 * 1024);
+	buf_append_str(&b, "{\"batch\":[{\"type\":\"track\",\"event\":\"E\",\"userId\":\"u\","
+	                   "\"messageId\":\"m\",\"properties\":{\"p\":\"");
+	for (size_t i = 0; i < k; i++)
+		buf_append_str(&b, unit);
+	for (size_t i = 0; i < m; i++)
+		buf_append(&b, "x", 1);
+	buf_append_str(&b, "\"}}]}");
+	return buf_steal(&b, NULL);
+}
+
+static size_t compact_len(const char *batch)
+{
+	json_t *j = json_loads(batch, 0, NULL);
+	assert_non_null(j);
+	size_t n =
+	    json_dumpb(json_array_get(json_object_get(j, "batch"), 0), NULL, 0, JSON_COMPACT);
+	json_decref(j);
+	return n;
+}
+
+static void test_event_size_counts_the_compact_form(void **state)
+{
+	struct segment_result r;
+	struct buf b;
+	(void)state;
+	/* Escapes count as jansson writes them: \u0001 is 6 bytes, \" and \n are 2. */
+	const char *units[] = {"\\u0001", "\\\"", "\\n", "\\u00e9", "\xc3\xa9"};
+	for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
+		char *probe = event_with(units[u], 3000, 0);
+		size_t base = compact_len(probe);
+		free(probe);
+		assert_true(base <= SEGMENT_EVENT_MAX);
+		char *at = event_with(units[u], 3000, SEGMENT_EVENT_MAX - base);
+		char *over = event_with(units[u], 3000, SEGMENT_EVENT_MAX - base + 1);
+		assert_int_equal(compact_len(at), SEGMENT_EVENT_MAX);
+		if (parse("batch", at, &r) != 0 || r.n_events != 1)
+			fail_msg("unit %zu: an event of exactly 32 KiB refused", u);
+		assert_int_equal(r.events[0].ev.body_len, SEGMENT_EVENT_MAX);
+		segment_result_free(&r);
+		assert_int_equal(parse("batch", over, &r), 413);
+		segment_result_free(&r);
+		free(at);
+		free(over);
+	}
+	/* Reals are written with 17 digits: 0.1 sent in 3 bytes is 19 stored. */
+	buf_init(&b, 1024 * 1024);
+	buf_append_str(&b, "{\"batch\":[{\"type\":\"track\",\"event\":\"E\",\"userId\":\"u\","
+	                   "\"properties\":{\"v\":[0.1");
+	for (int i = 1; i < 2000; i++)
+		buf_append_str(&b, ",0.1");
+	buf_append_str(&b, "]}}]}");
+	assert_true(b.len < SEGMENT_EVENT_MAX);
+	assert_true(compact_len(b.data) > SEGMENT_EVENT_MAX);
+	assert_int_equal(parse("batch", b.data, &r), 413);
+	assert_int_equal(r.index, 0);
+	segment_result_free(&r);
+	buf_free(&b);
+}
+
 static void test_whole_request_errors(void **state)
 {
 	struct segment_result r;
@@ -573,6 +637,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rejections_next_to_accepted),
 	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_event_size_counts_the_compact_form),
 	    cmocka_unit_test(test_whole_request_errors),
 	    cmocka_unit_test(test_single_event_endpoints),
 	    cmocka_unit_test(test_skew_correction),
