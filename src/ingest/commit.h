@@ -74,7 +74,12 @@ struct ingest_commit *ingest_commit_start(struct store *st, const struct ingest_
 int ingest_commit_submit(struct ingest_commit *ic, const struct store_event *evs, int n,
                          ingest_commit_done done, void *ctx);
 
-/** Counters of one committer (also exported to /metrics, summed over committers). */
+/**
+ * Counters of one committer. /metrics has, over every committer:
+ * portcullis_ingest_events_committed_total, _commit_queue_events (gauge),
+ * _commit_groups_total and _commit_group_events_total (their ratio is the
+ * mean group size), _commit_failures_total, _commit_overloaded_total.
+ */
 struct ingest_commit_stats {
 	int64_t groups;        /* transactions attempted */
 	int64_t failed_groups; /* of which failed */

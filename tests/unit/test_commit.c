@@ -27,6 +27,8 @@
 #include "ingest/commit.h"
 #include "store/store_events.h"
 
+#include "metric_value.h"
+
 #define ORG_A  "ORGA0000000000000000000001"
 #define PROJ_A "PRJA0000000000000000000001"
 
@@ -209,6 +211,9 @@ static void test_concurrent_submitters_grouped(void **state)
 			assert_false(s->stored[2]); /* its own repeat, not another's */
 			sub_free(s);
 		}
+	int64_t groups0 = metric_value("portcullis_ingest_commit_groups_total");
+	int64_t events0 = metric_value("portcullis_ingest_commit_group_events_total");
+	int64_t committed0 = metric_value("portcullis_ingest_events_committed_total");
 	struct ingest_commit_stats st;
 	ingest_commit_stats(ic, &st);
 	assert_int_equal(st.submissions, THREADS * PER_THREAD);
@@ -220,6 +225,11 @@ static void test_concurrent_submitters_grouped(void **state)
 	assert_int_equal(count_events(fx->st), THREADS * PER_THREAD * 2);
 	print_message("%d submissions in %lld transactions\n", THREADS * PER_THREAD,
 	              (long long)st.groups);
+	/* /metrics: this process's committers so far, this test's included */
+	assert_true(groups0 >= st.groups);
+	assert_true(events0 >= THREADS * PER_THREAD * 3);
+	assert_true(committed0 >= THREADS * PER_THREAD * 2);
+	assert_int_equal(metric_value("portcullis_ingest_commit_queue_events"), 0);
 	ingest_commit_stop(ic);
 }
 

@@ -47,25 +47,7 @@ struct fixture {
 
 /* ---------- helpers ---------- */
 
-static int64_t metric_value(const char *name)
-{
-	struct buf b;
-	buf_init(&b, 1 << 20);
-	metrics_render(&b);
-	int64_t v = -1;
-	size_t nlen = strlen(name);
-	for (const char *line = b.data; line && *line;) {
-		const char *end = strchr(line, '\n');
-		size_t len = end ? (size_t)(end - line) : strlen(line);
-		if (len > nlen + 1 && strncmp(line, name, nlen) == 0 && line[nlen] == ' ')
-			assert_int_equal(
-			    parse_int64(line + nlen + 1, len - nlen - 1, INT64_MIN, INT64_MAX, &v),
-			    0);
-		line = end ? end + 1 : NULL;
-	}
-	buf_free(&b);
-	return v < 0 ? 0 : v; /* not registered yet: nothing counted */
-}
+#include "metric_value.h"
 
 #define DROPPED "portcullis_request_log_dropped_total"
 #define WRITTEN "portcullis_request_log_written_total"
