@@ -43,6 +43,9 @@ struct app {
 	struct changefeed *feed;
 	struct router router;
 	struct router ingest_router; /* the ingest listener's routes ([ingest] listen) */
+	/* The ingest plane's group commit (ingest/commit.h): cli/serve.c starts it with the
+	 * listener. */
+	struct ingest_commit *ingest_commit;
 	struct http_server *server;
 	/* How long an in-flight idempotency claim lives: the longest upstream timeout + 60 s. */
 	int idem_claim_s;

@@ -19,6 +19,7 @@
 #include "gateway/gateway.h"
 #include "gateway/reqlog.h"
 #include "http/server.h"
+#include "ingest/commit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -225,10 +226,30 @@ static void serve_start(struct app *app)
 	ingest_routes(&app->ingest_router);
 }
 
-/* Flush the request log (needs the store), then close the instance. */
+/*
+ * The ingest listener's group commit, started only with the listener. 0, or
+ * -1 when its thread cannot start.
+ */
+static int ingest_start(struct app *app)
+{
+	if (!app->cfg.ingest_listen[0])
+		return 0;
+	struct ingest_commit_options o = {.queue_events = (int)app->cfg.ingest_queue_events};
+	app->ingest_commit = ingest_commit_start(app->store, &o);
+	return app->ingest_commit ? 0 : -1;
+}
+
+/*
+ * Flush the request log (needs the store), then close the instance. The
+ * group commit stops after the pools (a queued parse may still submit) and
+ * commits what is queued; its completions resume requests on workers that
+ * no longer run, which http_server_destroy frees after.
+ */
 static void serve_close(struct app *app)
 {
 	app_stop_pools(app); /* queued jobs may still submit request-log rows */
+	ingest_commit_stop(app->ingest_commit);
+	app->ingest_commit = NULL;
 	reqlog_stop(app->reqlog);
 	app->reqlog = NULL;
 	app_close(app);
@@ -258,6 +279,10 @@ static int cli_serve(const struct cli_args *a)
 		return cli_fail(EXIT_USAGE, "%s", err);
 	}
 	serve_start(&app);
+	if (ingest_start(&app) < 0) {
+		serve_close(&app);
+		return cli_fail(EXIT_RUNTIME, "cannot start the ingest group commit");
+	}
 	struct http_server_opts opts = {
 	    .cfg = &app.cfg,
 	    .router = &app.router,
@@ -308,6 +333,8 @@ static int cli_serve(const struct cli_args *a)
 	 * done: drain the pools while the workers still exist, then free them.
 	 */
 	app_stop_pools(&app);
+	ingest_commit_stop(app.ingest_commit);
+	app.ingest_commit = NULL;
 	http_server_destroy(app.server);
 	app.server = NULL;
 	log_event(LOG_INFO, "stopped", NULL);

@@ -10,8 +10,9 @@
  *   authn       checks 1 to 6 for scope events:ingest (gateway/authn.c)
  *   limit       check 7: [ingest] rate_limit per key, else the organisation's
  *   parse       ingest/segment.c, unless done for the writeKey (pool)
- *   store       the accepted events in one transaction (pool); the 200 is
- *               sent after the commit, so an acknowledged event is durable
+ *   commit      the accepted events to the group commit (ingest/commit.h),
+ *               the request suspended; the 200 is sent after the commit, so
+ *               an acknowledged event is durable; a full queue is 503
  *
  * Nothing of a request refused as a whole is stored. The advertising ids
  * are wiped here: they would be sealed for the Conversions API forward, which
@@ -26,6 +27,7 @@
 #include "core/metrics.h"
 #include "core/ulid.h"
 #include "crypto/hash.h"
+#include "ingest/commit.h"
 #include "ingest/segment.h"
 #include "store/store_events.h"
 
@@ -38,9 +40,7 @@ struct ingest_state {
 	const char *endpoint; /* "batch", "track", ... */
 	struct segment_result parsed;
 	bool has_parsed;
-	int store_rc;
-	bool *stored;
-	int n_deduped;
+	int store_rc;                 /* the group commit's answer */
 	char key[KEYFMT_MAX_LEN + 1]; /* the credential of the headers; wiped once handed over */
 };
 
@@ -173,37 +173,11 @@ static void respond_whole(struct http_request *req, const struct segment_result 
 	http_respond_problem(req, r->status, r->code, r->message, details);
 }
 
-/* The store step, on the pool: ids, the transaction, the answer. */
-static void store_job(struct http_request *req)
+/* The 200, on the loop, once the group commit answered (or with nothing to commit). */
+static void answer(struct http_request *req)
 {
-	struct app *app = req->app;
 	struct ingest_state *st = state_of(req);
-	const struct authn *who = authn_of(req);
-	if (!st->has_parsed)
-		parse_body(req);
-	struct segment_result *r = &st->parsed;
-	if (r->status != 0) {
-		respond_whole(req, r);
-		return;
-	}
-	struct store_event *evs =
-	    arena_alloc(&req->arena, sizeof *evs * (size_t)(r->n_events ? r->n_events : 1));
-	st->stored = arena_alloc(&req->arena, sizeof *st->stored * (size_t)(r->n_events + 1));
-	for (int i = 0; i < r->n_events; i++) {
-		struct segment_event *e = &r->events[i];
-		/* No project has the Conversions API on (not built): nothing is held. */
-		explicit_bzero(e->adid, sizeof e->adid);
-		evs[i] = e->ev;
-		ulid_prefixed("ev", evs[i].id, sizeof evs[i].id);
-		str_copy(evs[i].org_id, sizeof evs[i].org_id, who->key.org_id, SIZE_MAX);
-		str_copy(evs[i].project_id, sizeof evs[i].project_id, who->key.project_id,
-		         SIZE_MAX);
-		str_copy(evs[i].key_id, sizeof evs[i].key_id, who->key.id, SIZE_MAX);
-		evs[i].adid_sealed[0] = '\0';
-	}
-	st->store_rc = r->n_events ? store_events_insert(app->store, evs, r->n_events,
-	                                                 SEGMENT_DEDUPE_MS, st->stored)
-	                           : STORE_OK;
+	const struct segment_result *r = &st->parsed;
 	if (st->store_rc != STORE_OK) {
 		app_store_error(req, st->store_rc);
 		return;
@@ -217,13 +191,66 @@ static void store_job(struct http_request *req)
 		                        "code", x->code, "message", x->message));
 		count_reject(x->code);
 	}
-	for (int i = 0; i < r->n_events; i++)
-		if (!st->stored[i])
-			st->n_deduped++;
 	metric_add(&m_accepted, r->n_events);
-	metric_add(&m_deduped, st->n_deduped);
 	http_respond_json(req, 200,
 	                  json_pack("{s:i, s:o}", "accepted", r->n_events, "rejected", rejected));
+}
+
+/* The group commit's completion, on its thread: keep the outcome, back to the loop. */
+static void committed(void *ctx, int rc, const bool *stored, int n)
+{
+	struct http_request *req = ctx;
+	/* A repeat is acknowledged like a stored event, and counted. */
+	for (int i = 0; rc == STORE_OK && i < n; i++)
+		if (!stored[i])
+			metric_add(&m_deduped, 1);
+	state_of(req)->store_rc = rc;
+	http_resume(req);
+}
+
+static void busy(struct http_request *req);
+
+/*
+ * The store step, on the loop: the events get their ids and the key's
+ * organisation, project and key, and go to the group commit with the
+ * request suspended until it committed them.
+ */
+static void submit(struct http_request *req)
+{
+	struct app *app = req->app;
+	struct ingest_state *st = state_of(req);
+	const struct authn *who = authn_of(req);
+	struct segment_result *r = &st->parsed;
+	if (req->responded)
+		return;
+	if (r->status != 0) {
+		respond_whole(req, r);
+		return;
+	}
+	if (r->n_events == 0) {
+		answer(req);
+		return;
+	}
+	struct store_event *evs = arena_alloc(&req->arena, sizeof *evs * (size_t)r->n_events);
+	for (int i = 0; i < r->n_events; i++) {
+		struct segment_event *e = &r->events[i];
+		/* No project has the Conversions API on (not built): nothing is held. */
+		explicit_bzero(e->adid, sizeof e->adid);
+		evs[i] = e->ev;
+		ulid_prefixed("ev", evs[i].id, sizeof evs[i].id);
+		str_copy(evs[i].org_id, sizeof evs[i].org_id, who->key.org_id, SIZE_MAX);
+		str_copy(evs[i].project_id, sizeof evs[i].project_id, who->key.project_id,
+		         SIZE_MAX);
+		str_copy(evs[i].key_id, sizeof evs[i].key_id, who->key.id, SIZE_MAX);
+		evs[i].adid_sealed[0] = '\0';
+	}
+	http_suspend(req, answer);
+	if (ingest_commit_submit(app->ingest_commit, evs, r->n_events, committed, req) !=
+	    INGEST_COMMIT_OK) {
+		req->suspend_pending = false; /* not suspended after all */
+		req->resume_fn = NULL;
+		busy(req);
+	}
 }
 
 static void busy(struct http_request *req)
@@ -237,7 +264,9 @@ static void after_limit(struct http_request *req)
 	struct app *app = req->app;
 	if (req->responded)
 		return;
-	if (http_defer(req, app->control_pool, store_job, NULL) < 0)
+	if (state_of(req)->has_parsed)
+		submit(req);
+	else if (http_defer(req, app->control_pool, parse_body, submit) < 0)
 		busy(req);
 }
 

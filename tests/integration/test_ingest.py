@@ -251,6 +251,11 @@ def test_a_repeated_message_id_is_acknowledged_and_stored_once(ing):
     m = requests.get(ing.inst.url("/metrics"), timeout=10).text
     assert "portcullis_ingest_events_deduplicated_total 1" in m
     assert "portcullis_ingest_events_accepted_total 2" in m
+    # The group commit's series: two transactions of one event each, nothing waiting.
+    assert "portcullis_ingest_commit_groups_total 2" in m
+    assert "portcullis_ingest_commit_group_events_total 2" in m
+    assert "portcullis_ingest_commit_queue_events 0" in m
+    assert 'portcullis_ingest_events_rejected_total{code="MISSING_ID"} 0' in m
 
 
 def test_whole_request_limits(ing):
@@ -321,6 +326,34 @@ def test_per_key_rate_limit(make_instance):
     assert got[0].headers["RateLimit-Policy"] == '"org";q=2;w=1'
     assert "RateLimit" in got[0].headers
     assert len(events(ing)["data"]) == 2
+
+
+def test_a_full_commit_queue_is_503_overloaded_and_stores_nothing(make_instance):
+    """[ingest] queue_events at its least (2500, one full batch): concurrent full batches
+    overflow it; the refused ones are 503 OVERLOADED with Retry-After and none of their
+    events is stored, the others are stored whole."""
+    import concurrent.futures
+    port = free_port()
+    inst = make_instance(config=ingest_config(port, "queue_events = 2500\n")).start()
+    ing = Ingest(inst, port)
+
+    def send(c):
+        batch = [{"type": "track", "event": "e", "userId": "u", "messageId": f"q-{c}-{i}"}
+                 for i in range(2500)]
+        return ing.post("/v1/batch", {"batch": batch}, key=ing.key["key"])
+
+    with concurrent.futures.ThreadPoolExecutor(12) as ex:
+        got = list(ex.map(send, range(12)))
+    refused = [r for r in got if r.status_code == 503]
+    ok = [r for r in got if r.status_code == 200]
+    assert len(refused) + len(ok) == 12, [r.status_code for r in got]
+    assert refused, "no request found the queue full"
+    for r in refused:
+        assert_problem(r, 503, "OVERLOADED")
+        assert r.headers["Retry-After"] == "1"
+    m = requests.get(inst.url("/metrics"), timeout=10).text
+    assert f"portcullis_ingest_commit_overloaded_total {len(refused)}" in m
+    assert f"portcullis_ingest_events_committed_total {2500 * len(ok)}" in m
 
 
 def test_events_listing_filters_and_pages(ing):
