@@ -312,4 +312,5 @@ void api_routes(struct router *r)
 	webhooks_routes(r);
 	webhook_messages_routes(r);
 	events_routes(r);
+	secret_scanning_routes(r);
 }

@@ -193,6 +193,16 @@ static const struct setting config_table[] = {
     S("secrets", "private_key_file", secrets_private_key_file, "secrets.key",
       "private keys that open column secrets (mode 0600; relative to the config file); only "
       "the background tier reads it"),
+    S("secret_scanning", "github_keys_url", secret_scanning_github_keys_url,
+      "https://api.github.com/meta/public_keys/secret_scanning",
+      "GitHub's secret scanning signing keys (JSON public_keys), fetched by the background "
+      "tier through the egress guard ([webhooks] allow_ranges, ca_file); https only"),
+    E("secret_scanning", "action", secret_scanning_action, "kill", "kill|notify",
+      "what a verified leak report of a live key does: kill the key (and notify) or only "
+      "notify"),
+    I("secret_scanning", "refresh_min_s", secret_scanning_refresh_min_s, "60", 1, 3600,
+      "a report naming an unknown key id refetches the keys at most once per this many "
+      "seconds (cluster-wide); the set is refetched hourly anyway"),
     E("worker", "enabled", worker_enabled, "true", "true|false",
       "run the background tier (webhook and mail delivery) as a child process of serve; false "
       "makes an API-only node"),

@@ -119,6 +119,11 @@ struct config {
 	/* [secrets] */
 	char *secrets_private_key_file;
 
+	/* [secret_scanning] */
+	char *secret_scanning_github_keys_url;
+	char *secret_scanning_action; /* kill | notify */
+	int64_t secret_scanning_refresh_min_s;
+
 	/* [worker] */
 	char *worker_enabled; /* "true" | "false": config_worker_enabled */
 	char *worker_listen;

@@ -969,6 +969,7 @@ static const char *const mail_types[] = {"api_key.killed",
                                          "webhook_endpoint.failing",
                                          "webhook_endpoint.disabled",
                                          "usage.budget_threshold",
+                                         "api_key.leak_reported",
                                          NULL};
 
 static void fan_out(struct engine *e, int64_t now)

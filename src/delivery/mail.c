@@ -390,7 +390,7 @@ struct notice {
 	const char *type;
 	const char *subject;
 	const char *what; /* "What happened" line prefix */
-	int kind;         /* 0 key, 1 org, 2 global, 3 endpoint */
+	int kind;         /* 0 key, 1 org, 2 global, 3 endpoint, 4 leaked key */
 	const char *todo;
 };
 
@@ -425,6 +425,11 @@ static const struct notice notices[] = {
     {"usage.budget_threshold", "Portcullis: a usage budget threshold was reached",
      "A usage budget threshold was reached", 1,
      "Review your usage; requests may be limited when the budget is used up."},
+    {"api_key.leak_reported", "Portcullis: an API key was found in public",
+     "A secret scanner reported one of your API keys in a public place", 4,
+     "Treat the key as compromised. If it was killed, create a replacement key, update the "
+     "integration, verify traffic moved to the new key, then revoke the exposed key; remove the "
+     "key from where it was found. If it was not killed, do the same now."},
 };
 
 #define N_NOTICES (sizeof notices / sizeof notices[0])
@@ -460,7 +465,7 @@ int mail_notice_render(const char *type, const char *body, char **subject, char 
 	struct buf b;
 	buf_init(&b, MAIL_TEXT_MAX / 2);
 	buf_printf(&b, "%s.\n\n", n->what);
-	if (n->kind == 0) {
+	if (n->kind == 0 || n->kind == 4) {
 		buf_append_str(&b, "Key:          ");
 		put_value(&b, data, "name");
 		buf_append_str(&b, " (id ");
@@ -468,6 +473,17 @@ int mail_notice_render(const char *type, const char *body, char **subject, char 
 		buf_append_str(&b, ", starts with ");
 		put_value(&b, data, "start");
 		buf_append_str(&b, ")\n");
+	}
+	if (n->kind == 4) {
+		buf_append_str(&b, "Found at:     ");
+		put_value(&b, data, "url");
+		buf_append_str(&b, " (");
+		put_value(&b, data, "source");
+		buf_append_str(&b, ", reported by ");
+		put_value(&b, data, "reporter");
+		buf_append_str(&b, ")\nAction taken: ");
+		put_value(&b, data, "action_taken");
+		buf_append_str(&b, "\n");
 	}
 	if (n->kind == 3) {
 		buf_append_str(&b, "Endpoint:     ");
@@ -488,7 +504,7 @@ int mail_notice_render(const char *type, const char *body, char **subject, char 
 		put_value(&b, data, "at");
 	else
 		put_value(&b, root, "timestamp");
-	if (n->kind != 3) {
+	if (n->kind != 3 && n->kind != 4) {
 		buf_append_str(&b, "\nScope:        ");
 		put_value(&b, data, "scope");
 		buf_append_str(&b, "\nRequest id:   ");

@@ -19,6 +19,7 @@
 #include "delivery/egress.h"
 #include "delivery/engine.h"
 #include "delivery/mail.h"
+#include "delivery/scankeys.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "store/store.h"
@@ -50,6 +51,8 @@ struct worker {
 	struct mailer *mailer;
 	struct engine *engine;
 	struct bg_thread retention;
+	struct bg_thread scan_keys;
+	struct egress_ranges *allow; /* [webhooks] allow_ranges, for the key fetch */
 	char *key_file;
 };
 
@@ -77,6 +80,22 @@ static void retention_main(struct bg_thread *t, void *arg)
 			log_event(LOG_ERROR, "store_error", "op", "events_purge", NULL);
 		pthread_mutex_lock(t->lock);
 	} while (bg_thread_wait(t, RETENTION_EVERY_MS));
+}
+
+/* ---------- GitHub's secret scanning keys ---------- */
+
+#define SCAN_KEYS_POLL_MS 500
+
+/* Polls the store's refresh flag (the API sets it) and the set's age. */
+static void scan_keys_main(struct bg_thread *t, void *arg)
+{
+	struct worker *w = arg;
+	do {
+		pthread_mutex_unlock(t->lock);
+		scankeys_tick(w->st, &w->cfg, w->allow, clock_now_ms(),
+		              w->cfg.secret_scanning_refresh_min_s * 1000);
+		pthread_mutex_lock(t->lock);
+	} while (bg_thread_wait(t, SCAN_KEYS_POLL_MS));
 }
 
 /* ---------- metrics shared with serve ---------- */
@@ -206,7 +225,16 @@ int delivery_config_check(const struct config *cfg, char *err, size_t cap)
 		snprintf(err, cap, "[webhooks] %s", msg);
 		return -1;
 	}
+	const char *reason = NULL;
+	int url_rc = egress_check_url(cfg->secret_scanning_github_keys_url, allow, &reason);
 	egress_ranges_free(allow);
+	if (url_rc < 0) {
+		snprintf(err, cap,
+		         "[secret_scanning] github_keys_url is refused by the egress guard (%s): it "
+		         "must be an https URL the guard allows",
+		         reason);
+		return -1;
+	}
 	/* A lease that ends before the attempt's timeout lets another worker claim it in flight. */
 	if (cfg->webhooks_lease_s <= cfg->webhooks_timeout_s) {
 		snprintf(
@@ -307,6 +335,10 @@ static int start_work(struct worker *w)
 	if (bg_thread_start(&w->retention, "wh-retention", NULL, retention_main, w) < 0)
 		log_event(LOG_ERROR, "worker_failed", "error", "cannot start the retention thread",
 		          NULL);
+	if (egress_ranges_parse(w->cfg.webhooks_allow_ranges, &w->allow, err, sizeof err) == 0 &&
+	    bg_thread_start(&w->scan_keys, "scan-keys", NULL, scan_keys_main, w) < 0)
+		log_event(LOG_ERROR, "worker_failed", "error",
+		          "cannot start the secret scanning key thread", NULL);
 	return 0;
 }
 
@@ -324,6 +356,7 @@ int worker_run(struct worker *w)
 	else
 		wait_for_stop(w);
 	bg_thread_stop(&w->retention);
+	bg_thread_stop(&w->scan_keys);
 	engine_stop(w->engine); /* attempts in flight finish or their leases are given back */
 	w->engine = NULL;
 	log_event(LOG_INFO, "worker_stopped", "owner", w->owner, NULL);
@@ -345,6 +378,8 @@ void worker_close(struct worker *w)
 	if (!w)
 		return;
 	bg_thread_stop(&w->retention);
+	bg_thread_stop(&w->scan_keys);
+	egress_ranges_free(w->allow);
 	engine_stop(w->engine);
 	workpool_destroy(w->pool);
 	w->pool = NULL;

@@ -26,6 +26,7 @@ struct config;
  * Every check the tier makes of its settings when it opens, without opening
  * anything: [mail] (mailer_config_check), [webhooks] ca_file readable,
  * retry_schedule and allow_ranges parsing, lease_s greater than timeout_s,
+ * [secret_scanning] github_keys_url passing egress_check_url,
  * and (when [worker] enabled) [secrets] private_key_file set. worker_open
  * runs it; so do serve (when it supervises the worker: it exits instead of
  * restarting a child that cannot start) and `config check`. 0, or -1 with

@@ -273,6 +273,11 @@ def test_every_documented_operation_validates_through_prism(prism_gw):
          json={"endpoint_id": ep["id"]})
     call("DELETE", "/v1/webhook-endpoints/{endpointId}", 204, key=wk, path_args=eid)
 
+    # GitHub's secret scanning endpoint: no signature is 401 (the signed paths are
+    # test_secret_scanning.py's, with a local key server).
+    call("POST", "/v1/secret-scanning/github", 401,
+         json=[{"token": "pcl_live_x", "type": "pcl_api_key", "url": "", "source": "content"}])
+
     documented = {(m, p) for p, item in spec["paths"].items() for m in item if m in METHODS}
     assert documented - call.driven == set(), "operations not driven through Prism"
 
@@ -300,7 +305,8 @@ def test_413_on_every_body_taking_operation_validates_through_prism(make_instanc
                   "/v1/webhook-endpoints/{endpointId}/recover": {"since": "2026-01-01T00:00:00Z"},
                   "/v1/orgs/{orgId}/webhook-endpoints": {"url": "https://h.example/"},
                   "/v1/orgs/{orgId}/webhook-messages": {"type": "a", "payload": {}},
-                  "/v1/webhook-messages/{messageId}/resend": {"endpoint_id": None}}
+                  "/v1/webhook-messages/{messageId}/resend": {"endpoint_id": None},
+                  "/v1/secret-scanning/github": [{"token": "pcl_live_x"}]}
         for template, item in call.spec["paths"].items():
             for method in ("post", "patch"):
                 if method in item:

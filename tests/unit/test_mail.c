@@ -109,9 +109,10 @@ static void test_every_mailed_type_renders_and_others_do_not(void **state)
 	size_t n = 0;
 	while (types[n])
 		n++;
-	assert_int_equal(n, 9);
+	assert_int_equal(n, 10);
 	assert_string_equal(types[0], "api_key.killed");
 	assert_string_equal(types[8], "usage.budget_threshold");
+	assert_string_equal(types[9], "api_key.leak_reported");
 	for (size_t i = 0; types[i]; i++) {
 		char *subject = NULL, *text = NULL;
 		assert_int_equal(mail_notice_render(types[i], killed_body, &subject, &text), 0);
@@ -125,6 +126,29 @@ static void test_every_mailed_type_renders_and_others_do_not(void **state)
 	assert_int_equal(mail_notice_render("project.created", killed_body, &subject, &text), -1);
 	assert_int_equal(mail_notice_render("api_key.killed", "not json", &subject, &text), -1);
 	assert_int_equal(mail_notice_render("api_key.killed", "{\"data\":1}", &subject, &text), -1);
+}
+
+static void test_leak_notice_names_the_key_where_it_was_found_and_the_action(void **state)
+{
+	(void)state;
+	const char *body =
+	    "{\"type\":\"api_key.leak_reported\",\"timestamp\":\"2026-11-22T10:00:00.000Z\","
+	    "\"data\":{\"key_id\":\"01JKEY0000000000000000000A\",\"start\":\"pcl_live_01J\","
+	    "\"name\":\"ci\",\"org_id\":\"01JORG0000000000000000000A\",\"reporter\":\"github\","
+	    "\"url\":\"https://github.com/o/r/blob/1/.env\",\"source\":\"content\","
+	    "\"token_type\":\"pcl_api_key\",\"action_taken\":\"kill\","
+	    "\"reason\":\"leak reported by GitHub secret scanning\",\"at\":"
+	    "\"2026-11-22T10:00:00.000Z\"}}";
+	char *subject = NULL, *text = NULL;
+	assert_int_equal(mail_notice_render("api_key.leak_reported", body, &subject, &text), 0);
+	assert_non_null(strstr(subject, "found in public"));
+	assert_non_null(strstr(text, "id 01JKEY0000000000000000000A, starts with pcl_live_01J"));
+	assert_non_null(strstr(text, "Found at:     https://github.com/o/r/blob/1/.env (content, "
+	                             "reported by github)"));
+	assert_non_null(strstr(text, "Action taken: kill"));
+	assert_non_null(strstr(text, "revoke the exposed key"));
+	free(subject);
+	free(text);
 }
 
 static void test_endpoint_notice_shows_the_host_not_the_path_or_query(void **state)
@@ -195,6 +219,7 @@ int main(void)
 	    cmocka_unit_test(test_format_refuses_header_injection),
 	    cmocka_unit_test(test_kill_notice_says_what_when_scope_reason_request_and_what_to_do),
 	    cmocka_unit_test(test_every_mailed_type_renders_and_others_do_not),
+	    cmocka_unit_test(test_leak_notice_names_the_key_where_it_was_found_and_the_action),
 	    cmocka_unit_test(test_endpoint_notice_shows_the_host_not_the_path_or_query),
 	    cmocka_unit_test(test_mailer_from_config),
 	};
