@@ -436,3 +436,15 @@ out:
 		*reason = why;
 	return why ? -1 : 0;
 }
+
+curl_socket_t egress_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	struct egress_socket_guard *g = clientp;
+	(void)purpose;
+	if (g->refused || !egress_addr_allowed(&address->addr, g->allow)) {
+		/* Once one address of the host is refused, none is used (rebinding tricks). */
+		g->refused = true;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}

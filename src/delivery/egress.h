@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include <curl/curl.h>
+
 /** Most CIDR ranges in an allow list. */
 #define EGRESS_RANGES_MAX 64
 /** Longest allow-list text accepted. */
@@ -81,5 +83,22 @@ bool egress_addr_allowed(const struct sockaddr *sa, const struct egress_ranges *
  * addresses are checked at connect time. reason may be NULL.
  */
 int egress_check_url(const char *url, const struct egress_ranges *allow, const char **reason);
+
+/** One libcurl transfer's connect-time egress check (egress_open_socket's clientp). */
+struct egress_socket_guard {
+	const struct egress_ranges *allow; /**< borrowed; NULL: nothing beyond the public classes */
+	bool refused; /**< set once an address was refused; then no address of the host is used */
+};
+
+/**
+ * CURLOPT_OPENSOCKETFUNCTION with CURLOPT_OPENSOCKETDATA a struct
+ * egress_socket_guard: opens the socket (close-on-exec) only when
+ * egress_addr_allowed passes for the very address curl is about to connect
+ * to and no address of the transfer was refused before; else sets
+ * guard->refused and returns CURL_SOCKET_BAD (curl then fails the transfer
+ * with CURLE_COULDNT_CONNECT).
+ */
+curl_socket_t egress_open_socket(void *clientp, curlsocktype purpose,
+                                 struct curl_sockaddr *address);
 
 #endif

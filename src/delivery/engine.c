@@ -334,7 +334,8 @@ struct xfer {
 	struct curl_slist *headers;
 	char resp[STORE_WH_RESPONSE_MAX + 1];
 	size_t resp_len, total;
-	bool too_large, egress_refused;
+	bool too_large;
+	struct egress_socket_guard guard; /* the egress check of the connect */
 	bool not_sent; /* nothing could be sent: no secret to sign with, or no mail to write */
 	bool purged;   /* ... nor ever will: the message's body is gone (retention) */
 	char retry_after[72];
@@ -572,20 +573,6 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
 	return len;
 }
 
-/* The egress guard: what is checked is the very address curl connects to. */
-static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
-                                    struct curl_sockaddr *address)
-{
-	struct xfer *x = clientp;
-	(void)purpose;
-	if (x->egress_refused || !egress_addr_allowed(&address->addr, x->e->allow)) {
-		/* Once one address of the host is refused, none is used (rebinding tricks). */
-		x->egress_refused = true;
-		return CURL_SOCKET_BAD;
-	}
-	return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
-}
-
 static void log_keys(const struct sealed_keyring *kr)
 {
 	char n[16];
@@ -709,8 +696,9 @@ static int prepare_webhook(struct engine *e, struct xfer *x, int64_t now_ms)
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, x);
+	x->guard.allow = e->allow;
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, egress_open_socket);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &x->guard);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
 	if (e->cfg->webhooks_ca_file[0]) { /* in place of the system's CAs */
@@ -822,7 +810,7 @@ static void finish(struct engine *e, struct xfer *x, CURLcode rc)
 	struct engine_result r = {
 	    .rc = rc,
 	    .status = (int)status,
-	    .egress_refused = x->egress_refused,
+	    .egress_refused = x->guard.refused,
 	    .too_large = x->too_large,
 	    .retry_after = x->retry_after[0] ? x->retry_after : NULL,
 	    .mail = x->ep == NULL,

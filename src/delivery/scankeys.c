@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 bool scankeys_id_valid(const char *s, size_t n)
 {
@@ -101,8 +100,7 @@ out:
 
 struct fetch {
 	struct buf body;
-	const struct egress_ranges *allow;
-	bool egress_refused;
+	struct egress_socket_guard guard;
 	bool too_big;
 };
 
@@ -117,23 +115,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* The egress guard on the very address curl connects to (as the engine's). */
-static curl_socket_t on_open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *address)
-{
-	struct fetch *f = arg;
-	(void)purpose;
-	if (f->egress_refused || !egress_addr_allowed(&address->addr, f->allow)) {
-		f->egress_refused = true;
-		return CURL_SOCKET_BAD;
-	}
-	return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
-}
-
 /* GET the key set into f->body. 0, or -1 with a reason in err. */
 static int fetch_keys(const struct config *cfg, struct fetch *f, char *err, size_t cap)
 {
 	const char *reason = NULL;
-	if (egress_check_url(cfg->secret_scanning_github_keys_url, f->allow, &reason) < 0) {
+	if (egress_check_url(cfg->secret_scanning_github_keys_url, f->guard.allow, &reason) < 0) {
 		snprintf(err, cap, "[secret_scanning] github_keys_url refused: %s", reason);
 		return -1;
 	}
@@ -156,8 +142,8 @@ static int fetch_keys(const struct config *cfg, struct fetch *f, char *err, size
 	curl_easy_setopt(h, CURLOPT_USERAGENT, ua);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
-	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, f);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, egress_open_socket);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &f->guard);
 	if (cfg->webhooks_ca_file[0]) {
 		curl_easy_setopt(h, CURLOPT_CAINFO, cfg->webhooks_ca_file);
 		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
@@ -166,7 +152,7 @@ static int fetch_keys(const struct config *cfg, struct fetch *f, char *err, size
 	long status = 0;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(h);
-	if (f->egress_refused) {
+	if (f->guard.refused) {
 		snprintf(err, cap, "egress refused: the host resolves to a refused address");
 		return -1;
 	}
@@ -197,7 +183,7 @@ int scankeys_tick(struct store *st, const struct config *cfg, const struct egres
 		return 0;
 	if (store_scan_fetch_claim(st, now, min_gap_ms) != STORE_OK)
 		return 0;
-	struct fetch f = {.allow = allow};
+	struct fetch f = {.guard = {.allow = allow}};
 	buf_init(&f.body, SCANKEYS_BODY_MAX);
 	char err[256] = "";
 	struct store_scan_key *keys = xcalloc(STORE_SCAN_KEYS_MAX, sizeof *keys);

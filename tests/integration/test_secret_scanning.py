@@ -314,3 +314,21 @@ def test_a_keys_url_the_egress_guard_refuses_stops_config_check(tmp_path, url, r
     p = run_cli("config", "check", "-c", str(path))
     assert p.returncode != 0
     assert "[secret_scanning] github_keys_url" in p.stderr and reason in p.stderr, p.stderr
+
+
+def test_the_key_fetch_goes_through_the_egress_guard(make_instance, receiver, ca,
+                                                     gh):  # noqa: F811
+    """Without [webhooks] allow_ranges, a keys URL whose host resolves to loopback is
+    refused at connect time: no connection reaches the key server, the failure is logged,
+    and reports stay 401."""
+    publish(receiver, gh)
+    cfg = webhooks_config(ca, allow_ranges="") + (
+        "[secret_scanning]\n"
+        f"github_keys_url = https://localhost:{receiver.port}/keys\nrefresh_min_s = 1\n")
+    inst = make_instance(config=cfg)
+    inst.start()
+    assert wait_for(lambda: [e for e in inst.log_events()
+                             if e.get("event") == "secret_scanning_keys_failed"
+                             and "egress" in e.get("error", "")], timeout=15), inst.read_log()
+    assert_problem(report(inst, gh, [match("x")]), 401, "INVALID_SIGNATURE")
+    assert receiver.accept_count() == 0
