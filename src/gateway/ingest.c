@@ -185,10 +185,9 @@ static void answer(struct http_request *req)
 	json_t *rejected = json_array();
 	for (int i = 0; i < r->n_rejects; i++) {
 		const struct segment_reject *x = &r->rejects[i];
-		json_array_append_new(
-		    rejected, json_pack("{s:i, s:o, s:s, s:s}", "index", x->index, "messageId",
-		                        x->message_id[0] ? json_string(x->message_id) : json_null(),
-		                        "code", x->code, "message", x->message));
+		json_array_append_new(rejected, json_pack("{s:i, s:s, s:s, s:s}", "index", x->index,
+		                                          "messageId", x->message_id, "code",
+		                                          x->code, "message", x->message));
 		count_reject(x->code);
 	}
 	metric_add(&m_accepted, r->n_events);

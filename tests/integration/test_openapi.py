@@ -12,6 +12,7 @@ operation is checked here instead: sent straight to the server, it must answer a
 `head` operation documents, with the headers it documents, no body, and the same status and
 header names as the GET twin.
 """
+import base64
 import json
 import os
 import subprocess
@@ -93,10 +94,20 @@ class Prism:
 def prism_gw(make_instance):
     # A small header limit, so that 431 can be provoked through Prism (Node's own limit is
     # 16 KiB); a rate limit of 3 at once for the verify 429.
+    # An ingest listener, with a Prism of its own (the ingest operations' server).
+    ingest_port = free_port()
     gw = make_instance(config="[server]\nmax_header_bytes = 4096\n"
-                              "[rate_limit]\nrequests = 1\nper_seconds = 60\nburst = 2\n").start()
+                              "[rate_limit]\nrequests = 1\nper_seconds = 60\nburst = 2\n"
+                              f"[ingest]\nlisten = 127.0.0.1:{ingest_port}\nrate_limit = 100\n").start()
+    gw.ingest_base = f"http://127.0.0.1:{ingest_port}"
     prism = Prism(gw.base)
+    try:
+        gw.ingest_prism = Prism(gw.ingest_base)
+    except BaseException:
+        prism.close()
+        raise
     yield gw, prism
+    gw.ingest_prism.close()
     prism.close()
 
 
@@ -227,7 +238,6 @@ def test_every_documented_operation_validates_through_prism(prism_gw):
     call("GET", "/v1/audit-events", 400, key=k, params={"unknown": "1"})
     call("GET", "/v1/requests", 200, key=k, params={"status": 200, "limit": 100})
     call("HEAD", "/v1/requests", 200, key=k)
-    call("GET", "/v1/events", 200, key=k, params={"type": "track", "limit": 10})
     call("HEAD", "/v1/events", 200, key=k)
     call("GET", "/v1/events", 400, key=k, params={"unknown": "1"})
 
@@ -277,6 +287,27 @@ def test_every_documented_operation_validates_through_prism(prism_gw):
     # test_secret_scanning.py's, with a local key server).
     call("POST", "/v1/secret-scanning/github", 401,
          json=[{"token": "pcl_live_x", "type": "pcl_api_key", "url": "", "source": "content"}])
+    # The ingest listener (its own Prism): an ingest key of the project, Bearer, Basic and
+    # the body's writeKey; then GET /v1/events on the main listener lists what it stored.
+    ing = Driver(gw, gw.ingest_prism, spec)
+    ik = call("POST", "/v1/api-keys", 201, key=k,
+              json={"name": "app", "project_id": proj["id"], "scopes": ["events:ingest"]}
+              ).json()["key"]
+    basic = {"Authorization": "Basic " + base64.b64encode((ik + ":").encode()).decode()}
+    one = {"userId": "u1", "messageId": "m-{}", "context": {"traits": {"email": "a@b.example"}}}
+    for n, ep in enumerate(["track", "identify", "page", "screen", "group", "alias"]):
+        ev = {**one, "messageId": f"m-{n}", **({"event": "Bought"} if ep == "track" else {})}
+        ing("POST", f"/v1/{ep}", 200, key=ik, json=ev)
+    r = ing("POST", "/v1/batch", 200, headers=basic,
+            json={"batch": [{**one, "type": "track", "event": "e", "messageId": "b-1"},
+                            {"type": "track", "event": "e", "messageId": "b-2"}]})
+    assert r.json()["rejected"][0]["code"] == "MISSING_ID"
+    ing("POST", "/v1/import", 200,
+        json={"writeKey": ik, "batch": [{**one, "type": "page", "messageId": "i-1"}]})
+    ing("POST", "/v1/batch", 401, key=k, json={"batch": []})
+    ing("POST", "/v1/batch", 400, key=ik, json={"batch": [], "sentAt": "yesterday"})
+    call("GET", "/v1/events", 200, key=k, params={"type": "track", "limit": 10})
+    call.driven |= ing.driven
 
     documented = {(m, p) for p, item in spec["paths"].items() for m in item if m in METHODS}
     assert documented - call.driven == set(), "operations not driven through Prism"
@@ -306,7 +337,10 @@ def test_413_on_every_body_taking_operation_validates_through_prism(make_instanc
                   "/v1/orgs/{orgId}/webhook-endpoints": {"url": "https://h.example/"},
                   "/v1/orgs/{orgId}/webhook-messages": {"type": "a", "payload": {}},
                   "/v1/webhook-messages/{messageId}/resend": {"endpoint_id": None},
-                  "/v1/secret-scanning/github": [{"token": "pcl_live_x"}]}
+                  "/v1/secret-scanning/github": [{"token": "pcl_live_x"}],
+                  # On the ingest listener: test_ingest.py::test_whole_request_limits.
+                  **{f"/v1/{ep}": None for ep in ("batch", "import", "track", "identify",
+                                                  "page", "screen", "group", "alias")}}
         for template, item in call.spec["paths"].items():
             for method in ("post", "patch"):
                 if method in item:
