@@ -51,15 +51,25 @@ static void sleep_ms(long ms)
 }
 
 /*
- * The signing key named by the request, waiting (bounded) for a refresh
- * when the stored set lacks it. STORE_OK, STORE_ENOTFOUND, or a store error.
+ * The signing key named by the request. When the stored set lacks it and a
+ * fetch may happen now (none tried in the last min_gap_ms), ask for a
+ * refresh and wait, bounded, for the key; when none may, answer at once, so
+ * that reports with made-up key ids cannot hold control-pool threads for
+ * more than one wait per gap. STORE_OK, STORE_ENOTFOUND, or a store error.
  */
-static int signing_key(struct store *st, const char *id, struct store_scan_key *k)
+static int signing_key(struct store *st, const char *id, int64_t min_gap_ms,
+                       struct store_scan_key *k)
 {
 	int rc = store_scan_key_get(st, id, k);
 	if (rc != STORE_ENOTFOUND)
 		return rc;
-	rc = store_scan_refresh_request(st, clock_now_ms());
+	int64_t now = clock_now_ms(), fetched = -1, attempted = -1, requested = -1;
+	rc = store_scan_state_get(st, &fetched, &attempted, &requested);
+	if (rc != STORE_OK)
+		return rc;
+	if (attempted >= 0 && now - attempted < min_gap_ms)
+		return STORE_ENOTFOUND;
+	rc = store_scan_refresh_request(st, now);
 	if (rc != STORE_OK)
 		return rc;
 	for (long waited = 0; waited < SCAN_KEY_WAIT_MS; waited += SCAN_KEY_POLL_MS) {
@@ -72,7 +82,7 @@ static int signing_key(struct store *st, const char *id, struct store_scan_key *
 }
 
 /* 0 when the request carries a valid signature by a published key; else responds, -1. */
-static int verify_signature(struct http_request *req, struct store *st)
+static int verify_signature(struct http_request *req, struct store *st, int64_t min_gap_ms)
 {
 	const char *id = http_header(req, "Github-Public-Key-Identifier");
 	const char *sig = http_header(req, "Github-Public-Key-Signature");
@@ -82,7 +92,7 @@ static int verify_signature(struct http_request *req, struct store *st)
 		return -1;
 	}
 	struct store_scan_key k;
-	int rc = signing_key(st, id, &k);
+	int rc = signing_key(st, id, min_gap_ms, &k);
 	if (rc == STORE_ENOTFOUND) {
 		unauthorized(req, "The signing key is not one of GitHub's published keys.");
 		return -1;
@@ -263,7 +273,7 @@ out:
 static void report(struct http_request *req)
 {
 	struct app *app = req->app;
-	if (verify_signature(req, app->store) < 0)
+	if (verify_signature(req, app->store, app->cfg.secret_scanning_refresh_min_s * 1000) < 0)
 		return;
 	json_error_t je;
 	json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len,

@@ -175,7 +175,7 @@ int scankeys_tick(struct store *st, const struct config *cfg, const struct egres
                   int64_t now, int64_t min_gap_ms)
 {
 	int64_t fetched = -1, requested = -1;
-	if (store_scan_state_get(st, &fetched, &requested) != STORE_OK)
+	if (store_scan_state_get(st, &fetched, NULL, &requested) != STORE_OK)
 		return -1;
 	bool stale = fetched < 0 || now - fetched >= SCANKEYS_MAX_AGE_MS;
 	bool asked = requested >= 0 && requested >= fetched;

@@ -64,24 +64,29 @@ int store_scan_key_get(struct store *st, const char *key_identifier, struct stor
 }
 
 struct state_row {
-	int64_t fetched_at, requested_at;
+	int64_t fetched_at, attempted_at, requested_at;
 };
 
 static void read_state(const struct db_result *r, int i, void *row)
 {
 	struct state_row *s = row;
 	s->fetched_at = st_time_or_none(r, i, 0);
-	s->requested_at = st_time_or_none(r, i, 1);
+	s->attempted_at = st_time_or_none(r, i, 1);
+	s->requested_at = st_time_or_none(r, i, 2);
 }
 
-int store_scan_state_get(struct store *st, int64_t *fetched_at, int64_t *requested_at)
+int store_scan_state_get(struct store *st, int64_t *fetched_at, int64_t *attempted_at,
+                         int64_t *requested_at)
 {
-	struct state_row s = {-1, -1};
+	struct state_row s = {-1, -1, -1};
 	int rc = st_read_one(st,
-	                     "SELECT fetched_at, refresh_requested_at FROM secret_scanning_state "
+	                     "SELECT fetched_at, attempted_at, refresh_requested_at FROM "
+	                     "secret_scanning_state "
 	                     "WHERE id = 1",
 	                     NULL, 0, read_state, &s);
 	*fetched_at = s.fetched_at;
+	if (attempted_at)
+		*attempted_at = s.attempted_at;
 	*requested_at = s.requested_at;
 	return rc;
 }

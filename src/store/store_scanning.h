@@ -40,8 +40,12 @@ int store_scan_keys_replace(struct store *st, const struct store_scan_key *keys,
 /** The stored key with this identifier; STORE_ENOTFOUND when there is none. */
 int store_scan_key_get(struct store *st, const char *key_identifier, struct store_scan_key *out);
 
-/** When the key set was last fetched and a refresh last asked for (ms, -1: never). */
-int store_scan_state_get(struct store *st, int64_t *fetched_at, int64_t *requested_at);
+/**
+ * When the key set was last fetched, a fetch last tried (claimed) and a
+ * refresh last asked for (ms, -1: never). attempted_at may be NULL.
+ */
+int store_scan_state_get(struct store *st, int64_t *fetched_at, int64_t *attempted_at,
+                         int64_t *requested_at);
 
 /** Ask the background tier to fetch the key set again (it honours it at most once a minute). */
 int store_scan_refresh_request(struct store *st, int64_t now);

@@ -71,6 +71,15 @@ def scan_instance(make_instance, receiver, ca, smtp=None, action="kill",  # noqa
     return inst
 
 
+def started(make_instance, receiver, ca, gh, **kw):  # noqa: F811
+    """gh published, an instance started with it, an organisation with a key: (inst,
+    Hooks, a key object of that organisation)."""
+    publish(receiver, gh)
+    inst = scan_instance(make_instance, receiver, ca, **kw)
+    hooks = Hooks(inst, receiver)
+    return inst, hooks, create_key(inst, hooks.key)
+
+
 def report(inst, key, matches, sign_with=None, raw=None, headers=None):
     body = raw if raw is not None else json.dumps(matches).encode()
     h = {"Content-Type": "application/json"}
@@ -167,10 +176,7 @@ def test_a_signed_report_kills_the_key_and_answers_the_feedback(make_instance, r
 
 def test_a_bad_or_missing_signature_is_401_and_changes_nothing(make_instance, receiver, ca,
                                                                gh):  # noqa: F811
-    publish(receiver, gh)
-    inst = scan_instance(make_instance, receiver, ca)
-    hooks = Hooks(inst, receiver)
-    k = create_key(inst, hooks.key)
+    inst, hooks, k = started(make_instance, receiver, ca, gh)
     body = json.dumps([match(k["key"])]).encode()
     stranger = SigningKey(gh.key_id)
     cases = [
@@ -189,10 +195,7 @@ def test_a_bad_or_missing_signature_is_401_and_changes_nothing(make_instance, re
 
 
 def test_a_repeat_is_idempotent(make_instance, receiver, ca, gh):  # noqa: F811
-    publish(receiver, gh)
-    inst = scan_instance(make_instance, receiver, ca)
-    hooks = Hooks(inst, receiver)
-    k = create_key(inst, hooks.key)
+    inst, hooks, k = started(make_instance, receiver, ca, gh)
     first = report(inst, gh, [match(k["key"])])
     assert first.status_code == 200, first.text
     again = report(inst, gh, [match(k["key"]), match(k["key"])])
@@ -204,13 +207,11 @@ def test_a_repeat_is_idempotent(make_instance, receiver, ca, gh):  # noqa: F811
 
 def test_an_unknown_key_id_is_refetched_at_most_once_per_gap(make_instance, receiver, ca,
                                                              gh):  # noqa: F811
-    publish(receiver, gh)
-    inst = scan_instance(make_instance, receiver, ca)
-    hooks = Hooks(inst, receiver)
-    k = create_key(inst, hooks.key)
+    inst, hooks, k = started(make_instance, receiver, ca, gh)
     # GitHub rotates: the new key is published after the worker fetched the old set.
     new = SigningKey("b" * 64)
     publish(receiver, gh, new)
+    time.sleep(1.2)  # past refresh_min_s since the fetch at start
     before = fetches(receiver)
     r = report(inst, new, [match(k["key"])])
     assert r.status_code == 200, r.text
@@ -219,28 +220,40 @@ def test_an_unknown_key_id_is_refetched_at_most_once_per_gap(make_instance, rece
     assert wait_for(lambda: verify(inst, k["key"]).status_code == 503, timeout=5)
 
 
-def test_an_unknown_key_id_is_401_after_one_refresh_a_minute(make_instance, receiver, ca,
-                                                             gh):  # noqa: F811
-    publish(receiver, gh)
-    inst = scan_instance(make_instance, receiver, ca, refresh_min_s=60)
-    hooks = Hooks(inst, receiver)
-    k = create_key(inst, hooks.key)
+def test_an_unknown_key_id_waits_for_one_refresh_then_401(make_instance, receiver, ca,
+                                                          gh):  # noqa: F811
+    inst, hooks, k = started(make_instance, receiver, ca, gh, refresh_min_s=8)
+    time.sleep(8.2)  # a fetch may happen again
     unknown = SigningKey("c" * 64)
     t = time.time()
     assert_problem(report(inst, unknown, [match(k["key"])]), 401, "INVALID_SIGNATURE")
-    assert 4 <= time.time() - t < 10  # waited for the refresh, bounded
+    assert 4.5 <= time.time() - t < 10  # waited for the refreshed set, bounded
+    assert fetches(receiver) == 2  # the refresh it asked for
+    # Inside the gap no fetch can happen: 401 at once, and no more fetches.
+    t = time.time()
     assert_problem(report(inst, unknown, [match(k["key"])]), 401, "INVALID_SIGNATURE")
-    # The set was fetched at start, less than a minute ago: no fetch for either report.
+    assert time.time() - t < 2
+    assert fetches(receiver) == 2
+    assert verify(inst, k["key"]).status_code == 200
+
+
+def test_an_unknown_key_id_inside_the_gap_is_401_at_once(make_instance, receiver, ca,
+                                                         gh):  # noqa: F811
+    inst, hooks, k = started(make_instance, receiver, ca, gh, refresh_min_s=60)
+    unknown = SigningKey("c" * 64)
+    for _ in range(3):
+        t = time.time()
+        assert_problem(report(inst, unknown, [match(k["key"])]), 401, "INVALID_SIGNATURE")
+        assert time.time() - t < 2
+    time.sleep(1)
+    # The set was fetched at start, less than a minute ago: no fetch for any report.
     assert fetches(receiver) == 1
     assert verify(inst, k["key"]).status_code == 200
 
 
 def test_tokens_that_are_not_live_keys_are_false_positives(make_instance, receiver, ca,
                                                            gh):  # noqa: F811
-    publish(receiver, gh)
-    inst = scan_instance(make_instance, receiver, ca)
-    hooks = Hooks(inst, receiver)
-    k = create_key(inst, hooks.key)
+    inst, hooks, k = started(make_instance, receiver, ca, gh)
     wrong_secret = k["key"][:-8] + ("A" if k["key"][-8] != "A" else "B") + k["key"][-7:]
     revoked = create_key(inst, hooks.key)
     assert inst.request("DELETE", f"/v1/api-keys/{revoked['id']}",
