@@ -229,10 +229,11 @@ int delivery_config_check(const struct config *cfg, char *err, size_t cap)
 	int url_rc = egress_check_url(cfg->secret_scanning_github_keys_url, allow, &reason);
 	egress_ranges_free(allow);
 	if (url_rc < 0) {
-		snprintf(err, cap,
-		         "[secret_scanning] github_keys_url is refused by the egress guard (%s): it "
-		         "must be an https URL the guard allows",
-		         reason);
+		snprintf(
+		    err, cap,
+		    "[secret_scanning] github_keys_url is refused by the egress guard (%s): it "
+		    "must be an https URL the guard allows",
+		    reason);
 		return -1;
 	}
 	/* A lease that ends before the attempt's timeout lets another worker claim it in flight. */
