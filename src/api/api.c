@@ -313,4 +313,5 @@ void api_routes(struct router *r)
 	webhook_messages_routes(r);
 	events_routes(r);
 	secret_scanning_routes(r);
+	usage_routes(r);
 }

@@ -42,6 +42,7 @@ void webhook_messages_routes(struct router *r);
 void events_routes(struct router *r);
 /** POST /v1/secret-scanning/github (no API key: GitHub's signature). */
 void secret_scanning_routes(struct router *r);
+void usage_routes(struct router *r);
 
 /** Create an organisation key (POST /v1/api-keys and the operator variant). */
 void api_keys_create_for(struct http_request *req, const struct authn *who, const char *org_id);

@@ -37,6 +37,9 @@ void api_request_row_add(void *ctx, const struct store_request_read *row)
 	              json_str_or_null(row->region), "bytes_in", (json_int_t)row->bytes_in,
 	              "bytes_out", (json_int_t)row->bytes_out, "user_agent",
 	              json_str_or_null(row->user_agent)));
+	json_t *o = json_array_get(ctx, json_array_size(ctx) - 1);
+	json_object_set_new(o, "route", json_str_or_null(row->route));
+	json_object_set_new(o, "refusal", json_str_or_null(row->refusal));
 }
 
 static void list(struct http_request *req, const struct authn *who)

@@ -101,6 +101,29 @@ bool keyfmt_key_id_valid(const char *s, size_t len)
 	return true;
 }
 
+int keyfmt_named_key_id(const char *s, size_t len, char out[KEYFMT_KEY_ID_LEN + 1])
+{
+	const size_t tag = 1 + KEYFMT_ENV_LEN + 1; /* "_live_" */
+	if (len > KEYFMT_MAX_LEN)
+		len = KEYFMT_MAX_LEN;
+	for (size_t i = 0; i + tag + KEYFMT_KEY_ID_LEN <= len; i++) {
+		if (s[i] != '_' || s[i + tag - 1] != '_')
+			continue;
+		char env[KEYFMT_ENV_LEN + 1];
+		enum key_env e;
+		memcpy(env, s + i + 1, KEYFMT_ENV_LEN);
+		env[KEYFMT_ENV_LEN] = '\0';
+		if (key_env_parse(env, &e) < 0)
+			continue;
+		if (!keyfmt_key_id_valid(s + i + tag, KEYFMT_KEY_ID_LEN))
+			return -1;
+		memcpy(out, s + i + tag, KEYFMT_KEY_ID_LEN);
+		out[KEYFMT_KEY_ID_LEN] = '\0';
+		return 0;
+	}
+	return -1;
+}
+
 void keyfmt_checksum(const char *random, size_t n, char out[KEYFMT_CHECKSUM_LEN + 1])
 {
 	uint32_t crc = crc32_ieee(random, n);

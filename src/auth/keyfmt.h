@@ -63,6 +63,15 @@ bool keyfmt_prefix_valid(const char *prefix);
 bool keyfmt_key_id_valid(const char *s, size_t len);
 
 /**
+ * The key id a credential names even when it is not a valid key (a wrong
+ * checksum, a cut secret): the 26 characters after its first "_live_",
+ * "_test_" or "_root_" when they are a key id, copied to out. Returns 0, or
+ * -1 when the len bytes at s name none. For the request log's record of
+ * refused attempts only: it authenticates nothing.
+ */
+int keyfmt_named_key_id(const char *s, size_t len, char out[KEYFMT_KEY_ID_LEN + 1]);
+
+/**
  * Parse and fully validate the len bytes at s (need not be NUL-terminated;
  * nothing past s[len - 1] is read). If expected_prefix is not NULL the key's
  * prefix must equal it. Returns 0 and fills *out, or -1 for any deviation

@@ -181,6 +181,11 @@ static int cli_retention_run(const struct cli_args *a)
 	if (src == STORE_OK)
 		printf("purged %lld event(s) older than %lld day(s)\n", (long long)deleted,
 		       (long long)o.cfg.retention_events_days);
+	if (src == STORE_OK)
+		src = reqlog_usage_purge(o.st, o.cfg.retention_usage_days, now, &deleted);
+	if (src == STORE_OK)
+		printf("purged %lld usage rollup row(s) older than %lld day(s)\n",
+		       (long long)deleted, (long long)o.cfg.retention_usage_days);
 	else
 		rc = cli_fail(EXIT_RUNTIME, "store error %d", src);
 	cli_instance_close(&o);

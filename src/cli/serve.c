@@ -217,9 +217,9 @@ static int supervisor_start(struct supervisor *s, const char *config_path)
 static void serve_start(struct app *app)
 {
 	const struct config *c = &app->cfg;
-	app->reqlog =
-	    reqlog_start(app->store, (size_t)c->request_log_queue_size,
-	                 (size_t)c->request_log_batch_size, c->retention_request_log_days);
+	app->reqlog = reqlog_start_with(app->store, (size_t)c->request_log_queue_size,
+	                                (size_t)c->request_log_batch_size,
+	                                c->retention_request_log_days, c->retention_usage_days);
 	service_routes(&app->router);
 	verify_routes(&app->router);
 	api_routes(&app->router);

@@ -140,6 +140,8 @@ static const struct setting config_table[] = {
     I("retention", "events_days", retention_events_days, "90", 1, 3650,
       "SDK events (and any advertising ids still held for them) received longer ago than this "
       "are purged"),
+    I("retention", "usage_days", retention_usage_days, "400", 1, 3650,
+      "usage rollups (GET /v1/usage, budgets, the key inventory) older than this are purged"),
     S("geoip", "database", geoip_database, "",
       "MaxMind-format country database for the region field"),
     L("ingest", "listen", ingest_listen, "",

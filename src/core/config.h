@@ -87,6 +87,7 @@ struct config {
 	int64_t retention_request_log_days;
 	int64_t retention_webhook_days;
 	int64_t retention_events_days;
+	int64_t retention_usage_days;
 	char *geoip_database;
 
 	/* [ingest] */

@@ -87,6 +87,20 @@ static void finish(struct http_request *req)
 	st->done(req);
 }
 
+/*
+ * A refused attempt keeps, for the request log, why and the key id it
+ * named (copied: the parsed parts are wiped before the log is written),
+ * with that key's organisation and project when the store knows the id.
+ * Never the address.
+ */
+static void note_refusal(struct http_request *req, const char *why)
+{
+	struct authn_state *st = state_of(req);
+	req->log_refusal = why;
+	if (!req->log_key_id && st->parts.key_id[0])
+		req->log_key_id = arena_strdup(&req->arena, st->parts.key_id);
+}
+
 /* Every 401 carries the challenge (RFC 9110 section 15.5.2), whatever its code. */
 static void respond_401(struct http_request *req, const char *code, const char *message)
 {
@@ -97,6 +111,8 @@ static void respond_401(struct http_request *req, const char *code, const char *
 
 static void unauthenticated(struct http_request *req)
 {
+	if (!req->log_refusal)
+		note_refusal(req, "no_credential");
 	respond_401(req, "UNAUTHENTICATED", "A valid API key is required.");
 }
 
@@ -110,6 +126,8 @@ static void fail_credential(struct http_request *req)
 		bfguard_fail(app->guard, req->client_ip, now);
 	if (st->parts.key_id[0])
 		bfguard_fail(app->key_guard, st->parts.key_id, now);
+	if (!req->log_refusal)
+		note_refusal(req, "wrong_secret");
 	unauthenticated(req);
 }
 
@@ -181,6 +199,7 @@ static void after_verified(struct http_request *req)
 		        "This organization's API access has been stopped by a kill switch.",
 		    [KILL_KEY] = "This API key has been stopped by a kill switch.",
 		};
+		note_refusal(req, "killed");
 		http_respond_problem(req, 503, "KILL_SWITCH", msgs[ks],
 		                     json_pack("{s:s}", "scope", kill_scope_name(ks)));
 		finish(req);
@@ -188,10 +207,12 @@ static void after_verified(struct http_request *req)
 	}
 	int64_t now = clock_now_ms();
 	if (k->revoked_at >= 0) {
+		note_refusal(req, "revoked");
 		respond_401(req, "REVOKED", "This API key has been revoked.");
 		return;
 	}
 	if (k->expires_at >= 0 && now >= k->expires_at) {
+		note_refusal(req, "expired");
 		respond_401(req, "EXPIRED", "This API key has expired.");
 		return;
 	}
@@ -203,6 +224,7 @@ static void after_verified(struct http_request *req)
 	else
 		allowed = keys_has_scope(k->scopes, st->scope);
 	if (!allowed) {
+		note_refusal(req, "forbidden");
 		http_respond_problem(req, 403, "FORBIDDEN",
 		                     "This API key lacks the scope this operation needs.",
 		                     json_pack("{s:s}", "required_scope", st->scope));
@@ -309,6 +331,13 @@ static void verify_done(struct http_request *req)
 		return;
 	}
 	if (!st->bcrypt_ok) {
+		if (st->store_rc == STORE_OK) { /* a known key id, a wrong secret */
+			const struct store_key *k = &st->result.key;
+			req->log_org_id =
+			    k->org_id[0] ? arena_strdup(&req->arena, k->org_id) : NULL;
+			req->log_project_id =
+			    k->project_id[0] ? arena_strdup(&req->arena, k->project_id) : NULL;
+		}
 		fail_credential(req);
 		return;
 	}
@@ -320,6 +349,7 @@ static void too_many_failures(struct http_request *req, bool per_key, int64_t re
 {
 	char ra[24];
 	metric_add(&m_refused, 1);
+	note_refusal(req, "guard");
 	snprintf(ra, sizeof ra, "%lld", (long long)retry);
 	http_set_header(req, "Retry-After", ra);
 	http_respond_problem(req, 429, "TOO_MANY_FAILED_ATTEMPTS",
@@ -385,6 +415,10 @@ static void run_token(struct http_request *req, const char *tok, size_t tl)
 	struct app *app = req->app;
 	struct authn_state *st = state_of(req);
 	if (keyfmt_parse(tok, tl, app->cfg.auth_key_prefix, &st->parts) < 0) {
+		char named[KEYFMT_KEY_ID_LEN + 1];
+		note_refusal(req, "bad_format");
+		if (keyfmt_named_key_id(tok, tl, named) == 0)
+			req->log_key_id = arena_strdup(&req->arena, named);
 		fail_credential(req);
 		return;
 	}
@@ -402,6 +436,7 @@ void authn_run(struct http_request *req, const char *scope, http_handler_fn done
 	}
 	size_t hl = strlen(h);
 	if (hl < 7 || strncasecmp(h, "Bearer ", 7) != 0) {
+		note_refusal(req, "bad_format");
 		fail_credential(req);
 		return;
 	}

@@ -291,6 +291,8 @@ void gateway_forward(struct http_request *req)
 	 * the one the upstream sees.
 	 */
 	st->base_url = pick_upstream(&app->cfg, req->path, &st->route);
+	req->log_route =
+	    arena_printf(&req->arena, "proxy:%s", st->route ? st->route->name : "default");
 	if (!st->base_url) {
 		http_respond_problem(req, 404, "NOT_FOUND", "No such resource.", NULL);
 		return;

@@ -258,6 +258,11 @@ static void record(struct http_request *req, bool with_agent)
 		row.region[0] = '\0';
 	row.bytes_in = (int64_t)req->body.len;
 	row.bytes_out = (int64_t)req->resp_body_len;
+	const char *route = req->log_route ? req->log_route : req->route_label;
+	if (route)
+		str_copy(row.route, sizeof row.route, route, SIZE_MAX);
+	if (req->log_refusal)
+		str_copy(row.refusal, sizeof row.refusal, req->log_refusal, SIZE_MAX);
 	const char *ua = with_agent ? http_header(req, "User-Agent") : NULL;
 	if (ua)
 		str_copy(row.user_agent, sizeof row.user_agent, ua, 256);

@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/thread.h"
+#include "store/store_usage.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -46,7 +47,7 @@
 struct reqlog {
 	struct store *st;
 	size_t cap, batch;
-	int64_t retention_days;
+	int64_t retention_days, usage_days;
 
 	pthread_mutex_t lock;
 	pthread_cond_t drained; /* flush waiters: `done` moved */
@@ -290,23 +291,40 @@ static void writer_main(struct bg_thread *t, void *arg)
 
 /* ---------- retention ---------- */
 
-int reqlog_purge(struct store *st, int64_t retention_days, int64_t now_ms, int64_t *deleted)
+/*
+ * One retention purge: purge(st, cutoff) for rows older than days days,
+ * logged as "<what>: purged N <rows> older than D day(s)".
+ */
+static int purge_older(struct store *st, int64_t days, int64_t now_ms, int64_t *deleted,
+                       int (*purge)(struct store *, int64_t, int64_t *), const char *what,
+                       const char *rows)
 {
 	int64_t n = 0;
 	int rc = STORE_OK;
-	if (retention_days > 0 && retention_days <= INT64_MAX / DAY_MS) {
-		rc = store_request_log_purge(st, now_ms - retention_days * DAY_MS, &n);
+	if (days > 0 && days <= INT64_MAX / DAY_MS) {
+		rc = purge(st, now_ms - days * DAY_MS, &n);
 		if (rc == STORE_OK)
-			log_info("request log: purged %lld row(s) older than %lld day(s)",
-			         (long long)n, (long long)retention_days);
+			log_info("%s: purged %lld %s older than %lld day(s)", what, (long long)n,
+			         rows, (long long)days);
 		else
-			log_warn("request log: retention purge failed (store error %d); next try "
-			         "in an hour",
-			         rc);
+			log_warn("%s: retention purge failed (store error %d); next try in an hour",
+			         what, rc);
 	}
 	if (deleted)
 		*deleted = n;
 	return rc;
+}
+
+int reqlog_purge(struct store *st, int64_t retention_days, int64_t now_ms, int64_t *deleted)
+{
+	return purge_older(st, retention_days, now_ms, deleted, store_request_log_purge,
+	                   "request log", "row(s)");
+}
+
+int reqlog_usage_purge(struct store *st, int64_t usage_days, int64_t now_ms, int64_t *deleted)
+{
+	return purge_older(st, usage_days, now_ms, deleted, store_usage_purge, "usage",
+	                   "rollup row(s)");
 }
 
 /* The retention thread (lock held): a purge at start and every hour. */
@@ -316,6 +334,7 @@ static void janitor_main(struct bg_thread *t, void *arg)
 	while (!bg_thread_stopping(t)) {
 		pthread_mutex_unlock(&rl->lock);
 		reqlog_purge(rl->st, rl->retention_days, clock_now_ms(), NULL);
+		reqlog_usage_purge(rl->st, rl->usage_days, clock_now_ms(), NULL);
 		pthread_mutex_lock(&rl->lock);
 		bg_thread_wait(t, RETENTION_EVERY_MS);
 	}
@@ -326,6 +345,12 @@ static void janitor_main(struct bg_thread *t, void *arg)
 struct reqlog *reqlog_start(struct store *st, size_t queue_size, size_t batch_size,
                             int64_t retention_days)
 {
+	return reqlog_start_with(st, queue_size, batch_size, retention_days, 0);
+}
+
+struct reqlog *reqlog_start_with(struct store *st, size_t queue_size, size_t batch_size,
+                                 int64_t retention_days, int64_t usage_days)
+{
 	struct reqlog *rl = xcalloc(1, sizeof *rl);
 	rl->st = st;
 	rl->cap = queue_size ? queue_size : 1;
@@ -333,6 +358,7 @@ struct reqlog *reqlog_start(struct store *st, size_t queue_size, size_t batch_si
 	if (rl->batch > INT_MAX)
 		rl->batch = INT_MAX;
 	rl->retention_days = retention_days;
+	rl->usage_days = usage_days;
 	rl->ring = xcalloc(rl->cap, sizeof *rl->ring);
 	rl->last_drop_report_ms = clock_mono_ms() - DROP_REPORT_MS;
 	pthread_mutex_init(&rl->lock, NULL);
@@ -344,7 +370,7 @@ struct reqlog *reqlog_start(struct store *st, size_t queue_size, size_t batch_si
 
 	if (bg_thread_start(&rl->writer, "reqlog-writer", &rl->lock, writer_main, rl) != 0)
 		fatal("cannot start the request-log writer");
-	if (retention_days > 0 &&
+	if ((retention_days > 0 || usage_days > 0) &&
 	    bg_thread_start(&rl->janitor, "reqlog-purge", &rl->lock, janitor_main, rl) != 0)
 		fatal("cannot start the request-log retention thread");
 	return rl;

@@ -37,6 +37,13 @@ struct reqlog;
  */
 struct reqlog *reqlog_start(struct store *st, size_t queue_size, size_t batch_size,
                             int64_t retention_days);
+/**
+ * reqlog_start whose retention thread also purges the usage rollups
+ * (store_usage.h) older than usage_days (0 or less: never), at start and
+ * every hour: serve's.
+ */
+struct reqlog *reqlog_start_with(struct store *st, size_t queue_size, size_t batch_size,
+                                 int64_t retention_days, int64_t usage_days);
 
 /**
  * Queue a copy of row for writing. Safe on any thread; never blocks on I/O
@@ -69,5 +76,7 @@ void reqlog_stop(struct reqlog *rl);
  * the store's error; logs the outcome.
  */
 int reqlog_purge(struct store *st, int64_t retention_days, int64_t now_ms, int64_t *deleted);
+/** reqlog_purge for the usage rollups: cells older than usage_days days. */
+int reqlog_usage_purge(struct store *st, int64_t usage_days, int64_t now_ms, int64_t *deleted);
 
 #endif

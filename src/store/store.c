@@ -1081,8 +1081,8 @@ int store_changes_since(struct store *st, int64_t after, int64_t upto, int limit
  * ON CONFLICT DO NOTHING applies row by row, also between the rows of one
  * statement: a retried batch that was in fact committed inserts nothing twice.
  */
-#define RL_COLS 13
-#define RL_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define RL_COLS 15
+#define RL_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 #define RL_2    RL_ROW ", " RL_ROW
 #define RL_4    RL_2 ", " RL_2
 #define RL_8    RL_4 ", " RL_4
@@ -1091,8 +1091,8 @@ int store_changes_since(struct store *st, int64_t after, int64_t upto, int limit
 #define RL_64   RL_32 ", " RL_32
 #define RL_INSERT(values)                                                                          \
 	"INSERT INTO request_log (request_id, received_at, org_id, project_id, key_id, method, "   \
-	"path, status, duration_ms, region, bytes_in, bytes_out, user_agent) VALUES " values       \
-	" ON CONFLICT (request_id) DO NOTHING"
+	"path, status, duration_ms, region, bytes_in, bytes_out, user_agent, route, refusal) "     \
+	"VALUES " values " ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
 
 /* rl_insert_sql[k]: the statement for 2^k rows, up to RL_MAX_ROWS. */
 static const char *const rl_insert_sql[] = {
@@ -1117,6 +1117,31 @@ static void request_row_params(const struct store_request_row *w, struct db_para
 	p[10] = P_INT(w->bytes_in);
 	p[11] = P_INT(w->bytes_out);
 	p[12] = P_TEXT(w->user_agent[0] ? w->user_agent : NULL);
+	p[13] = P_TEXT(w->route[0] ? w->route : NULL);
+	p[14] = P_TEXT(w->refusal[0] ? w->refusal : NULL);
+}
+
+/*
+ * Mark in inserted[0..n) the rows of one statement that RETURNING named:
+ * all of them in the usual case (as many ids as rows), else each returned
+ * id's first row (a repeated id in rows was inserted once, by its first).
+ */
+static void mark_inserted(const struct store_request_row *rows, int n, const struct db_result *r,
+                          bool *inserted)
+{
+	if (r->nrows == n) {
+		for (int i = 0; i < n; i++)
+			inserted[i] = true;
+		return;
+	}
+	for (int j = 0; j < r->nrows; j++) {
+		const char *id = db_text(r, j, 0);
+		for (int i = 0; id && i < n; i++)
+			if (!inserted[i] && strcmp(rows[i].request_id, id) == 0) {
+				inserted[i] = true;
+				break;
+			}
+	}
 }
 
 struct insert_rows_args {
@@ -1128,6 +1153,7 @@ static int request_log_insert_fn(struct db_conn *c, void *arg)
 {
 	struct insert_rows_args *ia = arg;
 	struct db_param p[RL_MAX_ROWS * RL_COLS];
+	bool *inserted = xcalloc((size_t)ia->n + 1, sizeof *inserted);
 	int rc = STORE_OK, done = 0;
 	while (rc == STORE_OK && done < ia->n) {
 		int k = RL_KMAX; /* the largest power of two not above what is left */
@@ -1136,9 +1162,17 @@ static int request_log_insert_fn(struct db_conn *c, void *arg)
 		int rows = 1 << k;
 		for (int i = 0; i < rows; i++)
 			request_row_params(&ia->rows[done + i], p + i * RL_COLS);
-		rc = sq(c, rl_insert_sql[k], p, rows * RL_COLS, NULL);
+		struct db_result *r = NULL;
+		rc = sq(c, rl_insert_sql[k], p, rows * RL_COLS, &r);
+		if (rc == STORE_OK)
+			mark_inserted(ia->rows + done, rows, r, inserted + done);
+		db_result_free(r);
 		done += rows;
 	}
+	/* A row whose id an earlier statement inserted was returned by none: not counted. */
+	if (rc == STORE_OK)
+		rc = st_usage_record_tx(c, ia->rows, inserted, ia->n);
+	free(inserted);
 	return rc;
 }
 
@@ -1160,7 +1194,8 @@ int store_request_log_list(struct store *st, const struct request_filter *f,
 	int rc = st_read_q(
 	    st,
 	    "SELECT request_id, received_at, org_id, project_id, key_id, method, path, status, "
-	    "duration_ms, region, bytes_in, bytes_out, user_agent FROM request_log WHERE "
+	    "duration_ms, region, bytes_in, bytes_out, user_agent, route, refusal FROM request_log "
+	    "WHERE "
 	    "(? IS NULL OR org_id = ?) AND (? IS NULL OR key_id = ?) AND "
 	    "(? IS NULL OR project_id = ?) AND (? = 0 OR status = ?) AND "
 	    "(? < 0 OR received_at >= ?) AND (? < 0 OR received_at < ?) AND "
@@ -1183,6 +1218,8 @@ int store_request_log_list(struct store *st, const struct request_filter *f,
 		    .bytes_in = db_int(r, i, 10),
 		    .bytes_out = db_int(r, i, 11),
 		    .user_agent = db_text(r, i, 12),
+		    .route = db_text(r, i, 13),
+		    .refusal = db_text(r, i, 14),
 		};
 		each(ctx, &row);
 	}

@@ -237,12 +237,16 @@ struct store_request_row {
 	char region[3]; /* "" when unknown */
 	int64_t bytes_in, bytes_out;
 	char user_agent[257];
+	char route[96];   /* the route that answered (a bounded label, never the path); "" none */
+	char refusal[16]; /* why authentication refused it (store_usage.h), "" when it did not */
 };
 
 /**
  * Insert rows in one transaction (multi-row statements of up to 64 rows). A
  * row whose request_id is already stored, or repeated in rows, is skipped
  * (so a retried batch is not duplicated); any other failure fails them all.
+ * The usage rollups (store_usage.h) of the rows inserted are updated in the
+ * same transaction, and budget thresholds they cross are notified.
  */
 int store_request_log_insert(struct store *st, const struct store_request_row *rows, int n);
 
@@ -262,6 +266,7 @@ struct request_filter {
  */
 struct store_request_read {
 	const char *request_id, *org_id, *project_id, *key_id, *method, *path, *region, *user_agent;
+	const char *route, *refusal;
 	int64_t received_at, status, duration_ms, bytes_in, bytes_out;
 };
 

@@ -46,6 +46,13 @@ int st_audit_append_tx(struct db_conn *c, const struct audit_input *a);
  * audit event.
  */
 int st_event_insert_tx(struct db_conn *c, const struct audit_input *a);
+/**
+ * Add the rows with inserted[i] true to the usage rollups and notify the
+ * budget thresholds they cross, inside the caller's transaction
+ * (store_usage.c; store_request_log_insert calls it).
+ */
+int st_usage_record_tx(struct db_conn *c, const struct store_request_row *rows,
+                       const bool *inserted, int n);
 /** Bump the state version and log kind/id under it, inside the caller's transaction. */
 int st_record_change_tx(struct db_conn *c, const char *kind, const char *id);
 /**

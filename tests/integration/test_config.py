@@ -64,6 +64,7 @@ DOCUMENTED_DEFAULTS = {
     "ingest.max_body_bytes": "512000",
     "ingest.queue_events": "20000",
     "ingest.rate_limit": "0",
+    "retention.usage_days": "400",
     "geoip.database": "",
     "ingest.hash_paths": "",
     "webhooks.retry_schedule": "0s,5s,5m,30m,2h,5h,10h,10h",

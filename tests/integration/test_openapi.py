@@ -240,6 +240,9 @@ def test_every_documented_operation_validates_through_prism(prism_gw):
     call("HEAD", "/v1/requests", 200, key=k)
     call("HEAD", "/v1/events", 200, key=k)
     call("GET", "/v1/events", 400, key=k, params={"unknown": "1"})
+    call("GET", "/v1/usage", 200, key=k, params={"group_by": "status", "granularity": "minute"})
+    call("GET", "/v1/usage", 200, key=k, params={"group_by": "key", "granularity": "day"})
+    call("HEAD", "/v1/usage", 200, key=k)
 
     # Webhooks: endpoints (an organisation key with webhooks:write), publishing (root) and
     # the message records.

@@ -60,11 +60,13 @@ def test_every_request_served_leaves_exactly_one_row(make_instance, upstream):
         assert row["bytes_in"] == 10 and row["bytes_out"] == n_out
         assert row["duration_ms"] >= 0
         assert row["region"] in (None, "")
-    # Refused requests are served too: a 401 leaves a row without a key.
+    # Refused requests are served too: a 401 leaves a row naming the key the
+    # credential named (malformed here, so no organisation was looked up).
     r = gw.request("GET", "/burst/x", key=flip_last(k["key"]))
     assert r.status_code == 401
     rows = settled_rows(gw, "request_id = ?", (r.headers["X-Request-Id"],), 1)
-    assert len(rows) == 1 and rows[0]["status"] == 401 and not rows[0]["key_id"]
+    assert len(rows) == 1 and rows[0]["status"] == 401 and rows[0]["key_id"] == k["id"]
+    assert rows[0]["refusal"] == "bad_format" and not rows[0]["org_id"]
 
 
 def test_rows_hold_no_ip_body_secret_or_query(make_instance, upstream):
@@ -129,7 +131,7 @@ def test_get_requests_filters_and_paginates(make_instance, upstream):
     row = body["data"][0]
     assert set(row) == {"request_id", "received_at", "org_id", "project_id", "key_id", "method",
                         "path", "status", "duration_ms", "region", "bytes_in", "bytes_out",
-                        "user_agent"}
+                        "user_agent", "route", "refusal"}
     assert row["org_id"] == org and row["key_id"] == k1["id"] and row["method"] == "GET"
 
     body = list_requests(gw, adm["key"], "?status=404")

@@ -354,6 +354,27 @@ static void test_parse_mutations(void **state)
 	assert_true(accepted > 0);
 }
 
+/* The key id a malformed credential names, for the request log's refused attempts. */
+static void test_named_key_id(void **state)
+{
+	(void)state;
+	char id[KEYFMT_KEY_ID_LEN + 1];
+	const char *cut = "pc_live_01ARZ3NDEKTSV4RRFFQ69G5FAV.abc"; /* secret cut short */
+	assert_int_equal(keyfmt_named_key_id(cut, strlen(cut), id), 0);
+	assert_string_equal(id, "01ARZ3NDEKTSV4RRFFQ69G5FAV");
+	const char *bare = "xx_test_01ARZ3NDEKTSV4RRFFQ69G5FAV"; /* no secret at all */
+	assert_int_equal(keyfmt_named_key_id(bare, strlen(bare), id), 0);
+	assert_string_equal(id, "01ARZ3NDEKTSV4RRFFQ69G5FAV");
+	/* Not a key id: lower case, an 'U', too short, or no env tag. */
+	const char *bad[] = {"pc_live_01arz3ndektsv4rrffq69g5fav.x",
+	                     "pc_live_01ARZ3NDEKTSV4RRFFQ69G5FAU.x", "pc_live_01ARZ3.x",
+	                     "pc_prod_01ARZ3NDEKTSV4RRFFQ69G5FAV.x", ""};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(keyfmt_named_key_id(bad[i], strlen(bad[i]), id), -1);
+	/* Bounded by len: nothing past it is read. */
+	assert_int_equal(keyfmt_named_key_id(cut, 20, id), -1);
+}
+
 static void test_start(void **state)
 {
 	char out[KEYFMT_START_LEN + 1];
@@ -382,6 +403,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_rejects_malformed),
 	    cmocka_unit_test(test_parse_mutations),
 	    cmocka_unit_test(test_start),
+	    cmocka_unit_test(test_named_key_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
