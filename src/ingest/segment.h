@@ -41,8 +41,8 @@
 #define SEGMENT_UNKNOWN_TYPE        "UNKNOWN_TYPE"        /* type missing or not one of the six */
 #define SEGMENT_MESSAGE_ID_TOO_LONG "MESSAGE_ID_TOO_LONG" /* over 100 bytes */
 #define SEGMENT_INVALID_FIELD       "INVALID_FIELD"       /* a member of the wrong type or size */
-#define SEGMENT_EVENT_TOO_LARGE     "EVENT_TOO_LARGE" /* over 32 KiB once the batch context is merged \
-	                                               */
+/* over 32 KiB once the batch context is merged */
+#define SEGMENT_EVENT_TOO_LARGE "EVENT_TOO_LARGE"
 
 /** What the operator configured: both may be NULL/0. Borrowed for the call. */
 struct segment_opts {
