@@ -43,6 +43,7 @@ static const struct cli_command *const commands[] = {
     &cli_cmd_keys_list,
     &cli_cmd_kill,
     &cli_cmd_unkill,
+    &cli_cmd_incident_report,
     &cli_cmd_audit_verify,
     &cli_cmd_retention_run,
     &cli_cmd_secrets_init,

@@ -308,6 +308,7 @@ void api_routes(struct router *r)
 	projects_routes(r);
 	api_keys_routes(r);
 	audit_routes(r);
+	incidents_routes(r);
 	requests_routes(r);
 	webhooks_routes(r);
 	webhook_messages_routes(r);

@@ -36,6 +36,7 @@ void api_keys_routes(struct router *r);
 void orgs_routes(struct router *r);
 void projects_routes(struct router *r);
 void audit_routes(struct router *r);
+void incidents_routes(struct router *r);
 void requests_routes(struct router *r);
 void webhooks_routes(struct router *r);
 void webhook_messages_routes(struct router *r);

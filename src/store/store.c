@@ -344,10 +344,6 @@ static void chain_hash(const char *const fields[11], const char *prev_hash, char
 	hex_encode(d, sizeof d, out);
 }
 
-#define AUDIT_COLS                                                                                 \
-	"seq, id, at, org_id, actor_type, actor_id, action, target_type, target_id, request_id, "  \
-	"details, prev_hash, hash"
-
 /* Append an event inside the caller's transaction. */
 int st_audit_append_tx(struct db_conn *c, const struct audit_input *a)
 {
@@ -541,23 +537,9 @@ int64_t st_time_or_none(const struct db_result *r, int row, int col)
 	return db_text(r, row, col) ? db_int(r, row, col) : -1;
 }
 
-int store_audit_list(struct store *st, const struct audit_filter *f,
-                     void (*each)(void *ctx, const struct store_audit_read *ev), void *ctx)
+void st_audit_each(const struct db_result *r,
+                   void (*each)(void *ctx, const struct store_audit_read *ev), void *ctx)
 {
-	struct db_param p[] = {P_TEXT(f->org_id),   P_TEXT(f->org_id), P_INT(f->since),
-	                       P_INT(f->since),     P_INT(f->until),   P_INT(f->until),
-	                       P_TEXT(f->key_id),   P_TEXT(f->key_id), P_TEXT(f->key_id),
-	                       P_INT(f->after_seq), P_INT(f->limit)};
-	struct db_result *r = NULL;
-	int rc =
-	    st_read_q(st,
-	              "SELECT " AUDIT_COLS " FROM audit_events WHERE (? IS NULL OR org_id = ?) "
-	              "AND (? < 0 OR at >= ?) AND (? < 0 OR at < ?) "
-	              "AND (? IS NULL OR actor_id = ? OR target_id = ?) AND seq > ? "
-	              "ORDER BY seq LIMIT ?",
-	              p, 11, &r);
-	if (rc != STORE_OK)
-		return rc;
 	for (int i = 0; i < r->nrows; i++) {
 		struct store_audit_read ev = {
 		    .seq = db_int(r, i, 0),
@@ -576,6 +558,26 @@ int store_audit_list(struct store *st, const struct audit_filter *f,
 		};
 		each(ctx, &ev);
 	}
+}
+
+int store_audit_list(struct store *st, const struct audit_filter *f,
+                     void (*each)(void *ctx, const struct store_audit_read *ev), void *ctx)
+{
+	struct db_param p[] = {P_TEXT(f->org_id),   P_TEXT(f->org_id), P_INT(f->since),
+	                       P_INT(f->since),     P_INT(f->until),   P_INT(f->until),
+	                       P_TEXT(f->key_id),   P_TEXT(f->key_id), P_TEXT(f->key_id),
+	                       P_INT(f->after_seq), P_INT(f->limit)};
+	struct db_result *r = NULL;
+	int rc =
+	    st_read_q(st,
+	              "SELECT " AUDIT_COLS " FROM audit_events WHERE (? IS NULL OR org_id = ?) "
+	              "AND (? < 0 OR at >= ?) AND (? < 0 OR at < ?) "
+	              "AND (? IS NULL OR actor_id = ? OR target_id = ?) AND seq > ? "
+	              "ORDER BY seq LIMIT ?",
+	              p, 11, &r);
+	if (rc != STORE_OK)
+		return rc;
+	st_audit_each(r, each, ctx);
 	db_result_free(r);
 	return STORE_OK;
 }

@@ -53,6 +53,17 @@ int st_event_insert_tx(struct db_conn *c, const struct audit_input *a);
  */
 int st_usage_record_tx(struct db_conn *c, const struct store_request_row *rows,
                        const bool *inserted, int n);
+/**
+ * The columns of an audit event as st_audit_each reads them, in order
+ * (store.c's queries and store_incident.c's).
+ */
+#define AUDIT_COLS                                                                                 \
+	"seq, id, at, org_id, actor_type, actor_id, action, target_type, target_id, request_id, "  \
+	"details, prev_hash, hash"
+/** each(ctx, ev) for every row of r, a result of AUDIT_COLS. */
+struct store_audit_read;
+void st_audit_each(const struct db_result *r,
+                   void (*each)(void *ctx, const struct store_audit_read *ev), void *ctx);
 /** Bump the state version and log kind/id under it, inside the caller's transaction. */
 int st_record_change_tx(struct db_conn *c, const char *kind, const char *id);
 /**
