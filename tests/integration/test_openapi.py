@@ -243,6 +243,13 @@ def test_every_documented_operation_validates_through_prism(prism_gw):
     call("GET", "/v1/usage", 200, key=k, params={"group_by": "status", "granularity": "minute"})
     call("GET", "/v1/usage", 200, key=k, params={"group_by": "key", "granularity": "day"})
     call("HEAD", "/v1/usage", 200, key=k)
+    report = {"key_id": key["id"]}
+    call("GET", "/v1/incidents/report", 200, key=k, params=report)
+    call("HEAD", "/v1/incidents/report", 200, key=k, params=report)
+    call("GET", "/v1/incidents/report", 404, key=k, params={"key_id": NO_ID})
+    call("GET", "/v1/incidents/report", 400, key=k,
+         params={"key_id": key["id"], "since": "2026-02-01T00:00:00Z",
+                 "until": "2026-01-01T00:00:00Z"})
 
     # Webhooks: endpoints (an organisation key with webhooks:write), publishing (root) and
     # the message records.
