@@ -243,19 +243,27 @@ static int siblings_json(struct store *st, const struct store_key *key, int64_t 
 {
 	struct store_key *keys = NULL;
 	int n = 0;
-	int rc = store_key_list(st, key->org_id, NULL, NULL, LIMIT_SIBLINGS, &keys, &n);
+	/* The engaged switches are few: one read for all, not one per key. */
+	struct store_kill *kills = NULL;
+	int nk = 0;
+	int rc = store_kill_list(st, &kills, &nk);
+	if (rc == STORE_OK)
+		rc = store_key_list(st, key->org_id, NULL, NULL, LIMIT_SIBLINGS, &keys, &n);
 	json_t *same = json_array(), *org = json_array();
 	for (int i = 0; rc == STORE_OK && i < n; i++) {
 		if (strcmp(keys[i].id, key->id) == 0)
 			continue;
-		struct store_kill kbuf;
-		bool killed = kill_of(st, "key", keys[i].id, &kbuf, &rc) != NULL;
+		bool killed = false;
+		for (int j = 0; j < nk; j++)
+			killed |= strcmp(kills[j].scope, "key") == 0 &&
+			          strcmp(kills[j].target_id, keys[i].id) == 0;
 		json_t *o = sibling_json(&keys[i], key_status(&keys[i], killed, now));
 		bool same_project =
 		    key->project_id[0] && strcmp(keys[i].project_id, key->project_id) == 0;
 		json_array_append_new(same_project ? same : org, o);
 	}
 	free(keys);
+	free(kills);
 	json_object_set_new(report, "sibling_keys",
 	                    json_pack("{s:o, s:o, s:b}", "project", same, "organization", org,
 	                              "truncated", n == LIMIT_SIBLINGS));
