@@ -225,6 +225,11 @@ static void test_sections_read_by_key(void **state)
 	                          .set_by = "root",
 	                          .actor_type = "root",
 	                          .reason = "leaked"};
+	/* A secret scanner's report (an event on the key), and one of another key's. */
+	struct audit_input leak = audit(ORG, "api_key.leak_reported", "api_key", KEY);
+	assert_int_equal(store_audit_append(st, &leak), STORE_OK);
+	leak.target_id = SIB;
+	assert_int_equal(store_audit_append(st, &leak), STORE_OK);
 	assert_int_equal(killops_engage(st, &kr), STORE_OK);
 	json_t *r = report(st, NULL, -1, -1);
 
@@ -266,10 +271,14 @@ static void test_sections_read_by_key(void **state)
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, 1), "attempts")),
 	                 5);
 
-	/* History: created, then killed, with the actor. */
+	/* History: created, the leak report, then killed (not the other key's report). */
 	json_t *h = json_object_get(r, "history");
-	assert_int_equal(json_array_size(h), 2);
+	assert_int_equal(json_array_size(h), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 0), "action")),
+	                    "api_key.created");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 1), "action")),
+	                    "api_key.leak_reported");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 2), "action")),
 	                    "api_key.killed");
 	/* The kill's webhook message (made at the real clock) is the organisation's. */
 	json_t *rm = report(st, NULL, -1, clock_now_ms() + HOUR);
