@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from conftest import assert_problem, free_port
-from test_keys import ADMIN_SCOPES, admin, create_key, new_org, org_key
+from test_keys import admin, create_key, org_key, secret_of, with_secret
+from test_tls import cert  # noqa: F401 (the fixture)
 
 INGEST = "events:ingest"
 
@@ -536,3 +537,67 @@ def test_every_acknowledged_event_survives_kill_9(make_instance):
             break
     missing = set(acked) - stored
     assert not missing, (len(missing), sorted(missing)[:5])
+
+
+# ---- TLS, the guards, the request log ----
+
+def test_ingest_listener_serves_https_with_the_main_listeners_certificate(
+        make_instance, cert, monkeypatch):
+    """With [server] tls_cert/tls_key the ingest listener is HTTPS too (HSTS, no plain
+    HTTP), and Segment's SDK sends to it trusting the test CA."""
+    from test_tls import start_tls, tls_config
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert[0])
+    port = free_port()
+    inst = start_tls(make_instance(config=tls_config(cert) + "\n" + ingest_config(port)), cert)
+    ing = Ingest(inst, port)
+    ing.base = f"https://127.0.0.1:{port}"
+    r = ing.post("/v1/track", track(1), key=ing.key["key"], auth="basic")
+    assert r.status_code == 200, r.text
+    assert "max-age=" in r.headers["Strict-Transport-Security"]
+    with pytest.raises(requests.RequestException):
+        requests.post(f"http://127.0.0.1:{port}/v1/track", json=track(2), timeout=3)
+    p = subprocess.run(["node", SEGMENT_JS], input=json.dumps(
+        {"writeKey": ing.key["key"], "host": ing.base,
+         "events": [{"method": "track", "params": {"userId": "tls", "event": "e"}}]}),
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "NODE_EXTRA_CA_CERTS": cert[0]})
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["errors"] == [] and len(out["messageIds"]) == 1, out
+    assert {e["message_id"] for e in events(ing)["data"]} == {"msg-1", out["messageIds"][0]}
+
+
+def test_brute_force_guard_applies_on_the_ingest_listener(make_instance):
+    port = free_port()
+    inst = make_instance(config=ingest_config(port) +
+                         "\n[auth]\nfailed_attempts_max = 3\n").start()
+    ing = Ingest(inst, port)
+    # The ingest key's id with another key's (well-formed) secret: a verification that fails.
+    bad = with_secret(ing.key["key"], secret_of(ing.admin["key"]))
+    codes = [ing.post("/v1/track", {**track(1), "writeKey": bad}).status_code
+             for _ in range(6)]
+    assert codes[:3] == [401] * 3 and codes[-1] == 429, codes
+    # The address is held off for the right key too, before any bcrypt.
+    r = ing.post("/v1/track", track(1), key=ing.key["key"])
+    assert_problem(r, 429, "TOO_MANY_FAILED_ATTEMPTS")
+    assert "Retry-After" in r.headers
+    assert events(ing)["data"] == []
+
+
+def test_ingest_request_log_row_has_no_user_agent(ing):
+    r = ing.post("/v1/track", track(1), key=ing.key["key"],
+                 headers={"User-Agent": "analytics-node-next/1.0 (iPhone; device 1234)"})
+    assert r.status_code == 200
+    rid = r.headers["X-Request-Id"]
+    deadline = time.time() + 5
+    while True:
+        rows = ing.inst.request("GET", "/v1/requests", key=ing.admin["key"]).json()["data"]
+        row = [x for x in rows if x["request_id"] == rid]
+        if row or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    assert row, rows
+    assert row[0]["path"] == "/v1/track" and row[0]["key_id"] == ing.key["id"]
+    assert row[0]["project_id"] == ing.project and row[0]["status"] == 200
+    assert row[0]["user_agent"] is None
+    assert "iPhone" not in ing.inst.read_log()
