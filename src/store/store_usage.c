@@ -98,33 +98,48 @@ static int cell_cmp(const void *pa, const void *pb)
 	return (a->status > b->status) - (a->status < b->status);
 }
 
+/* Merge c into o (equal cells). */
+static void cell_merge(struct usage_cell *o, const struct usage_cell *c)
+{
+	if ((!o->carried || !o->carried[0]) && c->carried)
+		o->carried = c->carried;
+	o->requests += c->requests;
+	o->errors_4xx += c->errors_4xx;
+	o->errors_5xx += c->errors_5xx;
+	o->bytes_in += c->bytes_in;
+	o->bytes_out += c->bytes_out;
+	o->duration_ms_sum += c->duration_ms_sum;
+	o->refused += c->refused;
+	if (c->first_at < o->first_at)
+		o->first_at = c->first_at;
+	if (c->last_at > o->last_at)
+		o->last_at = c->last_at;
+}
+
+/* Merge runs of equal neighbours in place; the new count. */
+static int merge_runs(struct usage_cell *cells, int n)
+{
+	int out = 0;
+	for (int i = 1; i < n; i++) {
+		if (cell_cmp(&cells[out], &cells[i]) == 0)
+			cell_merge(&cells[out], &cells[i]);
+		else
+			cells[++out] = cells[i];
+	}
+	return out + 1;
+}
+
 int usage_fold(struct usage_cell *cells, int n)
 {
 	if (n <= 1)
 		return n;
+	/*
+	 * A batch's rows mostly come in runs from the same client: merging
+	 * neighbours first leaves qsort a few cells instead of every row.
+	 */
+	n = merge_runs(cells, n);
 	qsort(cells, (size_t)n, sizeof *cells, cell_cmp);
-	int out = 0;
-	for (int i = 1; i < n; i++) {
-		struct usage_cell *o = &cells[out], *c = &cells[i];
-		if (cell_cmp(o, c) != 0) {
-			cells[++out] = *c;
-			continue;
-		}
-		if ((!o->carried || !o->carried[0]) && c->carried)
-			o->carried = c->carried;
-		o->requests += c->requests;
-		o->errors_4xx += c->errors_4xx;
-		o->errors_5xx += c->errors_5xx;
-		o->bytes_in += c->bytes_in;
-		o->bytes_out += c->bytes_out;
-		o->duration_ms_sum += c->duration_ms_sum;
-		o->refused += c->refused;
-		if (c->first_at < o->first_at)
-			o->first_at = c->first_at;
-		if (c->last_at > o->last_at)
-			o->last_at = c->last_at;
-	}
-	return out + 1;
+	return merge_runs(cells, n);
 }
 
 /* ---------- the writer ---------- */
