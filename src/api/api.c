@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "core/ulid.h"
+#include "store/store_secrets.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -121,6 +122,25 @@ struct audit_input api_audit(struct http_request *req, const struct authn *who, 
 	    .request_id = req->request_id,
 	};
 	return a;
+}
+
+int api_seal(struct http_request *req, const struct sealed_context *ctx, const char *secret,
+             char *out, size_t cap)
+{
+	struct app *app = req->app;
+	int rc =
+	    store_secret_seal(app->store, ctx, (const uint8_t *)secret, strlen(secret), out, cap);
+	if (rc == STORE_OK)
+		return 0;
+	if (rc == STORE_ENOTFOUND)
+		http_respond_problem(
+		    req, 503, "SECRETS_NOT_INITIALIZED",
+		    "This instance has no key pair for secrets at rest; the operator "
+		    "runs `portcullis secrets init`.",
+		    NULL);
+	else
+		app_store_error(req, rc);
+	return -1;
 }
 
 void api_not_found(struct http_request *req, const char *what)
@@ -315,4 +335,5 @@ void api_routes(struct router *r)
 	events_routes(r);
 	secret_scanning_routes(r);
 	usage_routes(r);
+	capi_routes(r);
 }

@@ -40,6 +40,7 @@ void incidents_routes(struct router *r);
 void requests_routes(struct router *r);
 void webhooks_routes(struct router *r);
 void webhook_messages_routes(struct router *r);
+void capi_routes(struct router *r);
 void events_routes(struct router *r);
 /** POST /v1/secret-scanning/github (no API key: GitHub's signature). */
 void secret_scanning_routes(struct router *r);
@@ -78,6 +79,15 @@ struct audit_input api_audit(struct http_request *req, const struct authn *who, 
  */
 void api_audit_event_add(void *ctx, const struct store_audit_read *ev);
 void api_request_row_add(void *ctx, const struct store_request_read *row);
+
+struct sealed_context;
+/**
+ * Seal the secret (NUL-terminated) for ctx to the instance's current key
+ * into out (cap bytes): 0; or responds 503 SECRETS_NOT_INITIALIZED (no key
+ * pair) or the store's error and returns -1. This process never opens it.
+ */
+int api_seal(struct http_request *req, const struct sealed_context *ctx, const char *secret,
+             char *out, size_t cap);
 
 /** 404 NOT_FOUND with a message naming what. */
 void api_not_found(struct http_request *req, const char *what);

@@ -290,22 +290,11 @@ static int apply_fields(struct http_request *req, json_t *body, struct store_end
 static int new_secret(struct http_request *req, const struct store_endpoint *e, const char *column,
                       char plain[WH_SECRET_MAX + 1], char sealed[STORE_WH_SEALED_MAX + 1])
 {
-	struct app *app = req->app;
 	wh_secret_new(plain);
 	struct sealed_context ctx = {"webhook_endpoints", column, e->id, e->org_id};
-	int rc = store_secret_seal(app->store, &ctx, (const uint8_t *)plain, strlen(plain), sealed,
-	                           STORE_WH_SEALED_MAX + 1);
-	if (rc == STORE_OK)
+	if (api_seal(req, &ctx, plain, sealed, STORE_WH_SEALED_MAX + 1) == 0)
 		return 0;
 	explicit_bzero(plain, WH_SECRET_MAX + 1);
-	if (rc == STORE_ENOTFOUND)
-		http_respond_problem(
-		    req, 503, "SECRETS_NOT_INITIALIZED",
-		    "This instance has no key pair for secrets at rest; the operator "
-		    "runs `portcullis secrets init`.",
-		    NULL);
-	else
-		app_store_error(req, rc);
 	return -1;
 }
 

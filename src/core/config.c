@@ -181,6 +181,16 @@ static const struct setting config_table[] = {
     I("webhooks", "lease_s", webhooks_lease_s, "60", 2, 3600,
       "how long a worker's claim on a delivery lasts; a crashed worker's claims are taken "
       "over after it"),
+    S("capi", "base_url", capi_base_url, "https://graph.facebook.com",
+      "the Meta Graph API the Conversions API forward posts to (https; [webhooks] allow_ranges "
+      "and ca_file apply to it as to receivers)"),
+    S("capi", "api_version", capi_api_version, "v21.0",
+      "Graph API version in the forward's path: {base_url}/{api_version}/{pixel_id}/events"),
+    I("capi", "timeout_s", capi_timeout_s, "30", 1, 120,
+      "a forward that has no 2xx answer within this is a failed attempt (timeout)"),
+    S("capi", "retry_schedule", capi_retry_schedule, "0s,30s,5m,30m,2h,6h",
+      "delay before each attempt of a forwarded batch (s, m, h suffixes, +/-20% jitter); after "
+      "the last the batch is failed and its held advertising ids deleted"),
     S("mail", "url", mail_url, "",
       "SMTP server for notices: smtp://host:port (STARTTLS) or smtps://host:port (implicit "
       "TLS); empty = no mail"),

@@ -109,6 +109,12 @@ struct config {
 	int64_t webhooks_endpoint_concurrency;
 	int64_t webhooks_lease_s;
 
+	/* [capi] */
+	char *capi_base_url;
+	char *capi_api_version;
+	int64_t capi_timeout_s;
+	char *capi_retry_schedule;
+
 	/* [mail] */
 	char *mail_url;
 	char *mail_from;

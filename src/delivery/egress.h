@@ -101,4 +101,14 @@ struct egress_socket_guard {
 curl_socket_t egress_open_socket(void *clientp, curlsocktype purpose,
                                  struct curl_sockaddr *address);
 
+/**
+ * The settings every POST to a tenant- or operator-chosen https URL shares:
+ * url, https only (redirects too, never followed), no proxy, no signals,
+ * timeout_ms for the connect and the whole transfer, the egress guard g
+ * (g->allow set by the caller) on every connect, and ca_file (NULL or "":
+ * the system's CAs) in place of the system's CAs.
+ */
+void egress_curl_post(CURL *h, const char *url, long timeout_ms, const char *ca_file,
+                      struct egress_socket_guard *g);
+
 #endif

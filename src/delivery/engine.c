@@ -678,17 +678,9 @@ static int prepare_webhook(struct engine *e, struct xfer *x, int64_t now_ms)
 
 	CURL *h = take_easy(e);
 	x->easy = h;
-	long timeout_ms = (long)e->cfg->webhooks_timeout_s * 1000;
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_URL, ep->url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_PROXY, "");
-	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h, CURLOPT_POST, 1L);
+	x->guard.allow = e->allow;
+	egress_curl_post(h, ep->url, (long)e->cfg->webhooks_timeout_s * 1000,
+	                 e->cfg->webhooks_ca_file, &x->guard);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, x->c.body);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, x->headers);
@@ -696,15 +688,8 @@ static int prepare_webhook(struct engine *e, struct xfer *x, int64_t now_ms)
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
-	x->guard.allow = e->allow;
-	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, egress_open_socket);
-	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &x->guard);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
-	if (e->cfg->webhooks_ca_file[0]) { /* in place of the system's CAs */
-		curl_easy_setopt(h, CURLOPT_CAINFO, e->cfg->webhooks_ca_file);
-		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
-	}
 	return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/thread.h"
 #include "core/workpool.h"
+#include "delivery/capi.h"
 #include "delivery/egress.h"
 #include "delivery/engine.h"
 #include "delivery/mail.h"
@@ -50,6 +51,7 @@ struct worker {
 	char owner[300];
 	struct mailer *mailer;
 	struct engine *engine;
+	struct capi_forwarder *capi;
 	struct bg_thread retention;
 	struct bg_thread scan_keys;
 	struct egress_ranges *allow; /* [webhooks] allow_ranges, for the key fetch */
@@ -225,6 +227,22 @@ int delivery_config_check(const struct config *cfg, char *err, size_t cap)
 		snprintf(err, cap, "[webhooks] %s", msg);
 		return -1;
 	}
+	if (wh_schedule_parse(cfg->capi_retry_schedule, &sched, msg, sizeof msg) < 0) {
+		snprintf(err, cap, "[capi] %s", msg);
+		egress_ranges_free(allow);
+		return -1;
+	}
+	const char *why = NULL;
+	char url[EGRESS_URL_MAX + 64];
+	snprintf(url, sizeof url, "%s/%s/1/events", cfg->capi_base_url, cfg->capi_api_version);
+	if (egress_check_url(url, allow, &why) < 0 || !capi_version_ok(cfg->capi_api_version)) {
+		snprintf(err, cap,
+		         "[capi] base_url must be an https URL without userinfo and api_version "
+		         "like v21.0 (%s)",
+		         why ? why : "api_version");
+		egress_ranges_free(allow);
+		return -1;
+	}
 	const char *reason = NULL;
 	int url_rc = egress_check_url(cfg->secret_scanning_github_keys_url, allow, &reason);
 	egress_ranges_free(allow);
@@ -333,6 +351,9 @@ static int start_work(struct worker *w)
 		log_event(LOG_ERROR, "worker_failed", "error", err, NULL);
 		return -1;
 	}
+	struct capi_options co = {w->st, &w->cfg, w->owner, w->key_file};
+	if (capi_start(&co, &w->capi, err, sizeof err) < 0)
+		log_event(LOG_ERROR, "worker_failed", "error", err, NULL);
 	if (bg_thread_start(&w->retention, "wh-retention", NULL, retention_main, w) < 0)
 		log_event(LOG_ERROR, "worker_failed", "error", "cannot start the retention thread",
 		          NULL);
@@ -360,6 +381,8 @@ int worker_run(struct worker *w)
 	bg_thread_stop(&w->scan_keys);
 	engine_stop(w->engine); /* attempts in flight finish or their leases are given back */
 	w->engine = NULL;
+	capi_stop(w->capi);
+	w->capi = NULL;
 	log_event(LOG_INFO, "worker_stopped", "owner", w->owner, NULL);
 	return 0;
 }
@@ -382,6 +405,7 @@ void worker_close(struct worker *w)
 	bg_thread_stop(&w->scan_keys);
 	egress_ranges_free(w->allow);
 	engine_stop(w->engine);
+	capi_stop(w->capi);
 	workpool_destroy(w->pool);
 	w->pool = NULL;
 	mailer_free(w->mailer);

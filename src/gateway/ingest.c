@@ -14,9 +14,10 @@
  *               the request suspended; the 200 is sent after the commit, so
  *               an acknowledged event is durable; a full queue is 503
  *
- * Nothing of a request refused as a whole is stored. The advertising ids
- * are wiped here: they would be sealed for the Conversions API forward, which
- * is not built, so no project can have it enabled. The request-log row of an
+ * Nothing of a request refused as a whole is stored. An advertising id is
+ * sealed for its event row when the project has the Conversions API forward
+ * on (store_capi_adid_seal), else dropped; the plaintext is wiped here either
+ * way. The request-log row of an
  * ingest request keeps no user agent (an app's can identify a device).
  */
 #include "gateway/gateway.h"
@@ -28,6 +29,7 @@
 #include "core/ulid.h"
 #include "crypto/hash.h"
 #include "ingest/commit.h"
+#include "store/store_capi.h"
 #include "ingest/segment.h"
 #include "store/store_events.h"
 
@@ -233,8 +235,6 @@ static void submit(struct http_request *req)
 	struct store_event *evs = arena_alloc(&req->arena, sizeof *evs * (size_t)r->n_events);
 	for (int i = 0; i < r->n_events; i++) {
 		struct segment_event *e = &r->events[i];
-		/* No project has the Conversions API on (not built): nothing is held. */
-		explicit_bzero(e->adid, sizeof e->adid);
 		evs[i] = e->ev;
 		ulid_prefixed("ev", evs[i].id, sizeof evs[i].id);
 		str_copy(evs[i].org_id, sizeof evs[i].org_id, who->key.org_id, SIZE_MAX);
@@ -242,6 +242,10 @@ static void submit(struct http_request *req)
 		         SIZE_MAX);
 		str_copy(evs[i].key_id, sizeof evs[i].key_id, who->key.id, SIZE_MAX);
 		evs[i].adid_sealed[0] = '\0';
+		/* Held sealed for the row only while the project's CAPI forward is on (cached). */
+		if (e->adid[0])
+			store_capi_adid_seal(app->store, &evs[i], e->adid);
+		explicit_bzero(e->adid, sizeof e->adid);
 	}
 	http_suspend(req, answer);
 	if (ingest_commit_submit(app->ingest_commit, evs, r->n_events, committed, req) !=

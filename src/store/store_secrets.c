@@ -47,6 +47,9 @@ struct sealed_column {
 static const struct sealed_column sealed_columns[] = {
     SEALED_COLUMN("webhook_endpoints", "secret", NULL, "id", "org_id"),
     SEALED_COLUMN("webhook_endpoints", "prev_secret", "secret", "id", "org_id"),
+    SEALED_COLUMN("capi_configs", "access_token", NULL, "project_id", "org_id"),
+    SEALED_COLUMN("event_adids", "adid_sealed", NULL, "event_id",
+                  "(SELECT org_id FROM events WHERE events.id = event_adids.event_id)"),
 };
 #define N_SEALED_COLUMNS (sizeof(sealed_columns) / sizeof(sealed_columns[0]))
 

@@ -11,8 +11,9 @@
  * re-seals every sealed column to the current key; retire marks an old key
  * retired once nothing is sealed to it.
  *
- * The sealed columns are a const table in store_secrets.c (today
- * webhook_endpoints.secret and .prev_secret); each value's context is
+ * The sealed columns are a const table in store_secrets.c
+ * (webhook_endpoints.secret and .prev_secret, capi_configs.access_token,
+ * event_adids.adid_sealed); each value's context is
  * (table, column, the row's id, the row's org id), except that a previous
  * secret keeps the "secret" context it was sealed with before its rotation
  * (rewrap opens it under either and re-seals it for the one it carries).

@@ -202,6 +202,17 @@ def test_every_documented_operation_validates_through_prism(prism_gw):
     call("GET", "/v1/projects/{projectId}", 200, key=k, path_args=pid)
     call("HEAD", "/v1/projects/{projectId}", 200, key=k, path_args=pid)
     call("GET", "/v1/projects", 400, key=root)  # organisation keys only
+    call("GET", "/v1/projects/{projectId}/capi", 404, key=k, path_args=pid)
+    call("PUT", "/v1/projects/{projectId}/capi", 200, key=k, path_args=pid,
+         json={"enabled": True, "pixel_id": "777000111", "access_token": "EAABtoken",
+               "test_event_code": "TEST42"})
+    call("GET", "/v1/projects/{projectId}/capi", 200, key=k, path_args=pid)
+    call("HEAD", "/v1/projects/{projectId}/capi", 200, key=k, path_args=pid)
+    call("GET", "/v1/projects/{projectId}/capi/deliveries", 200, key=k, path_args=pid)
+    call("HEAD", "/v1/projects/{projectId}/capi/deliveries", 200, key=k, path_args=pid,
+         params={"limit": 1})
+    call("GET", "/v1/projects/{projectId}/capi/deliveries", 400, key=k, path_args=pid,
+         params={"unknown": "1"})
     key = call("POST", "/v1/api-keys", 201, key=k,
                json={"name": "ci", "env": "test", "project_id": proj["id"]}).json()
     kid = {"keyId": key["id"]}
