@@ -372,6 +372,9 @@ int store_events_purge(struct store *st, int64_t cutoff_ms, int64_t *deleted)
 	static const char *const sql[] = {
 	    "DELETE FROM events WHERE received_at < ?",
 	    "DELETE FROM event_adids WHERE received_at < ?",
+	    /* The CAPI forward's claims of those events, and its finished batch records. */
+	    "DELETE FROM capi_batch_events WHERE received_at < ?",
+	    "DELETE FROM capi_batches WHERE created_at < ? AND status <> 'pending'",
 	    NULL,
 	};
 	return purge(st, sql, cutoff_ms, deleted);

@@ -81,7 +81,11 @@ struct store_event_read {
 /** Events matching f, newest first: each(ctx, row) once per row, in order. */
 int store_events_list(struct store *st, const struct event_filter *f,
                       void (*each)(void *ctx, const struct store_event_read *row), void *ctx);
-/** Delete events received before cutoff_ms (and their held ids); *deleted gets the count. */
+/**
+ * Delete events received before cutoff_ms, their held ids and CAPI batch
+ * claims, and the finished CAPI batch records made before it; *deleted
+ * gets the count of events.
+ */
 int store_events_purge(struct store *st, int64_t cutoff_ms, int64_t *deleted);
 
 /** INGEST.md's dedupe window: a messageId seen for the project within 24 h. */

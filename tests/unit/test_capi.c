@@ -219,6 +219,7 @@ static void test_batches_split_at_1000(void **state)
 	events(fx->st, PROJ, 2500, now, 0, NULL);
 	events(fx->st, OFFP, 10, now, 5000, NULL);
 	int made = 0, sizes[4] = {0};
+	char last_id[STORE_CAPI_BATCH_ID_MAX + 1] = "";
 	for (int round = 0; round < 4; round++) {
 		assert_int_equal(store_capi_batches_make(fx->st, now + 1, now - CAPI_MAX_AGE_MS,
 		                                         STORE_CAPI_BATCH_MAX, &made),
@@ -232,6 +233,7 @@ static void test_batches_split_at_1000(void **state)
 		assert_int_equal(store_capi_batch_events(fx->st, b.id, count_one, &sizes[round]),
 		                 STORE_OK);
 		assert_int_equal(sizes[round], b.events);
+		snprintf(last_id, sizeof last_id, "%s", b.id);
 	}
 	assert_int_equal(sizes[0], 1000);
 	assert_int_equal(sizes[1], 1000);
@@ -245,6 +247,15 @@ static void test_batches_split_at_1000(void **state)
 	    0);
 	struct store_capi_batch none;
 	assert_int_equal(store_capi_claim(fx->st, "me", now + 1, 60000, &none), STORE_ENOTFOUND);
+	/* Retention: finished batches and the claims of purged events go; pending ones stay. */
+	struct store_capi_outcome done = {
+	    .status = "succeeded", .events_sent = 500, .events_received = -1, .http_status = 200};
+	assert_int_equal(store_capi_record(fx->st, last_id, "me", &done), STORE_OK);
+	int64_t deleted = 0;
+	assert_int_equal(store_events_purge(fx->st, now + 2, &deleted), STORE_OK);
+	assert_int_equal(deleted, 2510);
+	assert_int_equal(raw_int(fx->st, "SELECT COUNT(*) FROM capi_batch_events", NULL, NULL), 0);
+	assert_int_equal(raw_int(fx->st, "SELECT COUNT(*) FROM capi_batches", NULL, NULL), 2);
 }
 
 static void test_before_enabling_and_old_not_batched(void **state)
