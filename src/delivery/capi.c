@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/thread.h"
 #include "crypto/random.h"
 #include "crypto/sealed.h"
@@ -270,6 +271,46 @@ static void post(struct capi_forwarder *f, const char *url, const char *body, st
 	curl_easy_cleanup(h);
 }
 
+/* ---------- metrics ---------- */
+
+enum { M_SUCCEEDED, M_RETRIED, M_FAILED, M_EVENTS, M_COUNT };
+_Static_assert(M_COUNT == CAPI_METRIC_CELLS, "capi.h names the cell count");
+
+#define BATCHES(outcome)                                                                           \
+	METRIC_INIT_LABELS(                                                                        \
+	    "portcullis_capi_batches_total", "outcome=\"" outcome "\"",                            \
+	    "Conversions API batch attempts by outcome (retried: another attempt is "              \
+	    "scheduled; failed: given up or the project switched off).",                           \
+	    "counter")
+
+static struct metric metrics[M_COUNT] = {
+    [M_SUCCEEDED] = BATCHES("succeeded"),
+    [M_RETRIED] = BATCHES("retried"),
+    [M_FAILED] = BATCHES("failed"),
+    [M_EVENTS] = METRIC_INIT("portcullis_capi_events_forwarded_total",
+                             "Events sent in Conversions API batches that succeeded.", "counter"),
+};
+
+void capi_metrics_register(int64_t *cells)
+{
+	for (int i = 0; i < M_COUNT; i++) {
+		if (cells)
+			metric_bind(&metrics[i], &cells[i]);
+		metrics_register(&metrics[i]);
+	}
+}
+
+static void count_outcome(const struct store_capi_outcome *o)
+{
+	if (strcmp(o->status, "succeeded") == 0) {
+		metric_add(&metrics[M_SUCCEEDED], 1);
+		if (o->events_sent > 0)
+			metric_add(&metrics[M_EVENTS], o->events_sent);
+	} else {
+		metric_add(&metrics[strcmp(o->status, "pending") == 0 ? M_RETRIED : M_FAILED], 1);
+	}
+}
+
 /* Send one claimed batch and record what came of it. */
 static void forward(struct capi_forwarder *f, const struct store_capi_batch *b)
 {
@@ -336,6 +377,8 @@ static void forward(struct capi_forwarder *f, const struct store_capi_batch *b)
 record:
 	explicit_bzero(token, sizeof token);
 	rc = store_capi_record(f->st, b->id, f->owner, &o);
+	if (rc == STORE_OK)
+		count_outcome(&o);
 	char st[16], att[24];
 	snprintf(st, sizeof st, "%lld", (long long)o.http_status);
 	snprintf(att, sizeof att, "%lld", (long long)b->attempts + 1);

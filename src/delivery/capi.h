@@ -59,6 +59,15 @@ struct capi_options {
 	const char *key_file; /* [secrets] private_key_file, resolved */
 };
 
+/*
+ * The forward's /metrics series: batches ended or retried by outcome and the
+ * events sent in succeeded batches. With cells (CAPI_METRIC_CELLS of them in
+ * shared memory, after the engine's) their values live there, so serve's
+ * /metrics shows what its worker child counts (worker.c).
+ */
+#define CAPI_METRIC_CELLS 4
+void capi_metrics_register(int64_t *cells);
+
 /** Start the forward's thread. 0, or -1 with a message in err (a bad setting). */
 int capi_start(const struct capi_options *o, struct capi_forwarder **out, char *err, size_t cap);
 

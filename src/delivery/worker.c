@@ -102,6 +102,16 @@ static void scan_keys_main(struct bg_thread *t, void *arg)
 
 /* ---------- metrics shared with serve ---------- */
 
+_Static_assert((ENGINE_METRIC_CELLS + CAPI_METRIC_CELLS) * sizeof(int64_t) <= WORKER_METRICS_BYTES,
+               "the shared page holds every cell");
+
+/* The tier's series: the engine's cells, then the forward's (cells may be NULL). */
+static void register_metrics(int64_t *cells)
+{
+	engine_metrics_register(cells);
+	capi_metrics_register(cells ? cells + ENGINE_METRIC_CELLS : NULL);
+}
+
 /*
  * serve passes a memfd of WORKER_METRICS_BYTES as fd WORKER_METRICS_FD:
  * the engine's counters live there, so serve's /metrics shows them (and
@@ -119,7 +129,7 @@ static void metrics_setup(bool supervised)
 			cells = p;
 		close(WORKER_METRICS_FD);
 	}
-	engine_metrics_register(cells);
+	register_metrics(cells);
 }
 
 int worker_metrics_page(int64_t **cells)
@@ -135,7 +145,7 @@ int worker_metrics_page(int64_t **cells)
 		return -1;
 	}
 	*cells = p;
-	engine_metrics_register(*cells);
+	register_metrics(*cells);
 	return fd;
 }
 

@@ -15,6 +15,7 @@ import sqlite3
 import time
 
 import pytest
+import requests
 
 from conftest import assert_problem, free_port
 from test_ingest import INGEST, ingest_config
@@ -294,6 +295,12 @@ def test_capi_500_then_200_is_retried(make_instance, ca, graph):
     reqs = graph.requests_for(path)
     assert len(reqs) == 2
     assert json.loads(reqs[0].body) == json.loads(reqs[1].body)
+    # serve's /metrics shows what its worker child counted.
+    m = requests.get(c.inst.url("/metrics"), timeout=5).text
+    assert 'portcullis_capi_batches_total{outcome="retried"} 1\n' in m, m
+    assert 'portcullis_capi_batches_total{outcome="succeeded"} 1\n' in m
+    assert 'portcullis_capi_batches_total{outcome="failed"} 0\n' in m
+    assert "portcullis_capi_events_forwarded_total 1\n" in m
 
 
 def test_capi_disabled_project_never_forwarded(make_instance, ca, graph):
