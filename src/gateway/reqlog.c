@@ -42,12 +42,17 @@
 #define LINGER_MS          20  /* how long a partial batch waits for more rows */
 #define DROP_REPORT_MS     1000
 #define RETENTION_EVERY_MS (3600 * 1000)
+#define COMPACT_EVERY_MS   (60 * 1000)
+#define COMPACT_GRACE_MS   (2 * 60 * 1000) /* rows of an hour arrive within it */
+#define COMPACT_BUDGET_MS  2000
+#define COMPACT_YIELD_MS   20 /* between passes while behind: the writer's turn */
 #define DAY_MS             (24 * 3600 * (int64_t)1000)
 
 struct reqlog {
 	struct store *st;
 	size_t cap, batch;
 	int64_t retention_days, usage_days;
+	bool compact; /* serve's: the retention thread also compacts the usage series */
 
 	pthread_mutex_t lock;
 	pthread_cond_t drained; /* flush waiters: `done` moved */
@@ -327,29 +332,57 @@ int reqlog_usage_purge(struct store *st, int64_t usage_days, int64_t now_ms, int
 	                   "rollup row(s)");
 }
 
-/* The retention thread (lock held): a purge at start and every hour. */
+/*
+ * One compaction pass of the usage series (store_usage_compact): the hours
+ * that ended COMPACT_GRACE_MS ago, for at most COMPACT_BUDGET_MS. True when
+ * work remains (catching up after a start or an outage).
+ */
+static bool compact_usage(struct store *st)
+{
+	int hours = 0;
+	bool more = false;
+	int rc = store_usage_compact(st, clock_now_ms() - COMPACT_GRACE_MS, COMPACT_BUDGET_MS,
+	                             &hours, &more);
+	if (rc != STORE_OK)
+		log_warn("usage: compacting the series failed (store error %d); next try in a "
+		         "minute",
+		         rc);
+	else if (hours)
+		log_debug("usage: compacted %d hour(s) into the series%s", hours,
+		          more ? ", more to do" : "");
+	return more;
+}
+
+/*
+ * The retention thread (lock held): a purge at start and every hour; with
+ * the usage rollups (serve), the series compaction at start and every
+ * minute, at once again while it is behind.
+ */
 static void janitor_main(struct bg_thread *t, void *arg)
 {
 	struct reqlog *rl = arg;
+	int64_t next_purge = clock_mono_ms();
 	while (!bg_thread_stopping(t)) {
+		bool more = false;
 		pthread_mutex_unlock(&rl->lock);
-		reqlog_purge(rl->st, rl->retention_days, clock_now_ms(), NULL);
-		reqlog_usage_purge(rl->st, rl->usage_days, clock_now_ms(), NULL);
+		if (clock_mono_ms() >= next_purge) {
+			reqlog_purge(rl->st, rl->retention_days, clock_now_ms(), NULL);
+			reqlog_usage_purge(rl->st, rl->usage_days, clock_now_ms(), NULL);
+			next_purge = clock_mono_ms() + RETENTION_EVERY_MS;
+		}
+		if (rl->compact)
+			more = compact_usage(rl->st);
 		pthread_mutex_lock(&rl->lock);
-		bg_thread_wait(t, RETENTION_EVERY_MS);
+		bg_thread_wait(t, more          ? COMPACT_YIELD_MS
+		                  : rl->compact ? COMPACT_EVERY_MS
+		                                : RETENTION_EVERY_MS);
 	}
 }
 
 /* ---------- public ---------- */
 
-struct reqlog *reqlog_start(struct store *st, size_t queue_size, size_t batch_size,
-                            int64_t retention_days)
-{
-	return reqlog_start_with(st, queue_size, batch_size, retention_days, 0);
-}
-
-struct reqlog *reqlog_start_with(struct store *st, size_t queue_size, size_t batch_size,
-                                 int64_t retention_days, int64_t usage_days)
+static struct reqlog *start(struct store *st, size_t queue_size, size_t batch_size,
+                            int64_t retention_days, int64_t usage_days, bool compact)
 {
 	struct reqlog *rl = xcalloc(1, sizeof *rl);
 	rl->st = st;
@@ -359,6 +392,7 @@ struct reqlog *reqlog_start_with(struct store *st, size_t queue_size, size_t bat
 		rl->batch = INT_MAX;
 	rl->retention_days = retention_days;
 	rl->usage_days = usage_days;
+	rl->compact = compact;
 	rl->ring = xcalloc(rl->cap, sizeof *rl->ring);
 	rl->last_drop_report_ms = clock_mono_ms() - DROP_REPORT_MS;
 	pthread_mutex_init(&rl->lock, NULL);
@@ -370,10 +404,22 @@ struct reqlog *reqlog_start_with(struct store *st, size_t queue_size, size_t bat
 
 	if (bg_thread_start(&rl->writer, "reqlog-writer", &rl->lock, writer_main, rl) != 0)
 		fatal("cannot start the request-log writer");
-	if ((retention_days > 0 || usage_days > 0) &&
+	if ((retention_days > 0 || usage_days > 0 || compact) &&
 	    bg_thread_start(&rl->janitor, "reqlog-purge", &rl->lock, janitor_main, rl) != 0)
 		fatal("cannot start the request-log retention thread");
 	return rl;
+}
+
+struct reqlog *reqlog_start(struct store *st, size_t queue_size, size_t batch_size,
+                            int64_t retention_days)
+{
+	return start(st, queue_size, batch_size, retention_days, 0, false);
+}
+
+struct reqlog *reqlog_start_with(struct store *st, size_t queue_size, size_t batch_size,
+                                 int64_t retention_days, int64_t usage_days)
+{
+	return start(st, queue_size, batch_size, retention_days, usage_days, true);
 }
 
 void reqlog_submit(struct reqlog *rl, const struct store_request_row *row)

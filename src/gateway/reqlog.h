@@ -40,7 +40,8 @@ struct reqlog *reqlog_start(struct store *st, size_t queue_size, size_t batch_si
 /**
  * reqlog_start whose retention thread also purges the usage rollups
  * (store_usage.h) older than usage_days (0 or less: never), at start and
- * every hour: serve's.
+ * every hour, and compacts the closed hours into the usage series at start
+ * and every minute: serve's.
  */
 struct reqlog *reqlog_start_with(struct store *st, size_t queue_size, size_t batch_size,
                                  int64_t retention_days, int64_t usage_days);

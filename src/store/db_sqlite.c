@@ -87,13 +87,16 @@ static int sqlite_connect(const char *url, bool create, const struct db_options 
 	 * synchronous=FULL: see the top of the file. temp_store=MEMORY: statement journals stay in
 	 * memory. A multi-row INSERT inside a transaction (the request log's) needs one; on disk it
 	 * was a temporary file created, written and deleted for most batches, with more pwrite
-	 * calls than the database and its WAL.
+	 * calls than the database and its WAL. cache_size: 16 MiB of pages per connection (the
+	 * default 2 MiB made the request-log writer re-read its index pages from the file for every
+	 * batch: half its time was pread; bench/incident_load went from 11.5k to 13.2k rows/s).
 	 */
 	char *msg = NULL;
-	rc = sqlite3_exec(db,
-	                  "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "
-	                  "PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY;",
-	                  NULL, NULL, &msg);
+	rc = sqlite3_exec(
+	    db,
+	    "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "
+	    "PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384;",
+	    NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
 		snprintf(err, cap, "cannot use %s: %s", path, msg ? msg : sqlite3_errmsg(db));
 		sqlite3_free(msg);

@@ -196,6 +196,11 @@ int store_with_conn(struct store *st, int (*fn)(struct db_conn *c, void *arg), v
 	return rc;
 }
 
+bool st_is_pg(const struct db_conn *c)
+{
+	return strcmp(c->driver->dialect, "postgres") == 0;
+}
+
 void st_copy_str(char *dst, size_t cap, const char *src)
 {
 	snprintf(dst, cap, "%s", src ? src : "");

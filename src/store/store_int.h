@@ -34,6 +34,8 @@ int sq(struct db_conn *c, const char *sql, const struct db_param *p, int n, stru
  * failure once it returns; unbounded: no statement timeout (maintenance).
  */
 int st_begin_tx(struct db_conn *c, bool durable, bool unbounded);
+/** c is a PostgreSQL connection (for the few statements whose SQL differs). */
+bool st_is_pg(const struct db_conn *c);
 /** snprintf(dst, cap, "%s", src or ""). */
 void st_copy_str(char *dst, size_t cap, const char *src);
 /** Append an audit event inside the caller's transaction. */
@@ -53,6 +55,12 @@ int st_event_insert_tx(struct db_conn *c, const struct audit_input *a);
  */
 int st_usage_record_tx(struct db_conn *c, const struct store_request_row *rows,
                        const bool *inserted, int n);
+/**
+ * Mark the hours (bucket starts) that are already compacted into the usage
+ * series as to be rebuilt, inside the writer's transaction
+ * (store_usage_series.c).
+ */
+int st_usage_mark_late_tx(struct db_conn *c, const int64_t *hours, int n);
 /**
  * The columns of an audit event as st_audit_each reads them, in order
  * (store.c's queries and store_incident.c's).

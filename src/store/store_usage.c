@@ -3,8 +3,9 @@
  * (st_usage_record_tx) folds a batch's inserted rows into cells in memory
  * and upserts each cell once, in multi-row statements of up to 64 cells
  * (like the request log itself), so a batch of 512 rows from a few keys
- * costs a handful of statements, not one per row. The reader's half sums
- * cells; nothing here ever reads request_log.
+ * costs a handful of statements, not one per row. The reader's half
+ * (store_usage_series.c) compacts closed hours into per-dimension series
+ * and sums those; nothing ever reads request_log.
  */
 #include "store/store_usage.h"
 
@@ -278,6 +279,23 @@ static int upsert_cells(struct db_conn *c, const char *const sql[], int cols,
 	return rc;
 }
 
+/* The distinct hours of the hour cells (sorted by bucket first) to st_usage_mark_late_tx. */
+static int mark_late_hours(struct db_conn *c, const struct usage_cell *cells, int n)
+{
+	int64_t hours[64];
+	int nh = 0, rc = STORE_OK;
+	for (int i = 0; rc == STORE_OK && i < n; i++) {
+		if (nh && hours[nh - 1] == cells[i].bucket)
+			continue;
+		if (nh == (int)(sizeof hours / sizeof hours[0])) {
+			rc = st_usage_mark_late_tx(c, hours, nh);
+			nh = 0;
+		}
+		hours[nh++] = cells[i].bucket;
+	}
+	return rc == STORE_OK ? st_usage_mark_late_tx(c, hours, nh) : rc;
+}
+
 int st_usage_record_tx(struct db_conn *c, const struct store_request_row *rows,
                        const bool *inserted, int n)
 {
@@ -306,6 +324,8 @@ int st_usage_record_tx(struct db_conn *c, const struct store_request_row *rows,
 	nc = usage_fold(cells, nc);
 	if (rc == STORE_OK)
 		rc = upsert_cells(c, hour_sql, ROLLUP_COLS, rollup_params, cells, nc);
+	if (rc == STORE_OK)
+		rc = mark_late_hours(c, cells, nc);
 
 	/* Per key: user agents by hour (refused attempts too). */
 	for (int i = 0; i < n; i++) {
@@ -351,72 +371,6 @@ int st_usage_record_tx(struct db_conn *c, const struct store_request_row *rows,
 	return rc;
 }
 
-/* ---------- queries ---------- */
-
-static const char *const group_cols[] = {
-    [USAGE_BY_NONE] = "NULL",   [USAGE_BY_PROJECT] = "project_id", [USAGE_BY_KEY] = "key_id",
-    [USAGE_BY_ROUTE] = "route", [USAGE_BY_STATUS] = "status",      [USAGE_BY_REGION] = "region",
-};
-
-int store_usage_query(struct store *st, const struct usage_filter *f,
-                      void (*each)(void *ctx, const struct usage_point *p), void *ctx)
-{
-	/*
-	 * The statement is assembled from the constant pieces above (which
-	 * table, which column, which filters are present), never from request
-	 * data: every value is bound. One shape per combination keeps each
-	 * plan able to use the primary key (org_id, bucket) or the key index.
-	 */
-	char sql[1024];
-	struct db_param p[6];
-	int np = 0;
-	const char *table = f->granularity == USAGE_MINUTE ? "usage_minute" : "usage_hour";
-	const char *col = group_cols[f->group_by];
-	const char *bucket =
-	    f->granularity == USAGE_DAY ? "bucket - (bucket % 86400000)" : "bucket";
-	int n = snprintf(sql, sizeof sql,
-	                 "SELECT %s AS b, %s AS v, SUM(requests), SUM(errors_4xx), "
-	                 "SUM(errors_5xx), SUM(bytes_in), SUM(bytes_out), SUM(duration_ms_sum) "
-	                 "FROM %s WHERE bucket >= ? AND bucket < ?",
-	                 bucket, col, table);
-	p[np++] = P_INT(f->since);
-	p[np++] = P_INT(f->until);
-	if (f->org_id) {
-		n += snprintf(sql + n, sizeof sql - (size_t)n, " AND org_id = ?");
-		p[np++] = P_TEXT(f->org_id);
-	}
-	if (f->key_id) {
-		n += snprintf(sql + n, sizeof sql - (size_t)n, " AND key_id = ?");
-		p[np++] = P_TEXT(f->key_id);
-	}
-	if (f->project_id) {
-		n += snprintf(sql + n, sizeof sql - (size_t)n, " AND project_id = ?");
-		p[np++] = P_TEXT(f->project_id);
-	}
-	snprintf(sql + n, sizeof sql - (size_t)n, " GROUP BY b, v ORDER BY b, v LIMIT ?");
-	p[np++] = P_INT(f->limit);
-	struct db_result *r = NULL;
-	int rc = st_read_q(st, sql, p, np, &r);
-	if (rc != STORE_OK)
-		return rc;
-	for (int i = 0; i < r->nrows; i++) {
-		const char *v = db_text(r, i, 1);
-		struct usage_point pt = {
-		    .bucket = db_int(r, i, 0),
-		    .value = v && v[0] ? v : NULL,
-		    .requests = db_int(r, i, 2),
-		    .errors_4xx = db_int(r, i, 3),
-		    .errors_5xx = db_int(r, i, 4),
-		    .bytes_in = db_int(r, i, 5),
-		    .bytes_out = db_int(r, i, 6),
-		    .duration_ms_sum = db_int(r, i, 7),
-		};
-		each(ctx, &pt);
-	}
-	db_result_free(r);
-	return STORE_OK;
-}
-
 /* ---------- retention ---------- */
 
 static int purge_fn(struct db_conn *c, void *arg)
@@ -448,6 +402,8 @@ static int purge_fn(struct db_conn *c, void *arg)
 	static const char *const rest[] = {
 	    "DELETE FROM usage_key_agents WHERE bucket < ?",
 	    "DELETE FROM usage_key_seen WHERE last_seen < ?",
+	    "DELETE FROM usage_series WHERE bucket < ?",
+	    "DELETE FROM usage_dirty WHERE bucket < ?",
 	};
 	for (size_t t = 0; rc == STORE_OK && t < sizeof rest / sizeof rest[0]; t++) {
 		struct db_result *r = NULL;

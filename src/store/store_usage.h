@@ -3,8 +3,10 @@
  *
  * The request-log writer keeps them: store_request_log_insert adds the rows
  * it inserts to per-minute and per-hour cells (migrations/0007_usage.sql)
- * in the same transaction, so a query reads cells, never raw rows. A day
- * is the sum of its 24 hours (UTC). The pure helpers below (buckets, the
+ * in the same transaction, so a query reads cells, never raw rows; the
+ * retention thread compacts closed hours into per-dimension series
+ * (store_usage_compact), which hour and day queries read. A day is the sum
+ * of its 24 hours (UTC). The pure helpers below (buckets, the
  * fold of rows into cells) are what the writer uses, exposed for tests.
  */
 #ifndef PORTCULLIS_STORE_STORE_USAGE_H
@@ -12,6 +14,7 @@
 
 #include "store/store.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define USAGE_MINUTE_MS ((int64_t)60 * 1000)
@@ -74,6 +77,15 @@ struct usage_point {
 /** The points of f, by bucket then value: each(ctx, p) once per point. */
 int store_usage_query(struct store *st, const struct usage_filter *f,
                       void (*each)(void *ctx, const struct usage_point *p), void *ctx);
+
+/**
+ * Compact the hours that ended by upto_ms into the series
+ * (store_usage_series.c) and rebuild the hours that late rows changed, a
+ * few hours per transaction, for about budget_ms. *hours (may be NULL):
+ * hours built; *more (may be NULL): work remains (call again).
+ */
+int store_usage_compact(struct store *st, int64_t upto_ms, int64_t budget_ms, int *hours,
+                        bool *more);
 
 /** Delete rollups older than cutoff_ms; *deleted (may be NULL) gets the count. */
 int store_usage_purge(struct store *st, int64_t cutoff_ms, int64_t *deleted);

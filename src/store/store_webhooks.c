@@ -56,11 +56,6 @@
 /* A NUL inside the field's array: it is a bounded C string. */
 #define FIELD_OK(f) (memchr((f), 0, sizeof(f)) != NULL)
 
-static bool is_pg(const struct db_conn *c)
-{
-	return strcmp(c->driver->dialect, "postgres") == 0;
-}
-
 static const char *opt_str(const char *s)
 {
 	return s && s[0] ? s : NULL;
@@ -1091,10 +1086,10 @@ static int fanout_fn(struct db_conn *c, void *arg)
 	struct db_result *r = NULL;
 	/* PostgreSQL: another node fanning out skips the messages this one holds. */
 	int rc = sq(c,
-	            is_pg(c) ? "SELECT id, org_id, project_id, type FROM webhook_messages WHERE "
-	                       "fanned_out = 0 ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED"
-	                     : "SELECT id, org_id, project_id, type FROM webhook_messages WHERE "
-	                       "fanned_out = 0 ORDER BY id LIMIT ?",
+	            st_is_pg(c) ? "SELECT id, org_id, project_id, type FROM webhook_messages WHERE "
+	                          "fanned_out = 0 ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED"
+	                        : "SELECT id, org_id, project_id, type FROM webhook_messages WHERE "
+	                          "fanned_out = 0 ORDER BY id LIMIT ?",
 	            p, 1, &r);
 	if (rc != STORE_OK || r->nrows == 0) {
 		db_result_free(r);
@@ -1116,10 +1111,11 @@ static int fanout_fn(struct db_conn *c, void *arg)
 	struct db_param u[] = {P_TEXT(ids_json)};
 	if (rc == STORE_OK)
 		rc = sq(c,
-		        is_pg(c) ? "UPDATE webhook_messages SET fanned_out = 1 WHERE id IN (SELECT "
-		                   "jsonb_array_elements_text(CAST(? AS jsonb)))"
-		                 : "UPDATE webhook_messages SET fanned_out = 1 WHERE id IN (SELECT "
-		                   "value FROM json_each(?))",
+		        st_is_pg(c)
+		            ? "UPDATE webhook_messages SET fanned_out = 1 WHERE id IN (SELECT "
+		              "jsonb_array_elements_text(CAST(? AS jsonb)))"
+		            : "UPDATE webhook_messages SET fanned_out = 1 WHERE id IN (SELECT "
+		              "value FROM json_each(?))",
 		        u, 1, NULL);
 	if (rc == STORE_OK)
 		fa->done = r->nrows;
@@ -1251,7 +1247,7 @@ static int claim_fn(struct db_conn *c, void *arg)
 	struct claim_args *ca = arg;
 	struct db_result *r = NULL;
 	int rc;
-	if (is_pg(c)) {
+	if (st_is_pg(c)) {
 		struct db_param p[] = {P_TEXT(ca->owner),       P_INT(ca->lease_until),
 		                       P_INT(ca->lease_until),  P_INT(ca->now),
 		                       P_INT(ca->now),          P_INT(ca->now),

@@ -4,8 +4,10 @@ a refused attempt keeps the key id it named, its region, route and user
 agent and never the address; GET /v1/usage sums equal the raw request log
 for a mixed load at every granularity and grouping.
 """
+import calendar
 import collections
 import random
+import sqlite3
 import string
 import time
 import zlib
@@ -229,3 +231,89 @@ def test_retention_run_purges_rollups_past_usage_days(make_instance, upstream):
                   env={**gw.env, "ASAN_OPTIONS": "detect_leaks=0"})
     assert out.returncode == 0, out.stderr
     assert "purged 0 usage rollup row(s) older than 1 day(s)" in out.stdout
+
+
+def sql(inst, stmt, *args):
+    """One statement on the instance's store (SQLite file or PostgreSQL); its rows."""
+    if inst.store == "sqlite":
+        con = sqlite3.connect(inst.db_path, timeout=10)
+        try:
+            rows = con.execute(stmt, args).fetchall()
+            con.commit()
+            return rows
+        finally:
+            con.close()
+    import psycopg2
+    con = psycopg2.connect(inst.env["PORTCULLIS_STORE_URL"])
+    try:
+        cur = con.cursor()
+        cur.execute(stmt.replace("?", "%s"), args)
+        rows = cur.fetchall() if cur.description else []
+        con.commit()
+        return rows
+    finally:
+        con.close()
+
+
+def test_serve_compacts_closed_hours_into_the_series_and_answers_the_same(make_instance,
+                                                                          upstream):
+    """The cells of hours that have ended are compacted into the usage series by serve's
+    retention thread at start (then every minute); GET /v1/usage then reads the series
+    for those hours and answers what the cells said."""
+    gw = make_instance(config=conf(upstream)).start()
+    org, adm = admin(gw)
+    r = gw.request("POST", "/v1/projects", key=adm["key"], json={"name": "shop"})
+    assert r.status_code == 201, r.text
+    project = r.json()["id"]
+    k = org_key(gw, org, ["gateway"], project_id=project)
+    for path in ("/a", "/b", "/status/404"):
+        gw.request("GET", path, key=k["key"])
+    assert gw.request("GET", "/a", key=flip_last(k["key"])).status_code == 401
+    wait_rows(gw, adm["key"], 4, key_id=k["id"])
+    since = time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime(time.time() - 2 * 86400))
+    groups = (None, "project", "key", "route", "status", "region")
+
+    def series(granularity, **scope):
+        """The project's points by each group (the admin key's own calls are not in it)."""
+        return [usage(gw, adm["key"], since=since, granularity=granularity,
+                      **({"group_by": b} if b else {}), **scope)["data"] for b in groups]
+
+    # What the cells say, read while the hour is open (never from the series).
+    want = series("hour", project_id=project)
+    gw.stop()
+    # Three hours back (closed hours), and never compacted (as after an upgrade).
+    shift = 3 * 3600 * 1000
+    for t in ("usage_hour", "usage_minute"):
+        sql(gw, f"UPDATE {t} SET bucket = bucket - ?", shift)
+    sql(gw, "UPDATE usage_compacted SET through = 0 WHERE id = 1")
+    gw.start()
+    deadline = time.time() + 20
+    while not sql(gw, "SELECT through FROM usage_compacted WHERE id = 1")[0][0] and \
+            time.time() < deadline:
+        time.sleep(0.2)
+    through = sql(gw, "SELECT through FROM usage_compacted WHERE id = 1")[0][0]
+    assert through > (time.time() - 3 * 3600) * 1000, "serve did not compact at start"
+    assert sql(gw, "SELECT COUNT(*) FROM usage_series WHERE org_id = ?", org)[0][0] > 0
+    # The cells of those hours are no longer read: the series answer what they said.
+    sql(gw, "DELETE FROM usage_hour WHERE bucket < ?", through)
+    got = series("hour", project_id=project)
+
+    def back(points):
+        out = []
+        for p in points:
+            t = time.strptime(p["bucket"][:19], "%Y-%m-%dT%H:%M:%S")
+            out.append(dict(p, bucket=time.strftime(
+                "%Y-%m-%dT%H:%M:%S", time.gmtime(calendar.timegm(t) - shift // 1000))))
+        return out
+
+    assert [[dict(p, bucket=p["bucket"][:19]) for p in g] for g in got] == \
+        [back(g) for g in want]
+    assert sum(p["requests"] for p in got[0]) == 3  # the refusal has no project
+    for day in series("day", project_id=project):
+        assert sum(p["requests"] for p in day) == 3
+    # The whole organisation's series (its admin's calls too): the key's three are in them.
+    by_key = usage(gw, adm["key"], since=since, granularity="day", group_by="key")["data"]
+    assert sum(p["requests"] for p in by_key if p["key_id"] == k["id"]) == 3
+    by_project = usage(gw, gw.root_key, since=since, granularity="hour",
+                       group_by="project")["data"]
+    assert sum(p["requests"] for p in by_project if p["project_id"] == project) == 3
