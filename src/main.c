@@ -41,6 +41,7 @@ static const struct cli_command *const commands[] = {
     &cli_cmd_config_example,
     &cli_cmd_root_key_create,
     &cli_cmd_keys_list,
+    &cli_cmd_keys_inventory,
     &cli_cmd_kill,
     &cli_cmd_unkill,
     &cli_cmd_incident_report,

@@ -163,10 +163,17 @@ void api_store_fail(struct http_request *req, int rc, const char *what)
 
 int api_page(struct http_request *req, int *limit, const char **cursor)
 {
+	return api_page_sized(req, 50, 100, limit, cursor);
+}
+
+int api_page_sized(struct http_request *req, int def, int max, int *limit, const char **cursor)
+{
 	const char *l = http_query(req, "limit");
-	int64_t v = 50;
-	if (l && parse_int64_z(l, 1, 100, &v) < 0) {
-		http_respond_problem(req, 400, "BAD_REQUEST", "limit must be from 1 to 100.",
+	int64_t v = def;
+	if (l && parse_int64_z(l, 1, max, &v) < 0) {
+		char msg[64];
+		snprintf(msg, sizeof msg, "limit must be from 1 to %d.", max);
+		http_respond_problem(req, 400, "BAD_REQUEST", msg,
 		                     json_pack("{s:s}", "field", "limit"));
 		return -1;
 	}
@@ -326,6 +333,7 @@ void api_routes(struct router *r)
 {
 	orgs_routes(r);
 	projects_routes(r);
+	inventory_routes(r); /* before api_keys_routes: /v1/api-keys/{keyId} would take it */
 	api_keys_routes(r);
 	audit_routes(r);
 	incidents_routes(r);

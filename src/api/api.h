@@ -37,6 +37,7 @@ void orgs_routes(struct router *r);
 void projects_routes(struct router *r);
 void audit_routes(struct router *r);
 void incidents_routes(struct router *r);
+void inventory_routes(struct router *r);
 void requests_routes(struct router *r);
 void webhooks_routes(struct router *r);
 void webhook_messages_routes(struct router *r);
@@ -99,6 +100,8 @@ void api_store_fail(struct http_request *req, int rc, const char *what);
  * responds 400 and returns -1.
  */
 int api_page(struct http_request *req, int *limit, const char **cursor);
+/** api_page for a listing whose pages hold def rows unless ?limit= asks for 1 to max. */
+int api_page_sized(struct http_request *req, int def, int max, int *limit, const char **cursor);
 /** Respond 200 {"data": items, "next_cursor": next or null}. Takes items. */
 void api_respond_list(struct http_request *req, json_t *items, const char *next_cursor);
 /**

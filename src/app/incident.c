@@ -55,17 +55,6 @@ bool incident_first_seen_in(int64_t first_seen, int64_t since, int64_t until)
 
 /* ---------- building ---------- */
 
-static const char *key_status(const struct store_key *k, bool killed, int64_t now)
-{
-	if (k->revoked_at >= 0)
-		return "revoked";
-	if (killed)
-		return "killed";
-	if (k->expires_at >= 0 && k->expires_at <= now)
-		return "expired";
-	return "active";
-}
-
 static json_t *kill_json(const struct store_kill *k)
 {
 	if (!k)
@@ -257,7 +246,7 @@ static int siblings_json(struct store *st, const struct store_key *key, int64_t 
 		for (int j = 0; j < nk; j++)
 			killed |= strcmp(kills[j].scope, "key") == 0 &&
 			          strcmp(kills[j].target_id, keys[i].id) == 0;
-		json_t *o = sibling_json(&keys[i], key_status(&keys[i], killed, now));
+		json_t *o = sibling_json(&keys[i], keys_status(&keys[i], killed, now));
 		bool same_project =
 		    key->project_id[0] && strcmp(keys[i].project_id, key->project_id) == 0;
 		json_array_append_new(same_project ? same : org, o);
@@ -378,7 +367,7 @@ int incident_report(struct store *st, const struct incident_query *q, json_t **o
 	const struct store_kill *org_kill =
 	    k.org_id[0] ? kill_of(st, "organization", k.org_id, &ok, &rc) : NULL;
 	const struct store_kill *global_kill = kill_of(st, "global", "", &gk, &rc);
-	const char *status = key_status(&k, key_kill != NULL, q->now);
+	const char *status = keys_status(&k, key_kill != NULL, q->now);
 
 	json_t *r = json_object();
 	json_t *key = keys_to_json(&k, key_kill);

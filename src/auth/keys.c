@@ -171,6 +171,17 @@ out:
 	return rc;
 }
 
+const char *keys_status(const struct store_key *k, bool killed, int64_t now)
+{
+	if (k->revoked_at >= 0)
+		return "revoked";
+	if (killed)
+		return "killed";
+	if (k->expires_at >= 0 && k->expires_at <= now)
+		return "expired";
+	return "active";
+}
+
 json_t *keys_to_json(const struct store_key *k, const struct store_kill *kill)
 {
 	json_t *scopes = json_array();

@@ -43,6 +43,13 @@ int keys_rotate(struct store *st, const char *prefix, int cost, struct store_key
  */
 json_t *keys_event_data(const struct store_key *k);
 
+/**
+ * A key's status at now (ms): "revoked", "killed" (killed: a kill switch
+ * covers it, the key's own, its organisation's or the global one, as the
+ * caller decides), "expired" or "active", the first that holds.
+ */
+const char *keys_status(const struct store_key *k, bool killed, int64_t now);
+
 /** The docs/contract.md key object for a row and its kill switch (may be NULL). */
 json_t *keys_to_json(const struct store_key *k, const struct store_kill *kill);
 

@@ -43,12 +43,7 @@ static int cli_keys_list(const struct cli_args *a)
 		for (int i = 0; i < n; i++) {
 			struct store_kill kill;
 			bool killed = store_kill_get(o.st, "key", keys[i].id, &kill) == STORE_OK;
-			const char *state =
-			    keys[i].revoked_at >= 0 ? "revoked"
-			    : killed                ? "killed"
-			    : (keys[i].expires_at >= 0 && keys[i].expires_at <= clock_now_ms())
-			        ? "expired"
-			        : "active";
+			const char *state = keys_status(&keys[i], killed, clock_now_ms());
 			printf("%-26s  %-4s  %-12s  %-8s  %s\n", keys[i].id, keys[i].env,
 			       keys[i].start, state, keys[i].name);
 		}
