@@ -242,6 +242,12 @@ def test_every_documented_operation_validates_through_prism(prism_gw):
     call("DELETE", "/v1/api-keys/{keyId}", 200, key=k, path_args=kid)
     call("POST", "/v1/api-keys/{keyId}/rotate", 409, key=k, path_args=kid, json={})
     call("GET", "/v1/api-keys/{keyId}", 401, key=rotated["key"], path_args=kid)  # REVOKED
+    # The key inventory: the organisation key's own, an operator key names the organisation.
+    call("GET", "/v1/api-keys/inventory", 200, key=k, params={"limit": 1000})
+    call("HEAD", "/v1/api-keys/inventory", 200, key=k)
+    call("GET", "/v1/api-keys/inventory", 200, key=root, params={"org_id": org["id"], "limit": 1})
+    call("GET", "/v1/api-keys/inventory", 400, key=root)
+    call("GET", "/v1/api-keys/inventory", 404, key=root, params={"org_id": NO_ID})
 
     # Records.
     call("GET", "/v1/audit-events", 200, key=k, params={"since": "2026-01-01T00:00:00Z"})
