@@ -134,6 +134,9 @@ def test_statuses_flags_counts_and_last_region(make_instance):
                          i[used["id"]]["last_used_at"] is not None, org_id=org)
     u = inv[used["id"]]
     assert (u["requests_24h"], u["requests_30d"]) == (5, 12)
+    # From the rollups, not the raw rows: the counts outlive the request log.
+    db_exec(gw, "DELETE FROM request_log")
+    assert inventory(gw, gw.root_key, org_id=org)[used["id"]]["requests_30d"] == 12
     assert u["last_region"] == "NL"
     assert u["status"] == "active" and u["killed_by"] is None and u["flags"] == []
     assert u["project_id"] == project and u["env"] == "live" and u["scopes"] == ["gateway"]
