@@ -7,6 +7,7 @@
 #include "core/clock.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,9 +122,17 @@ static bool put_unit(struct strbuf *out, const void *p, size_t n)
 	return true;
 }
 
-/* The one escaper behind json_put_string and json_put_string_lossy. */
-static int put_string(struct strbuf *out, const char *s, bool lossy)
+/*
+ * How put_string writes what is not printable ASCII: as \uXXXX (ENSURE_ASCII),
+ * as \uXXXX with each invalid byte as \uFFFD (LOSSY, logs: DEL escaped too),
+ * or as the UTF-8 itself (UTF8, jansson's dump without JSON_ENSURE_ASCII).
+ */
+enum str_mode { STR_ASCII, STR_LOSSY, STR_UTF8 };
+
+/* The one escaper behind json_put_string, json_put_string_lossy and json_put_value. */
+static int put_string(struct strbuf *out, const char *s, enum str_mode mode)
 {
+	bool lossy = mode == STR_LOSSY;
 	const unsigned char *p = (const unsigned char *)s;
 	size_t start = out->len;
 	bool overflow = out->overflow;
@@ -160,6 +169,12 @@ static int put_string(struct strbuf *out, const char *s, bool lossy)
 		if (!n) { /* one byte that starts no valid sequence */
 			n = 1;
 			cp = 0xFFFD;
+		}
+		if (mode == STR_UTF8 && cp >= 0x80) {
+			if (!put_unit(out, p, n))
+				break;
+			p += n;
+			continue;
 		}
 		char e[12];
 		size_t elen = 2;
@@ -204,10 +219,83 @@ static int put_string(struct strbuf *out, const char *s, bool lossy)
 
 int json_put_string(struct strbuf *out, const char *s)
 {
-	return put_string(out, s, false);
+	return put_string(out, s, STR_ASCII);
 }
 
 void json_put_string_lossy(struct strbuf *out, const char *s)
 {
-	(void)put_string(out, s, true);
+	(void)put_string(out, s, STR_LOSSY);
+}
+
+/*
+ * A real as the shortest of %.15g, %.16g and %.17g that reads back as the
+ * same double, with ".0" when that looks like an integer (as jansson keeps
+ * a real a real). jansson's own %.17g writes 129.95 as 129.94999999999999.
+ */
+static void put_real(struct strbuf *out, double d)
+{
+	char buf[40];
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, sizeof buf, "%.*g", prec, d);
+		if (prec == 17 || strtod(buf, NULL) == d)
+			break;
+	}
+	strbuf_puts(out, buf);
+	if (!strpbrk(buf, ".eEn")) /* n: inf and nan, which jansson never holds */
+		strbuf_puts(out, ".0");
+}
+
+static void put_value(struct strbuf *out, const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		strbuf_put(out, "{", 1);
+		bool first = true;
+		/* Insertion order, as json_dumpb without JSON_SORT_KEYS. */
+		for (void *it = json_object_iter((json_t *)v); it && !out->overflow;
+		     it = json_object_iter_next((json_t *)v, it)) {
+			if (!first)
+				strbuf_put(out, ",", 1);
+			first = false;
+			(void)put_string(out, json_object_iter_key(it), STR_UTF8);
+			strbuf_put(out, ":", 1);
+			put_value(out, json_object_iter_value(it));
+		}
+		strbuf_put(out, "}", 1);
+		return;
+	}
+	case JSON_ARRAY:
+		strbuf_put(out, "[", 1);
+		for (size_t i = 0; i < json_array_size(v) && !out->overflow; i++) {
+			if (i)
+				strbuf_put(out, ",", 1);
+			put_value(out, json_array_get(v, i));
+		}
+		strbuf_put(out, "]", 1);
+		return;
+	case JSON_STRING:
+		(void)put_string(out, json_string_value(v), STR_UTF8);
+		return;
+	case JSON_INTEGER:
+		strbuf_put_i64(out, (int64_t)json_integer_value(v));
+		return;
+	case JSON_REAL:
+		put_real(out, json_real_value(v));
+		return;
+	case JSON_TRUE:
+		strbuf_puts(out, "true");
+		return;
+	case JSON_FALSE:
+		strbuf_puts(out, "false");
+		return;
+	case JSON_NULL:
+		strbuf_puts(out, "null");
+		return;
+	}
+}
+
+int json_put_value(struct strbuf *out, const json_t *v)
+{
+	put_value(out, v);
+	return out->overflow ? -1 : 0;
 }

@@ -52,4 +52,15 @@ int json_put_string(struct strbuf *out, const char *s);
  */
 void json_put_string_lossy(struct strbuf *out, const char *s);
 
+/**
+ * Append v's compact JSON to out, as json_dumpb(v, JSON_COMPACT) writes it
+ * (members in insertion order, UTF-8 kept, the same escapes) but for reals,
+ * written as the shortest text that reads back as the same double (129.95,
+ * where jansson writes 129.94999999999999), and without jansson's per-value
+ * loop check (v comes from json_loadb: it holds no cycle). For the strings
+ * of a parsed document (valid UTF-8, no NUL). Returns 0, or -1 when out
+ * overflowed (its text is then cut anywhere).
+ */
+int json_put_value(struct strbuf *out, const json_t *v);
+
 #endif

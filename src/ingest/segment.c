@@ -378,7 +378,7 @@ static json_t *merge_context(json_t *ev, json_t *batch_ctx)
 
 static void treat_event(const struct segment_opts *o, json_t *ev, int index, const char *fixed_type,
                         json_t *batch_ctx, int64_t batch_sent, int64_t now_ms, const char *conn_ip,
-                        char scratch[SEGMENT_EVENT_MAX], struct segment_result *r)
+                        char scratch[SEGMENT_EVENT_MAX + 1], struct segment_result *r)
 {
 	struct one e = {.r = r, .index = index};
 	struct segment_event *se = &r->events[r->n_events];
@@ -402,19 +402,22 @@ static void treat_event(const struct segment_opts *o, json_t *ev, int index, con
 		}
 	if (resolve_ip(&e, o, context, conn_ip, out) || take_adid(&e, context, adid))
 		goto wipe;
-	/* One dump, into the call's scratch buffer: past its end is too large. */
-	size_t n = json_dumpb(ev, scratch, SEGMENT_EVENT_MAX, JSON_COMPACT);
-	if (n == 0)
-		fatal("json_dumpb failed");
-	if (n > SEGMENT_EVENT_MAX) {
+	/*
+	 * One dump, into the call's scratch buffer: past its end is too large.
+	 * Ours, not json_dumpb: jansson's loop check formats a key per object
+	 * and array, and its %.17g stores 129.95 as 129.94999999999999.
+	 */
+	struct strbuf sb;
+	strbuf_init(&sb, scratch, SEGMENT_EVENT_MAX + 1);
+	if (json_put_value(&sb, ev) < 0) {
 		reject(&e, SEGMENT_EVENT_TOO_LARGE,
 		       "the event is over %d bytes once the batch context is merged in",
 		       SEGMENT_EVENT_MAX);
 		goto wipe;
 	}
+	size_t n = sb.len;
 	char *body = xmalloc(n + 1);
-	memcpy(body, scratch, n);
-	body[n] = '\0';
+	memcpy(body, scratch, n + 1);
 	se->body_buf = body;
 	out->body = body;
 	out->body_len = n;
@@ -570,7 +573,7 @@ int segment_parse(const struct segment_opts *o, const char *endpoint, const char
 	size_t n = batch ? json_array_size(events) : 1;
 	out->events = xcalloc(n ? n : 1, sizeof *out->events);
 	out->rejects = xcalloc(n ? n : 1, sizeof *out->rejects);
-	scratch = xmalloc(SEGMENT_EVENT_MAX);
+	scratch = xmalloc(SEGMENT_EVENT_MAX + 1);
 	for (size_t i = 0; i < n; i++)
 		treat_event(o, batch ? json_array_get(events, i) : root, (int)i, fixed_type,
 		            batch_ctx, batch_sent, now_ms, conn_ip, scratch, out);

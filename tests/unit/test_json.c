@@ -8,6 +8,8 @@
  * form for log lines (json_put_string_lossy): every byte value, overlong
  * forms, surrogates and cut-short sequences become \uFFFD (one per byte),
  * the output always parses, and a too-small buffer cuts between escapes.
+ * And json_put_value (the stored SDK event bodies): jansson's compact dump
+ * byte for byte without reals, reals as the shortest text that reads back.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -304,6 +306,101 @@ static void test_verify_body(void **state)
 
 /* json_arena_begin/end: jansson's values come from the arena, its frees are nothing until the
  * end releases the arena; before and after, jansson allocates and frees as usual. */
+/* json_put_value's text for the document doc (parsed by jansson), into a cap-byte buffer. */
+static int put_doc(const char *doc, char *out, size_t cap, json_t **parsed)
+{
+	json_error_t err;
+	json_t *v = json_loads(doc, JSON_DECODE_ANY, &err);
+	if (!v)
+		fail_msg("bad test document %s: %s", doc, err.text);
+	struct strbuf sb;
+	strbuf_init(&sb, out, cap);
+	int rc = json_put_value(&sb, v);
+	*parsed = v;
+	return rc;
+}
+
+/* Without reals json_put_value writes what json_dumpb(JSON_COMPACT) writes, byte for byte. */
+static void test_put_value_as_jansson(void **state)
+{
+	(void)state;
+	static const char *const docs[] = {
+	    "{}",
+	    "[]",
+	    "{\"a\":1}",
+	    "[1,-2,9223372036854775807,-9223372036854775808]",
+	    "{\"z\":1,\"a\":{\"y\":[true,false,null],\"b\":\"\"}}",
+	    "{\"s\":\"caf\\u00e9 \\u00fc\\u4e2d\\ud83d\\ude00 raw: \xc3\xa9\"}",
+	    "{\"ctl\":\"a\\u0001b\\u001fc\\n\\t\\r\\b\\f\\\"\\\\/d\\u007f\"}",
+	    "{\"k\\\"ey\\u0002\":[[],[{}],{\"x\":[[[]]]}]}",
+	    "\"top-level string\"",
+	    "17",
+	    "null",
+	    "{\"type\":\"track\",\"event\":\"Order Completed\",\"properties\":{\"products\":"
+	    "[{\"sku\":\"A-1\",\"qty\":2}]},\"context\":{\"traits\":{\"email_sha256\":\"ab\"}}}",
+	};
+	for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+		char out[1024];
+		json_t *v = NULL;
+		assert_int_equal(put_doc(docs[i], out, sizeof out, &v), 0);
+		char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		assert_non_null(want);
+		assert_string_equal(out, want);
+		free(want);
+		json_decref(v);
+	}
+}
+
+/* Reals: the shortest text that reads back as the same double, and always a real. */
+static void test_put_value_reals(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"129.95", "129.95"},
+	    {"0.1", "0.1"},
+	    {"5.0", "5.0"},
+	    {"-0.0", "-0.0"},
+	    {"1e300", "1e+300"},
+	    {"2.5e-8", "2.5e-08"},
+	    {"0.30000000000000004", "0.30000000000000004"},
+	    {"3.141592653589793", "3.141592653589793"},
+	    {"123456789012345678.0", "1.2345678901234568e+17"},
+	    {"[1.5,2]", "[1.5,2]"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char out[128];
+		json_t *v = NULL;
+		assert_int_equal(put_doc(cases[i].in, out, sizeof out, &v), 0);
+		assert_string_equal(out, cases[i].out);
+		/* It reads back as the same value. */
+		json_t *back = json_loads(out, JSON_DECODE_ANY, NULL);
+		assert_non_null(back);
+		assert_true(json_equal(v, back));
+		json_decref(back);
+		json_decref(v);
+	}
+}
+
+/* A document that does not fit is refused (-1), whatever the cut. */
+static void test_put_value_overflow(void **state)
+{
+	(void)state;
+	const char *doc = "{\"a\":\"0123456789\",\"b\":[1,2,3],\"c\":\"\\u00e9\\u00e9\"}";
+	char want[256];
+	json_t *v = NULL;
+	assert_int_equal(put_doc(doc, want, sizeof want, &v), 0);
+	size_t n = strlen(want);
+	for (size_t cap = 1; cap <= n + 1; cap++) {
+		char out[256];
+		struct strbuf sb;
+		strbuf_init(&sb, out, cap);
+		assert_int_equal(json_put_value(&sb, v), cap == n + 1 ? 0 : -1);
+	}
+	json_decref(v);
+}
+
 static void test_arena_scopes_jansson_allocations(void **state)
 {
 	(void)state;
@@ -345,6 +442,9 @@ int main(void)
 	    cmocka_unit_test(test_lossy_invalid_sequences),
 	    cmocka_unit_test(test_cut_between_escapes),
 	    cmocka_unit_test(test_arena_scopes_jansson_allocations),
+	    cmocka_unit_test(test_put_value_as_jansson),
+	    cmocka_unit_test(test_put_value_reals),
+	    cmocka_unit_test(test_put_value_overflow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
