@@ -367,6 +367,16 @@ static void put_value(struct buf *b, json_t *data, const char *key)
 	}
 }
 
+/* An integer value from the event; "-" when absent. */
+static void put_int(struct buf *b, json_t *data, const char *key)
+{
+	json_t *v = json_object_get(data, key);
+	if (json_is_integer(v))
+		buf_printf(b, "%lld", (long long)json_integer_value(v));
+	else
+		buf_append_str(b, "-");
+}
+
 /* "https://host/..." -> "host" (a URL's path or query may carry a token). */
 static void put_host(struct buf *b, json_t *data)
 {
@@ -390,7 +400,7 @@ struct notice {
 	const char *type;
 	const char *subject;
 	const char *what; /* "What happened" line prefix */
-	int kind;         /* 0 key, 1 org, 2 global, 3 endpoint, 4 leaked key */
+	int kind;         /* 0 key, 1 org, 2 global, 3 endpoint, 4 leaked key, 5 budget */
 	const char *todo;
 };
 
@@ -423,8 +433,10 @@ static const struct notice notices[] = {
      "No more messages are sent to it. Fix the receiver, enable the endpoint again (PATCH "
      "disabled=false) and recover the failed messages (POST .../recover)."},
     {"usage.budget_threshold", "Portcullis: a usage budget threshold was reached",
-     "A usage budget threshold was reached", 1,
-     "Review your usage; requests may be limited when the budget is used up."},
+     "A project's usage reached a threshold of its monthly budget", 5,
+     "Review the project's usage (GET /v1/usage?project_id=...&group_by=key) and find out what "
+     "sends the requests. A budget never stops traffic: raise it (PATCH /v1/projects/{id}) if "
+     "the usage is expected, or kill or rotate the key that should not be used."},
     {"api_key.leak_reported", "Portcullis: an API key was found in public",
      "A secret scanner reported one of your API keys in a public place", 4,
      "Treat the key as compromised. If it was killed, create a replacement key, update the "
@@ -494,6 +506,19 @@ int mail_notice_render(const char *type, const char *body, char **subject, char 
 		put_value(&b, data, "failing_since");
 		buf_append_str(&b, "\n");
 	}
+	if (n->kind == 5) {
+		buf_append_str(&b, "Project:      ");
+		put_value(&b, data, "project_id");
+		buf_append_str(&b, "\nMonth:        ");
+		put_value(&b, data, "month");
+		buf_append_str(&b, " (UTC)\nThreshold:    ");
+		put_int(&b, data, "threshold");
+		buf_append_str(&b, "% of ");
+		put_int(&b, data, "requests_per_month");
+		buf_append_str(&b, " requests a month\nRequests:     ");
+		put_int(&b, data, "requests");
+		buf_append_str(&b, " so far this month\n");
+	}
 	if (n->kind != 2 && json_object_get(data, "org_id")) {
 		buf_append_str(&b, "Organization: ");
 		put_value(&b, data, "org_id");
@@ -504,14 +529,16 @@ int mail_notice_render(const char *type, const char *body, char **subject, char 
 		put_value(&b, data, "at");
 	else
 		put_value(&b, root, "timestamp");
-	if (n->kind != 3 && n->kind != 4) {
+	if (n->kind != 3 && n->kind != 4 && n->kind != 5) {
 		buf_append_str(&b, "\nScope:        ");
 		put_value(&b, data, "scope");
 		buf_append_str(&b, "\nRequest id:   ");
 		put_value(&b, data, "request_id");
 	}
-	buf_append_str(&b, "\nReason:       ");
-	put_value(&b, data, "reason");
+	if (n->kind != 5) {
+		buf_append_str(&b, "\nReason:       ");
+		put_value(&b, data, "reason");
+	}
 	buf_printf(&b, "\n\nWhat to do: %s\n\n-- \nPortcullis notices (event %s)\n", n->todo,
 	           n->type);
 	json_decref(root);

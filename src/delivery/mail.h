@@ -7,8 +7,8 @@
  * caller with a thread to spare, such as magic-link login), and
  * mail_job_new() gives an easy handle the delivery engine adds to its curl
  * multi. mail_notice_render() writes the text of a notice (a kill engaged
- * or lifted, an endpoint failing or disabled) from its webhook message
- * body; it never holds a key, a secret or a hash.
+ * or lifted, an endpoint failing or disabled, a budget threshold reached)
+ * from its webhook message body; it never holds a key, a secret or a hash.
  */
 #ifndef PORTCULLIS_DELIVERY_MAIL_H
 #define PORTCULLIS_DELIVERY_MAIL_H

@@ -62,6 +62,14 @@ int st_usage_record_tx(struct db_conn *c, const struct store_request_row *rows,
  */
 int st_usage_mark_late_tx(struct db_conn *c, const int64_t *hours, int n);
 /**
+ * Add the counted rows (a project, no refusal) with inserted[i] true to
+ * their project's month (usage_month) and notify the budget thresholds
+ * they cross, inside the caller's transaction (store_budgets.c;
+ * st_usage_record_tx calls it).
+ */
+int st_budget_record_tx(struct db_conn *c, const struct store_request_row *rows,
+                        const bool *inserted, int n);
+/**
  * The columns of an audit event as st_audit_each reads them, in order
  * (store.c's queries and store_incident.c's).
  */

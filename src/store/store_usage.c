@@ -368,6 +368,9 @@ int st_usage_record_tx(struct db_conn *c, const struct store_request_row *rows,
 		rc = upsert_cells(c, seen_sql, SEEN_COLS, seen_params, keyed, nk);
 	free(cells);
 	free(keyed);
+	/* Per project and month: the budget's count and its notices. */
+	if (rc == STORE_OK)
+		rc = st_budget_record_tx(c, rows, inserted, n);
 	return rc;
 }
 

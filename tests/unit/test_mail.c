@@ -117,7 +117,8 @@ static void test_every_mailed_type_renders_and_others_do_not(void **state)
 		char *subject = NULL, *text = NULL;
 		assert_int_equal(mail_notice_render(types[i], killed_body, &subject, &text), 0);
 		assert_non_null(strstr(text, "What to do: "));
-		assert_non_null(strstr(text, "Reason:       leaked on a paste site"));
+		if (strcmp(types[i], "usage.budget_threshold") != 0) /* no reason: a count */
+			assert_non_null(strstr(text, "Reason:       leaked on a paste site"));
 		assert_null(strstr(text, "TOPSECRET"));
 		free(subject);
 		free(text);
@@ -147,6 +148,30 @@ static void test_leak_notice_names_the_key_where_it_was_found_and_the_action(voi
 	                             "reported by github)"));
 	assert_non_null(strstr(text, "Action taken: kill"));
 	assert_non_null(strstr(text, "revoke the exposed key"));
+	free(subject);
+	free(text);
+}
+
+static void test_budget_notice_names_the_project_month_threshold_and_count(void **state)
+{
+	(void)state;
+	static const char body[] =
+	    "{\"type\":\"usage.budget_threshold\",\"timestamp\":\"2026-12-02T10:00:00.000Z\","
+	    "\"data\":{\"project_id\":\"01JPRJ0000000000000000000A\",\"org_id\":"
+	    "\"01JORG0000000000000000000A\",\"month\":\"2026-12\",\"threshold\":80,"
+	    "\"requests_per_month\":1000000,\"requests\":800003,\"at\":"
+	    "\"2026-12-02T10:00:00.000Z\"}}";
+	char *subject = NULL, *text = NULL;
+	assert_int_equal(mail_notice_render("usage.budget_threshold", body, &subject, &text), 0);
+	assert_string_equal(subject, "Portcullis: a usage budget threshold was reached");
+	assert_non_null(strstr(text, "Project:      01JPRJ0000000000000000000A\n"));
+	assert_non_null(strstr(text, "Month:        2026-12 (UTC)\n"));
+	assert_non_null(strstr(text, "Threshold:    80% of 1000000 requests a month\n"));
+	assert_non_null(strstr(text, "Requests:     800003 so far this month\n"));
+	assert_non_null(strstr(text, "Organization: 01JORG0000000000000000000A\n"));
+	assert_non_null(strstr(text, "When:         2026-12-02T10:00:00.000Z"));
+	assert_null(strstr(text, "Reason:"));
+	assert_null(strstr(text, "Scope:"));
 	free(subject);
 	free(text);
 }
@@ -220,6 +245,7 @@ int main(void)
 	    cmocka_unit_test(test_kill_notice_says_what_when_scope_reason_request_and_what_to_do),
 	    cmocka_unit_test(test_every_mailed_type_renders_and_others_do_not),
 	    cmocka_unit_test(test_leak_notice_names_the_key_where_it_was_found_and_the_action),
+	    cmocka_unit_test(test_budget_notice_names_the_project_month_threshold_and_count),
 	    cmocka_unit_test(test_endpoint_notice_shows_the_host_not_the_path_or_query),
 	    cmocka_unit_test(test_mailer_from_config),
 	};
