@@ -261,6 +261,27 @@ int st_budget_record_tx(struct db_conn *c, const struct store_request_row *rows,
 	return rc;
 }
 
+int st_budget_purge_tx(struct db_conn *c, int64_t cutoff_ms, int64_t *deleted)
+{
+	/* A month goes once all of it is older than the cutoff. */
+	char month[8];
+	usage_month(cutoff_ms, month);
+	struct db_param p[] = {P_TEXT(month)};
+	static const char *const sql[] = {
+	    "DELETE FROM usage_month WHERE month < ?",
+	    "DELETE FROM budget_notices WHERE month < ?",
+	};
+	int rc = STORE_OK;
+	for (size_t i = 0; rc == STORE_OK && i < sizeof sql / sizeof sql[0]; i++) {
+		struct db_result *r = NULL;
+		rc = sq(c, sql[i], p, 1, &r);
+		if (rc == STORE_OK)
+			*deleted += r->changes;
+		db_result_free(r);
+	}
+	return rc;
+}
+
 /* ---------- the API's half ---------- */
 
 int store_budget_get(struct store *st, const char *project_id, struct store_budget *out)

@@ -70,6 +70,12 @@ int st_usage_mark_late_tx(struct db_conn *c, const int64_t *hours, int n);
 int st_budget_record_tx(struct db_conn *c, const struct store_request_row *rows,
                         const bool *inserted, int n);
 /**
+ * Delete the months (usage_month, budget_notices) that ended before the
+ * calendar month of cutoff_ms, adding the rows deleted to *deleted, inside
+ * the caller's transaction (store_usage_purge calls it).
+ */
+int st_budget_purge_tx(struct db_conn *c, int64_t cutoff_ms, int64_t *deleted);
+/**
  * The columns of an audit event as st_audit_each reads them, in order
  * (store.c's queries and store_incident.c's).
  */

@@ -415,6 +415,8 @@ static int purge_fn(struct db_conn *c, void *arg)
 			deleted += r->changes;
 		db_result_free(r);
 	}
+	if (rc == STORE_OK)
+		rc = st_budget_purge_tx(c, cutoff, &deleted);
 	io[1] = deleted;
 	return rc;
 }

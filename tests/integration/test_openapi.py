@@ -201,6 +201,14 @@ def test_every_documented_operation_validates_through_prism(prism_gw):
     call("HEAD", "/v1/projects", 200, key=k, params={"limit": 1})
     call("GET", "/v1/projects/{projectId}", 200, key=k, path_args=pid)
     call("HEAD", "/v1/projects/{projectId}", 200, key=k, path_args=pid)
+    call("PATCH", "/v1/projects/{projectId}", 200, key=k, path_args=pid,
+         json={"budget": {"requests_per_month": 1000, "notify_at": [50, 100]}})
+    call("GET", "/v1/projects/{projectId}", 200, key=k, path_args=pid)
+    call("PATCH", "/v1/projects/{projectId}", 400, key=k, path_args=pid,
+         json={"budget": {"requests_per_month": 10, "notify_at": [100, 50]}})
+    call("PATCH", "/v1/projects/{projectId}", 200, key=k, path_args=pid, json={"budget": None})
+    call("PATCH", "/v1/projects/{projectId}", 404, key=k, path_args={"projectId": NO_ID},
+         json={"budget": None})
     call("GET", "/v1/projects", 400, key=root)  # organisation keys only
     call("GET", "/v1/projects/{projectId}/capi", 404, key=k, path_args=pid)
     call("PUT", "/v1/projects/{projectId}/capi", 200, key=k, path_args=pid,
@@ -348,12 +356,13 @@ def test_413_on_every_body_taking_operation_validates_through_prism(make_instanc
     prism = Prism(gw.base)
     try:
         call = Driver(gw, prism, spec_json())
-        ids = {"orgId": NO_ID, "keyId": NO_ID, "endpointId": "ep_" + NO_ID,
+        ids = {"orgId": NO_ID, "keyId": NO_ID, "projectId": NO_ID, "endpointId": "ep_" + NO_ID,
                "messageId": "msg_" + NO_ID}
         bodies = {"/v1/orgs": {"name": "Acme"}, "/v1/orgs/{orgId}": {"name": "Acme"},
                   "/v1/orgs/{orgId}/api-keys": {"name": "admin"},
                   "/v1/orgs/{orgId}/kill": {"reason": "drill"},
                   "/v1/kill-switch": {"reason": "drill"}, "/v1/projects": {"name": "Mobile"},
+                  "/v1/projects/{projectId}": {"budget": None},
                   "/v1/api-keys": {"name": "ci"}, "/v1/api-keys/{keyId}/kill": {"reason": "x1"},
                   "/v1/api-keys/{keyId}/rotate": {"grace_seconds": 60},
                   "/v1/webhook-endpoints": {"url": "https://h.example/"},

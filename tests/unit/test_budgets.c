@@ -7,7 +7,7 @@
  * per month (one budget_notices row, one audit event, one outbox message)
  * whatever the batches, only the project's authenticated rows counted, a
  * month boundary inside one batch, a budget set above or below the month's
- * count, removal.
+ * count, removal, the purge of months older than the usage retention.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -329,10 +329,34 @@ static void test_set_notifies_reached_and_rearms(void **state)
 	assert_int_equal(store_budget_set(fx->st, ORG_A, PROJ_1, &bad, &a), STORE_ERROR);
 }
 
+static void test_purge_drops_whole_months_before_the_cutoff(void **state)
+{
+	struct fixture *fx = *state;
+	make_tenant(fx->st);
+	static const int at[] = {100};
+	set_budget(fx->st, PROJ_1, 1, at, 1, T_NOV_END);
+	int next = 0;
+	traffic(fx->st, &next, 1, T_NOV_END);
+	traffic(fx->st, &next, 1, T_DEC_START);
+	assert_int_equal(notices(fx->st, "2026-11"), 1);
+	assert_int_equal(notices(fx->st, "2026-12"), 1);
+	int64_t deleted = 0;
+	/* A cutoff inside December keeps December whole. */
+	assert_int_equal(store_usage_purge(fx->st, T_DEC_START + 10 * USAGE_DAY_MS, &deleted),
+	                 STORE_OK);
+	assert_int_equal(month_count(fx->st, "2026-11"), -1);
+	assert_int_equal(notices(fx->st, "2026-11"), 0);
+	assert_int_equal(month_count(fx->st, "2026-12"), 1);
+	assert_int_equal(notices(fx->st, "2026-12"), 1);
+}
+
 #define TESTS(setup)                                                                               \
 	cmocka_unit_test_setup_teardown(test_each_threshold_once, setup, teardown),                \
 	    cmocka_unit_test_setup_teardown(test_month_boundary, setup, teardown),                 \
-	    cmocka_unit_test_setup_teardown(test_set_notifies_reached_and_rearms, setup, teardown)
+	    cmocka_unit_test_setup_teardown(test_set_notifies_reached_and_rearms, setup,           \
+	                                    teardown),                                             \
+	    cmocka_unit_test_setup_teardown(test_purge_drops_whole_months_before_the_cutoff,       \
+	                                    setup, teardown)
 
 int main(void)
 {
