@@ -7,7 +7,8 @@
  * per month (one budget_notices row, one audit event, one outbox message)
  * whatever the batches, only the project's authenticated rows counted, a
  * month boundary inside one batch, a budget set above or below the month's
- * count, removal, the purge of months older than the usage retention.
+ * count, removal, the purge of months older than the usage retention, two
+ * writers at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -350,12 +352,65 @@ static void test_purge_drops_whole_months_before_the_cutoff(void **state)
 	assert_int_equal(notices(fx->st, "2026-12"), 1);
 }
 
+struct writer {
+	struct store *st;
+	int first; /* request ids first..first+99 */
+	int rc;
+};
+
+/* Ten batches of ten rows, five for each project (two cells a batch). */
+static void *write_batches(void *arg)
+{
+	struct writer *w = arg;
+	w->rc = STORE_OK;
+	for (int b = 0; b < 10 && w->rc == STORE_OK; b++) {
+		struct store_request_row rows[10];
+		for (int i = 0; i < 10; i++)
+			rows[i] = row(w->first + 10 * b + i, T_DEC_START + i,
+			              i % 2 ? PROJ_2 : PROJ_1, "");
+		w->rc = store_request_log_insert(w->st, rows, 10);
+	}
+	return NULL;
+}
+
+/*
+ * Two writers (two nodes' request-log writers) on one database at once,
+ * each crossing thresholds of both projects: every threshold goes out once,
+ * neither transaction fails (no deadlock: cells are upserted in one order).
+ */
+static void test_concurrent_writers_notify_each_threshold_once(void **state)
+{
+	struct fixture *fx = *state;
+	make_tenant(fx->st);
+	static const int at[] = {10, 20, 30, 40, 50, 60, 70, 80, 90, 100};
+	set_budget(fx->st, PROJ_1, 100, at, 10, T_DEC_START);
+	set_budget(fx->st, PROJ_2, 100, at, 10, T_DEC_START);
+	struct writer w[2] = {{fx->st, 0, 0}, {fx->st, 1000, 0}};
+	pthread_t t[2];
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(pthread_create(&t[k], NULL, write_batches, &w[k]), 0);
+	for (int k = 0; k < 2; k++)
+		pthread_join(t[k], NULL);
+	assert_int_equal(w[0].rc, STORE_OK);
+	assert_int_equal(w[1].rc, STORE_OK);
+	assert_int_equal(month_count(fx->st, "2026-12"), 100);
+	assert_int_equal(notices(fx->st, "2026-12"), 20);
+	assert_int_equal(messages(fx->st), 20);
+	assert_int_equal(raw_int(fx->st,
+	                         "SELECT COUNT(DISTINCT threshold) FROM budget_notices WHERE "
+	                         "project_id = ?",
+	                         PROJ_2, NULL),
+	                 10);
+}
+
 #define TESTS(setup)                                                                               \
 	cmocka_unit_test_setup_teardown(test_each_threshold_once, setup, teardown),                \
 	    cmocka_unit_test_setup_teardown(test_month_boundary, setup, teardown),                 \
 	    cmocka_unit_test_setup_teardown(test_set_notifies_reached_and_rearms, setup,           \
 	                                    teardown),                                             \
 	    cmocka_unit_test_setup_teardown(test_purge_drops_whole_months_before_the_cutoff,       \
+	                                    setup, teardown),                                      \
+	    cmocka_unit_test_setup_teardown(test_concurrent_writers_notify_each_threshold_once,    \
 	                                    setup, teardown)
 
 int main(void)
