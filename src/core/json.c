@@ -4,6 +4,7 @@
  */
 #include "core/json.h"
 
+#include "core/alloc.h"
 #include "core/clock.h"
 
 #include <stdbool.h>
@@ -245,7 +246,7 @@ static void put_real(struct strbuf *out, double d)
 		strbuf_puts(out, ".0");
 }
 
-static void put_value(struct strbuf *out, const json_t *v)
+static void put_value(struct strbuf *out, const json_t *v, enum str_mode mode)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: {
@@ -257,9 +258,9 @@ static void put_value(struct strbuf *out, const json_t *v)
 			if (!first)
 				strbuf_put(out, ",", 1);
 			first = false;
-			(void)put_string(out, json_object_iter_key(it), STR_UTF8);
+			(void)put_string(out, json_object_iter_key(it), mode);
 			strbuf_put(out, ":", 1);
-			put_value(out, json_object_iter_value(it));
+			put_value(out, json_object_iter_value(it), mode);
 		}
 		strbuf_put(out, "}", 1);
 		return;
@@ -269,12 +270,12 @@ static void put_value(struct strbuf *out, const json_t *v)
 		for (size_t i = 0; i < json_array_size(v) && !out->overflow; i++) {
 			if (i)
 				strbuf_put(out, ",", 1);
-			put_value(out, json_array_get(v, i));
+			put_value(out, json_array_get(v, i), mode);
 		}
 		strbuf_put(out, "]", 1);
 		return;
 	case JSON_STRING:
-		(void)put_string(out, json_string_value(v), STR_UTF8);
+		(void)put_string(out, json_string_value(v), mode);
 		return;
 	case JSON_INTEGER:
 		strbuf_put_i64(out, (int64_t)json_integer_value(v));
@@ -296,6 +297,23 @@ static void put_value(struct strbuf *out, const json_t *v)
 
 int json_put_value(struct strbuf *out, const json_t *v)
 {
-	put_value(out, v);
+	put_value(out, v, STR_UTF8);
 	return out->overflow ? -1 : 0;
+}
+
+char *json_text(const json_t *v, bool ascii, size_t *len)
+{
+	/* Most answers fit the first buffer; a larger one is written again, 8 times the room. */
+	for (size_t cap = 16384;; cap *= 8) {
+		char *buf = xmalloc(cap);
+		struct strbuf sb;
+		strbuf_init(&sb, buf, cap);
+		put_value(&sb, v, ascii ? STR_ASCII : STR_UTF8);
+		if (!sb.overflow) {
+			if (len)
+				*len = sb.len;
+			return buf;
+		}
+		free(buf);
+	}
 }

@@ -7,6 +7,8 @@
 #define PORTCULLIS_CORE_JSON_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/arena.h"
@@ -62,5 +64,14 @@ void json_put_string_lossy(struct strbuf *out, const char *s);
  * overflowed (its text is then cut anywhere).
  */
 int json_put_value(struct strbuf *out, const json_t *v);
+
+/**
+ * v as json_put_value writes it (ascii: every non-ASCII character as
+ * \uXXXX, as JSON_ENSURE_ASCII), malloc'd and NUL-terminated; *len (may
+ * be NULL) its length. Aborts on allocation failure, like xmalloc. For
+ * answers and request bodies built with jansson: their reals then read as
+ * sent (129.95), not as jansson's %.17g.
+ */
+char *json_text(const json_t *v, bool ascii, size_t *len);
 
 #endif

@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/config.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/thread.h"
@@ -83,10 +84,8 @@ char *capi_request_body(json_t *data, const char *token, const char *test_event_
 	json_t *o = json_pack("{s:O, s:s}", "data", data, "access_token", token);
 	if (test_event_code && test_event_code[0])
 		json_object_set_new(o, "test_event_code", json_string(test_event_code));
-	char *s = json_dumps(o, JSON_COMPACT);
+	char *s = json_text(o, false, NULL); /* a price of 129.95 goes as 129.95 */
 	json_decref(o);
-	if (!s)
-		fatal("out of memory");
 	return s;
 }
 

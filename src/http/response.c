@@ -6,6 +6,7 @@
 #include "http/request.h"
 
 #include "core/alloc.h"
+#include "core/json.h"
 #include "core/metrics.h"
 
 #include <microhttpd.h>
@@ -103,11 +104,11 @@ void http_respond(struct http_request *req, int status, const char *content_type
 static void respond_json_typed(struct http_request *req, int status, json_t *json,
                                const char *content_type)
 {
-	char *s = json_dumps(json, JSON_COMPACT | JSON_ENSURE_ASCII);
+	size_t n = 0;
+	char *s = json_text(json, true,
+	                    &n); /* json_dumps(JSON_COMPACT | JSON_ENSURE_ASCII), reals as sent */
 	json_decref(json);
-	if (!s)
-		s = xstrdup("{}"); /* jansson failed to allocate: answer, don't crash */
-	http_respond_owned(req, status, content_type, s, strlen(s));
+	http_respond_owned(req, status, content_type, s, n);
 }
 
 void http_respond_json(struct http_request *req, int status, json_t *json)

@@ -217,6 +217,20 @@ def test_track_with_bearer_basic_and_write_key(ing):
     assert k not in str(got)
 
 
+def test_numbers_and_text_are_stored_and_listed_as_sent(ing):
+    ev = track(1, properties={"price": 129.95, "tax": 0.1, "qty": 3, "whole": 5.0,
+                              "tiny": 2.5e-8, "name": "caf\u00e9 \u4e2d\U0001F600"})
+    r = ing.post("/v1/track", ev, key=ing.key["key"])
+    assert r.status_code == 200, r.text
+    r = ing.inst.request("GET", "/v1/events", key=ing.admin["key"])
+    assert r.status_code == 200, r.text
+    # jansson's %.17g would say 129.94999999999999 and 0.10000000000000001.
+    assert '"price":129.95,' in r.text and '"tax":0.1,' in r.text, r.text
+    assert '"whole":5.0' in r.text and '"qty":3' in r.text
+    props = r.json()["data"][0]["payload"]["properties"]
+    assert props == ev["properties"]
+
+
 @pytest.mark.parametrize("path,ev", [
     ("/v1/identify", {"type": "identify", "userId": "u", "traits": {"plan": "x"}}),
     ("/v1/page", {"type": "page", "anonymousId": "a", "name": "Home"}),

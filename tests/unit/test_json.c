@@ -347,8 +347,31 @@ static void test_put_value_as_jansson(void **state)
 		assert_non_null(want);
 		assert_string_equal(out, want);
 		free(want);
+		/* json_text, both ways: the answers' ASCII form and the bodies' UTF-8 one. */
+		size_t n = 0;
+		for (int ascii = 0; ascii < 2; ascii++) {
+			char *got = json_text(v, ascii, &n);
+			want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
+			                         (ascii ? JSON_ENSURE_ASCII : 0));
+			assert_string_equal(got, want);
+			assert_int_equal(n, strlen(want));
+			free(got);
+			free(want);
+		}
 		json_decref(v);
 	}
+	/* A document larger than json_text's first buffer is written whole. */
+	json_t *big = json_array();
+	for (int i = 0; i < 20000; i++)
+		json_array_append_new(big, json_pack("{s:i, s:s}", "i", i, "s", "caf\xc3\xa9"));
+	size_t n = 0;
+	char *got = json_text(big, true, &n);
+	char *want = json_dumps(big, JSON_COMPACT | JSON_ENSURE_ASCII);
+	assert_true(n > 16384 * 8);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	json_decref(big);
 }
 
 /* Reals: the shortest text that reads back as the same double, and always a real. */
