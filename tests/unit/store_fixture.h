@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pg_url.h"
+
 #include "core/clock.h"
 #include "core/log.h"
 #include "store/db.h"
@@ -104,16 +106,14 @@ static char pg_url[4096];
 
 static inline void pg_own_database(const char *base)
 {
-	const char *slash = strrchr(base, '/');
-	const char *query = strchr(base, '?');
-	if (!slash || slash < base + strlen("postgres://"))
+	char admin[4096];
+	if (!pg_url_with_db(base, FIXTURE_DB_NAME, pg_url, sizeof pg_url) ||
+	    !pg_url_with_db(base, "postgres", admin, sizeof admin))
 		fail_msg("cannot place a database name in %s", base);
-	snprintf(pg_url, sizeof pg_url, "%.*s/" FIXTURE_DB_NAME "%s", (int)(slash - base), base,
-	         query ? query : "");
 	struct db_conn *c = NULL;
 	struct db_result *r = NULL;
 	char err[512];
-	if (db_postgres_driver.connect(base, false, NULL, &c, err, sizeof err) != DB_OK)
+	if (db_postgres_driver.connect(admin, false, NULL, &c, err, sizeof err) != DB_OK)
 		fail_msg("raw connect: %s", err);
 	assert_int_equal(db_postgres_driver.query(c,
 	                                          "SELECT 1 FROM pg_database WHERE datname = "

@@ -34,6 +34,7 @@
 #include "core/ulid.h"
 #include "gateway/reqlog.h"
 #include "store/db.h"
+#include "pg_url.h"
 #include "store/store.h"
 
 #define DAY_MS (24 * 3600 * (int64_t)1000)
@@ -426,17 +427,13 @@ static void test_hostile_rows_postgres(void **state)
 		skip();
 		return;
 	}
-	char name[64], url[1024], sql[128], err[256];
+	char name[64], url[1024], admin[1024], sql[128], err[256];
 	snprintf(name, sizeof name, "reqlog_test_%ld", (long)getpid());
-	const char *q = strchr(base, '?');
-	size_t end = q ? (size_t)(q - base) : strlen(base);
-	size_t slash = end;
-	while (slash > 0 && base[slash - 1] != '/')
-		slash--;
-	snprintf(url, sizeof url, "%.*s%s%s", (int)slash, base, name, q ? q : "");
+	assert_true(pg_url_with_db(base, name, url, sizeof url));
+	assert_true(pg_url_with_db(base, "postgres", admin, sizeof admin));
 
 	struct db_conn *c = NULL;
-	if (db_postgres_driver.connect(base, false, NULL, &c, err, sizeof err) != DB_OK)
+	if (db_postgres_driver.connect(admin, false, NULL, &c, err, sizeof err) != DB_OK)
 		fail_msg("connect: %s", err);
 	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
 	assert_int_equal(db_postgres_driver.exec_script(c, sql), DB_OK);

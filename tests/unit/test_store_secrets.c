@@ -21,35 +21,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/clock.h"
-#include "core/log.h"
 #include "crypto/sealed.h"
-#include "store/db.h"
-#include "store/store.h"
 #include "store/store_secrets.h"
+
+#define FIXTURE_DB_NAME "portcullis_test_secrets"
+#define FIXTURE_TMP     "pcl-secrets"
+#include "store_fixture.h"
 
 #define ORG_A "ORGA0000000000000000000001"
 #define ORG_B "ORGB0000000000000000000002"
 
-struct fixture {
-	const struct db_driver *driver;
-	char url[4096];
-	char dir[256];
-	char path[300];
-	char keyfile[300];
-	struct store *st;
-	struct sealed_keyring *kr;
-};
-
-static void raw_exec(const struct fixture *fx, const char *sql)
-{
-	struct db_conn *c = NULL;
-	char err[512];
-	if (fx->driver->connect(fx->url, false, NULL, &c, err, sizeof err) != DB_OK)
-		fail_msg("raw connect: %s", err);
-	assert_int_equal(fx->driver->exec_script(c, sql), DB_OK);
-	fx->driver->disconnect(c);
-}
+/* The suite's keyring: a fresh one for each test (setup), freed by teardown. */
+static struct sealed_keyring *kr;
 
 static void raw_query(const struct fixture *fx, const char *sql, const struct db_param *p, int n,
                       struct db_result **out)
@@ -62,86 +45,38 @@ static void raw_query(const struct fixture *fx, const char *sql, const struct db
 	fx->driver->disconnect(c);
 }
 
-static void make_org(struct store *st, const char *id)
+static int with_orgs(void **state, int (*setup)(void **))
 {
-	struct store_org o = {.rl_requests = -1, .rl_per_seconds = -1, .rl_burst = -1};
-	snprintf(o.id, sizeof o.id, "%s", id);
-	snprintf(o.name, sizeof o.name, "org %s", id);
-	o.created_at = o.updated_at = clock_now_ms();
-	struct audit_input a = {.org_id = id,
-	                        .actor_type = "root",
-	                        .action = "org.created",
-	                        .target_type = "org",
-	                        .target_id = id};
-	assert_int_equal(store_org_insert(st, &o, &a), STORE_OK);
-}
-
-static int setup_common(void **state, struct fixture *fx)
-{
-	char err[512];
-	int applied = 0;
-
-	if (fx->driver == &db_postgres_driver) {
-		struct db_result *r = NULL;
-		raw_query(fx, "SELECT current_database()", NULL, 0, &r);
-		const char *db = db_text(r, 0, 0);
-		if (!db || !strstr(db, "test"))
-			fail_msg("refusing to drop the schema of %s (its name lacks \"test\")",
-			         db ? db : "?");
-		db_result_free(r);
-		raw_exec(fx, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
-	}
-	if (store_open(fx->url, 2, &fx->st, err, sizeof err) != STORE_OK)
-		fail_msg("store_open: %s", err);
-	assert_int_equal(store_migrate(fx->st, &applied), STORE_OK);
-	make_org(fx->st, ORG_A);
-	make_org(fx->st, ORG_B);
-	fx->kr = sealed_keyring_new();
-	*state = fx;
-	return 0;
-}
-
-static int setup_sqlite(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof *fx);
-	const char *tmp = getenv("TMPDIR");
-	assert_non_null(fx);
-	fx->driver = &db_sqlite_driver;
-	snprintf(fx->dir, sizeof fx->dir, "%s/pcl-secrets-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(fx->dir));
-	snprintf(fx->path, sizeof fx->path, "%s/store.db", fx->dir);
-	snprintf(fx->url, sizeof fx->url, "sqlite://%s", fx->path);
-	return setup_common(state, fx);
-}
-
-static int setup_postgres(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof *fx);
-	assert_non_null(fx);
-	fx->driver = &db_postgres_driver;
-	snprintf(fx->url, sizeof fx->url, "%s", getenv("PORTCULLIS_TEST_PG_URL"));
-	return setup_common(state, fx);
-}
-
-static int teardown(void **state)
-{
+	setup(state);
 	struct fixture *fx = *state;
-	store_close(fx->st);
-	sealed_keyring_free(fx->kr);
-	if (fx->driver == &db_sqlite_driver) {
-		char cmd[400];
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
-		assert_int_equal(system(cmd), 0);
-	}
-	free(fx);
+	make_org(fx->st, ORG_A, NULL);
+	make_org(fx->st, ORG_B, NULL);
+	kr = sealed_keyring_new();
 	return 0;
+}
+
+static int setup_sqlite_orgs(void **state)
+{
+	return with_orgs(state, setup_sqlite);
+}
+
+static int setup_postgres_orgs(void **state)
+{
+	return with_orgs(state, setup_postgres);
+}
+
+static int teardown_keyring(void **state)
+{
+	sealed_keyring_free(kr);
+	kr = NULL;
+	return teardown(state);
 }
 
 /* A new key in the keyring, registered in the store; its id into id. */
 static void add_key(struct fixture *fx, char id[SEALED_KEY_ID_LEN + 1])
 {
 	uint8_t pk[32];
-	assert_int_equal(sealed_keyring_generate(fx->kr, id, pk), SEALED_OK);
+	assert_int_equal(sealed_keyring_generate(kr, id, pk), SEALED_OK);
 	assert_int_equal(store_secret_key_add(fx->st, id, pk, NULL), STORE_OK);
 }
 
@@ -211,7 +146,7 @@ static void assert_sealed_to(const struct fixture *fx, const char *ep, const cha
 	assert_non_null(v);
 	assert_int_equal(sealed_stored_key_id(v, got_id), SEALED_OK);
 	assert_string_equal(got_id, key_id);
-	assert_int_equal(sealed_open(fx->kr, v, &c, out, sizeof out, &n), SEALED_OK);
+	assert_int_equal(sealed_open(kr, v, &c, out, sizeof out, &n), SEALED_OK);
 	assert_int_equal(n, strlen(want));
 	assert_memory_equal(out, want, n);
 	free(v);
@@ -238,7 +173,7 @@ static void test_keys_registry(void **state)
 	                 STORE_ENOTFOUND);
 
 	add_key(fx, k1);
-	assert_int_equal(sealed_keyring_key(fx->kr, 0, id, pk1), SEALED_OK);
+	assert_int_equal(sealed_keyring_key(kr, 0, id, pk1), SEALED_OK);
 	assert_int_equal(store_secret_key_current(fx->st, id, pk), STORE_OK);
 	assert_string_equal(id, k1);
 	assert_memory_equal(pk, pk1, 32);
@@ -274,10 +209,10 @@ static void test_keys_registry(void **state)
 	assert_string_equal(id, k3);
 	uint8_t pt[16];
 	size_t len = 0;
-	assert_int_equal(sealed_open(fx->kr, out, &c, pt, sizeof pt, &len), SEALED_OK);
+	assert_int_equal(sealed_open(kr, out, &c, pt, sizeof pt, &len), SEALED_OK);
 	assert_memory_equal(pt, "s3cret", 6);
 	c.org_id = ORG_B;
-	assert_int_equal(sealed_open(fx->kr, out, &c, pt, sizeof pt, &len), SEALED_ECONTEXT);
+	assert_int_equal(sealed_open(kr, out, &c, pt, sizeof pt, &len), SEALED_ECONTEXT);
 	/* A bad context or too small a buffer is an error, not a short text. */
 	c.row_id = "";
 	assert_int_equal(store_secret_seal(fx->st, &c, (const uint8_t *)"s", 1, out, sizeof out),
@@ -321,7 +256,7 @@ static void test_retire_refused_until_rewrap(void **state)
 	assert_int_equal(store_secret_key_retire(fx->st, k1, NULL), STORE_ECONFLICT);
 
 	/* Rewrap in batches of 2: every k1 value is re-sealed to k2, for its own place. */
-	assert_int_equal(store_secrets_rewrap(fx->st, fx->kr, 2, &s), STORE_OK);
+	assert_int_equal(store_secrets_rewrap(fx->st, kr, 2, &s), STORE_OK);
 	assert_int_equal(s.rewrapped, 8);
 	assert_int_equal(s.failed, 0);
 	assert_int_equal(s.changed, 0);
@@ -347,20 +282,20 @@ static void test_retire_refused_until_rewrap(void **state)
 	free(cur);
 	char k3[SEALED_KEY_ID_LEN + 1];
 	add_key(fx, k3);
-	assert_int_equal(store_secrets_rewrap(fx->st, fx->kr, 2, &s), STORE_OK);
+	assert_int_equal(store_secrets_rewrap(fx->st, kr, 2, &s), STORE_OK);
 	assert_int_equal(s.failed, 0);
 	assert_int_equal(s.rewrapped, 9);
 	assert_int_equal(count_for(fx, k2), 0);
 	char *moved = stored_value(fx, "ep_01", "prev_secret");
 	uint8_t pt[128];
 	size_t len = 0;
-	assert_int_equal(sealed_open(fx->kr, moved, &rc, pt, sizeof pt, &len), SEALED_OK);
+	assert_int_equal(sealed_open(kr, moved, &rc, pt, sizeof pt, &len), SEALED_OK);
 	assert_int_equal(len, strlen(secret_of("ep_01", "secret")));
 	assert_memory_equal(pt, secret_of("ep_01", "secret"), len);
 	free(moved);
 
 	/* Nothing left to do the second time. */
-	assert_int_equal(store_secrets_rewrap(fx->st, fx->kr, 0, &s), STORE_OK);
+	assert_int_equal(store_secrets_rewrap(fx->st, kr, 0, &s), STORE_OK);
 	assert_int_equal(s.rewrapped, 0);
 	assert_int_equal(store_secret_key_retire(fx->st, k1, NULL), STORE_OK);
 	assert_int_equal(store_secret_key_retire(fx->st, k2, NULL), STORE_OK);
@@ -396,7 +331,7 @@ static void test_rewrap_leaves_what_does_not_open(void **state)
 	sealed_keyring_free(old_only);
 	assert_int_equal(count_for(fx, k1), 3);
 
-	assert_int_equal(store_secrets_rewrap(fx->st, fx->kr, 0, &s), STORE_OK);
+	assert_int_equal(store_secrets_rewrap(fx->st, kr, 0, &s), STORE_OK);
 	assert_int_equal(s.rewrapped, 2);
 	assert_int_equal(s.failed, 1);
 	assert_string_equal(s.first_failed, "webhook_endpoints.secret ep_c");
@@ -421,33 +356,24 @@ static void test_no_key_pair(void **state)
 	struct store_rewrap_stats s;
 	int64_t n = -1;
 
-	assert_int_equal(store_secrets_rewrap(fx->st, fx->kr, 0, &s), STORE_ENOTFOUND);
+	assert_int_equal(store_secrets_rewrap(fx->st, kr, 0, &s), STORE_ENOTFOUND);
 	assert_int_equal(store_secrets_count_for_key(fx->st, "0123456789abcdef", &n), STORE_OK);
 	assert_int_equal(n, 0);
 	assert_int_equal(store_secrets_count_for_key(fx->st, "0123", &n), STORE_ERROR);
 }
 
 #define SECRETS_TESTS(setup)                                                                       \
-	cmocka_unit_test_setup_teardown(test_keys_registry, setup, teardown),                      \
-	    cmocka_unit_test_setup_teardown(test_retire_refused_until_rewrap, setup, teardown),    \
+	cmocka_unit_test_setup_teardown(test_keys_registry, setup, teardown_keyring),              \
+	    cmocka_unit_test_setup_teardown(test_retire_refused_until_rewrap, setup,               \
+	                                    teardown_keyring),                                     \
 	    cmocka_unit_test_setup_teardown(test_rewrap_leaves_what_does_not_open, setup,          \
-	                                    teardown),                                             \
-	    cmocka_unit_test_setup_teardown(test_no_key_pair, setup, teardown)
+	                                    teardown_keyring),                                     \
+	    cmocka_unit_test_setup_teardown(test_no_key_pair, setup, teardown_keyring)
 
 int main(void)
 {
-	const struct CMUnitTest sqlite_tests[] = {SECRETS_TESTS(setup_sqlite)};
-	const struct CMUnitTest postgres_tests[] = {SECRETS_TESTS(setup_postgres)};
-	const char *pg = getenv("PORTCULLIS_TEST_PG_URL");
-	int failed;
-
-	log_setup(LOG_ERROR, false);
-	failed = cmocka_run_group_tests_name("store_secrets/sqlite", sqlite_tests, NULL, NULL);
-	if (pg && *pg)
-		failed += cmocka_run_group_tests_name("store_secrets/postgres", postgres_tests,
-		                                      NULL, NULL);
-	else
-		printf("store_secrets/postgres: skipped (set PORTCULLIS_TEST_PG_URL, see "
-		       "scripts/test-servers.sh)\n");
-	return failed;
+	const struct CMUnitTest sqlite_tests[] = {SECRETS_TESTS(setup_sqlite_orgs)};
+	const struct CMUnitTest postgres_tests[] = {SECRETS_TESTS(setup_postgres_orgs)};
+	return fixture_main("store_secrets", sqlite_tests, postgres_tests,
+	                    sizeof sqlite_tests / sizeof sqlite_tests[0]);
 }

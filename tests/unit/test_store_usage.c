@@ -18,10 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/log.h"
-#include "store/db.h"
-#include "store/store.h"
 #include "store/store_usage.h"
+
+#define FIXTURE_DB_NAME "portcullis_test_usage"
+#define FIXTURE_TMP     "pcl-usage"
+#include "store_fixture.h"
 
 #define ORG_A "ORGA0000000000000000000001"
 #define KEY_1 "01KEY00000000000000000000A"
@@ -99,74 +100,6 @@ static void test_fold(void **state)
 }
 
 /* ---------- the writer, on each backend ---------- */
-
-struct fixture {
-	const struct db_driver *driver;
-	char url[4096];
-	char dir[256];
-	struct store *st;
-};
-
-static int setup_common(void **state, struct fixture *fx)
-{
-	char err[512];
-	if (fx->driver == &db_postgres_driver) {
-		struct db_conn *c = NULL;
-		if (fx->driver->connect(fx->url, false, NULL, &c, err, sizeof err) != DB_OK)
-			fail_msg("connect: %s", err);
-		struct db_result *r = NULL;
-		assert_int_equal(fx->driver->query(c, "SELECT current_database()", NULL, 0, &r),
-		                 DB_OK);
-		const char *db = db_text(r, 0, 0);
-		if (!db || !strstr(db, "test"))
-			fail_msg("refusing to drop the schema of %s", db ? db : "?");
-		db_result_free(r);
-		assert_int_equal(
-		    fx->driver->exec_script(
-		        c, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public"),
-		    DB_OK);
-		fx->driver->disconnect(c);
-	}
-	if (store_open(fx->url, 2, &fx->st, err, sizeof err) != STORE_OK)
-		fail_msg("store_open: %s", err);
-	assert_int_equal(store_migrate(fx->st, NULL), STORE_OK);
-	*state = fx;
-	return 0;
-}
-
-static int setup_sqlite(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof *fx);
-	const char *tmp = getenv("TMPDIR");
-	assert_non_null(fx);
-	fx->driver = &db_sqlite_driver;
-	snprintf(fx->dir, sizeof fx->dir, "%s/pcl-usage-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(fx->dir));
-	snprintf(fx->url, sizeof fx->url, "sqlite://%s/store.db", fx->dir);
-	return setup_common(state, fx);
-}
-
-static int setup_postgres(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof *fx);
-	assert_non_null(fx);
-	fx->driver = &db_postgres_driver;
-	snprintf(fx->url, sizeof fx->url, "%s", getenv("PORTCULLIS_TEST_PG_URL"));
-	return setup_common(state, fx);
-}
-
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-	store_close(fx->st);
-	if (fx->driver == &db_sqlite_driver) {
-		char cmd[400];
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
-		assert_int_equal(system(cmd), 0);
-	}
-	free(fx);
-	return 0;
-}
 
 static struct store_request_row row_at(int i, int64_t at, int status)
 {
@@ -302,13 +235,7 @@ int main(void)
 	};
 	const struct CMUnitTest sqlite_tests[] = {STORE_TESTS(setup_sqlite)};
 	const struct CMUnitTest postgres_tests[] = {STORE_TESTS(setup_postgres)};
-	const char *pg = getenv("PORTCULLIS_TEST_PG_URL");
-	log_setup(LOG_ERROR, false);
 	int failed = cmocka_run_group_tests_name("usage", pure, NULL, NULL);
-	failed += cmocka_run_group_tests_name("usage/sqlite", sqlite_tests, NULL, NULL);
-	if (pg && *pg)
-		failed += cmocka_run_group_tests_name("usage/postgres", postgres_tests, NULL, NULL);
-	else
-		printf("usage/postgres: skipped (set PORTCULLIS_TEST_PG_URL)\n");
-	return failed;
+	return failed + fixture_main("usage", sqlite_tests, postgres_tests,
+	                             sizeof sqlite_tests / sizeof sqlite_tests[0]);
 }
