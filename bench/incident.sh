@@ -17,17 +17,19 @@
 #    hour, and `portcullis incident report` (text) for the busy key (the CLI's
 #    whole run: process start, migrations check, report, rendering).
 # Targets (INCIDENT.md): report under 1 s, usage under 100 ms. The data
-# directories are in $TMPDIR (BENCH_KEEP=1 keeps them).
+# directories are in $TMPDIR (BENCH_KEEP=1 keeps them). BACKENDS ("sqlite
+# postgres") chooses which of the two run.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-BUILD=${1:-$REPO_DIR/build}
+BUILD=$(realpath "${1:-$REPO_DIR/build}") # absolute: serve runs in its data directory
 BIN=$BUILD/portcullis
 LOAD=$BUILD/bench/incident_load
 ROWS=${ROWS:-10000000}
 BATCH=${BATCH:-512}
 RUNS=${RUNS:-5}
 PG_URL=${PG_URL:-}
+BACKENDS=${BACKENDS:-sqlite postgres}
 [ -x "$BIN" ] && [ -x "$LOAD" ] || die "$BIN or $LOAD not found (run make first)"
 need curl
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pcl-incident-bench-XXXXXX")
@@ -64,7 +66,9 @@ one_backend() {
 	project=$(awk '/^busy_project/ { print $2 }' "$dir/load.txt")
 	(cd "$dir" && exec "$BIN" serve -c "$dir/portcullis.conf") >"$dir/server.log" 2>&1 &
 	PIDS+=("$!")
-	wait_http "$PCL_BASE/healthz"
+	local t0=$SECONDS
+	wait_http "$PCL_BASE/healthz" 60 "$dir/server.log"
+	echo "$name: serve answered /healthz after $((SECONDS - t0)) s"
 	since=$(date -u -d '30 days ago' +%Y-%m-%dT%H:%M:%SZ)
 	echo "$name: GET /v1/incidents/report (busy key, 30 days): $(timed_get "/v1/incidents/report?key_id=$busy")"
 	echo "$name: report size $(wc -c <"$WORK/out.json") bytes, $(/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["traffic"]["requests"], "requests,", r["refused"]["attempts"], "refused,", len(r["traffic"]["by_hour"]), "hours")' "$WORK/out.json")"
@@ -78,8 +82,10 @@ one_backend() {
 	unset 'PIDS[-1]'
 }
 
-one_backend sqlite ""
-if [ -n "$PG_URL" ]; then
+if [[ " $BACKENDS " == *" sqlite "* ]]; then
+	one_backend sqlite ""
+fi
+if [ -n "$PG_URL" ] && [[ " $BACKENDS " == *" postgres "* ]]; then
 	need psql
 	psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS pcl_bench_incident" -c "CREATE DATABASE pcl_bench_incident"
 	base=${PG_URL%/*}

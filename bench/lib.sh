@@ -40,13 +40,15 @@ free_port() {
 	$PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# wait_http URL: until URL answers (any status), at most 10 s.
+# wait_http URL [SECONDS [LOG]]: until URL answers (any status), at most
+# SECONDS (10); on a timeout, the last lines of LOG go into the message.
 wait_http() {
-	for _ in $(seq 100); do
+	local tries=$((${2:-10} * 10))
+	for _ in $(seq "$tries"); do
 		if curl -s -o /dev/null "$1"; then return 0; fi
 		sleep 0.1
 	done
-	die "$1 did not come up"
+	die "$1 did not come up${3:+: $(tail -5 "$3")}"
 }
 
 # start_nginx NAME HTTP_BLOCK_BODY: a private nginx (master in the foreground,
