@@ -1,12 +1,27 @@
 /*
- * h1parse.c: HTTP/1.1 response head and body framing (see h1parse.h).
+ * h1parse.c: HTTP/1.1 heads and body framing (see h1parse.h).
  *
- * Strict where leniency would let a response be read two ways: a field name
- * must be a token followed directly by ':', obs-fold and control characters
- * are refused, Content-Length must be digits (a repeated field or a list
- * must repeat one value), and Transfer-Encoding wins over Content-Length
- * (the connection is then not reused). Lenient where RFC 9112 allows it: a
- * bare LF ends a line, and the reason phrase may be missing.
+ * The response side (the upstream client) is strict where leniency would
+ * let a response be read two ways: a field name must be a token followed
+ * directly by ':', obs-fold and control characters are refused,
+ * Content-Length must be digits (a repeated field or a list must repeat one
+ * value), and Transfer-Encoding wins over Content-Length (the connection is
+ * then not reused). Lenient where RFC 9112 allows it: a bare LF ends a
+ * line, and the reason phrase may be missing.
+ *
+ * The request side (the server) is strict everywhere, since a request a
+ * proxy in front frames one way and the upstream another is a smuggled
+ * request: lines end in CRLF only (no bare LF, no bare CR), no empty line
+ * before the request line, exactly one SP between its parts, no obs-fold,
+ * no whitespace before a colon, field names tokens and values without
+ * control characters, one Content-Length of digits only, Transfer-Encoding
+ * exactly "chunked" (and never with Content-Length or on HTTP/1.0), one
+ * Host on HTTP/1.1 (reqcheck_head), the asterisk form only for OPTIONS and
+ * the authority form only for CONNECT; chunk lines end in CRLF, the size is
+ * at most 15 hex digits, and trailer lines must be header fields.
+ * tests/h1diff runs this side against python3-h11 (tests/integration/
+ * test_h1_differential.py): what h11 refuses is refused here, what h11
+ * accepts is parsed the same or refused by one of the rules above.
  */
 #include "http/h1parse.h"
 
@@ -16,7 +31,8 @@
 
 #define MAX_CHUNK_LINE  4096  /* chunk size + extensions, or one trailer line */
 #define MAX_TRAILER     65536 /* all trailer fields of one body */
-#define MAX_SIZE_DIGITS 15    /* 2^60: far beyond any response limit, no overflow */
+#define MAX_SIZE_DIGITS 15    /* 2^60: far beyond any message limit, no overflow */
+#define MAX_METHOD      32    /* the longest method a request may name */
 
 size_t h1_find_head_end(const char *buf, size_t len, size_t *scan)
 {
@@ -289,6 +305,204 @@ int h1_parse_head(const char *buf, size_t len, bool head_request, struct h1_head
 	return 0;
 }
 
+/* ---------- request ---------- */
+
+/* Every refusal of a malformed request head: the framing is in doubt, so close. */
+static int refuse_request(struct reqcheck_verdict *v, int status, const char *code,
+                          const char *message)
+{
+	*v = (struct reqcheck_verdict){status, code, message, NULL, true};
+	return -1;
+}
+
+static int bad_head(struct reqcheck_verdict *v, const char *message)
+{
+	return refuse_request(v, 400, "BAD_REQUEST", message);
+}
+
+/* The next line of buf[*pos..len), which must end in CRLF; its length without it. */
+static bool next_crlf_line(const char *buf, size_t len, size_t *pos, const char **line, size_t *n)
+{
+	const char *start = buf + *pos;
+	const char *nl = memchr(start, '\n', len - *pos);
+	if (!nl || nl == start || nl[-1] != '\r')
+		return false;
+	*line = start;
+	*n = (size_t)(nl - start) - 1;
+	*pos += *n + 2;
+	return true;
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool is_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* RFC 3986 scheme ":" "//": the absolute form (a URI with an authority). */
+static bool is_absolute_form(const char *t, size_t n)
+{
+	size_t i = 0;
+	while (i < n && (is_alpha(t[i]) ||
+	                 (i > 0 && (is_digit(t[i]) || t[i] == '+' || t[i] == '-' || t[i] == '.'))))
+		i++;
+	return i > 0 && n - i >= 3 && memcmp(t + i, "://", 3) == 0;
+}
+
+/* Which form the target has, and whether the method allows it (RFC 9112 3.2). */
+static int target_form(struct h1_request *r, struct reqcheck_verdict *v)
+{
+	bool connect = r->method_len == 7 && memcmp(r->method, "CONNECT", 7) == 0;
+	bool options = r->method_len == 7 && memcmp(r->method, "OPTIONS", 7) == 0;
+	if (r->target[0] == '/')
+		r->form = H1_FORM_ORIGIN;
+	else if (r->target_len == 1 && r->target[0] == '*')
+		r->form = H1_FORM_ASTERISK;
+	else if (is_absolute_form(r->target, r->target_len))
+		r->form = H1_FORM_ABSOLUTE;
+	else
+		r->form = H1_FORM_AUTHORITY;
+	if (connect != (r->form == H1_FORM_AUTHORITY))
+		return bad_head(v, connect ? "CONNECT takes host:port as its target."
+		                           : "The request target is not a path.");
+	if (r->form == H1_FORM_ASTERISK && !options)
+		return bad_head(v, "The target * is for OPTIONS only.");
+	return 0;
+}
+
+/* method SP request-target SP "HTTP/" DIGIT "." DIGIT, nothing more (RFC 9112 3). */
+static int parse_request_line(const char *p, size_t n, struct h1_request *r,
+                              struct reqcheck_verdict *v)
+{
+	size_t i = 0;
+	while (i < n && is_tchar((unsigned char)p[i]))
+		i++;
+	if (i > MAX_METHOD)
+		return bad_head(v, "The method is longer than 32 characters.");
+	if (i == 0 || i == n || p[i] != ' ')
+		return bad_head(v, "The request line is not method SP target SP version.");
+	r->method = p;
+	r->method_len = i++;
+	size_t t = i;
+	while (i < n && p[i] > 0x20 && p[i] < 0x7f)
+		i++;
+	if (i == t || i == n || p[i] != ' ')
+		return bad_head(v, "The request line is not method SP target SP version.");
+	r->target = p + t;
+	r->target_len = i - t;
+	const char *ver = p + i + 1;
+	if (n - i - 1 != 8 || memcmp(ver, "HTTP/", 5) != 0 || !is_digit(ver[5]) || ver[6] != '.' ||
+	    !is_digit(ver[7]))
+		return bad_head(v, "The request line does not end in an HTTP version.");
+	if (ver[5] != '1')
+		return refuse_request(v, 505, "HTTP_VERSION_NOT_SUPPORTED",
+		                      "This server speaks HTTP/1.0 and HTTP/1.1.");
+	r->minor = ver[7] == '0' ? 0 : 1; /* RFC 9112 2.3: a higher minor reads as 1.1 */
+	return target_form(r, v);
+}
+
+/* The fields the request parser itself reads; the rest is reqcheck_head's. */
+struct request_tokens {
+	bool close, keep_alive;
+};
+
+static bool take_request_connection(void *arg, const char *t, size_t n)
+{
+	struct request_tokens *k = arg;
+	if (h1_token_ieq(t, n, "close"))
+		k->close = true;
+	else if (h1_token_ieq(t, n, "keep-alive"))
+		k->keep_alive = true;
+	return true;
+}
+
+static int request_field(struct h1_request *r, const struct h1_field *f, struct request_tokens *k,
+                         struct reqcheck_verdict *v)
+{
+	if (name_is(f, "content-length")) {
+		if (f->value_len == 0 || f->value_len > 19 ||
+		    parse_uint64(f->value, f->value_len, UINT64_MAX, &r->content_length) != 0)
+			return bad_head(v, "The Content-Length header is not a number.");
+	} else if (name_is(f, "connection")) {
+		h1_each_element(f->value, f->value_len, take_request_connection, k);
+	} else if (name_is(f, "expect")) {
+		r->expect_continue =
+		    r->minor >= 1 && h1_token_ieq(f->value, f->value_len, "100-continue");
+	}
+	return 0;
+}
+
+/* One header line (CRLF stripped) into the next field; 0, or -1 with *v. */
+static int request_line_field(struct h1_request *r, const char *line, size_t n,
+                              struct reqcheck_verdict *v)
+{
+	if (memchr(line, '\r', n))
+		return bad_head(v, "A header line holds a bare CR.");
+	if (line[0] == ' ' || line[0] == '\t')
+		return bad_head(v, "A header line is folded (obs-fold): send it on one line.");
+	if (r->n_fields == H1_MAX_FIELDS)
+		return refuse_request(v, 431, "HEADERS_TOO_LARGE",
+		                      "The request has too many header fields.");
+	struct h1_field *f = &r->fields[r->n_fields];
+	if (!parse_field(line, n, f)) {
+		size_t i = 0;
+		while (i < n && is_tchar((unsigned char)line[i]))
+			i++;
+		return bad_head(v, i < n && (line[i] == ' ' || line[i] == '\t')
+		                       ? "A header field name is followed by whitespace before "
+		                         "its colon."
+		                       : "A header line is not name \":\" value (a control "
+		                         "character, or no colon?).");
+	}
+	r->n_fields++;
+	return 0;
+}
+
+int h1_parse_request(const char *buf, size_t len, struct h1_request *out,
+                     struct reqcheck_verdict *v)
+{
+	memset(out, 0, offsetof(struct h1_request, fields));
+	size_t pos = 0;
+	const char *line;
+	size_t n;
+	if (!next_crlf_line(buf, len, &pos, &line, &n))
+		return bad_head(v, "The request line does not end in CRLF.");
+	if (parse_request_line(line, n, out, v) < 0)
+		return -1;
+	struct reqcheck_head rc;
+	struct request_tokens k = {0};
+	reqcheck_head_init(&rc, out->minor);
+	for (;;) {
+		if (!next_crlf_line(buf, len, &pos, &line, &n))
+			return bad_head(v, "A header line does not end in CRLF (a bare LF?).");
+		if (n == 0)
+			break;
+		/* A folded line belongs to this one: say so before judging this one's value. */
+		if (pos < len && (buf[pos] == ' ' || buf[pos] == '\t'))
+			return bad_head(v,
+			                "A header line is folded (obs-fold): send it on one line.");
+		if (request_line_field(out, line, n, v) < 0)
+			return -1;
+		const struct h1_field *f = &out->fields[out->n_fields - 1];
+		reqcheck_head_field(&rc, f->name, f->name_len, f->value, f->value_len);
+		if (request_field(out, f, &k, v) < 0)
+			return -1;
+	}
+	if (pos != len)
+		return bad_head(v, "The request head has bytes after its end.");
+	if (reqcheck_head_done(&rc, v) < 0)
+		return -1;
+	out->framing = rc.n_coding_fields ? H1_BODY_CHUNKED
+	               : rc.n_length      ? H1_BODY_LENGTH
+	                                  : H1_BODY_NONE;
+	out->keep_alive = !k.close && (out->minor >= 1 || k.keep_alive);
+	return 0;
+}
+
 /* ---------- body ---------- */
 
 enum {
@@ -302,6 +516,10 @@ enum {
 	C_TRAILER,    /* at the start of a trailer line (or the final empty line) */
 	C_TRAILER_IN, /* inside a trailer line */
 	C_END_LF,     /* CR of the final empty line seen */
+	/* A request's trailer line, checked as a header field (strict): */
+	C_TNAME,  /* the field name */
+	C_TVALUE, /* after the colon */
+	C_TLF,    /* CR seen at the end of the line */
 };
 
 void h1_body_init(struct h1_body *b, const struct h1_head *head)
@@ -315,6 +533,13 @@ void h1_body_init(struct h1_body *b, const struct h1_head *head)
 	          (b->framing == H1_BODY_LENGTH && head->content_length == 0);
 }
 
+void h1_body_init_request(struct h1_body *b, const struct h1_request *req)
+{
+	struct h1_head h = {.framing = req->framing, .content_length = req->content_length};
+	h1_body_init(b, &h);
+	b->strict = true;
+}
+
 /* The size line ended: data follows, or the trailer section for size 0. */
 static bool end_size_line(struct h1_body *b)
 {
@@ -323,6 +548,25 @@ static bool end_size_line(struct h1_body *b)
 	b->state = b->remaining ? C_DATA : C_TRAILER;
 	b->line_len = 0;
 	return true;
+}
+
+/* One byte of a request's trailer line: name ":" value CRLF (RFC 9112 7.1.2). */
+static bool strict_trailer_byte(struct h1_body *b, char c)
+{
+	unsigned char u = (unsigned char)c;
+	switch (b->state) {
+	case C_TNAME:
+		if (c == ':')
+			b->state = C_TVALUE;
+		return c == ':' || is_tchar(u);
+	case C_TVALUE:
+		if (c == '\r')
+			b->state = C_TLF;
+		return c == '\r' || is_field_vchar(u);
+	default: /* C_TLF */
+		b->state = C_TRAILER;
+		return c == '\n';
+	}
 }
 
 static ssize_t feed_chunked(struct h1_body *b, const char *data, size_t len, h1_sink_fn sink,
@@ -348,7 +592,7 @@ static ssize_t feed_chunked(struct h1_body *b, const char *data, size_t len, h1_
 					return -1;
 				b->state = C_SIZE_LF;
 			} else if (c == '\n') {
-				if (!end_size_line(b))
+				if (b->strict || !end_size_line(b))
 					return -1;
 			} else {
 				return -1;
@@ -360,11 +604,11 @@ static ssize_t feed_chunked(struct h1_body *b, const char *data, size_t len, h1_
 			/* "5 6" is neither 5 nor 0x56: refuse it rather than guess. */
 			if (++b->line_len > MAX_CHUNK_LINE)
 				return -1;
-			if (c == ';') {
+			if (c == ';' && !b->strict) { /* strict: no whitespace before ';' */
 				b->state = C_EXT;
 			} else if (c == '\r') {
 				b->state = C_SIZE_LF;
-			} else if (c == '\n') {
+			} else if (c == '\n' && !b->strict) {
 				if (!end_size_line(b))
 					return -1;
 			} else if (c != ' ' && c != '\t') {
@@ -375,8 +619,14 @@ static ssize_t feed_chunked(struct h1_body *b, const char *data, size_t len, h1_
 		case C_EXT:
 			if (++b->line_len > MAX_CHUNK_LINE || c == '\0')
 				return -1;
-			if (c == '\n' && !end_size_line(b))
+			if (b->strict) { /* field-value bytes up to CRLF */
+				if (c == '\r')
+					b->state = C_SIZE_LF;
+				else if (!is_field_vchar((unsigned char)c))
+					return -1;
+			} else if (c == '\n' && !end_size_line(b)) {
 				return -1;
+			}
 			i++;
 			break;
 		case C_SIZE_LF:
@@ -399,7 +649,7 @@ static ssize_t feed_chunked(struct h1_body *b, const char *data, size_t len, h1_
 		case C_DATA_CR:
 			if (c == '\r')
 				b->state = C_DATA_LF;
-			else if (c == '\n')
+			else if (c == '\n' && !b->strict)
 				b->state = C_SIZE;
 			else
 				return -1;
@@ -415,13 +665,27 @@ static ssize_t feed_chunked(struct h1_body *b, const char *data, size_t len, h1_
 		case C_TRAILER:
 			if (c == '\r') {
 				b->state = C_END_LF;
-			} else if (c == '\n') {
+			} else if (c == '\n' && !b->strict) {
 				b->done = true;
-			} else {
+			} else if (!b->strict) {
 				b->state = C_TRAILER_IN;
 				b->line_len = 0;
 				continue; /* count this byte as part of the line */
+			} else if (is_tchar((unsigned char)c)) {
+				b->state = C_TNAME;
+				b->line_len = 0;
+				continue;
+			} else {
+				return -1; /* obs-fold, an empty name, a bare LF */
 			}
+			i++;
+			break;
+		case C_TNAME:
+		case C_TVALUE:
+		case C_TLF:
+			if (++b->line_len > MAX_CHUNK_LINE || ++b->trailer_len > MAX_TRAILER ||
+			    !strict_trailer_byte(b, c))
+				return -1;
 			i++;
 			break;
 		case C_TRAILER_IN:

@@ -1,14 +1,19 @@
 /*
- * h1parse.h: the HTTP/1.1 response parser of the upstream client
- * (RFC 9112). Two pieces, both allocation-free and safe on any input:
+ * h1parse.h: HTTP/1.1 message parsing (RFC 9112): the response side of the
+ * upstream client and the request side of the server. All allocation-free
+ * and safe on any input:
  *
- *   h1_parse_head   the status line and header fields, once the whole head
- *                   is in the buffer (h1_find_head_end says when);
- *   h1_body_feed    the body framing (Content-Length, chunked, or until the
- *                   connection closes), fed bytes as they arrive; decoded
- *                   bytes go to a sink.
+ *   h1_find_head_end     where a head ends, on a growing buffer;
+ *   h1_parse_head        a response's status line and header fields;
+ *   h1_parse_request     a request's request line and header fields, strict
+ *                        (every ambiguity that could let two parsers frame
+ *                        one request two ways is refused, see h1parse.c);
+ *   h1_body_feed         the body framing (Content-Length, chunked, or until
+ *                        the connection closes), fed bytes as they arrive;
+ *                        decoded bytes go to a sink. A request body is
+ *                        decoded strictly (CRLF only, trailer fields checked).
  *
- * The head's fields point into the caller's buffer. Trailer fields of a
+ * A head's fields point into the caller's buffer. Trailer fields of a
  * chunked body are read and dropped. The character classes (tokens, field
  * values) are shared with the request checks (reqcheck.h).
  */
@@ -19,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "http/reqcheck.h"
 
 #define H1_MAX_FIELDS 128
 
@@ -72,7 +79,38 @@ size_t h1_find_head_end(const char *buf, size_t len, size_t *scan);
  */
 int h1_parse_head(const char *buf, size_t len, bool head_request, struct h1_head *out);
 
-/** The body decoder; start one per response with h1_body_init. */
+/* The request-target's form (RFC 9112 3.2). */
+enum h1_form {
+	H1_FORM_ORIGIN,    /* "/" path ["?" query] */
+	H1_FORM_ABSOLUTE,  /* scheme "://" ... */
+	H1_FORM_AUTHORITY, /* host ":" port, CONNECT only */
+	H1_FORM_ASTERISK,  /* "*", OPTIONS only */
+};
+
+struct h1_request {
+	const char *method, *target; /* into the buffer, not NUL-terminated */
+	size_t method_len, target_len;
+	enum h1_form form;
+	int minor;               /* HTTP/1.minor: 0 or 1 */
+	bool keep_alive;         /* the connection may carry another request afterwards */
+	bool expect_continue;    /* HTTP/1.1 with Expect: 100-continue */
+	enum h1_framing framing; /* H1_BODY_NONE, H1_BODY_LENGTH or H1_BODY_CHUNKED */
+	uint64_t content_length; /* for H1_BODY_LENGTH */
+	size_t n_fields;
+	struct h1_field fields[H1_MAX_FIELDS];
+};
+
+/**
+ * Parse a complete request head (buf[0..len) as h1_find_head_end measured
+ * it). 0 on success; -1 with *v set (400, 431 for too many fields, 501 for
+ * a transfer coding other than chunked, 505 for a version other than
+ * HTTP/1.0 and 1.1; v->close when the framing is in doubt). The target's
+ * own checks (reqcheck_target) are the caller's, after this.
+ */
+int h1_parse_request(const char *buf, size_t len, struct h1_request *out,
+                     struct reqcheck_verdict *v);
+
+/** The body decoder; start one per message with h1_body_init or h1_body_init_request. */
 struct h1_body {
 	enum h1_framing framing;
 	uint64_t remaining; /* LENGTH: bytes left; CHUNKED: bytes left in this chunk */
@@ -80,6 +118,7 @@ struct h1_body {
 	unsigned digits;    /* hex digits of the current chunk size */
 	size_t line_len;    /* bytes of the current chunk-extension or trailer line */
 	size_t trailer_len; /* bytes of trailer fields so far */
+	bool strict;        /* a request's body: CRLF only, trailer lines must be fields */
 	bool done;
 };
 
@@ -87,6 +126,8 @@ struct h1_body {
 typedef int (*h1_sink_fn)(void *arg, const char *data, size_t n);
 
 void h1_body_init(struct h1_body *b, const struct h1_head *head);
+/** The same for the body of a request h1_parse_request accepted (decoded strictly). */
+void h1_body_init_request(struct h1_body *b, const struct h1_request *req);
 
 /**
  * Feed len bytes that follow the head. Returns how many were consumed
