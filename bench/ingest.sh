@@ -44,16 +44,7 @@ fi
 [ -f "$SCHEMA" ] || die "no migration $SCHEMA"
 need wrk curl
 
-WORK=$(mktemp -d /tmp/portcullis-bench-ingest.XXXXXX)
-SERVERS=''
-cleanup() {
-	bench_cleanup
-	if [ -n "$SERVERS" ]; then
-		"$REPO_DIR/scripts/test-servers.sh" stop "$SERVERS" >/dev/null 2>&1 || true
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir ingest
 
 json_field() { $PY -c "import json, sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
 
@@ -79,9 +70,7 @@ PY
 
 start_pg() {
 	[ -n "$SERVERS" ] && return 0
-	eval "$("$REPO_DIR/scripts/test-servers.sh" start --owner $$)" ||
-		die "could not start PostgreSQL (scripts/test-servers.sh)"
-	SERVERS=$PORTCULLIS_TEST_SERVERS_DIR
+	bench_start_servers
 	# The test server trades durability for speed; a benchmark of durable writes needs it back
 	# (as the superuser test-servers.sh made: this server is the benchmark's own).
 	$PY - "$PORTCULLIS_TEST_PG_URL" "$(cat "$SERVERS/pg.superpass")" <<'PY'

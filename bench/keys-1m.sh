@@ -36,21 +36,9 @@ HOT=${HOT:-10000}
 [ "$HOT" -le "$DISTINCT" ] && [ "$DISTINCT" -le "$KEYS" ] || die "need HOT <= DISTINCT <= KEYS"
 need curl wrk psql sqlite3 redis-server
 
-WORK=$(mktemp -d /tmp/portcullis-bench-keys.XXXXXX)
-SERVERS=''
-cleanup() {
-	bench_cleanup
-	if [ -n "$SERVERS" ]; then
-		"$REPO_DIR/scripts/test-servers.sh" stop "$SERVERS" >/dev/null 2>&1 || true
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir keys
 
-exports=$("$REPO_DIR/scripts/test-servers.sh" start --owner $$) ||
-	die "could not start PostgreSQL and Redis (scripts/test-servers.sh)"
-eval "$exports"
-SERVERS=$PORTCULLIS_TEST_SERVERS_DIR
+bench_start_servers
 export PORTCULLIS_KV_URL=$PORTCULLIS_TEST_REDIS_URL
 
 rss_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }

@@ -23,6 +23,9 @@ need() {
 	done
 }
 
+# bench_cleanup (the EXIT trap): stop what PIDS lists and the servers of
+# bench_start_servers, then remove WORK unless BENCH_KEEP is set.
+SERVERS=''
 bench_cleanup() {
 	local pid
 	for pid in "${PIDS[@]}"; do
@@ -31,9 +34,32 @@ bench_cleanup() {
 	for pid in "${PIDS[@]}"; do
 		wait "$pid" 2>/dev/null || true
 	done
+	if [ -n "$SERVERS" ]; then
+		"$REPO_DIR/scripts/test-servers.sh" stop "$SERVERS" >/dev/null 2>&1 || true
+	fi
 	if [ -n "${WORK:-}" ] && [ -z "${BENCH_KEEP:-}" ]; then
 		rm -rf "$WORK"
 	fi
+}
+
+# bench_workdir NAME: WORK, a fresh /tmp/portcullis-bench-NAME.XXXXXX, and
+# the traps that clean up after the run (also on ^C).
+bench_workdir() {
+	WORK=$(mktemp -d "/tmp/portcullis-bench-$1.XXXXXX")
+	trap bench_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+# bench_start_servers: a private PostgreSQL and Redis (scripts/test-servers.sh,
+# in a directory of their own: PostgreSQL runs as postgres, WORK is ours),
+# their PORTCULLIS_TEST_* variables exported; stopped by bench_cleanup, and by
+# themselves if this script dies without its trap.
+bench_start_servers() {
+	local exports
+	exports=$("$REPO_DIR/scripts/test-servers.sh" start --owner $$) ||
+		die "could not start PostgreSQL and Redis (scripts/test-servers.sh)"
+	eval "$exports"
+	SERVERS=$PORTCULLIS_TEST_SERVERS_DIR
 }
 
 free_port() {

@@ -25,23 +25,9 @@ CYCLES=${CYCLES:-200}
 [ -x "$BIN" ] || die "no portcullis binary at $BIN (build one: make, or meson + ninja)"
 need curl redis-server
 
-WORK=$(mktemp -d /tmp/portcullis-bench-propagation.XXXXXX)
-SERVERS=''
-cleanup() {
-	bench_cleanup
-	if [ -n "$SERVERS" ]; then
-		"$REPO_DIR/scripts/test-servers.sh" stop "$SERVERS" >/dev/null 2>&1 || true
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir propagation
 
-# In a directory of their own (PostgreSQL runs as postgres, $WORK is ours);
-# they also stop by themselves if this script dies without its trap.
-exports=$("$REPO_DIR/scripts/test-servers.sh" start --owner $$) ||
-	die "could not start PostgreSQL and Redis (scripts/test-servers.sh)"
-eval "$exports"
-SERVERS=$PORTCULLIS_TEST_SERVERS_DIR
+bench_start_servers
 export PORTCULLIS_STORE_URL=$PORTCULLIS_TEST_PG_URL
 export PORTCULLIS_KV_URL=$PORTCULLIS_TEST_REDIS_URL
 

@@ -19,16 +19,8 @@ BIN=$(realpath "${1:-$REPO_DIR/build/portcullis}")
 [ -x "$BIN" ] || die "no portcullis binary at $BIN (build one: make, or meson + ninja)"
 need nginx wrk curl
 
-WORK=$(mktemp -d /tmp/portcullis-bench-cluster.XXXXXX)
-cleanup() {
-	bench_cleanup
-	[ -z "${PORTCULLIS_TEST_SERVERS_DIR:-}" ] ||
-		"$REPO_DIR/scripts/test-servers.sh" stop "$PORTCULLIS_TEST_SERVERS_DIR" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-# Its own temp dir: PostgreSQL runs as the postgres user, which cannot enter $WORK.
-eval "$("$REPO_DIR/scripts/test-servers.sh" start --owner $$)"
+bench_workdir cluster
+bench_start_servers
 
 UP_PORT=$(free_port)
 start_nginx upstream "    server {

@@ -41,16 +41,7 @@ fi
 [ -x "$BIN" ] || die "no portcullis binary at $BIN (build one: make, or meson + ninja)"
 need nginx wrk curl openssl
 
-WORK=$(mktemp -d /tmp/portcullis-bench-webhooks.XXXXXX)
-SERVERS=''
-cleanup() {
-	bench_cleanup
-	if [ -n "$SERVERS" ]; then
-		"$REPO_DIR/scripts/test-servers.sh" stop "$SERVERS" >/dev/null 2>&1 || true
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir webhooks
 
 # ---- the receiver: nginx over TLS with a test CA ----
 CA=$WORK/ca
@@ -130,9 +121,7 @@ run_store() {
 	local store=$1 db out
 	if [ "$store" = postgres ]; then
 		if [ -z "$SERVERS" ]; then
-			eval "$("$REPO_DIR/scripts/test-servers.sh" start --owner $$)" ||
-				die "could not start PostgreSQL (scripts/test-servers.sh)"
-			SERVERS=$PORTCULLIS_TEST_SERVERS_DIR
+			bench_start_servers
 		fi
 		db=$($PY - "$PORTCULLIS_TEST_PG_URL" <<'PY'
 import secrets, sys, urllib.parse
