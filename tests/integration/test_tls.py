@@ -381,3 +381,39 @@ def test_a_stalled_tls_handshake_is_dropped_at_the_header_deadline(make_instance
         took = time.monotonic() - t0
     assert 0.7 <= took <= 2.5, took
     assert requests.get(inst.url("/healthz"), verify=cert[0]).status_code == 200
+
+
+TESTSSL = shutil.which("testssl") or shutil.which("testssl.sh")
+
+
+def test_testssl_finds_only_tls12_tls13_forward_secret_aead(rsa_tls_instance, tmp_path):
+    """testssl.sh (Debian's testssl.sh, a real scanner) over the listener: protocols, the cipher
+    categories, forward secrecy and the server's preference, read from its JSON findings."""
+    assert TESTSSL, "testssl.sh missing (Debian testssl.sh; scripts/deps.sh installs it)"
+    out = tmp_path / "testssl.json"
+    p = subprocess.run(
+        [TESTSSL, "--quiet", "--color", "0", "--warnings", "off", "--ip", "one",
+         "--protocols", "--std", "--fs", "--server-preference", "--jsonfile", str(out),
+         f"127.0.0.1:{rsa_tls_instance.port}"],
+        capture_output=True, timeout=300)
+    assert out.exists(), p.stdout.decode("latin-1")[-2000:] + p.stderr.decode("latin-1")[-2000:]
+    import json
+    found = {f["id"]: f["finding"] for f in json.loads(out.read_text())}
+    for old in ("SSLv2", "SSLv3", "TLS1", "TLS1_1"):
+        assert found[old].startswith("not offered"), (old, found[old])
+    assert found["TLS1_2"].startswith("offered"), found["TLS1_2"]
+    assert found["TLS1_3"].startswith("offered"), found["TLS1_3"]
+    # testssl 3.0's categories of --std: nothing but STRONG (AEAD) offered.
+    for weak in ("cipherlist_NULL", "cipherlist_aNULL", "cipherlist_EXPORT", "cipherlist_LOW",
+                 "cipherlist_3DES_IDEA", "cipherlist_AVERAGE"):
+        assert found[weak].startswith("not offered"), (weak, found[weak])
+    assert found["cipherlist_STRONG"].startswith("offered"), found["cipherlist_STRONG"]
+    assert found["PFS"].startswith("offered"), found["PFS"]
+    assert found["cipher_order"] == "server", found["cipher_order"]
+    # Every TLS 1.2 suite forward secret (EC)DHE and AEAD, in the server's order.
+    suites12 = found["cipherorder_TLSv1_2"].split()
+    assert suites12 and suites12[0] == "ECDHE-RSA-AES256-GCM-SHA384", suites12
+    for suite in suites12:
+        assert re.match(r"(EC)?DHE-", suite) and re.search(r"GCM|CHACHA20-POLY1305", suite), suite
+    assert set(found["cipherorder_TLSv1_3"].split()) <= {
+        "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256"}
