@@ -1,6 +1,7 @@
 /*
- * hash.h: SHA-256, HMAC-SHA-256 (over GnuTLS) and standard base64 with
- * padding for digests and keys (hex is core/str.h's hex_encode).
+ * hash.h: SHA-256, HMAC-SHA-256 (over GnuTLS), standard base64 with
+ * padding for digests and keys, and unpadded base64url for JOSE and PKCE
+ * (hex is core/str.h's hex_encode).
  */
 #ifndef PORTCULLIS_CRYPTO_HASH_H
 #define PORTCULLIS_CRYPTO_HASH_H
@@ -82,5 +83,25 @@ int base64_encode(const void *in, size_t n, char *out, size_t cap);
  * is branch-free, so it may decode keys.
  */
 int base64_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *out_len);
+
+/** Length (without NUL) of the unpadded base64url encoding of n bytes. */
+size_t base64url_encoded_len(size_t n);
+
+/**
+ * base64url (RFC 4648 section 5, "-_" alphabet) without padding, as JOSE
+ * (RFC 7515 section 2) and PKCE (RFC 7636) spell it, of the n bytes at in
+ * into out, NUL-terminated; cap at least base64url_encoded_len(n) + 1.
+ * Returns 0, or -1 when cap is too small. Constant time like base64_encode.
+ */
+int base64url_encode(const void *in, size_t n, char *out, size_t cap);
+
+/**
+ * Decode the n base64url characters at in (no padding, no whitespace, no
+ * "+/"; a length of 4k + 1 and nonzero unused bits in the last character are
+ * refused, so each byte string has exactly one accepted spelling) into out
+ * (cap bytes); *out_len gets the length. Returns 0, or -1 with *out_len 0
+ * and out wiped, like base64_decode.
+ */
+int base64url_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *out_len);
 
 #endif

@@ -252,6 +252,76 @@ static void test_base64_invalid(void **state)
 	assert_int_equal(dlen, 0);
 }
 
+/* base64url (RFC 4648 section 5) without padding, as JOSE writes it: RFC 4648's
+ * vectors unpadded, a byte string using 62 and 63, and a round trip through the
+ * standard codec with the alphabet swapped and the padding dropped. */
+static void test_base64url(void **state)
+{
+	static const char *const vec[][2] = {
+	    {"", ""},           {"f", "Zg"},          {"fo", "Zm8"},          {"foo", "Zm9v"},
+	    {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"},
+	};
+	static const uint8_t hi[] = {0xfb, 0xff, 0xbf};
+	char enc[300];
+	char ref[300];
+	uint8_t in[200];
+	uint8_t dec[200];
+	size_t dlen;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
+		size_t n = strlen(vec[i][0]);
+		assert_int_equal(base64url_encoded_len(n), strlen(vec[i][1]));
+		assert_int_equal(base64url_encode(vec[i][0], n, enc, sizeof(enc)), 0);
+		assert_string_equal(enc, vec[i][1]);
+		assert_int_equal(base64url_decode(enc, strlen(enc), dec, sizeof(dec), &dlen), 0);
+		assert_int_equal(dlen, n);
+		assert_memory_equal(dec, vec[i][0], n);
+	}
+	assert_int_equal(base64url_encode(hi, 3, enc, sizeof(enc)), 0);
+	assert_string_equal(enc, "-_-_");
+	assert_int_equal(base64url_encode("fo", 2, enc, 3), -1); /* "Zm8" + NUL needs 4 */
+	assert_int_equal(base64url_encode("fo", 2, enc, 4), 0);
+	assert_int_equal(base64url_decode("Zm9vYmE", 7, dec, 4, &dlen), -1);
+	assert_int_equal(dlen, 0);
+	for (size_t n = 0; n <= sizeof(in); n++) {
+		crypto_random(in, n);
+		assert_int_equal(base64url_encode(in, n, enc, sizeof(enc)), 0);
+		ref_b64(in, n, ref);
+		for (char *p = ref; *p; p++)
+			*p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+		ref[base64url_encoded_len(n)] = '\0'; /* drop the padding */
+		assert_string_equal(enc, ref);
+		assert_int_equal(base64url_decode(enc, strlen(enc), dec, sizeof(dec), &dlen), 0);
+		assert_int_equal(dlen, n);
+		assert_memory_equal(dec, in, n);
+	}
+}
+
+static void test_base64url_invalid(void **state)
+{
+	static const char *const bad[] = {
+	    "Z",           /* 4k + 1 characters */
+	    "Zm9vY",       /* likewise */
+	    "Zg==",        /* padding */
+	    "Zm8=",  "Zh", /* unused bits set */
+	    "Zm9",         /* likewise */
+	    "Zm+v",        /* standard alphabet */
+	    "Zm/v",  "Zm9v\n", " Zm9v", "Zm.v",
+	};
+	uint8_t dec[32];
+	size_t dlen = 99;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(base64url_decode(bad[i], strlen(bad[i]), dec, sizeof(dec), &dlen),
+		                 -1);
+		assert_int_equal(dlen, 0);
+	}
+	assert_int_equal(base64url_decode("Zm\0v", 4, dec, sizeof(dec), &dlen), -1);
+	assert_int_equal(base64url_decode("", 0, dec, 0, &dlen), 0);
+}
+
 static void test_ct_equal(void **state)
 {
 	uint8_t a[64];
@@ -510,6 +580,8 @@ int main(void)
 	    cmocka_unit_test(test_base64_round_trip),
 	    cmocka_unit_test(test_base64_every_char),
 	    cmocka_unit_test(test_base64_invalid),
+	    cmocka_unit_test(test_base64url),
+	    cmocka_unit_test(test_base64url_invalid),
 	    cmocka_unit_test(test_ct_equal),
 	    cmocka_unit_test(test_ct_streq),
 	    cmocka_unit_test(test_crc32),

@@ -10,20 +10,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static inline json_t *vectors_load(const char *name)
+/* The JSON file name in the directory the environment variable env names. */
+static inline json_t *test_json_load(const char *env, const char *name)
 {
-	const char *dir = getenv("PORTCULLIS_VECTORS");
+	const char *dir = getenv(env);
 	char path[4096];
 	json_error_t err;
 
 	if (!dir)
-		fail_msg("PORTCULLIS_VECTORS is not set (run through meson test)");
+		fail_msg("%s is not set (run through meson test)", env);
 	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
 		fail_msg("vector path too long");
 	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
 	if (!root)
 		fail_msg("%s:%d: %s", path, err.line, err.text);
 	return root;
+}
+
+static inline json_t *vectors_load(const char *name)
+{
+	return test_json_load("PORTCULLIS_VECTORS", name);
 }
 
 #endif
