@@ -40,6 +40,8 @@ static const struct cli_command *const commands[] = {
     &cli_cmd_config_check,
     &cli_cmd_config_example,
     &cli_cmd_root_key_create,
+    &cli_cmd_user_create,
+    &cli_cmd_user_disable,
     &cli_cmd_keys_list,
     &cli_cmd_keys_inventory,
     &cli_cmd_kill,

@@ -128,7 +128,7 @@ int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 extern const struct cli_command cli_cmd_init, cli_cmd_serve, cli_cmd_migrate, cli_cmd_config_check,
     cli_cmd_config_example, cli_cmd_root_key_create, cli_cmd_keys_list, cli_cmd_keys_inventory,
     cli_cmd_kill, cli_cmd_unkill, cli_cmd_audit_verify, cli_cmd_retention_run, cli_cmd_worker,
-    cli_cmd_incident_report;
+    cli_cmd_incident_report, cli_cmd_user_create, cli_cmd_user_disable;
 extern const struct cli_command cli_cmd_secrets_init, cli_cmd_secrets_rotate,
     cli_cmd_secrets_rewrap, cli_cmd_secrets_retire, cli_cmd_secrets_list;
 

@@ -136,6 +136,8 @@ COMMANDS = {
     "config check": ["config", "check", "-c", "{conf}"],
     "config example": ["config", "example"],
     "root-key create": ["root-key", "create", "-c", "{conf}", "--name", "n"],
+    "user create": ["user", "create", "--email", "a@example.com", "-c", "{conf}"],
+    "user disable": ["user", "disable", "--email", "a@example.com", "-c", "{conf}"],
     "keys list": ["keys", "list", "--org", ORG, "-c", "{conf}"],
     "kill": ["kill", "global", "--reason", "test", "-c", "{conf}"],
     "unkill": ["unkill", "global", "-c", "{conf}"],
