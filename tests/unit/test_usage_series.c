@@ -155,8 +155,11 @@ static void test_series_answer_as_the_cells(void **state)
 	tenants(fx->st);
 	load(fx->st, 30, 0); /* 30 hours: two days */
 	static struct points before[N_QUERIES], after[N_QUERIES];
+	static struct points late[N_QUERIES], early[N_QUERIES], side[N_QUERIES];
 	int64_t since = T0 - 2 * USAGE_DAY_MS, until = T0 + 3 * USAGE_DAY_MS;
 	query_all(fx->st, since, until, before);
+	query_all(fx->st, T0 + 22 * H, until, late);  /* wholly after through, below */
+	query_all(fx->st, since, T0 + 10 * H, early); /* wholly before it */
 	assert_true(before[0].requests > 0 && before[0].requests < 30 * 48); /* ORG_A's share */
 	assert_int_equal(before[3 * 12].requests, 30 * 48); /* every organisation */
 
@@ -172,6 +175,12 @@ static void test_series_answer_as_the_cells(void **state)
 	/* A query that straddles through reads both and answers the same. */
 	query_all(fx->st, since, until, after);
 	assert_same(before, after);
+	/* A window that starts after through (the cells' bound is since, not through). */
+	query_all(fx->st, T0 + 22 * H, until, side);
+	assert_same(late, side);
+	assert_true(late[0].requests > 0);
+	query_all(fx->st, since, T0 + 10 * H, side);
+	assert_same(early, side);
 
 	/* The series are what is read before through: removing the cells there changes nothing. */
 	struct db_param p[] = {P_INT(T0 + 20 * H)};
