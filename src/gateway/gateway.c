@@ -153,6 +153,9 @@ static void org_lookup_job(struct http_request *req)
 	st->store_rc = store_org_get(app->store, req->log_org_id, &st->org);
 	if (st->store_rc == STORE_OK)
 		orgcache_put(app->orgs, &st->org);
+	else if (st->store_rc != STORE_ENOTFOUND &&
+	         orgcache_get_stale(app->orgs, req->log_org_id, &st->org))
+		st->store_rc = STORE_OK; /* the row before the change, for the outage's grace */
 }
 
 static void org_lookup_done(struct http_request *req)
