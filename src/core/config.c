@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <ini.h>
 #include <stdlib.h>
 #include <string.h>
@@ -480,6 +481,120 @@ static int route_setting(struct parse_state *st, const char *route_name, const c
 	return 0;
 }
 
+bool config_oidc_name_valid(const char *s, size_t n)
+{
+	if (n == 0 || n > CONFIG_OIDC_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* A scope list: scope-tokens (RFC 6749 3.3: %x21 / %x23-5B / %x5D-7E) joined by single spaces, with
+ * "openid". */
+static bool oidc_scopes_valid(const char *v)
+{
+	bool openid = false;
+	const char *p = v;
+
+	while (*p) {
+		size_t n = 0;
+		while (p[n] && p[n] != ' ') {
+			unsigned char c = (unsigned char)p[n];
+			if (c < 0x21 || c > 0x7e || c == '"' || c == '\\')
+				return false;
+			n++;
+		}
+		if (n == 0)
+			return false; /* a leading, trailing or double space */
+		openid = openid || (n == 6 && memcmp(p, "openid", 6) == 0);
+		p += n;
+		if (*p == ' ' && !*++p)
+			return false;
+	}
+	return openid;
+}
+
+static int oidc_setting(struct parse_state *st, const char *op, const char *name, const char *value)
+{
+	struct config *cfg = st->cfg;
+	struct config_oidc *o = NULL;
+	char **field = NULL;
+
+	if (!config_oidc_name_valid(op, strlen(op))) {
+		snprintf(st->err, sizeof st->err,
+		         "[oidc.%.64s]: a provider name is 1 to %d of a-z, 0-9, _ and -", op,
+		         CONFIG_OIDC_NAME_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->n_oidc; i++)
+		if (strcmp(cfg->oidc[i].name, op) == 0)
+			o = &cfg->oidc[i];
+	if (!o) {
+		if (cfg->n_oidc == CONFIG_MAX_OIDC) {
+			snprintf(st->err, sizeof st->err, "more than %d [oidc.NAME] sections",
+			         CONFIG_MAX_OIDC);
+			return -1;
+		}
+		o = &cfg->oidc[cfg->n_oidc++];
+		o->name = xstrdup(op);
+	}
+	size_t n = strlen(value);
+	if (strcmp(name, "issuer") == 0) {
+		if (!str_has_prefix(value, "https://") || n == 8 || n > 2048 ||
+		    strpbrk(value, "?# \t")) {
+			snprintf(
+			    st->err, sizeof st->err,
+			    "[oidc.%s] issuer must be an https:// URL without query or fragment "
+			    "(the provider's \"iss\" exactly)",
+			    op);
+			return -1;
+		}
+		field = &o->issuer;
+	} else if (strcmp(name, "client_id") == 0) {
+		bool ok = n > 0 && n <= 255;
+		for (size_t i = 0; ok && i < n; i++)
+			ok = (unsigned char)value[i] > 0x20 && (unsigned char)value[i] < 0x7f;
+		if (!ok) {
+			snprintf(st->err, sizeof st->err,
+			         "[oidc.%s] client_id must be 1 to 255 visible ASCII characters",
+			         op);
+			return -1;
+		}
+		field = &o->client_id;
+	} else if (strcmp(name, "client_secret_file") == 0) {
+		if (n == 0) {
+			snprintf(st->err, sizeof st->err, "[oidc.%s] client_secret_file is empty",
+			         op);
+			return -1;
+		}
+		field = &o->client_secret_file;
+	} else if (strcmp(name, "scopes") == 0) {
+		if (!oidc_scopes_valid(value)) {
+			snprintf(st->err, sizeof st->err,
+			         "[oidc.%s] scopes must be scope names separated by single spaces, "
+			         "including openid",
+			         op);
+			return -1;
+		}
+		field = &o->scopes;
+	} else if (strcmp(name, "ca_file") == 0) {
+		field = &o->ca_file;
+	} else if (strcmp(name, "allow_ranges") == 0) {
+		field = &o->allow_ranges;
+	} else {
+		snprintf(st->err, sizeof st->err, "unknown setting \"%.64s\" in [oidc.%s]", name,
+		         op);
+		return -1;
+	}
+	free(*field);
+	*field = xstrdup(value);
+	return 0;
+}
+
 static int on_ini_value(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_state *st = user;
@@ -488,6 +603,8 @@ static int on_ini_value(void *user, const char *section, const char *name, const
 	int rc;
 	if (strncmp(section, "route ", 6) == 0 && section[6]) {
 		rc = route_setting(st, section + 6, name, value);
+	} else if (strncmp(section, "oidc.", 5) == 0) {
+		rc = oidc_setting(st, section + 5, name, value);
 	} else {
 		const struct setting *s = find_setting(section, name);
 		if (!s) {
@@ -551,6 +668,21 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errcap)
 			return -1;
 		}
 	}
+	for (size_t i = 0; i < cfg->n_oidc; i++) {
+		struct config_oidc *o = &cfg->oidc[i];
+		if (!o->issuer || !o->client_id || !o->client_secret_file) {
+			snprintf(err, errcap,
+			         "%s: [oidc.%s] needs issuer, client_id and client_secret_file",
+			         path ? path : "config", o->name);
+			return -1;
+		}
+		if (!o->scopes)
+			o->scopes = xstrdup("openid email profile");
+		if (!o->ca_file)
+			o->ca_file = xstrdup("");
+		if (!o->allow_ranges)
+			o->allow_ranges = xstrdup("");
+	}
 	if (cfg->upstream_url[0] && !str_has_prefix(cfg->upstream_url, "http://") &&
 	    !str_has_prefix(cfg->upstream_url, "https://")) {
 		snprintf(err, errcap, "%s: [upstream] url must be an http:// or https:// URL",
@@ -597,6 +729,16 @@ void config_free(struct config *cfg)
 		free(cfg->routes[i].upstream);
 	}
 	cfg->n_routes = 0;
+	for (size_t i = 0; i < cfg->n_oidc; i++) {
+		struct config_oidc *o = &cfg->oidc[i];
+		char **f[] = {&o->name,   &o->issuer,  &o->client_id,   &o->client_secret_file,
+		              &o->scopes, &o->ca_file, &o->allow_ranges};
+		for (size_t j = 0; j < sizeof(f) / sizeof(f[0]); j++) {
+			free(*f[j]);
+			*f[j] = NULL;
+		}
+	}
+	cfg->n_oidc = 0;
 	free(cfg->path);
 	cfg->path = NULL;
 }
@@ -623,7 +765,15 @@ void config_write_example(FILE *out)
 	fputs("\n# Routes: requests whose path starts with prefix go to upstream (longest prefix\n"
 	      "# wins); everything else goes to [upstream] url.\n"
 	      ";[route billing]\n;prefix = /billing/\n;upstream = "
-	      "http://127.0.0.1:9001\n;timeout_ms = 5000\n",
+	      "http://127.0.0.1:9001\n;timeout_ms = 5000\n"
+	      "\n# OpenID Connect providers for console login (docs/console.md): the sign-in page\n"
+	      "# shows one button per section. issuer, client_id and client_secret_file are\n"
+	      "# required; scopes must include openid; ca_file replaces the system's CAs;\n"
+	      "# allow_ranges lets the provider resolve to private addresses (CIDR list).\n"
+	      ";[oidc.google]\n;issuer = https://accounts.google.com\n"
+	      ";client_id = 1234.apps.googleusercontent.com\n"
+	      ";client_secret_file = /etc/portcullis/google.secret\n"
+	      ";scopes = openid email profile\n;ca_file =\n;allow_ranges =\n",
 	      out);
 }
 
@@ -651,6 +801,36 @@ char *config_path_of(const struct config *cfg, const char *value)
 	memcpy(out, cfg->path, dl);
 	memcpy(out + dl, value, strlen(value) + 1);
 	return out;
+}
+
+int config_read_secret(const struct config *cfg, const char *setting, const char *value, char *out,
+                       size_t cap, char *err, size_t errcap)
+{
+	char *path = config_path_of(cfg, value);
+	FILE *f = fopen(path, "rb");
+	int rc = -1;
+
+	out[0] = '\0';
+	if (!f) {
+		snprintf(err, errcap, "%s: cannot read %s: %s", setting, path, strerror(errno));
+		goto out;
+	}
+	size_t n = fread(out, 1, cap - 1, f);
+	bool more = fgetc(f) != EOF;
+	fclose(f);
+	out[n] = '\0';
+	char *nl = strpbrk(out, "\r\n");
+	if (nl) {
+		*nl = '\0';
+	} else if (more) {
+		explicit_bzero(out, cap);
+		snprintf(err, errcap, "%s: the first line of %s is too long", setting, path);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(path);
+	return rc;
 }
 
 int config_split_listen(const char *listen, char *host, size_t cap, int *port)

@@ -23,6 +23,25 @@ struct config_route {
 	int64_t timeout_ms; /* 0: [upstream] timeout_ms */
 };
 
+#define CONFIG_MAX_OIDC 8
+/** Longest [oidc.NAME] name: 1 to 32 of a-z, 0-9, '_', '-' (it is a path segment and a cookie
+ * part). */
+#define CONFIG_OIDC_NAME_MAX 32
+
+/**
+ * An [oidc.NAME] section: an OpenID provider for console login
+ * (docs/console.md). issuer, client_id and client_secret_file are required.
+ */
+struct config_oidc {
+	char *name;
+	char *issuer;    /* https URL without query or fragment, exactly as the provider's "iss" */
+	char *client_id; /* 1 to 255 visible ASCII characters */
+	char *client_secret_file; /* the file holding the client secret (read at start) */
+	char *scopes;       /* space-separated, with "openid"; default "openid email profile" */
+	char *ca_file;      /* "" : the system's CAs */
+	char *allow_ranges; /* "" : only public addresses (the egress guard's CIDR list) */
+};
+
 struct config {
 	char *path; /* file the settings came from (NULL: defaults only) */
 
@@ -138,7 +157,13 @@ struct config {
 
 	struct config_route routes[CONFIG_MAX_ROUTES];
 	size_t n_routes;
+
+	struct config_oidc oidc[CONFIG_MAX_OIDC];
+	size_t n_oidc;
 };
+
+/** True when the n bytes at s are a valid [oidc.NAME] name (CONFIG_OIDC_NAME_MAX). */
+bool config_oidc_name_valid(const char *s, size_t n);
 
 #define CONFIG_MAX_TRUSTED_PROXIES 16
 
@@ -195,6 +220,16 @@ bool config_worker_enabled(const struct config *cfg);
  * from (the working directory when it came from none). "" gives "".
  */
 char *config_path_of(const struct config *cfg, const char *value);
+
+/**
+ * Read the first line of the secret file value (a setting's value, made a
+ * path by config_path_of) into out (cap bytes, NUL-terminated, without the
+ * line end). 0, or -1 with "SETTING: cannot read PATH: why" or "SETTING:
+ * the first line of PATH is too long" in err; out is then wiped. For
+ * password and client secret files: the secret is never in a message.
+ */
+int config_read_secret(const struct config *cfg, const char *setting, const char *value, char *out,
+                       size_t cap, char *err, size_t errcap);
 
 /** Split "host:port" / "[v6]:port" into host (cap bytes) and port. 0 or -1. */
 int config_split_listen(const char *listen, char *host, size_t cap, int *port);

@@ -118,6 +118,26 @@ int buf_append_str(struct buf *b, const char *s)
 	return buf_append(b, s, strlen(s));
 }
 
+int buf_append_pct(struct buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t start = b->len;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+		bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+		if (buf_append(b, keep ? (const char *)&s[i] : esc, keep ? 1 : 3) < 0) {
+			b->len = start; /* nothing appended */
+			if (b->data)
+				b->data[start] = '\0';
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int buf_printf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;

@@ -84,6 +84,13 @@ int buf_append(struct buf *b, const void *data, size_t n);
 int buf_append_str(struct buf *b, const char *s);
 /** Append printf-formatted text. */
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/**
+ * Append the n bytes at s percent-encoded as RFC 3986 says for a query or
+ * form value: the unreserved characters (letters, digits, "-._~") as they
+ * are, every other byte as %XX (upper-case hex; a space is %20). Accepted
+ * in application/x-www-form-urlencoded bodies too. -1 past the limit.
+ */
+int buf_append_pct(struct buf *b, const char *s, size_t n);
 /** Hand the data to the caller (who frees it) and reset the buffer. */
 char *buf_steal(struct buf *b, size_t *len_out);
 /** Free the data. */

@@ -449,8 +449,8 @@ curl_socket_t egress_open_socket(void *clientp, curlsocktype purpose, struct cur
 	return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
 }
 
-void egress_curl_post(CURL *h, const char *url, long timeout_ms, const char *ca_file,
-                      struct egress_socket_guard *g)
+void egress_curl_get(CURL *h, const char *url, long timeout_ms, const char *ca_file,
+                     struct egress_socket_guard *g)
 {
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_URL, url);
@@ -461,11 +461,17 @@ void egress_curl_post(CURL *h, const char *url, long timeout_ms, const char *ca_
 	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h, CURLOPT_POST, 1L);
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, egress_open_socket);
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, g);
 	if (ca_file && ca_file[0]) {
 		curl_easy_setopt(h, CURLOPT_CAINFO, ca_file);
 		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
 	}
+}
+
+void egress_curl_post(CURL *h, const char *url, long timeout_ms, const char *ca_file,
+                      struct egress_socket_guard *g)
+{
+	egress_curl_get(h, url, timeout_ms, ca_file, g);
+	curl_easy_setopt(h, CURLOPT_POST, 1L);
 }

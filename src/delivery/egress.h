@@ -111,4 +111,8 @@ curl_socket_t egress_open_socket(void *clientp, curlsocktype purpose,
 void egress_curl_post(CURL *h, const char *url, long timeout_ms, const char *ca_file,
                       struct egress_socket_guard *g);
 
+/** egress_curl_post's settings for a GET (discovery documents and key sets). */
+void egress_curl_get(CURL *h, const char *url, long timeout_ms, const char *ca_file,
+                     struct egress_socket_guard *g);
+
 #endif

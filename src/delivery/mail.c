@@ -140,40 +140,14 @@ char *mail_format(const char *from, const struct mail_message *msg, size_t *len)
 
 /* ---------- the mailer ---------- */
 
-static int read_password(const char *path, char *out, size_t cap, char *err, size_t errcap)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(err, errcap, "[mail] password_file: cannot read %s: %s", path,
-		         strerror(errno));
-		return -1;
-	}
-	size_t n = fread(out, 1, cap - 1, f);
-	bool more = fgetc(f) != EOF;
-	fclose(f);
-	out[n] = '\0';
-	char *nl = strpbrk(out, "\r\n");
-	if (nl)
-		*nl = '\0';
-	else if (more) {
-		explicit_bzero(out, cap);
-		snprintf(err, errcap, "[mail] password_file: the first line of %s is too long",
-		         path);
-		return -1;
-	}
-	return 0;
-}
-
 /* The [mail] password_file read into out (cap bytes); nothing to read is an empty password. */
 static int load_password(const struct config *cfg, char *out, size_t cap, char *err, size_t errcap)
 {
 	out[0] = '\0';
 	if (!cfg->mail_password_file[0])
 		return 0;
-	char *path = config_path_of(cfg, cfg->mail_password_file);
-	int rc = read_password(path, out, cap, err, errcap);
-	free(path);
-	return rc;
+	return config_read_secret(cfg, "[mail] password_file", cfg->mail_password_file, out, cap,
+	                          err, errcap);
 }
 
 int mailer_config_check(const struct config *cfg, char *err, size_t cap)

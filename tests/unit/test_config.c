@@ -424,6 +424,97 @@ static void test_route_limit(void **state)
 	expect_file_error(text, CONFIG_MAX_ROUTES * 3 + 2, want);
 }
 
+static void test_oidc_sections(void **state)
+{
+	(void)state;
+	struct tmpconf t;
+	struct config c;
+	char err[600];
+	int rc = load_text(&c,
+	                   "[oidc.google]\n"
+	                   "issuer = https://accounts.google.com\n"
+	                   "client_id = 1234.apps.googleusercontent.com\n"
+	                   "client_secret_file = google.secret\n"
+	                   "[oidc.kc-1]\n"
+	                   "issuer = https://kc.example/realms/staff\n"
+	                   "client_id = portcullis\n"
+	                   "client_secret_file = /etc/kc.secret\n"
+	                   "scopes = openid email\n"
+	                   "ca_file = /etc/kc-ca.pem\n"
+	                   "allow_ranges = 10.0.0.0/8\n",
+	                   &t, err, sizeof err);
+	if (rc != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.n_oidc, 2);
+	assert_string_equal(c.oidc[0].name, "google");
+	assert_string_equal(c.oidc[0].issuer, "https://accounts.google.com");
+	assert_string_equal(c.oidc[0].client_id, "1234.apps.googleusercontent.com");
+	assert_string_equal(c.oidc[0].client_secret_file, "google.secret");
+	assert_string_equal(c.oidc[0].scopes, "openid email profile"); /* the default */
+	assert_string_equal(c.oidc[0].ca_file, "");
+	assert_string_equal(c.oidc[0].allow_ranges, "");
+	assert_string_equal(c.oidc[1].name, "kc-1");
+	assert_string_equal(c.oidc[1].scopes, "openid email");
+	assert_string_equal(c.oidc[1].ca_file, "/etc/kc-ca.pem");
+	assert_string_equal(c.oidc[1].allow_ranges, "10.0.0.0/8");
+	config_free(&c);
+	assert_int_equal(c.n_oidc, 0);
+	unlink(t.path);
+
+	assert_true(config_oidc_name_valid("google", 6));
+	assert_true(config_oidc_name_valid("a_b-9", 5));
+	assert_false(config_oidc_name_valid("", 0));
+	assert_false(config_oidc_name_valid("Google", 6));
+	assert_false(config_oidc_name_valid("a.b", 3));
+	assert_false(config_oidc_name_valid("a/b", 3));
+	assert_false(config_oidc_name_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 33));
+}
+
+static void test_oidc_errors(void **state)
+{
+	(void)state;
+	const char *iss = "[oidc.g] issuer must be an https:// URL without query or fragment "
+	                  "(the provider's \"iss\" exactly)";
+	expect_file_error("[oidc.g]\nissuer = http://op.example\n", 2, iss);
+	expect_file_error("[oidc.g]\nissuer = https://\n", 2, iss);
+	expect_file_error("[oidc.g]\nissuer = https://op.example/?x=1\n", 2, iss);
+	expect_file_error("[oidc.g]\nissuer = https://op.example/#f\n", 2, iss);
+	expect_file_error("[oidc.g]\nclient_id = a b\n", 2,
+	                  "[oidc.g] client_id must be 1 to 255 visible ASCII characters");
+	const char *sc = "[oidc.g] scopes must be scope names separated by single spaces, "
+	                 "including openid";
+	expect_file_error("[oidc.g]\nscopes = email profile\n", 2, sc);
+	expect_file_error("[oidc.g]\nscopes = openid  email\n", 2, sc);
+	expect_file_error("[oidc.g]\nscopes = openid\\x\n", 2, sc);
+	expect_file_error("[oidc.g]\nscopes = openidx\n", 2, sc);
+	expect_file_error("[oidc.g]\nclient_secret = x\n", 2,
+	                  "unknown setting \"client_secret\" in [oidc.g]");
+	expect_file_error("[oidc.Google]\nclient_id = x\n", 2,
+	                  "[oidc.Google]: a provider name is 1 to 32 of a-z, 0-9, _ and -");
+	expect_file_error("[oidc.]\nclient_id = x\n", 2,
+	                  "[oidc.]: a provider name is 1 to 32 of a-z, 0-9, _ and -");
+
+	/* Required settings (no line: it is the whole section). */
+	struct tmpconf t;
+	struct config c;
+	char err[600], want[700];
+	assert_int_equal(load_text(&c, "[oidc.g]\nissuer = https://op.example\nclient_id = x\n", &t,
+	                           err, sizeof err),
+	                 -1);
+	snprintf(want, sizeof want, "%s: [oidc.g] needs issuer, client_id and client_secret_file",
+	         t.path);
+	assert_string_equal(err, want);
+	config_free(&c);
+	unlink(t.path);
+
+	char text[8192];
+	size_t n = 0;
+	for (int i = 0; i <= CONFIG_MAX_OIDC; i++)
+		n += (size_t)snprintf(text + n, sizeof text - n, "[oidc.p%d]\nclient_id = x\n", i);
+	snprintf(want, sizeof want, "more than %d [oidc.NAME] sections", CONFIG_MAX_OIDC);
+	expect_file_error(text, CONFIG_MAX_OIDC * 2 + 2, want);
+}
+
 static void test_env_override(void **state)
 {
 	(void)state;
@@ -508,10 +599,12 @@ static void test_example_loads_back_to_defaults(void **state)
 	assert_non_null(out);
 	size_t o = 0;
 	int settings = 0;
+	bool examples = false; /* past the first commented section: examples stay comments */
 	for (char *line = text; *line;) {
 		char *nl = strchr(line, '\n');
 		size_t n = nl ? (size_t)(nl - line) + 1 : strlen(line);
-		if (line[0] == ';' && line[1] != '[' && strstr(line, " = ") &&
+		examples = examples || (line[0] == ';' && line[1] == '[');
+		if (!examples && line[0] == ';' && strstr(line, " = ") &&
 		    strncmp(line, ";prefix", 7) != 0 && strncmp(line, ";upstream", 9) != 0 &&
 		    strncmp(line, ";timeout_ms = 5000", 18) != 0) {
 			memcpy(out + o, line + 1, n - 1);
@@ -635,6 +728,8 @@ int main(void)
 	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_cross_checks),
 	    cmocka_unit_test(test_routes),
+	    cmocka_unit_test(test_oidc_sections),
+	    cmocka_unit_test(test_oidc_errors),
 	    cmocka_unit_test(test_route_errors),
 	    cmocka_unit_test(test_route_limit),
 	    cmocka_unit_test(test_env_override),

@@ -288,6 +288,26 @@ static void test_buf_printf_and_growth(void **state)
 	buf_free(&b);
 }
 
+/* RFC 3986 unreserved bytes kept, everything else %XX; all or nothing at the limit. */
+static void test_buf_append_pct(void **state)
+{
+	struct buf b;
+	(void)state;
+
+	buf_init(&b, 1024);
+	assert_int_equal(buf_append_pct(&b, "aZ09-._~", 8), 0);
+	assert_string_equal(b.data, "aZ09-._~");
+	assert_int_equal(buf_append_pct(&b, " +&=/?#%\xff\0", 10), 0);
+	assert_string_equal(b.data, "aZ09-._~%20%2B%26%3D%2F%3F%23%25%FF%00");
+	buf_free(&b);
+	buf_init(&b, 5);
+	assert_int_equal(buf_append_pct(&b, "ab", 2), 0);
+	assert_int_equal(buf_append_pct(&b, "c d", 3), -1); /* "c%20d" would pass 5 */
+	assert_string_equal(b.data, "ab");
+	assert_int_equal(b.len, 2);
+	buf_free(&b);
+}
+
 static void test_buf_zero_limit_and_empty_steal(void **state)
 {
 	(void)state;
@@ -689,6 +709,7 @@ int main(void)
 	    cmocka_unit_test(test_buf_limit),
 	    cmocka_unit_test(test_buf_printf_and_growth),
 	    cmocka_unit_test(test_buf_zero_limit_and_empty_steal),
+	    cmocka_unit_test(test_buf_append_pct),
 	    cmocka_unit_test(test_rfc3339_round_trip),
 	    cmocka_unit_test(test_rfc3339_parse_forms),
 	    cmocka_unit_test(test_rfc3339_rejects),
