@@ -27,8 +27,26 @@ static inline json_t *fixture_load(const char *name)
 	return test_json_load("PORTCULLIS_FIXTURES", name);
 }
 
+/* The fixtures, loaded once per test file (its group setup and teardown). */
+static json_t *fx;
+
+static inline int fixtures_setup(void **state)
+{
+	(void)state;
+	fx = fixture_load("jose.json");
+	return 0;
+}
+
+static inline int fixtures_teardown(void **state)
+{
+	(void)state;
+	json_decref(fx);
+	fx = NULL;
+	return 0;
+}
+
 /* A private key of the fixtures ("rsa" or "ec"), to be deinit'ed by the caller. */
-static inline gnutls_privkey_t fixture_privkey(json_t *fx, const char *which)
+static inline gnutls_privkey_t fixture_privkey(const char *which)
 {
 	const char *pem =
 	    json_string_value(json_object_get(json_object_get(fx, which), "private_pem"));

@@ -25,22 +25,6 @@
 
 #include "jws_sign.h"
 
-static json_t *fx;
-
-static int setup(void **state)
-{
-	(void)state;
-	fx = fixture_load("jose.json");
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	json_decref(fx);
-	return 0;
-}
-
 static json_t *fx_jwk(const char *which)
 {
 	json_t *j = json_object_get(json_object_get(fx, which), "jwk");
@@ -124,8 +108,8 @@ static void test_python_tokens_verify(void **state)
 static void test_gnutls_signed_tokens_verify(void **state)
 {
 	struct jose_jwks *set = set_of("rsa", "ec", NULL);
-	gnutls_privkey_t ec = fixture_privkey(fx, "ec");
-	gnutls_privkey_t rsa = fixture_privkey(fx, "rsa");
+	gnutls_privkey_t ec = fixture_privkey("ec");
+	gnutls_privkey_t rsa = fixture_privkey("rsa");
 	json_t *h_ec = jws_header("ES256", "ec-1");
 	json_t *h_rsa = jws_header("RS256", "rsa-1");
 	(void)state;
@@ -269,7 +253,7 @@ static void test_refuse_kid(void **state)
 	h = jws_header("RS256", NULL);
 	t = with_header(h, NULL);
 	struct jose_jwks *one = set_of("rsa", NULL);
-	gnutls_privkey_t rsa = fixture_privkey(fx, "rsa");
+	gnutls_privkey_t rsa = fixture_privkey("rsa");
 	char *good = jws_sign(rsa, h, json_object_get(fx, "payload"));
 	assert_int_equal(verify(good, one, kid), JOSE_OK);
 	assert_string_equal(kid, "");
@@ -371,7 +355,7 @@ static void test_refuse_format(void **state)
 	free(t);
 	json_decref(h);
 	/* A signed payload that is not an object. */
-	gnutls_privkey_t rsa = fixture_privkey(fx, "rsa");
+	gnutls_privkey_t rsa = fixture_privkey("rsa");
 	h = jws_header("RS256", "rsa-1");
 	json_t *arr = json_pack("[i]", 1);
 	t = jws_sign(rsa, h, arr);
@@ -524,5 +508,5 @@ int main(void)
 	    cmocka_unit_test(test_jwk_refusals),
 	    cmocka_unit_test(test_jwks_parse),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, fixtures_setup, fixtures_teardown);
 }
