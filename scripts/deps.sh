@@ -16,6 +16,7 @@ TEST_PKGS=(
 	libcmocka-dev clang-format clang-tidy cppcheck clang libclang-rt-14-dev
 	python3-pytest python3-requests python3-psycopg2 python3-redis python3-h11 python3-cryptography
 	postgresql redis-server sqlite3 openssl curl gnutls-bin python3-aiosmtpd testssl.sh
+	chromium chromium-driver python3-selenium
 )
 BENCH_PKGS=(nginx wrk)
 
