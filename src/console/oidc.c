@@ -113,7 +113,7 @@ static int http_curl(void *ctx, const struct oidc_provider *p, const char *url, 
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &f);
 	hdrs = curl_slist_append(hdrs, "Accept: application/json");
-	buf_init(&authz, OIDC_SECRET_MAX * 4 + 64);
+	buf_init(&authz, OIDC_ACCESS_TOKEN_MAX + OIDC_SECRET_MAX * 4 + 64);
 	if (auth &&
 	    (buf_append_str(&authz, "Authorization: ") < 0 || buf_append_str(&authz, auth) < 0)) {
 		snprintf(err, cap, "the client credentials are too long");
@@ -391,6 +391,11 @@ void oidc_providers_set_http(struct oidc_providers *ps, oidc_http_fn fn, void *c
 	}
 }
 
+bool oidc_provider_issuer_is(const struct oidc_provider *p, const char *iss)
+{
+	return strcmp(p->issuer, iss) == 0;
+}
+
 uint64_t oidc_provider_jwks_fetches(const struct oidc_provider *p)
 {
 	return p->keys_fetches;
@@ -414,10 +419,11 @@ int oidc_provider_begin(struct oidc_provider *p, const char *redirect_uri, int64
 	return rc;
 }
 
-/* Redeem code: the id_token of the token response into tok (cap bytes). */
+/* Redeem code: the id_token into tok (tok_cap bytes), the access_token into access. */
 static int exchange(struct oidc_provider *p, const struct oidc_discovery *d,
                     const char *redirect_uri, const struct oidc_login *login, const char *code,
-                    char *tok, size_t tok_cap, char *err, size_t cap)
+                    char *tok, size_t tok_cap, char *access, size_t access_cap, char *err,
+                    size_t cap)
 {
 	struct buf body, auth, resp;
 	long status = 0;
@@ -451,8 +457,8 @@ static int exchange(struct oidc_provider *p, const struct oidc_discovery *d,
 		json_decref(j);
 		goto out;
 	}
-	if (oidc_token_response_id_token(resp.data ? resp.data : "", resp.len, tok, tok_cap) !=
-	    OIDC_OK) {
+	if (oidc_token_response(resp.data ? resp.data : "", resp.len, tok, tok_cap, access,
+	                        access_cap) != OIDC_OK) {
 		snprintf(err, cap, "token response without a Bearer id_token");
 		goto out;
 	}
@@ -470,12 +476,44 @@ out:
 	return rc;
 }
 
+/* The UserInfo response for access completes id (oidc_userinfo_apply). */
+static int userinfo(struct oidc_provider *p, const struct oidc_discovery *d, const char *access,
+                    struct oidc_identity *id, char *err, size_t cap)
+{
+	struct buf auth, resp;
+	long status = 0;
+	int rc = OIDC_ERR_PROVIDER;
+
+	buf_init(&auth, OIDC_ACCESS_TOKEN_MAX + 16);
+	buf_init(&resp, OIDC_DOC_MAX);
+	if (buf_append_str(&auth, "Bearer ") < 0 || buf_append_str(&auth, access) < 0) {
+		snprintf(err, cap, "access token too long");
+	} else if (p->http(p->http_ctx, p, d->userinfo_endpoint, auth.data, NULL, &resp, &status,
+	                   err, cap) == 0) {
+		if (status != 200) {
+			snprintf(err, cap, "userinfo endpoint answered HTTP %ld", status);
+		} else {
+			rc = oidc_userinfo_apply(resp.data ? resp.data : "", resp.len, id);
+			if (rc != OIDC_OK)
+				snprintf(err, cap, "userinfo refused: %s", oidc_result_name(rc));
+		}
+	}
+	if (auth.data)
+		explicit_bzero(auth.data, auth.len);
+	buf_free(&auth);
+	buf_free(&resp);
+	if (rc != OIDC_OK && rc != OIDC_ERR_PROVIDER)
+		memset(id, 0, sizeof(*id));
+	return rc;
+}
+
 int oidc_provider_finish(struct oidc_provider *p, const char *redirect_uri,
                          const struct oidc_login *login, const char *code, int64_t now_ms,
                          struct oidc_identity *id, char *err, size_t cap)
 {
 	struct oidc_discovery *d = xmalloc(sizeof(*d));
 	char *tok = xmalloc(JOSE_JWS_MAX_BYTES + 1);
+	char *access = xmalloc(OIDC_ACCESS_TOKEN_MAX + 1);
 	struct oidc_expect e = {
 	    .client_id = p->client_id, .nonce = login->nonce, .now_s = now_ms / 1000};
 	char kid[JOSE_KID_MAX + 1];
@@ -486,7 +524,8 @@ int oidc_provider_finish(struct oidc_provider *p, const char *redirect_uri,
 	if (discovery_get(p, now_ms, d, err, cap) < 0)
 		goto out;
 	e.issuer = d->issuer;
-	rc = exchange(p, d, redirect_uri, login, code, tok, JOSE_JWS_MAX_BYTES + 1, err, cap);
+	rc = exchange(p, d, redirect_uri, login, code, tok, JOSE_JWS_MAX_BYTES + 1, access,
+	              OIDC_ACCESS_TOKEN_MAX + 1, err, cap);
 	if (rc != OIDC_OK)
 		goto out;
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -501,11 +540,18 @@ int oidc_provider_finish(struct oidc_provider *p, const char *redirect_uri,
 		if (rc != OIDC_ERR_KID)
 			break;
 	}
-	if (rc != OIDC_OK)
+	if (rc != OIDC_OK) {
 		snprintf(err, cap, "ID token refused: %s", oidc_result_name(rc));
+		goto out;
+	}
+	/* Core 5.4: with an access token the email claims may be at the UserInfo endpoint only. */
+	if (!id->email[0] && d->userinfo_endpoint[0] && access[0])
+		rc = userinfo(p, d, access, id, err, cap);
 out:
 	explicit_bzero(tok, JOSE_JWS_MAX_BYTES + 1);
+	explicit_bzero(access, OIDC_ACCESS_TOKEN_MAX + 1);
 	free(tok);
+	free(access);
 	free(d);
 	return rc;
 }

@@ -101,6 +101,9 @@ int oidc_provider_finish(struct oidc_provider *p, const char *redirect_uri,
                          const struct oidc_login *login, const char *code, int64_t now_ms,
                          struct oidc_identity *id, char *err, size_t cap);
 
+/** True when iss is the provider's configured issuer, exactly (RFC 9207's iss parameter). */
+bool oidc_provider_issuer_is(const struct oidc_provider *p, const char *iss);
+
 /** Key-set fetches made so far (for tests and metrics). */
 uint64_t oidc_provider_jwks_fetches(const struct oidc_provider *p);
 

@@ -253,6 +253,9 @@ int oidc_discovery_parse(const char *doc, size_t len, const char *expected_issue
 	    list_has(root, "token_endpoint_auth_methods_supported", "client_secret_basic", true);
 	out->auth_post =
 	    list_has(root, "token_endpoint_auth_methods_supported", "client_secret_post", false);
+	if (json_object_get(root, "userinfo_endpoint") &&
+	    url_member(root, "userinfo_endpoint", out->userinfo_endpoint, err, cap) < 0)
+		goto out;
 	if (!out->auth_basic && !out->auth_post) {
 		snprintf(
 		    err, cap,
@@ -344,27 +347,49 @@ out:
 	return rc;
 }
 
-int oidc_token_response_id_token(const char *body, size_t len, char *out, size_t cap)
+/* Copy the string member name of obj (no NUL inside, shorter than cap) into out. 0 or -1. */
+static int copy_string(const json_t *obj, const char *name, char *out, size_t cap)
+{
+	const json_t *v = json_object_get(obj, name);
+
+	if (!json_is_string(v) || json_string_length(v) >= cap ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return -1;
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+int oidc_token_response(const char *body, size_t len, char *id_tok, size_t id_cap, char *access,
+                        size_t access_cap)
 {
 	json_error_t je;
 	json_t *root;
-	const json_t *tok, *type;
+	const json_t *type;
 	int rc = OIDC_ERR_FORMAT;
 
-	if (cap)
-		out[0] = '\0';
+	if (id_cap)
+		id_tok[0] = '\0';
+	if (access && access_cap)
+		access[0] = '\0';
 	if (len > OIDC_DOC_MAX)
 		return OIDC_ERR_FORMAT;
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-	tok = json_object_get(root, "id_token");
 	type = json_object_get(root, "token_type");
-	if (json_is_object(root) && json_is_string(tok) && json_is_string(type) &&
+	if (json_is_object(root) && json_is_string(type) &&
 	    ascii_ieq(json_string_value(type), json_string_length(type), "Bearer", 6) &&
-	    json_string_length(tok) > 0 && json_string_length(tok) <= JOSE_JWS_MAX_BYTES &&
-	    json_string_length(tok) < cap &&
-	    strlen(json_string_value(tok)) == json_string_length(tok)) {
-		memcpy(out, json_string_value(tok), json_string_length(tok) + 1);
+	    copy_string(root, "id_token", id_tok,
+	                id_cap < JOSE_JWS_MAX_BYTES + 1 ? id_cap : JOSE_JWS_MAX_BYTES + 1) == 0 &&
+	    id_tok[0]) {
 		rc = OIDC_OK;
+		if (access &&
+		    copy_string(root, "access_token", access,
+		                access_cap < OIDC_ACCESS_TOKEN_MAX + 1
+		                    ? access_cap
+		                    : OIDC_ACCESS_TOKEN_MAX + 1) != 0 &&
+		    access_cap)
+			access[0] = '\0';
+	} else if (id_cap) {
+		id_tok[0] = '\0';
 	}
 	json_decref(root);
 	return rc;
@@ -454,15 +479,11 @@ static int check_claims(const json_t *c, const struct oidc_expect *e)
 	return OIDC_OK;
 }
 
-/* Copy a string claim that fits whole (with no NUL inside); else leave out empty. */
+/* A string claim that fits whole (no NUL inside) into out; else out is "". */
 static void copy_claim(const json_t *c, const char *name, char *out, size_t cap)
 {
-	const json_t *v = json_object_get(c, name);
-
-	out[0] = '\0';
-	if (json_is_string(v) && json_string_length(v) < cap &&
-	    strlen(json_string_value(v)) == json_string_length(v))
-		memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	if (copy_string(c, name, out, cap) < 0)
+		out[0] = '\0';
 }
 
 int oidc_id_token_validate(const char *tok, size_t len, const struct jose_jwks *keys,
@@ -488,5 +509,29 @@ int oidc_id_token_validate(const char *tok, size_t len, const struct jose_jwks *
 		out->email_verified = json_is_true(json_object_get(v.payload, "email_verified"));
 	}
 	jose_verified_clear(&v);
+	return rc;
+}
+
+int oidc_userinfo_apply(const char *body, size_t len, struct oidc_identity *id)
+{
+	json_error_t je;
+	json_t *root;
+	int rc = OIDC_ERR_FORMAT;
+
+	if (len > OIDC_DOC_MAX)
+		return OIDC_ERR_FORMAT;
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	if (json_is_object(root)) {
+		rc = str_claim_is(json_object_get(root, "sub"), id->sub) && id->sub[0]
+		         ? OIDC_OK
+		         : OIDC_ERR_SUB;
+		if (rc == OIDC_OK) {
+			copy_claim(root, "email", id->email, sizeof id->email);
+			id->email_verified = json_is_true(json_object_get(root, "email_verified"));
+			if (json_object_get(root, "name"))
+				copy_claim(root, "name", id->name, sizeof id->name);
+		}
+	}
+	json_decref(root);
 	return rc;
 }

@@ -134,13 +134,15 @@ struct oidc_discovery {
 	char jwks_uri[OIDC_URL_MAX + 1];
 	bool auth_basic; /**< token endpoint takes client_secret_basic (also when not listed) */
 	bool auth_post;  /**< token endpoint takes client_secret_post */
+	char userinfo_endpoint[OIDC_URL_MAX + 1]; /**< "" when the document names none */
 };
 
 /**
  * Parse a discovery document of len bytes (at most OIDC_DOC_MAX). The issuer
  * must equal expected_issuer exactly (Discovery section 4.3); the
  * authorization, token and JWKS endpoints must be https URLs without a
- * fragment, at most OIDC_URL_MAX bytes; response_types_supported must
+ * fragment, at most OIDC_URL_MAX bytes (the userinfo_endpoint too, when
+ * present); response_types_supported must
  * include "code"; code_challenge_methods_supported, when present, must
  * include "S256"; id_token_signing_alg_values_supported, when present, must
  * include RS256 or ES256; token_endpoint_auth_methods_supported (default
@@ -176,12 +178,18 @@ int oidc_token_body(struct buf *b, const char *code, const char *redirect_uri, c
  */
 int oidc_basic_auth(struct buf *b, const char *client_id, const char *client_secret);
 
+/** Longest access token kept from a token response (for the UserInfo request only). */
+#define OIDC_ACCESS_TOKEN_MAX 8192
+
 /**
- * Find the id_token of a token response (a JSON object of len bytes with
- * token_type Bearer, any case) and copy it, NUL-terminated, into out (cap
- * bytes, at most JOSE_JWS_MAX_BYTES + 1 used). OIDC_OK or OIDC_ERR_FORMAT.
+ * Read a token response (a JSON object of len bytes with token_type Bearer,
+ * any case): its id_token copied, NUL-terminated, into id_tok (id_cap bytes,
+ * at most JOSE_JWS_MAX_BYTES + 1 used) and, when access is not NULL, its
+ * access_token into access (access_cap bytes; "" when absent or longer than
+ * OIDC_ACCESS_TOKEN_MAX). OIDC_OK or OIDC_ERR_FORMAT (outputs "").
  */
-int oidc_token_response_id_token(const char *body, size_t len, char *out, size_t cap);
+int oidc_token_response(const char *body, size_t len, char *id_tok, size_t id_cap, char *access,
+                        size_t access_cap);
 
 /** What the ID token is checked against. */
 struct oidc_expect {
@@ -216,5 +224,15 @@ struct oidc_identity {
 int oidc_id_token_validate(const char *tok, size_t len, const struct jose_jwks *keys,
                            const struct oidc_expect *e, struct oidc_identity *out,
                            char kid[JOSE_KID_MAX + 1]);
+
+/**
+ * Complete id from a UserInfo response (OIDC Core 5.3.2; a JSON object of
+ * len bytes): its sub must equal id->sub (else OIDC_ERR_SUB: a response for
+ * another user is never used); email, email_verified and name replace what
+ * the ID token had. Providers that issue an access token may keep the email
+ * claims out of the ID token (Core 5.4), so they come from here. OIDC_OK,
+ * OIDC_ERR_FORMAT or OIDC_ERR_SUB (id unchanged on failure).
+ */
+int oidc_userinfo_apply(const char *body, size_t len, struct oidc_identity *id);
 
 #endif

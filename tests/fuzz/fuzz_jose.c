@@ -2,7 +2,7 @@
  * fuzz_jose.c: the parsers of what an OpenID provider sends, on the raw
  * input: jose_jws_verify (crypto/jose.h) against a fixed key set (the test
  * fixtures' RSA and P-256 keys), jose_jwks_parse, oidc_discovery_parse,
- * oidc_token_response_id_token and oidc_login_decode (console/oidc_proto.h;
+ * oidc_token_response and oidc_login_decode (console/oidc_proto.h;
  * the last reads the browser's cookie).
  *
  * Checks: nothing verifies under the fixed keys (the fuzzer cannot forge)
@@ -94,8 +94,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		           strncmp(d->authorization_endpoint, "https://", 8) == 0);
 	free(d);
 
-	if (oidc_token_response_id_token(text, size, tok, sizeof tok) == OIDC_OK)
-		FUZZ_CHECK(tok[0] != '\0');
+	char at[64];
+	if (oidc_token_response(text, size, tok, sizeof tok, at, sizeof at) == OIDC_OK)
+		FUZZ_CHECK(tok[0] != '\0' && strlen(tok) < sizeof tok && strlen(at) < sizeof at);
+	else
+		FUZZ_CHECK(tok[0] == '\0' && at[0] == '\0');
 
 	if (oidc_login_decode(text, size, &l) == OIDC_OK) {
 		char back[OIDC_LOGIN_TEXT_MAX];

@@ -386,15 +386,21 @@ static void test_token_request(void **state)
 
 static void test_token_response(void **state)
 {
+	static const char plain[] = "{\"token_type\":\"Bearer\",\"id_token\":\"a.b.c\"}";
 	char out[JOSE_JWS_MAX_BYTES + 1];
+	char at[OIDC_ACCESS_TOKEN_MAX + 1];
 	(void)state;
 
-#define TR(s) oidc_token_response_id_token(s, strlen(s), out, sizeof out)
+#define TR(s) oidc_token_response(s, strlen(s), out, sizeof out, at, sizeof at)
 	assert_int_equal(
 	    TR("{\"access_token\":\"x\",\"token_type\":\"Bearer\",\"id_token\":\"a.b.c\"}"),
 	    OIDC_OK);
 	assert_string_equal(out, "a.b.c");
+	assert_string_equal(at, "x");
 	assert_int_equal(TR("{\"token_type\":\"bearer\",\"id_token\":\"a.b.c\"}"), OIDC_OK);
+	assert_string_equal(at, "");
+	assert_int_equal(oidc_token_response(plain, sizeof plain - 1, out, sizeof out, NULL, 0),
+	                 OIDC_OK);
 	assert_int_equal(TR("{\"token_type\":\"Bearer\"}"), OIDC_ERR_FORMAT);
 	assert_int_equal(TR("{\"token_type\":\"MAC\",\"id_token\":\"a.b.c\"}"), OIDC_ERR_FORMAT);
 	assert_int_equal(TR("{\"id_token\":\"a.b.c\"}"), OIDC_ERR_FORMAT);
@@ -402,7 +408,39 @@ static void test_token_response(void **state)
 	assert_int_equal(TR("{\"token_type\":\"Bearer\",\"id_token\":\"\"}"), OIDC_ERR_FORMAT);
 	assert_int_equal(TR("not json"), OIDC_ERR_FORMAT);
 	assert_string_equal(out, "");
+	assert_string_equal(at, "");
+	/* An id_token longer than the caller's room is refused, never cut. */
+	assert_int_equal(oidc_token_response(plain, sizeof plain - 1, out, 5, at, sizeof at),
+	                 OIDC_ERR_FORMAT);
 #undef TR
+}
+
+static void test_userinfo(void **state)
+{
+	struct oidc_identity id;
+	(void)state;
+
+#define UI(s) oidc_userinfo_apply(s, strlen(s), &id)
+	memset(&id, 0, sizeof id);
+	strcpy(id.sub, "u1");
+	strcpy(id.name, "From the token");
+	assert_int_equal(UI("{\"sub\":\"u1\",\"email\":\"a@example.com\",\"email_verified\":true}"),
+	                 OIDC_OK);
+	assert_string_equal(id.email, "a@example.com");
+	assert_true(id.email_verified);
+	assert_string_equal(id.name, "From the token");
+	/* Another user's answer is never used; nor a non-object. */
+	assert_int_equal(UI("{\"sub\":\"u2\",\"email\":\"b@example.com\",\"email_verified\":true}"),
+	                 OIDC_ERR_SUB);
+	assert_int_equal(UI("{\"email\":\"b@example.com\",\"email_verified\":true}"), OIDC_ERR_SUB);
+	assert_string_equal(id.email, "a@example.com");
+	assert_int_equal(UI("[]"), OIDC_ERR_FORMAT);
+	assert_int_equal(UI("eyJhbGciOiJSUzI1NiJ9.e30.sig"), OIDC_ERR_FORMAT);
+	assert_int_equal(
+	    UI("{\"sub\":\"u1\",\"email\":\"c@example.com\",\"email_verified\":\"true\"}"),
+	    OIDC_OK);
+	assert_false(id.email_verified);
+#undef UI
 }
 
 /* ---------- the ID token ---------- */
@@ -588,6 +626,7 @@ int main(void)
 	    cmocka_unit_test(test_authorize_url),
 	    cmocka_unit_test(test_token_request),
 	    cmocka_unit_test(test_token_response),
+	    cmocka_unit_test(test_userinfo),
 	    cmocka_unit_test(test_id_token_valid),
 	    cmocka_unit_test(test_id_token_signature),
 	    cmocka_unit_test(test_id_token_each_rule),

@@ -6,7 +6,8 @@
  * (client_secret_basic, or _post when that is all the provider takes; the
  * PKCE verifier and redirect_uri sent), the provider's error code passed on
  * without its description, and the key set fetched again for an unknown
- * kid at most once a minute.
+ * kid at most once a minute, and the email claims read from UserInfo (its
+ * sub checked) when the ID token lacks them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,7 +37,9 @@ struct fake {
 	char *jwks;
 	char token_resp[20000];
 	long token_status;
-	int n_discovery, n_jwks, n_token;
+	char userinfo[512];
+	int n_discovery, n_jwks, n_token, n_userinfo;
+	char userinfo_auth[256];
 	char last_auth[512];
 	char last_body[4096];
 };
@@ -63,6 +66,10 @@ static int fake_http(void *ctx, const struct oidc_provider *p, const char *url, 
 		snprintf(f->last_body, sizeof f->last_body, "%s", body);
 		*status = f->token_status;
 		out = f->token_resp;
+	} else if (strcmp(url, ISSUER "/me") == 0 && !body) {
+		f->n_userinfo++;
+		snprintf(f->userinfo_auth, sizeof f->userinfo_auth, "%s", auth ? auth : "");
+		out = f->userinfo;
 	} else {
 		*status = 404;
 		out = "{}";
@@ -77,6 +84,7 @@ static char *discovery_text(const char *auth_method)
 	    "{s:s,s:s,s:s,s:s,s:[s],s:[s]}", "issuer", ISSUER, "authorization_endpoint",
 	    ISSUER "/auth", "token_endpoint", ISSUER "/token", "jwks_uri", ISSUER "/jwks",
 	    "response_types_supported", "code", "code_challenge_methods_supported", "S256");
+	json_object_set_new(d, "userinfo_endpoint", json_string(ISSUER "/me"));
 	if (auth_method)
 		json_object_set_new(d, "token_endpoint_auth_methods_supported",
 		                    json_pack("[s]", auth_method));
@@ -390,6 +398,54 @@ static void test_unknown_kid_refetch_once_a_minute(void **state)
 	env_close(&e);
 }
 
+/* A provider that keeps the email claims out of the ID token (Core 5.4): UserInfo has them. */
+static void test_email_from_userinfo(void **state)
+{
+	struct env e;
+	struct oidc_login l;
+	struct oidc_identity id;
+	char err[256] = "";
+	(void)state;
+
+	env_open(&e, NULL);
+	begin(&e, T0, &l);
+	token_for(&e, &l, "rsa", T0);
+	/* The same token, its email claims removed: re-sign without them. */
+	gnutls_privkey_t key = fixture_privkey("rsa");
+	json_t *h = jws_header("RS256", "rsa-1");
+	json_t *c = json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "iss", ISSUER, "sub", "u1", "aud",
+	                      "portcullis", "exp", (json_int_t)(T0 / 1000 + 300), "iat",
+	                      (json_int_t)(T0 / 1000), "nonce", l.nonce);
+	char *tok = jws_sign(key, h, c);
+	snprintf(e.f.token_resp, sizeof e.f.token_resp,
+	         "{\"access_token\":\"at-123\",\"token_type\":\"Bearer\",\"id_token\":\"%s\"}",
+	         tok);
+	snprintf(e.f.userinfo, sizeof e.f.userinfo,
+	         "{\"sub\":\"u1\",\"email\":\"ada@example.com\",\"email_verified\":true}");
+	assert_int_equal(oidc_provider_finish(e.p, REDIRECT, &l, "c", T0, &id, err, sizeof err),
+	                 OIDC_OK);
+	assert_int_equal(e.f.n_userinfo, 1);
+	assert_string_equal(e.f.userinfo_auth, "Bearer at-123");
+	assert_string_equal(id.email, "ada@example.com");
+	assert_true(id.email_verified);
+	/* UserInfo for another subject is refused, and its address not used. */
+	snprintf(e.f.userinfo, sizeof e.f.userinfo,
+	         "{\"sub\":\"u2\",\"email\":\"mallory@example.com\",\"email_verified\":true}");
+	assert_int_equal(oidc_provider_finish(e.p, REDIRECT, &l, "c", T0, &id, err, sizeof err),
+	                 OIDC_ERR_SUB);
+	assert_string_equal(id.email, "");
+	/* A token that carries the email needs no UserInfo request. */
+	token_for(&e, &l, "rsa", T0);
+	assert_int_equal(oidc_provider_finish(e.p, REDIRECT, &l, "c", T0, &id, err, sizeof err),
+	                 OIDC_OK);
+	assert_int_equal(e.f.n_userinfo, 2);
+	free(tok);
+	json_decref(h);
+	json_decref(c);
+	gnutls_privkey_deinit(key);
+	env_close(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -398,6 +454,7 @@ int main(void)
 	    cmocka_unit_test(test_finish_basic),
 	    cmocka_unit_test(test_finish_post),
 	    cmocka_unit_test(test_unknown_kid_refetch_once_a_minute),
+	    cmocka_unit_test(test_email_from_userinfo),
 	};
 	return cmocka_run_group_tests(tests, fixtures_setup, fixtures_teardown);
 }
