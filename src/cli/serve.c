@@ -11,6 +11,7 @@
 #include "app/app.h"
 #include "build_info.h"
 #include "cli/cli.h"
+#include "console/oidc.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -374,6 +375,12 @@ static int cli_config_check(const struct cli_args *a)
 	int rc = config_load(&cfg, path, err, sizeof err);
 	if (rc == 0)
 		rc = delivery_config_check(&cfg, err, sizeof err);
+	if (rc == 0) {
+		/* The [oidc.NAME] secrets, CA files and ranges, as serve opens them. */
+		struct oidc_providers *op = NULL;
+		rc = oidc_providers_open(&cfg, &op, err, sizeof err);
+		oidc_providers_free(op);
+	}
 	config_free(&cfg);
 	if (rc < 0)
 		return cli_fail(EXIT_USAGE, "%s", err);

@@ -772,7 +772,7 @@ void config_write_example(FILE *out)
 	      "# allow_ranges lets the provider resolve to private addresses (CIDR list).\n"
 	      ";[oidc.google]\n;issuer = https://accounts.google.com\n"
 	      ";client_id = 1234.apps.googleusercontent.com\n"
-	      ";client_secret_file = /etc/portcullis/google.secret\n"
+	      ";client_secret_file = oidc-google.secret\n"
 	      ";scopes = openid email profile\n;ca_file =\n;allow_ranges =\n",
 	      out);
 }

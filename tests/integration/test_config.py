@@ -192,7 +192,9 @@ def test_example_with_every_setting_uncommented_passes_check(tmp_path):
     p = run_cli("config", "check", "-c", path)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == f"{path}: ok"
-    # The sample route section is valid too.
+    # The sample route and [oidc] sections are valid too (the secret file is relative to the
+    # config file's directory).
+    (tmp_path / "oidc-google.secret").write_text("example-secret\n")
     routes = "\n".join(line[1:] if line.startswith(";") else line for line in text.splitlines())
     path2 = write(tmp_path, routes + "\n", "routes.conf")
     p = run_cli("config", "check", "-c", path2)
@@ -292,6 +294,46 @@ def test_config_check_refuses_what_the_worker_would_refuse(tmp_path, text, setti
     if setting:  # named once
         assert p.stderr.count(setting) == 1, p.stderr
     assert "ok" not in p.stdout
+
+
+def oidc_section(secret, extra=""):
+    return ("[oidc.corp]\nissuer = https://login.example.com\nclient_id = portcullis\n"
+            f"client_secret_file = {secret}\n" + extra)
+
+
+@pytest.mark.parametrize("extra,message", [
+    ("", "[oidc.corp] client_secret_file: cannot read /nonexistent/oidc.secret: "
+         "No such file or directory"),
+    ("ca_file = /nonexistent/oidc-ca.pem\n", "[oidc.corp] ca_file: cannot read"),
+    ("allow_ranges = 10.0.0.0/33\n", "[oidc.corp] allow_ranges: "),
+], ids=["secret-file", "ca-file", "allow-ranges"])
+def test_config_check_refuses_what_serve_would_refuse_of_oidc(tmp_path, extra, message):
+    secret = "/nonexistent/oidc.secret"
+    if extra:
+        (tmp_path / "oidc.secret").write_text("s3cret\n")
+        secret = str(tmp_path / "oidc.secret")
+    path = write(tmp_path, oidc_section(secret, extra))
+    for cmd in (["config", "check"],):
+        p = run_cli(*cmd, "-c", path, env=NO_LEAK_CHECK, timeout=20)
+        assert p.returncode == 2, (cmd, p.stdout, p.stderr)
+        assert message in p.stderr, (cmd, p.stderr)
+        assert "s3cret" not in p.stderr
+
+
+def test_config_check_refuses_a_private_issuer_and_an_empty_secret(tmp_path):
+    secret = tmp_path / "oidc.secret"
+    secret.write_text("\n")
+    p = run_cli("config", "check", "-c", write(tmp_path, oidc_section(secret)))
+    assert p.returncode == 2
+    assert "[oidc.corp] client_secret_file: the file's first line is empty" in p.stderr
+    secret.write_text("s3cret\n")
+    text = oidc_section(secret).replace("https://login.example.com", "https://10.1.2.3")
+    p = run_cli("config", "check", "-c", write(tmp_path, text))
+    assert p.returncode == 2
+    assert "[oidc.corp] issuer refused by the egress guard (private_address)" in p.stderr
+    p = run_cli("config", "check", "-c",
+                write(tmp_path, text + "allow_ranges = 10.0.0.0/8\n"))
+    assert p.returncode == 0, p.stderr
 
 
 def test_config_check_accepts_a_lease_longer_than_the_timeout_and_what_exists(tmp_path):
