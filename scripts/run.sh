@@ -10,6 +10,8 @@ DATA=$2
 PORT=${PORTCULLIS_PORT:-8080}
 UPSTREAM_PORT=${PORTCULLIS_DEMO_UPSTREAM_PORT:-8081}
 INGEST_PORT=${PORTCULLIS_INGEST_PORT:-8082}
+CONSOLE_PORT=${PORTCULLIS_CONSOLE_PORT:-8083}
+OPERATOR=operator@demo.example
 GEO=$PWD/third_party/geoip/node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb
 
 if [ ! -f "$DATA/portcullis.conf" ]; then
@@ -28,6 +30,26 @@ if ! grep -q '^\[ingest\]' "$DATA/portcullis.conf"; then
 	printf '\n[ingest]\nlisten = 127.0.0.1:%s\n' "$INGEST_PORT" >>"$DATA/portcullis.conf"
 fi
 INGEST_PORT=$(sed -n '/^\[ingest\]/,/^\[/s/^listen *= *[^:]*:\([0-9]*\).*/\1/p' "$DATA/portcullis.conf" | head -1)
+
+# The browser console (docs/console.md): plain HTTP on loopback, and, since this demo sets up
+# no SMTP server, sign-in mails printed on this terminal instead (dev_print_links).
+if ! grep -q '^\[console\]' "$DATA/portcullis.conf"; then
+	printf '\n[console]\nlisten = 127.0.0.1:%s\npublic_url = http://127.0.0.1:%s\ndev_print_links = true\n' \
+		"$CONSOLE_PORT" "$CONSOLE_PORT" >>"$DATA/portcullis.conf"
+fi
+CONSOLE_PORT=$(sed -n '/^\[console\]/,/^\[/s/^listen *= *[^:]*:\([0-9]*\).*/\1/p' "$DATA/portcullis.conf" | head -1)
+if [ ! -f "$DATA/demo-operator.txt" ]; then
+	"$BIN" user create --email "$OPERATOR" --name "Demo operator" --operator \
+		-c "$DATA/portcullis.conf" >"$DATA/demo-operator.txt"
+fi
+MAIL_URL=$(sed -n '/^\[mail\]/,/^\[/s/^url *= *\(.*\)/\1/p' "$DATA/portcullis.conf" | head -1)
+if [ -n "$MAIL_URL" ]; then
+	SIGN_IN="Sign-in links are mailed through $MAIL_URL ([mail] url)."
+else
+	SIGN_IN="No SMTP server is configured ([mail] url is empty), so when you ask for a sign-in
+link serve prints it right here in this terminal instead of mailing it. Open it in the
+same browser."
+fi
 
 /usr/bin/python3 scripts/demo_upstream.py "$UPSTREAM_PORT" &
 UPSTREAM_PID=$!
@@ -82,6 +104,10 @@ Send an event as the Segment SDKs do (the email is stored only as its SHA-256), 
   curl -s http://127.0.0.1:$INGEST_PORT/v1/track -u "$INGEST_KEY:" -H 'Content-Type: application/json' \
        -d '{"userId":"user-1","event":"Signed Up","context":{"traits":{"email":" Jane@Example.com"}}}'
   curl -s http://127.0.0.1:$PORT/v1/events -H "Authorization: Bearer $KEY"
+
+The browser console is on http://127.0.0.1:$CONSOLE_PORT/console/ : sign in as the demo
+operator, $OPERATOR.
+$SIGN_IN
 
 Stop with Ctrl-C.
 MSG

@@ -5,6 +5,8 @@
 #include "api/api.h"
 
 #include "api/service.h"
+#include "console/console.h"
+#include "console/roles.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -13,6 +15,7 @@
 #include "store/store_secrets.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct api_route_def {
@@ -87,9 +90,139 @@ static void after_auth(struct http_request *req)
 	}
 }
 
+/*
+ * The organisation a session acts in: the path's {orgId}, else the
+ * X-Portcullis-Org-Id header, else the user's only membership. Its role
+ * into *role: 0; or responds 403 (no membership there; none chosen among
+ * several) or the store's error and returns -1.
+ */
+static int session_org(struct http_request *req, const char *user_id, struct authn *who, int *role)
+{
+	struct app *app = req->app;
+	const char *org = http_param(req, "orgId");
+	if (!org)
+		org = http_header(req, "X-Portcullis-Org-Id");
+	struct store_membership m;
+	int rc;
+	if (org) {
+		rc = ulid_valid(org, strlen(org))
+		         ? store_membership_get(app->store, user_id, org, &m)
+		         : STORE_ENOTFOUND;
+	} else {
+		struct store_membership *all = NULL;
+		int n = 0;
+		rc = store_memberships_of(app->store, user_id, &all, &n);
+		if (rc == STORE_OK && n == 1)
+			m = all[0];
+		else if (rc == STORE_OK)
+			rc = n == 0 ? STORE_ENOTFOUND : STORE_ECONFLICT;
+		free(all);
+	}
+	if (rc == STORE_ENOTFOUND || rc == STORE_ECONFLICT) {
+		http_respond_problem(
+		    req, 403, "FORBIDDEN",
+		    rc == STORE_ENOTFOUND ? "You are not a member of this organization."
+		                          : "Choose the organization with X-Portcullis-Org-Id.",
+		    json_pack("{s:s}", "reason",
+		              rc == STORE_ENOTFOUND ? "not_a_member" : "org_required"));
+		return -1;
+	}
+	if (rc != STORE_OK) {
+		app_store_error(req, rc);
+		return -1;
+	}
+	*role = console_role_parse(m.role);
+	snprintf(who->key.org_id, sizeof who->key.org_id, "%s", m.org_id);
+	return 0;
+}
+
+/*
+ * A management request made with a console session (control pool): the
+ * session checked (console_session_load: expiry, cross-site rule, CSRF),
+ * then the right of the user's role for this route (console/roles.h), or
+ * what an operator (root) key may do for an operator; then the handler,
+ * with the user as the audit actor.
+ */
+static void session_job(struct http_request *req)
+{
+	const struct api_route_def *d = def_for(req->route);
+	struct console_session cs;
+	if (console_session_load(req, &cs) < 0)
+		return;
+	struct authn *who = arena_alloc(&req->arena, sizeof *who);
+	memset(who, 0, sizeof *who);
+	who->user_id = arena_strdup(&req->arena, cs.u.id);
+	snprintf(who->key.id, sizeof who->key.id, "%s", cs.u.id);
+	who->key.revoked_at = who->key.expires_at = who->key.prev_expires_at = -1;
+	bool op = cs.u.operator;
+	console_session_wipe(&cs);
+	if (op) {
+		who->root = true;
+		snprintf(who->key.env, sizeof who->key.env, "root");
+	} else {
+		int role = -1;
+		if (session_org(req, who->user_id, who, &role) < 0)
+			return;
+		const char *right =
+		    console_route_right(req->route->method, req->route->pattern, d->scope);
+		if (!console_role_allows((enum console_role)role, right)) {
+			http_respond_problem(req, 403, "FORBIDDEN",
+			                     "Your role in this organization does not allow this.",
+			                     json_pack("{s:s, s:s}", "required_right", right,
+			                               "role",
+			                               console_role_name((enum console_role)role)));
+			return;
+		}
+		snprintf(who->key.env, sizeof who->key.env, "live");
+		snprintf(who->key.scopes, sizeof who->key.scopes, "%s",
+		         console_role_scopes((enum console_role)role));
+		req->log_org_id = who->key.org_id;
+	}
+	if (refuse_unknown_query(req) < 0)
+		return;
+	d->fn(req, who);
+}
+
 static void api_entry(struct http_request *req)
 {
+	struct app *app = req->app;
+	/* An API key when one is sent; a console session only without one. */
+	if (!http_header(req, "Authorization") && console_session_cookie_present(req)) {
+		if (http_defer(req, app->control_pool, session_job, NULL) < 0) {
+			http_set_header(req, "Retry-After", "1");
+			http_respond_problem(req, 503, "OVERLOADED",
+			                     "The server is busy; retry shortly.", NULL);
+		}
+		return;
+	}
 	authn_run(req, def_for(req->route)->scope, after_auth);
+}
+
+void api_console_fallback(struct http_request *req)
+{
+	struct app *app = req->app;
+	char allow[64];
+	const struct route *rt = NULL;
+	enum route_match m =
+	    str_has_prefix(req->path, "/v1/")
+	        ? router_match(&app->router, req, req->method, req->path, &rt, allow, sizeof allow)
+	        : ROUTE_NO_PATH;
+	if (m == ROUTE_FOUND && rt->fn != api_entry)
+		m = ROUTE_NO_PATH;
+	if (m == ROUTE_NO_METHOD) {
+		http_set_header(req, "Allow", allow);
+		http_respond_problem(req, 405, "METHOD_NOT_ALLOWED",
+		                     "This method is not allowed on this path.",
+		                     json_pack("{s:s}", "allow", allow));
+		return;
+	}
+	if (m != ROUTE_FOUND) {
+		http_respond_problem(req, 404, "NOT_FOUND", "No such resource.", NULL);
+		return;
+	}
+	req->route = rt;
+	req->route_label = rt->pattern;
+	api_entry(req);
 }
 
 void api_route(struct router *r, const char *method, const char *pattern, const char *scope,
@@ -109,12 +242,17 @@ void api_route_query(struct router *r, const char *method, const char *pattern, 
 	n_defs++;
 }
 
+const char *api_actor_type(const struct authn *who)
+{
+	return who->user_id ? "user" : who->root ? "root" : "key";
+}
+
 struct audit_input api_audit(struct http_request *req, const struct authn *who, const char *action,
                              const char *target_type, const char *target_id)
 {
 	struct audit_input a = {
 	    .org_id = who->key.org_id[0] ? who->key.org_id : NULL,
-	    .actor_type = who->root ? "root" : "key",
+	    .actor_type = api_actor_type(who),
 	    .actor_id = who->key.id,
 	    .action = action,
 	    .target_type = target_type,
@@ -332,6 +470,7 @@ int api_only_fields(struct http_request *req, json_t *body, const char *const *a
 void api_routes(struct router *r)
 {
 	orgs_routes(r);
+	invitations_routes(r);
 	projects_routes(r);
 	inventory_routes(r); /* before api_keys_routes: /v1/api-keys/{keyId} would take it */
 	api_keys_routes(r);

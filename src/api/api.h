@@ -30,10 +30,19 @@ void api_route(struct router *r, const char *method, const char *pattern, const 
 void api_route_query(struct router *r, const char *method, const char *pattern, const char *scope,
                      api_handler_fn fn, const char *const *query);
 
+/**
+ * The console listener's fallback: /v1 paths of the management API (the
+ * routes registered with api_route on app->router, nothing else: not the
+ * data plane, /v1/verify or the service endpoints) answered as on the main
+ * listener, a session being the usual credential there; anything else 404.
+ */
+void api_console_fallback(struct http_request *req);
+
 /** Register every management route (each resource file has its own). */
 void api_routes(struct router *r);
 void api_keys_routes(struct router *r);
 void orgs_routes(struct router *r);
+void invitations_routes(struct router *r);
 void projects_routes(struct router *r);
 void audit_routes(struct router *r);
 void incidents_routes(struct router *r);
@@ -69,7 +78,10 @@ int api_load_org(struct http_request *req, struct store_org *o);
 int api_project_of(struct http_request *req, const char *org_id, const char *pid,
                    char out[STORE_ID_LEN + 1]);
 
-/** The audit actor for the caller (root or key, with the key id). */
+/** The audit actor type of the caller: user (a console session), root or key. */
+const char *api_actor_type(const struct authn *who);
+
+/** The audit actor for the caller (user, root or key, with the user or key id). */
 struct audit_input api_audit(struct http_request *req, const struct authn *who, const char *action,
                              const char *target_type, const char *target_id);
 

@@ -276,7 +276,7 @@ static void kill(struct http_request *req, const struct authn *who)
 	    .target_id = k.id,
 	    .org_id = k.org_id[0] ? k.org_id : NULL,
 	    .set_by = who->root ? "root" : "org",
-	    .actor_type = who->root ? "root" : "key",
+	    .actor_type = api_actor_type(who),
 	    .actor_id = who->key.id,
 	    .reason = reason,
 	    .request_id = req->request_id,
@@ -315,7 +315,7 @@ static void lift(struct http_request *req, const struct authn *who)
 		    .target_id = k.id,
 		    .org_id = k.org_id[0] ? k.org_id : NULL,
 		    .set_by = current.set_by,
-		    .actor_type = who->root ? "root" : "key",
+		    .actor_type = api_actor_type(who),
 		    .actor_id = who->key.id,
 		    .request_id = req->request_id,
 		};

@@ -217,7 +217,7 @@ static void set_kill(struct http_request *req, const struct authn *who, const ch
 	    .target_id = target,
 	    .org_id = org_id,
 	    .set_by = "root",
-	    .actor_type = "root",
+	    .actor_type = api_actor_type(who),
 	    .actor_id = who->key.id,
 	    .reason = reason,
 	    .request_id = req->request_id,

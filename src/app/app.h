@@ -22,6 +22,7 @@ struct reqlog;
 struct geoip;
 struct last_used;
 struct changefeed;
+struct console;
 
 struct app {
 	struct config cfg;
@@ -42,7 +43,9 @@ struct app {
 	struct last_used *last_used;
 	struct changefeed *feed;
 	struct router router;
-	struct router ingest_router; /* the ingest listener's routes ([ingest] listen) */
+	struct router ingest_router;  /* the ingest listener's routes ([ingest] listen) */
+	struct router console_router; /* the console listener's routes ([console] listen) */
+	struct console *console;      /* console/console.h: cli/serve.c creates and frees it */
 	/* The ingest plane's group commit (ingest/commit.h): cli/serve.c starts it with the
 	 * listener. */
 	struct ingest_commit *ingest_commit;

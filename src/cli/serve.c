@@ -11,6 +11,7 @@
 #include "app/app.h"
 #include "build_info.h"
 #include "cli/cli.h"
+#include "console/console.h"
 #include "console/oidc.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -225,6 +226,7 @@ static void serve_start(struct app *app)
 	verify_routes(&app->router);
 	api_routes(&app->router);
 	ingest_routes(&app->ingest_router);
+	console_routes(&app->console_router);
 }
 
 /*
@@ -249,6 +251,8 @@ static int ingest_start(struct app *app)
 static void serve_close(struct app *app)
 {
 	app_stop_pools(app); /* queued jobs may still submit request-log rows */
+	console_destroy(app->console);
+	app->console = NULL;
 	ingest_commit_stop(app->ingest_commit);
 	app->ingest_commit = NULL;
 	reqlog_stop(app->reqlog);
@@ -280,6 +284,11 @@ static int cli_serve(const struct cli_args *a)
 		return cli_fail(EXIT_USAGE, "%s", err);
 	}
 	serve_start(&app);
+	app.console = console_create(&app, err, sizeof err);
+	if (!app.console) {
+		serve_close(&app);
+		return cli_fail(EXIT_USAGE, "%s", err);
+	}
 	if (ingest_start(&app) < 0) {
 		serve_close(&app);
 		return cli_fail(EXIT_RUNTIME, "cannot start the ingest group commit");
@@ -291,6 +300,8 @@ static int cli_serve(const struct cli_args *a)
 	    .app = &app,
 	    .fallback = gateway_forward,
 	    .ingest_router = &app.ingest_router,
+	    .console_router = &app.console_router,
+	    .console_fallback = api_console_fallback,
 	    .worker_init = gateway_worker_init,
 	    .worker_fini = gateway_worker_fini,
 	};
@@ -316,6 +327,12 @@ static int cli_serve(const struct cli_args *a)
 		snprintf(port, sizeof port, "%d", http_server_ingest_port(app.server));
 		log_event(LOG_INFO, "listening_ingest", "listen", app.cfg.ingest_listen, "port",
 		          port, "tls", app.cfg.server_tls_cert[0] ? "on" : "off", NULL);
+	}
+	if (http_server_console_port(app.server) >= 0) {
+		snprintf(port, sizeof port, "%d", http_server_console_port(app.server));
+		log_event(LOG_INFO, "listening_console", "listen", app.cfg.console_listen, "port",
+		          port, "tls", app.cfg.console_tls_cert[0] ? "on" : "off", "public_url",
+		          app.cfg.console_public_url, NULL);
 	}
 	struct supervisor sup;
 	if (supervised && supervisor_start(&sup, path) < 0) {

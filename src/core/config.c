@@ -161,6 +161,24 @@ static const struct setting config_table[] = {
     S("ingest", "hash_paths", ingest_hash_paths, "",
       "JSON paths in SDK events (e.g. traits.first_name), space- or comma-separated, whose "
       "string values are hashed in place like an email (trim, lower-case, SHA-256 hex)"),
+    L("console", "listen", console_listen, "",
+      "host:port of the browser console's listener; plain HTTP only on a loopback address "
+      "(development), else set tls_cert and tls_key; empty = no console"),
+    S("console", "tls_cert", console_tls_cert, "",
+      "PEM certificate chain of the console listener; set with tls_key to serve HTTPS"),
+    S("console", "tls_key", console_tls_key, "", "PEM private key for [console] tls_cert"),
+    S("console", "public_url", console_public_url, "",
+      "scheme://host[:port] people open: mailed links, the allowed Origin, OIDC redirects; "
+      "https unless plain HTTP on loopback (then empty = http://LISTEN)"),
+    I("console", "session_idle_minutes", console_session_idle_minutes, "30", 1, 1440,
+      "a console session unused this long ends"),
+    I("console", "session_max_hours", console_session_max_hours, "12", 1, 720,
+      "a console session ends this long after sign-in, used or not"),
+    E("console", "allow_signup", console_allow_signup, "false", "true|false",
+      "true: an address nobody invited may sign in and becomes a user with no membership"),
+    E("console", "dev_print_links", console_dev_print_links, "false", "true|false",
+      "development (make run): with no [mail] url, print sign-in mails on serve's standard "
+      "output; only for a plain-HTTP loopback console, never with [mail] url set"),
     S("webhooks", "retry_schedule", webhooks_retry_schedule, "0s,5s,5m,30m,2h,5h,10h,10h",
       "delay before each delivery attempt (s, m, h suffixes), each with +/-20% jitter; after "
       "the last the message is failed for that endpoint"),
@@ -630,6 +648,91 @@ static void env_name(const struct setting *s, char *out, size_t cap)
 		*p = (char)toupper((unsigned char)*p);
 }
 
+bool config_true(const char *value)
+{
+	return value && strcmp(value, "true") == 0;
+}
+
+bool config_host_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+/*
+ * [console]: plain HTTP only on loopback; tls_cert and tls_key together;
+ * public_url scheme://host[:port] (https unless plain on loopback, where it
+ * defaults to http://LISTEN), kept without a trailing slash and lower-case,
+ * as browsers send Origin; dev_print_links only for a plain loopback console.
+ */
+static int console_check(struct config *cfg, const char *path, char *err, size_t errcap)
+{
+	const char *where = path ? path : "config";
+	if (!cfg->console_tls_cert[0] != !cfg->console_tls_key[0]) {
+		snprintf(err, errcap, "%s: [console] tls_cert and tls_key must be set together",
+		         where);
+		return -1;
+	}
+	if (!cfg->console_listen[0])
+		return 0;
+	char host[256];
+	int port;
+	config_split_listen(cfg->console_listen, host, sizeof host, &port);
+	bool plain = !cfg->console_tls_cert[0];
+	bool dev = plain && config_host_loopback(host);
+	if (plain && !dev) {
+		snprintf(
+		    err, errcap,
+		    "%s: [console] listen %.64s is not a loopback address: plain HTTP is only for "
+		    "development on loopback; set [console] tls_cert and tls_key",
+		    where, cfg->console_listen);
+		return -1;
+	}
+	if (config_true(cfg->console_dev_print_links) && !dev) {
+		snprintf(
+		    err, errcap,
+		    "%s: [console] dev_print_links is only for a plain-HTTP console on loopback",
+		    where);
+		return -1;
+	}
+	char *u = cfg->console_public_url;
+	if (!u[0]) {
+		if (!dev) {
+			snprintf(err, errcap, "%s: [console] public_url is required with TLS",
+			         where);
+			return -1;
+		}
+		char def[300];
+		snprintf(def, sizeof def, "http://%s", cfg->console_listen);
+		free(cfg->console_public_url);
+		u = cfg->console_public_url = xstrdup(def);
+	}
+	size_t n = strlen(u);
+	if (n > 1 && u[n - 1] == '/')
+		u[--n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		u[i] = (char)tolower((unsigned char)u[i]);
+	const char *rest = str_has_prefix(u, "https://")  ? u + 8
+	                   : str_has_prefix(u, "http://") ? u + 7
+	                                                  : NULL;
+	bool ok = rest && rest[0] && strcspn(rest, "/?#@ \t") == strlen(rest) && n < 256;
+	if (ok && rest == u + 7 && !dev)
+		ok = false;
+	if (!ok) {
+		snprintf(err, errcap,
+		         "%s: [console] public_url must be https://host[:port] (http:// only for a "
+		         "plain-HTTP console on loopback), without a path, got \"%.64s\"",
+		         where, u);
+		return -1;
+	}
+	return 0;
+}
+
 int config_load(struct config *cfg, const char *path, char *err, size_t errcap)
 {
 	config_defaults(cfg);
@@ -704,6 +807,8 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errcap)
 		         path ? path : "config");
 		return -1;
 	}
+	if (console_check(cfg, path, err, errcap) < 0)
+		return -1;
 	if (!cfg->server_tls_cert[0] != !cfg->server_tls_key[0]) {
 		snprintf(err, errcap, "%s: [server] tls_cert and tls_key must be set together",
 		         path ? path : "config");

@@ -117,6 +117,16 @@ struct config {
 	int64_t ingest_rate_limit;
 	int64_t ingest_queue_events;
 
+	/* [console] */
+	char *console_listen;
+	char *console_tls_cert;
+	char *console_tls_key;
+	char *console_public_url; /* scheme://host[:port], no trailing slash (config_load) */
+	int64_t console_session_idle_minutes;
+	int64_t console_session_max_hours;
+	char *console_allow_signup;    /* "true" | "false" */
+	char *console_dev_print_links; /* "true" | "false" */
+
 	/* [webhooks] */
 	char *webhooks_retry_schedule;
 	int64_t webhooks_timeout_s;
@@ -210,6 +220,12 @@ void config_write_example(FILE *out);
 
 /** Number of worker threads to run: server_workers, or one per core when 0. */
 int config_worker_count(const struct config *cfg);
+
+/** True when a "true|false" setting's value is "true". */
+bool config_true(const char *value);
+
+/** True when host (of a listen address) is a loopback address or "localhost". */
+bool config_host_loopback(const char *host);
 
 /** [worker] enabled: serve runs the background tier as its child. */
 bool config_worker_enabled(const struct config *cfg);

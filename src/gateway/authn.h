@@ -25,6 +25,12 @@
 struct authn {
 	struct store_key key; /* the key's row (hashes included: never render it) */
 	bool root;            /* an operator key */
+	/*
+	 * A console session's user (api/api.c builds this struct for one;
+	 * key.id is then the user id and key.scopes what the role may grant),
+	 * NULL for an API key. Never set here.
+	 */
+	const char *user_id;
 };
 
 /**

@@ -2,7 +2,7 @@
  * server.c: worker event loops around libmicrohttpd (see server.h).
  *
  * Each worker owns: an MHD daemon in external-epoll mode per listener (the
- * main one and, in serve, the ingest one), each on its own duplicate of that
+ * main one and, in serve, the ingest and console ones), each on its own duplicate of that
  * listener's one listening socket, an epoll set that watches the daemon's
  * epoll fd, an eventfd (resumes and stop requests) and whatever modules
  * register (curl sockets). Requests never move between threads except while
@@ -43,12 +43,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define ROUTE_SLOT_PROXY  (ROUTER_MAX_ROUTES)
-#define ROUTE_SLOT_NONE   (ROUTER_MAX_ROUTES + 1)
-#define ROUTE_SLOT_INGEST (ROUTER_MAX_ROUTES + 2) /* the ingest router's route 0 */
-#define HSTS_VALUE        "max-age=63072000; includeSubDomains"
-#define MAX_PEM_BYTES     (1024 * 1024)
-#define MAX_TARGET_BYTES  8192 /* longer request-targets get our 414 */
+#define ROUTE_SLOT_PROXY            (ROUTER_MAX_ROUTES)
+#define ROUTE_SLOT_NONE             (ROUTER_MAX_ROUTES + 1)
+#define ROUTE_SLOT_INGEST           (ROUTER_MAX_ROUTES + 2)  /* the ingest router's route 0 */
+#define ROUTE_SLOT_CONSOLE          (ROUTE_SLOT_INGEST + 12) /* the console router's route 0 */
+#define ROUTE_SLOT_CONSOLE_FALLBACK (METRICS_MAX_ROUTES - 1) /* the console's /v1 */
+#define HSTS_VALUE                  "max-age=63072000; includeSubDomains"
+#define MAX_PEM_BYTES               (1024 * 1024)
+#define MAX_TARGET_BYTES            8192 /* longer request-targets get our 414 */
 
 /*
  * TLS 1.2 and 1.3 only; forward secrecy only (ECDHE, DHE: no RSA key
@@ -67,19 +69,25 @@ struct pending_resume {
 
 /*
  * One listener: the main one ([server] listen) and, in serve, the ingest one
- * ([ingest] listen, its own router, body and connection limits, the same TLS
- * settings). Each worker runs one MHD daemon per listener on its loop.
+ * ([ingest] listen, its own router, body and connection limits, the TLS
+ * settings of [server]) and the console one ([console] listen, its own
+ * router and TLS settings). Each worker runs one MHD daemon per listener on
+ * its loop.
  */
 struct listener {
-	const char *name; /* "main" or "ingest": in error messages */
+	const char *name; /* "main", "ingest" or "console": in error messages */
 	const char *listen;
 	const struct router *router;
-	http_handler_fn fallback; /* NULL: 404 for paths no route matches */
+	http_handler_fn fallback;   /* NULL: 404 for paths no route matches */
+	const char *fallback_label; /* the route label of what fallback answers */
+	int fallback_slot;
 	int64_t max_body_bytes;
 	int64_t max_connections;
 	int slot_base;           /* the metrics slot of its route 0 */
 	struct connlimit *conns; /* open connections per client address, every worker */
 	int port;
+	bool tls;
+	char *tls_cert_pem, *tls_key_pem; /* owned when tls */
 };
 
 /* A worker's daemon for one listener; the MHD callbacks' closure. */
@@ -94,7 +102,7 @@ struct worker_daemon {
 	bool has_reserved;
 };
 
-#define MAX_LISTENERS 2
+#define MAX_LISTENERS 3
 
 struct http_worker {
 	struct http_server *server;
@@ -124,8 +132,7 @@ struct http_server {
 	struct http_worker *workers;
 	struct listener listeners[MAX_LISTENERS];
 	int n_listeners;
-	bool tls;
-	char *tls_cert_pem, *tls_key_pem;
+	bool tls; /* the main listener's */
 	struct MHD_Daemon *redirect_daemon;
 	char redirect_host[256];
 	atomic_bool stopping;
@@ -385,7 +392,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	req->start_us = clock_mono_us();
 	req->start_ms = clock_now_ms();
 	req->raw_uri = arena_strdup(&req->arena, uri);
-	req->tls = w->server->tls;
+	req->tls = wd->l->tls;
 	req->route_label = "none";
 	ulid_prefixed("req", req->request_id, sizeof req->request_id);
 	x->l = wd->l;
@@ -619,8 +626,8 @@ static void check_headers(struct request_ext *x, const char *method, const char 
 			http_respond_problem(req, 404, "NOT_FOUND", "No such resource.", NULL);
 			return;
 		}
-		req->route_label = "proxy";
-		x->route_slot = ROUTE_SLOT_PROXY;
+		req->route_label = l->fallback_label;
+		x->route_slot = l->fallback_slot;
 		break;
 	}
 
@@ -1131,7 +1138,7 @@ static struct MHD_Daemon *start_worker_daemon(struct http_server *s, struct work
 	/* TURBO: optimistic reads and writes on the epoll loop (fewer syscalls). */
 	unsigned flags =
 	    MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-	if (s->tls)
+	if (wd->l->tls)
 		flags |= MHD_USE_TLS;
 	unsigned conn_limit = (unsigned)(wd->l->max_connections / s->n_workers);
 	if (conn_limit < 1)
@@ -1142,8 +1149,8 @@ static struct MHD_Daemon *start_worker_daemon(struct http_server *s, struct work
 	 */
 	size_t mem_limit = ((size_t)cfg->server_max_header_bytes + MAX_TARGET_BYTES) * 2 + 8192;
 	struct MHD_OptionItem tls_opts[] = {
-	    {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert_pem},
-	    {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key_pem},
+	    {MHD_OPTION_HTTPS_MEM_CERT, 0, wd->l->tls_cert_pem},
+	    {MHD_OPTION_HTTPS_MEM_KEY, 0, wd->l->tls_key_pem},
 	    {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
 	    {MHD_OPTION_END, 0, NULL},
 	};
@@ -1156,7 +1163,7 @@ static struct MHD_Daemon *start_worker_daemon(struct http_server *s, struct work
 	    mem_limit, MHD_OPTION_URI_LOG_CALLBACK, on_uri, wd, MHD_OPTION_NOTIFY_COMPLETED,
 	    on_completed, wd, MHD_OPTION_NOTIFY_CONNECTION, on_connection, wd,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_ARRAY,
-	    s->tls ? tls_opts : no_opts, MHD_OPTION_END);
+	    wd->l->tls ? tls_opts : no_opts, MHD_OPTION_END);
 }
 
 struct http_server *http_server_create(const struct http_server_opts *opts, char *err, size_t cap)
@@ -1170,13 +1177,6 @@ struct http_server *http_server_create(const struct http_server_opts *opts, char
 	s->n_trusted = config_trusted_proxies(cfg->server_trusted_proxies, s->trusted);
 	if (s->n_trusted < 0)
 		s->n_trusted = 0; /* config_load validated it */
-	if (s->tls) {
-		s->tls_cert_pem = read_file_bounded(cfg->server_tls_cert, err, cap);
-		s->tls_key_pem =
-		    s->tls_cert_pem ? read_file_bounded(cfg->server_tls_key, err, cap) : NULL;
-		if (!s->tls_key_pem)
-			goto fail;
-	}
 	metrics_set_route_label(ROUTE_SLOT_PROXY, NULL, "proxy");
 	metrics_set_route_label(ROUTE_SLOT_NONE, NULL, "none");
 	metrics_register(&m_conn_refused);
@@ -1186,9 +1186,12 @@ struct http_server *http_server_create(const struct http_server_opts *opts, char
 	    .listen = cfg->server_listen,
 	    .router = opts->router,
 	    .fallback = opts->fallback,
+	    .fallback_label = "proxy",
+	    .fallback_slot = ROUTE_SLOT_PROXY,
 	    .max_body_bytes = cfg->server_max_body_bytes,
 	    .max_connections = cfg->server_max_connections,
 	    .slot_base = 0,
+	    .tls = s->tls,
 	};
 	s->n_listeners = 1;
 	if (opts->ingest_router && cfg->ingest_listen[0]) {
@@ -1204,7 +1207,42 @@ struct http_server *http_server_create(const struct http_server_opts *opts, char
 		    .max_body_bytes = cfg->ingest_max_body_bytes,
 		    .max_connections = cfg->ingest_max_connections,
 		    .slot_base = ROUTE_SLOT_INGEST,
+		    .tls = s->tls,
 		};
+	}
+	if (opts->console_router && cfg->console_listen[0]) {
+		if (opts->console_router->n > ROUTE_SLOT_CONSOLE_FALLBACK - ROUTE_SLOT_CONSOLE ||
+		    (opts->ingest_router && opts->ingest_router->n > 12)) {
+			snprintf(err, cap, "too many ingest or console routes");
+			goto fail;
+		}
+		s->listeners[s->n_listeners++] = (struct listener){
+		    .name = "console",
+		    .listen = cfg->console_listen,
+		    .router = opts->console_router,
+		    .fallback = opts->console_fallback,
+		    .fallback_label = "console-api",
+		    .fallback_slot = ROUTE_SLOT_CONSOLE_FALLBACK,
+		    .max_body_bytes = 1024 * 1024,
+		    .max_connections = cfg->server_max_connections,
+		    .slot_base = ROUTE_SLOT_CONSOLE,
+		    .tls = cfg->console_tls_cert[0] != '\0',
+		};
+		metrics_set_route_label(ROUTE_SLOT_CONSOLE_FALLBACK, NULL, "console-api");
+	}
+	for (int li = 0; li < s->n_listeners; li++) {
+		struct listener *l = &s->listeners[li];
+		bool console = strcmp(l->name, "console") == 0;
+		if (!l->tls)
+			continue;
+		l->tls_cert_pem = read_file_bounded(
+		    console ? cfg->console_tls_cert : cfg->server_tls_cert, err, cap);
+		l->tls_key_pem = l->tls_cert_pem ? read_file_bounded(console ? cfg->console_tls_key
+		                                                             : cfg->server_tls_key,
+		                                                     err, cap)
+		                                 : NULL;
+		if (!l->tls_key_pem)
+			goto fail;
 	}
 	/*
 	 * One address never holds more than a quarter of a listener's
@@ -1271,7 +1309,7 @@ struct http_server *http_server_create(const struct http_server_opts *opts, char
 			wd->daemon = start_worker_daemon(s, wd);
 			if (!wd->daemon) {
 				snprintf(err, cap, "cannot start the %s HTTP%s server on %s",
-				         l->name, s->tls ? "S" : "", l->listen);
+				         l->name, l->tls ? "S" : "", l->listen);
 				goto fail;
 			}
 			const union MHD_DaemonInfo *di =
@@ -1324,9 +1362,22 @@ int http_server_port(const struct http_server *s)
 	return s->listeners[0].port;
 }
 
+static int listener_port(const struct http_server *s, const char *name)
+{
+	for (int li = 0; li < s->n_listeners; li++)
+		if (strcmp(s->listeners[li].name, name) == 0)
+			return s->listeners[li].port;
+	return -1;
+}
+
 int http_server_ingest_port(const struct http_server *s)
 {
-	return s->n_listeners > 1 ? s->listeners[1].port : -1;
+	return listener_port(s, "ingest");
+}
+
+int http_server_console_port(const struct http_server *s)
+{
+	return listener_port(s, "console");
 }
 
 void http_server_stop(struct http_server *s)
@@ -1379,11 +1430,13 @@ void http_server_destroy(struct http_server *s)
 	if (s->redirect_daemon)
 		MHD_stop_daemon(s->redirect_daemon);
 	free(s->workers);
-	for (int li = 0; li < s->n_listeners; li++)
-		connlimit_destroy(s->listeners[li].conns);
-	if (s->tls_key_pem)
-		explicit_bzero(s->tls_key_pem, strlen(s->tls_key_pem));
-	free(s->tls_key_pem);
-	free(s->tls_cert_pem);
+	for (int li = 0; li < s->n_listeners; li++) {
+		struct listener *l = &s->listeners[li];
+		connlimit_destroy(l->conns);
+		if (l->tls_key_pem)
+			explicit_bzero(l->tls_key_pem, strlen(l->tls_key_pem));
+		free(l->tls_key_pem);
+		free(l->tls_cert_pem);
+	}
 	free(s);
 }

@@ -30,6 +30,14 @@ struct http_server_opts {
 	 * Paths it does not route are 404. NULL: no ingest listener.
 	 */
 	const struct router *ingest_router;
+	/*
+	 * The routes of the console listener ([console] listen, when set): its
+	 * own socket and TLS settings ([console] tls_cert, tls_key); paths it
+	 * does not route go to console_fallback (NULL: 404). NULL: no console
+	 * listener.
+	 */
+	const struct router *console_router;
+	http_handler_fn console_fallback;
 	/* Pool for ROUTE_BLOCKING handlers. */
 	struct workpool *control_pool;
 	/* Passed to handlers as req->app. */
@@ -51,6 +59,8 @@ void http_server_destroy(struct http_server *s);
 int http_server_port(const struct http_server *s);
 /** The TCP port the ingest listener is bound to, or -1 when there is none. */
 int http_server_ingest_port(const struct http_server *s);
+/** The TCP port the console listener is bound to, or -1 when there is none. */
+int http_server_console_port(const struct http_server *s);
 
 /* --- worker-loop hooks for modules that do their own I/O on the loop --- */
 

@@ -6,6 +6,9 @@ match (status not documented, body or header off schema) comes back from Prism a
 instead of the server's answer; so does a request the spec would not allow. Both npm packages
 are installed into third_party/openapi by scripts/deps.sh.
 
+Redirects are checked the same way (Prism's upstream fetch follows them): sent straight to the
+server, a 303 must be documented with every header its operation lists.
+
 HEAD is the exception: Prism parses a HEAD answer's empty body as the JSON its Content-Type
 announces and fails (as it does for other empty JSON bodies, stoplightio/prism#1361). Each HEAD
 operation is checked here instead: sent straight to the server, it must answer a status its
@@ -15,6 +18,7 @@ header names as the GET twin.
 import base64
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -22,7 +26,7 @@ import time
 import pytest
 import requests
 
-from conftest import free_port
+from conftest import free_port, run_cli
 from test_keys import ADMIN_SCOPES
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -53,6 +57,7 @@ class Prism:
 
     def __init__(self, upstream):
         assert os.path.exists(PRISM), "run scripts/deps.sh test (installs third_party/openapi)"
+        self.upstream = upstream
         self.port = free_port()
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
@@ -95,20 +100,27 @@ def prism_gw(make_instance):
     # A small header limit, so that 431 can be provoked through Prism (Node's own limit is
     # 16 KiB); a rate limit of 3 at once for the verify 429.
     # An ingest listener, with a Prism of its own (the ingest operations' server).
-    ingest_port = free_port()
+    # A console listener printing its sign-in mails (no [mail] url), with a Prism of its own.
+    ingest_port, console_port = free_port(), free_port()
     gw = make_instance(config="[server]\nmax_header_bytes = 4096\n"
                               "[rate_limit]\nrequests = 1\nper_seconds = 60\nburst = 2\n"
-                              f"[ingest]\nlisten = 127.0.0.1:{ingest_port}\nrate_limit = 100\n").start()
+                              f"[ingest]\nlisten = 127.0.0.1:{ingest_port}\nrate_limit = 100\n"
+                              f"[console]\nlisten = 127.0.0.1:{console_port}\n"
+                              "dev_print_links = true\n").start()
     gw.ingest_base = f"http://127.0.0.1:{ingest_port}"
-    prism = Prism(gw.base)
+    gw.console_base = f"http://127.0.0.1:{console_port}"
+    prisms = []
     try:
-        gw.ingest_prism = Prism(gw.ingest_base)
+        for base in (gw.base, gw.ingest_base, gw.console_base):
+            prisms.append(Prism(base))
     except BaseException:
-        prism.close()
+        for p in prisms:
+            p.close()
         raise
+    prism, gw.ingest_prism, gw.console_prism = prisms
     yield gw, prism
-    gw.ingest_prism.close()
-    prism.close()
+    for p in prisms:
+        p.close()
 
 
 # Headers whose values (or presence) differ from one answer to the next.
@@ -139,6 +151,18 @@ class Driver:
         assert names == {k.lower() for k in g.headers} - VOLATILE, (path, r.headers, g.headers)
         return r
 
+    def redirect(self, method, template, path, status, params, headers, kw):
+        """A redirect, sent straight to the server (Prism's upstream fetch follows it):
+        the status and every header its operation documents."""
+        kw.pop("allow_redirects", None)
+        r = requests.request(method, self.prism.upstream + path, params=params,
+                             headers=headers, timeout=30, allow_redirects=False, **kw)
+        op = self.spec["paths"][template][method.lower()]
+        assert r.status_code == status and str(status) in op["responses"], (path, r.text)
+        for name in op["responses"][str(status)].get("headers", {}):
+            assert name in r.headers, (path, name, r.headers)
+        return r
+
     def __call__(self, method, template, status, key=None, params=None, path_args=None,
                  **kw):
         assert method.lower() in self.spec["paths"][template], (method, template)
@@ -149,6 +173,9 @@ class Driver:
         if method == "HEAD":
             self.driven.add(("head", template))
             return self.head(template, path, status, params, headers)
+        if status in (301, 302, 303, 307, 308):
+            self.driven.add((method.lower(), template))
+            return self.redirect(method, template, path, status, params, headers, kw)
         r = requests.request(method, self.prism.url(path), params=params, headers=headers,
                              timeout=30, **kw)
         violations = r.headers.get("sl-violations")
@@ -157,6 +184,79 @@ class Driver:
             f"{r.text[:2000]}")
         self.driven.add((method.lower(), template))
         return r
+
+
+def printed_link(gw, kind, n):
+    """The n-th link of kind (magic-link/callback, invitation) serve printed (dev_print_links)."""
+    pat = re.compile(r"/console/auth/" + kind + r"\?token=([\w-]{43})")
+    deadline = time.time() + 15
+    while True:
+        found = pat.findall(gw.read_log())
+        if len(found) >= n:
+            return found[n - 1]
+        assert time.time() < deadline, gw.read_log()[-2000:]
+        time.sleep(0.1)
+
+
+def cookie_of(r, name):
+    for c in r.raw.headers.getlist("Set-Cookie"):
+        if c.startswith(name + "=") and "Max-Age=0" not in c:
+            return c.split(";", 1)[0]
+    raise AssertionError(f"no {name} cookie: {r.headers}")
+
+
+def drive_console(gw, spec, call, oid):
+    """The console listener's operations through its own Prism (docs/console.md)."""
+    con = Driver(gw, gw.console_prism, spec)
+    p = run_cli("user", "create", "--email", "op@example.com", "--operator", "-c", gw.conf,
+                env=gw.env)
+    assert p.returncode == 0, p.stderr
+    origin = {"Origin": gw.console_base}
+    r = con("POST", "/console/auth/magic-link", 202, headers=dict(origin),
+            json={"email": "op@example.com"})
+    login = cookie_of(r, "__Host-pcl_login")
+    con("POST", "/console/auth/magic-link", 400, headers=dict(origin), json={"email": "x"})
+    con("POST", "/console/auth/magic-link", 403, headers={"Origin": "https://evil.example"},
+        json={"email": "op@example.com"})
+    token = printed_link(gw, "magic-link/callback", 1)
+    con("GET", "/console/auth/magic-link/callback", 403, params={"token": token},
+        allow_redirects=False)
+    r = con("GET", "/console/auth/magic-link/callback", 303, params={"token": token},
+            headers={"Cookie": login}, allow_redirects=False)
+    session = {"Cookie": cookie_of(r, "__Host-pcl_session")}
+    con("GET", "/console/auth/magic-link/callback", 400, params={"token": token},
+        headers={"Cookie": login}, allow_redirects=False)
+    me = con("GET", "/console/api/me", 200, headers=dict(session)).json()
+    con("GET", "/console/api/me", 401, headers={"Cookie": "__Host-pcl_session=" + "A" * 43})
+    con("GET", "/console/api/me", 403, headers={**session, "Sec-Fetch-Site": "cross-site"})
+    con("GET", "/console/api/sessions", 200, headers=dict(session))
+    con("POST", "/console/auth/logout", 403,
+        headers={**session, **origin, "X-CSRF-Token": "A" * 43})
+    # An invitation (an operator key), its page, and its acceptance.
+    call("POST", "/v1/orgs/{orgId}/invitations", 201, key=gw.root_key, path_args=oid,
+         json={"email": "new@example.com", "role": "viewer"})
+    call("POST", "/v1/orgs/{orgId}/invitations", 400, key=gw.root_key, path_args=oid,
+         json={"email": "not an address", "role": "viewer"})
+    inv = printed_link(gw, "invitation", 1)
+    con("GET", "/console/auth/invitation", 200, params={"token": inv})
+    form = {**origin, "Content-Type": "application/x-www-form-urlencoded"}
+    r = con("POST", "/console/auth/invitation", 303, data=f"token={inv}", headers=dict(form),
+            allow_redirects=False)
+    invitee = {"Cookie": cookie_of(r, "__Host-pcl_session")}
+    con("POST", "/console/auth/invitation", 400, data=f"token={inv}", headers=dict(form),
+        allow_redirects=False)
+    invitee_csrf = con("GET", "/console/api/me", 200, headers=dict(invitee)).json()["csrf_token"]
+    con("POST", "/console/auth/logout", 204,
+        headers={**invitee, **origin, "X-CSRF-Token": invitee_csrf})
+    con("POST", "/console/auth/logout", 401,
+        headers={**invitee, **origin, "X-CSRF-Token": invitee_csrf})
+    sid = {"sessionId": me["session"]["id"]}
+    csrf = {**session, **origin, "X-CSRF-Token": me["csrf_token"]}
+    con("DELETE", "/console/api/sessions/{sessionId}", 404, path_args={"sessionId": NO_ID},
+        headers=dict(csrf))
+    con("DELETE", "/console/api/sessions/{sessionId}", 204, path_args=sid, headers=dict(csrf))
+    con("DELETE", "/console/api/sessions/{sessionId}", 401, path_args=sid, headers=dict(csrf))
+    return con.driven
 
 
 def test_every_documented_operation_validates_through_prism(prism_gw):
@@ -343,6 +443,7 @@ def test_every_documented_operation_validates_through_prism(prism_gw):
     ing("POST", "/v1/batch", 400, key=ik, json={"batch": [], "sentAt": "yesterday"})
     call("GET", "/v1/events", 200, key=k, params={"type": "track", "limit": 10})
     call.driven |= ing.driven
+    call.driven |= drive_console(gw, spec, call, oid)
 
     documented = {(m, p) for p, item in spec["paths"].items() for m in item if m in METHODS}
     assert documented - call.driven == set(), "operations not driven through Prism"
@@ -374,6 +475,10 @@ def test_413_on_every_body_taking_operation_validates_through_prism(make_instanc
                   "/v1/orgs/{orgId}/webhook-messages": {"type": "a", "payload": {}},
                   "/v1/webhook-messages/{messageId}/resend": {"endpoint_id": None},
                   "/v1/secret-scanning/github": [{"token": "pcl_live_x"}],
+                  "/v1/orgs/{orgId}/invitations": {"email": "a@b.example", "role": "viewer"},
+                  # On the console listener (its body limit is its own, 1 MiB).
+                  **{f"/console/auth/{p}": None for p in ("magic-link", "invitation",
+                                                          "logout")},
                   # On the ingest listener: test_ingest.py::test_whole_request_limits.
                   **{f"/v1/{ep}": None for ep in ("batch", "import", "track", "identify",
                                                   "page", "screen", "group", "alias")}}

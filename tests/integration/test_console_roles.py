@@ -1,0 +1,199 @@
+"""People and roles through the management API, black-box, on SQLite and on
+PostgreSQL (docs/console.md "Roles and rights"): an operator's session
+invites one person per role (POST /v1/orgs/{orgId}/invitations, mailed
+through a real SMTP server); each accepts through the invitation page (a
+GET changes nothing, the form's POST signs in and makes the membership);
+then each role's rights over each endpoint, with a session as the
+credential of /v1 on the console listener and on the main one; every
+change audited with the user as actor; owners invite, nobody else.
+"""
+import re
+
+import pytest
+
+from conftest import assert_problem
+from console_helpers import (Browser, console_instance, mailed_link, set_cookies, sign_in,
+                             user_create)
+from test_keys import new_org, org_key
+from test_webhooks import ca  # noqa: F401
+from test_mail import smtp  # noqa: F401
+
+OPERATOR = "op@example.com"
+ROLES = ["owner", "admin", "developer", "viewer"]
+
+
+def accept_invitation(inst, smtp, email):
+    link = mailed_link(smtp, email)
+    assert "/console/auth/invitation?token=" in link
+    path = link[len(inst.console):]
+    b = Browser(inst.console)
+    # The page: a form; opening it changes nothing (a mail scanner's GET).
+    r = b.get(path)
+    assert r.status_code == 200 and r.headers["Referrer-Policy"] == "no-referrer"
+    assert 'method="post" action="/console/auth/invitation"' in r.text
+    assert not set_cookies(r)
+    token = path.split("token=")[1]
+    # Another site cannot post it for the invitee.
+    r = b.post("/console/auth/invitation", data=f"token={token}",
+               headers={"Content-Type": "application/x-www-form-urlencoded",
+                        "Origin": "https://evil.example"})
+    assert_problem(r, 403, "FORBIDDEN")
+    r = b.post("/console/auth/invitation", data=f"token={token}",
+               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 303 and r.headers["Location"] == "/console/", r.text
+    assert b.me().status_code == 200
+    # Once only.
+    again = Browser(inst.console).post("/console/auth/invitation", data=f"token={token}",
+                                       headers={"Content-Type":
+                                                "application/x-www-form-urlencoded"})
+    assert again.status_code == 400
+    return b
+
+
+@pytest.fixture
+def team(make_instance, ca, smtp):  # noqa: F811
+    inst = console_instance(make_instance, ca, smtp)
+    user_create(inst, OPERATOR, "--operator")
+    op = sign_in(inst, smtp, OPERATOR)
+    r = op.post("/v1/orgs", json={"name": "acme"})
+    assert r.status_code == 201, r.text
+    org = r.json()["id"]
+    people = {"operator": op}
+    for role in ROLES:
+        r = op.post(f"/v1/orgs/{org}/invitations", json={"email": f"{role}@example.com",
+                                                       "role": role})
+        assert r.status_code == 201, r.text
+        assert r.json()["role"] == role and r.json()["email"] == f"{role}@example.com"
+        people[role] = accept_invitation(inst, smtp, f"{role}@example.com")
+    inst.org = org
+    inst.people = people
+    return inst
+
+
+def test_invitation_made_the_membership_and_is_audited(team):
+    for role in ROLES:
+        me = team.people[role].me().json()
+        assert [(m["org_id"], m["role"]) for m in me["memberships"]] == [(team.org, role)]
+    events = team.root("GET", f"/v1/audit-events?limit=100").json()["data"]
+    op_id = team.people["operator"].me().json()["user"]["id"]
+    created = [e for e in events if e["action"] == "invitation.created"]
+    assert len(created) == 4 and all(e["actor"] == {"type": "user", "id": op_id}
+                                     for e in created)
+    accepted = [e for e in events if e["action"] == "invitation.accepted"]
+    assert len(accepted) == 4 and all(e["actor"]["type"] == "user" for e in accepted)
+
+
+def test_bad_invitations(team):
+    op = team.people["operator"]
+    body = assert_problem(op.post(f"/v1/orgs/{team.org}/invitations",
+                                  json={"email": "x@example.com", "role": "god"}), 400,
+                          "BAD_REQUEST")
+    assert body["details"]["field"] == "role"
+    body = assert_problem(op.post(f"/v1/orgs/{team.org}/invitations",
+                                  json={"email": "nope", "role": "viewer"}), 400, "BAD_REQUEST")
+    assert body["details"]["field"] == "email"
+    assert_problem(op.post("/v1/orgs/01ARZ3NDEKTSV4RRFFQ69G5FAV/invitations",
+                           json={"email": "x@example.com", "role": "viewer"}), 404, "NOT_FOUND")
+    # API keys: an operator key may invite, an organisation key may not (no scope gives it).
+    r = team.root("POST", f"/v1/orgs/{team.org}/invitations",
+                  json={"email": "k@example.com", "role": "viewer"})
+    assert r.status_code == 201, r.text
+    key = org_key(team, team.org, scopes=["keys:read", "keys:write", "logs:read",
+                                          "webhooks:write"])["key"]
+    r = team.request("POST", f"/v1/orgs/{team.org}/invitations", key=key,
+                     json={"email": "k2@example.com", "role": "viewer"})
+    assert_problem(r, 403, "FORBIDDEN")
+
+
+# (method, path, body, the roles allowed). {org}, {key}, {project} are filled in.
+MATRIX = [
+    ("GET", "/v1/api-keys", None, {"owner", "admin", "developer", "viewer"}),
+    ("POST", "/v1/api-keys", {"name": "k"}, {"owner", "admin", "developer"}),
+    ("POST", "/v1/api-keys/{key}/kill", {"reason": "r"}, {"owner", "admin", "developer"}),
+    ("GET", "/v1/projects", None, {"owner", "admin", "developer", "viewer"}),
+    ("POST", "/v1/projects", {"name": "p"}, {"owner", "admin"}),
+    ("PATCH", "/v1/projects/{project}", {"budget": None}, {"owner", "admin"}),
+    ("GET", "/v1/requests", None, {"owner", "admin", "developer", "viewer"}),
+    ("GET", "/v1/audit-events", None, {"owner", "admin", "developer", "viewer"}),
+    ("GET", "/v1/usage", None, {"owner", "admin", "developer", "viewer"}),
+    ("GET", "/v1/webhook-endpoints", None, {"owner", "admin", "developer", "viewer"}),
+    ("POST", "/v1/webhook-endpoints", {"url": "http://x"}, {"owner", "admin", "developer"}),
+    ("POST", "/v1/orgs/{org}/invitations", {"email": "n@example.com", "role": "viewer"},
+     {"owner"}),
+    ("GET", "/v1/orgs", None, set()),
+    ("POST", "/v1/orgs/{org}/kill", {"reason": "r"}, set()),
+    ("POST", "/v1/kill-switch", {"reason": "r"}, set()),
+]
+
+
+@pytest.mark.parametrize("listener", ["console", "main"])
+def test_each_roles_rights_over_each_endpoint(team, listener):
+    key = org_key(team, team.org, scopes=["keys:read"])
+    project = team.people["owner"].post("/v1/projects", json={"name": "base"}).json()["id"]
+    for role in ROLES:
+        b = team.people[role]
+        base = team.console if listener == "console" else team.base
+        for method, path, body, allowed in MATRIX:
+            p = path.format(org=team.org, key=key["id"], project=project)
+            r = b.request(method, p, json=body, base=base)
+            if role in allowed:
+                # Allowed: whatever the handler says of the body, it is not a refusal
+                # of the credential.
+                assert r.status_code not in (401, 403), (role, method, p, r.text)
+            else:
+                body_ = assert_problem(r, 403, "FORBIDDEN")
+                assert body_["details"].get("role", role) == role, body_
+        if role in ("owner", "admin", "developer"):
+            r = b.post("/v1/api-keys/" + key["id"] + "/kill", json={"reason": "again"},
+                       base=base)
+            assert r.status_code == 200, r.text
+    # The operator's session does what an operator key does, in any organisation.
+    op = team.people["operator"]
+    r = op.request("GET", "/v1/orgs", base=team.console if listener == "console" else team.base)
+    assert r.status_code == 200 and any(o["id"] == team.org for o in r.json()["data"])
+
+
+def test_changes_by_a_session_are_audited_as_the_user(team):
+    dev = team.people["developer"]
+    uid = dev.me().json()["user"]["id"]
+    r = dev.post("/v1/api-keys", json={"name": "from the console"})
+    assert r.status_code == 201, r.text
+    kid = r.json()["id"]
+    assert r.json()["org_id"] == team.org
+    assert re.fullmatch(r"pcl_live_\w{26}\.\w{49}", r.json()["key"])
+    r = dev.post(f"/v1/api-keys/{kid}/kill", json={"reason": "test"})
+    assert r.status_code == 200 and r.json()["kill_switch"]["set_by"] == "org", r.text
+    events = team.root("GET", f"/v1/audit-events?limit=100").json()["data"]
+    mine = [e["action"] for e in events if e["actor"] == {"type": "user", "id": uid}]
+    assert "api_key.created" in mine and "api_key.killed" in mine, mine
+    # A developer cannot grant a scope its role does not give.
+    r = dev.post("/v1/api-keys", json={"name": "x", "scopes": ["events:ingest"]})
+    assert r.status_code == 400  # an ingest key needs a project: the scope itself is allowed
+
+
+def test_choosing_the_organisation(team, smtp):
+    op = team.people["operator"]
+    org2 = op.post("/v1/orgs", json={"name": "second"}).json()["id"]
+    r = op.post(f"/v1/orgs/{org2}/invitations", json={"email": "viewer@example.com",
+                                                     "role": "admin"})
+    assert r.status_code == 201
+    link = mailed_link(smtp, "viewer@example.com", n=2)
+    token = link.split("token=")[1]
+    v = team.people["viewer"]
+    r = v.post("/console/auth/invitation", data=f"token={token}",
+               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 303, r.text
+    v.me()
+    # Two memberships: the organisation must be named.
+    body = assert_problem(v.get("/v1/api-keys"), 403, "FORBIDDEN")
+    assert body["details"]["reason"] == "org_required"
+    assert v.get("/v1/api-keys", headers={"X-Portcullis-Org-Id": team.org}).status_code == 200
+    # Viewer in the first, admin in the second.
+    assert_problem(v.post("/v1/projects", json={"name": "p"},
+                          headers={"X-Portcullis-Org-Id": team.org}), 403, "FORBIDDEN")
+    r = v.post("/v1/projects", json={"name": "p"}, headers={"X-Portcullis-Org-Id": org2})
+    assert r.status_code == 201 and r.json()["org_id"] == org2, r.text
+    other = new_org(team, "third")
+    body = assert_problem(v.get("/v1/api-keys", headers={"X-Portcullis-Org-Id": other}), 403,
+                          "FORBIDDEN")
+    assert body["details"]["reason"] == "not_a_member"
