@@ -12,6 +12,8 @@
  * the real X-Portcullis-Org-Id. A value with CR or LF is never sent
  * (upstream_field_ok, both clients). X-Forwarded-For is rebuilt the way
  * nginx's $proxy_add_x_forwarded_for does it (upstream_forwarded_for).
+ * Cookie loses Portcullis's own cookies (upstream_request_value): a console
+ * session is a credential of Portcullis, never the application's.
  * Response headers: hop-by-hop and Connection-listed fields,
  * Content-Length, Date and X-Request-Id are dropped; the server adds its
  * own.
@@ -106,6 +108,33 @@ bool upstream_pass_request_header(const char *name, const char *connection)
 	if (reserved_request_header(name, n))
 		return false;
 	return !listed(connection, name, n);
+}
+
+#define OWN_COOKIE_PREFIX "__Host-pcl_"
+
+const char *upstream_request_value(struct arena *a, const char *name, const char *value)
+{
+	if (strcasecmp(name, "cookie") != 0 || !strstr(value, OWN_COOKIE_PREFIX))
+		return value;
+	size_t len = strlen(value);
+	char *out = arena_alloc(a, 2 * len + 1); /* each pair may gain a "; " */
+	size_t n = 0;
+	for (const char *p = value; *p;) {
+		while (*p == ' ' || *p == '\t' || *p == ';')
+			p++;
+		size_t pair = strcspn(p, ";");
+		if (pair && strncmp(p, OWN_COOKIE_PREFIX, sizeof OWN_COOKIE_PREFIX - 1) != 0) {
+			if (n) {
+				memcpy(out + n, "; ", 2);
+				n += 2;
+			}
+			memcpy(out + n, p, pair);
+			n += pair;
+		}
+		p += pair;
+	}
+	out[n] = '\0';
+	return n ? out : NULL;
 }
 
 bool upstream_field_ok(const char *name, const char *value)

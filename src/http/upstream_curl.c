@@ -177,6 +177,9 @@ static void add_client_header(void *arg, const char *name, const char *value)
 	struct header_builder *hb = arg;
 	if (!upstream_pass_request_header(name, hb->connection) || !upstream_field_ok(name, value))
 		return;
+	value = upstream_request_value(&hb->x->req->arena, name, value);
+	if (!value)
+		return;
 	char *line = arena_printf(&hb->x->req->arena, "%s: %s", name, value);
 	hb->x->headers = curl_slist_append(hb->x->headers, line);
 }

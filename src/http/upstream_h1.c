@@ -731,6 +731,7 @@ static void on_timer(void *arg)
 /* The head is written once into the client's scratch buffer, then copied to the arena. */
 struct head_writer {
 	struct h1_client *c;
+	struct http_request *req;
 	size_t len;
 	const char *connection; /* the client's Connection header */
 };
@@ -762,7 +763,9 @@ static void put_client_header(void *arg, const char *name, const char *value)
 	struct head_writer *hw = arg;
 	if (!upstream_pass_request_header(name, hw->connection) || !upstream_field_ok(name, value))
 		return;
-	put_field(hw, name, value);
+	value = upstream_request_value(&hw->req->arena, name, value);
+	if (value)
+		put_field(hw, name, value);
 }
 
 static void write_head(struct head_writer *hw, struct xfer *x, const struct http_header *extra,
@@ -815,7 +818,7 @@ bool h1_client_forward(struct h1_client *c, struct http_request *req,
 	char length[STR_I64_MAX] = "";
 	if (send_length)
 		str_i64(length, (int64_t)req->body.len);
-	struct head_writer hw = {.c = c, .connection = http_header(req, "Connection")};
+	struct head_writer hw = {.c = c, .req = req, .connection = http_header(req, "Connection")};
 	write_head(&hw, x, extra, send_length, length);
 	x->head = arena_alloc(&req->arena, hw.len);
 	x->head_len = hw.len;

@@ -26,6 +26,15 @@ struct upstream {
 bool upstream_pass_request_header(const char *name, const char *connection);
 
 /**
+ * The value a passed request header goes upstream with: value itself, but
+ * a Cookie field without Portcullis's own cookies (names starting
+ * "__Host-pcl_": the console's session and login cookies, which a browser
+ * sends to every port of the console's host), copied into a; NULL when
+ * nothing is left (the field is not sent).
+ */
+const char *upstream_request_value(struct arena *a, const char *name, const char *value);
+
+/**
  * True when a field may go on the wire: neither name nor value holds CR or
  * LF (either would end the field and start one the client wrote).
  */

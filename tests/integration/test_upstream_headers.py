@@ -10,6 +10,9 @@ with the CGI environment it built.
   honouring [server] trusted_proxies.
 - A value with a line break never starts a header of its own.
 - [upstream] max_response_bytes bounds the body either client holds.
+- Portcullis's own cookies (the console's __Host-pcl_session and
+  __Host-pcl_login, which a browser sends to every port of the console's
+  host) never reach the application; its own cookies do.
 """
 import json
 import socket
@@ -55,6 +58,24 @@ def wsgi(request, cert):
     yield srv
     srv.shutdown()
     srv.server_close()
+
+
+def test_the_consoles_cookies_do_not_reach_the_application(make_instance, wsgi):
+    gw = make_instance(config=wsgi.conf).start()
+    org, k = gateway_key(gw)
+    cases = [
+        ("a=1; __Host-pcl_session=SECRET; b=2", "a=1; b=2"),
+        ("__Host-pcl_login=SECRET;__Host-pcl_session=SECRET", None),
+        ("__Host-pcl_sessionx=SECRET; app=1", "app=1"),
+        ("app=1", "app=1"),
+        ("app=__Host-pcl_x", "app=__Host-pcl_x"),  # a value, not a name
+    ]
+    for sent, seen in cases:
+        r = gw.request("GET", "/whoami", key=k["key"], headers={"Cookie": sent})
+        assert r.status_code == 200, r.text
+        env = r.json()
+        assert env.get("HTTP_COOKIE") == seen, (sent, env.get("HTTP_COOKIE"))
+        assert "SECRET" not in json.dumps(env)
 
 
 def test_underscore_spelled_identity_headers_do_not_reach_the_application(make_instance, wsgi):
