@@ -220,6 +220,34 @@ def test_audit_verify_names_the_edited_event(make_instance):
     assert eid in p.stdout + p.stderr
 
 
+def test_verify_endpoint_gives_the_chain_check_result(make_instance):
+    """GET /v1/audit-events/verify (the console's audit page): the verdict for
+    every caller; the count and the broken event's id for operator keys only."""
+    inst = make_instance().start()
+    org, adm = admin(inst)
+    create_key(inst, adm["key"])
+    r = inst.root("GET", "/v1/audit-events/verify")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"ok": True, "checked": 5, "bad_id": None}
+    r = inst.request("GET", "/v1/audit-events/verify", key=adm["key"])
+    assert r.json() == {"ok": True, "checked": None, "bad_id": None}
+    assert_problem(inst.root("GET", "/v1/audit-events/verify?x=1"), 400, "BAD_REQUEST")
+    inst.stop()
+    con = sqlite3.connect(inst.db_path)
+    try:
+        seq, eid = con.execute("SELECT seq, id FROM audit_events ORDER BY seq LIMIT 1 OFFSET 2"
+                               ).fetchone()
+        con.execute("UPDATE audit_events SET action = 'api_key.viewed' WHERE seq = ?", (seq,))
+        con.commit()
+    finally:
+        con.close()
+    inst.start()
+    r = inst.root("GET", "/v1/audit-events/verify")
+    assert r.json() == {"ok": False, "checked": 2, "bad_id": eid}, r.text
+    r = inst.request("GET", "/v1/audit-events/verify", key=adm["key"])
+    assert r.json() == {"ok": False, "checked": None, "bad_id": None}, r.text
+
+
 def test_cli_operations_write_audit_events_as_the_system_actor(gw):
     org, adm = admin(gw)
     k = create_key(gw, adm["key"])
