@@ -108,3 +108,15 @@ if [ "${1:-all}" != build ] &&
 	echo "deps: installing npm $SEG_PKG"
 	(cd "$SEG_DIR" && npm install --no-audit --no-fund --silent --save-exact --prefix . "$SEG_PKG" >/dev/null)
 fi
+
+# A certified OpenID provider (panva's oidc-provider), run on loopback by
+# tests/integration/oidc_provider.mjs for tests/integration/test_oidc.py. Pinned,
+# installed into third_party/oidc-provider.
+OP_DIR=third_party/oidc-provider
+OP_PKG=oidc-provider@9.13.3
+if [ "${1:-all}" != build ] &&
+	! grep -qs "\"version\": \"${OP_PKG##*@}\"" "$OP_DIR/node_modules/${OP_PKG%@*}/package.json"; then
+	mkdir -p "$OP_DIR"
+	echo "deps: installing npm $OP_PKG"
+	(cd "$OP_DIR" && npm install --no-audit --no-fund --silent --save-exact --prefix . "$OP_PKG" >/dev/null)
+fi

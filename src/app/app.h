@@ -23,6 +23,7 @@ struct geoip;
 struct last_used;
 struct changefeed;
 struct console;
+struct oidc_providers;
 
 struct app {
 	struct config cfg;
@@ -46,6 +47,8 @@ struct app {
 	struct router ingest_router;  /* the ingest listener's routes ([ingest] listen) */
 	struct router console_router; /* the console listener's routes ([console] listen) */
 	struct console *console;      /* console/console.h: cli/serve.c creates and frees it */
+	struct oidc_providers
+	    *oidc; /* console/oidc.h, [oidc.NAME]: cli/serve.c opens and frees it */
 	/* The ingest plane's group commit (ingest/commit.h): cli/serve.c starts it with the
 	 * listener. */
 	struct ingest_commit *ingest_commit;

@@ -226,6 +226,7 @@ static void serve_start(struct app *app)
 	verify_routes(&app->router);
 	api_routes(&app->router);
 	ingest_routes(&app->ingest_router);
+	oidc_routes(&app->console_router); /* before console_routes: its assets catch all */
 	console_routes(&app->console_router);
 }
 
@@ -253,6 +254,8 @@ static void serve_close(struct app *app)
 	app_stop_pools(app); /* queued jobs may still submit request-log rows */
 	console_destroy(app->console);
 	app->console = NULL;
+	oidc_providers_free(app->oidc);
+	app->oidc = NULL;
 	ingest_commit_stop(app->ingest_commit);
 	app->ingest_commit = NULL;
 	reqlog_stop(app->reqlog);
@@ -285,7 +288,7 @@ static int cli_serve(const struct cli_args *a)
 	}
 	serve_start(&app);
 	app.console = console_create(&app, err, sizeof err);
-	if (!app.console) {
+	if (!app.console || oidc_providers_open(&app.cfg, &app.oidc, err, sizeof err) < 0) {
 		serve_close(&app);
 		return cli_fail(EXIT_USAGE, "%s", err);
 	}

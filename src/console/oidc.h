@@ -104,6 +104,15 @@ int oidc_provider_finish(struct oidc_provider *p, const char *redirect_uri,
 /** True when iss is the provider's configured issuer, exactly (RFC 9207's iss parameter). */
 bool oidc_provider_issuer_is(const struct oidc_provider *p, const char *iss);
 
+struct router;
+/**
+ * Add GET /console/auth/oidc/{name}/start and .../callback, and
+ * GET /console/api/providers (the sign-in page's list), to the console
+ * listener's router (oidc_http.c). The handlers find the providers in
+ * struct app's oidc and sign in through console_sign_in.
+ */
+void oidc_routes(struct router *r);
+
 /** Key-set fetches made so far (for tests and metrics). */
 uint64_t oidc_provider_jwks_fetches(const struct oidc_provider *p);
 

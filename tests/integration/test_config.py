@@ -321,7 +321,7 @@ def test_config_check_refuses_what_serve_would_refuse_of_oidc(tmp_path, extra, m
         (tmp_path / "oidc.secret").write_text("s3cret\n")
         secret = str(tmp_path / "oidc.secret")
     path = write(tmp_path, oidc_section(secret, extra))
-    for cmd in (["config", "check"],):
+    for cmd in (["config", "check"], ["serve"]):
         p = run_cli(*cmd, "-c", path, env=NO_LEAK_CHECK, timeout=20)
         assert p.returncode == 2, (cmd, p.stdout, p.stderr)
         assert message in p.stderr, (cmd, p.stderr)

@@ -96,7 +96,7 @@ class Prism:
 
 
 @pytest.fixture
-def prism_gw(make_instance):
+def prism_gw(make_instance, tmp_path):
     # A small header limit, so that 431 can be provoked through Prism (Node's own limit is
     # 16 KiB); a rate limit of 3 at once for the verify 429.
     # An ingest listener, with a Prism of its own (the ingest operations' server).
@@ -106,7 +106,7 @@ def prism_gw(make_instance):
                               "[rate_limit]\nrequests = 1\nper_seconds = 60\nburst = 2\n"
                               f"[ingest]\nlisten = 127.0.0.1:{ingest_port}\nrate_limit = 100\n"
                               f"[console]\nlisten = 127.0.0.1:{console_port}\n"
-                              "dev_print_links = true\n").start()
+                              "dev_print_links = true\n" + oidc_down(tmp_path)).start()
     gw.ingest_base = f"http://127.0.0.1:{ingest_port}"
     gw.console_base = f"http://127.0.0.1:{console_port}"
     prisms = []
@@ -121,6 +121,15 @@ def prism_gw(make_instance):
     yield gw, prism
     for p in prisms:
         p.close()
+
+
+def oidc_down(tmp_path):
+    """An [oidc.down] provider that nothing answers for (port 9 on loopback, let through by
+    allow_ranges): its routes' refusals can be driven without a provider."""
+    secret = tmp_path / "oidc-down.secret"
+    secret.write_text("not-used\n")
+    return ("[oidc.down]\nissuer = https://127.0.0.1:9\nclient_id = portcullis\n"
+            f"client_secret_file = {secret}\nallow_ranges = 127.0.0.0/8\n")
 
 
 # Headers whose values (or presence) differ from one answer to the next.
@@ -256,6 +265,19 @@ def drive_console(gw, spec, call, oid):
         headers=dict(csrf))
     con("DELETE", "/console/api/sessions/{sessionId}", 204, path_args=sid, headers=dict(csrf))
     con("DELETE", "/console/api/sessions/{sessionId}", 401, path_args=sid, headers=dict(csrf))
+    # OpenID Connect (docs/console.md): test_oidc.py signs in through a real provider; here
+    # the routes' other answers, with a provider that cannot be reached.
+    r = con("GET", "/console/api/providers", 200)
+    assert r.json()["data"] == [{"name": "down", "start": "/console/auth/oidc/down/start"}]
+    con("GET", "/console/api/providers", 401, headers={"Authorization": "Bearer " + gw.root_key})
+    con("GET", "/console/auth/oidc/{name}/start", 502, path_args={"name": "down"},
+        allow_redirects=False)
+    con("GET", "/console/auth/oidc/{name}/start", 404, path_args={"name": "nope"},
+        allow_redirects=False)
+    con("GET", "/console/auth/oidc/{name}/callback", 400, path_args={"name": "down"},
+        params={"state": "A" * 43, "code": "c"}, allow_redirects=False)
+    con("GET", "/console/auth/oidc/{name}/callback", 404, path_args={"name": "nope"},
+        params={"state": "A" * 43, "code": "c"}, allow_redirects=False)
     return con.driven
 
 
