@@ -320,7 +320,9 @@ def test_config_check_refuses_what_serve_would_refuse_of_oidc(tmp_path, extra, m
     if extra:
         (tmp_path / "oidc.secret").write_text("s3cret\n")
         secret = str(tmp_path / "oidc.secret")
-    path = write(tmp_path, oidc_section(secret, extra))
+    # serve opens the store before the providers: keep its database in tmp_path.
+    store = f"[store]\nurl = sqlite://{tmp_path}/p.db\n"
+    path = write(tmp_path, store + oidc_section(secret, extra))
     for cmd in (["config", "check"], ["serve"]):
         p = run_cli(*cmd, "-c", path, env=NO_LEAK_CHECK, timeout=20)
         assert p.returncode == 2, (cmd, p.stdout, p.stderr)
