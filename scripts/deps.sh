@@ -111,7 +111,8 @@ fi
 
 # A certified OpenID provider (panva's oidc-provider), run on loopback by
 # tests/integration/oidc_provider.mjs for tests/integration/test_oidc.py. Pinned,
-# installed into third_party/oidc-provider.
+# installed into third_party/oidc-provider. It needs Node.js 20 or later (Debian 12's own
+# nodejs is 18: use NodeSource's, as this machine does).
 OP_DIR=third_party/oidc-provider
 OP_PKG=oidc-provider@9.13.3
 if [ "${1:-all}" != build ] &&

@@ -49,6 +49,10 @@ class Provider:
     def __init__(self, tmp, console_port):
         if not os.path.isdir(MODULE):
             pytest.fail("oidc-provider is not installed: run scripts/deps.sh test")
+        major = int(subprocess.run(["node", "-p", "process.versions.node.split('.')[0]"],
+                                   capture_output=True, text=True, timeout=30).stdout or 0)
+        if major < 20:  # jose 6 (under oidc-provider 9) needs WebCrypto as globalThis.crypto
+            pytest.fail(f"oidc-provider 9 needs Node.js 20 or later, this is {major}")
         self.ca = TestCA(dir=str(tmp))
         self.port = free_port()
         self.issuer = f"https://127.0.0.1:{self.port}"
