@@ -359,6 +359,11 @@ static int copy_string(const json_t *obj, const char *name, char *out, size_t ca
 	return 0;
 }
 
+static size_t min_size(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
 int oidc_token_response(const char *body, size_t len, char *id_tok, size_t id_cap, char *access,
                         size_t access_cap)
 {
@@ -377,16 +382,13 @@ int oidc_token_response(const char *body, size_t len, char *id_tok, size_t id_ca
 	type = json_object_get(root, "token_type");
 	if (json_is_object(root) && json_is_string(type) &&
 	    ascii_ieq(json_string_value(type), json_string_length(type), "Bearer", 6) &&
-	    copy_string(root, "id_token", id_tok,
-	                id_cap < JOSE_JWS_MAX_BYTES + 1 ? id_cap : JOSE_JWS_MAX_BYTES + 1) == 0 &&
+	    copy_string(root, "id_token", id_tok, min_size(id_cap, JOSE_JWS_MAX_BYTES + 1)) == 0 &&
 	    id_tok[0]) {
 		rc = OIDC_OK;
-		if (access &&
+		/* An access token that is absent or too long only means no UserInfo request. */
+		if (access && access_cap &&
 		    copy_string(root, "access_token", access,
-		                access_cap < OIDC_ACCESS_TOKEN_MAX + 1
-		                    ? access_cap
-		                    : OIDC_ACCESS_TOKEN_MAX + 1) != 0 &&
-		    access_cap)
+		                min_size(access_cap, OIDC_ACCESS_TOKEN_MAX + 1)) != 0)
 			access[0] = '\0';
 	} else if (id_cap) {
 		id_tok[0] = '\0';
