@@ -7,6 +7,7 @@ then each role's rights over each endpoint, with a session as the
 credential of /v1 on the console listener and on the main one; every
 change audited with the user as actor; owners invite, nobody else.
 """
+import os
 import re
 
 import pytest
@@ -197,3 +198,25 @@ def test_choosing_the_organisation(team, smtp):
     body = assert_problem(v.get("/v1/api-keys", headers={"X-Portcullis-Org-Id": other}), 403,
                           "FORBIDDEN")
     assert body["details"]["reason"] == "not_a_member"
+
+
+def test_the_docs_rights_table_is_the_servers(team):
+    """docs/console.md's table of rights says what GET /console/api/me answers per role."""
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "console.md")
+    doc = open(path).read()
+    rows = re.findall(r"^\| `([a-z]+:[a-z]+)` \| [^|]* \| (yes|no) \| (yes|no) \| (yes|no) \| "
+                      r"(yes|no) \|$", doc, re.M)
+    assert len(rows) == 7, rows
+    for i, role in enumerate(ROLES):
+        (m,) = team.people[role].me().json()["memberships"]
+        documented = {r[0] for r in rows if r[1 + i] == "yes"}
+        assert set(m["rights"]) == documented, (role, m["rights"], documented)
+
+
+def test_an_api_key_decides_over_a_session_cookie(team):
+    owner = team.people["owner"]
+    key = org_key(team, team.org, scopes=["keys:read"])["key"]
+    # The owner's session would allow it; the key sent with it does not: 403 for the key's scope.
+    r = owner.post("/v1/projects", json={"name": "p"}, headers={"Authorization": "Bearer " + key})
+    body = assert_problem(r, 403, "FORBIDDEN")
+    assert body["details"] == {"required_scope": "keys:write"}
