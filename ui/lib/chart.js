@@ -43,7 +43,8 @@ export function lineChart(title, buckets, series) {
   const ticks = Math.min(6, buckets.length);
   for (let i = 0; i < ticks; i++) {
     const t = buckets[Math.round((i * (buckets.length - 1)) / Math.max(1, ticks - 1))];
-    svg.append(el('text', {class: 'lbl', x: x(t), y: H - 8, 'text-anchor': 'middle'}, label(t, t1 - t0)));
+    const anchor = i === 0 ? 'start' : i === ticks - 1 ? 'end' : 'middle';
+    svg.append(el('text', {class: 'lbl', x: x(t), y: H - 8, 'text-anchor': anchor}, label(t, t1 - t0)));
   }
   shown.forEach((s, i) => {
     const by = new Map(s.points.map((p) => [p[0], p[1]]));
