@@ -200,6 +200,8 @@ static void respond_page(struct http_request *req, int status, const char *title
 	buf_printf(&b,
 	           "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 	           "<meta name=\"viewport\" content=\"width=device-width\">"
+	           "<link rel=\"icon\" href=\"/console/favicon.svg\" type=\"image/svg+xml\">"
+	           "<link rel=\"stylesheet\" href=\"/console/style.css\">"
 	           "<title>%s - Portcullis</title></head>\n<body><h1>%s</h1><p>%s</p>"
 	           "<p><a href=\"/console/\">Portcullis console</a></p></body></html>\n",
 	           title, title, text);

@@ -111,6 +111,15 @@ enum console_origin console_origin_check(const char *method, const char *origin,
 {
 	if (fetch_site && strcasecmp(fetch_site, "cross-site") == 0)
 		return CONSOLE_ORIGIN_CROSS_SITE;
+	/*
+	 * A page served with Referrer-Policy: no-referrer (the invitation's) makes
+	 * the browser send "Origin: null" with its form's POST (Fetch, "serializing
+	 * a request origin"); Sec-Fetch-Site, which no page can set, then says
+	 * whether it came from this origin.
+	 */
+	if (origin && strcmp(origin, "null") == 0 && fetch_site &&
+	    strcasecmp(fetch_site, "same-origin") == 0)
+		return CONSOLE_ORIGIN_OK;
 	if (origin) {
 		size_t ol = strlen(origin), pl = strlen(public_url);
 		if (!ascii_ieq(origin, ol, public_url, pl))

@@ -68,8 +68,9 @@ enum console_origin {
  * The cross-site rule: Sec-Fetch-Site cross-site is refused; an Origin
  * other than public_url (scheme://host[:port], compared exactly, ASCII case
  * aside) is refused; a state-changing request (POST, PUT, PATCH, DELETE)
- * must carry Origin (every browser sends it on those). origin and
- * fetch_site may be NULL (absent).
+ * must carry Origin (every browser sends it on those). "Origin: null" (what
+ * a browser sends from a page with Referrer-Policy: no-referrer) passes only
+ * with Sec-Fetch-Site same-origin. origin and fetch_site may be NULL (absent).
  */
 enum console_origin console_origin_check(const char *method, const char *origin,
                                          const char *fetch_site, const char *public_url);

@@ -5,13 +5,22 @@ console listener mailing through a local SMTP server (aiosmtpd).
 One owner signs in by magic link (the link read from the mail), creates a
 key and copies it (the clipboard holds the very key, which /v1/verify
 accepts), kills it (the status changes, /v1/verify answers 503), lifts
-it, opens the usage charts, the request log, the audit log (the chain
-check), the incident view, webhooks, projects, members and sessions, and
-signs out; then an operator signs in and opens the operator page. On
-every page: no Content-Security-Policy violation and no script error in
-chromium's console log, and at 360 px wide no horizontal scroll. The
-main pages' screenshots are written to docs/console/ (docs/console.md,
-"The pages").
+it, rotates it (the new secret shown once and copied; /v1/verify accepts
+it and refuses the old one), deletes another key (revoked, refused), opens
+the usage charts, the request log, the audit log (the chain check), the
+incident view, adds a webhook endpoint (its signing secret shown once and
+copied: a test message to a local HTTPS receiver is signed with it),
+invites a developer (the mail reaches the SMTP server; the link opened in
+a second browser signs the invitee in with that role), opens projects,
+members and sessions, and signs out; then an operator signs in and opens
+the operator page. On every page: no Content-Security-Policy violation
+and no script error in chromium's console log, and at 360 px wide no
+horizontal scroll.
+
+The main pages' screenshots go to a temporary directory, so a run leaves
+the tree as it was (the test checks that docs/console/ is untouched); with
+PORTCULLIS_SCREENSHOT_DIR set they go there instead: `make screenshots`
+writes docs/console/ (docs/console.md, "The pages").
 
 Skipped when chromium or chromium-driver is not installed (scripts/deps.sh
 installs both).
@@ -27,7 +36,8 @@ import requests
 from conftest import KEY_RE
 from console_helpers import LINK_RE, console_instance, user_create
 from test_mail import smtp  # noqa: F401
-from test_webhooks import ca  # noqa: F401
+from test_webhooks import ca, receiver  # noqa: F401
+from webhook_peers import verify_request
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -38,9 +48,7 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium")
 DRIVER = shutil.which("chromedriver")
-# PORTCULLIS_SCREENSHOT_DIR writes them elsewhere (a run that must leave the tree as it is).
-SHOTS = os.environ.get("PORTCULLIS_SCREENSHOT_DIR") or os.path.join(
-    os.path.dirname(__file__), "..", "..", "docs", "console")
+DOCS_SHOTS = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "console")
 OWNER = "owner@acme.example"
 OPERATOR = "ops@platform.example"
 
@@ -57,7 +65,25 @@ def con(make_instance, ca, smtp):  # noqa: F811
 
 
 @pytest.fixture
-def browser():
+def shots(tmp_path):
+    """Where screenshots go: PORTCULLIS_SCREENSHOT_DIR (make screenshots: docs/console/),
+    else the test's temporary directory."""
+    return os.environ.get("PORTCULLIS_SCREENSHOT_DIR") or str(tmp_path / "screenshots")
+
+
+def pngs(d):
+    """{name: bytes} of the PNG files in d."""
+    if not os.path.isdir(d):
+        return {}
+    out = {}
+    for n in sorted(os.listdir(d)):
+        if n.endswith(".png"):
+            with open(os.path.join(d, n), "rb") as f:
+                out[n] = f.read()
+    return out
+
+
+def new_browser():
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -67,15 +93,26 @@ def browser():
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     d = webdriver.Chrome(service=Service(DRIVER), options=opts)
     d.set_page_load_timeout(30)
+    return d
+
+
+@pytest.fixture
+def browser():
+    d = new_browser()
     yield d
     d.quit()
+
+
+def grant_clipboard(d, origin):
+    d.execute_cdp_cmd("Browser.grantPermissions", {
+        "origin": origin, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
 
 
 class UI:
     """The browser on the console: waits, page checks, screenshots."""
 
-    def __init__(self, d, inst, smtp):  # noqa: F811
-        self.d, self.inst, self.smtp = d, inst, smtp
+    def __init__(self, d, inst, smtp, shots=None):  # noqa: F811
+        self.d, self.inst, self.smtp, self.shots = d, inst, smtp, shots
         self.wait = WebDriverWait(d, 20)
         self.expected_errors = []  # substrings of console errors a step expects
 
@@ -126,8 +163,8 @@ class UI:
             self.d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
     def shot(self, name):
-        os.makedirs(SHOTS, exist_ok=True)
-        self.d.save_screenshot(os.path.join(SHOTS, name + ".png"))
+        os.makedirs(self.shots, exist_ok=True)
+        assert self.d.save_screenshot(os.path.join(self.shots, name + ".png"))
 
     def page(self, page, shot=None):
         """Open page, check it wide and narrow, and keep its screenshot."""
@@ -152,13 +189,32 @@ class UI:
         self.css('[data-page="keys"]')
         self.idle()
 
+    def secret_shown_once(self, pattern):
+        """The open secret dialog: its value (matching pattern), the warning, the copy
+        button putting that very value on the clipboard. Returns the value; the
+        dialog stays open."""
+        shown = self.css("dialog[open] #secret-value").get_attribute("value")
+        assert re.fullmatch(pattern, shown), shown
+        assert "cannot be shown again" in self.css("dialog[open] .warning").text
+        self.click("#copy-secret")
+        self.text_in("dialog[open] .copy-status", "Copied.")
+        copied = self.d.execute_async_script(
+            "navigator.clipboard.readText().then(arguments[0], () => arguments[0](null))")
+        assert copied == shown
+        return shown
+
+    def close_dialog(self):
+        self.click("#secret-done")
+        self.wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "dialog[open]"))
+
 
 def verify(inst, key):
     return requests.get(inst.url("/v1/verify"), headers={"Authorization": "Bearer " + key},
                         timeout=10)
 
 
-def test_console_flows_in_chromium(con, smtp, browser):  # noqa: F811
+def test_console_flows_in_chromium(con, smtp, browser, shots, receiver):  # noqa: F811
+    docs_before = pngs(DOCS_SHOTS)
     root = con.root_key
     r = con.request("POST", "/v1/orgs", key=root, json={"name": "Acme"})
     assert r.status_code == 201, r.text
@@ -166,9 +222,8 @@ def test_console_flows_in_chromium(con, smtp, browser):  # noqa: F811
     r = con.request("POST", f"/v1/orgs/{org}/invitations", key=root,
                     json={"email": OWNER, "role": "owner"})
     assert r.status_code == 201, r.text
-    ui = UI(browser, con, smtp)
-    browser.execute_cdp_cmd("Browser.grantPermissions", {
-        "origin": con.console, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+    ui = UI(browser, con, smtp, shots)
+    grant_clipboard(browser, con.console)
 
     # Signed out, every page is the sign-in page; asking for /console/api/me is a 401.
     ui.expected_errors = ["/console/api/me - Failed to load resource: the server responded "
@@ -196,14 +251,7 @@ def test_console_flows_in_chromium(con, smtp, browser):  # noqa: F811
     ui.css("#key-name").send_keys("ci")
     browser.find_element(By.CSS_SELECTOR, "#key-project option:nth-child(2)").click()
     ui.click('dialog button[type="submit"]')
-    shown = ui.css("#secret-value").get_attribute("value")
-    assert KEY_RE.fullmatch(shown), shown
-    assert "cannot be shown again" in ui.css("dialog .warning").text
-    ui.click("#copy-secret")
-    ui.text_in("dialog .copy-status", "Copied.")
-    copied = browser.execute_async_script(
-        "navigator.clipboard.readText().then(arguments[0], () => arguments[0](null))")
-    assert copied == shown
+    shown = ui.secret_shown_once(KEY_RE.pattern)
     # The screenshot for the docs shows the key's public start only.
     browser.execute_script("document.getElementById('secret-value').value = arguments[0]",
                            shown[:36] + "." + "x" * 49)
@@ -251,6 +299,38 @@ def test_console_flows_in_chromium(con, smtp, browser):  # noqa: F811
     ui.text_in(f'[data-key-status="{key_id}"]', "active")
     assert verify(con, shown).status_code == 200
 
+    # Rotate it: a dialog names the key and says the old secret stops at once (no grace);
+    # the new one is shown once and copied; /v1/verify takes the new one, refuses the old.
+    ui.click(f'button[data-action="rotate"][data-key="{key_id}"]')
+    dlg = ui.css("dialog[open]")
+    assert '"ci"' in dlg.text and shown[:12] in dlg.text and "stops working at once" in dlg.text
+    ui.click("dialog[open] button.primary")
+    rotated = ui.secret_shown_once(KEY_RE.pattern)
+    assert rotated != shown and rotated.split(".")[0] == shown.split(".")[0]
+    ui.close_dialog()
+    r = verify(con, shown)
+    assert r.status_code == 401 and r.json()["code"] == "UNAUTHENTICATED", r.text
+    r = verify(con, rotated)
+    assert r.status_code == 200 and r.json()["key_id"] == key_id, r.text
+    ui.text_in(f'[data-key-status="{key_id}"]', "active")
+    shown = rotated
+
+    # Delete (revoke) another key: the dialog names it; revoked, its buttons gone, refused.
+    r = con.request("POST", f"/v1/orgs/{org}/api-keys", key=root, json={"name": "old-ci"})
+    assert r.status_code == 201, r.text
+    old, old_id = r.json()["key"], r.json()["id"]
+    assert verify(con, old).status_code == 200
+    ui.open("keys")
+    ui.click(f'button[data-action="delete"][data-key="{old_id}"]')
+    dlg = ui.css("dialog[open]")
+    assert '"old-ci"' in dlg.text and "cannot be undone" in dlg.text
+    ui.click("dialog[open] button.danger")
+    ui.text_in(f'[data-key-status="{old_id}"]', "revoked")
+    assert not browser.find_elements(By.CSS_SELECTOR, f'button[data-key="{old_id}"]')
+    r = verify(con, old)
+    assert r.status_code == 401 and r.json()["code"] == "REVOKED", r.text
+    ui.check_console("keys")
+
     # Usage: the charts are drawn from GET /v1/usage and count the key's requests.
     deadline = time.time() + 20
     while True:
@@ -278,8 +358,63 @@ def test_console_flows_in_chromium(con, smtp, browser):  # noqa: F811
     ui.shot("audit")
     ui.check_console("audit")
 
-    for page in ("webhooks", "members", "sessions"):
-        ui.page(page, page)
+    # A webhook endpoint: its signing secret shown once and copied; a test message to
+    # the endpoint (a local HTTPS receiver) is signed with that very secret.
+    ui.page("webhooks")
+    ui.click("#wh-create")
+    url = receiver.url("/from-the-console")
+    ui.css("#wh-url").send_keys(url)
+    ui.css("#wh-desc").send_keys("Alerts")
+    ui.click('dialog[open] button[type="submit"]')
+    secret = ui.secret_shown_once(r"whsec_[A-Za-z0-9+/]{43}=")
+    browser.execute_script("document.getElementById('secret-value').value = 'whsec_' + "
+                           "'x'.repeat(44)")
+    ui.shot("webhook-created")
+    ui.close_dialog()
+    ui.text_in("#wh-endpoints", url)
+    (ep,) = [e for e in con.request("GET", "/v1/webhook-endpoints", key=root).json()["data"]
+             if e["url"] == url]
+    assert "secret" not in ep
+    ui.click("#wh-endpoints button[data-action='test']")
+    ui.wait.until(lambda d: receiver.wait_requests(1, "/from-the-console", timeout=0.5))
+    (req,) = receiver.wait_requests(1, "/from-the-console")
+    assert verify_request(req, secret)["ok"]
+    ui.shot("webhooks")
+    ui.check_narrow("webhooks")
+    ui.check_console("webhooks")
+
+    # Invite a developer: the mail reaches the SMTP server; its link, opened in a second
+    # browser, shows a page whose button signs the invitee in, with the invited role.
+    invitee = "dev@acme.example"
+    ui.page("members")
+    ui.css("#invite-email").send_keys(invitee)
+    browser.find_element(By.CSS_SELECTOR, '#invite-role option[value="developer"]').click()
+    ui.click('#invite-form button[type="submit"]')
+    ui.text_in("#invite-msg", f"Invited {invitee} as developer")
+    ui.shot("members")
+    got = smtp.wait_mails(1, timeout=20, to=invitee)
+    assert got, [m.rcpt_tos for m in smtp.mails]
+    link = LINK_RE.search(got[0].text()).group(1)
+    assert "/console/auth/invitation?token=" in link
+    second = new_browser()
+    try:
+        ui2 = UI(second, con, smtp, shots)
+        second.get(link)
+        ui2.click('form[action="/console/auth/invitation"] button')
+        ui2.text_in("#user", invitee)
+        ui2.css('[data-page="keys"]')
+        ui2.idle()
+        assert "Acme (developer)" in ui2.css("#org-select").text
+        me = second.execute_async_script(
+            "fetch('/console/api/me').then((r) => r.json()).then(arguments[0])")
+        assert [(m["org_id"], m["role"]) for m in me["memberships"]] == [(org, "developer")]
+        ui2.check_console("invitee")
+    finally:
+        second.quit()
+    r = con.request("GET", "/v1/audit-events?limit=100", key=root)
+    assert "invitation.accepted" in [e["action"] for e in r.json()["data"]]
+
+    ui.page("sessions", "sessions")
     ui.text_in("#sessions-list", "this browser")
 
     # Sign out: back to the sign-in page, and the session is gone.
@@ -301,12 +436,16 @@ def test_console_flows_in_chromium(con, smtp, browser):  # noqa: F811
     ui.text_in("#orgs-list", "drill")
     assert verify(con, shown).status_code == 503
     ui.check_console("operator")
+    assert os.listdir(shots), shots
+    if os.path.realpath(shots) != os.path.realpath(DOCS_SHOTS):
+        # A run without PORTCULLIS_SCREENSHOT_DIR leaves docs/console/ as it was.
+        assert pngs(DOCS_SHOTS) == docs_before
 
 
 def test_the_csp_check_sees_a_violation(con, smtp, browser):  # noqa: F811
     """check_console is not vacuous: an inline style added to a page is refused and
     logged, and the page's CSP is the one assets.h sets."""
-    ui = UI(browser, con, smtp)
+    ui = UI(browser, con, smtp, None)
     ui.expected_errors = ["status of 401"]
     ui.d.get(con.console + "/console/signin")
     ui.css("#signin-form")

@@ -134,6 +134,17 @@ static void test_cross_site_rule(void **state)
 	    console_origin_check("DELETE", "https://console.example.com:444", NULL, pub),
 	    CONSOLE_ORIGIN_MISMATCH);
 	assert_int_equal(console_origin_check("GET", "null", NULL, pub), CONSOLE_ORIGIN_MISMATCH);
+	/* A form posted from a no-referrer page of this origin: Origin null, same-origin. */
+	assert_int_equal(console_origin_check("POST", "null", "same-origin", pub),
+	                 CONSOLE_ORIGIN_OK);
+	assert_int_equal(console_origin_check("POST", "null", "same-site", pub),
+	                 CONSOLE_ORIGIN_MISMATCH);
+	assert_int_equal(console_origin_check("POST", "null", "none", pub),
+	                 CONSOLE_ORIGIN_MISMATCH);
+	assert_int_equal(console_origin_check("POST", "null", "cross-site", pub),
+	                 CONSOLE_ORIGIN_CROSS_SITE);
+	assert_int_equal(console_origin_check("POST", "Null", "same-origin", pub),
+	                 CONSOLE_ORIGIN_MISMATCH);
 	assert_int_equal(console_origin_check("PATCH", NULL, "same-origin", pub),
 	                 CONSOLE_ORIGIN_MISSING);
 	assert_int_equal(console_origin_check("GET", NULL, NULL, pub), CONSOLE_ORIGIN_OK);

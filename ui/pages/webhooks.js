@@ -26,9 +26,10 @@ export async function render(view, ctx) {
         {label: 'State', cell: (e) => (e.disabled ? badge('disabled') : e.failing_since ? badge('failing', 'failed') : badge('active'))},
         {label: 'Actions', cell: (e) => h('div', {class: 'actions'},
           button('Messages', () => messages(ctx, msgs, e.id)),
-          writable ? button('Send a test', () => act(ctx, () => post(`/v1/webhook-endpoints/${e.id}/test`), 'A test message is on its way.', refresh)) : null,
-          writable ? button('Recover', () => recover(ctx, e, refresh)) : null,
-          writable ? button('Delete', () => remove(ctx, e, refresh), {class: 'danger'}) : null)},
+          writable ? button('Send a test', () => act(ctx, () => post(`/v1/webhook-endpoints/${e.id}/test`), 'A test message is on its way.', refresh),
+            {'data-action': 'test', 'data-endpoint': e.id}) : null,
+          writable ? button('Recover', () => recover(ctx, e, refresh), {'data-action': 'recover', 'data-endpoint': e.id}) : null,
+          writable ? button('Delete', () => remove(ctx, e, refresh), {class: 'danger', 'data-action': 'delete', 'data-endpoint': e.id}) : null)},
       ], list, 'No endpoints yet.'));
     } catch (e) {
       eps.replaceChildren(errorBox(e));
