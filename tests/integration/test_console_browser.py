@@ -54,6 +54,9 @@ OPERATOR = "ops@platform.example"
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="chromium-driver not installed")
 
+# A value drawn as text by mistake (a null child, an object), alone on its line.
+STRAY_RE = re.compile(r"^(null|undefined|NaN|\[object Object\])$", re.M)
+
 # What chromium logs for a violated policy ("Refused to apply inline style because it
 # violates the following Content Security Policy directive ...").
 CSP_RE = re.compile(r"Content Security Policy|Content-Security-Policy", re.I)
@@ -148,6 +151,11 @@ class UI:
             if e["level"] == "SEVERE":
                 assert any(x in msg for x in self.expected_errors), (where, msg)
 
+    def check_text(self, where):
+        """No stray null, undefined or [object Object] drawn on the page."""
+        text = self.d.find_element(By.ID, "main").text
+        assert not STRAY_RE.search(text), (where, text)
+
     def check_narrow(self, where):
         """At 360 px CSS width the document does not scroll sideways."""
         self.d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
@@ -171,6 +179,7 @@ class UI:
         self.open(page)
         if shot:
             self.shot(shot)
+        self.check_text(page)
         self.check_narrow(page)
         self.check_console(page)
 
@@ -380,6 +389,7 @@ def test_console_flows_in_chromium(con, smtp, browser, shots, receiver):  # noqa
     (req,) = receiver.wait_requests(1, "/from-the-console")
     assert verify_request(req, secret)["ok"]
     ui.shot("webhooks")
+    ui.check_text("webhooks")
     ui.check_narrow("webhooks")
     ui.check_console("webhooks")
 

@@ -3,7 +3,7 @@
 // resending a message.
 
 import {get, post, del, query} from '../lib/api.js';
-import {h, button, field, table, when, errorBox, badge} from '../lib/dom.js';
+import {h, clear, button, field, table, when, errorBox, badge} from '../lib/dom.js';
 import {confirmDialog, secretDialog, formDialog} from '../lib/dialog.js';
 import {code, listAll, orgScoped, isoInput} from '../lib/format.js';
 
@@ -88,7 +88,8 @@ async function remove(ctx, e, refresh) {
 async function messages(ctx, box, endpointId) {
   try {
     const page = await get('/v1/webhook-messages' + query({endpoint_id: endpointId, limit: 50}));
-    box.replaceChildren(
+    // clear() skips the null (replaceChildren would show it as the text "null").
+    clear(box,
       endpointId ? h('p', {}, 'Messages of one endpoint. ', button('Show all', () => messages(ctx, box, null))) : null,
       table([
         {label: 'Created', cell: (m) => when(m.created_at)},
