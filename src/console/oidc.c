@@ -35,7 +35,8 @@ struct oidc_provider {
 	char *client_id;
 	char *secret; /* wiped at free */
 	char *scopes;
-	char *ca_file; /* resolved path, "" for the system's CAs */
+	char *verified_claim; /* the claim whose JSON true marks the email verified */
+	char *ca_file;        /* resolved path, "" for the system's CAs */
 	struct egress_ranges *allow;
 	oidc_http_fn http;
 	void *http_ctx;
@@ -305,6 +306,9 @@ int oidc_providers_open(const struct config *cfg, struct oidc_providers **out, c
 		p->issuer = xstrdup(c->issuer);
 		p->client_id = xstrdup(c->client_id);
 		p->scopes = xstrdup(c->scopes);
+		p->verified_claim = xstrdup(c->verified_email_claim && c->verified_email_claim[0]
+		                                ? c->verified_email_claim
+		                                : OIDC_VERIFIED_CLAIM);
 		p->ca_file = config_path_of(cfg, c->ca_file);
 		p->http = http_curl;
 		snprintf(setting, sizeof setting, "[oidc.%s] client_secret_file", c->name);
@@ -351,6 +355,7 @@ void oidc_providers_free(struct oidc_providers *ps)
 		free(p->issuer);
 		free(p->client_id);
 		free(p->scopes);
+		free(p->verified_claim);
 		free(p->ca_file);
 		free(p->disc);
 		keyset_unref(p->keys);
@@ -493,7 +498,8 @@ static int userinfo(struct oidc_provider *p, const struct oidc_discovery *d, con
 		if (status != 200) {
 			snprintf(err, cap, "userinfo endpoint answered HTTP %ld", status);
 		} else {
-			rc = oidc_userinfo_apply(resp.data ? resp.data : "", resp.len, id);
+			rc = oidc_userinfo_apply(resp.data ? resp.data : "", resp.len,
+			                         p->verified_claim, id);
 			if (rc != OIDC_OK)
 				snprintf(err, cap, "userinfo refused: %s", oidc_result_name(rc));
 		}
@@ -514,8 +520,10 @@ int oidc_provider_finish(struct oidc_provider *p, const char *redirect_uri,
 	struct oidc_discovery *d = xmalloc(sizeof(*d));
 	char *tok = xmalloc(JOSE_JWS_MAX_BYTES + 1);
 	char *access = xmalloc(OIDC_ACCESS_TOKEN_MAX + 1);
-	struct oidc_expect e = {
-	    .client_id = p->client_id, .nonce = login->nonce, .now_s = now_ms / 1000};
+	struct oidc_expect e = {.client_id = p->client_id,
+	                        .nonce = login->nonce,
+	                        .now_s = now_ms / 1000,
+	                        .verified_email_claim = p->verified_claim};
 	char kid[JOSE_KID_MAX + 1];
 	struct keyset *k = NULL;
 	int rc = OIDC_ERR_PROVIDER;

@@ -481,6 +481,13 @@ static int check_claims(const json_t *c, const struct oidc_expect *e)
 	return OIDC_OK;
 }
 
+/* Whether claims c mark the email verified: the claim name (NULL or "": email_verified) is
+ * the JSON value true, exactly. */
+static bool email_verified(const json_t *c, const char *name)
+{
+	return json_is_true(json_object_get(c, name && name[0] ? name : OIDC_VERIFIED_CLAIM));
+}
+
 /* A string claim that fits whole (no NUL inside) into out; else out is "". */
 static void copy_claim(const json_t *c, const char *name, char *out, size_t cap)
 {
@@ -508,13 +515,14 @@ int oidc_id_token_validate(const char *tok, size_t len, const struct jose_jwks *
 		copy_claim(v.payload, "sub", out->sub, sizeof out->sub);
 		copy_claim(v.payload, "email", out->email, sizeof out->email);
 		copy_claim(v.payload, "name", out->name, sizeof out->name);
-		out->email_verified = json_is_true(json_object_get(v.payload, "email_verified"));
+		out->email_verified = email_verified(v.payload, e->verified_email_claim);
 	}
 	jose_verified_clear(&v);
 	return rc;
 }
 
-int oidc_userinfo_apply(const char *body, size_t len, struct oidc_identity *id)
+int oidc_userinfo_apply(const char *body, size_t len, const char *verified_claim,
+                        struct oidc_identity *id)
 {
 	json_error_t je;
 	json_t *root;
@@ -529,7 +537,7 @@ int oidc_userinfo_apply(const char *body, size_t len, struct oidc_identity *id)
 		         : OIDC_ERR_SUB;
 		if (rc == OIDC_OK) {
 			copy_claim(root, "email", id->email, sizeof id->email);
-			id->email_verified = json_is_true(json_object_get(root, "email_verified"));
+			id->email_verified = email_verified(root, verified_claim);
 			if (json_object_get(root, "name"))
 				copy_claim(root, "name", id->name, sizeof id->name);
 		}

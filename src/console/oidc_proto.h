@@ -197,13 +197,18 @@ struct oidc_expect {
 	const char *client_id; /**< this client */
 	const char *nonce;     /**< the browser's login nonce */
 	int64_t now_s;         /**< Unix seconds */
+	/** The claim whose JSON true marks the email verified; NULL or "": OIDC_VERIFIED_CLAIM. */
+	const char *verified_email_claim;
 };
+
+/** The standard claim that marks an email address verified (OIDC Core 5.1). */
+#define OIDC_VERIFIED_CLAIM "email_verified"
 
 /** Who the ID token names. */
 struct oidc_identity {
 	char sub[OIDC_SUB_MAX + 1];
 	char email[OIDC_EMAIL_MAX + 1]; /**< "" when the token has no email */
-	bool email_verified;            /**< email_verified is the JSON value true */
+	bool email_verified; /**< the verified-email claim is the JSON value true (nothing else) */
 	char name[OIDC_NAME_CLAIM_MAX + 1];
 };
 
@@ -219,7 +224,10 @@ struct oidc_identity {
  * OIDC_IAT_MAX_AGE_S and the skew, nonce equal to e->nonce (constant time),
  * and sub a string of 1 to OIDC_SUB_MAX bytes. On OIDC_OK *out holds the
  * identity; email and name are copied only when strings that fit (an email
- * too long to keep is dropped, never cut). Thread-safe.
+ * too long to keep is dropped, never cut), and email_verified is true only
+ * when the claim e->verified_email_claim (email_verified unless set, Entra
+ * ID's xms_edov for one) is the JSON value true: a string "true", 1 or
+ * any other claim is not. Thread-safe.
  */
 int oidc_id_token_validate(const char *tok, size_t len, const struct jose_jwks *keys,
                            const struct oidc_expect *e, struct oidc_identity *out,
@@ -228,11 +236,13 @@ int oidc_id_token_validate(const char *tok, size_t len, const struct jose_jwks *
 /**
  * Complete id from a UserInfo response (OIDC Core 5.3.2; a JSON object of
  * len bytes): its sub must equal id->sub (else OIDC_ERR_SUB: a response for
- * another user is never used); email, email_verified and name replace what
- * the ID token had. Providers that issue an access token may keep the email
- * claims out of the ID token (Core 5.4), so they come from here. OIDC_OK,
- * OIDC_ERR_FORMAT or OIDC_ERR_SUB (id unchanged on failure).
+ * another user is never used); email, email_verified (from the claim
+ * verified_claim, as oidc_id_token_validate reads it; NULL or "": email_verified)
+ * and name replace what the ID token had. Providers that issue an access token
+ * may keep the email claims out of the ID token (Core 5.4), so they come from
+ * here. OIDC_OK, OIDC_ERR_FORMAT or OIDC_ERR_SUB (id unchanged on failure).
  */
-int oidc_userinfo_apply(const char *body, size_t len, struct oidc_identity *id);
+int oidc_userinfo_apply(const char *body, size_t len, const char *verified_claim,
+                        struct oidc_identity *id);
 
 #endif

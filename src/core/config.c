@@ -603,6 +603,20 @@ static int oidc_setting(struct parse_state *st, const char *op, const char *name
 		field = &o->ca_file;
 	} else if (strcmp(name, "allow_ranges") == 0) {
 		field = &o->allow_ranges;
+	} else if (strcmp(name, "verified_email_claim") == 0) {
+		bool ok = n > 0 && n <= 64;
+		for (size_t i = 0; ok && i < n; i++)
+			ok = (value[i] >= 'a' && value[i] <= 'z') ||
+			     (value[i] >= 'A' && value[i] <= 'Z') ||
+			     (value[i] >= '0' && value[i] <= '9') || strchr("_.:-", value[i]);
+		if (!ok) {
+			snprintf(st->err, sizeof st->err,
+			         "[oidc.%s] verified_email_claim must be a claim name: 1 to 64 of "
+			         "A-Z, a-z, 0-9, _ . : -",
+			         op);
+			return -1;
+		}
+		field = &o->verified_email_claim;
 	} else {
 		snprintf(st->err, sizeof st->err, "unknown setting \"%.64s\" in [oidc.%s]", name,
 		         op);
@@ -785,6 +799,8 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errcap)
 			o->ca_file = xstrdup("");
 		if (!o->allow_ranges)
 			o->allow_ranges = xstrdup("");
+		if (!o->verified_email_claim)
+			o->verified_email_claim = xstrdup("email_verified");
 	}
 	if (cfg->upstream_url[0] && !str_has_prefix(cfg->upstream_url, "http://") &&
 	    !str_has_prefix(cfg->upstream_url, "https://")) {
@@ -836,8 +852,8 @@ void config_free(struct config *cfg)
 	cfg->n_routes = 0;
 	for (size_t i = 0; i < cfg->n_oidc; i++) {
 		struct config_oidc *o = &cfg->oidc[i];
-		char **f[] = {&o->name,   &o->issuer,  &o->client_id,   &o->client_secret_file,
-		              &o->scopes, &o->ca_file, &o->allow_ranges};
+		char **f[] = {&o->name,   &o->issuer,  &o->client_id,    &o->client_secret_file,
+		              &o->scopes, &o->ca_file, &o->allow_ranges, &o->verified_email_claim};
 		for (size_t j = 0; j < sizeof(f) / sizeof(f[0]); j++) {
 			free(*f[j]);
 			*f[j] = NULL;
@@ -874,11 +890,14 @@ void config_write_example(FILE *out)
 	      "\n# OpenID Connect providers for console login (docs/console.md): the sign-in page\n"
 	      "# shows one button per section. issuer, client_id and client_secret_file are\n"
 	      "# required; scopes must include openid; ca_file replaces the system's CAs;\n"
-	      "# allow_ranges lets the provider resolve to private addresses (CIDR list).\n"
+	      "# allow_ranges lets the provider resolve to private addresses (CIDR list);\n"
+	      "# verified_email_claim names the claim whose true marks the address verified\n"
+	      "# (default email_verified; Microsoft Entra ID: xms_edov).\n"
 	      ";[oidc.google]\n;issuer = https://accounts.google.com\n"
 	      ";client_id = 1234.apps.googleusercontent.com\n"
 	      ";client_secret_file = oidc-google.secret\n"
-	      ";scopes = openid email profile\n;ca_file =\n;allow_ranges =\n",
+	      ";scopes = openid email profile\n;ca_file =\n;allow_ranges =\n"
+	      ";verified_email_claim = email_verified\n",
 	      out);
 }
 

@@ -7,7 +7,10 @@
 //
 // CONFIG: {port, cert, key, clients: [{client_id, client_secret, redirect_uris,
 // token_endpoint_auth_method, id_token_signed_response_alg}], accounts: {id: {email,
-// email_verified, name}}}. Prints "READY <issuer>" once it listens.
+// email_verified, name}}, verified_claim}. Prints "READY <issuer>" once it listens.
+// verified_claim (default "email_verified") is the claim the email scope releases
+// beside email, read from each account under that name: "xms_edov" makes a provider
+// that, like Microsoft Entra ID, never sends email_verified.
 //
 // Logging in without a browser: the interaction URL is handled here (not by the
 // provider's devInteractions form): the login prompt is finished as the account the
@@ -57,6 +60,7 @@ const ecJwk = await signingKey("ES256", "op-ec-1");
 const rsaKey = await jose.importJWK(rsaJwk, "RS256");
 
 const accounts = config.accounts;
+const verifiedClaim = config.verified_claim || "email_verified";
 const provider = new Provider(issuer, {
 	clients: config.clients.map((c) => ({
 		grant_types: ["authorization_code"],
@@ -65,7 +69,7 @@ const provider = new Provider(issuer, {
 	})),
 	jwks: { keys: [rsaJwk, ecJwk] },
 	cookies: { keys: ["portcullis-test-only"] },
-	claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name"] },
+	claims: { openid: ["sub"], email: ["email", verifiedClaim], profile: ["name"] },
 	features: { devInteractions: { enabled: false } },
 	pkce: { required: () => true },
 	ttl: { IdToken: 600, AccessToken: 600, AuthorizationCode: 60, Interaction: 3600,
@@ -78,7 +82,7 @@ const provider = new Provider(issuer, {
 		return {
 			accountId: id,
 			async claims() {
-				return { sub: id, email: a.email, email_verified: a.email_verified, name: a.name };
+				return { sub: id, email: a.email, [verifiedClaim]: a[verifiedClaim], name: a.name };
 			},
 		};
 	},

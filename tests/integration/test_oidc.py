@@ -18,6 +18,10 @@ How each refusal is provoked:
 - wrong audience: oidc-provider always issues aud = the client's own id, so
   here (and only here) the script signs the ID token again with the
   provider's own RS256 key, the one its JWKS serves, with aud changed.
+
+Microsoft Entra ID never sends email_verified: a second provider (the `entra`
+fixture) releases xms_edov instead, as Entra's optional claim does; `op` is
+configured with verified_email_claim = xms_edov, `opes` is left at the default.
 """
 import json
 import os
@@ -41,12 +45,19 @@ ACCOUNTS = {
     "eve": {"email": "eve@example.com", "email_verified": False, "name": "Eve"},
     "bob": {"email": "bob@example.com", "email_verified": True, "name": "Bob"},
 }
+# The Entra-like provider's accounts: xms_edov, never email_verified.
+ENTRA_ACCOUNTS = {
+    "ada": {"email": "ada@example.com", "xms_edov": True, "name": "Ada Lovelace"},
+    "eve": {"email": "eve@example.com", "xms_edov": False, "name": "Eve"},
+    "sam": {"email": "sam@example.com", "xms_edov": "true", "name": "Sam"},
+    "kim": {"email": "kim@example.com", "name": "Kim"},
+}
 
 
 class Provider:
     """oidc_provider.mjs running on a free loopback port."""
 
-    def __init__(self, tmp, console_port):
+    def __init__(self, tmp, console_port, accounts=None, verified_claim=None):
         if not os.path.isdir(MODULE):
             pytest.fail("oidc-provider is not installed: run scripts/deps.sh test")
         major = int(subprocess.run(["node", "-p", "process.versions.node.split('.')[0]"],
@@ -59,9 +70,10 @@ class Provider:
         self.console_port = console_port
         cb = f"http://127.0.0.1:{console_port}/console/auth/oidc/%s/callback"
         self.secrets = {"op": "rs-secret:with/odd+chars", "opes": "es-secret"}
+        self.verified_claim = verified_claim
         conf = {
             "port": self.port, "cert": self.ca.cert_file, "key": self.ca.key_file,
-            "accounts": ACCOUNTS,
+            "accounts": accounts or ACCOUNTS, "verified_claim": verified_claim,
             "clients": [
                 {"client_id": "portcullis-rs", "client_secret": self.secrets["op"],
                  "redirect_uris": [cb % "op"], "token_endpoint_auth_method": "client_secret_basic"},
@@ -95,6 +107,8 @@ class Provider:
             text += (f"[oidc.{name}]\nissuer = {self.issuer}\nclient_id = {client}\n"
                      f"client_secret_file = {secret}\nscopes = openid email profile\n"
                      f"ca_file = {self.ca.ca_file}\nallow_ranges = 127.0.0.0/8\n")
+            if self.verified_claim and name == "op":
+                text += f"verified_email_claim = {self.verified_claim}\n"
         return text
 
     def stop(self):
@@ -106,15 +120,30 @@ class Provider:
         self.log.close()
 
 
-@pytest.fixture
-def oidc(make_instance, tmp_path):
-    """(instance with a console and two [oidc] providers, provider)."""
+def provider_instance(make_instance, tmp_path, **kw):
     inst = console_instance(make_instance, None, None, start=False)
-    op = Provider(tmp_path, inst.console_port)
+    op = Provider(tmp_path, inst.console_port, **kw)
     with open(inst.conf, "a") as f:
         f.write("\n" + op.config(tmp_path))
     op.control(login="ada", clock_offset_s=0, resign_aud=None)
     inst.start()
+    return inst, op
+
+
+@pytest.fixture
+def oidc(make_instance, tmp_path):
+    """(instance with a console and two [oidc] providers, provider)."""
+    inst, op = provider_instance(make_instance, tmp_path)
+    yield inst, op
+    op.stop()
+
+
+@pytest.fixture
+def entra(make_instance, tmp_path):
+    """Like oidc, the provider releasing xms_edov and never email_verified: [oidc.op] has
+    verified_email_claim = xms_edov, [oidc.opes] the default."""
+    inst, op = provider_instance(make_instance, tmp_path, accounts=ENTRA_ACCOUNTS,
+                                 verified_claim="xms_edov")
     yield inst, op
     op.stop()
 
@@ -310,3 +339,27 @@ def test_routes_refuse_api_keys_and_unknown_providers(oidc):
     r = b.get("/console/auth/oidc/op/callback?code=x&state=y",
               headers={"Authorization": "Bearer " + inst.root_key})
     assert r.status_code == 401
+
+
+def test_verified_email_claim_xms_edov(entra):
+    """[oidc.NAME] verified_email_claim = xms_edov: a provider that never sends
+    email_verified (Microsoft Entra ID) signs people in when xms_edov is true, and
+    only then."""
+    inst, op = entra
+    for email in ("ada@example.com", "eve@example.com", "sam@example.com", "kim@example.com"):
+        user_create(inst, email)
+    b = Browser(inst.console)
+    r, _ = sign_in(inst, op, b)
+    assert r.status_code == 303, r.text
+    me = b.me()
+    assert me.status_code == 200 and me.json()["user"]["email"] == "ada@example.com", me.text
+    # The same account through the provider left at the default claim: no email_verified.
+    r, _ = sign_in(inst, op, Browser(inst.console), name="opes")
+    refused(r, 403, "email_unverified")
+    # false, the string "true", and no claim at all are not a verified address.
+    for who in ("eve", "sam", "kim"):
+        op.control(login=who)
+        b = Browser(inst.console)
+        r, _ = sign_in(inst, op, b)
+        refused(r, 403, "email_unverified")
+        assert b.me().status_code == 401

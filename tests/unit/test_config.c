@@ -441,7 +441,8 @@ static void test_oidc_sections(void **state)
 	                   "client_secret_file = /etc/kc.secret\n"
 	                   "scopes = openid email\n"
 	                   "ca_file = /etc/kc-ca.pem\n"
-	                   "allow_ranges = 10.0.0.0/8\n",
+	                   "allow_ranges = 10.0.0.0/8\n"
+	                   "verified_email_claim = xms_edov\n",
 	                   &t, err, sizeof err);
 	if (rc != 0)
 		fail_msg("%s", err);
@@ -453,7 +454,9 @@ static void test_oidc_sections(void **state)
 	assert_string_equal(c.oidc[0].scopes, "openid email profile"); /* the default */
 	assert_string_equal(c.oidc[0].ca_file, "");
 	assert_string_equal(c.oidc[0].allow_ranges, "");
+	assert_string_equal(c.oidc[0].verified_email_claim, "email_verified"); /* the default */
 	assert_string_equal(c.oidc[1].name, "kc-1");
+	assert_string_equal(c.oidc[1].verified_email_claim, "xms_edov");
 	assert_string_equal(c.oidc[1].scopes, "openid email");
 	assert_string_equal(c.oidc[1].ca_file, "/etc/kc-ca.pem");
 	assert_string_equal(c.oidc[1].allow_ranges, "10.0.0.0/8");
@@ -487,6 +490,14 @@ static void test_oidc_errors(void **state)
 	expect_file_error("[oidc.g]\nscopes = openid  email\n", 2, sc);
 	expect_file_error("[oidc.g]\nscopes = openid\\x\n", 2, sc);
 	expect_file_error("[oidc.g]\nscopes = openidx\n", 2, sc);
+	const char *vc = "[oidc.g] verified_email_claim must be a claim name: 1 to 64 of A-Z, a-z, "
+	                 "0-9, _ . : -";
+	expect_file_error("[oidc.g]\nverified_email_claim = \n", 2, vc);
+	expect_file_error("[oidc.g]\nverified_email_claim = email verified\n", 2, vc);
+	expect_file_error("[oidc.g]\nverified_email_claim = \"xms_edov\"\n", 2, vc);
+	expect_file_error("[oidc.g]\nverified_email_claim = "
+	                  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+	                  2, vc);
 	expect_file_error("[oidc.g]\nclient_secret = x\n", 2,
 	                  "unknown setting \"client_secret\" in [oidc.g]");
 	expect_file_error("[oidc.Google]\nclient_id = x\n", 2,

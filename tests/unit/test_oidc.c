@@ -420,7 +420,7 @@ static void test_userinfo(void **state)
 	struct oidc_identity id;
 	(void)state;
 
-#define UI(s) oidc_userinfo_apply(s, strlen(s), &id)
+#define UI(s) oidc_userinfo_apply(s, strlen(s), NULL, &id)
 	memset(&id, 0, sizeof id);
 	strcpy(id.sub, "u1");
 	strcpy(id.name, "From the token");
@@ -440,6 +440,24 @@ static void test_userinfo(void **state)
 	    UI("{\"sub\":\"u1\",\"email\":\"c@example.com\",\"email_verified\":\"true\"}"),
 	    OIDC_OK);
 	assert_false(id.email_verified);
+	/* Another verified-email claim (Entra ID's xms_edov): only it, only true. */
+#define UIC(s, claim) oidc_userinfo_apply(s, strlen(s), claim, &id)
+	assert_int_equal(
+	    UIC("{\"sub\":\"u1\",\"email\":\"e@example.com\",\"xms_edov\":true}", "xms_edov"),
+	    OIDC_OK);
+	assert_true(id.email_verified);
+	assert_int_equal(
+	    UIC("{\"sub\":\"u1\",\"email\":\"e@example.com\",\"email_verified\":true}", "xms_edov"),
+	    OIDC_OK);
+	assert_false(id.email_verified);
+	assert_int_equal(
+	    UIC("{\"sub\":\"u1\",\"email\":\"e@example.com\",\"xms_edov\":\"true\"}", "xms_edov"),
+	    OIDC_OK);
+	assert_false(id.email_verified);
+	assert_int_equal(UIC("{\"sub\":\"u1\",\"email\":\"e@example.com\",\"xms_edov\":true}", ""),
+	                 OIDC_OK);
+	assert_false(id.email_verified);
+#undef UIC
 #undef UI
 }
 
@@ -454,12 +472,13 @@ static json_t *claims(void)
 }
 
 /* Validate claims c (consumed) signed by key as alg/kid. */
-static int validate_as(json_t *c, gnutls_privkey_t key, const char *alg, const char *kid,
-                       struct oidc_identity *id, char *kid_out)
+/* Validate claims c (consumed) signed by key as alg/kid, with claim marking the email verified. */
+static int validate_claim(json_t *c, gnutls_privkey_t key, const char *alg, const char *kid,
+                          struct oidc_identity *id, char *kid_out, const char *claim)
 {
 	json_t *h = jws_header(alg, kid);
 	char *tok = jws_sign(key, h, c);
-	struct oidc_expect e = {ISSUER, CLIENT_ID, nonce, NOW};
+	struct oidc_expect e = {ISSUER, CLIENT_ID, nonce, NOW, claim};
 	struct oidc_identity local;
 	char kbuf[JOSE_KID_MAX + 1];
 	int rc = oidc_id_token_validate(tok, strlen(tok), keys, &e, id ? id : &local,
@@ -470,6 +489,12 @@ static int validate_as(json_t *c, gnutls_privkey_t key, const char *alg, const c
 	json_decref(h);
 	json_decref(c);
 	return rc;
+}
+
+static int validate_as(json_t *c, gnutls_privkey_t key, const char *alg, const char *kid,
+                       struct oidc_identity *id, char *kid_out)
+{
+	return validate_claim(c, key, alg, kid, id, kid_out, NULL);
 }
 
 static int validate(json_t *c)
@@ -529,6 +554,46 @@ static void test_id_token_valid(void **state)
 	assert_string_equal(id.email, "");
 }
 
+/* The verified-email claim ([oidc.NAME] verified_email_claim): the one named, JSON true only. */
+static void test_id_token_verified_email_claim(void **state)
+{
+	struct oidc_identity id;
+	(void)state;
+
+#define EDOV(v, claim)                                                                             \
+	do {                                                                                       \
+		json_t *c_ = with("email_verified", NULL), *v_ = (v);                              \
+		if (v_)                                                                            \
+			json_object_set_new(c_, "xms_edov", v_);                                   \
+		assert_int_equal(validate_claim(c_, rsa_key, "RS256", "rsa-1", &id, NULL, claim),  \
+		                 OIDC_OK);                                                         \
+	} while (0)
+	EDOV(json_true(), "xms_edov");
+	assert_true(id.email_verified);
+	assert_string_equal(id.email, "ada@example.com");
+	/* Without the setting the standard claim decides: absent here, so not verified. */
+	EDOV(json_true(), NULL);
+	assert_false(id.email_verified);
+	EDOV(json_true(), "");
+	assert_false(id.email_verified);
+	/* Anything but true is not verified. */
+	EDOV(json_false(), "xms_edov");
+	assert_false(id.email_verified);
+	EDOV(json_string("true"), "xms_edov");
+	assert_false(id.email_verified);
+	EDOV(json_integer(1), "xms_edov");
+	assert_false(id.email_verified);
+	EDOV(json_null(), "xms_edov");
+	assert_false(id.email_verified);
+	EDOV(NULL, "xms_edov");
+	assert_false(id.email_verified);
+#undef EDOV
+	/* email_verified true does not stand in for the configured claim. */
+	assert_int_equal(validate_claim(claims(), rsa_key, "RS256", "rsa-1", &id, NULL, "xms_edov"),
+	                 OIDC_OK);
+	assert_false(id.email_verified);
+}
+
 static void test_id_token_signature(void **state)
 {
 	char kid[JOSE_KID_MAX + 1];
@@ -547,7 +612,7 @@ static void test_id_token_signature(void **state)
 	char *pb = b64u_json(c);
 	char tok[4096];
 	snprintf(tok, sizeof tok, "%s.%s.", hb, pb);
-	struct oidc_expect e = {ISSUER, CLIENT_ID, nonce, NOW};
+	struct oidc_expect e = {ISSUER, CLIENT_ID, nonce, NOW, NULL};
 	struct oidc_identity id;
 	assert_int_equal(oidc_id_token_validate(tok, strlen(tok), keys, &e, &id, kid),
 	                 OIDC_ERR_SIGNATURE);
@@ -628,6 +693,7 @@ int main(void)
 	    cmocka_unit_test(test_token_response),
 	    cmocka_unit_test(test_userinfo),
 	    cmocka_unit_test(test_id_token_valid),
+	    cmocka_unit_test(test_id_token_verified_email_claim),
 	    cmocka_unit_test(test_id_token_signature),
 	    cmocka_unit_test(test_id_token_each_rule),
 	};
