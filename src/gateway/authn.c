@@ -1,10 +1,14 @@
 /*
- * authn.c: the authentication state machine (see authn.h).
+ * authn.c: checks 1 to 6, the rows every pipeline of pipeline.c shares:
  *
- *   parse -> cache check --verified--> kill/revoked/expired/scope -> done
- *                        --otherwise--> guards (address, key id) --blocked--> 429
- *                        -> [verifier pool, normal or low lane: store read + bcrypt]
- *                        -> cache the verified row -> kill/revoked/expired/scope -> done
+ *   1 credential   parse, shape, checksum; the cache of verified secrets
+ *   2 guard        not verified yet: the address and the key id, else 429
+ *   3 secret       not verified yet: one verifier-pool job reads the key row
+ *                  and runs bcrypt (normal lane, or the low one after failures);
+ *                  the row as issued (env, ingest or not), store outage grace
+ *   4 kill_switch  global, organization, key: 503
+ *   5 revoked      revoked, then expired: 401
+ *   6 scope        403; the last-used time; authn_of is set
  *
  * Whatever is not a verified secret already cached takes one path: the
  * guards first (no store read or bcrypt for a blocked address or key id),
@@ -29,7 +33,8 @@
 #include "core/metrics.h"
 #include "crypto/bcrypt.h"
 #include "crypto/ct.h"
-#include "gateway/gateway.h"
+#include "gateway/pipeline.h"
+#include "gateway/steps.h"
 #include "policy/killswitch.h"
 
 #include <pthread.h>
@@ -37,19 +42,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-struct authn_state {
-	struct authn result;
-	bool ok;
-	const char *scope;
-	http_handler_fn done;
-	struct api_key_parts parts; /* secret wiped as soon as it is verified or rejected */
-	uint8_t mac[32];
-	int store_rc;
-	bool bcrypt_ok;
-	enum keycache_slot slot;
-	int64_t touched_at; /* the cache entry's last touch (keycache_check) */
-};
 
 static struct metric m_verifications =
     METRIC_INIT("portcullis_auth_verifications_total",
@@ -64,27 +56,16 @@ static void register_metrics(void)
 	metrics_register(&m_refused);
 }
 
-static struct authn_state *state_of(struct http_request *req)
+static void wipe_secret(struct gw_authn *a)
 {
-	return req->gateway;
+	explicit_bzero(&a->parts, sizeof a->parts);
 }
 
-const struct authn *authn_of(struct http_request *req)
+/* A refusal: the secret goes, nothing comes after. */
+static enum gw_next refused(struct gw_request *g)
 {
-	struct authn_state *st = state_of(req);
-	return st && st->ok ? &st->result : NULL;
-}
-
-static void wipe_secret(struct authn_state *st)
-{
-	explicit_bzero(&st->parts, sizeof st->parts);
-}
-
-static void finish(struct http_request *req)
-{
-	struct authn_state *st = state_of(req);
-	wipe_secret(st);
-	st->done(req);
+	wipe_secret(&g->authn);
+	return GW_END;
 }
 
 /*
@@ -93,50 +74,41 @@ static void finish(struct http_request *req)
  * with that key's organisation and project when the store knows the id.
  * Never the address.
  */
-static void note_refusal(struct http_request *req, const char *why)
+static void note_refusal(struct gw_request *g, const char *why)
 {
-	struct authn_state *st = state_of(req);
-	req->log_refusal = why;
-	if (!req->log_key_id && st->parts.key_id[0])
-		req->log_key_id = arena_strdup(&req->arena, st->parts.key_id);
+	struct http_request *req = g->req;
+	g->log_refusal = why;
+	if (!req->log_key_id && g->authn.parts.key_id[0])
+		req->log_key_id = arena_strdup(&req->arena, g->authn.parts.key_id);
 }
 
 /* Every 401 carries the challenge (RFC 9110 section 15.5.2), whatever its code. */
-static void respond_401(struct http_request *req, const char *code, const char *message)
+static enum gw_next respond_401(struct gw_request *g, const char *code, const char *message)
 {
-	http_set_header(req, "WWW-Authenticate", "Bearer");
-	http_respond_problem(req, 401, code, message, NULL);
-	finish(req);
+	http_set_header(g->req, "WWW-Authenticate", "Bearer");
+	http_respond_problem(g->req, 401, code, message, NULL);
+	return refused(g);
 }
 
-static void unauthenticated(struct http_request *req)
+static enum gw_next unauthenticated(struct gw_request *g)
 {
-	if (!req->log_refusal)
-		note_refusal(req, "no_credential");
-	respond_401(req, "UNAUTHENTICATED", "A valid API key is required.");
+	if (!g->log_refusal)
+		note_refusal(g, "no_credential");
+	return respond_401(g, "UNAUTHENTICATED", "A valid API key is required.");
 }
 
 /* A failed credential counts against the client address and the key id (when one was sent). */
-static void fail_credential(struct http_request *req)
+static enum gw_next fail_credential(struct gw_request *g)
 {
-	struct app *app = req->app;
-	struct authn_state *st = state_of(req);
+	struct app *app = g->app;
 	int64_t now = clock_now_ms();
-	if (req->client_ip[0])
-		bfguard_fail(app->guard, req->client_ip, now);
-	if (st->parts.key_id[0])
-		bfguard_fail(app->key_guard, st->parts.key_id, now);
-	if (!req->log_refusal)
-		note_refusal(req, "wrong_secret");
-	unauthenticated(req);
-}
-
-static void overloaded(struct http_request *req)
-{
-	http_set_header(req, "Retry-After", "1");
-	http_respond_problem(req, 503, "OVERLOADED",
-	                     "Too many verifications are waiting; retry shortly.", NULL);
-	finish(req);
+	if (g->req->client_ip[0])
+		bfguard_fail(app->guard, g->req->client_ip, now);
+	if (g->authn.parts.key_id[0])
+		bfguard_fail(app->key_guard, g->authn.parts.key_id, now);
+	if (!g->log_refusal)
+		note_refusal(g, "wrong_secret");
+	return unauthenticated(g);
 }
 
 /*
@@ -151,23 +123,139 @@ static bool stale_grace_over(struct app *app)
 	return down && clock_now_ms() - down > app->cfg.auth_stale_grace_seconds * 1000;
 }
 
-/* Checks 4 to 6, once the secret is known to be right. */
-static void after_verified(struct http_request *req)
+/* ---- check 1 ---- */
+
+/* The key of g's credential into *tok, *tl; GW_NEXT, or the refusal. */
+static enum gw_next find_key(struct gw_request *g, const char **tok, size_t *tl)
 {
-	struct app *app = req->app;
-	struct authn_state *st = state_of(req);
-	struct store_key *k = &st->result.key;
+	struct gw_authn *a = &g->authn;
+	if (a->cred == GW_CRED_NONE)
+		return unauthenticated(g);
+	if (a->cred == GW_CRED_GIVEN) {
+		*tok = a->token;
+		*tl = a->tlen;
+		return GW_NEXT;
+	}
+	const char *h = http_header(g->req, "Authorization");
+	if (!h)
+		return unauthenticated(g);
+	*tok = gw_bearer(h, tl);
+	if (!*tok) {
+		note_refusal(g, "bad_format");
+		return fail_credential(g);
+	}
+	return GW_NEXT;
+}
+
+const char *gw_bearer(const char *h, size_t *len)
+{
+	if (strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	const char *t = h + 7;
+	while (*t == ' ')
+		t++;
+	size_t n = strlen(t);
+	while (n && t[n - 1] == ' ')
+		n--;
+	*len = n;
+	return t;
+}
+
+enum gw_next gw_credential(struct gw_request *g)
+{
+	struct app *app = g->app;
+	struct gw_authn *a = &g->authn;
+	const char *tok = NULL;
+	size_t tl = 0;
+	if (find_key(g, &tok, &tl) != GW_NEXT)
+		return GW_END;
+	int rc = keyfmt_parse(tok, tl, app->cfg.auth_key_prefix, &a->parts);
+	if (rc < 0) {
+		char named[KEYFMT_KEY_ID_LEN + 1];
+		note_refusal(g, "bad_format");
+		if (keyfmt_named_key_id(tok, tl, named) == 0)
+			g->req->log_key_id = arena_strdup(&g->req->arena, named);
+	}
+	if (a->cred == GW_CRED_GIVEN) /* a copy of the key: a->parts has what is needed */
+		explicit_bzero(a->token, a->tlen);
+	if (rc < 0)
+		return fail_credential(g);
+	keycache_secret_mac(app->keys, a->parts.secret, strlen(a->parts.secret), a->mac);
+	/* A secret this node verified for the key's current hash skips 2 and 3's bcrypt. */
+	a->touched_at = INT64_MIN / 2; /* unknown: ask keycache_touch_due */
+	a->verified = keycache_check(app->keys, a->parts.key_id, a->mac, clock_now_ms(),
+	                             &a->result.key, &a->touched_at) == KC_VERIFIED;
+	if (!a->verified)
+		a->touched_at = INT64_MIN / 2;
+	return GW_NEXT;
+}
+
+/* ---- check 2 ---- */
+
+/* 429 before any work: the address or the key id failed too often. */
+static enum gw_next too_many_failures(struct gw_request *g, bool per_key, int64_t retry)
+{
+	char ra[24];
+	metric_add(&m_refused, 1);
+	note_refusal(g, "guard");
+	snprintf(ra, sizeof ra, "%lld", (long long)retry);
+	http_set_header(g->req, "Retry-After", ra);
+	http_respond_problem(g->req, 429, "TOO_MANY_FAILED_ATTEMPTS",
+	                     per_key ? "Too many failed authentication attempts for this key; "
+	                               "retry later."
+	                             : "Too many failed authentication attempts from this "
+	                               "client; retry later.",
+	                     NULL);
+	return refused(g);
+}
+
+enum gw_next gw_guard(struct gw_request *g)
+{
+	struct app *app = g->app;
+	struct gw_authn *a = &g->authn;
+	if (a->verified)
+		return GW_NEXT;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, register_metrics);
+	int64_t now = clock_now_ms(), retry_addr = 0, retry_key = 0;
+	const char *ip = g->req->client_ip;
+	enum bfguard_verdict addr =
+	    ip[0] ? bfguard_check(app->guard, ip, now, &retry_addr) : BF_CLEAR;
+	enum bfguard_verdict key = bfguard_check(app->key_guard, a->parts.key_id, now, &retry_key);
+	if (addr == BF_BLOCKED || key == BF_BLOCKED)
+		return too_many_failures(g, addr != BF_BLOCKED,
+		                         retry_addr > retry_key ? retry_addr : retry_key);
+	/*
+	 * First verifications from addresses and of key ids with no recent
+	 * failure go first: a flood of wrong secrets (for one key id, from
+	 * however many addresses) waits in the low lane and cannot make a
+	 * fresh key answer 503.
+	 */
+	a->lane = addr == BF_CLEAR && key == BF_CLEAR ? WORKPOOL_NORMAL : WORKPOOL_LOW;
+	return GW_NEXT;
+}
+
+/* ---- check 3 ---- */
+
+/*
+ * The rest of check 3 once the secret is known to be right, on the loop
+ * (cached) or the verifier pool: only the key as issued, of the kind this
+ * listener takes, while the store's outage grace lasts.
+ */
+static enum gw_next as_issued(struct gw_request *g)
+{
+	struct http_request *req = g->req;
+	struct gw_authn *a = &g->authn;
+	struct store_key *k = &a->result.key;
 	/*
 	 * Only the key as issued authenticates: the env in the presented string
 	 * must be the key's own. Checked after the secret, so it tells nothing
 	 * to someone who does not hold it.
 	 */
 	enum key_env env;
-	if (key_env_parse(k->env, &env) < 0 || env != st->parts.env) {
-		fail_credential(req);
-		return;
-	}
-	wipe_secret(st);
+	if (key_env_parse(k->env, &env) < 0 || env != a->parts.env)
+		return fail_credential(g);
+	wipe_secret(a);
 	/*
 	 * Ingest keys (scope events:ingest, publishable: they ship inside apps)
 	 * work on the ingest listener only, and only they work there. The other
@@ -176,70 +264,18 @@ static void after_verified(struct http_request *req)
 	 * attempt for the guards: the secret was right.
 	 */
 	bool ingest_key = env != KEY_ENV_ROOT && keys_has_scope(k->scopes, SCOPE_INGEST);
-	if (ingest_key != (strcmp(st->scope, SCOPE_INGEST) == 0)) {
-		unauthenticated(req);
-		return;
-	}
-	if (stale_grace_over(app)) {
+	if (ingest_key != (strcmp(a->scope, SCOPE_INGEST) == 0))
+		return unauthenticated(g);
+	if (stale_grace_over(g->app)) {
 		app_store_error(req, STORE_EUNAVAILABLE);
-		finish(req);
-		return;
+		return refused(g);
 	}
-	st->result.root = strcmp(k->env, "root") == 0;
+	a->result.root = strcmp(k->env, "root") == 0;
 	req->log_key_id = k->id;
 	req->log_org_id = k->org_id[0] ? k->org_id : NULL;
 	req->log_project_id = k->project_id[0] ? k->project_id : NULL;
-
-	struct store_kill kill;
-	enum kill_scope ks = killset_check(app->kills, k->org_id, k->id, st->result.root, &kill);
-	if (ks != KILL_NONE) {
-		static const char *const msgs[] = {
-		    [KILL_GLOBAL] = "All API traffic has been stopped by a global kill switch.",
-		    [KILL_ORG] =
-		        "This organization's API access has been stopped by a kill switch.",
-		    [KILL_KEY] = "This API key has been stopped by a kill switch.",
-		};
-		note_refusal(req, "killed");
-		http_respond_problem(req, 503, "KILL_SWITCH", msgs[ks],
-		                     json_pack("{s:s}", "scope", kill_scope_name(ks)));
-		finish(req);
-		return;
-	}
-	int64_t now = clock_now_ms();
-	if (k->revoked_at >= 0) {
-		note_refusal(req, "revoked");
-		respond_401(req, "REVOKED", "This API key has been revoked.");
-		return;
-	}
-	if (k->expires_at >= 0 && now >= k->expires_at) {
-		note_refusal(req, "expired");
-		respond_401(req, "EXPIRED", "This API key has expired.");
-		return;
-	}
-	bool allowed;
-	if (strcmp(st->scope, SCOPE_ROOT) == 0)
-		allowed = st->result.root;
-	else if (st->result.root)
-		allowed = strcmp(st->scope, "gateway") != 0;
-	else
-		allowed = keys_has_scope(k->scopes, st->scope);
-	if (!allowed) {
-		note_refusal(req, "forbidden");
-		http_respond_problem(req, 403, "FORBIDDEN",
-		                     "This API key lacks the scope this operation needs.",
-		                     json_pack("{s:s}", "required_scope", st->scope));
-		finish(req);
-		return;
-	}
-	/* touched_at spares the second cache lookup on all but one request a minute. */
-	if (now - st->touched_at >= KEYCACHE_TOUCH_INTERVAL_MS &&
-	    keycache_touch_due(app->keys, k->id, now))
-		last_used_record(app->last_used, k->id, now);
-	st->ok = true;
-	finish(req);
+	return GW_NEXT;
 }
-
-/* ---- store read and bcrypt on the verifier pool ---- */
 
 /* Never a key id: 'U' is not a Crockford base-32 digit. */
 #define ABSENT_KEY_ID "0000000000000000000000000U"
@@ -266,17 +302,21 @@ static bool find_slot(const struct store_key *k, const char *hash, int64_t now,
 	return false;
 }
 
-static void verify_job(struct http_request *req)
+/*
+ * Read the key row and run bcrypt (verifier pool): the store's code, and
+ * in *ok whether the secret matched a hash of the row (then cached).
+ */
+static int read_and_verify(struct gw_request *g, bool *ok)
 {
-	struct app *app = req->app;
-	struct authn_state *st = state_of(req);
-	struct store_key *k = &st->result.key;
-	const char *secret = st->parts.secret;
-	st->bcrypt_ok = false;
-	uint64_t gen = keycache_generation(app->keys, st->parts.key_id);
-	st->store_rc = store_key_get(app->store, st->parts.key_id, k);
-	if (st->store_rc != STORE_OK && st->store_rc != STORE_ENOTFOUND)
-		return;
+	struct app *app = g->app;
+	struct gw_authn *a = &g->authn;
+	struct store_key *k = &a->result.key;
+	const char *secret = a->parts.secret;
+	*ok = false;
+	uint64_t gen = keycache_generation(app->keys, a->parts.key_id);
+	int rc = store_key_get(app->store, a->parts.key_id, k);
+	if (rc != STORE_OK && rc != STORE_ENOTFOUND)
+		return rc;
 	/*
 	 * A found row costs more to read than a missing one (its cells are
 	 * copied and parsed). So every verification reads one of each: a known
@@ -284,24 +324,23 @@ static void verify_job(struct http_request *req)
 	 * and then a row that exists (app->decoy_key_id).
 	 */
 	struct store_key other;
-	(void)store_key_get(app->store,
-	                    st->store_rc == STORE_OK ? ABSENT_KEY_ID : app->decoy_key_id, &other);
+	(void)store_key_get(app->store, rc == STORE_OK ? ABSENT_KEY_ID : app->decoy_key_id, &other);
 	explicit_bzero(&other, sizeof other);
 	metric_add(&m_verifications, 1);
-	if (st->store_rc == STORE_ENOTFOUND) { /* the same bcrypt as a wrong secret */
+	if (rc == STORE_ENOTFOUND) { /* the same bcrypt as a wrong secret */
 		bcrypt_verify(secret, bcrypt_dummy_hash((int)app->cfg.auth_bcrypt_cost));
-		return;
+		return rc;
 	}
 	int64_t now = clock_now_ms();
 	if (bcrypt_verify(secret, k->secret_hash) == 0)
-		st->slot = KC_SLOT_CURRENT;
+		a->slot = KC_SLOT_CURRENT;
 	else if (slot_hash(k, KC_SLOT_PREVIOUS, now) &&
 	         bcrypt_verify(secret, k->prev_secret_hash) == 0)
-		st->slot = KC_SLOT_PREVIOUS;
+		a->slot = KC_SLOT_PREVIOUS;
 	else
-		return;
+		return rc;
 	char hash[sizeof k->secret_hash];
-	memcpy(hash, slot_hash(k, st->slot, now), sizeof hash);
+	memcpy(hash, slot_hash(k, a->slot, now), sizeof hash);
 	/*
 	 * A refresh or invalidation since the read (a revocation, a rotation)
 	 * makes the cache refuse the row, which may predate it: read it again
@@ -310,152 +349,113 @@ static void verify_job(struct http_request *req)
 	 * answers this request without being cached.
 	 */
 	for (int attempt = 0; attempt < 3; attempt++) {
-		if (keycache_put_verified(app->keys, k, gen, st->slot, hash, st->mac))
+		if (keycache_put_verified(app->keys, k, gen, a->slot, hash, a->mac))
 			break;
-		gen = keycache_generation(app->keys, st->parts.key_id);
-		st->store_rc = store_key_get(app->store, st->parts.key_id, k);
-		if (st->store_rc != STORE_OK || !find_slot(k, hash, now, &st->slot))
+		gen = keycache_generation(app->keys, a->parts.key_id);
+		rc = store_key_get(app->store, a->parts.key_id, k);
+		if (rc != STORE_OK || !find_slot(k, hash, now, &a->slot))
 			goto out;
 	}
-	st->bcrypt_ok = true;
+	*ok = true;
 out:
 	explicit_bzero(hash, sizeof hash);
+	return rc;
 }
 
-static void verify_done(struct http_request *req)
+/* Check 3's job on the verifier pool: read, bcrypt, and the verdict. */
+static enum gw_next secret_job(struct gw_request *g)
 {
-	struct authn_state *st = state_of(req);
-	if (st->store_rc != STORE_OK && st->store_rc != STORE_ENOTFOUND) {
-		app_store_error(req, st->store_rc);
-		finish(req);
-		return;
+	struct http_request *req = g->req;
+	bool ok;
+	int rc = read_and_verify(g, &ok);
+	if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
+		app_store_error(req, rc);
+		return refused(g);
 	}
-	if (!st->bcrypt_ok) {
-		if (st->store_rc == STORE_OK) { /* a known key id, a wrong secret */
-			const struct store_key *k = &st->result.key;
+	if (!ok) {
+		if (rc == STORE_OK) { /* a known key id, a wrong secret */
+			const struct store_key *k = &g->authn.result.key;
 			req->log_org_id =
 			    k->org_id[0] ? arena_strdup(&req->arena, k->org_id) : NULL;
 			req->log_project_id =
 			    k->project_id[0] ? arena_strdup(&req->arena, k->project_id) : NULL;
 		}
-		fail_credential(req);
-		return;
+		return fail_credential(g);
 	}
-	after_verified(req);
+	return as_issued(g);
 }
 
-/* 429 before any work: the address or the key id failed too often. */
-static void too_many_failures(struct http_request *req, bool per_key, int64_t retry)
+enum gw_next gw_secret(struct gw_request *g)
 {
-	char ra[24];
-	metric_add(&m_refused, 1);
-	note_refusal(req, "guard");
-	snprintf(ra, sizeof ra, "%lld", (long long)retry);
-	http_set_header(req, "Retry-After", ra);
-	http_respond_problem(req, 429, "TOO_MANY_FAILED_ATTEMPTS",
-	                     per_key ? "Too many failed authentication attempts for this key; "
-	                               "retry later."
-	                             : "Too many failed authentication attempts from this "
-	                               "client; retry later.",
-	                     NULL);
-	finish(req);
+	if (g->authn.verified)
+		return as_issued(g);
+	if (gw_defer(g, g->app->verifier_pool, g->authn.lane, secret_job) == 0)
+		return GW_WAIT;
+	http_set_header(g->req, "Retry-After", "1");
+	http_respond_problem(g->req, 503, "OVERLOADED",
+	                     "Too many verifications are waiting; retry shortly.", NULL);
+	return refused(g);
 }
 
-static void check_cache(struct http_request *req)
+/* ---- checks 4 to 6 ---- */
+
+enum gw_next gw_kill(struct gw_request *g)
 {
-	struct app *app = req->app;
-	struct authn_state *st = state_of(req);
+	struct gw_authn *a = &g->authn;
+	const struct store_key *k = &a->result.key;
+	struct store_kill kill;
+	enum kill_scope ks = killset_check(g->app->kills, k->org_id, k->id, a->result.root, &kill);
+	if (ks == KILL_NONE)
+		return GW_NEXT;
+	static const char *const msgs[] = {
+	    [KILL_GLOBAL] = "All API traffic has been stopped by a global kill switch.",
+	    [KILL_ORG] = "This organization's API access has been stopped by a kill switch.",
+	    [KILL_KEY] = "This API key has been stopped by a kill switch.",
+	};
+	note_refusal(g, "killed");
+	http_respond_problem(g->req, 503, "KILL_SWITCH", msgs[ks],
+	                     json_pack("{s:s}", "scope", kill_scope_name(ks)));
+	return GW_END;
+}
+
+enum gw_next gw_revoked(struct gw_request *g)
+{
+	const struct store_key *k = &g->authn.result.key;
+	if (k->revoked_at >= 0) {
+		note_refusal(g, "revoked");
+		return respond_401(g, "REVOKED", "This API key has been revoked.");
+	}
+	if (k->expires_at >= 0 && clock_now_ms() >= k->expires_at) {
+		note_refusal(g, "expired");
+		return respond_401(g, "EXPIRED", "This API key has expired.");
+	}
+	return GW_NEXT;
+}
+
+enum gw_next gw_scope(struct gw_request *g)
+{
+	struct app *app = g->app;
+	struct gw_authn *a = &g->authn;
+	const struct store_key *k = &a->result.key;
+	bool allowed;
+	if (strcmp(a->scope, SCOPE_ROOT) == 0)
+		allowed = a->result.root;
+	else if (a->result.root)
+		allowed = strcmp(a->scope, "gateway") != 0; /* operators do not call the upstream */
+	else
+		allowed = keys_has_scope(k->scopes, a->scope);
+	if (!allowed) {
+		note_refusal(g, "forbidden");
+		http_respond_problem(g->req, 403, "FORBIDDEN",
+		                     "This API key lacks the scope this operation needs.",
+		                     json_pack("{s:s}", "required_scope", a->scope));
+		return GW_END;
+	}
+	/* touched_at spares the second cache lookup on all but one request a minute. */
 	int64_t now = clock_now_ms();
-	st->touched_at = INT64_MIN / 2; /* unknown: ask keycache_touch_due */
-	if (keycache_check(app->keys, st->parts.key_id, st->mac, now, &st->result.key,
-	                   &st->touched_at) == KC_VERIFIED) {
-		after_verified(req);
-		return;
-	}
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, register_metrics);
-	st->touched_at = INT64_MIN / 2;
-	int64_t retry_addr = 0, retry_key = 0;
-	enum bfguard_verdict addr =
-	    req->client_ip[0] ? bfguard_check(app->guard, req->client_ip, now, &retry_addr)
-	                      : BF_CLEAR;
-	enum bfguard_verdict key = bfguard_check(app->key_guard, st->parts.key_id, now, &retry_key);
-	if (addr == BF_BLOCKED || key == BF_BLOCKED) {
-		too_many_failures(req, addr != BF_BLOCKED,
-		                  retry_addr > retry_key ? retry_addr : retry_key);
-		return;
-	}
-	/*
-	 * First verifications from addresses and of key ids with no recent
-	 * failure go first: a flood of wrong secrets (for one key id, from
-	 * however many addresses) waits in the low lane and cannot make a
-	 * fresh key answer 503.
-	 */
-	enum workpool_lane lane =
-	    addr == BF_CLEAR && key == BF_CLEAR ? WORKPOOL_NORMAL : WORKPOOL_LOW;
-	if (http_defer_lane(req, app->verifier_pool, lane, verify_job, verify_done) < 0)
-		overloaded(req);
-}
-
-static struct authn_state *start(struct http_request *req, const char *scope, http_handler_fn done)
-{
-	struct authn_state *st = arena_alloc(&req->arena, sizeof *st);
-	memset(st, 0, sizeof *st);
-	st->scope = scope;
-	st->done = done;
-	req->gateway = st;
-	if (!req->on_complete) /* every request that reached authentication */
-		req->on_complete = gateway_record_request;
-	return st;
-}
-
-/* Check 1 on the key tok (tl bytes), then the rest of the machine. */
-static void run_token(struct http_request *req, const char *tok, size_t tl)
-{
-	struct app *app = req->app;
-	struct authn_state *st = state_of(req);
-	if (keyfmt_parse(tok, tl, app->cfg.auth_key_prefix, &st->parts) < 0) {
-		char named[KEYFMT_KEY_ID_LEN + 1];
-		note_refusal(req, "bad_format");
-		if (keyfmt_named_key_id(tok, tl, named) == 0)
-			req->log_key_id = arena_strdup(&req->arena, named);
-		fail_credential(req);
-		return;
-	}
-	keycache_secret_mac(app->keys, st->parts.secret, strlen(st->parts.secret), st->mac);
-	check_cache(req);
-}
-
-void authn_run(struct http_request *req, const char *scope, http_handler_fn done)
-{
-	start(req, scope, done);
-	const char *h = http_header(req, "Authorization");
-	if (!h) {
-		unauthenticated(req);
-		return;
-	}
-	size_t hl = strlen(h);
-	if (hl < 7 || strncasecmp(h, "Bearer ", 7) != 0) {
-		note_refusal(req, "bad_format");
-		fail_credential(req);
-		return;
-	}
-	const char *tok = h + 7;
-	while (*tok == ' ')
-		tok++;
-	size_t tl = strlen(tok);
-	while (tl && tok[tl - 1] == ' ')
-		tl--;
-	run_token(req, tok, tl);
-}
-
-void authn_run_key(struct http_request *req, const char *scope, const char *key, size_t len,
-                   http_handler_fn done)
-{
-	start(req, scope, done);
-	if (!key) {
-		unauthenticated(req);
-		return;
-	}
-	run_token(req, key, len);
+	if (now - a->touched_at >= KEYCACHE_TOUCH_INTERVAL_MS &&
+	    keycache_touch_due(app->keys, k->id, now))
+		last_used_record(app->last_used, k->id, now);
+	a->ok = true;
+	return GW_NEXT;
 }

@@ -1,8 +1,8 @@
 /*
  * authn.h: checks 1 to 6 of docs/contract.md's order of checks for one request:
  * credential shape, brute-force guard, secret, kill switches, revocation and
- * expiry, scope. Runs on the worker loop; a cache miss or a bcrypt
- * verification suspends the request and continues on the loop when done.
+ * expiry, scope. They are rows of the pipelines of gateway/pipeline.c; this
+ * header is what the management API uses of them (the gw_api pipeline).
  */
 #ifndef PORTCULLIS_GATEWAY_AUTHN_H
 #define PORTCULLIS_GATEWAY_AUTHN_H
@@ -34,20 +34,12 @@ struct authn {
 };
 
 /**
- * Authenticate req for scope, then call done(req) on the worker loop
- * (possibly before authn_run returns). On failure the error response is
- * already set and authn_of(req) is NULL.
+ * Authenticate req for scope (checks 1 to 6, the gw_api pipeline), then
+ * call done(req) on the worker loop (possibly before authn_run returns);
+ * done may set the response or hand the request on (http_defer). On failure
+ * the error response is set, done is not called and authn_of(req) is NULL.
  */
 void authn_run(struct http_request *req, const char *scope, http_handler_fn done);
-
-/**
- * authn_run with the credential given: key is len bytes (need not be
- * NUL-terminated; the caller wipes its copy), taken from where the ingest
- * listener accepts one (Basic user name, a body's writeKey). NULL: no
- * credential (401). req->on_complete, when already set, is kept.
- */
-void authn_run_key(struct http_request *req, const char *scope, const char *key, size_t len,
-                   http_handler_fn done);
 
 /** The authenticated caller, or NULL when authentication failed. */
 const struct authn *authn_of(struct http_request *req);

@@ -1,8 +1,8 @@
 /*
- * forward.c: the data-plane pipeline for every path Portcullis does not
- * serve itself: authenticate (checks 1-6), rate limit (7), idempotency (8),
- * forward to the upstream (9) on the worker loop's upstream client, and
- * record the response for idempotent replays.
+ * forward.c: the forwarding rows of pipeline.c's gw_forward table, for every
+ * path Portcullis does not serve itself: the route (which upstream, before
+ * check 1), idempotency (check 8), the upstream on the worker loop's client
+ * (9), its response, and the response kept for idempotent replays.
  *
  * Idempotency (docs/contract.md): POST and PATCH with Idempotency-Key. The first
  * use claims the key in the kv tier (atomically) and runs; a finished
@@ -19,22 +19,14 @@
 #include "app/app.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "gateway/steps.h"
 #include "http/upstream.h"
 #include "policy/idempotency.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-struct fw_state {
-	const struct config_route *route;
-	const char *base_url;
-	bool idem;
-	char idem_key[IDEM_STORAGE_KEY_MAX];
-	char fingerprint[65];
-	struct kv_idem_record rec; /* what the claim found */
-	int kv_rc;
-};
 
 static struct metric m_unavailable =
     METRIC_INIT("portcullis_upstream_unavailable_total",
@@ -42,11 +34,6 @@ static struct metric m_unavailable =
 static struct metric m_timeout =
     METRIC_INIT("portcullis_upstream_timeouts_total",
                 "forwarded requests answered 504 UPSTREAM_TIMEOUT", "counter");
-
-static struct fw_state *fw(struct http_request *req)
-{
-	return req->gateway_fw;
-}
 
 /* Longest matching [route] prefix, else [upstream] url; NULL when none. */
 static const char *pick_upstream(const struct config *cfg, const char *path,
@@ -85,32 +72,119 @@ static const char *find_header(const struct http_header *h, const char *name)
 	return NULL;
 }
 
-/* Store the finished response for replays (runs on the kv pool for Redis). */
-static void record_idempotent(struct http_request *req)
+/* ---- check 8 ---- */
+
+/* Claim the key (or find its record), and what that decides: run, replay, 409 or 422. */
+static enum gw_next claim_job(struct gw_request *g)
 {
-	struct app *app = req->app;
-	struct fw_state *st = fw(req);
-	int ttl = (int)app->cfg.idempotency_ttl_seconds;
-	if (req->resp_body_len > (size_t)app->cfg.idempotency_max_response_bytes) {
-		kv_idem_release(app->kv, st->idem_key);
-		http_set_header(req, "Idempotency-Recorded", "false");
-		return;
+	struct http_request *req = g->req;
+	struct app *app = g->app;
+	struct gw_fw *f = g->fw;
+	struct kv_idem_record rec;
+	memset(&rec, 0, sizeof rec);
+	int rc = kv_idem_claim(app->kv, f->idem_key, f->fingerprint, app->idem_claim_s, &rec);
+	enum gw_next next = GW_END;
+	if (rc != KV_OK) {
+		http_set_header(req, "Retry-After", "1");
+		http_respond_problem(req, 503, "IDEMPOTENCY_UNAVAILABLE",
+		                     "Idempotency records cannot be checked right now; retry "
+		                     "shortly.",
+		                     NULL);
+	} else if (rec.state == KV_IDEM_CLAIMED) {
+		f->idem = true;
+		next = GW_NEXT;
+	} else if (strcmp(rec.fingerprint, f->fingerprint) != 0) {
+		http_respond_problem(req, 422, "IDEMPOTENCY_KEY_REUSED",
+		                     "This Idempotency-Key was used with a different request.",
+		                     NULL);
+	} else if (rec.state == KV_IDEM_IN_FLIGHT) {
+		http_set_header(req, "Retry-After", "1");
+		http_respond_problem(req, 409, "IDEMPOTENCY_IN_FLIGHT",
+		                     "A request with this Idempotency-Key is still running.", NULL);
+	} else {
+		http_set_header(req, "Idempotent-Replayed", "true");
+		http_respond(req, rec.status, rec.content_type, rec.body, rec.body_len);
 	}
-	const char *ct =
-	    req->content_type ? req->content_type : find_header(req->resp_headers, "Content-Type");
-	if (kv_idem_complete(app->kv, st->idem_key, st->fingerprint, req->status, ct,
-	                     req->resp_body, req->resp_body_len, ttl) != KV_OK) {
-		kv_idem_release(app->kv, st->idem_key);
-		http_set_header(req, "Idempotency-Recorded", "false");
-		log_event(LOG_WARN, "idempotency_not_recorded", "request_id", req->request_id,
-		          NULL);
-	}
+	kv_idem_record_clear(&rec);
+	return next;
 }
 
+/* POST and PATCH with Idempotency-Key: the claim, inline or on the kv pool (Redis). */
+enum gw_next gw_idempotency(struct gw_request *g)
+{
+	struct http_request *req = g->req;
+	struct app *app = g->app;
+	struct gw_fw *f = g->fw;
+	const char *key = http_header(req, "Idempotency-Key");
+	if (!key || (strcmp(req->method, "POST") != 0 && strcmp(req->method, "PATCH") != 0))
+		return GW_NEXT;
+	if (!idem_key_valid(key, strlen(key))) {
+		http_respond_bad_field(
+		    req, "Idempotency-Key",
+		    "Idempotency-Key must be 1 to 255 visible ASCII characters.");
+		return GW_END;
+	}
+	const struct store_key *k = &g->authn.result.key;
+	idem_fingerprint(req->method, req->raw_uri, req->body.data, req->body.len, f->fingerprint);
+	idem_storage_key(k->org_id, k->id, key, f->idem_key, sizeof f->idem_key);
+	if (!kv_remote(app->kv))
+		return claim_job(g);
+	if (gw_defer(g, app->kv_pool, WORKPOOL_NORMAL, claim_job) == 0)
+		return GW_WAIT;
+	return gw_overloaded(g);
+}
+
+/* ---- check 9 ---- */
+
+/* The transfer ended (on the loop): keep the answer for gw_response. */
 static void on_upstream(struct http_request *req, struct upstream_response *r)
 {
+	struct gw_request *g = gw_of(req);
+	g->fw->resp = *r;
+	g->fw->has_resp = true;
+	gw_wake(g);
+}
+
+enum gw_next gw_upstream(struct gw_request *g)
+{
+	struct http_request *req = g->req;
+	struct app *app = g->app;
+	struct gw_fw *f = g->fw;
+	const struct store_key *k = &g->authn.result.key;
+	/*
+	 * The identity headers go to the upstream, not back to the client:
+	 * like Kong's X-Consumer-* they are for the service.
+	 */
+	struct http_header *extra = NULL;
+	add_extra(req, &extra, "X-Portcullis-Key-Env", k->env);
+	add_extra(req, &extra, "X-Portcullis-Key-Id", k->id);
+	if (k->project_id[0])
+		add_extra(req, &extra, "X-Portcullis-Project-Id", k->project_id);
+	add_extra(req, &extra, "X-Portcullis-Org-Id", k->org_id);
+	add_extra(req, &extra, "X-Request-Id", req->request_id);
+	const char *xff = upstream_forwarded_for(req);
+	if (xff)
+		add_extra(req, &extra, "X-Forwarded-For", xff);
+	struct upstream_target t = {
+	    .base_url = f->base_url,
+	    .timeout_ms = f->route && f->route->timeout_ms ? f->route->timeout_ms
+	                                                   : app->cfg.upstream_timeout_ms,
+	    .connect_timeout_ms = app->cfg.upstream_connect_timeout_ms,
+	    .max_response_bytes = (size_t)app->cfg.upstream_max_response_bytes,
+	    .ca_file = app->cfg.upstream_ca_file,
+	};
+	gw_suspend(g);
+	upstream_forward(http_worker_local(http_request_worker(req)), req, &t, extra, on_upstream);
+	return GW_WAIT;
+}
+
+enum gw_next gw_response(struct gw_request *g)
+{
+	struct http_request *req = g->req;
+	struct upstream_response *r = &g->fw->resp;
+	g->fw->has_resp = false; /* the body is the response's from here */
 	if (r->outcome == UPSTREAM_OK) {
-		/* Upstream headers first in the list, ours (identity, rate limit) after. */
+		/* Upstream headers first in the list, ours (rate limit) after. */
 		struct http_header *h = r->headers;
 		if (h) {
 			struct http_header *last = h;
@@ -126,163 +200,68 @@ static void on_upstream(struct http_request *req, struct upstream_response *r)
 			req->head_for_upstream = true;
 			req->head_length = r->content_length;
 		}
-	} else {
-		bool timeout = r->outcome == UPSTREAM_TIMEOUT;
-		metric_add(timeout ? &m_timeout : &m_unavailable, 1);
-		log_event(LOG_WARN, "upstream_error", "request_id", req->request_id, "outcome",
-		          timeout ? "timeout" : "unavailable", "error", r->error ? r->error : "",
-		          "route", fw(req)->route ? fw(req)->route->name : "default", NULL);
-		http_respond_problem(req, timeout ? 504 : 502,
-		                     timeout ? "UPSTREAM_TIMEOUT" : "UPSTREAM_UNAVAILABLE",
-		                     timeout ? "The upstream service did not answer in time."
-		                             : "The upstream service could not be reached.",
-		                     NULL);
+		return GW_NEXT;
 	}
-	struct app *app = req->app;
-	if (!fw(req)->idem) {
-		http_resume(req);
-	} else if (!kv_remote(app->kv)) {
-		record_idempotent(req);
-		http_resume(req);
-	} else if (http_defer(req, app->kv_pool, record_idempotent, NULL) < 0) {
-		/* The claim expires with its TTL; a retry meanwhile gets 409. */
+	free(r->body);
+	bool timeout = r->outcome == UPSTREAM_TIMEOUT;
+	metric_add(timeout ? &m_timeout : &m_unavailable, 1);
+	log_event(LOG_WARN, "upstream_error", "request_id", req->request_id, "outcome",
+	          timeout ? "timeout" : "unavailable", "error", r->error ? r->error : "", "route",
+	          g->fw->route ? g->fw->route->name : "default", NULL);
+	http_respond_problem(req, timeout ? 504 : 502,
+	                     timeout ? "UPSTREAM_TIMEOUT" : "UPSTREAM_UNAVAILABLE",
+	                     timeout ? "The upstream service did not answer in time."
+	                             : "The upstream service could not be reached.",
+	                     NULL);
+	return GW_NEXT;
+}
+
+/* Keep the finished response for replays (on the kv pool for Redis). */
+static enum gw_next record_job(struct gw_request *g)
+{
+	struct http_request *req = g->req;
+	struct app *app = g->app;
+	struct gw_fw *f = g->fw;
+	int ttl = (int)app->cfg.idempotency_ttl_seconds;
+	if (req->resp_body_len > (size_t)app->cfg.idempotency_max_response_bytes) {
+		kv_idem_release(app->kv, f->idem_key);
 		http_set_header(req, "Idempotency-Recorded", "false");
-		http_resume(req);
+		return GW_END;
 	}
-}
-
-static void send_upstream(struct http_request *req)
-{
-	struct app *app = req->app;
-	struct fw_state *st = fw(req);
-	const struct authn *who = authn_of(req);
-	struct http_header *extra = NULL;
-	add_extra(req, &extra, "X-Portcullis-Key-Env", who->key.env);
-	add_extra(req, &extra, "X-Portcullis-Key-Id", who->key.id);
-	if (who->key.project_id[0])
-		add_extra(req, &extra, "X-Portcullis-Project-Id", who->key.project_id);
-	add_extra(req, &extra, "X-Portcullis-Org-Id", who->key.org_id);
-	add_extra(req, &extra, "X-Request-Id", req->request_id);
-	const char *xff = upstream_forwarded_for(req);
-	if (xff)
-		add_extra(req, &extra, "X-Forwarded-For", xff);
-	struct upstream_target t = {
-	    .base_url = st->base_url,
-	    .timeout_ms = st->route && st->route->timeout_ms ? st->route->timeout_ms
-	                                                     : app->cfg.upstream_timeout_ms,
-	    .connect_timeout_ms = app->cfg.upstream_connect_timeout_ms,
-	    .max_response_bytes = (size_t)app->cfg.upstream_max_response_bytes,
-	    .ca_file = app->cfg.upstream_ca_file,
-	};
-	http_suspend(req, NULL);
-	upstream_forward(http_worker_local(http_request_worker(req)), req, &t, extra, on_upstream);
-}
-
-/*
- * Check 8, the kv half: claim the key (or find its record) into st->rec and
- * st->kv_rc. Runs on the loop with the memory backend, on the kv pool with
- * Redis; idem_claim_done decides on the loop.
- */
-static void idem_claim_job(struct http_request *req)
-{
-	struct app *app = req->app;
-	struct fw_state *st = fw(req);
-	memset(&st->rec, 0, sizeof st->rec);
-	st->kv_rc =
-	    kv_idem_claim(app->kv, st->idem_key, st->fingerprint, app->idem_claim_s, &st->rec);
-}
-
-/* What the claim found decides: run, replay, 409 or 422. */
-static void idem_claim_done(struct http_request *req)
-{
-	struct fw_state *st = fw(req);
-	struct kv_idem_record *rec = &st->rec;
-	if (st->kv_rc != KV_OK) {
-		http_set_header(req, "Retry-After", "1");
-		http_respond_problem(req, 503, "IDEMPOTENCY_UNAVAILABLE",
-		                     "Idempotency records cannot be checked right now; retry "
-		                     "shortly.",
-		                     NULL);
-	} else if (rec->state == KV_IDEM_CLAIMED) {
-		st->idem = true;
-		kv_idem_record_clear(rec);
-		send_upstream(req);
-		return;
-	} else if (strcmp(rec->fingerprint, st->fingerprint) != 0) {
-		http_respond_problem(req, 422, "IDEMPOTENCY_KEY_REUSED",
-		                     "This Idempotency-Key was used with a different request.",
-		                     NULL);
-	} else if (rec->state == KV_IDEM_IN_FLIGHT) {
-		http_set_header(req, "Retry-After", "1");
-		http_respond_problem(req, 409, "IDEMPOTENCY_IN_FLIGHT",
-		                     "A request with this Idempotency-Key is still running.", NULL);
-	} else {
-		http_set_header(req, "Idempotent-Replayed", "true");
-		http_respond(req, rec->status, rec->content_type, rec->body, rec->body_len);
+	const char *ct =
+	    req->content_type ? req->content_type : find_header(req->resp_headers, "Content-Type");
+	if (kv_idem_complete(app->kv, f->idem_key, f->fingerprint, req->status, ct, req->resp_body,
+	                     req->resp_body_len, ttl) != KV_OK) {
+		kv_idem_release(app->kv, f->idem_key);
+		http_set_header(req, "Idempotency-Recorded", "false");
+		log_event(LOG_WARN, "idempotency_not_recorded", "request_id", req->request_id,
+		          NULL);
 	}
-	kv_idem_record_clear(rec);
+	return GW_END;
 }
 
-/* Check 8, then the upstream. */
-static void idempotency_then_upstream(struct http_request *req)
+enum gw_next gw_replay_record(struct gw_request *g)
 {
-	struct app *app = req->app;
-	struct fw_state *st = fw(req);
-	const char *key = http_header(req, "Idempotency-Key");
-	if (!key || (strcmp(req->method, "POST") != 0 && strcmp(req->method, "PATCH") != 0)) {
-		send_upstream(req);
-		return;
-	}
-	if (!idem_key_valid(key, strlen(key))) {
-		http_respond_bad_field(
-		    req, "Idempotency-Key",
-		    "Idempotency-Key must be 1 to 255 visible ASCII characters.");
-		return;
-	}
-	const struct authn *who = authn_of(req);
-	idem_fingerprint(req->method, req->raw_uri, req->body.data, req->body.len, st->fingerprint);
-	idem_storage_key(who->key.org_id, who->key.id, key, st->idem_key, sizeof st->idem_key);
-	if (!kv_remote(app->kv)) {
-		idem_claim_job(req);
-		idem_claim_done(req);
-	} else if (http_defer(req, app->kv_pool, idem_claim_job, idem_claim_done) < 0) {
-		http_set_header(req, "Retry-After", "1");
-		http_respond_problem(req, 503, "OVERLOADED", "The server is busy; retry shortly.",
-		                     NULL);
-	}
+	struct app *app = g->app;
+	if (!g->fw->idem)
+		return GW_END;
+	if (!kv_remote(app->kv))
+		return record_job(g);
+	if (gw_defer(g, app->kv_pool, WORKPOOL_NORMAL, record_job) == 0)
+		return GW_WAIT;
+	/* The claim expires with its TTL; a retry meanwhile gets 409. */
+	http_set_header(g->req, "Idempotency-Recorded", "false");
+	return GW_END;
 }
 
-static void after_rate_limit(struct http_request *req)
-{
-	if (req->responded)
-		return;
-	idempotency_then_upstream(req);
-}
+/* ---- before check 1 ---- */
 
-static void after_auth(struct http_request *req)
+enum gw_next gw_route(struct gw_request *g)
 {
-	const struct authn *who = authn_of(req);
-	if (!who)
-		return;
-	if (who->root) {
-		http_respond_problem(
-		    req, 403, "FORBIDDEN",
-		    "Operator keys manage Portcullis; they do not call the upstream.", NULL);
-		return;
-	}
-	/*
-	 * The identity headers go to the upstream (send_upstream), not back to
-	 * the client: like Kong's X-Consumer-* they are for the service.
-	 */
-	gateway_rate_limit(req, after_rate_limit);
-}
-
-void gateway_forward(struct http_request *req)
-{
-	struct app *app = req->app;
-	struct fw_state *st = arena_alloc(&req->arena, sizeof *st);
-	memset(st, 0, sizeof *st);
-	req->gateway_fw = st;
+	struct http_request *req = g->req;
+	struct gw_fw *f = arena_alloc(&req->arena, sizeof *f);
+	memset(f, 0, sizeof *f);
+	g->fw = f;
 	/*
 	 * req->path is the decoded path the server's request check
 	 * (http/reqcheck.h) proved to be origin-form, free of dot segments,
@@ -290,14 +269,13 @@ void gateway_forward(struct http_request *req)
 	 * goes upstream as sent) decodes to: the route prefix picked here is
 	 * the one the upstream sees.
 	 */
-	st->base_url = pick_upstream(&app->cfg, req->path, &st->route);
-	req->log_route =
-	    arena_printf(&req->arena, "proxy:%s", st->route ? st->route->name : "default");
-	if (!st->base_url) {
+	f->base_url = pick_upstream(&g->app->cfg, req->path, &f->route);
+	g->log_route = arena_printf(&req->arena, "proxy:%s", f->route ? f->route->name : "default");
+	if (!f->base_url) {
 		http_respond_problem(req, 404, "NOT_FOUND", "No such resource.", NULL);
-		return;
+		return GW_END;
 	}
-	authn_run(req, "gateway", after_auth);
+	return GW_NEXT;
 }
 
 void gateway_forward_metrics(void)

@@ -3,16 +3,20 @@
  * (docs/ingest.md): POST /v1/batch, /v1/import and the single-event
  * /v1/track|identify|page|screen|group|alias.
  *
- * The order of one request, as data (steps[] below):
+ * The order of one request is pipeline.c's gw_ingest table; this file holds
+ * its own rows:
  *
- *   credential  Authorization Basic base64(<key>:) or Bearer <key>; with
- *               neither, the body is parsed first for its writeKey
- *   authn       checks 1 to 6 for scope events:ingest (gateway/authn.c)
- *   limit       check 7: [ingest] rate_limit per key, else the organisation's
- *   parse       ingest/segment.c, unless done for the writeKey (pool)
- *   commit      the accepted events to the group commit (ingest/commit.h),
- *               the request suspended; the 200 is sent after the commit, so
- *               an acknowledged event is durable; a full queue is 503
+ *   ingest_credential  Authorization Basic base64(<key>:) or Bearer <key>;
+ *                      with neither, the body is parsed first (control pool)
+ *                      for its writeKey
+ *   (checks 1 to 6 for scope events:ingest, gateway/authn.c; check 7,
+ *   [ingest] rate_limit per key, else the organisation's: gateway/gateway.c)
+ *   parse              ingest/segment.c, unless done for the writeKey (pool)
+ *   commit             the accepted events to the group commit
+ *                      (ingest/commit.h), the request suspended; a full
+ *                      queue is 503
+ *   answer             the 200 after the commit, so an acknowledged event
+ *                      is durable
  *
  * Nothing of a request refused as a whole is stored. An advertising id is
  * sealed for its event row when the project has the Conversions API forward
@@ -28,6 +32,7 @@
 #include "core/metrics.h"
 #include "core/ulid.h"
 #include "crypto/hash.h"
+#include "gateway/steps.h"
 #include "ingest/commit.h"
 #include "store/store_capi.h"
 #include "ingest/segment.h"
@@ -37,14 +42,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-struct ingest_state {
-	const char *endpoint; /* "batch", "track", ... */
-	struct segment_result parsed;
-	bool has_parsed;
-	int store_rc;                 /* the group commit's answer */
-	char key[KEYFMT_MAX_LEN + 1]; /* the credential of the headers; wiped once handed over */
-};
 
 static struct metric m_accepted =
     METRIC_INIT("portcullis_ingest_events_accepted_total",
@@ -82,58 +79,39 @@ static void count_reject(const char *code)
 			metric_add(&m_rejected[i], 1);
 }
 
-static struct ingest_state *state_of(struct http_request *req)
-{
-	return req->gateway_ingest;
-}
-
-/* The request ended: free the parse (it wipes the advertising ids and writeKey), log it. */
-static void on_complete(struct http_request *req)
-{
-	struct ingest_state *st = state_of(req);
-	if (st->has_parsed)
-		segment_result_free(&st->parsed);
-	explicit_bzero(st->key, sizeof st->key);
-	gateway_record_request_without_agent(req);
-}
-
 /*
- * The key of an Authorization header into st->key: Bearer <key>, or Basic
+ * The key of an Authorization header into in->key: Bearer <key>, or Basic
  * with the key as the user name and an empty password (how the Segment and
  * RudderStack SDKs send their writeKey). 1 with a key, 0 without a header;
  * -1 for a header of neither form (a bad credential).
  */
-static int header_key(struct http_request *req, struct ingest_state *st)
+static int header_key(struct http_request *req, struct gw_ingest *in)
 {
 	const char *h = http_header(req, "Authorization");
 	if (!h)
 		return 0;
-	size_t hl = strlen(h);
-	if (hl > 7 && strncasecmp(h, "Bearer ", 7) == 0) {
-		const char *t = h + 7;
-		while (*t == ' ')
-			t++;
-		size_t n = strlen(t);
-		while (n && t[n - 1] == ' ')
-			n--;
+	size_t n = 0;
+	const char *t = gw_bearer(h, &n);
+	if (t) {
 		if (n > KEYFMT_MAX_LEN)
 			return -1;
-		memcpy(st->key, t, n);
-		st->key[n] = '\0';
+		memcpy(in->key, t, n);
+		in->key[n] = '\0';
 		return 1;
 	}
-	if (hl > 6 && strncasecmp(h, "Basic ", 6) == 0) {
-		const char *t = h + 6;
+	if (strncasecmp(h, "Basic ", 6) == 0) {
+		t = h + 6;
 		while (*t == ' ')
 			t++;
-		size_t n = strlen(t), got = 0;
+		n = strlen(t);
+		size_t got = 0;
 		uint8_t raw[KEYFMT_MAX_LEN + 2];
 		int rc = -1;
 		if (base64_decoded_max(n) <= sizeof raw &&
 		    base64_decode(t, n, raw, sizeof raw, &got) == 0 && got > 1 &&
 		    raw[got - 1] == ':' && !memchr(raw, ':', got - 1)) {
-			memcpy(st->key, raw, got - 1);
-			st->key[got - 1] = '\0';
+			memcpy(in->key, raw, got - 1);
+			in->key[got - 1] = '\0';
 			rc = 1;
 		}
 		explicit_bzero(raw, sizeof raw);
@@ -142,19 +120,68 @@ static int header_key(struct http_request *req, struct ingest_state *st)
 	return -1;
 }
 
-static void parse_body(struct http_request *req)
+/* The body into g->ingest->parsed (control pool). */
+static void parse_body(struct gw_request *g)
 {
-	struct app *app = req->app;
-	struct ingest_state *st = state_of(req);
+	struct app *app = g->app;
+	struct http_request *req = g->req;
+	struct gw_ingest *in = g->ingest;
 	char paths[CONFIG_MAX_HASH_PATHS][CONFIG_HASH_PATH_MAX];
 	int n_paths = config_hash_paths(app->cfg.ingest_hash_paths, paths);
 	struct segment_opts o = {.geoip = app->geoip,
 	                         .hash_paths = (const char(*)[CONFIG_HASH_PATH_MAX])paths,
 	                         .n_hash_paths =
 	                             n_paths > 0 ? n_paths : 0}; /* config_load checked it */
-	segment_parse(&o, st->endpoint, req->body.data ? req->body.data : "", req->body.len,
-	              req->start_ms, req->client_ip[0] ? req->client_ip : NULL, &st->parsed);
-	st->has_parsed = true;
+	segment_parse(&o, in->endpoint, req->body.data ? req->body.data : "", req->body.len,
+	              req->start_ms, req->client_ip[0] ? req->client_ip : NULL, &in->parsed);
+	in->has_parsed = true;
+}
+
+/* No key in the headers (control pool): the body's writeKey is check 1's credential. */
+static enum gw_next parse_for_key(struct gw_request *g)
+{
+	parse_body(g);
+	char *wk = g->ingest->parsed.write_key;
+	g->authn.cred = wk[0] ? GW_CRED_GIVEN : GW_CRED_NONE;
+	g->authn.token = wk;
+	g->authn.tlen = strlen(wk);
+	return GW_NEXT;
+}
+
+enum gw_next gw_ingest_credential(struct gw_request *g)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, register_metrics);
+	struct gw_authn *a = &g->authn;
+	struct gw_ingest *in = arena_alloc(&g->req->arena, sizeof *in);
+	memset(in, 0, sizeof *in);
+	g->ingest = in;
+	in->endpoint = g->req->route->data;
+	if (header_key(g->req, in) != 0) {
+		/* A header of neither form fails check 1 like any malformed key (""). */
+		a->cred = GW_CRED_GIVEN;
+		a->token = in->key;
+		a->tlen = strlen(in->key);
+		return GW_NEXT;
+	}
+	if (gw_defer(g, g->app->control_pool, WORKPOOL_NORMAL, parse_for_key) == 0)
+		return GW_WAIT;
+	return gw_overloaded(g);
+}
+
+static enum gw_next parse_job(struct gw_request *g)
+{
+	parse_body(g);
+	return GW_NEXT;
+}
+
+enum gw_next gw_ingest_parse(struct gw_request *g)
+{
+	if (g->ingest->has_parsed)
+		return GW_NEXT;
+	if (gw_defer(g, g->app->control_pool, WORKPOOL_NORMAL, parse_job) == 0)
+		return GW_WAIT;
+	return gw_overloaded(g);
 }
 
 static void respond_whole(struct http_request *req, const struct segment_result *r)
@@ -175,14 +202,64 @@ static void respond_whole(struct http_request *req, const struct segment_result 
 	http_respond_problem(req, r->status, r->code, r->message, details);
 }
 
-/* The 200, on the loop, once the group commit answered (or with nothing to commit). */
-static void answer(struct http_request *req)
+/* The group commit's completion, on its thread: keep the outcome, back to the loop. */
+static void committed(void *ctx, int rc, const bool *stored, int n)
 {
-	struct ingest_state *st = state_of(req);
-	const struct segment_result *r = &st->parsed;
-	if (st->store_rc != STORE_OK) {
-		app_store_error(req, st->store_rc);
-		return;
+	struct gw_request *g = ctx;
+	/* A repeat is acknowledged like a stored event, and counted. */
+	for (int i = 0; rc == STORE_OK && i < n; i++)
+		if (!stored[i])
+			metric_add(&m_deduped, 1);
+	g->ingest->store_rc = rc;
+	gw_wake(g);
+}
+
+/*
+ * The store step, on the loop: the events get their ids and the key's
+ * organisation, project and key, and go to the group commit with the
+ * request suspended until it committed them.
+ */
+enum gw_next gw_ingest_commit(struct gw_request *g)
+{
+	struct app *app = g->app;
+	struct http_request *req = g->req;
+	const struct store_key *k = &g->authn.result.key;
+	struct segment_result *r = &g->ingest->parsed;
+	if (r->status != 0) {
+		respond_whole(req, r);
+		return GW_END;
+	}
+	if (r->n_events == 0)
+		return GW_NEXT;
+	struct store_event *evs = arena_alloc(&req->arena, sizeof *evs * (size_t)r->n_events);
+	for (int i = 0; i < r->n_events; i++) {
+		struct segment_event *e = &r->events[i];
+		evs[i] = e->ev;
+		ulid_prefixed("ev", evs[i].id, sizeof evs[i].id);
+		str_copy(evs[i].org_id, sizeof evs[i].org_id, k->org_id, SIZE_MAX);
+		str_copy(evs[i].project_id, sizeof evs[i].project_id, k->project_id, SIZE_MAX);
+		str_copy(evs[i].key_id, sizeof evs[i].key_id, k->id, SIZE_MAX);
+		evs[i].adid_sealed[0] = '\0';
+		/* Held sealed for the row only while the project's CAPI forward is on (cached). */
+		if (e->adid[0])
+			store_capi_adid_seal(app->store, &evs[i], e->adid);
+		explicit_bzero(e->adid, sizeof e->adid);
+	}
+	gw_suspend(g);
+	if (ingest_commit_submit(app->ingest_commit, evs, r->n_events, committed, g) ==
+	    INGEST_COMMIT_OK)
+		return GW_WAIT;
+	gw_suspend_cancel(g);
+	return gw_overloaded(g);
+}
+
+/* The 200, on the loop, once the group commit answered (or with nothing to commit). */
+enum gw_next gw_ingest_answer(struct gw_request *g)
+{
+	const struct segment_result *r = &g->ingest->parsed;
+	if (g->ingest->store_rc != STORE_OK) {
+		app_store_error(g->req, g->ingest->store_rc);
+		return GW_END;
 	}
 	json_t *rejected = json_array();
 	for (int i = 0; i < r->n_rejects; i++) {
@@ -193,121 +270,9 @@ static void answer(struct http_request *req)
 		count_reject(x->code);
 	}
 	metric_add(&m_accepted, r->n_events);
-	http_respond_json(req, 200,
+	http_respond_json(g->req, 200,
 	                  json_pack("{s:i, s:o}", "accepted", r->n_events, "rejected", rejected));
-}
-
-/* The group commit's completion, on its thread: keep the outcome, back to the loop. */
-static void committed(void *ctx, int rc, const bool *stored, int n)
-{
-	struct http_request *req = ctx;
-	/* A repeat is acknowledged like a stored event, and counted. */
-	for (int i = 0; rc == STORE_OK && i < n; i++)
-		if (!stored[i])
-			metric_add(&m_deduped, 1);
-	state_of(req)->store_rc = rc;
-	http_resume(req);
-}
-
-static void busy(struct http_request *req);
-
-/*
- * The store step, on the loop: the events get their ids and the key's
- * organisation, project and key, and go to the group commit with the
- * request suspended until it committed them.
- */
-static void submit(struct http_request *req)
-{
-	struct app *app = req->app;
-	struct ingest_state *st = state_of(req);
-	const struct authn *who = authn_of(req);
-	struct segment_result *r = &st->parsed;
-	if (req->responded)
-		return;
-	if (r->status != 0) {
-		respond_whole(req, r);
-		return;
-	}
-	if (r->n_events == 0) {
-		answer(req);
-		return;
-	}
-	struct store_event *evs = arena_alloc(&req->arena, sizeof *evs * (size_t)r->n_events);
-	for (int i = 0; i < r->n_events; i++) {
-		struct segment_event *e = &r->events[i];
-		evs[i] = e->ev;
-		ulid_prefixed("ev", evs[i].id, sizeof evs[i].id);
-		str_copy(evs[i].org_id, sizeof evs[i].org_id, who->key.org_id, SIZE_MAX);
-		str_copy(evs[i].project_id, sizeof evs[i].project_id, who->key.project_id,
-		         SIZE_MAX);
-		str_copy(evs[i].key_id, sizeof evs[i].key_id, who->key.id, SIZE_MAX);
-		evs[i].adid_sealed[0] = '\0';
-		/* Held sealed for the row only while the project's CAPI forward is on (cached). */
-		if (e->adid[0])
-			store_capi_adid_seal(app->store, &evs[i], e->adid);
-		explicit_bzero(e->adid, sizeof e->adid);
-	}
-	http_suspend(req, answer);
-	if (ingest_commit_submit(app->ingest_commit, evs, r->n_events, committed, req) !=
-	    INGEST_COMMIT_OK) {
-		req->suspend_pending = false; /* not suspended after all */
-		req->resume_fn = NULL;
-		busy(req);
-	}
-}
-
-static void busy(struct http_request *req)
-{
-	http_set_header(req, "Retry-After", "1");
-	http_respond_problem(req, 503, "OVERLOADED", "The server is busy; retry shortly.", NULL);
-}
-
-static void after_limit(struct http_request *req)
-{
-	struct app *app = req->app;
-	if (req->responded)
-		return;
-	if (state_of(req)->has_parsed)
-		submit(req);
-	else if (http_defer(req, app->control_pool, parse_body, submit) < 0)
-		busy(req);
-}
-
-static void after_auth(struct http_request *req)
-{
-	struct app *app = req->app;
-	if (!authn_of(req))
-		return;
-	gateway_rate_limit_key(req, app->cfg.ingest_rate_limit, after_limit);
-}
-
-/* No key in the headers: the body's writeKey, once parsed. */
-static void after_parse(struct http_request *req)
-{
-	struct ingest_state *st = state_of(req);
-	const char *wk = st->parsed.write_key;
-	authn_run_key(req, SCOPE_INGEST, wk[0] ? wk : NULL, strlen(wk), after_auth);
-}
-
-static void ingest_entry(struct http_request *req)
-{
-	struct app *app = req->app;
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, register_metrics);
-	struct ingest_state *st = arena_alloc(&req->arena, sizeof *st);
-	memset(st, 0, sizeof *st);
-	st->endpoint = req->route->data;
-	req->gateway_ingest = st;
-	req->on_complete = on_complete;
-	int h = header_key(req, st);
-	if (h != 0) {
-		/* A header of neither form fails check 1 like any malformed key (""). */
-		authn_run_key(req, SCOPE_INGEST, st->key, strlen(st->key), after_auth);
-		explicit_bzero(st->key, sizeof st->key);
-		return;
-	}
-	if (http_defer(req, app->control_pool, parse_body, after_parse) < 0)
-		busy(req);
+	return GW_END;
 }
 
 void ingest_routes(struct router *r)
@@ -317,7 +282,7 @@ void ingest_routes(struct router *r)
 	static const char *const paths[] = {"/v1/batch", "/v1/import", "/v1/track", "/v1/identify",
 	                                    "/v1/page",  "/v1/screen", "/v1/group", "/v1/alias"};
 	for (size_t i = 0; i < sizeof endpoints / sizeof *endpoints; i++) {
-		router_add(r, "POST", paths[i], ingest_entry, 0);
+		router_add(r, "POST", paths[i], gateway_ingest, 0);
 		r->routes[r->n - 1].data = endpoints[i];
 	}
 }

@@ -1,7 +1,7 @@
 /*
  * reqlog.h: the request-metadata log writer (background tier).
  *
- * The request-log hook (gateway.c, when a request that reached
+ * The pipeline's completion (pipeline.c, when a request that reached
  * authentication completes) hands its metadata to reqlog_submit, which
  * copies it into a bounded in-memory ring under a short mutex and returns:
  * it never waits for the database. One writer thread drains the ring in

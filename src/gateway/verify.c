@@ -1,7 +1,8 @@
 /*
- * verify.c: GET /v1/verify, checks 1 to 7 on the request's own credential,
- * for nginx auth_request, Traefik ForwardAuth and Envoy ext_authz. 200 with
- * the X-Portcullis-* identity headers, or the error.
+ * verify.c: GET /v1/verify, checks 1 to 7 on the request's own credential
+ * (pipeline.c's gw_verify table), for nginx auth_request, Traefik
+ * ForwardAuth and Envoy ext_authz: this file is its last step, the 200 with
+ * the X-Portcullis-* identity headers.
  *
  * The 200 body has a fixed shape and is written directly (verify_body), not
  * built and dumped with jansson: it is on every request of the hot path.
@@ -10,7 +11,7 @@
 
 #include "app/app.h"
 #include "core/json.h"
-#include "gateway/authn.h"
+#include "gateway/steps.h"
 
 /* Append name (the JSON text before the value), then s as a JSON string. */
 static int put_member(struct strbuf *b, const char *name, const char *s)
@@ -37,18 +38,17 @@ int verify_body(const struct store_key *k, char *out, size_t cap)
 	return b.overflow ? -1 : (int)b.len;
 }
 
-static void verify_done(struct http_request *req)
+enum gw_next gw_verify_answer(struct gw_request *g)
 {
-	const struct authn *who = authn_of(req);
-	if (!who || req->responded)
-		return;
+	struct http_request *req = g->req;
+	const struct authn *who = &g->authn.result;
 	gateway_identity_headers(req, who);
 	/* Ids and env fit many times over: 4 strings of at most 26 bytes, 6 bytes per escape. */
 	char body[1024];
 	int n = verify_body(&who->key, body, sizeof body);
 	if (n >= 0) {
 		http_respond(req, 200, "application/json", body, (size_t)n);
-		return;
+		return GW_END;
 	}
 	/* Not valid UTF-8 (never for ids the store wrote): what jansson makes of it. */
 	http_respond_json(
@@ -56,21 +56,10 @@ static void verify_done(struct http_request *req)
 	    json_pack("{s:b, s:s, s:o, s:s, s:s}", "ok", 1, "org_id", who->key.org_id, "project_id",
 	              who->key.project_id[0] ? json_string(who->key.project_id) : json_null(),
 	              "key_id", who->key.id, "env", who->key.env));
-}
-
-static void after_auth(struct http_request *req)
-{
-	if (!authn_of(req))
-		return;
-	gateway_rate_limit(req, verify_done);
-}
-
-static void verify(struct http_request *req)
-{
-	authn_run(req, "gateway", after_auth);
+	return GW_END;
 }
 
 void verify_routes(struct router *r)
 {
-	router_add(r, "GET", "/v1/verify", verify, 0);
+	router_add(r, "GET", "/v1/verify", gateway_verify, 0);
 }

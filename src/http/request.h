@@ -20,6 +20,7 @@
 #define HTTP_MAX_PARAMS     4
 #define HTTP_REQUEST_ID_LEN 30 /* "req_" + ULID */
 
+struct gw_request;
 struct http_request;
 struct http_worker;
 struct route;
@@ -77,12 +78,7 @@ struct http_request {
 
 	/* set by handlers for the access log / request log */
 	const char *log_org_id, *log_key_id, *log_project_id;
-	void *gateway;           /* authentication state (gateway/authn.c) */
-	void *gateway_rl;        /* rate-limit state (gateway/gateway.c) */
-	void *gateway_fw;        /* forwarding state (gateway/forward.c) */
-	void *gateway_ingest;    /* ingest state (gateway/ingest.c) */
-	const char *log_route;   /* the request log's route when not route_label (forwarding) */
-	const char *log_refusal; /* why authentication refused it (store/store_usage.h) */
+	struct gw_request *gateway; /* the data-plane pipeline's context (gateway/pipeline.h) */
 	void (*on_complete)(struct http_request *req); /* called once when the response is sent */
 };
 
