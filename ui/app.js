@@ -136,6 +136,9 @@ async function render() {
   clear(main, h('p', {}, 'Loading…'));
   const ctx = {
     me, org: current, orgs, operator: !!(me && me.user.operator), can, navigate, toast,
+    // A developer changes only the keys and webhook endpoints bound to a project
+    // (docs/console.md, "Roles and rights"); the server refuses the rest anyway.
+    projectOnly: !!(me && !me.user.operator && current && current.role === 'developer'),
     params: new URLSearchParams(location.search), reload: render, boot,
   };
   try {

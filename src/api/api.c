@@ -173,6 +173,7 @@ static void session_job(struct http_request *req)
 			                               console_role_name((enum console_role)role)));
 			return;
 		}
+		who->project_only = console_role_project_only((enum console_role)role);
 		snprintf(who->key.env, sizeof who->key.env, "live");
 		snprintf(who->key.scopes, sizeof who->key.scopes, "%s",
 		         console_role_scopes((enum console_role)role));
@@ -240,6 +241,18 @@ void api_route_query(struct router *r, const char *method, const char *pattern, 
 	router_add(r, method, pattern, api_entry, 0);
 	r->routes[r->n - 1].data = &defs[n_defs];
 	n_defs++;
+}
+
+int api_project_bound(struct http_request *req, const struct authn *who, const char *project_id,
+                      const char *what)
+{
+	if (!who->project_only || (project_id && project_id[0]))
+		return 0;
+	char msg[160];
+	snprintf(msg, sizeof msg, "Your role manages only %s bound to a project.", what);
+	http_respond_problem(req, 403, "FORBIDDEN", msg,
+	                     json_pack("{s:s, s:s}", "reason", "org_wide", "role", "developer"));
+	return -1;
 }
 
 const char *api_actor_type(const struct authn *who)

@@ -78,6 +78,16 @@ int api_load_org(struct http_request *req, struct store_org *o);
 int api_project_of(struct http_request *req, const char *org_id, const char *pid,
                    char out[STORE_ID_LEN + 1]);
 
+/**
+ * For a session whose role manages only what is bound to a project
+ * (who->project_only: a developer), a key or webhook endpoint without one
+ * (project_id "" or NULL) is refused: responds 403 FORBIDDEN ("Your role
+ * manages only WHAT bound to a project.", details.reason "org_wide",
+ * details.role) and returns -1. 0 otherwise (every other caller).
+ */
+int api_project_bound(struct http_request *req, const struct authn *who, const char *project_id,
+                      const char *what);
+
 /** The audit actor type of the caller: user (a console session), root or key. */
 const char *api_actor_type(const struct authn *who);
 

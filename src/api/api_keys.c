@@ -67,6 +67,15 @@ static int load_key(struct http_request *req, const struct authn *who, struct st
 	return 0;
 }
 
+/* load_key for a change: and one the caller may change (api_project_bound). */
+static int load_key_to_change(struct http_request *req, const struct authn *who,
+                              struct store_key *out)
+{
+	if (load_key(req, who, out) < 0)
+		return -1;
+	return api_project_bound(req, who, out->project_id, "keys");
+}
+
 /*
  * Whether who may hand out (create or rotate) a key with scope name: an
  * operator key any; an organisation key the scopes it holds, and
@@ -188,7 +197,8 @@ void api_keys_create_for(struct http_request *req, const struct authn *who, cons
 		goto out;
 	}
 	char project[STORE_ID_LEN + 1];
-	if (project_id && api_project_of(req, org_id, project_id, project) < 0)
+	if (api_project_bound(req, who, project_id, "keys") < 0 ||
+	    (project_id && api_project_of(req, org_id, project_id, project) < 0))
 		goto out;
 	struct key_spec spec = {org_id, project_id, name, env, scopes, expires_at};
 	struct audit_input a = api_audit(req, who, "api_key.created", "api_key", NULL);
@@ -260,7 +270,7 @@ static void kill(struct http_request *req, const struct authn *who)
 {
 	struct app *app = req->app;
 	struct store_key k;
-	if (load_key(req, who, &k) < 0)
+	if (load_key_to_change(req, who, &k) < 0)
 		return;
 	json_t *body = http_json_body(req);
 	if (!body)
@@ -298,7 +308,7 @@ static void lift(struct http_request *req, const struct authn *who)
 {
 	struct app *app = req->app;
 	struct store_key k;
-	if (load_key(req, who, &k) < 0)
+	if (load_key_to_change(req, who, &k) < 0)
 		return;
 	struct store_kill current;
 	int rc = store_kill_get(app->store, "key", k.id, &current);
@@ -336,7 +346,7 @@ static void rotate(struct http_request *req, const struct authn *who)
 {
 	struct app *app = req->app;
 	struct store_key k;
-	if (load_key(req, who, &k) < 0)
+	if (load_key_to_change(req, who, &k) < 0)
 		return;
 	json_t *body = http_json_body(req);
 	if (!body)
@@ -395,7 +405,7 @@ static void revoke(struct http_request *req, const struct authn *who)
 {
 	struct app *app = req->app;
 	struct store_key k;
-	if (load_key(req, who, &k) < 0)
+	if (load_key_to_change(req, who, &k) < 0)
 		return;
 	if (k.revoked_at >= 0) { /* already revoked: nothing changes, nothing to audit */
 		http_respond_json(req, 200, key_json(app, &k));

@@ -332,6 +332,17 @@ static void resend(struct http_request *req, const struct authn *who)
 		goto out;
 	}
 	const char *org = who->root ? NULL : who->key.org_id;
+	/* A developer resends only to an endpoint bound to a project, named. */
+	if (who->project_only) {
+		struct store_endpoint e;
+		int erc = ep ? store_endpoint_get(app->store, org, ep, &e) : STORE_OK;
+		if (erc != STORE_OK) {
+			api_store_fail(req, erc, "webhook endpoint");
+			goto out;
+		}
+		if (api_project_bound(req, who, ep ? e.project_id : NULL, "webhook endpoints") < 0)
+			goto out;
+	}
 	struct audit_input a =
 	    api_audit(req, who, "webhook_message.resent", "webhook_message", m.id);
 	a.org_id = org ? org : (m.org_id[0] ? m.org_id : NULL);

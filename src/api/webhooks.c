@@ -97,13 +97,15 @@ static int load_endpoint(struct http_request *req, const struct authn *who,
 }
 
 /*
- * {endpointId} into e (load_endpoint) and the request's JSON body with no
- * members but allowed (NULL: any): NULL once it has responded.
+ * {endpointId} into e (load_endpoint), one the caller may change
+ * (api_project_bound), and the request's JSON body with no members but
+ * allowed (NULL: any): NULL once it has responded.
  */
 static json_t *endpoint_body(struct http_request *req, const struct authn *who,
                              struct store_endpoint *e, const char *const *allowed)
 {
-	if (load_endpoint(req, who, e) < 0)
+	if (load_endpoint(req, who, e) < 0 ||
+	    api_project_bound(req, who, e->project_id, "webhook endpoints") < 0)
 		return NULL;
 	json_t *body = http_json_body(req);
 	if (body && allowed && api_only_fields(req, body, allowed) < 0) {
@@ -309,7 +311,8 @@ static void create_in(struct http_request *req, const struct authn *who, const c
 	snprintf(e.org_id, sizeof e.org_id, "%s", org_id);
 	e.rate_limit_per_second = -1;
 	e.prev_expires_at = e.disabled_at = e.failing_since = e.failing_notified_at = -1;
-	if (apply_fields(req, body, &e, true) < 0)
+	if (apply_fields(req, body, &e, true) < 0 ||
+	    api_project_bound(req, who, e.project_id, "webhook endpoints") < 0)
 		goto out;
 	ulid_prefixed("ep", e.id, sizeof e.id);
 	e.created_at = e.updated_at = clock_now_ms();
@@ -427,7 +430,9 @@ static void patch(struct http_request *req, const struct authn *who)
 	json_t *body = endpoint_body(req, who, &e, NULL);
 	if (!body)
 		return;
-	if (apply_fields(req, body, &e, false) < 0)
+	/* Nor may it make its endpoint an organisation-wide one (project_id null). */
+	if (apply_fields(req, body, &e, false) < 0 ||
+	    api_project_bound(req, who, e.project_id, "webhook endpoints") < 0)
 		goto out;
 	e.updated_at = clock_now_ms();
 	struct audit_input a =
@@ -458,7 +463,8 @@ static void delete_endpoint(struct http_request *req, const struct authn *who)
 {
 	struct app *app = req->app;
 	struct store_endpoint e;
-	if (load_endpoint(req, who, &e) < 0)
+	if (load_endpoint(req, who, &e) < 0 ||
+	    api_project_bound(req, who, e.project_id, "webhook endpoints") < 0)
 		return;
 	struct audit_input a =
 	    api_audit(req, who, "webhook_endpoint.deleted", "webhook_endpoint", e.id);

@@ -1,8 +1,9 @@
 /*
  * roles.c: the console's rights table (see roles.h). Owners do everything
  * in the organisation, members included; admins keys, projects, webhooks
- * and kills of the organisation's keys; developers keys and webhooks and
- * read the logs; viewers only read. Operators are not in the table: a
+ * and kills of the organisation's keys; developers the keys and webhook
+ * endpoints bound to a project (console_role_project_only) and read the
+ * logs; viewers only read. Operators are not in the table: a
  * session of an operator acts as an operator (root) key does.
  */
 #include "console/roles.h"
@@ -64,6 +65,11 @@ bool console_role_allows(enum console_role role, const char *right)
 		if (strcmp(table[i].right, right) == 0)
 			return table[i].holds[role];
 	return false; /* root, gateway, events:ingest: no role holds them */
+}
+
+bool console_role_project_only(enum console_role role)
+{
+	return role == ROLE_DEVELOPER;
 }
 
 const char *console_role_scopes(enum console_role role)

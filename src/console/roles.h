@@ -40,6 +40,13 @@ bool console_role_allows(enum console_role role, const char *right);
  */
 const char *console_role_scopes(enum console_role role);
 
+/**
+ * True when role's keys:write and webhooks:write cover only keys and webhook
+ * endpoints bound to a project (a developer: "keys and webhooks of the
+ * projects"), not the organisation-wide ones.
+ */
+bool console_role_project_only(enum console_role role);
+
 /** Every right of the table, NULL-terminated (for GET /console/api/me and the docs' test). */
 const char *const *console_rights(void);
 

@@ -25,6 +25,9 @@
 struct authn {
 	struct store_key key; /* the key's row (hashes included: never render it) */
 	bool root;            /* an operator key */
+	/* A console session of a role (developer) whose key and webhook rights cover only what
+	 * is bound to a project (api/api.c sets it; api_project_bound checks it). */
+	bool project_only;
 	/*
 	 * A console session's user (api/api.c builds this struct for one;
 	 * key.id is then the user id and key.scopes what the role may grant),

@@ -396,6 +396,9 @@ def test_console_flows_in_chromium(con, smtp, browser, shots, receiver):  # noqa
     # Invite a developer: the mail reaches the SMTP server; its link, opened in a second
     # browser, shows a page whose button signs the invitee in, with the invited role.
     invitee = "dev@acme.example"
+    r = con.request("POST", f"/v1/orgs/{org}/api-keys", key=root, json={"name": "org-wide"})
+    assert r.status_code == 201, r.text
+    org_wide_id = r.json()["id"]
     ui.page("members")
     ui.css("#invite-email").send_keys(invitee)
     browser.find_element(By.CSS_SELECTOR, '#invite-role option[value="developer"]').click()
@@ -418,6 +421,23 @@ def test_console_flows_in_chromium(con, smtp, browser, shots, receiver):  # noqa
         me = second.execute_async_script(
             "fetch('/console/api/me').then((r) => r.json()).then(arguments[0])")
         assert [(m["org_id"], m["role"]) for m in me["memberships"]] == [(org, "developer")]
+        # A developer changes the project's key, not the organisation-wide one, and
+        # creates keys of a project only (docs/console.md, "Roles and rights").
+        ui2.text_in(f'[data-key-status="{org_wide_id}"]', "active")
+        assert second.find_elements(By.CSS_SELECTOR,
+                                    f'button[data-action="rotate"][data-key="{key_id}"]')
+        assert not second.find_elements(By.CSS_SELECTOR, f'button[data-key="{org_wide_id}"]')
+        ui2.click("#key-create")
+        values = [o.get_attribute("value")
+                  for o in second.find_elements(By.CSS_SELECTOR, "#key-project option")]
+        assert values and "" not in values, values
+        ui2.css("#key-name").send_keys(Keys.ESCAPE)
+        ui2.wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "dialog[open]"))
+        # The organisation-wide endpoint: listed, without the buttons that change it.
+        ui2.open("webhooks")
+        ui2.text_in("#wh-endpoints", url)
+        assert not second.find_elements(By.CSS_SELECTOR, f'[data-endpoint="{ep["id"]}"]')
+        ui2.check_text("invitee webhooks")
         ui2.check_console("invitee")
     finally:
         second.quit()

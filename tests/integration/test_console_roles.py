@@ -106,11 +106,22 @@ def test_bad_invitations(team):
     assert_problem(r, 403, "FORBIDDEN")
 
 
-# (method, path, body, the roles allowed). {org}, {key}, {project} are filled in.
+# (method, path, body, the roles allowed). {org}, {project} and the ids of an
+# organisation-wide key ({key}), a project's key ({pkey}), an organisation-wide
+# webhook endpoint ({ep}) and a project's ({pep}) are filled in, in paths and bodies.
+# A developer manages only keys and endpoints bound to a project (docs/console.md).
 MATRIX = [
     ("GET", "/v1/api-keys", None, {"owner", "admin", "developer", "viewer"}),
-    ("POST", "/v1/api-keys", {"name": "k"}, {"owner", "admin", "developer"}),
-    ("POST", "/v1/api-keys/{key}/kill", {"reason": "r"}, {"owner", "admin", "developer"}),
+    ("GET", "/v1/api-keys/{key}", None, {"owner", "admin", "developer", "viewer"}),
+    ("POST", "/v1/api-keys", {"name": "k"}, {"owner", "admin"}),
+    ("POST", "/v1/api-keys", {"name": "k", "project_id": "{project}"},
+     {"owner", "admin", "developer"}),
+    ("POST", "/v1/api-keys/{key}/kill", {"reason": "r"}, {"owner", "admin"}),
+    ("POST", "/v1/api-keys/{pkey}/kill", {"reason": "r"}, {"owner", "admin", "developer"}),
+    ("DELETE", "/v1/api-keys/{key}/kill", None, {"owner", "admin"}),
+    ("DELETE", "/v1/api-keys/{pkey}/kill", None, {"owner", "admin", "developer"}),
+    ("POST", "/v1/api-keys/{key}/rotate", {}, {"owner", "admin"}),
+    ("POST", "/v1/api-keys/{pkey}/rotate", {}, {"owner", "admin", "developer"}),
     ("GET", "/v1/projects", None, {"owner", "admin", "developer", "viewer"}),
     ("POST", "/v1/projects", {"name": "p"}, {"owner", "admin"}),
     ("PATCH", "/v1/projects/{project}", {"budget": None}, {"owner", "admin"}),
@@ -118,7 +129,24 @@ MATRIX = [
     ("GET", "/v1/audit-events", None, {"owner", "admin", "developer", "viewer"}),
     ("GET", "/v1/usage", None, {"owner", "admin", "developer", "viewer"}),
     ("GET", "/v1/webhook-endpoints", None, {"owner", "admin", "developer", "viewer"}),
+    ("GET", "/v1/webhook-endpoints/{ep}", None, {"owner", "admin", "developer", "viewer"}),
     ("POST", "/v1/webhook-endpoints", {"url": "http://x"}, {"owner", "admin", "developer"}),
+    ("POST", "/v1/webhook-endpoints", {"url": "https://hooks.example.com/org"},
+     {"owner", "admin"}),
+    ("POST", "/v1/webhook-endpoints", {"url": "https://hooks.example.com/p",
+                                       "project_id": "{project}"},
+     {"owner", "admin", "developer"}),
+    ("PATCH", "/v1/webhook-endpoints/{ep}", {"description": "d"}, {"owner", "admin"}),
+    ("PATCH", "/v1/webhook-endpoints/{pep}", {"description": "d"},
+     {"owner", "admin", "developer"}),
+    ("POST", "/v1/webhook-endpoints/{ep}/rotate-secret", {}, {"owner", "admin"}),
+    ("POST", "/v1/webhook-endpoints/{pep}/rotate-secret", {}, {"owner", "admin", "developer"}),
+    ("POST", "/v1/webhook-endpoints/{ep}/test", {}, {"owner", "admin"}),
+    ("POST", "/v1/webhook-endpoints/{pep}/test", {}, {"owner", "admin", "developer"}),
+    ("POST", "/v1/webhook-endpoints/{ep}/recover", {"since": "2020-01-01T00:00:00Z"},
+     {"owner", "admin"}),
+    ("POST", "/v1/webhook-endpoints/{pep}/recover", {"since": "2020-01-01T00:00:00Z"},
+     {"owner", "admin", "developer"}),
     ("POST", "/v1/orgs/{org}/invitations", {"email": "n@example.com", "role": "viewer"},
      {"owner"}),
     ("GET", "/v1/orgs", None, set()),
@@ -127,16 +155,36 @@ MATRIX = [
 ]
 
 
+def fill(v, ids):
+    if isinstance(v, str):
+        return v.format(**ids)
+    if isinstance(v, dict):
+        return {k: fill(x, ids) for k, x in v.items()}
+    return v
+
+
+def endpoint(team, project=None):
+    body = {"url": "https://hooks.example.com/" + (project or "org")}
+    if project:
+        body["project_id"] = project
+    r = team.people["owner"].post("/v1/webhook-endpoints", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
 @pytest.mark.parametrize("listener", ["console", "main"])
 def test_each_roles_rights_over_each_endpoint(team, listener):
-    key = org_key(team, team.org, scopes=["keys:read"])
     project = team.people["owner"].post("/v1/projects", json={"name": "base"}).json()["id"]
+    ids = {"org": team.org, "project": project,
+           "key": org_key(team, team.org, scopes=["keys:read"])["id"],
+           "pkey": org_key(team, team.org, scopes=["keys:read"], project_id=project)["id"],
+           "ep": endpoint(team), "pep": endpoint(team, project)}
     for role in ROLES:
         b = team.people[role]
         base = team.console if listener == "console" else team.base
         for method, path, body, allowed in MATRIX:
-            p = path.format(org=team.org, key=key["id"], project=project)
-            r = b.request(method, p, json=body, base=base)
+            p = fill(path, ids)
+            r = b.request(method, p, json=fill(body, ids), base=base)
             if role in allowed:
                 # Allowed: whatever the handler says of the body, it is not a refusal
                 # of the credential.
@@ -144,8 +192,14 @@ def test_each_roles_rights_over_each_endpoint(team, listener):
             else:
                 body_ = assert_problem(r, 403, "FORBIDDEN")
                 assert body_["details"].get("role", role) == role, body_
+                if role == "developer" and "required_right" not in body_["details"]:
+                    # A right held (keys:write, webhooks:write), but not over this one.
+                    assert body_["details"]["reason"] == "org_wide", (method, p, body_)
+                elif role == "developer":
+                    assert body_["details"]["required_right"] not in ("keys:write",
+                                                                      "webhooks:write")
         if role in ("owner", "admin", "developer"):
-            r = b.post("/v1/api-keys/" + key["id"] + "/kill", json={"reason": "again"},
+            r = b.post("/v1/api-keys/" + ids["pkey"] + "/kill", json={"reason": "again"},
                        base=base)
             assert r.status_code == 200, r.text
     # The operator's session does what an operator key does, in any organisation.
@@ -157,7 +211,8 @@ def test_each_roles_rights_over_each_endpoint(team, listener):
 def test_changes_by_a_session_are_audited_as_the_user(team):
     dev = team.people["developer"]
     uid = dev.me().json()["user"]["id"]
-    r = dev.post("/v1/api-keys", json={"name": "from the console"})
+    project = team.people["owner"].post("/v1/projects", json={"name": "app"}).json()["id"]
+    r = dev.post("/v1/api-keys", json={"name": "from the console", "project_id": project})
     assert r.status_code == 201, r.text
     kid = r.json()["id"]
     assert r.json()["org_id"] == team.org
@@ -170,6 +225,47 @@ def test_changes_by_a_session_are_audited_as_the_user(team):
     # A developer cannot grant a scope its role does not give.
     r = dev.post("/v1/api-keys", json={"name": "x", "scopes": ["events:ingest"]})
     assert r.status_code == 400  # an ingest key needs a project: the scope itself is allowed
+
+
+def test_a_developer_manages_only_what_is_bound_to_a_project(team):
+    """docs/console.md: a developer's keys:write and webhooks:write cover the keys and
+    webhook endpoints of the organisation's projects, not the organisation-wide ones."""
+    dev, owner = team.people["developer"], team.people["owner"]
+    project = owner.post("/v1/projects", json={"name": "app"}).json()["id"]
+    org_wide = org_key(team, team.org)
+    mine = org_key(team, team.org, project_id=project)
+    # Revoking (deleting): the project's key, not the organisation's.
+    body = assert_problem(dev.request("DELETE", f"/v1/api-keys/{org_wide['id']}"), 403,
+                          "FORBIDDEN")
+    assert body["details"] == {"reason": "org_wide", "role": "developer"}, body
+    assert "bound to a project" in body["detail"]
+    r = dev.request("DELETE", f"/v1/api-keys/{mine['id']}")
+    assert r.status_code == 200 and r.json()["revoked_at"], r.text
+    r = team.request("GET", "/v1/verify", key=org_wide["key"])
+    assert r.status_code == 200, r.text  # the refused revocation changed nothing
+    # An endpoint of the project may not be made organisation-wide, nor an org one deleted.
+    ep, pep = endpoint(team), endpoint(team, project)
+    body = assert_problem(dev.request("PATCH", f"/v1/webhook-endpoints/{pep}",
+                                      json={"project_id": None}), 403, "FORBIDDEN")
+    assert body["details"]["reason"] == "org_wide"
+    assert owner.get(f"/v1/webhook-endpoints/{pep}").json()["project_id"] == project
+    assert_problem(dev.request("DELETE", f"/v1/webhook-endpoints/{ep}"), 403, "FORBIDDEN")
+    assert dev.request("DELETE", f"/v1/webhook-endpoints/{pep}").status_code == 204
+    assert owner.get(f"/v1/webhook-endpoints/{ep}").status_code == 200
+    # Resending a message: to an endpoint of a project, named; not to every endpoint.
+    pep = endpoint(team, project)
+    msg = owner.post(f"/v1/webhook-endpoints/{pep}/test").json()["id"]
+    body = assert_problem(dev.post(f"/v1/webhook-messages/{msg}/resend", json={}), 403,
+                          "FORBIDDEN")
+    assert body["details"]["reason"] == "org_wide"
+    assert_problem(dev.post(f"/v1/webhook-messages/{msg}/resend", json={"endpoint_id": ep}),
+                   403, "FORBIDDEN")
+    r = dev.post(f"/v1/webhook-messages/{msg}/resend", json={"endpoint_id": pep})
+    assert r.status_code == 202, r.text
+    # Nothing of this holds for an admin.
+    admin = team.people["admin"]
+    assert admin.post(f"/v1/webhook-messages/{msg}/resend", json={}).status_code == 202
+    assert admin.request("DELETE", f"/v1/api-keys/{org_wide['id']}").status_code == 200
 
 
 def test_choosing_the_organisation(team, smtp):
@@ -204,13 +300,18 @@ def test_the_docs_rights_table_is_the_servers(team):
     """docs/console.md's table of rights says what GET /console/api/me answers per role."""
     path = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "console.md")
     doc = open(path).read()
-    rows = re.findall(r"^\| `([a-z]+:[a-z]+)` \| [^|]* \| (yes|no) \| (yes|no) \| (yes|no) \| "
-                      r"(yes|no) \|$", doc, re.M)
+    cell = r"(yes(?: \(bound to a project\))?|no)"
+    rows = re.findall(r"^\| `([a-z]+:[a-z]+)` \| [^|]* \| " + r" \| ".join([cell] * 4) + r" \|$",
+                      doc, re.M)
     assert len(rows) == 7, rows
     for i, role in enumerate(ROLES):
         (m,) = team.people[role].me().json()["memberships"]
-        documented = {r[0] for r in rows if r[1 + i] == "yes"}
+        documented = {r[0] for r in rows if r[1 + i].startswith("yes")}
         assert set(m["rights"]) == documented, (role, m["rights"], documented)
+    # The narrowed cells are the developer's keys:write and webhooks:write, which
+    # test_a_developer_manages_only_what_is_bound_to_a_project tries.
+    narrowed = {(r[0], ROLES[i]) for r in rows for i in range(4) if "(" in r[1 + i]}
+    assert narrowed == {("keys:write", "developer"), ("webhooks:write", "developer")}, narrowed
 
 
 def test_an_api_key_decides_over_a_session_cookie(team):

@@ -81,6 +81,17 @@ static void test_route_rights(void **state)
 	assert_string_equal(console_route_right("GET", "/v1/orgs", "root"), "root");
 }
 
+/* Only a developer's key and webhook rights are narrowed to what is bound to a project. */
+static void test_project_only(void **state)
+{
+	(void)state;
+	assert_false(console_role_project_only(ROLE_OWNER));
+	assert_false(console_role_project_only(ROLE_ADMIN));
+	assert_true(console_role_project_only(ROLE_DEVELOPER));
+	assert_false(console_role_project_only(ROLE_VIEWER));
+	assert_false(console_role_project_only(ROLE_COUNT));
+}
+
 static void test_grantable_scopes(void **state)
 {
 	(void)state;
@@ -93,10 +104,9 @@ static void test_grantable_scopes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_names),
-	    cmocka_unit_test(test_the_table),
-	    cmocka_unit_test(test_route_rights),
-	    cmocka_unit_test(test_grantable_scopes),
+	    cmocka_unit_test(test_names),        cmocka_unit_test(test_the_table),
+	    cmocka_unit_test(test_route_rights), cmocka_unit_test(test_grantable_scopes),
+	    cmocka_unit_test(test_project_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

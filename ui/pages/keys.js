@@ -48,7 +48,7 @@ function actions(ctx, k, refresh, writable) {
   const box = h('div', {class: 'actions'},
     h('a', {href: `/console/incident?key_id=${k.id}`, class: 'button'}, 'Incident'),
     h('a', {href: `/console/usage?key_id=${k.id}`, class: 'button'}, 'Usage'));
-  if (!writable || keyStatus(k) === 'revoked') return box;
+  if (!writable || keyStatus(k) === 'revoked' || (ctx.projectOnly && !k.project_id)) return box;
   const killed = k.kill_switch && k.kill_switch.engaged;
   box.append(
     killed
@@ -111,7 +111,9 @@ async function revoke(ctx, k, refresh) {
 async function create(ctx, projects, refresh) {
   const name = h('input', {id: 'key-name', type: 'text', required: true, maxlength: '200'});
   const env = h('select', {id: 'key-env'}, h('option', {value: 'live'}, 'live'), h('option', {value: 'test'}, 'test'));
-  const project = h('select', {id: 'key-project'}, h('option', {value: ''}, 'The whole organisation'),
+  // A developer's keys belong to a project: no organisation-wide choice.
+  const project = h('select', {id: 'key-project', required: ctx.projectOnly},
+    ctx.projectOnly ? null : h('option', {value: ''}, 'The whole organisation'),
     [...projects.values()].map((p) => h('option', {value: p.id}, p.name)));
   const boxes = SCOPES.map((s) => h('label', {class: 'check'},
     h('input', {type: 'checkbox', name: 'scope', value: s, checked: s === 'gateway'}), ` ${s}`));
@@ -120,6 +122,7 @@ async function create(ctx, projects, refresh) {
     h('fieldset', {class: 'field'}, h('legend', {}, 'Scopes'), boxes),
     field('Expires (optional)', expires)];
   const created = await formDialog('Create an API key', fields, 'Create', async (form) => {
+    if (ctx.projectOnly && !project.value) throw new Error('Your role creates keys of a project: create or choose one first.');
     const body = {name: name.value.trim(), env: env.value,
       scopes: [...form.querySelectorAll('input[name=scope]:checked')].map((c) => c.value)};
     if (project.value) body.project_id = project.value;

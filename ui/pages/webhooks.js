@@ -5,7 +5,7 @@
 import {get, post, del, query} from '../lib/api.js';
 import {h, clear, button, field, table, when, errorBox, badge} from '../lib/dom.js';
 import {confirmDialog, secretDialog, formDialog} from '../lib/dialog.js';
-import {code, listAll, orgScoped, isoInput} from '../lib/format.js';
+import {code, listAll, orgScoped, isoInput, projectsById} from '../lib/format.js';
 
 export async function render(view, ctx) {
   view.append(h('h1', {}, 'Webhooks'));
@@ -14,27 +14,36 @@ export async function render(view, ctx) {
   const eps = h('div', {id: 'wh-endpoints'});
   const msgs = h('div', {id: 'wh-messages'});
   view.append(bar, h('h2', {}, 'Endpoints'), eps, h('h2', {}, 'Messages'), msgs);
-  if (writable) bar.append(button('Add an endpoint', () => create(ctx, refresh), {id: 'wh-create', class: 'primary'}));
+  if (writable) bar.append(button('Add an endpoint', () => create(ctx, projects, refresh), {id: 'wh-create', class: 'primary'}));
+  // A developer changes only the endpoints bound to a project.
+  const mayChange = (e) => writable && !(ctx.projectOnly && !e.project_id);
 
+  let projects = new Map();
   async function refresh() {
     try {
+      projects = await projectsById(ctx);
       const list = orgScoped(ctx, await listAll('/v1/webhook-endpoints', {}));
+      byId = new Map(list.map((e) => [e.id, e]));
       eps.replaceChildren(table([
         {label: 'URL', cell: (e) => code(e.url)},
         {label: 'Description', cell: (e) => e.description || ''},
+        {label: 'Project', cell: (e) => (e.project_id ? (projects.get(e.project_id) || {name: e.project_id}).name : 'all')},
         {label: 'Events', cell: (e) => (e.event_types ? e.event_types.join(' ') : 'all')},
         {label: 'State', cell: (e) => (e.disabled ? badge('disabled') : e.failing_since ? badge('failing', 'failed') : badge('active'))},
         {label: 'Actions', cell: (e) => h('div', {class: 'actions'},
           button('Messages', () => messages(ctx, msgs, e.id)),
-          writable ? button('Send a test', () => act(ctx, () => post(`/v1/webhook-endpoints/${e.id}/test`), 'A test message is on its way.', refresh),
+          mayChange(e) ? button('Send a test', () => act(ctx, () => post(`/v1/webhook-endpoints/${e.id}/test`), 'A test message is on its way.', refresh),
             {'data-action': 'test', 'data-endpoint': e.id}) : null,
-          writable ? button('Recover', () => recover(ctx, e, refresh), {'data-action': 'recover', 'data-endpoint': e.id}) : null,
-          writable ? button('Delete', () => remove(ctx, e, refresh), {class: 'danger', 'data-action': 'delete', 'data-endpoint': e.id}) : null)},
+          mayChange(e) ? button('Recover', () => recover(ctx, e, refresh), {'data-action': 'recover', 'data-endpoint': e.id}) : null,
+          mayChange(e) ? button('Delete', () => remove(ctx, e, refresh), {class: 'danger', 'data-action': 'delete', 'data-endpoint': e.id}) : null)},
       ], list, 'No endpoints yet.'));
     } catch (e) {
       eps.replaceChildren(errorBox(e));
     }
   }
+  let byId = new Map();
+  ctx.mayResend = (endpointId) => ctx.can('webhooks:write') &&
+    (!ctx.projectOnly || (endpointId && byId.has(endpointId) && !!byId.get(endpointId).project_id));
   await refresh();
   await messages(ctx, msgs, null);
 }
@@ -49,14 +58,21 @@ async function act(ctx, fn, done, refresh) {
   if (refresh) await refresh();
 }
 
-async function create(ctx, refresh) {
+async function create(ctx, projects, refresh) {
   const url = h('input', {id: 'wh-url', type: 'url', required: true, placeholder: 'an https URL'});
+  // A developer's endpoints belong to a project; others may choose every project's messages.
+  const project = h('select', {id: 'wh-project', required: ctx.projectOnly},
+    ctx.projectOnly ? null : h('option', {value: ''}, 'Every project'),
+    [...projects.values()].map((p) => h('option', {value: p.id}, p.name)));
   const desc = h('input', {id: 'wh-desc', type: 'text', maxlength: '500'});
   const types = h('input', {id: 'wh-types', type: 'text', placeholder: 'api_key.killed org.killed'});
   const made = await formDialog('Add a webhook endpoint',
-    [field('URL', url), field('Description', desc), field('Event types', types, 'Space-separated; empty for every type.')],
+    [field('URL', url), field('Description', desc), field('Project', project, 'Its messages and the organisation-wide ones.'),
+      field('Event types', types, 'Space-separated; empty for every type.')],
     'Add', () => {
+      if (ctx.projectOnly && !project.value) throw new Error('Your role adds endpoints of a project: choose one.');
       const body = {url: url.value.trim()};
+      if (project.value) body.project_id = project.value;
       if (desc.value.trim()) body.description = desc.value.trim();
       const t = types.value.split(/[\s,]+/).filter(Boolean);
       if (t.length) body.event_types = t;
@@ -98,7 +114,7 @@ async function messages(ctx, box, endpointId) {
           h('div', {}, badge(d.status), ` ${d.channel} ${d.attempts} attempt(s)`))},
         {label: 'Actions', cell: (m) => h('div', {class: 'actions'},
           button('Attempts', () => attempts(m)),
-          ctx.can('webhooks:write') ? button('Resend', () => resend(ctx, m, endpointId)) : null)},
+          ctx.mayResend(endpointId) ? button('Resend', () => resend(ctx, m, endpointId)) : null)},
       ], page.data, 'No messages.'));
   } catch (e) {
     box.replaceChildren(errorBox(e));
