@@ -13,7 +13,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
 BUILD=${FUZZ_BUILD:-build-fuzz}
-TARGETS=(keyfmt rfc3339 int config json_body idem h1parse reqcheck json_string sealed schedule egress segment scankeys h1request jose console)
+TARGETS=(keyfmt rfc3339 int config json_body idem h1parse reqcheck json_string sealed schedule egress segment scankeys h1request jose console rawjson)
 
 if ! [[ "$SECS" =~ ^[0-9]+$ ]] || [ "$SECS" -lt 1 ]; then
 	echo "usage: $0 [SECONDS]" >&2

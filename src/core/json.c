@@ -228,6 +228,16 @@ void json_put_string_lossy(struct strbuf *out, const char *s)
 	(void)put_string(out, s, STR_LOSSY);
 }
 
+int json_put_string_utf8(struct strbuf *out, const char *s)
+{
+	return put_string(out, s, STR_UTF8);
+}
+
+size_t json_utf8_next(const unsigned char *s, int32_t *cp)
+{
+	return utf8_next(s, cp);
+}
+
 /*
  * A real as the shortest of %.15g, %.16g and %.17g that reads back as the
  * same double, with ".0" when that looks like an integer (as jansson keeps

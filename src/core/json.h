@@ -55,6 +55,22 @@ int json_put_string(struct strbuf *out, const char *s);
 void json_put_string_lossy(struct strbuf *out, const char *s);
 
 /**
+ * json_put_string keeping UTF-8 as it is (jansson's compact dump without
+ * JSON_ENSURE_ASCII: only " \\ and control characters escaped), as
+ * json_put_value writes strings. Returns 0, or -1 (out unchanged) when s is
+ * not valid UTF-8. Cutting as json_put_string.
+ */
+int json_put_string_utf8(struct strbuf *out, const char *s);
+
+/**
+ * One UTF-8 sequence at s, checked with jansson's rules (no continuation
+ * byte first, no overlong form, no surrogate, nothing past U+10FFFF; a NUL
+ * or the end of a NUL-terminated text stops it): its length and *cp, or 0
+ * when invalid. Reads at most 4 bytes, never past a byte that ends it.
+ */
+size_t json_utf8_next(const unsigned char *s, int32_t *cp);
+
+/**
  * Append v's compact JSON to out, as json_dumpb(v, JSON_COMPACT) writes it
  * (members in insertion order, UTF-8 kept, the same escapes) but for reals,
  * written as the shortest text that reads back as the same double (129.95,

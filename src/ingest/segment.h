@@ -116,9 +116,9 @@ struct segment_result {
  * segment_result_free whatever the result) and returns out->status.
  *
  * Whole request (status, code, field): body over SEGMENT_REQUEST_MAX 413
- * PAYLOAD_TOO_LARGE; any event over SEGMENT_EVENT_MAX as sent 413
- * PAYLOAD_TOO_LARGE with index; malformed JSON or a duplicate member 400
- * with position; not an object 400; batch not an array 400 "batch", over
+ * PAYLOAD_TOO_LARGE; any event over SEGMENT_EVENT_MAX as sent (compact:
+ * rawjson.h's count, numbers as sent) 413 PAYLOAD_TOO_LARGE with index; malformed JSON or a
+ * duplicate member 400 with position; not an object 400; batch not an array 400 "batch", over
  * SEGMENT_BATCH_MAX events 400 "batch" with limit; a batch context that is
  * not an object 400 "context"; a batch sentAt that is not an RFC 3339 string
  * 400 "sentAt"; an unknown endpoint 404.
@@ -135,7 +135,8 @@ struct segment_result {
  * in (the event's own members win), email and phone hashed, hash_paths
  * hashed in place, the region resolved and context.ip dropped, the
  * advertising id and any writeKey taken out, the timestamp corrected
- * (segment_timestamp) and the body serialised compact.
+ * (segment_timestamp) and the body written compact (rawjson.h: numbers
+ * and unchanged parts as sent).
  */
 int segment_parse(const struct segment_opts *o, const char *endpoint, const char *body, size_t len,
                   int64_t now_ms, const char *conn_ip, struct segment_result *out);

@@ -1,10 +1,10 @@
 /*
  * test_segment.c: unit tests for src/ingest/segment.c: per-event
  * rejections next to accepted events, every whole-request limit and its
- * edge, clock-skew correction (with sentAt, without, the future clamp),
- * the batch context merge, the identifiers (email, phone, IP, advertising
- * id, writeKey) absent from every stored body and every message, the
- * region from context.ip or the connection, and [ingest] hash_paths.
+ * edge, numbers stored as sent (129.95), clock-skew correction (with sentAt, without, the future
+ * clamp), the batch context merge, the identifiers (email, phone, IP, advertising id, writeKey)
+ * absent from every stored body and every message, the region from context.ip or the connection,
+ * and [ingest] hash_paths.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -274,19 +274,72 @@ static void test_event_size_counts_the_compact_form(void **state)
 		free(at);
 		free(over);
 	}
-	/* Reals are written with 17 digits: 0.1 sent in 3 bytes is 19 stored. */
+	/*
+	 * Numbers count as sent: 2000 times 0.1 is within the limit (jansson's
+	 * %.17g would have made each 19 bytes, over it) and stored as sent.
+	 */
 	buf_init(&b, 1024 * 1024);
 	buf_append_str(&b, "{\"batch\":[{\"type\":\"track\",\"event\":\"E\",\"userId\":\"u\","
-	                   "\"properties\":{\"v\":[0.1");
+	                   "\"messageId\":\"m\",\"properties\":{\"v\":[0.1");
 	for (int i = 1; i < 2000; i++)
 		buf_append_str(&b, ",0.1");
 	buf_append_str(&b, "]}}]}");
 	assert_true(b.len < SEGMENT_EVENT_MAX);
-	assert_true(compact_len(b.data) > SEGMENT_EVENT_MAX);
-	assert_int_equal(parse("batch", b.data, &r), 413);
-	assert_int_equal(r.index, 0);
+	assert_int_equal(parse("batch", b.data, &r), 0);
+	assert_int_equal(r.n_events, 1);
+	assert_int_equal(r.events[0].ev.body_len, b.len - strlen("{\"batch\":[]}"));
+	assert_non_null(memmem(r.events[0].ev.body, r.events[0].ev.body_len, "[0.1,0.1,", 9));
 	segment_result_free(&r);
 	buf_free(&b);
+}
+
+/* The stored body keeps each number's text: 129.95 is 129.95, not 129.94999999999999. */
+static void test_numbers_stored_as_sent(void **state)
+{
+	struct segment_result r;
+	(void)state;
+	const char *body = "{\"batch\":[{\"type\":\"track\",\"event\":\"Order\",\"userId\":\"u\","
+	                   "\"messageId\":\"m\",\"context\":{\"ip\":\"8.8.8.8\"},"
+	                   "\"properties\":{\"total\":129.95,\"tax\":0.1,\"whole\":5.0,\"big\":1E2,"
+	                   "\"tiny\":2.5e-8,\"qty\":3,\"neg\":-0,\"max\":9223372036854775807}},"
+	                   "{ \"type\" : \"track\", \"event\" : \"Order\", \"userId\" : \"u\","
+	                   " \"messageId\" : \"n\", \"properties\" : { \"total\" : 129.95 ,"
+	                   " \"name\" : \"caf\\u00e9\" } }]}";
+	assert_int_equal(parse("batch", body, &r), 0);
+	assert_int_equal(r.n_events, 2);
+	/* The first: context.ip gone, the rest as sent, byte for byte. */
+	assert_int_equal(r.events[0].ev.body_len,
+	                 strlen("{\"type\":\"track\",\"event\":\"Order\",\"userId\":\"u\","
+	                        "\"messageId\":\"m\",\"context\":{},\"properties\":{"
+	                        "\"total\":129.95,\"tax\":0.1,\"whole\":5.0,\"big\":1E2,"
+	                        "\"tiny\":2.5e-8,\"qty\":3,\"neg\":-0,"
+	                        "\"max\":9223372036854775807}}"));
+	assert_memory_equal(r.events[0].ev.body,
+	                    "{\"type\":\"track\",\"event\":\"Order\",\"userId\":\"u\","
+	                    "\"messageId\":\"m\",\"context\":{},\"properties\":{"
+	                    "\"total\":129.95,\"tax\":0.1,\"whole\":5.0,\"big\":1E2,"
+	                    "\"tiny\":2.5e-8,\"qty\":3,\"neg\":-0,"
+	                    "\"max\":9223372036854775807}}",
+	                    r.events[0].ev.body_len);
+	/* The second: compact, the escape written as jansson does (UTF-8), the number as sent. */
+	const char *want = "{\"type\":\"track\",\"event\":\"Order\",\"userId\":\"u\","
+	                   "\"messageId\":\"n\",\"properties\":{\"total\":129.95,"
+	                   "\"name\":\"caf\xc3\xa9\"}}";
+	assert_int_equal(r.events[1].ev.body_len, strlen(want));
+	assert_memory_equal(r.events[1].ev.body, want, strlen(want));
+	/* And it reads back as the same values. */
+	json_t *j = body_of(&r, 0);
+	assert_true(json_real_value(json_object_get(json_object_get(j, "properties"), "total")) ==
+	            129.95);
+	json_decref(j);
+	segment_result_free(&r);
+	/* What jansson refuses is refused: past int64, past a double. */
+	assert_int_equal(
+	    parse("track", "{\"userId\":\"u\",\"event\":\"E\",\"n\":9223372036854775808}", &r),
+	    400);
+	segment_result_free(&r);
+	assert_int_equal(parse("track", "{\"userId\":\"u\",\"event\":\"E\",\"n\":1e999}", &r), 400);
+	segment_result_free(&r);
 }
 
 static void test_whole_request_errors(void **state)
@@ -638,6 +691,7 @@ int main(void)
 	    cmocka_unit_test(test_rejections_next_to_accepted),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_event_size_counts_the_compact_form),
+	    cmocka_unit_test(test_numbers_stored_as_sent),
 	    cmocka_unit_test(test_whole_request_errors),
 	    cmocka_unit_test(test_single_event_endpoints),
 	    cmocka_unit_test(test_skew_correction),
