@@ -14,7 +14,10 @@
  * valid UTF-8 (no overlong form, no surrogate, nothing past U+10FFFF), no
  * \u0000 and no lone surrogate escape, no control character unescaped, no
  * member repeated in an object (compared as decoded), at most 2048 levels,
- * integers within int64 and reals that do not overflow a double.
+ * integers within int64 and reals that do not overflow a double. One
+ * difference, stricter: jansson's reader loses a NUL byte that follows a
+ * number or a literal (its one-byte lookahead uses NUL as "empty"), so it
+ * takes [null\0] as [null]; here any NUL byte outside a string is an error.
  *
  * Strings are written as jansson's compact dump writes them (UTF-8 kept;
  * only " \\ and control characters escaped, \b \f \n \r \t by name): a
@@ -57,7 +60,8 @@ struct rj {
 /**
  * Parse the len bytes at s (need not be NUL-terminated; they must outlive
  * the tree) into nodes allocated from a. NULL when jansson would refuse
- * them; *err_pos then gets the byte offset where the error was found.
+ * them (or on a NUL byte outside a string, see above); *err_pos then gets the byte offset where the
+ * error was found.
  */
 struct rj *rj_parse(struct arena *a, const char *s, size_t len, size_t *err_pos);
 

@@ -3,7 +3,8 @@
  * (ingest/rawjson.h) on the input as a JSON text, against jansson.
  *
  * Checks: rj_parse accepts exactly what json_loadb(JSON_REJECT_DUPLICATES)
- * accepts, an error's position is within the input; an accepted text is
+ * accepts (but for jansson's dropped NUL bytes, see rawjson.h), an error's
+ * position is within the input; an accepted text is
  * written with the length the parse counted, the text reads back with
  * jansson as the same value (json_equal), byte for byte jansson's compact
  * dump when it holds no number, and the same from a deep copy; then with
@@ -70,7 +71,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	arena_init(&a);
 	struct rj *v = rj_parse(&a, (const char *)data, size, &pos);
 	json_t *j = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
-	FUZZ_CHECK(!v == !j);
+	/* jansson drops a NUL byte after a number or literal (rawjson.h): the one difference. */
+	FUZZ_CHECK(!v == !j || (!v && memchr(data, 0, size)));
+	if (!v && j) {
+		json_decref(j);
+		arena_free(&a);
+		return 0;
+	}
 	if (!v) {
 		FUZZ_CHECK(pos <= size);
 		arena_free(&a);

@@ -136,6 +136,14 @@ static void test_accepts_what_jansson_accepts(void **state)
 	/* A NUL byte: refused inside a string and outside. */
 	assert_false(agree("[\"a\0\"]", 6));
 	assert_false(agree("[1,\0]", 5));
+	/* Stricter than jansson, whose lookahead drops a NUL after a literal or number. */
+	struct arena a;
+	size_t pos;
+	arena_init(&a);
+	assert_null(rj_parse(&a, "[null\0]", 7, &pos));
+	assert_null(rj_parse(&a, "[12\0]", 5, &pos));
+	assert_int_equal(pos, 3);
+	arena_free(&a);
 	/* 400 digits of a real: within a double; 310 as an exponent-free real: over. */
 	char big[1024] = "[1";
 	memset(big + 2, '0', 400);
