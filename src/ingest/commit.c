@@ -2,12 +2,11 @@
  * commit.c: the group commit of commit.h. Submissions wait in a FIFO
  * bounded by the events in it; one committer thread (core/thread.h) pops
  * what is queued, up to group_max events (a larger submission goes alone,
- * never split), copies the events into one array, commits them with one
- * store_events_insert and completes each submitter with its slice of the
- * results. The queue's bound counts waiting events only, so submitters
- * fill it again while a group commits: that overlap is where the grouping
- * comes from (with SQLite's fsync per commit, the next group is whatever
- * arrived during the last one's).
+ * never split), gathers pointers to their events (the events stay where
+ * the submitters keep them), commits them with one store_events_insert_refs and completes each
+ * submitter with its slice of the results. The queue's bound counts waiting events only, so
+ * submitters fill it again while a group commits: that overlap is where the grouping comes from
+ * (with SQLite's fsync per commit, the next group is whatever arrived during the last one's).
  *
  * Stop commits what is queued (each submitter is completed as usual) and
  * refuses new submissions: an accepted submission is never dropped.
@@ -21,7 +20,6 @@
 
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 
 static struct metric m_committed = METRIC_INIT("portcullis_ingest_events_committed_total",
                                                "SDK events stored by the group commit", "counter");
@@ -58,7 +56,7 @@ struct ingest_commit {
 	int queued; /* events in the queue */
 	struct ingest_commit_stats stats;
 	/* The committer's own (no lock): the group being committed. */
-	struct store_event *group;
+	const struct store_event **group;
 	bool *stored;
 	int group_cap;
 };
@@ -138,16 +136,16 @@ static void commit_group(struct ingest_commit *ic, struct submission *g, int n)
 {
 	if (n > ic->group_cap) {
 		ic->group_cap = n;
-		ic->group = xrealloc(ic->group, (size_t)n * sizeof *ic->group);
+		ic->group = xrealloc(ic->group, (size_t)n * sizeof(const struct store_event *));
 		ic->stored = xrealloc(ic->stored, (size_t)n * sizeof *ic->stored);
 	}
 	int at = 0, subs = 0, stored_n = 0;
 	for (struct submission *s = g; s; s = s->next) {
-		memcpy(ic->group + at, s->evs, (size_t)s->n * sizeof *s->evs);
-		at += s->n;
+		for (int i = 0; i < s->n; i++)
+			ic->group[at++] = &s->evs[i];
 		subs++;
 	}
-	int rc = store_events_insert(ic->st, ic->group, n, ic->dedupe_ms, ic->stored);
+	int rc = store_events_insert_refs(ic->st, ic->group, n, ic->dedupe_ms, ic->stored);
 	if (rc != STORE_OK)
 		log_error("ingest: a group commit of %d events failed (rc %d)", n, rc);
 	for (int i = 0; rc == STORE_OK && i < n; i++)

@@ -55,7 +55,7 @@ static int ref_cmp(const void *pa, const void *pb)
 }
 
 struct insert_args {
-	const struct store_event *evs;
+	const struct store_event *const *evs; /* by batch index */
 	int n;
 	int64_t dedupe_ms;
 	struct ev_ref *cand; /* the first event of each key, sorted */
@@ -128,7 +128,7 @@ static const char *opt(const char *s)
 static void fill_event(const void *ctx, int i, struct db_param *p)
 {
 	const struct insert_args *ia = ctx;
-	const struct store_event *e = &ia->evs[ia->stored[i]];
+	const struct store_event *e = ia->evs[ia->stored[i]];
 	p[0] = P_TEXT(e->id);
 	p[1] = P_TEXT(e->org_id);
 	p[2] = P_TEXT(e->project_id);
@@ -155,7 +155,7 @@ static const char *const adid_sql[] = MR_SIZES(ADID_INSERT, ADID_ROW);
 static void fill_adid(const void *ctx, int i, struct db_param *p)
 {
 	const struct insert_args *ia = ctx;
-	const struct store_event *e = &ia->evs[ia->adids[i]];
+	const struct store_event *e = ia->evs[ia->adids[i]];
 	p[0] = P_TEXT(e->id);
 	p[1] = P_TEXT(e->project_id);
 	p[2] = P_TEXT(e->adid_sealed);
@@ -173,7 +173,7 @@ static int insert_fn(struct db_conn *c, void *arg)
 	for (int i = 0; i < ia->n; i++) {
 		if (!ia->claimed[i])
 			continue;
-		const struct store_event *e = &ia->evs[i];
+		const struct store_event *e = ia->evs[i];
 		ia->bodies[ia->n_stored] = xstrndup(e->body ? e->body : "", e->body_len);
 		ia->stored[ia->n_stored++] = i;
 		if (e->adid_sealed[0])
@@ -200,13 +200,13 @@ static bool event_ok(const struct store_event *e)
 #undef FITS
 }
 
-int store_events_insert(struct store *st, const struct store_event *evs, int n, int64_t dedupe_ms,
-                        bool *stored)
+int store_events_insert_refs(struct store *st, const struct store_event *const *evs, int n,
+                             int64_t dedupe_ms, bool *stored)
 {
 	if (n <= 0)
 		return n == 0 ? STORE_OK : STORE_ERROR;
 	for (int i = 0; i < n; i++)
-		if (!event_ok(&evs[i]))
+		if (!event_ok(evs[i]))
 			return STORE_ERROR;
 	size_t un = (size_t)n;
 	struct insert_args ia = {.evs = evs, .n = n, .dedupe_ms = dedupe_ms};
@@ -216,7 +216,7 @@ int store_events_insert(struct store *st, const struct store_event *evs, int n, 
 	ia.bodies = xcalloc(un, sizeof *ia.bodies);
 	ia.adids = xmalloc(un * sizeof *ia.adids);
 	for (int i = 0; i < n; i++)
-		ia.cand[i] = (struct ev_ref){&evs[i], i};
+		ia.cand[i] = (struct ev_ref){evs[i], i};
 	qsort(ia.cand, un, sizeof *ia.cand, ref_cmp);
 	/* Keep the first of each key: a later repeat in the batch is not stored. */
 	for (int i = 0; i < n; i++)
@@ -232,6 +232,19 @@ int store_events_insert(struct store *st, const struct store_event *evs, int n, 
 	free(ia.stored);
 	free(ia.bodies);
 	free(ia.adids);
+	return rc;
+}
+
+int store_events_insert(struct store *st, const struct store_event *evs, int n, int64_t dedupe_ms,
+                        bool *stored)
+{
+	if (n <= 0)
+		return n == 0 ? STORE_OK : STORE_ERROR;
+	const struct store_event **refs = xmalloc((size_t)n * sizeof(const struct store_event *));
+	for (int i = 0; i < n; i++)
+		refs[i] = &evs[i];
+	int rc = store_events_insert_refs(st, refs, n, dedupe_ms, stored);
+	free(refs);
 	return rc;
 }
 

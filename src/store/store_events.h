@@ -59,6 +59,12 @@ struct store_event {
  */
 int store_events_insert(struct store *st, const struct store_event *evs, int n, int64_t dedupe_ms,
                         bool *stored);
+/**
+ * store_events_insert of *evs[0], ..., *evs[n-1]: the group commit's form,
+ * which gathers its submissions' events without copying them.
+ */
+int store_events_insert_refs(struct store *st, const struct store_event *const *evs, int n,
+                             int64_t dedupe_ms, bool *stored);
 
 struct event_filter {
 	const char *org_id; /* NULL: every organisation (root) */
