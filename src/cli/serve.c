@@ -270,6 +270,14 @@ static void on_signal(int sig)
 		http_server_stop(running);
 }
 
+/* SIGHUP: the TLS certificate and key are read again for new handshakes. */
+static void on_reload(int sig)
+{
+	(void)sig;
+	if (running)
+		http_server_reload(running);
+}
+
 static int cli_serve(const struct cli_args *a)
 {
 	const char *path = cli_config_path(a);
@@ -320,6 +328,8 @@ static int cli_serve(const struct cli_args *a)
 	running = app.server;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_reload;
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	char port[16];

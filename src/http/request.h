@@ -36,7 +36,7 @@ struct http_header {
 struct http_request {
 	struct arena arena;
 	struct http_worker *worker;
-	void *conn; /* struct MHD_Connection */
+	void *conn; /* the connection layer's (struct h1conn, http/h1conn.c) */
 	void *app;  /* what http_server_create was given */
 	char request_id[HTTP_REQUEST_ID_LEN + 1];
 	const char *method;
@@ -62,7 +62,7 @@ struct http_request {
 	/* response */
 	int status;
 	const char *content_type;
-	char *resp_body; /* malloc'd, handed to MHD */
+	char *resp_body; /* malloc'd, freed with the request */
 	size_t resp_body_len;
 	struct http_header *resp_headers;
 	bool responded;
@@ -88,7 +88,7 @@ const char *http_header(struct http_request *req, const char *name);
 const char *http_query(struct http_request *req, const char *name);
 /** A path parameter ({keyId}) value, or NULL. */
 const char *http_param(struct http_request *req, const char *name);
-/** Call fn for each request header (MHD order). */
+/** Call fn for each request header, in the order received. */
 void http_each_header(struct http_request *req,
                       void (*fn)(void *arg, const char *name, const char *value), void *arg);
 /** Call fn for each query-string argument, decoded, in order (value "" when absent). */

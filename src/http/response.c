@@ -9,19 +9,85 @@
 #include "core/json.h"
 #include "core/metrics.h"
 
-#include <microhttpd.h>
+#include "http/server_int.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+static struct request_ext *ext(struct http_request *req)
+{
+	return (struct request_ext *)req;
+}
+
 const char *http_header(struct http_request *req, const char *name)
 {
-	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+	const struct request_ext *x = ext(req);
+	size_t n = strlen(name);
+	for (size_t i = 0; i < x->n_fields; i++)
+		if (x->fields[i].name_len == n && strcasecmp(x->fields[i].name, name) == 0)
+			return x->fields[i].value;
+	return NULL;
+}
+
+/* '+' is a space and %HH a byte (as browsers encode forms); a bad escape stays as sent. */
+static char *query_decode(struct arena *a, const char *s, size_t n)
+{
+	char *out = arena_alloc(a, n + 1), *o = out;
+	for (size_t i = 0; i < n; i++) {
+		int hi, lo;
+		if (s[i] == '+') {
+			*o++ = ' ';
+		} else if (s[i] == '%' && i + 2 < n && (hi = str_hex_digit(s[i + 1])) >= 0 &&
+		           (lo = str_hex_digit(s[i + 2])) >= 0) {
+			*o++ = (char)(hi << 4 | lo);
+			i += 2;
+		} else {
+			*o++ = s[i];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* The query string's arguments, decoded once per request (in the arena). */
+static void parse_args(struct http_request *req)
+{
+	struct request_ext *x = ext(req);
+	if (x->args_parsed)
+		return;
+	x->args_parsed = true;
+	const char *q = req->raw_uri ? strchr(req->raw_uri, '?') : NULL;
+	if (!q || !q[1])
+		return;
+	q++;
+	int n = 1;
+	for (const char *p = q; *p; p++)
+		n += *p == '&';
+	x->args = arena_alloc(&req->arena, sizeof *x->args * (size_t)n);
+	while (*q) {
+		size_t len = strcspn(q, "&");
+		if (len) {
+			const char *eq = memchr(q, '=', len);
+			size_t kl = eq ? (size_t)(eq - q) : len;
+			struct query_arg *a = &x->args[x->n_args++];
+			a->name = query_decode(&req->arena, q, kl);
+			a->value = eq ? query_decode(&req->arena, eq + 1, len - kl - 1) : NULL;
+		}
+		q += len;
+		if (*q == '&')
+			q++;
+	}
 }
 
 const char *http_query(struct http_request *req, const char *name)
 {
-	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+	parse_args(req);
+	struct request_ext *x = ext(req);
+	for (int i = 0; i < x->n_args; i++)
+		if (strcmp(x->args[i].name, name) == 0)
+			return x->args[i].value ? x->args[i].value : "";
+	return NULL;
 }
 
 const char *http_param(struct http_request *req, const char *name)
@@ -32,32 +98,21 @@ const char *http_param(struct http_request *req, const char *name)
 	return NULL;
 }
 
-struct each_ctx {
-	void (*fn)(void *arg, const char *name, const char *value);
-	void *arg;
-};
-
-static enum MHD_Result each_header_cb(void *cls, enum MHD_ValueKind kind, const char *key,
-                                      const char *value)
-{
-	(void)kind;
-	struct each_ctx *c = cls;
-	c->fn(c->arg, key, value ? value : "");
-	return MHD_YES;
-}
-
 void http_each_header(struct http_request *req,
                       void (*fn)(void *arg, const char *name, const char *value), void *arg)
 {
-	struct each_ctx c = {fn, arg};
-	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, each_header_cb, &c);
+	const struct request_ext *x = ext(req);
+	for (size_t i = 0; i < x->n_fields; i++)
+		fn(arg, x->fields[i].name, x->fields[i].value);
 }
 
 void http_each_query(struct http_request *req,
                      void (*fn)(void *arg, const char *name, const char *value), void *arg)
 {
-	struct each_ctx c = {fn, arg};
-	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, each_header_cb, &c);
+	parse_args(req);
+	struct request_ext *x = ext(req);
+	for (int i = 0; i < x->n_args; i++)
+		fn(arg, x->args[i].name, x->args[i].value ? x->args[i].value : "");
 }
 
 void http_set_header(struct http_request *req, const char *name, const char *value)
@@ -166,6 +221,36 @@ static const char *status_title(int status)
 		return "HTTP Version Not Supported";
 	default:
 		return status >= 500 ? "Server Error" : "Client Error";
+	}
+}
+
+const char *http_reason_phrase(int status)
+{
+	switch (status) {
+	case 100:
+		return "Continue";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 301:
+		return "Moved Permanently";
+	case 302:
+		return "Found";
+	case 303:
+		return "See Other";
+	case 304:
+		return "Not Modified";
+	case 307:
+		return "Temporary Redirect";
+	case 308:
+		return "Permanent Redirect";
+	default:
+		return status >= 400 && status < 600 ? status_title(status) : "";
 	}
 }
 

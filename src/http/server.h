@@ -1,9 +1,10 @@
 /*
  * server.h: the HTTP(S) server. N worker threads, each running one event
- * loop (epoll) that drives its own libmicrohttpd daemon (external polling,
- * share of one listening socket) and anything else registered on the loop, such as
- * the upstream client's connections. Slow work goes to pools and the
- * connection is suspended meanwhile; nothing on a loop blocks.
+ * loop (epoll) that accepts on its share of every listening socket, drives
+ * its own client connections (the project's connection layer, h1conn.c:
+ * HTTP/1.1 over plain TCP or GnuTLS) and anything else registered on the
+ * loop, such as the upstream client's connections. Slow work goes to pools
+ * and the request is suspended meanwhile; nothing on a loop blocks.
  */
 #ifndef PORTCULLIS_HTTP_SERVER_H
 #define PORTCULLIS_HTTP_SERVER_H
@@ -53,6 +54,12 @@ struct http_server *http_server_create(const struct http_server_opts *opts, char
 int http_server_run(struct http_server *s);
 /** Ask the server to stop accepting and drain. Async-signal-safe. */
 void http_server_stop(struct http_server *s);
+/**
+ * Load the TLS certificate and key again (SIGHUP): new handshakes use
+ * them, open connections keep theirs. Async-signal-safe; a failure is
+ * logged and the old certificate stays.
+ */
+void http_server_reload(struct http_server *s);
 /** Free the server (after http_server_run returned). */
 void http_server_destroy(struct http_server *s);
 /** The TCP port the main listener is bound to. */

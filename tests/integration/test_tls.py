@@ -417,3 +417,101 @@ def test_testssl_finds_only_tls12_tls13_forward_secret_aead(rsa_tls_instance, tm
         assert re.match(r"(EC)?DHE-", suite) and re.search(r"GCM|CHACHA20-POLY1305", suite), suite
     assert set(found["cipherorder_TLSv1_3"].split()) <= {
         "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256"}
+
+
+# ---------- session tickets and certificate reload ----------
+
+def _der(cert_path):
+    return ssl.PEM_cert_to_DER_cert(open(cert_path).read())
+
+
+def _tls_request(s, path="/healthz"):
+    """One keep-alive GET on the TLS socket s; returns the status line."""
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += s.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+    while len(body) < length:
+        body += s.recv(65536)
+    return head.split(b"\r\n", 1)[0].decode()
+
+
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+def test_sessions_resume_from_tickets(make_instance, cert, version):
+    inst = start_tls(make_instance(config=tls_config(cert)), cert)
+    ctx = client_context(getattr(ssl.TLSVersion, version))
+    with socket.create_connection(("127.0.0.1", inst.port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            assert _tls_request(s).startswith("HTTP/1.1 200")  # TLS 1.3 tickets come after
+            session = s.session
+            assert not s.session_reused
+    assert session is not None and session.has_ticket
+    with socket.create_connection(("127.0.0.1", inst.port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+            assert _tls_request(s).startswith("HTTP/1.1 200")
+            assert s.session_reused, "the ticket was not accepted"
+
+
+def _make_cert(d, cn):
+    crt, key = os.path.join(d, f"{cn}.pem"), os.path.join(d, f"{cn}.key")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "1", "-subj", f"/CN={cn}",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", key, "-out", crt],
+        check=True, capture_output=True)
+    return crt, key
+
+
+def _peer_der(port):
+    ctx = client_context(ssl.TLSVersion.TLSv1_3)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            return s.getpeercert(binary_form=True)
+
+
+def _wait_event(inst, name, count, timeout=5):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if sum(e.get("event") == name for e in inst.log_events()) >= count:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_sighup_reloads_the_certificate_without_dropping_connections(make_instance, tmp_path):
+    import signal
+    d = str(tmp_path)
+    first, second = _make_cert(d, "first"), _make_cert(d, "second")
+    live = (os.path.join(d, "live.pem"), os.path.join(d, "live.key"))
+    shutil.copy(first[0], live[0])
+    shutil.copy(first[1], live[1])
+    inst = start_tls(make_instance(config=tls_config(live)), live)
+    assert _peer_der(inst.port) == _der(first[0])
+    ctx = client_context(ssl.TLSVersion.TLSv1_3)
+    raw = socket.create_connection(("127.0.0.1", inst.port), timeout=5)
+    old = ctx.wrap_socket(raw, server_hostname="localhost")
+    try:
+        assert _tls_request(old).startswith("HTTP/1.1 200")
+        shutil.copy(second[0], live[0])
+        shutil.copy(second[1], live[1])
+        inst.proc.send_signal(signal.SIGHUP)
+        assert _wait_event(inst, "tls_reloaded", 1), inst.read_log()[-2000:]
+        # New handshakes get the new certificate ...
+        assert _peer_der(inst.port) == _der(second[0])
+        # ... while the connection made before keeps working on the old one.
+        assert _tls_request(old).startswith("HTTP/1.1 200")
+        assert old.getpeercert(binary_form=True) == _der(first[0])
+        # A broken file is refused: the last good certificate stays, the server runs on.
+        with open(live[0], "w") as f:
+            f.write("not a certificate\n")
+        inst.proc.send_signal(signal.SIGHUP)
+        assert _wait_event(inst, "tls_reload_failed", 1), inst.read_log()[-2000:]
+        assert _peer_der(inst.port) == _der(second[0])
+        assert _tls_request(old).startswith("HTTP/1.1 200")
+    finally:
+        old.close()
+    assert inst.proc.poll() is None
+    assert inst.stop() == 0
