@@ -374,6 +374,27 @@ static int target_form(struct h1_request *r, struct reqcheck_verdict *v)
 	return 0;
 }
 
+/*
+ * A request line refused for its target or version: the target as sent,
+ * from t to the line's last space (or its end), for the access log only,
+ * so a refused "GET /a b HTTP/1.1" or a target with raw bytes is logged
+ * whole (the log escapes it) rather than not at all.
+ */
+static void refused_target(const char *p, size_t n, size_t t, struct h1_request *r)
+{
+	size_t end = n;
+	while (end > t && p[end - 1] != ' ')
+		end--;
+	if (end > t + 1)
+		end--; /* the space itself */
+	else
+		end = n;
+	if (end > t && p[t] != ' ') {
+		r->target = p + t;
+		r->target_len = end - t;
+	}
+}
+
 /* method SP request-target SP "HTTP/" DIGIT "." DIGIT, nothing more (RFC 9112 3). */
 static int parse_request_line(const char *p, size_t n, struct h1_request *r,
                               struct reqcheck_verdict *v)
@@ -390,14 +411,18 @@ static int parse_request_line(const char *p, size_t n, struct h1_request *r,
 	size_t t = i;
 	while (i < n && p[i] > 0x20 && p[i] < 0x7f)
 		i++;
-	if (i == t || i == n || p[i] != ' ')
+	if (i == t || i == n || p[i] != ' ') {
+		refused_target(p, n, t, r);
 		return bad_head(v, "The request line is not method SP target SP version.");
+	}
 	r->target = p + t;
 	r->target_len = i - t;
 	const char *ver = p + i + 1;
 	if (n - i - 1 != 8 || memcmp(ver, "HTTP/", 5) != 0 || !is_digit(ver[5]) || ver[6] != '.' ||
-	    !is_digit(ver[7]))
+	    !is_digit(ver[7])) {
+		refused_target(p, n, t, r);
 		return bad_head(v, "The request line does not end in an HTTP version.");
+	}
 	if (ver[5] != '1')
 		return refuse_request(v, 505, "HTTP_VERSION_NOT_SUPPORTED",
 		                      "This server speaks HTTP/1.0 and HTTP/1.1.");

@@ -105,7 +105,10 @@ struct h1_request {
  * it). 0 on success; -1 with *v set (400, 431 for too many fields, 501 for
  * a transfer coding other than chunked, 505 for a version other than
  * HTTP/1.0 and 1.1; v->close when the framing is in doubt). The target's
- * own checks (reqcheck_target) are the caller's, after this.
+ * own checks (reqcheck_target) are the caller's, after this. After -1,
+ * method and target are set when the line got that far; a line refused for
+ * its target or version still has the target as sent (to the line's last
+ * space), for the access log only.
  */
 int h1_parse_request(const char *buf, size_t len, struct h1_request *out,
                      struct reqcheck_verdict *v);
