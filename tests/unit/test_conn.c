@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child_aborts.h"
 #include "http/conn.h"
 
 /* The transitions conn.h documents, and no others. */
@@ -64,23 +65,24 @@ static void test_a_request_cycle_moves(void **state)
 	}
 }
 
+struct move {
+	enum conn_state from, to;
+};
+
+static void run_move(void *arg)
+{
+	const struct move *m = arg;
+	enum conn_state s = m->from;
+	conn_move(&s, m->to);
+	if (s != m->to)
+		_exit(2);
+}
+
 /* conn_move(from -> to) in a child: true when the child aborted (the fatal path). */
 static bool move_aborts(enum conn_state from, enum conn_state to)
 {
-	fflush(NULL);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		/* Quiet: the fatal message is expected. */
-		if (!freopen("/dev/null", "w", stderr))
-			_exit(3);
-		enum conn_state s = from;
-		conn_move(&s, to);
-		_exit(s == to ? 0 : 2);
-	}
-	int status = 0;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+	struct move m = {from, to};
+	return child_aborts(run_move, &m);
 }
 
 static void test_every_illegal_transition_aborts(void **state)

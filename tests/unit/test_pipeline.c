@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child_aborts.h"
 #include "gateway/pipeline.h"
 #include "gateway/steps.h"
 
@@ -191,23 +192,23 @@ static struct gw_request *start(const struct gw_pipeline *p)
 	return g;
 }
 
-/* Fork, run fn(g) in the child, and say whether it aborted. */
+struct abort_case {
+	const struct gw_pipeline *p;
+	void (*fn)(struct gw_request *g);
+};
+
+static void run_case(void *arg)
+{
+	const struct abort_case *a = arg;
+	struct gw_request *g = gw_init(&req, a->p, &fake_ops);
+	a->fn(g);
+}
+
+/* Run fn(g) in a child, and say whether it aborted (its "fatal" and log lines are expected). */
 static bool aborts(const struct gw_pipeline *p, void (*fn)(struct gw_request *g))
 {
-	fflush(NULL);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		/* The child's "fatal" and log lines are expected: keep the test output clean. */
-		if (!freopen("/dev/null", "w", stderr))
-			_exit(3);
-		struct gw_request *g = gw_init(&req, p, &fake_ops);
-		fn(g);
-		_exit(0);
-	}
-	int st = 0;
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+	struct abort_case a = {p, fn};
+	return child_aborts(run_case, &a);
 }
 
 /* ---- the state machine ---- */
