@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(
 	build-essential pkg-config meson ninja-build
-	libmicrohttpd-dev libcurl4-gnutls-dev libgnutls28-dev libcrypt-dev
+	libcurl4-gnutls-dev libgnutls28-dev libcrypt-dev
 	libjansson-dev libsqlite3-dev libpq-dev libhiredis-dev libmaxminddb-dev
 	libinih-dev libsodium-dev
 )

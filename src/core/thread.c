@@ -1,7 +1,8 @@
 /*
  * thread.c: start, wake, wait, stop and join of a background thread (see
  * thread.h). Every background thread of the tree starts and stops here,
- * except the pool workers (core/workpool.c) and the server's MHD loops.
+ * except the pool workers (core/workpool.c) and the server's worker loops
+ * (http/server.c).
  */
 #include "core/thread.h"
 

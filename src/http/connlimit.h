@@ -1,8 +1,8 @@
 /*
  * connlimit.h: open client connections per address, one table for every
  * worker of the server. The count is exact (no estimate, no eviction): the
- * accept policy takes a slot before libmicrohttpd makes a connection and
- * the close notification gives it back, so a limit holds across workers.
+ * accept path (http/h1conn.c) takes a slot before it makes a connection
+ * and closing the connection gives it back, so a limit holds across workers.
  * Placement uses the process's keyed hash (core/siphash.h), so clients
  * cannot aim for one chain. Addresses are kept only in memory, never logged.
  */

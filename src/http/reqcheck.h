@@ -1,7 +1,7 @@
 /*
  * reqcheck.h: the checks every request passes before it is routed
  * (RFC 9110, RFC 9112): the request-target, and the header fields as
- * libmicrohttpd hands them over. Pure functions on bytes, so the unit tests
+ * the request parser (h1parse.c) hands them over. Pure functions on bytes, so the unit tests
  * and the fuzz target drive them without a server.
  *
  * The target check also decodes the path, once: the path it returns is the
@@ -59,7 +59,7 @@ void reqcheck_head_init(struct reqcheck_head *h, int minor);
  * One header field line as the server parsed it: name and value with their
  * lengths (the value without surrounding whitespace). The name must be a
  * token (this is what catches whitespace before the colon, a bare CR and the
- * folds libmicrohttpd glues into a name), the value field-value bytes.
+ * folds a lenient parser would glue into a name), the value field-value bytes.
  */
 void reqcheck_head_field(struct reqcheck_head *h, const char *name, size_t name_len,
                          const char *value, size_t value_len);

@@ -63,7 +63,7 @@ enum route_match router_match(const struct router *r, struct http_request *req, 
 		const struct route *rt = &r->routes[i];
 		if (!match_pattern(rt->pattern, path, req, false))
 			continue;
-		/* HEAD is served wherever GET is (RFC 9110); MHD drops the body. */
+		/* HEAD is served wherever GET is (RFC 9110); the connection layer sends no body. */
 		if (strcmp(rt->method, method) == 0 ||
 		    (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
 			match_pattern(rt->pattern, path, req, true);
