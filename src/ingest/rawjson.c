@@ -643,31 +643,46 @@ struct rj *rj_copy(struct arena *a, const struct rj *v)
 	return c;
 }
 
+/*
+ * strbuf_put without its NUL after each piece (rj_write ends the text once):
+ * the writing is many small pieces. What does not fit goes to strbuf_put,
+ * which cuts it and marks the overflow.
+ */
+static inline void put(struct strbuf *out, const void *p, size_t n)
+{
+	if (out->len + n < out->cap) {
+		memcpy(out->data + out->len, p, n);
+		out->len += n;
+	} else {
+		strbuf_put(out, p, n);
+	}
+}
+
 static void put_string(struct strbuf *out, const char *text, size_t len, bool esc)
 {
 	if (esc) {
 		(void)json_put_string_utf8(out, text); /* decoded: NUL-terminated, valid UTF-8 */
 		return;
 	}
-	strbuf_put(out, "\"", 1);
-	strbuf_put(out, text, len);
-	strbuf_put(out, "\"", 1);
+	put(out, "\"", 1);
+	put(out, text, len);
+	put(out, "\"", 1);
 }
 
 static void put_value(struct strbuf *out, const struct rj *v)
 {
 	switch (v->type) {
 	case RJ_NULL:
-		strbuf_put(out, "null", 4);
+		put(out, "null", 4);
 		return;
 	case RJ_FALSE:
-		strbuf_put(out, "false", 5);
+		put(out, "false", 5);
 		return;
 	case RJ_TRUE:
-		strbuf_put(out, "true", 4);
+		put(out, "true", 4);
 		return;
 	case RJ_NUMBER:
-		strbuf_put(out, v->text, v->text_len);
+		put(out, v->text, v->text_len);
 		return;
 	case RJ_STRING:
 		put_string(out, v->text, v->text_len, v->esc);
@@ -676,25 +691,26 @@ static void put_value(struct strbuf *out, const struct rj *v)
 		break;
 	}
 	if (v->verbatim) {
-		strbuf_put(out, v->span, v->span_len);
+		put(out, v->span, v->span_len);
 		return;
 	}
 	bool obj = v->type == RJ_OBJECT;
-	strbuf_put(out, obj ? "{" : "[", 1);
+	put(out, obj ? "{" : "[", 1);
 	for (const struct rj *k = v->kids; k && !out->overflow; k = k->next) {
 		if (k != v->kids)
-			strbuf_put(out, ",", 1);
+			put(out, ",", 1);
 		if (obj) {
 			put_string(out, k->key, k->key_len, k->key_esc);
-			strbuf_put(out, ":", 1);
+			put(out, ":", 1);
 		}
 		put_value(out, k);
 	}
-	strbuf_put(out, obj ? "}" : "]", 1);
+	put(out, obj ? "}" : "]", 1);
 }
 
 int rj_write(struct strbuf *out, const struct rj *v)
 {
 	put_value(out, v);
+	out->data[out->len] = '\0'; /* put keeps room for it */
 	return out->overflow ? -1 : 0;
 }
