@@ -271,7 +271,22 @@ static void conn_close(struct h1conn *c)
 		connlimit_release(c->l->conns, &c->key);
 	atomic_fetch_sub(&c->l->open, 1);
 	free(c->in);
-	free(c);
+	c->in = NULL;
+	/*
+	 * Freed after the current batch of events (h1_reap): an event of this
+	 * batch may still name c (another connection's accept evicted it).
+	 */
+	c->next = w->dead;
+	w->dead = c;
+}
+
+void h1_reap(struct http_worker *w)
+{
+	while (w->dead) {
+		struct h1conn *c = w->dead;
+		w->dead = c->next;
+		free(c);
+	}
 }
 
 /*
@@ -841,6 +856,8 @@ static void on_conn_io(void *arg, int fd, uint32_t events)
 {
 	(void)fd;
 	struct h1conn *c = arg;
+	if (c->state == CONN_CLOSED) /* closed earlier in this batch of events */
+		return;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->readable = true;
 	if (events & (EPOLLRDHUP | EPOLLHUP))
@@ -933,4 +950,5 @@ void h1_close_all(struct http_worker *w)
 			fatal("closing a connection whose request is with its handler");
 		conn_close(c);
 	}
+	h1_reap(w);
 }

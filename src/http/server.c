@@ -639,6 +639,7 @@ static void *worker_main(void *arg)
 			process_ready(w);
 		}
 		timers_fire(w);
+		h1_reap(w);
 	}
 	bool clean = w->in_flight == 0;
 	if (s->opts.worker_fini)

@@ -83,6 +83,7 @@ struct http_worker {
 	int n_timers;
 	void *local;
 	struct h1conn *conns;         /* every open connection */
+	struct h1conn *dead;          /* closed in this batch of events: freed after it */
 	struct conn_list head_wait;   /* HANDSHAKE and HEAD: [server] header_timeout_s */
 	struct conn_list idle_wait;   /* BODY and WRITE: [server] connection_timeout_s */
 	struct conn_list linger_wait; /* LINGER: a short while */
@@ -162,6 +163,8 @@ void request_resumed(struct request_ext *x);
 void h1_on_accept(void *arg, int fd, uint32_t events);
 /** The handler is done with x (responded or suspended): continue its connection. */
 void h1_after_handler(struct request_ext *x);
+/** Free the connections closed since the last call (after each batch of events). */
+void h1_reap(struct http_worker *w);
 /** The connections' deadline timer. */
 void h1_on_deadline(void *arg);
 /** Stop accepting: the worker starts draining. Idle connections are closed. */
