@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(
 	build-essential pkg-config meson ninja-build
-	libcurl4-gnutls-dev libgnutls28-dev libcrypt-dev
+	libcurl4-gnutls-dev libgnutls28-dev libcrypt-dev libnghttp2-dev
 	libjansson-dev libsqlite3-dev libpq-dev libhiredis-dev libmaxminddb-dev
 	libinih-dev libsodium-dev
 )
@@ -16,7 +16,7 @@ TEST_PKGS=(
 	libcmocka-dev clang-format clang-tidy cppcheck clang libclang-rt-14-dev
 	python3-pytest python3-requests python3-psycopg2 python3-redis python3-h11 python3-cryptography
 	postgresql redis-server sqlite3 openssl curl gnutls-bin python3-aiosmtpd testssl.sh
-	chromium chromium-driver python3-selenium
+	chromium chromium-driver python3-selenium nghttp2-client
 )
 BENCH_PKGS=(nginx wrk)
 

@@ -69,6 +69,11 @@ static const struct setting config_table[] = {
       "response; slower connections are closed"),
     I("server", "shutdown_grace_s", server_shutdown_grace_s, "10", 0, 600,
       "on SIGTERM, how long in-flight requests may take to finish"),
+    I("server", "http2_max_concurrent_streams", server_http2_max_concurrent_streams, "0", 0, 1000,
+      "HTTP/2 (ALPN h2) on TLS listeners with at most this many streams open per connection; "
+      "0 = HTTP/1.1 only"),
+    I("server", "http2_window_bytes", server_http2_window_bytes, "65535", 65535, 16777215,
+      "HTTP/2 initial flow-control window of each stream (bytes a client may send unread)"),
     S("server", "tls_cert", server_tls_cert, "",
       "PEM certificate chain; set with tls_key to serve HTTPS"),
     S("server", "tls_key", server_tls_key, "", "PEM private key for tls_cert"),

@@ -182,7 +182,25 @@ void tls_server_destroy(struct tls_server *t)
 	free(t);
 }
 
-struct tls_session *tls_session_new(struct tls_server *t, int fd)
+/* ALPN (RFC 7301): h2 first when offered, then http/1.1; the server's order decides. */
+static int offer_alpn(gnutls_session_t s, bool h2)
+{
+	gnutls_datum_t protos[2] = {
+	    {(unsigned char *)"h2", 2},
+	    {(unsigned char *)"http/1.1", 8},
+	};
+	return h2 ? gnutls_alpn_set_protocols(s, protos, 2, GNUTLS_ALPN_SERVER_PRECEDENCE)
+	          : gnutls_alpn_set_protocols(s, protos + 1, 1, 0);
+}
+
+bool tls_session_h2(struct tls_session *s)
+{
+	gnutls_datum_t p;
+	return gnutls_alpn_get_selected_protocol(s->s, &p) == 0 && p.size == 2 &&
+	       memcmp(p.data, "h2", 2) == 0;
+}
+
+struct tls_session *tls_session_new(struct tls_server *t, int fd, bool h2)
 {
 	struct tls_session *s = xcalloc(1, sizeof *s);
 	s->t = t;
@@ -196,7 +214,8 @@ struct tls_session *tls_session_new(struct tls_server *t, int fd)
 	}
 	if (gnutls_priority_set(s->s, t->prio) < 0 ||
 	    gnutls_credentials_set(s->s, GNUTLS_CRD_CERTIFICATE, s->creds->cert) < 0 ||
-	    gnutls_session_ticket_enable_server(s->s, &s->creds->ticket_key) < 0)
+	    gnutls_session_ticket_enable_server(s->s, &s->creds->ticket_key) < 0 ||
+	    offer_alpn(s->s, h2) < 0)
 		goto fail;
 	gnutls_certificate_server_set_request(s->s, GNUTLS_CERT_IGNORE);
 	/* The connection layer's header deadline bounds the handshake. */

@@ -45,8 +45,13 @@ int tls_server_reload(struct tls_server *t, char *err, size_t cap);
 /** Free the server; sessions still open keep their credentials alive. NULL is a no-op. */
 void tls_server_destroy(struct tls_server *t);
 
-/** A server session over the connected, non-blocking socket fd (not owned). NULL on failure. */
-struct tls_session *tls_session_new(struct tls_server *t, int fd);
+/**
+ * A server session over the connected, non-blocking socket fd (not owned),
+ * offering ALPN h2 and http/1.1 (h2 true) or http/1.1 only. NULL on failure.
+ */
+struct tls_session *tls_session_new(struct tls_server *t, int fd, bool h2);
+/** True when the client chose h2 by ALPN (after the handshake). */
+bool tls_session_h2(struct tls_session *s);
 /** Drive the handshake: 0 when done, TLS_AGAIN or TLS_FAIL. */
 int tls_session_handshake(struct tls_session *s);
 /** Decrypted bytes into buf: how many (> 0), 0 at the peer's close, TLS_AGAIN or TLS_FAIL. */

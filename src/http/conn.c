@@ -12,18 +12,24 @@
 #define BIT(s) (1u << (s))
 
 static const unsigned allowed[CONN_STATES] = {
-    [CONN_HANDSHAKE] = BIT(CONN_HEAD) | BIT(CONN_CLOSED),
+    [CONN_HANDSHAKE] = BIT(CONN_HEAD) | BIT(CONN_H2) | BIT(CONN_CLOSED),
     [CONN_HEAD] = BIT(CONN_BODY) | BIT(CONN_HANDLER) | BIT(CONN_WRITE) | BIT(CONN_CLOSED),
     [CONN_BODY] = BIT(CONN_HANDLER) | BIT(CONN_WRITE) | BIT(CONN_CLOSED),
     [CONN_HANDLER] = BIT(CONN_WRITE),
     [CONN_WRITE] = BIT(CONN_HEAD) | BIT(CONN_LINGER) | BIT(CONN_CLOSED),
     [CONN_LINGER] = BIT(CONN_CLOSED),
+    [CONN_H2] = BIT(CONN_CLOSED),
     [CONN_CLOSED] = 0,
 };
 
 static const char *const names[CONN_STATES] = {
-    [CONN_HANDSHAKE] = "handshake", [CONN_HEAD] = "head",   [CONN_BODY] = "body",
-    [CONN_HANDLER] = "handler",     [CONN_WRITE] = "write", [CONN_LINGER] = "linger",
+    [CONN_HANDSHAKE] = "handshake",
+    [CONN_HEAD] = "head",
+    [CONN_BODY] = "body",
+    [CONN_HANDLER] = "handler",
+    [CONN_WRITE] = "write",
+    [CONN_LINGER] = "linger",
+    [CONN_H2] = "h2",
     [CONN_CLOSED] = "closed",
 };
 

@@ -7,6 +7,7 @@
  * HAProxy and h2o assert theirs). Pure: the unit tests walk every pair.
  *
  *   HANDSHAKE -> HEAD                  TLS done (plain connections start in HEAD)
+ *   HANDSHAKE -> H2                    TLS done, the client chose h2 by ALPN (h2conn.c's streams)
  *   HEAD      -> BODY                  a head was read and its body follows
  *   HEAD      -> HANDLER               a head without a body, routed and dispatched
  *   HEAD      -> WRITE                 a head refused (400, 408, 414, 431, 501, 505)
@@ -16,7 +17,7 @@
  *   WRITE     -> HEAD                  the response went out; keep-alive: the next request
  *   WRITE     -> LINGER                the response went out; what the client still sends is
  *                                      read and dropped before the close (no RST over it)
- *   HANDSHAKE, HEAD, BODY, WRITE, LINGER -> CLOSED   end of stream, error, deadline, shutdown
+ *   HANDSHAKE, HEAD, BODY, WRITE, LINGER, H2 -> CLOSED   end of stream, error, deadline, shutdown
  *
  * HANDLER never goes straight to CLOSED: the handler may be running on a
  * pool thread, so the request must answer (WRITE) before it can end.
@@ -33,6 +34,7 @@ enum conn_state {
 	CONN_HANDLER,   /* the request is with its handler: running, suspended or on a pool */
 	CONN_WRITE,     /* writing the response */
 	CONN_LINGER,    /* response sent, write side shut: dropping what the client still sends */
+	CONN_H2,        /* HTTP/2: its streams are h2conn.c's, each with its own request */
 	CONN_CLOSED,    /* the socket is closed */
 };
 #define CONN_STATES (CONN_CLOSED + 1)

@@ -93,6 +93,7 @@ struct h1conn {
 	struct h1conn *tprev, *tnext;
 	int64_t deadline_ms;
 	struct h1conn *prev, *next; /* the worker's connections */
+	struct h2sess *h2;          /* CONN_H2: the HTTP/2 session */
 };
 
 static struct metric m_conn_refused =
@@ -128,6 +129,7 @@ void h1_register_metrics(void)
 
 static void conn_run(struct h1conn *c);
 static enum step flush_out(struct h1conn *c);
+static enum step fill_in(struct h1conn *c, size_t max, bool *full);
 
 /* ---------- deadlines ---------- */
 
@@ -265,6 +267,8 @@ static void conn_close(struct h1conn *c)
 		w->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	h2_free(c->h2); /* its requests with a handler end when the handler returns */
+	c->h2 = NULL;
 	tls_session_free(c->tls);
 	close(c->watch.fd); /* also leaves the epoll set */
 	if (c->counted)
@@ -347,7 +351,8 @@ static void admit(struct worker_listener *wl, int fd, const struct sockaddr_stor
 	c->writable = true;
 	c->state = CONN_HEAD;
 	if (l->tls) {
-		c->tls = tls_session_new(l->tls_srv, fd);
+		c->tls = tls_session_new(l->tls_srv, fd,
+		                         w->server->cfg->server_http2_max_concurrent_streams > 0);
 		c->state = CONN_HANDSHAKE;
 	}
 	c->watch = (struct http_watch){.fd = fd, .cb = on_conn_io, .arg = c};
@@ -488,6 +493,10 @@ static void start_response(struct h1conn *c)
 
 void h1_after_handler(struct request_ext *x)
 {
+	if (x->h2) {
+		h2_after_handler(x);
+		return;
+	}
 	struct http_request *req = &x->req;
 	struct h1conn *c = x->c;
 	/* Check suspension first: a deferred job may already be writing req. */
@@ -514,9 +523,73 @@ static enum step step_handshake(struct h1conn *c)
 		conn_close(c);
 		return STEP_CLOSED;
 	}
-	conn_move(&c->state, CONN_HEAD);
 	c->readable = true; /* the client's first request may have come with its Finished */
+	if (tls_session_h2(c->tls)) {
+		conn_move(&c->state, CONN_H2);
+		c->h2 = h2_new(c, c->w, c->l, c->peer_ip);
+		tl_push(c, &c->w->idle_wait);
+		return STEP_CONTINUE;
+	}
+	conn_move(&c->state, CONN_HEAD);
 	return STEP_CONTINUE;
+}
+
+void h1_h2_kick(struct h1conn *c)
+{
+	if (!c->in_run)
+		conn_run(c);
+}
+
+/*
+ * HTTP/2: what nghttp2 has to send goes out first (one piece at a time:
+ * its bytes live until the next h2_output), then what the socket has is
+ * fed in. Reads and writes restart the idle deadline.
+ */
+static enum step step_h2(struct h1conn *c)
+{
+	for (;;) {
+		if (c->iov_first < c->iov_n) {
+			enum step st = flush_out(c);
+			if (st != STEP_CONTINUE)
+				return st;
+		}
+		const char *out = NULL;
+		ssize_t n = h2_output(c->h2, &out);
+		if (n < 0) {
+			conn_close(c);
+			return STEP_CLOSED;
+		}
+		if (n > 0) {
+			c->iov[0] = (struct iovec){(char *)out, (size_t)n};
+			c->iov_n = 1;
+			c->iov_first = 0;
+			tl_push(c, &c->w->idle_wait);
+			continue;
+		}
+		if (h2_done(c->h2) && !h2_handlers(c->h2)) {
+			conn_close(c);
+			return STEP_CLOSED;
+		}
+		bool full = false;
+		enum step st = fill_in(c, IN_INITIAL * 4, &full);
+		if (st != STEP_CONTINUE)
+			return st;
+		tl_push(c, &c->w->idle_wait);
+		int rc = h2_input(c->h2, c->in + c->in_pos, c->in_len - c->in_pos);
+		c->in_pos = c->in_len;
+		if (rc < 0) { /* nghttp2 queued its GOAWAY: one try to send it, then close */
+			n = h2_output(c->h2, &out);
+			if (n > 0 && c->writable) {
+				c->iov[0] = (struct iovec){(char *)out, (size_t)n};
+				c->iov_n = 1;
+				c->iov_first = 0;
+				if (flush_out(c) == STEP_CLOSED)
+					return STEP_CLOSED;
+			}
+			conn_close(c);
+			return STEP_CLOSED;
+		}
+	}
 }
 
 /*
@@ -835,6 +908,7 @@ static enum step (*const steps[CONN_STATES])(struct h1conn *c) = {
     [CONN_HANDLER] = NULL, /* the handler has the request; its edges wait */
     [CONN_WRITE] = step_write,
     [CONN_LINGER] = step_linger,
+    [CONN_H2] = step_h2,
     [CONN_CLOSED] = NULL,
 };
 
@@ -899,6 +973,10 @@ static void expire(struct conn_list *t, int64_t now, void (*fn)(struct h1conn *c
 
 static void idle_expired(struct h1conn *c)
 {
+	if (c->state == CONN_H2 && h2_handlers(c->h2)) { /* a request is with its handler */
+		tl_push(c, &c->w->idle_wait);
+		return;
+	}
 	metric_add(&m_idle_timeouts, 1);
 	conn_close(c);
 }
@@ -937,6 +1015,10 @@ void h1_drain(struct http_worker *w)
 		struct h1conn *next = c->next;
 		if ((c->state == CONN_HEAD && c->in_pos == c->in_len) || c->state == CONN_HANDSHAKE)
 			conn_close(c);
+		else if (c->state == CONN_H2) {
+			h2_drain(c->h2);
+			h1_h2_kick(c);
+		}
 		c = next;
 	}
 }

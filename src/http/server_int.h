@@ -24,6 +24,8 @@
 #define MAX_TARGET_BYTES 8192 /* longer request-targets get our 414 */
 
 struct h1conn;
+struct h2sess;
+struct h2stream;
 struct tls_server;
 
 /*
@@ -120,6 +122,7 @@ struct request_ext {
 	bool no_log;      /* the redirect listener's: no access line, no metrics */
 	bool resume_queued;
 	struct request_ext *resume_next;
+	struct h2stream *h2; /* the HTTP/2 stream it came on (h2conn.c), NULL on HTTP/1.x */
 	/* The request's fields, NUL-terminated, in wire order (into the arena). */
 	const struct h1_field *fields;
 	size_t n_fields;
@@ -173,6 +176,29 @@ void h1_drain(struct http_worker *w);
 void h1_close_all(struct http_worker *w);
 /** The metrics of the connection layer (registered once). */
 void h1_register_metrics(void);
+
+/** h2conn.c has output for c's session: write it (unless c's I/O is already on the stack). */
+void h1_h2_kick(struct h1conn *c);
+
+/* ---- h2conn.c: HTTP/2 streams on a connection h1conn.c accepted (ALPN h2) ---- */
+
+/** A server session on c (its SETTINGS queued). */
+struct h2sess *h2_new(struct h1conn *c, struct http_worker *w, const struct listener *l,
+                      const char *peer_ip);
+/** Bytes the client sent: 0, or -1 when the connection must close (nghttp2 queued a GOAWAY). */
+int h2_input(struct h2sess *h, const char *data, size_t n);
+/** Bytes to send next (valid until the next call): their length, 0 for none, < 0 fatal. */
+ssize_t h2_output(struct h2sess *h, const char **data);
+/** True when the session neither reads nor writes any more (GOAWAY done): close. */
+bool h2_done(const struct h2sess *h);
+/** True while a stream's request is with its handler (the connection must stay). */
+bool h2_handlers(const struct h2sess *h);
+/** Shutdown: GOAWAY for new streams; those under way finish. */
+void h2_drain(struct h2sess *h);
+/** The connection is closing: free the session; requests with a handler end when it returns. */
+void h2_free(struct h2sess *h);
+/** The handler is done with x, a stream's request (h1_after_handler's HTTP/2 half). */
+void h2_after_handler(struct request_ext *x);
 
 /* ---- response.c ---- */
 

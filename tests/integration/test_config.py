@@ -24,6 +24,8 @@ DOCUMENTED_DEFAULTS = {
     "server.max_connections_per_ip": "64",
     "server.header_timeout_s": "10",
     "server.shutdown_grace_s": "10",
+    "server.http2_max_concurrent_streams": "0",
+    "server.http2_window_bytes": "65535",
     "server.tls_cert": "",
     "server.tls_key": "",
     "server.redirect_listen": "",
