@@ -72,6 +72,9 @@ static const struct setting config_table[] = {
     I("server", "http2_max_concurrent_streams", server_http2_max_concurrent_streams, "0", 0, 1000,
       "HTTP/2 (ALPN h2) on TLS listeners with at most this many streams open per connection; "
       "0 = HTTP/1.1 only"),
+    E("server", "h2c", server_h2c, "false", "true|false",
+      "HTTP/2 with prior knowledge (h2c) on plain listeners too, when "
+      "http2_max_concurrent_streams is above 0"),
     I("server", "http2_window_bytes", server_http2_window_bytes, "65535", 65535, 16777215,
       "HTTP/2 initial flow-control window of each stream (bytes a client may send unread)"),
     S("server", "tls_cert", server_tls_cert, "",

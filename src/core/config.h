@@ -60,6 +60,7 @@ struct config {
 	int64_t server_shutdown_grace_s;
 	int64_t server_http2_max_concurrent_streams;
 	int64_t server_http2_window_bytes;
+	char *server_h2c; /* "true" | "false" */
 	char *server_tls_cert;
 	char *server_tls_key;
 	char *server_redirect_listen;

@@ -8,6 +8,7 @@
  *
  *   HANDSHAKE -> HEAD                  TLS done (plain connections start in HEAD)
  *   HANDSHAKE -> H2                    TLS done, the client chose h2 by ALPN (h2conn.c's streams)
+ *   HEAD      -> H2                    plain, opened with the h2c preface ([server] h2c)
  *   HEAD      -> BODY                  a head was read and its body follows
  *   HEAD      -> HANDLER               a head without a body, routed and dispatched
  *   HEAD      -> WRITE                 a head refused (400, 408, 414, 431, 501, 505)

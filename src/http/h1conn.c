@@ -94,7 +94,11 @@ struct h1conn {
 	int64_t deadline_ms;
 	struct h1conn *prev, *next; /* the worker's connections */
 	struct h2sess *h2;          /* CONN_H2: the HTTP/2 session */
+	bool any_request;           /* a request head came: no h2c preface any more */
 };
+
+#define H2C_PREFACE     "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define H2C_PREFACE_LEN (sizeof H2C_PREFACE - 1)
 
 static struct metric m_conn_refused =
     METRIC_INIT("portcullis_connections_refused_total",
@@ -570,10 +574,12 @@ static enum step step_h2(struct h1conn *c)
 			conn_close(c);
 			return STEP_CLOSED;
 		}
-		bool full = false;
-		enum step st = fill_in(c, IN_INITIAL * 4, &full);
-		if (st != STEP_CONTINUE)
-			return st;
+		if (c->in_pos == c->in_len) { /* what h2c's preface came with is fed first */
+			bool full = false;
+			enum step st = fill_in(c, IN_INITIAL * 4, &full);
+			if (st != STEP_CONTINUE)
+				return st;
+		}
 		tl_push(c, &c->w->idle_wait);
 		int rc = h2_input(c->h2, c->in + c->in_pos, c->in_len - c->in_pos);
 		c->in_pos = c->in_len;
@@ -665,6 +671,7 @@ static bool has_body(const struct h1_request *h)
 
 static enum step head_complete(struct h1conn *c, size_t end)
 {
+	c->any_request = true;
 	struct request_ext *x = request_new(c->w, c->l, c, c->peer_ip, c->tls != NULL);
 	struct http_request *req = &x->req;
 	c->x = x;
@@ -732,11 +739,37 @@ static enum step head_complete(struct h1conn *c, size_t end)
 	return STEP_CONTINUE;
 }
 
+/*
+ * [server] h2c: a plain connection whose first bytes are the HTTP/2 client
+ * preface (RFC 9113 3.3, prior knowledge) becomes an HTTP/2 one. 1 when it
+ * did, 0 when it is HTTP/1.1, -1 while the bytes so far are a prefix of it.
+ */
+static int h2c_preface(struct h1conn *c)
+{
+	const struct config *cfg = c->w->server->cfg;
+	if (c->tls || c->any_request || c->in_pos != 0 || strcmp(cfg->server_h2c, "true") != 0 ||
+	    cfg->server_http2_max_concurrent_streams == 0)
+		return 0;
+	size_t n = c->in_len < H2C_PREFACE_LEN ? c->in_len : H2C_PREFACE_LEN;
+	if (memcmp(c->in, H2C_PREFACE, n) != 0)
+		return 0;
+	if (n < H2C_PREFACE_LEN)
+		return -1;
+	tl_remove(c);
+	conn_move(&c->state, CONN_H2);
+	c->h2 = h2_new(c, c->w, c->l, c->peer_ip);
+	tl_push(c, &c->w->idle_wait);
+	return 1;
+}
+
 static enum step step_head(struct h1conn *c)
 {
 	size_t limit = head_limit(c);
 	for (;;) {
-		if (c->in_pos < c->in_len) {
+		int h2c = c->in_len ? h2c_preface(c) : 0;
+		if (h2c > 0)
+			return STEP_CONTINUE;
+		if (c->in_pos < c->in_len && h2c == 0) {
 			size_t end =
 			    h1_find_head_end(c->in + c->in_pos, c->in_len - c->in_pos, &c->scan);
 			if (end)

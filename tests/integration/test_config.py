@@ -26,6 +26,7 @@ DOCUMENTED_DEFAULTS = {
     "server.shutdown_grace_s": "10",
     "server.http2_max_concurrent_streams": "0",
     "server.http2_window_bytes": "65535",
+    "server.h2c": "false",
     "server.tls_cert": "",
     "server.tls_key": "",
     "server.redirect_listen": "",

@@ -1,4 +1,5 @@
-"""HTTP/2 on TLS listeners (issue #14 item 3), driven by `curl --http2`:
+"""HTTP/2 on TLS listeners (issue #14 item 3), driven by `curl --http2`
+(and h2c with prior knowledge on plain ones when [server] h2c = true):
 ALPN h2 when [server] http2_max_concurrent_streams is set (HTTP/1.1 only
 when it is 0), the same answers as on HTTP/1.1 (health, problem+json,
 X-Request-Id, HSTS), forwarding with the upstream seeing the request as
@@ -192,3 +193,25 @@ def test_shutdown_lets_a_stream_in_flight_finish(make_instance, cert, upstream, 
     assert out.decode() == "2 200", (out, err)
     assert inst.proc.wait(timeout=10) == 0
     assert inst.log_events()[-1]["event"] == "stopped"
+
+
+def plain_curl(inst, path, *args):
+    p = subprocess.run(["curl", "-sS", *args, "-o", "/dev/null", "-w", "%{http_version} %{response_code}",
+                        f"http://127.0.0.1:{inst.port}{path}"], capture_output=True, timeout=30)
+    return p.returncode, p.stdout.decode()
+
+
+def test_h2c_with_prior_knowledge_on_a_plain_listener(make_instance):
+    inst = make_instance(store="sqlite", config=H2 + "h2c = true\n").start()
+    assert plain_curl(inst, "/healthz", "--http2-prior-knowledge") == (0, "2 200")
+    assert plain_curl(inst, "/healthz", "--http1.1") == (0, "1.1 200")  # the same port
+    rc, out = plain_curl(inst, "/nowhere", "--http2-prior-knowledge")
+    assert rc == 0 and out.startswith("2 4"), out
+
+
+def test_h2c_is_off_unless_asked_for(make_instance):
+    """Without h2c = true the preface is an HTTP/1.1 request line it refuses."""
+    inst = make_instance(store="sqlite", config=H2).start()
+    rc, out = plain_curl(inst, "/healthz", "--http2-prior-knowledge")
+    assert out != "2 200", out
+    assert plain_curl(inst, "/healthz", "--http1.1") == (0, "1.1 200")
