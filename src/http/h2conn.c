@@ -40,6 +40,8 @@ struct h2stream {
 	bool submitted;    /* the response is with nghttp2 */
 	bool reset;        /* nghttp2 closed the stream while the handler had x */
 	bool too_many;     /* more fields than H1_MAX_FIELDS */
+	bool too_large;    /* the fields add up to more than the head limit: not kept */
+	size_t head_bytes; /* the fields' bytes so far */
 	size_t sent;       /* body bytes handed to nghttp2 */
 	struct h2stream *prev, *next;
 };
@@ -149,6 +151,13 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
 	if (!st || st->begun || f->hd.type != NGHTTP2_HEADERS)
 		return 0; /* trailers: not used */
 	struct h1_request *r = &st->x->h1;
+	/* Kept only up to the head limit (431 at the end of the head): memory stays bounded. */
+	const struct config *cfg = st->h->w->server->cfg;
+	st->head_bytes += nl + vl + 4;
+	if (st->head_bytes > (size_t)cfg->server_max_header_bytes + MAX_TARGET_BYTES)
+		st->too_large = true;
+	if (st->too_large)
+		return 0;
 	char *n = dup_n(st->x, name, nl), *v = dup_n(st->x, value, vl);
 	if (nl && name[0] == ':') {
 		if (nl == 7 && memcmp(n, ":method", 7) == 0) {
@@ -183,6 +192,12 @@ static void begin(struct h2stream *st)
 	st->begun = true;
 	x->fields = r->fields;
 	x->n_fields = r->n_fields;
+	if (st->too_large) {
+		http_respond_problem(&x->req, 431, "HEADERS_TOO_LARGE",
+		                     "The request headers are larger than this server accepts.",
+		                     NULL);
+		return;
+	}
 	if (st->too_many || !r->method || !r->target) {
 		if (r->method && r->target) {
 			x->req.method = r->method;

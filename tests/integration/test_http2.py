@@ -215,3 +215,15 @@ def test_h2c_is_off_unless_asked_for(make_instance):
     rc, out = plain_curl(inst, "/healthz", "--http2-prior-knowledge")
     assert out != "2 200", out
     assert plain_curl(inst, "/healthz", "--http1.1") == (0, "1.1 200")
+
+
+def test_headers_over_the_limit_are_431_on_http2(make_instance, cert):
+    """Fields past max_header_bytes (+ the target's 8 KiB) are not kept; the
+    head is answered 431 problem+json, as on HTTP/1.1."""
+    inst = h2_instance(make_instance, cert, "max_header_bytes = 4096\n")
+    big = ["-H", "X-Big-1: " + "a" * 7000, "-H", "X-Big-2: " + "b" * 7000]
+    version, status, headers, body = curl(inst, cert, "/healthz", *big)
+    assert version == "2" and status == 431, body
+    assert headers["content-type"] == "application/problem+json"
+    version, status, _, _ = curl(inst, cert, "/healthz")
+    assert version == "2" and status == 200
