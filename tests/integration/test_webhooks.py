@@ -318,7 +318,14 @@ def test_410_disables_the_endpoint_at_once(hooks):
     msg = hooks.publish()
     assert hooks.wait_status(msg["id"], ep["id"], "failed") == "failed"
     assert len(hooks.rx.requests_for("/gone")) == 1
+    # The engine records the batch of attempts, then disables the endpoint in
+    # the next statement (engine.c flush -> post_actions): a reader can see the
+    # failed delivery a moment before the disabled endpoint.
+    deadline = time.monotonic() + 10
     got = hooks.get_endpoint(ep["id"])
+    while not got["disabled"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+        got = hooks.get_endpoint(ep["id"])
     assert got["disabled"] is True, got
     # No more deliveries to it; the other endpoint still gets everything.
     msg2 = hooks.publish()
