@@ -18,7 +18,7 @@ TEST_PKGS=(
 	postgresql redis-server sqlite3 openssl curl gnutls-bin python3-aiosmtpd testssl.sh
 	chromium chromium-driver python3-selenium nghttp2-client
 )
-BENCH_PKGS=(nginx wrk)
+BENCH_PKGS=(nginx wrk nghttp2-client strace) # h2load: bench/h2.sh; strace: bench/syscalls.sh
 
 want=("${BUILD_PKGS[@]}")
 case "${1:-all}" in
