@@ -48,6 +48,7 @@ enum {
 };
 
 struct db_conn;
+struct db_maint;
 
 /** How connections are made (zero: the defaults). */
 struct db_options {
@@ -56,6 +57,23 @@ struct db_options {
 	 * tcp_user_timeout scaled to it so a dead connection fails too; 0 = none.
 	 */
 	int64_t statement_timeout_ms;
+	/*
+	 * SQLite: the store's WAL checkpointer (driver->maint_start), NULL: none. A connection
+	 * made with one leaves checkpoints to it (wal_autocheckpoint off) and tells it, at each
+	 * commit, how large the WAL has grown; without one SQLite checkpoints in the commit.
+	 */
+	struct db_maint *maint;
+};
+
+/** When the checkpointer works (store_options' wal_* fields; 0: the default). */
+struct db_maint_options {
+	int pages, limit_pages, interval_ms;
+};
+
+/** What a checkpointer did, for tests. */
+struct db_maint_stats {
+	int64_t passive, restart, busy; /* checkpoints run; busy: a RESTART that could not */
+	int64_t max_frames;             /* the largest WAL (pages) a commit reported */
 };
 
 struct db_driver {
@@ -95,6 +113,17 @@ struct db_driver {
 	 * statement timeout until the transaction ends (migrations, purges).
 	 */
 	int (*unbounded)(struct db_conn *c);
+	/*
+	 * Optional (NULL: the database needs no helper). The store's background helper for
+	 * the database at url (SQLite: the WAL checkpointer thread, which opens a connection of
+	 * its own when it first works); NULL when it cannot start (connections then checkpoint
+	 * in their commits, as SQLite does by default). maint_stop, after every connection made
+	 * with it is closed: stop and join the thread, checkpoint the whole WAL and truncate
+	 * it (TRUNCATE), close and free.
+	 */
+	struct db_maint *(*maint_start)(const char *url, const struct db_maint_options *o);
+	void (*maint_stop)(struct db_maint *m);
+	void (*maint_stats)(struct db_maint *m, struct db_maint_stats *out);
 };
 
 struct db_conn {
@@ -110,6 +139,9 @@ struct store;
  * store call would use) and return what it returns.
  */
 int store_with_conn(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg);
+
+/** For tests: what st's checkpointer did (all zero when it has none). */
+void store_maint_stats(struct store *st, struct db_maint_stats *out);
 
 /** Free a result (NULL ok). */
 void db_result_free(struct db_result *r);

@@ -15,19 +15,61 @@
  * corrupt the file; a process crash loses nothing in either mode). The
  * PRAGMA cannot change inside a transaction, so it is set before BEGIN,
  * and only when it differs from what the connection has.
+ *
+ * WAL checkpoints: SQLite by default checkpoints inside the commit that
+ * takes the WAL past 1000 pages, on the committing thread: the writer (the
+ * ingest's group committer) copies pages into the database file and fsyncs
+ * it before its next transaction. A store instead starts one checkpointer
+ * (sqlite_maint_start, a bg_thread with a connection of its own) and its
+ * connections run with wal_autocheckpoint off: each commit's WAL hook
+ * compares the WAL's size with what the checkpointer last copied and wakes
+ * it once 1000 pages (the same threshold) are waiting; it also runs every
+ * second. It checkpoints PASSIVE: it copies what no reader still needs
+ * without taking the write lock, so writers go on appending meanwhile. A
+ * WAL starts over from its beginning only when a writer begins while
+ * everything is copied, which a busy writer rarely leaves time for; so once
+ * the WAL holds 10000 pages the commit that found it so runs RESTART in its
+ * hook (outside its transaction; the checkpointer's thread cannot: a writer
+ * committing without a pause takes the write lock back before it every
+ * time): it copies the rest (little, after the passive runs) and makes the
+ * next write start the WAL over, so the file stays bounded, at one short
+ * checkpoint on the writer per 10000 pages instead of one per 1000. At
+ * close, after the store's other connections, the checkpointer checkpoints
+ * TRUNCATE (the WAL emptied even when another process keeps the database
+ * open) and closes last.
  */
 #include "store/db.h"
 
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "core/thread.h"
 
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define STMT_CACHE 96
+
+#define CKPT_PAGES       1000 /* SQLite's SQLITE_DEFAULT_WAL_AUTOCHECKPOINT */
+#define CKPT_LIMIT_PAGES 10000
+#define CKPT_INTERVAL_MS 1000
+#define CKPT_BUSY_MS     2000 /* how long the closing TRUNCATE waits for writers and readers */
+
+/* The store's checkpointer (see the top of the file). */
+struct db_maint {
+	struct bg_thread t;
+	pthread_mutex_t lock; /* the thread's */
+	char *path;
+	sqlite3 *db; /* the thread's; opened when it first works */
+	int pages, limit_pages, interval_ms;
+	atomic_int copied; /* WAL frames the last checkpoint had copied */
+	atomic_bool asked; /* a commit woke the thread since its last run */
+	atomic_bool open_warned;
+	atomic_llong passive, restart, busy, max_frames;
+};
 
 struct sqlite_conn {
 	struct db_conn base;
@@ -63,10 +105,145 @@ static int map_rc(int rc)
 	}
 }
 
+/* ---------- the checkpointer ---------- */
+
+/*
+ * After each commit, on the committing thread, outside the transaction:
+ * frames = the WAL's size in pages. Wake the checkpointer when pages are
+ * waiting (once per run); at the limit, checkpoint RESTART here.
+ */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct db_maint *m = arg;
+	long long seen = atomic_load_explicit(&m->max_frames, memory_order_relaxed);
+	if (frames > seen)
+		atomic_store_explicit(&m->max_frames, frames, memory_order_relaxed);
+	int copied = atomic_load_explicit(&m->copied, memory_order_relaxed);
+	if (frames < copied)
+		copied = 0; /* the WAL started over */
+	if (frames >= m->limit_pages) {
+		/*
+		 * The bound, here: a RESTART from the checkpointer's thread waits for the
+		 * write lock, and a writer that commits without a pause takes it back first
+		 * every time. This writer holds no lock now; most of the WAL is copied already.
+		 */
+		int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+		atomic_fetch_add(rc == SQLITE_OK ? &m->restart : &m->busy, 1);
+		return SQLITE_OK;
+	}
+	if (frames - copied >= m->pages && !atomic_exchange(&m->asked, true))
+		bg_thread_wake(&m->t);
+	return SQLITE_OK;
+}
+
+/* A store connection: no checkpoint in its commits, the hook instead. */
+static int attach_maint(sqlite3 *db, struct db_maint *m)
+{
+	int rc = sqlite3_exec(db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		sqlite3_wal_hook(db, wal_hook, m);
+	return rc;
+}
+
+/* The thread's connection, opened on first use (false: not now; quiet: say nothing). */
+static bool maint_db(struct db_maint *m, bool quiet)
+{
+	if (m->db)
+		return true;
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(m->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	        SQLITE_OK ||
+	    /* a first read opens the WAL: until then a checkpoint does nothing */
+	    sqlite3_exec(db, "PRAGMA wal_autocheckpoint=0; SELECT count(*) FROM sqlite_master",
+	                 NULL, NULL, NULL) != SQLITE_OK) {
+		if (!quiet && !atomic_exchange(&m->open_warned, true))
+			log_warn("sqlite checkpointer: cannot open %s: %s", m->path,
+			         db ? sqlite3_errmsg(db) : "?");
+		sqlite3_close(db);
+		return false;
+	}
+	atomic_store(&m->open_warned, false);
+	sqlite3_busy_timeout(db, CKPT_BUSY_MS);
+	m->db = db;
+	return true;
+}
+
+/* One run: a PASSIVE checkpoint. */
+static void maint_run(struct db_maint *m)
+{
+	atomic_store(&m->asked, false);
+	if (!maint_db(m, false))
+		return;
+	int frames = 0, copied = 0;
+	int rc =
+	    sqlite3_wal_checkpoint_v2(m->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+	atomic_fetch_add(&m->passive, 1);
+	if (rc == SQLITE_OK || rc == SQLITE_BUSY)
+		atomic_store(&m->copied, copied > 0 ? copied : 0);
+	else
+		log_warn("sqlite checkpointer: %s", sqlite3_errmsg(m->db));
+}
+
+static void maint_main(struct bg_thread *t, void *arg)
+{
+	struct db_maint *m = arg;
+	while (bg_thread_wait(t, m->interval_ms)) {
+		pthread_mutex_unlock(&m->lock);
+		maint_run(m);
+		pthread_mutex_lock(&m->lock);
+	}
+}
+
+static struct db_maint *sqlite_maint_start(const char *url, const struct db_maint_options *o)
+{
+	const char *path = url + strlen("sqlite://");
+	if (!*path)
+		return NULL; /* connect says why */
+	struct db_maint *m = xcalloc(1, sizeof *m);
+	m->path = xstrdup(path);
+	m->pages = o && o->pages > 0 ? o->pages : CKPT_PAGES;
+	m->limit_pages = o && o->limit_pages > 0 ? o->limit_pages : CKPT_LIMIT_PAGES;
+	m->interval_ms = o && o->interval_ms > 0 ? o->interval_ms : CKPT_INTERVAL_MS;
+	pthread_mutex_init(&m->lock, NULL);
+	if (bg_thread_start(&m->t, "sqlite-ckpt", &m->lock, maint_main, m) != 0) {
+		log_warn("sqlite checkpointer: no thread; commits checkpoint themselves");
+		pthread_mutex_destroy(&m->lock);
+		free(m->path);
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+static void sqlite_maint_stop(struct db_maint *m)
+{
+	bg_thread_stop(&m->t);
+	if (maint_db(m, true)) { /* quiet: a store whose open failed has no file */
+		int rc =
+		    sqlite3_wal_checkpoint_v2(m->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			log_warn("sqlite checkpointer: %s", sqlite3_errmsg(m->db));
+	}
+	sqlite3_close(m->db);
+	pthread_mutex_destroy(&m->lock);
+	free(m->path);
+	free(m);
+}
+
+static void sqlite_maint_stats(struct db_maint *m, struct db_maint_stats *out)
+{
+	out->passive = atomic_load(&m->passive);
+	out->restart = atomic_load(&m->restart);
+	out->busy = atomic_load(&m->busy);
+	out->max_frames = atomic_load(&m->max_frames);
+}
+
+/* ---------- connections ---------- */
+
 static int sqlite_connect(const char *url, bool create, const struct db_options *opt,
                           struct db_conn **out, char *err, size_t cap)
 {
-	(void)opt; /* no statement timeout: one writer, and the busy timeout bounds the wait */
+	/* no statement timeout: one writer, and the busy timeout bounds the wait */
 	/* sqlite:///abs/path.db or sqlite://relative.db */
 	const char *path = url + strlen("sqlite://");
 	if (!*path) {
@@ -100,6 +277,11 @@ static int sqlite_connect(const char *url, bool create, const struct db_options 
 	if (rc != SQLITE_OK) {
 		snprintf(err, cap, "cannot use %s: %s", path, msg ? msg : sqlite3_errmsg(db));
 		sqlite3_free(msg);
+		sqlite3_close(db);
+		return DB_UNAVAILABLE;
+	}
+	if (opt && opt->maint && attach_maint(db, opt->maint) != SQLITE_OK) {
+		snprintf(err, cap, "cannot use %s: %s", path, sqlite3_errmsg(db));
 		sqlite3_close(db);
 		return DB_UNAVAILABLE;
 	}
@@ -305,4 +487,7 @@ const struct db_driver db_sqlite_driver = {
     .rollback = sqlite_rollback,
     .alive = sqlite_alive,
     .set_durable = sqlite_set_durable,
+    .maint_start = sqlite_maint_start,
+    .maint_stop = sqlite_maint_stop,
+    .maint_stats = sqlite_maint_stats,
 };

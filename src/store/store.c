@@ -74,10 +74,17 @@ int store_open_with(const char *url, const struct store_options *o, struct store
 		return STORE_ERROR;
 	}
 	struct db_options opt = {.statement_timeout_ms = o->statement_timeout_ms};
+	struct db_maint_options mo = {o->wal_checkpoint_pages, o->wal_limit_pages,
+	                              o->wal_interval_ms};
+	if (d->maint_start)
+		opt.maint = d->maint_start(url, &mo);
 	struct db_conn *first = NULL;
 	int rc = d->connect(url, true, &opt, &first, err, cap);
-	if (rc != DB_OK)
+	if (rc != DB_OK) {
+		if (opt.maint)
+			d->maint_stop(opt.maint);
 		return st_map_db(rc);
+	}
 	struct store *st = xcalloc(1, sizeof *st);
 	st->driver = d;
 	st->url = xstrdup(url);
@@ -107,6 +114,8 @@ void store_close(struct store *st)
 	for (int i = 0; i < st->n_idle; i++)
 		if (st->idle[i])
 			st->driver->disconnect(st->idle[i]);
+	if (st->opt.maint)
+		st->driver->maint_stop(st->opt.maint); /* after the connections that report to it */
 	free(st->idle);
 	free(st->url);
 	pthread_mutex_destroy(&st->lock);
@@ -194,6 +203,13 @@ int store_with_conn(struct store *st, int (*fn)(struct db_conn *c, void *arg), v
 	int rc = fn(c, arg);
 	st_release(st, c, rc);
 	return rc;
+}
+
+void store_maint_stats(struct store *st, struct db_maint_stats *out)
+{
+	*out = (struct db_maint_stats){0};
+	if (st->opt.maint)
+		st->driver->maint_stats(st->opt.maint, out);
 }
 
 bool st_is_pg(const struct db_conn *c)

@@ -38,6 +38,13 @@ struct store;
 struct store_options {
 	int pool_size;                /* connections, at least 1 (SQLite: at most 4) */
 	int64_t statement_timeout_ms; /* PostgreSQL; 0 = none ([store] statement_timeout_ms) */
+	/*
+	 * SQLite's WAL checkpointer (docs/operations.md), 0 = the default: a passive checkpoint
+	 * once the WAL holds this many pages not yet checkpointed (1000, SQLite's own
+	 * threshold), a blocking one (RESTART) once it holds wal_limit_pages (10000), and a
+	 * passive one every wal_interval_ms (1000) in any case.
+	 */
+	int wal_checkpoint_pages, wal_limit_pages, wal_interval_ms;
 };
 
 /**

@@ -17,9 +17,11 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1298,22 +1300,34 @@ static void test_sql_text_in_a_reused_buffer_is_not_confused(void **state)
 
 /* ---------- durability and bounded waits ---------- */
 
-static int read_synchronous(struct db_conn *c, void *arg)
+struct pragma_read {
+	const char *sql;
+	int64_t value;
+};
+
+static int read_pragma(struct db_conn *c, void *arg)
 {
+	struct pragma_read *pr = arg;
 	struct db_result *r = NULL;
-	int rc = c->driver->query(c, "PRAGMA synchronous", NULL, 0, &r);
+	int rc = c->driver->query(c, pr->sql, NULL, 0, &r);
 	if (rc == DB_OK)
-		*(int64_t *)arg = db_int(r, 0, 0);
+		pr->value = db_int(r, 0, 0);
 	db_result_free(r);
 	return rc;
+}
+
+/* An integer PRAGMA on the next connection of st. */
+static int64_t pragma_of(struct store *st, const char *sql)
+{
+	struct pragma_read pr = {sql, -1};
+	assert_int_equal(store_with_conn(st, read_pragma, &pr), STORE_OK);
+	return pr.value;
 }
 
 /* PRAGMA synchronous on the one connection of st: 1 NORMAL, 2 FULL. */
 static int64_t synchronous_of(struct store *st)
 {
-	int64_t level = -1;
-	assert_int_equal(store_with_conn(st, read_synchronous, &level), STORE_OK);
-	return level;
+	return pragma_of(st, "PRAGMA synchronous");
 }
 
 static void test_kills_and_audit_commit_durably(void **state)
@@ -1432,6 +1446,138 @@ static void test_statement_timeout_cuts_a_blocked_statement(void **state)
 	store_close(st);
 }
 
+/* ---------- the SQLite WAL checkpointer ---------- */
+
+#define FILL_ROWS 10 /* rows of ~1 page per transaction */
+
+static int create_fill(struct db_conn *c, void *arg)
+{
+	(void)arg;
+	return c->driver->exec_script(c, "CREATE TABLE IF NOT EXISTS wal_fill (id INTEGER PRIMARY "
+	                                 "KEY, v TEXT NOT NULL)");
+}
+
+/* One transaction of FILL_ROWS rows of about a page each. */
+static int fill_tx(struct db_conn *c, void *arg)
+{
+	(void)arg;
+	static char v[3900];
+	if (!v[0])
+		memset(v, 'x', sizeof v - 1);
+	struct db_param p = P_TEXT(v);
+	int rc = c->driver->begin(c);
+	for (int i = 0; rc == DB_OK && i < FILL_ROWS; i++)
+		rc = c->driver->query(c, "INSERT INTO wal_fill (v) VALUES (?)", &p, 1, NULL);
+	if (rc == DB_OK)
+		return c->driver->commit(c);
+	c->driver->rollback(c);
+	return rc;
+}
+
+static int64_t file_size(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+}
+
+static struct store *open_wal_store(struct fixture *fx, int pages, int limit)
+{
+	store_close(fx->st); /* the fixture's store and its checkpointer: not in the way */
+	fx->st = NULL;
+	struct store_options o = {.pool_size = 1,
+	                          .wal_checkpoint_pages = pages,
+	                          .wal_limit_pages = limit,
+	                          .wal_interval_ms = 60000}; /* only the commits wake it */
+	struct store *st = NULL;
+	char err[256];
+	assert_int_equal(store_open_with(fx->url, &o, &st, err, sizeof err), STORE_OK);
+	assert_int_equal(store_with_conn(st, create_fill, NULL), STORE_OK);
+	return st;
+}
+
+/*
+ * The store's connections do not checkpoint in their commits; its
+ * checkpointer thread does, and under writes without a pause (no moment for
+ * the WAL to start over by itself) it keeps the WAL near its limit.
+ */
+static void test_wal_checkpointed_by_the_thread_and_bounded(void **state)
+{
+	struct fixture *fx = *state;
+	if (is_pg(fx))
+		skip();
+	enum { PAGES = 50, LIMIT = 300, TXS = 300 }; /* 3,000 pages written */
+	struct store *st = open_wal_store(fx, PAGES, LIMIT);
+	assert_int_equal(pragma_of(st, "PRAGMA wal_autocheckpoint"), 0);
+
+	char wal[sizeof fx->path + 8];
+	snprintf(wal, sizeof wal, "%s-wal", fx->path);
+	int64_t max_size = 0;
+	for (int i = 0; i < TXS; i++) {
+		assert_int_equal(store_with_conn(st, fill_tx, NULL), STORE_OK);
+		int64_t sz = file_size(wal);
+		if (sz > max_size)
+			max_size = sz;
+	}
+	struct db_maint_stats ms;
+	store_maint_stats(st, &ms);
+	printf("checkpointer: %lld passive, %lld restart, %lld busy, WAL at most %lld pages "
+	       "(%lld bytes)\n",
+	       (long long)ms.passive, (long long)ms.restart, (long long)ms.busy,
+	       (long long)ms.max_frames, (long long)max_size);
+	assert_true(ms.passive > 0);
+	/* Without checkpoints the WAL would reach the 3,000 pages written. */
+	assert_true(ms.max_frames > 0 && ms.max_frames < 5 * LIMIT);
+	assert_true(max_size < (int64_t)5 * LIMIT * (4096 + 24));
+	store_close(st);
+}
+
+static int64_t raw_count(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *stmt = NULL;
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	int64_t v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return v;
+}
+
+/*
+ * Close checkpoints the whole WAL and empties it even while another
+ * connection (another process: the worker beside serve) keeps the database
+ * open, which stops SQLite's own checkpoint at the last close; what is left
+ * is a consistent database with every committed row.
+ */
+static void test_wal_close_leaves_a_checkpointed_database(void **state)
+{
+	struct fixture *fx = *state;
+	if (is_pg(fx))
+		skip();
+	struct store *st = open_wal_store(fx, 1000, 10000);
+	for (int i = 0; i < 5; i++) /* 50 pages: under the threshold, so nothing ran yet */
+		assert_int_equal(store_with_conn(st, fill_tx, NULL), STORE_OK);
+	struct db_maint_stats ms;
+	store_maint_stats(st, &ms);
+	assert_int_equal(ms.passive, 0);
+
+	sqlite3 *other = NULL;
+	assert_int_equal(sqlite3_open_v2(fx->path, &other, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(raw_count(other, "SELECT count(*) FROM wal_fill"), 5 * FILL_ROWS);
+	char wal[sizeof fx->path + 8];
+	snprintf(wal, sizeof wal, "%s-wal", fx->path);
+	assert_true(file_size(wal) > 0);
+	store_close(st);
+	assert_int_equal(file_size(wal), 0); /* checkpointed and truncated */
+
+	sqlite3_stmt *stmt = NULL;
+	assert_int_equal(sqlite3_prepare_v2(other, "PRAGMA integrity_check", -1, &stmt, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "ok");
+	sqlite3_finalize(stmt);
+	assert_int_equal(raw_count(other, "SELECT count(*) FROM wal_fill"), 5 * FILL_ROWS);
+	sqlite3_close(other);
+}
+
 #define STORE_TESTS(setup)                                                                         \
 	cmocka_unit_test_setup_teardown(test_migrate_twice, setup, teardown),                      \
 	    cmocka_unit_test_setup_teardown(test_migrate_concurrent, setup, teardown),             \
@@ -1453,7 +1599,11 @@ static void test_statement_timeout_cuts_a_blocked_statement(void **state)
 	                                    setup, teardown),                                      \
 	    cmocka_unit_test_setup_teardown(test_kills_and_audit_commit_durably, setup, teardown), \
 	    cmocka_unit_test_setup_teardown(test_statement_timeout_cuts_a_blocked_statement,       \
-	                                    setup, teardown)
+	                                    setup, teardown),                                      \
+	    cmocka_unit_test_setup_teardown(test_wal_checkpointed_by_the_thread_and_bounded,       \
+	                                    setup, teardown),                                      \
+	    cmocka_unit_test_setup_teardown(test_wal_close_leaves_a_checkpointed_database, setup,  \
+	                                    teardown)
 
 int main(void)
 {
