@@ -401,6 +401,48 @@ int api_load_org(struct http_request *req, struct store_org *o)
 	return 0;
 }
 
+int api_org_key_only(struct http_request *req, const struct authn *who, const char *detail)
+{
+	if (!who->root)
+		return 0;
+	http_respond_problem(req, 400, "BAD_REQUEST", detail, NULL);
+	return -1;
+}
+
+int api_load_project(struct http_request *req, const struct authn *who, struct store_project *p)
+{
+	struct app *app = req->app;
+	if (api_org_key_only(req, who, API_PROJECTS_NEED_ORG) < 0)
+		return -1;
+	int rc = store_project_get(app->store, who->key.org_id, http_param(req, "projectId"), p);
+	if (rc != STORE_OK) {
+		api_store_fail(req, rc, "project");
+		return -1;
+	}
+	return 0;
+}
+
+json_t *api_project_body(struct http_request *req, const struct authn *who, struct store_project *p)
+{
+	return api_load_project(req, who, p) < 0 ? NULL : http_json_body(req);
+}
+
+int api_grace_seconds(struct http_request *req, json_t *body, int64_t def, int64_t *out)
+{
+	json_t *g = json_object_get(body, "grace_seconds");
+	*out = def;
+	if (!g || json_is_null(g))
+		return 0;
+	if (!json_is_integer(g) || json_integer_value(g) < 0 ||
+	    json_integer_value(g) > API_GRACE_MAX_S) {
+		http_respond_bad_field(req, "grace_seconds",
+		                       "grace_seconds must be an integer from 0 to 604800.");
+		return -1;
+	}
+	*out = json_integer_value(g);
+	return 0;
+}
+
 int api_project_of(struct http_request *req, const char *org_id, const char *pid,
                    char out[STORE_ID_LEN + 1])
 {
@@ -478,6 +520,16 @@ int api_only_fields_in(struct http_request *req, json_t *obj, const char *parent
 int api_only_fields(struct http_request *req, json_t *body, const char *const *allowed)
 {
 	return api_only_fields_in(req, body, NULL, allowed);
+}
+
+json_t *api_json_body_only(struct http_request *req, const char *const *allowed)
+{
+	json_t *body = http_json_body(req);
+	if (body && allowed && api_only_fields(req, body, allowed) < 0) {
+		json_decref(body);
+		return NULL;
+	}
+	return body;
 }
 
 void api_routes(struct router *r)

@@ -70,6 +70,32 @@ json_t *api_message_json(const struct store_message *m);
 /** The organisation {orgId} into o: 0, or responds 404 (or the store's error) and -1. */
 int api_load_org(struct http_request *req, struct store_org *o);
 
+/** The answer to an operator key on the project routes (a project belongs to an organisation). */
+#define API_PROJECTS_NEED_ORG "Projects belong to an organization: use an organization key."
+/**
+ * A route for organisation keys only: 0; for an operator (root) key responds
+ * 400 BAD_REQUEST with detail (which says what to use instead) and -1.
+ */
+int api_org_key_only(struct http_request *req, const struct authn *who, const char *detail);
+
+/**
+ * The caller's project {projectId} into p: 0; or responds 400 for an
+ * operator key (API_PROJECTS_NEED_ORG), 404 or the store's error and -1.
+ */
+int api_load_project(struct http_request *req, const struct authn *who, struct store_project *p);
+/** api_load_project, then the request's JSON body: the body, or NULL having responded. */
+json_t *api_project_body(struct http_request *req, const struct authn *who,
+                         struct store_project *p);
+
+/** The most grace_seconds a secret rotation may keep the old secret valid: 7 days. */
+#define API_GRACE_MAX_S (7 * 24 * 3600)
+/**
+ * The optional grace_seconds member of a rotation's body into *out (absent
+ * or null: def): 0; or responds 400 (details.field grace_seconds) unless it
+ * is an integer from 0 to API_GRACE_MAX_S and returns -1.
+ */
+int api_grace_seconds(struct http_request *req, json_t *body, int64_t def, int64_t *out);
+
 /**
  * The project pid (NULL counts as none) of org_id, its id copied into out:
  * 0; or responds 400 (details.field project_id, "No such project.") or the
@@ -148,6 +174,11 @@ int api_query_time(struct http_request *req, const char *name, int64_t *out);
  * details.field naming the first unknown member and returns -1.
  */
 int api_only_fields(struct http_request *req, json_t *body, const char *const *allowed);
+/**
+ * The request's JSON body (http_json_body) with no members but those allowed
+ * (NULL: any): the body, or NULL having responded 400.
+ */
+json_t *api_json_body_only(struct http_request *req, const char *const *allowed);
 /**
  * The same for a nested object: details.field is "<parent>.<member>"
  * (rate_limit.x). obj must be an object.

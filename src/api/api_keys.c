@@ -17,8 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GRACE_MAX_S (7 * 24 * 3600)
-
 /* The key object with its kill switch, from the in-memory set. */
 static json_t *key_json(struct app *app, const struct store_key *k)
 {
@@ -74,6 +72,13 @@ static int load_key_to_change(struct http_request *req, const struct authn *who,
 	if (load_key(req, who, out) < 0)
 		return -1;
 	return api_project_bound(req, who, out->project_id, "keys");
+}
+
+/* load_key_to_change, then the JSON body with only the members allowed: NULL once it responded. */
+static json_t *key_body(struct http_request *req, const struct authn *who, struct store_key *k,
+                        const char *const *allowed)
+{
+	return load_key_to_change(req, who, k) < 0 ? NULL : api_json_body_only(req, allowed);
 }
 
 /*
@@ -224,14 +229,10 @@ out:
 
 static void create(struct http_request *req, const struct authn *who)
 {
-	if (who->root) {
-		http_respond_problem(req, 400, "BAD_REQUEST",
-		                     "Operator keys create organization keys with POST "
-		                     "/v1/orgs/{orgId}/api-keys.",
-		                     NULL);
-		return;
-	}
-	api_keys_create_for(req, who, who->key.org_id);
+	if (api_org_key_only(req, who,
+	                     "Operator keys create organization keys with POST "
+	                     "/v1/orgs/{orgId}/api-keys.") == 0)
+		api_keys_create_for(req, who, who->key.org_id);
 }
 
 static void list(struct http_request *req, const struct authn *who)
@@ -270,15 +271,12 @@ static void kill(struct http_request *req, const struct authn *who)
 {
 	struct app *app = req->app;
 	struct store_key k;
-	if (load_key_to_change(req, who, &k) < 0)
-		return;
-	json_t *body = http_json_body(req);
+	static const char *const allowed[] = {"reason", NULL};
+	json_t *body = key_body(req, who, &k, allowed);
 	if (!body)
 		return;
-	static const char *const allowed[] = {"reason", NULL};
 	const char *reason;
-	if (api_only_fields(req, body, allowed) < 0 ||
-	    api_opt_string(req, body, "reason", STORE_REASON_MAX, &reason) < 0 ||
+	if (api_opt_string(req, body, "reason", STORE_REASON_MAX, &reason) < 0 ||
 	    check_operator_kill(req, who, &k) < 0)
 		goto out;
 	struct kill_request kr = {
@@ -346,14 +344,10 @@ static void rotate(struct http_request *req, const struct authn *who)
 {
 	struct app *app = req->app;
 	struct store_key k;
-	if (load_key_to_change(req, who, &k) < 0)
-		return;
-	json_t *body = http_json_body(req);
+	static const char *const allowed[] = {"grace_seconds", NULL};
+	json_t *body = key_body(req, who, &k, allowed);
 	if (!body)
 		return;
-	static const char *const allowed[] = {"grace_seconds", NULL};
-	if (api_only_fields(req, body, allowed) < 0)
-		goto out;
 	if (!who->root && !keys_has_all_scopes(who->key.scopes, k.scopes) &&
 	    strcmp(k.scopes, SCOPE_INGEST) != 0) {
 		http_respond_problem(
@@ -363,18 +357,9 @@ static void rotate(struct http_request *req, const struct authn *who)
 		    NULL);
 		goto out;
 	}
-	json_t *g = json_object_get(body, "grace_seconds");
-	int64_t grace = 0;
-	if (g && !json_is_null(g)) {
-		if (!json_is_integer(g) || json_integer_value(g) < 0 ||
-		    json_integer_value(g) > GRACE_MAX_S) {
-			http_respond_bad_field(
-			    req, "grace_seconds",
-			    "grace_seconds must be an integer from 0 to 604800.");
-			goto out;
-		}
-		grace = json_integer_value(g);
-	}
+	int64_t grace;
+	if (api_grace_seconds(req, body, 0, &grace) < 0)
+		goto out;
 	if (k.revoked_at >= 0) {
 		http_respond_problem(req, 409, "CONFLICT", "A revoked key cannot be rotated.",
 		                     NULL);

@@ -27,23 +27,6 @@ static json_t *config_json(const struct store_capi_config *c)
 	                 json_time(c->created_at), "updated_at", json_time(c->updated_at));
 }
 
-/* The caller's project {projectId} into p: 0, or responds (400 for root, 404) and -1. */
-static int load_project(struct http_request *req, const struct authn *who, struct store_project *p)
-{
-	struct app *app = req->app;
-	if (who->root) {
-		http_respond_problem(req, 400, "BAD_REQUEST",
-		                     "Projects belong to an organization: use an organization key.",
-		                     NULL);
-		return -1;
-	}
-	int rc = store_project_get(app->store, who->key.org_id, http_param(req, "projectId"), p);
-	if (rc == STORE_OK)
-		return 0;
-	api_store_fail(req, rc, "project");
-	return -1;
-}
-
 /* Every byte of s is in the set chars (and s is not empty). */
 static bool only(const char *s, const char *chars)
 {
@@ -137,9 +120,7 @@ static int token_stored(struct http_request *req, const struct store_capi_config
 static void put(struct http_request *req, const struct authn *who)
 {
 	struct store_project p;
-	if (load_project(req, who, &p) < 0)
-		return;
-	json_t *body = http_json_body(req);
+	json_t *body = api_project_body(req, who, &p);
 	if (!body)
 		return;
 	struct store_capi_config c;
@@ -158,7 +139,7 @@ static void get(struct http_request *req, const struct authn *who)
 	struct app *app = req->app;
 	struct store_project p;
 	struct store_capi_config c;
-	if (load_project(req, who, &p) < 0)
+	if (api_load_project(req, who, &p) < 0)
 		return;
 	int rc = store_capi_get(app->store, p.org_id, p.id, &c);
 	if (rc == STORE_OK)
@@ -190,7 +171,7 @@ static void deliveries(struct http_request *req, const struct authn *who)
 	struct store_project p;
 	int limit;
 	const char *cursor;
-	if (load_project(req, who, &p) < 0 || api_page(req, &limit, &cursor) < 0)
+	if (api_load_project(req, who, &p) < 0 || api_page(req, &limit, &cursor) < 0)
 		return;
 	if (cursor && !api_prefixed_id_valid(cursor, "capb_")) {
 		http_respond_bad_field(req, "cursor", "cursor is not a cursor of this list.");

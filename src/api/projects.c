@@ -53,21 +53,10 @@ static void respond_project(struct http_request *req, int status, const struct s
 	http_respond_json(req, status, o);
 }
 
-static int need_org(struct http_request *req, const struct authn *who)
-{
-	if (who->root) {
-		http_respond_problem(req, 400, "BAD_REQUEST",
-		                     "Projects belong to an organization: use an organization key.",
-		                     NULL);
-		return -1;
-	}
-	return 0;
-}
-
 static void create(struct http_request *req, const struct authn *who)
 {
 	struct app *app = req->app;
-	if (need_org(req, who) < 0)
+	if (api_org_key_only(req, who, API_PROJECTS_NEED_ORG) < 0)
 		return;
 	json_t *body = http_json_body(req);
 	if (!body)
@@ -108,7 +97,7 @@ out:
 static void list(struct http_request *req, const struct authn *who)
 {
 	struct app *app = req->app;
-	if (need_org(req, who) < 0)
+	if (api_org_key_only(req, who, API_PROJECTS_NEED_ORG) < 0)
 		return;
 	int limit;
 	const char *cursor;
@@ -129,23 +118,10 @@ static void list(struct http_request *req, const struct authn *who)
 }
 
 /* The path's project of the caller's organisation into p; responds and -1 when there is none. */
-static int load_project(struct http_request *req, const struct authn *who, struct store_project *p)
-{
-	struct app *app = req->app;
-	if (need_org(req, who) < 0)
-		return -1;
-	int rc = store_project_get(app->store, who->key.org_id, http_param(req, "projectId"), p);
-	if (rc != STORE_OK) {
-		api_store_fail(req, rc, "project");
-		return -1;
-	}
-	return 0;
-}
-
 static void get(struct http_request *req, const struct authn *who)
 {
 	struct store_project p;
-	if (load_project(req, who, &p) == 0)
+	if (api_load_project(req, who, &p) == 0)
 		respond_project(req, 200, &p);
 }
 
@@ -203,9 +179,7 @@ static void patch(struct http_request *req, const struct authn *who)
 {
 	struct app *app = req->app;
 	struct store_project p;
-	if (load_project(req, who, &p) < 0)
-		return;
-	json_t *body = http_json_body(req);
+	json_t *body = api_project_body(req, who, &p);
 	if (!body)
 		return;
 	static const char *const allowed[] = {"budget", NULL};

@@ -26,7 +26,6 @@
 #include <string.h>
 
 #define GRACE_DEFAULT_S  86400
-#define GRACE_MAX_S      (7 * 24 * 3600)
 #define EVENT_TYPES_MAX  64    /* entries in one endpoint's event_types */
 #define RATE_LIMIT_MAX   10000 /* deliveries per second to one endpoint */
 #define ENDPOINT_ID_PFX  "ep_"
@@ -107,12 +106,7 @@ static json_t *endpoint_body(struct http_request *req, const struct authn *who,
 	if (load_endpoint(req, who, e) < 0 ||
 	    api_project_bound(req, who, e->project_id, "webhook endpoints") < 0)
 		return NULL;
-	json_t *body = http_json_body(req);
-	if (body && allowed && api_only_fields(req, body, allowed) < 0) {
-		json_decref(body);
-		return NULL;
-	}
-	return body;
+	return api_json_body_only(req, allowed);
 }
 
 /* The url member: required when creating; WEBHOOKS.md's rules via egress_check_url. */
@@ -338,14 +332,10 @@ out:
 
 static void create(struct http_request *req, const struct authn *who)
 {
-	if (who->root) {
-		http_respond_problem(req, 400, "BAD_REQUEST",
-		                     "Operator keys create webhook endpoints with POST "
-		                     "/v1/orgs/{orgId}/webhook-endpoints.",
-		                     NULL);
-		return;
-	}
-	create_in(req, who, who->key.org_id);
+	if (api_org_key_only(req, who,
+	                     "Operator keys create webhook endpoints with POST "
+	                     "/v1/orgs/{orgId}/webhook-endpoints.") == 0)
+		create_in(req, who, who->key.org_id);
 }
 
 static void create_for_org(struct http_request *req, const struct authn *who)
@@ -485,18 +475,9 @@ static void rotate(struct http_request *req, const struct authn *who)
 	json_t *body = endpoint_body(req, who, &e, allowed);
 	if (!body)
 		return;
-	json_t *g = json_object_get(body, "grace_seconds");
-	int64_t grace = GRACE_DEFAULT_S;
-	if (g && !json_is_null(g)) {
-		if (!json_is_integer(g) || json_integer_value(g) < 0 ||
-		    json_integer_value(g) > GRACE_MAX_S) {
-			http_respond_bad_field(
-			    req, "grace_seconds",
-			    "grace_seconds must be an integer from 0 to 604800.");
-			goto out;
-		}
-		grace = json_integer_value(g);
-	}
+	int64_t grace;
+	if (api_grace_seconds(req, body, GRACE_DEFAULT_S, &grace) < 0)
+		goto out;
 	char secret[WH_SECRET_MAX + 1], sealed[STORE_WH_SEALED_MAX + 1];
 	if (new_secret(req, &e, "secret", secret, sealed) < 0)
 		goto out;

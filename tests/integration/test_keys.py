@@ -262,6 +262,34 @@ def test_rotate_with_grace_keeps_the_old_secret_working_until_the_grace_ends(gw)
         assert verify(gw, news[k["id"]]).status_code == 200
 
 
+def test_rotate_and_kill_bodies_are_checked_before_anything_changes(gw):
+    """grace_seconds is null/absent or an integer 0..604800, no member but the named ones is
+    taken, an unknown key is 404 whatever its body, and an operator key creates keys on the
+    organisation's path only (api_grace_seconds, key_body, api_org_key_only)."""
+    org, adm = admin(gw)
+    k = create_key(gw, adm["key"])
+    rotate = f"/v1/api-keys/{k['id']}/rotate"
+    for g in (-1, 604801, "60", 1.5, True):
+        r = gw.request("POST", rotate, key=adm["key"], json={"grace_seconds": g})
+        assert assert_problem(r, 400, "BAD_REQUEST")["details"]["field"] == "grace_seconds"
+    r = gw.request("POST", rotate, key=adm["key"], json={"grace_seconds": 60, "scopes": "x"})
+    assert assert_problem(r, 400, "BAD_REQUEST")["details"]["field"] == "scopes"
+    r = gw.request("POST", f"/v1/api-keys/{k['id']}/kill", key=adm["key"], json={"why": "x"})
+    assert assert_problem(r, 400, "BAD_REQUEST")["details"]["field"] == "why"
+    assert verify(gw, k["key"]).status_code == 200  # refused bodies changed nothing
+    nobody = k["id"][:-1] + ("A" if k["id"][-1] != "A" else "B")
+    for path in (f"/v1/api-keys/{nobody}/rotate", f"/v1/api-keys/{nobody}/kill"):
+        assert_problem(gw.request("POST", path, key=adm["key"], json={"bogus": 1}), 404,
+                       "NOT_FOUND")
+    r = gw.request("POST", rotate, key=adm["key"], json={"grace_seconds": None})
+    assert r.status_code == 200, r.text
+    assert_problem(verify(gw, k["key"]), 401, "UNAUTHENTICATED")  # null: no grace
+    assert verify(gw, r.json()["key"]).status_code == 200
+    r = gw.root("POST", "/v1/api-keys", json={"name": "x"})
+    body = assert_problem(r, 400, "BAD_REQUEST")
+    assert "/v1/orgs/{orgId}/api-keys" in body["detail"]
+
+
 def test_delete_revokes_permanently_and_keeps_the_record(gw):
     org, adm = admin(gw)
     k = create_key(gw, adm["key"])
