@@ -419,6 +419,14 @@ int st_audit_append_tx(struct db_conn *c, const struct audit_input *a)
 	return rc;
 }
 
+int st_audit_event_tx(struct db_conn *c, const struct audit_input *a)
+{
+	int rc = st_audit_append_tx(c, a);
+	if (rc == STORE_OK && a->event)
+		rc = st_event_insert_tx(c, a); /* the change's webhook message */
+	return rc;
+}
+
 /*
  * Bump the state version and log what changed under the new version (see
  * migrations/0003_changes.sql), dropping the row that falls out of the
@@ -444,8 +452,9 @@ int st_record_change_tx(struct db_conn *c, const char *kind, const char *id)
 }
 
 /*
- * Run fn(c, arg) in a write transaction with an audit event (when a is not
- * NULL) and, when ch names a change, a state-version bump logging it.
+ * Run fn(c, arg) (when fn is not NULL) in a write transaction with an audit
+ * event and its message (when a is not NULL: st_audit_event_tx) and, when ch
+ * names a change, a state-version bump logging it.
  * Commits only when all succeed; durable as begin_tx says.
  */
 static int tx_run(struct store *st, int (*fn)(struct db_conn *c, void *arg), void *arg,
@@ -455,12 +464,10 @@ static int tx_run(struct store *st, int (*fn)(struct db_conn *c, void *arg), voi
 	if (!c)
 		return STORE_EUNAVAILABLE;
 	int rc = st_begin_tx(c, durable, unbounded);
-	if (rc == STORE_OK)
+	if (rc == STORE_OK && fn)
 		rc = fn(c, arg);
 	if (rc == STORE_OK && a)
-		rc = st_audit_append_tx(c, a);
-	if (rc == STORE_OK && a && a->event)
-		rc = st_event_insert_tx(c, a); /* the change's webhook message */
+		rc = st_audit_event_tx(c, a);
 	if (rc == STORE_OK && ch.kind)
 		rc = st_record_change_tx(c, ch.kind, ch.id);
 	if (rc == STORE_OK)
@@ -536,20 +543,7 @@ int st_read_all(struct store *st, const char *sql, const struct db_param *p, int
 
 int store_audit_append(struct store *st, const struct audit_input *a)
 {
-	struct db_conn *c = st_acquire(st);
-	if (!c)
-		return STORE_EUNAVAILABLE;
-	int rc = st_begin_tx(c, true, false);
-	if (rc == STORE_OK)
-		rc = st_audit_append_tx(c, a);
-	if (rc == STORE_OK && a->event)
-		rc = st_event_insert_tx(c, a);
-	if (rc == STORE_OK)
-		rc = st_map_db(c->driver->commit(c));
-	else
-		c->driver->rollback(c);
-	st_release(st, c, rc);
-	return rc;
+	return tx_run(st, NULL, NULL, a, NO_CHANGE, true, false);
 }
 
 /* A millisecond-timestamp column, -1 for SQL NULL. */

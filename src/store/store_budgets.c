@@ -127,9 +127,7 @@ static int notice_tx(struct db_conn *c, const struct notice_args *na)
 	                        .details = details,
 	                        .event = data,
 	                        .event_project_id = na->project_id};
-	rc = st_audit_append_tx(c, &a);
-	if (rc == STORE_OK)
-		rc = st_event_insert_tx(c, &a);
+	rc = st_audit_event_tx(c, &a);
 	json_decref(details);
 	json_decref(data);
 	return rc;

@@ -48,6 +48,8 @@ int st_audit_append_tx(struct db_conn *c, const struct audit_input *a);
  * audit event.
  */
 int st_event_insert_tx(struct db_conn *c, const struct audit_input *a);
+/** st_audit_append_tx, then (when a->event is set) st_event_insert_tx: a change's record. */
+int st_audit_event_tx(struct db_conn *c, const struct audit_input *a);
 /**
  * Add the rows with inserted[i] true to the usage rollups and notify the
  * budget thresholds they cross, inside the caller's transaction

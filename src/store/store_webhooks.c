@@ -582,9 +582,7 @@ static int endpoint_notice_fn(struct db_conn *c, void *arg)
 	                        .details = details,
 	                        .event = data};
 	if (rc == STORE_OK)
-		rc = st_audit_append_tx(c, &a);
-	if (rc == STORE_OK)
-		rc = st_event_insert_tx(c, &a);
+		rc = st_audit_event_tx(c, &a);
 	json_decref(details);
 	json_decref(data);
 	return rc;
