@@ -68,6 +68,15 @@ void metrics_register(struct metric *m)
 	pthread_mutex_unlock(&reg_lock);
 }
 
+void metrics_register_cells(struct metric *m, size_t n, int64_t *cells)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (cells)
+			metric_bind(&m[i], &cells[i]);
+		metrics_register(&m[i]);
+	}
+}
+
 void metrics_render(struct buf *out)
 {
 	buf_printf(out,

@@ -8,6 +8,7 @@
 #ifndef PORTCULLIS_CORE_METRICS_H
 #define PORTCULLIS_CORE_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/str.h"
@@ -64,6 +65,11 @@ static inline void metric_bind(struct metric *m, int64_t *cell)
 {
 	m->cell = cell;
 }
+/**
+ * Register the n metrics of the array m (static storage), each first bound
+ * to cells[i] when cells is not NULL (n cells in shared memory).
+ */
+void metrics_register_cells(struct metric *m, size_t n, int64_t *cells);
 static inline int64_t *metric_cell_(struct metric *m)
 {
 	return m->cell ? m->cell : &m->value;

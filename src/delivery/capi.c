@@ -292,11 +292,7 @@ static struct metric metrics[M_COUNT] = {
 
 void capi_metrics_register(int64_t *cells)
 {
-	for (int i = 0; i < M_COUNT; i++) {
-		if (cells)
-			metric_bind(&metrics[i], &cells[i]);
-		metrics_register(&metrics[i]);
-	}
+	metrics_register_cells(metrics, M_COUNT, cells);
 }
 
 static void count_outcome(const struct store_capi_outcome *o)

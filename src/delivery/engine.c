@@ -116,11 +116,7 @@ static struct metric metrics[M_COUNT] = {
 
 void engine_metrics_register(int64_t *cells)
 {
-	for (int i = 0; i < M_COUNT; i++) {
-		if (cells)
-			metric_bind(&metrics[i], &cells[i]);
-		metrics_register(&metrics[i]);
-	}
+	metrics_register_cells(metrics, M_COUNT, cells);
 }
 
 static void count_attempt(bool not_sent, const char *error)
