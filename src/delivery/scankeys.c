@@ -130,24 +130,11 @@ static int fetch_keys(const struct config *cfg, struct fetch *f, char *err, size
 	}
 	char ua[64];
 	snprintf(ua, sizeof ua, "Portcullis-SecretScanning/%s", PORTCULLIS_VERSION);
-	long timeout_ms = (long)cfg->webhooks_timeout_s * 1000;
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_URL, cfg->secret_scanning_github_keys_url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_PROXY, "");
-	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+	egress_curl_get(h, cfg->secret_scanning_github_keys_url,
+	                (long)cfg->webhooks_timeout_s * 1000, cfg->webhooks_ca_file, &f->guard);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, ua);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
-	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, egress_open_socket);
-	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &f->guard);
-	if (cfg->webhooks_ca_file[0]) {
-		curl_easy_setopt(h, CURLOPT_CAINFO, cfg->webhooks_ca_file);
-		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
-	}
 	CURLcode cc = curl_easy_perform(h);
 	long status = 0;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
