@@ -18,6 +18,7 @@
 #include "crypto/sealed.h"
 #include "delivery/egress.h"
 #include "delivery/engine.h"
+#include "delivery/keyring.h"
 #include "delivery/schedule.h"
 
 #include <curl/curl.h>
@@ -28,7 +29,6 @@
 #include <strings.h>
 
 #define IDLE_MS        1000        /* nothing to do: look again this soon */
-#define KEYS_RETRY_MS  10000       /* a missing key: reread the key file at most this often */
 #define RESPONSE_BOUND (64 * 1024) /* a longer answer is too_large */
 #define URL_MAX        (EGRESS_URL_MAX + 64)
 
@@ -113,9 +113,7 @@ struct capi_forwarder {
 	struct store *st;
 	const struct config *cfg;
 	char owner[300];
-	char *key_file;
-	struct sealed_keyring *keys;
-	int64_t keys_tried_mono;
+	struct keyring_file keys; /* [secrets] private_key_file */
 	struct wh_schedule sched;
 	struct egress_ranges *allow;
 	char user_agent[64];
@@ -169,33 +167,11 @@ static int on_progress(void *clientp, curl_off_t dt, curl_off_t dn, curl_off_t u
 	return atomic_load(&s->f->stopping) ? 1 : 0;
 }
 
-/* The keyring, reread (at most every KEYS_RETRY_MS) when it lacks the key of stored. */
-static const struct sealed_keyring *keys_for(struct capi_forwarder *f, const char *stored)
-{
-	char kid[SEALED_KEY_ID_LEN + 1];
-	if (sealed_stored_key_id(stored, kid) != SEALED_OK)
-		return NULL;
-	int64_t now = clock_mono_ms();
-	if ((!f->keys || !sealed_keyring_has(f->keys, kid)) &&
-	    now - f->keys_tried_mono >= KEYS_RETRY_MS) {
-		f->keys_tried_mono = now;
-		struct sealed_keyring *kr = NULL;
-		char err[512];
-		if (sealed_keyring_load(f->key_file, &kr, err, sizeof err) == SEALED_OK) {
-			sealed_keyring_free(f->keys);
-			f->keys = kr;
-		} else {
-			log_event(LOG_ERROR, "secrets_key_file", "error", err, NULL);
-		}
-	}
-	return f->keys;
-}
-
 /* Open stored for ctx into out (cap bytes, NUL-terminated). 0, or -1. */
 static int open_sealed(struct capi_forwarder *f, const char *stored,
                        const struct sealed_context *ctx, char *out, size_t cap)
 {
-	const struct sealed_keyring *kr = keys_for(f, stored);
+	const struct sealed_keyring *kr = keyring_file_for(&f->keys, stored);
 	size_t len = 0;
 	if (!kr || sealed_open(kr, stored, ctx, (uint8_t *)out, cap - 1, &len) != SEALED_OK) {
 		out[0] = '\0';
@@ -415,8 +391,7 @@ static void capi_main(struct bg_thread *t, void *arg)
 static void forwarder_free(struct capi_forwarder *f)
 {
 	egress_ranges_free(f->allow);
-	sealed_keyring_free(f->keys);
-	free(f->key_file);
+	keyring_file_close(&f->keys);
 	free(f);
 }
 
@@ -426,16 +401,15 @@ int capi_start(const struct capi_options *o, struct capi_forwarder **out, char *
 	f->st = o->st;
 	f->cfg = o->cfg;
 	snprintf(f->owner, sizeof f->owner, "%s", o->owner);
-	f->key_file = xstrdup(o->key_file);
 	snprintf(f->user_agent, sizeof f->user_agent, "Portcullis-CAPI/%s", PORTCULLIS_VERSION);
 	char msg[256];
 	/* delivery_config_check refused bad settings already; these are the parsed forms. */
 	int bad =
 	    wh_schedule_parse(o->cfg->capi_retry_schedule, &f->sched, msg, sizeof msg) < 0 ||
 	    egress_ranges_parse(o->cfg->webhooks_allow_ranges, &f->allow, msg, sizeof msg) < 0;
-	if (!bad && sealed_keyring_load(f->key_file, &f->keys, msg, sizeof msg) != SEALED_OK)
-		f->keys = NULL; /* reread when a batch needs it */
-	f->keys_tried_mono = clock_mono_ms();
+	/* A key file that cannot be read yet is read again when a batch needs it. */
+	if (!bad)
+		(void)keyring_file_open(&f->keys, o->key_file, false, msg, sizeof msg);
 	if (!bad && store_capi_release_all(f->st, f->owner) != STORE_OK)
 		log_event(LOG_WARN, "store_error", "op", "capi_release", NULL);
 	/* No interrupt: capi_stop sets stopping first, which the transfer's progress reads. */

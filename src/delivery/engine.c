@@ -20,6 +20,7 @@
 #include "crypto/random.h"
 #include "crypto/sealed.h"
 #include "delivery/egress.h"
+#include "delivery/keyring.h"
 #include "delivery/mail.h"
 #include "delivery/sign.h"
 #include "store/store_webhooks.h"
@@ -39,7 +40,6 @@
 #define FANOUT_MAX      256         /* messages one fan-out takes */
 #define STATS_MS        2000        /* outbox gauges */
 #define STOP_GRACE_MS   5000        /* attempts in flight may finish this long after stop */
-#define KEYS_RETRY_MS   10000       /* a missing key: reread the key file at most this often */
 #define RESPONSE_BOUND  (64 * 1024) /* a longer response is too_large */
 #define SKIP_MAX        1024        /* endpoints named in one claim's skip list */
 #define EP_BUCKETS      1024
@@ -359,9 +359,7 @@ struct engine {
 	struct store *st;
 	const struct config *cfg;
 	char owner[300];
-	char *key_file;
-	struct sealed_keyring *keys;
-	int64_t keys_tried_mono;
+	struct keyring_file keys; /* [secrets] private_key_file */
 	const struct mailer *mailer;
 	struct egress_ranges *allow;
 	struct wh_schedule sched;
@@ -569,31 +567,6 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
 	return len;
 }
 
-static void log_keys(const struct sealed_keyring *kr)
-{
-	char n[16];
-	snprintf(n, sizeof n, "%zu", sealed_keyring_count(kr));
-	log_event(LOG_INFO, "secrets_keyring_loaded", "#keys", n, NULL);
-}
-
-/* Reread the key file (it may have gained a key: `secrets rotate`), at most so often. */
-static void reload_keys(struct engine *e)
-{
-	int64_t now = clock_mono_ms();
-	if (e->keys_tried_mono && now - e->keys_tried_mono < KEYS_RETRY_MS)
-		return;
-	e->keys_tried_mono = now;
-	struct sealed_keyring *kr = NULL;
-	char err[512];
-	if (sealed_keyring_load(e->key_file, &kr, err, sizeof err) != SEALED_OK) {
-		log_event(LOG_ERROR, "secrets_key_file", "error", err, NULL);
-		return;
-	}
-	sealed_keyring_free(e->keys);
-	e->keys = kr;
-	log_keys(kr);
-}
-
 /*
  * Open one sealed secret of endpoint ep into out. A rotated-out secret
  * keeps the text it was sealed with (column "secret"), so prev_secret opens
@@ -611,18 +584,14 @@ static int open_secret(struct engine *e, struct ep_state *s, const struct store_
 	}
 	s->opened_mono[slot] = 0;
 	explicit_bzero(s->plain[slot], sizeof s->plain[slot]);
-	char kid[SEALED_KEY_ID_LEN + 1];
-	if (sealed_stored_key_id(stored, kid) != SEALED_OK)
-		return -1;
-	if (!e->keys || !sealed_keyring_has(e->keys, kid))
-		reload_keys(e);
-	if (!e->keys)
+	const struct sealed_keyring *kr = keyring_file_for(&e->keys, stored);
+	if (!kr)
 		return -1;
 	static const char *const columns[] = {"secret", "prev_secret"};
 	for (int i = 0; i < (prev ? 2 : 1); i++) {
 		struct sealed_context ctx = {"webhook_endpoints", columns[i], ep->id, ep->org_id};
 		size_t len = 0;
-		if (sealed_open(e->keys, stored, &ctx, (uint8_t *)out, WH_SECRET_MAX, &len) ==
+		if (sealed_open(kr, stored, &ctx, (uint8_t *)out, WH_SECRET_MAX, &len) ==
 		    SEALED_OK) {
 			out[len] = '\0';
 			memcpy(s->plain[slot], out, WH_SECRET_MAX + 1);
@@ -1135,7 +1104,6 @@ int engine_start(const struct engine_options *o, struct engine **out, char *err,
 	e->cfg = o->cfg;
 	e->mailer = o->mailer;
 	snprintf(e->owner, sizeof e->owner, "%s", o->owner);
-	e->key_file = xstrdup(o->key_file);
 	snprintf(e->user_agent, sizeof e->user_agent, "Portcullis-Webhooks/%s", PORTCULLIS_VERSION);
 	char msg[256];
 	/* delivery_config_check (worker.c) refused these already; the parsed forms are kept here.
@@ -1145,12 +1113,9 @@ int engine_start(const struct engine_options *o, struct engine **out, char *err,
 		snprintf(err, cap, "[webhooks] %s", msg); /* msg names the setting */
 		goto fail;
 	}
-	if (sealed_keyring_load(e->key_file, &e->keys, msg, sizeof msg) != SEALED_OK)
+	if (keyring_file_open(&e->keys, o->key_file, true, msg, sizeof msg) < 0)
 		log_event(LOG_WARN, "secrets_key_file", "error", msg, "effect",
 		          "webhook deliveries wait until the private key file can be read", NULL);
-	else
-		log_keys(e->keys);
-	e->keys_tried_mono = clock_mono_ms();
 	e->batch = xcalloc(BATCH_MAX, sizeof *e->batch);
 	e->multi = curl_multi_init();
 	if (!e->multi)
@@ -1168,11 +1133,10 @@ int engine_start(const struct engine_options *o, struct engine **out, char *err,
 	return 0;
 fail:
 	egress_ranges_free(e->allow);
-	sealed_keyring_free(e->keys);
+	keyring_file_close(&e->keys);
 	if (e->multi)
 		curl_multi_cleanup(e->multi);
 	free(e->batch);
-	free(e->key_file);
 	free(e);
 	return -1;
 }
@@ -1210,8 +1174,7 @@ void engine_stop(struct engine *e)
 	metric_set(&metrics[M_IN_FLIGHT], 0);
 	curl_multi_cleanup(e->multi);
 	egress_ranges_free(e->allow);
-	sealed_keyring_free(e->keys);
+	keyring_file_close(&e->keys);
 	free(e->batch);
-	free(e->key_file);
 	free(e);
 }
