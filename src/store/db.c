@@ -35,6 +35,12 @@ const char *db_text(const struct db_result *r, int row, int col)
 	return r->cells[row * r->ncols + col];
 }
 
+const char *db_text_or_empty(const struct db_result *r, int row, int col)
+{
+	const char *s = db_text(r, row, col);
+	return s ? s : "";
+}
+
 int64_t db_int_or(const struct db_result *r, int row, int col, int64_t def)
 {
 	const char *s = db_text(r, row, col);

@@ -147,6 +147,8 @@ void store_maint_stats(struct store *st, struct db_maint_stats *out);
 void db_result_free(struct db_result *r);
 /** Cell text or NULL. */
 const char *db_text(const struct db_result *r, int row, int col);
+/** Cell text, or "" for NULL. */
+const char *db_text_or_empty(const struct db_result *r, int row, int col);
 /** Cell as an integer (0 for NULL or non-numeric). */
 int64_t db_int(const struct db_result *r, int row, int col);
 /** Cell as an integer, or def when NULL. */

@@ -422,12 +422,6 @@ int store_capi_claim(struct store *st, const char *owner, int64_t now, int64_t l
 	return rc;
 }
 
-static const char *cell(const struct db_result *r, int row, int col)
-{
-	const char *s = db_text(r, row, col);
-	return s ? s : "";
-}
-
 int store_capi_batch_events(struct store *st, const char *batch_id,
                             void (*each)(void *ctx, const struct store_capi_event *ev), void *ctx)
 {
@@ -444,16 +438,16 @@ int store_capi_batch_events(struct store *st, const char *batch_id,
 		return rc;
 	for (int i = 0; i < r->nrows; i++) {
 		struct store_capi_event ev = {
-		    .id = cell(r, i, 0),
-		    .message_id = cell(r, i, 1),
-		    .type = cell(r, i, 2),
-		    .event = cell(r, i, 3),
-		    .user_id = cell(r, i, 4),
-		    .email_sha256 = cell(r, i, 5),
-		    .phone_sha256 = cell(r, i, 6),
-		    .body = cell(r, i, 7),
-		    .org_id = cell(r, i, 8),
-		    .adid_sealed = cell(r, i, 9),
+		    .id = db_text_or_empty(r, i, 0),
+		    .message_id = db_text_or_empty(r, i, 1),
+		    .type = db_text_or_empty(r, i, 2),
+		    .event = db_text_or_empty(r, i, 3),
+		    .user_id = db_text_or_empty(r, i, 4),
+		    .email_sha256 = db_text_or_empty(r, i, 5),
+		    .phone_sha256 = db_text_or_empty(r, i, 6),
+		    .body = db_text_or_empty(r, i, 7),
+		    .org_id = db_text_or_empty(r, i, 8),
+		    .adid_sealed = db_text_or_empty(r, i, 9),
 		    .timestamp = db_int(r, i, 10),
 		};
 		each(ctx, &ev);

@@ -293,12 +293,6 @@ static void list_build(void)
 	}
 }
 
-static const char *cell(const struct db_result *r, int row, int col)
-{
-	const char *s = db_text(r, row, col);
-	return s ? s : "";
-}
-
 int store_events_list(struct store *st, const struct event_filter *f,
                       void (*each)(void *ctx, const struct store_event_read *row), void *ctx)
 {
@@ -324,19 +318,19 @@ int store_events_list(struct store *st, const struct event_filter *f,
 		return rc;
 	for (int i = 0; i < r->nrows; i++) {
 		struct store_event_read row = {
-		    .id = cell(r, i, 0),
-		    .org_id = cell(r, i, 1),
-		    .project_id = cell(r, i, 2),
-		    .key_id = cell(r, i, 3),
-		    .message_id = cell(r, i, 4),
-		    .type = cell(r, i, 5),
-		    .event = cell(r, i, 6),
-		    .user_id = cell(r, i, 7),
-		    .anonymous_id = cell(r, i, 8),
-		    .email_sha256 = cell(r, i, 9),
-		    .phone_sha256 = cell(r, i, 10),
-		    .region = cell(r, i, 11),
-		    .body = cell(r, i, 12),
+		    .id = db_text_or_empty(r, i, 0),
+		    .org_id = db_text_or_empty(r, i, 1),
+		    .project_id = db_text_or_empty(r, i, 2),
+		    .key_id = db_text_or_empty(r, i, 3),
+		    .message_id = db_text_or_empty(r, i, 4),
+		    .type = db_text_or_empty(r, i, 5),
+		    .event = db_text_or_empty(r, i, 6),
+		    .user_id = db_text_or_empty(r, i, 7),
+		    .anonymous_id = db_text_or_empty(r, i, 8),
+		    .email_sha256 = db_text_or_empty(r, i, 9),
+		    .phone_sha256 = db_text_or_empty(r, i, 10),
+		    .region = db_text_or_empty(r, i, 11),
+		    .body = db_text_or_empty(r, i, 12),
 		    .timestamp = db_int(r, i, 13),
 		    .received_at = db_int(r, i, 14),
 		};

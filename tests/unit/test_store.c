@@ -1578,6 +1578,26 @@ static void test_wal_close_leaves_a_checkpointed_database(void **state)
 	sqlite3_close(other);
 }
 
+/* db_text, db_text_or_empty, db_int and db_int_or on a result with SQL NULLs, and out of range. */
+static void test_cells_read_null_as_the_default(void **state)
+{
+	(void)state;
+	char **cells = calloc(4, sizeof *cells);
+	assert_non_null(cells);
+	cells[0] = strdup("a");
+	cells[2] = strdup("7"); /* cells[1], cells[3]: NULL */
+	struct db_result *r = db_result_new(2, 2, cells);
+	assert_string_equal(db_text(r, 0, 0), "a");
+	assert_null(db_text(r, 0, 1));
+	assert_string_equal(db_text_or_empty(r, 0, 0), "a");
+	assert_string_equal(db_text_or_empty(r, 0, 1), "");
+	assert_string_equal(db_text_or_empty(r, 2, 0), ""); /* no such row */
+	assert_string_equal(db_text_or_empty(r, 0, -1), "");
+	assert_int_equal(db_int_or(r, 1, 0, -1), 7);
+	assert_int_equal(db_int_or(r, 1, 1, -1), -1);
+	db_result_free(r);
+}
+
 #define STORE_TESTS(setup)                                                                         \
 	cmocka_unit_test_setup_teardown(test_migrate_twice, setup, teardown),                      \
 	    cmocka_unit_test_setup_teardown(test_migrate_concurrent, setup, teardown),             \
@@ -1616,7 +1636,10 @@ int main(void)
 	const char *level = getenv("PORTCULLIS_TEST_LOG_LEVEL");
 	int lv = level ? log_level_parse(level) : -1;
 	log_setup(lv >= 0 ? (enum log_level)lv : LOG_ERROR, false);
-	failed = cmocka_run_group_tests_name("store/sqlite", sqlite_tests, NULL, NULL);
+	const struct CMUnitTest cell_tests[] = {
+	    cmocka_unit_test(test_cells_read_null_as_the_default)};
+	failed = cmocka_run_group_tests_name("store/cells", cell_tests, NULL, NULL);
+	failed += cmocka_run_group_tests_name("store/sqlite", sqlite_tests, NULL, NULL);
 	if (pg && *pg)
 		failed += cmocka_run_group_tests_name("store/postgres", postgres_tests, NULL, NULL);
 	else
