@@ -28,9 +28,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define IDLE_MS        1000        /* nothing to do: look again this soon */
-#define RESPONSE_BOUND (64 * 1024) /* a longer answer is too_large */
-#define URL_MAX        (EGRESS_URL_MAX + 64)
+#define IDLE_MS 1000 /* nothing to do: look again this soon */
+#define URL_MAX (EGRESS_URL_MAX + 64)
 
 /* ---------- the request body (pure) ---------- */
 
@@ -125,27 +124,10 @@ struct capi_forwarder {
 struct send {
 	struct capi_forwarder *f;
 	char resp[STORE_CAPI_RESPONSE_MAX];
-	size_t resp_len, total;
+	struct engine_response body;      /* the answer's first bytes into resp */
 	struct egress_socket_guard guard; /* the egress check of the connect */
-	bool too_large;
 	char retry_after[72];
 };
-
-static size_t on_body(char *data, size_t size, size_t n, void *userp)
-{
-	struct send *s = userp;
-	size_t len = size * n;
-	size_t room = sizeof s->resp - s->resp_len;
-	size_t k = len < room ? len : room;
-	memcpy(s->resp + s->resp_len, data, k);
-	s->resp_len += k;
-	s->total += len;
-	if (s->total > RESPONSE_BOUND) {
-		s->too_large = true;
-		return 0;
-	}
-	return len;
-}
 
 static size_t on_header(char *data, size_t size, size_t n, void *userp)
 {
@@ -233,14 +215,15 @@ static void post(struct capi_forwarder *f, const char *url, const char *body, st
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, s);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
+	s->body = (struct engine_response){.head = s->resp, .cap = sizeof s->resp};
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, engine_response_keep);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s->body);
 	r->rc = curl_easy_perform(h);
 	long status = 0;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	r->status = (int)status;
 	r->egress_refused = s->guard.refused;
-	r->too_large = s->too_large;
+	r->too_large = s->body.too_large;
 	r->retry_after = s->retry_after[0] ? s->retry_after : NULL;
 	curl_slist_free_all(hdr);
 	curl_easy_cleanup(h);
@@ -339,11 +322,11 @@ static void forward(struct capi_forwarder *f, const struct store_capi_batch *b)
 	o.next_attempt_at = d.next_attempt_at;
 	o.http_status = r.status > 0 ? r.status : -1;
 	if (r.status > 0) {
-		engine_response_text(s.resp, s.resp_len, resp, sizeof resp);
+		engine_response_text(s.resp, s.body.len, resp, sizeof resp);
 		capi_redact(resp, token, clean, sizeof clean);
 		o.response = clean;
 		if (d.succeeded)
-			o.events_received = events_received(s.resp, s.resp_len);
+			o.events_received = events_received(s.resp, s.body.len);
 	}
 record:
 	explicit_bzero(token, sizeof token);

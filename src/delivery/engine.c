@@ -32,16 +32,15 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#define POLL_MS         50          /* store polls while idle */
-#define BATCH_MAX       512         /* outcomes waiting to be recorded */
-#define BATCH_FLUSH_N   256         /* record at once when this many wait */
-#define BATCH_FLUSH_MS  20          /* ... or when the oldest waited this long */
-#define CLAIM_MAX       256         /* deliveries one claim takes */
-#define FANOUT_MAX      256         /* messages one fan-out takes */
-#define STATS_MS        2000        /* outbox gauges */
-#define STOP_GRACE_MS   5000        /* attempts in flight may finish this long after stop */
-#define RESPONSE_BOUND  (64 * 1024) /* a longer response is too_large */
-#define SKIP_MAX        1024        /* endpoints named in one claim's skip list */
+#define POLL_MS         50   /* store polls while idle */
+#define BATCH_MAX       512  /* outcomes waiting to be recorded */
+#define BATCH_FLUSH_N   256  /* record at once when this many wait */
+#define BATCH_FLUSH_MS  20   /* ... or when the oldest waited this long */
+#define CLAIM_MAX       256  /* deliveries one claim takes */
+#define FANOUT_MAX      256  /* messages one fan-out takes */
+#define STATS_MS        2000 /* outbox gauges */
+#define STOP_GRACE_MS   5000 /* attempts in flight may finish this long after stop */
+#define SKIP_MAX        1024 /* endpoints named in one claim's skip list */
 #define EP_BUCKETS      1024
 #define SECRET_CACHE_MS 60000 /* an opened secret is reused this long for its endpoint */
 #define IDLE_EASY_MAX   64    /* easy handles kept for reuse */
@@ -329,8 +328,7 @@ struct xfer {
 	struct mail_job *mail;
 	struct curl_slist *headers;
 	char resp[STORE_WH_RESPONSE_MAX + 1];
-	size_t resp_len, total;
-	bool too_large;
+	struct engine_response body;      /* the first STORE_WH_RESPONSE_MAX bytes into resp */
 	struct egress_socket_guard guard; /* the egress check of the connect */
 	bool not_sent; /* nothing could be sent: no secret to sign with, or no mail to write */
 	bool purged;   /* ... nor ever will: the message's body is gone (retention) */
@@ -529,20 +527,20 @@ static void xfer_free(struct xfer *x)
 	free(x);
 }
 
-static size_t on_body(char *data, size_t size, size_t n, void *userp)
+size_t engine_response_keep(char *data, size_t size, size_t n, void *userp)
 {
-	struct xfer *x = userp;
+	struct engine_response *r = userp;
 	size_t len = size * n;
-	if (x->resp_len < STORE_WH_RESPONSE_MAX) {
-		size_t k = STORE_WH_RESPONSE_MAX - x->resp_len;
+	if (r->len < r->cap) {
+		size_t k = r->cap - r->len;
 		if (k > len)
 			k = len;
-		memcpy(x->resp + x->resp_len, data, k);
-		x->resp_len += k;
+		memcpy(r->head + r->len, data, k);
+		r->len += k;
 	}
-	x->total += len;
-	if (x->total > RESPONSE_BOUND) {
-		x->too_large = true;
+	r->total += len;
+	if (r->total > ENGINE_RESPONSE_BOUND) {
+		r->too_large = true;
 		return 0; /* stop reading: the transfer ends with a write error */
 	}
 	return len;
@@ -649,8 +647,9 @@ static int prepare_webhook(struct engine *e, struct xfer *x, int64_t now_ms)
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, x->c.body);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, x->headers);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+	x->body = (struct engine_response){.head = x->resp, .cap = STORE_WH_RESPONSE_MAX};
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, engine_response_keep);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x->body);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
@@ -761,7 +760,7 @@ static void finish(struct engine *e, struct xfer *x, CURLcode rc)
 	    .rc = rc,
 	    .status = (int)status,
 	    .egress_refused = x->guard.refused,
-	    .too_large = x->too_large,
+	    .too_large = x->body.too_large,
 	    .retry_after = x->retry_after[0] ? x->retry_after : NULL,
 	    .mail = x->ep == NULL,
 	    .not_sent = x->not_sent,
@@ -781,8 +780,8 @@ static void finish(struct engine *e, struct xfer *x, CURLcode rc)
 	rec->error = d.error;
 	rec->succeeded = d.succeeded;
 	rec->next_attempt_at = d.next_attempt_at;
-	if (x->resp_len) {
-		engine_response_text(x->resp, x->resp_len, rec->response, sizeof rec->response);
+	if (x->body.len) {
+		engine_response_text(x->resp, x->body.len, rec->response, sizeof rec->response);
 		rec->has_response = true;
 	} else if (x->not_sent) {
 		snprintf(rec->response, sizeof rec->response, "%s",

@@ -109,4 +109,20 @@ void engine_decide(const struct wh_schedule *s, int64_t attempts_before,
  */
 size_t engine_response_text(const char *in, size_t len, char *out, size_t cap);
 
+/** A response body longer than this ends the transfer: too_large. */
+#define ENGINE_RESPONSE_BOUND (64 * 1024)
+
+/**
+ * What an attempt keeps of a response body, filled by engine_response_keep
+ * (a libcurl write function with this as its data): the first cap bytes in
+ * head (len of them), the body's length so far in total, and too_large once
+ * total passes ENGINE_RESPONSE_BOUND, which stops the transfer.
+ */
+struct engine_response {
+	char *head;
+	size_t cap, len, total;
+	bool too_large;
+};
+size_t engine_response_keep(char *data, size_t size, size_t n, void *userp);
+
 #endif

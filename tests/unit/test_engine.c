@@ -373,6 +373,30 @@ static void test_a_purged_body_is_failed_not_sent(void **state)
 	rmdir(dir);
 }
 
+/* engine_response_keep: the first cap bytes kept, the length counted, past the bound stopped. */
+static void test_response_keep(void **state)
+{
+	(void)state;
+	char head[5] = "";
+	struct engine_response r = {.head = head, .cap = 4};
+	char abc[] = "abc", defg[] = "defg";
+	assert_int_equal(engine_response_keep(abc, 1, 3, &r), 3);
+	assert_int_equal(engine_response_keep(defg, 2, 2, &r), 4); /* size * n bytes */
+	assert_int_equal(r.len, 4);
+	assert_memory_equal(head, "abcd", 4);
+	assert_int_equal(r.total, 7);
+	assert_false(r.too_large);
+	static char big[ENGINE_RESPONSE_BOUND];
+	memset(big, 'x', sizeof big);
+	assert_int_equal(engine_response_keep(big, 1, ENGINE_RESPONSE_BOUND - 7, &r),
+	                 ENGINE_RESPONSE_BOUND - 7); /* exactly the bound: still read */
+	assert_false(r.too_large);
+	assert_int_equal(engine_response_keep(big, 1, 1, &r), 0); /* one past: stop */
+	assert_true(r.too_large);
+	assert_int_equal(r.len, 4);
+	assert_memory_equal(head, "abcd", 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +404,7 @@ int main(void)
 	    cmocka_unit_test(test_error_classes),
 	    cmocka_unit_test(test_decisions),
 	    cmocka_unit_test(test_response_text),
+	    cmocka_unit_test(test_response_keep),
 	    cmocka_unit_test(test_a_purged_body_is_failed_not_sent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
