@@ -35,6 +35,8 @@ int parse_bool(const char *s, bool *out);
 bool ascii_ieq(const char *a, size_t alen, const char *b, size_t blen);
 /** True when s starts with prefix. */
 bool str_has_prefix(const char *s, const char *prefix);
+/** True when s holds 1 to max bytes of n, each of A-Z a-z 0-9 _ - (ids sent by others). */
+bool str_is_token(const char *s, size_t n, size_t max);
 
 /** The value of a hexadecimal digit (either case), or -1. */
 int str_hex_digit(char c);

@@ -23,15 +23,7 @@
 
 bool scankeys_id_valid(const char *s, size_t n)
 {
-	if (n == 0 || n > STORE_SCAN_KEY_ID_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-'))
-			return false;
-	}
-	return true;
+	return str_is_token(s, n, STORE_SCAN_KEY_ID_MAX);
 }
 
 int scankeys_parse(const char *body, size_t len, struct store_scan_key *out, int *n, char *err,

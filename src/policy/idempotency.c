@@ -41,16 +41,7 @@ void idem_fingerprint(const char *method, const char *path, const void *body, si
 
 static bool id_valid(const char *s)
 {
-	size_t n = s ? strnlen(s, IDEM_ID_MAX + 1) : 0;
-	if (n < 1 || n > IDEM_ID_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      c == '_' || c == '-'))
-			return false;
-	}
-	return true;
+	return s && str_is_token(s, strnlen(s, IDEM_ID_MAX + 1), IDEM_ID_MAX);
 }
 
 /* Append n bytes at *pos; false (nothing written) when they do not fit. */

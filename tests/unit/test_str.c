@@ -238,6 +238,23 @@ static void test_ascii_ieq_and_prefix(void **state)
 	assert_false(str_has_prefix("", "a"));
 }
 
+/* str_is_token: 1..max bytes of A-Z a-z 0-9 _ -; every other byte value refused. */
+static void test_str_is_token(void **state)
+{
+	(void)state;
+	const char ok[] = "AZaz09_-";
+	assert_true(str_is_token(ok, 8, 8));
+	assert_false(str_is_token(ok, 8, 7));   /* longer than max */
+	assert_false(str_is_token(ok, 0, 8));   /* empty */
+	assert_true(str_is_token("a b", 1, 8)); /* only the n bytes count */
+	for (int c = 0; c < 256; c++) {
+		char one = (char)c;
+		bool want = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		            (c >= '0' && c <= '9') || c == '_' || c == '-';
+		assert_int_equal(str_is_token(&one, 1, 1), want);
+	}
+}
+
 static void test_buf_limit(void **state)
 {
 	(void)state;
@@ -696,6 +713,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_clock_mono_deadline_and_cond),
+	    cmocka_unit_test(test_str_is_token),
 	    cmocka_unit_test(test_hex_encode),
 	    cmocka_unit_test(test_hex_decode_accepts),
 	    cmocka_unit_test(test_hex_decode_rejects),
