@@ -38,14 +38,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 	-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
 	-keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1 || die "openssl could not make a certificate"
 
-UP_PORT=$(free_port)
-start_nginx upstream "    server {
-        listen 127.0.0.1:$UP_PORT;
-        default_type application/json;
-        location / { return 200 '{\"ok\":true}'; }
-    }"
-
-wait_http "http://127.0.0.1:$UP_PORT/"
+start_upstream_nginx
 
 NP_PORT=$(free_port)
 start_nginx proxy "    upstream backend {

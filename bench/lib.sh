@@ -110,6 +110,39 @@ CONF
 # start_portcullis BIN UPSTREAM_URL EXTRA_CONF: init a fresh instance in
 # $WORK/pcl (bcrypt cost $BCRYPT_COST, default 4), append EXTRA_CONF, serve it.
 # Sets PCL_PID, PCL_PORT, PCL_BASE, PCL_DIR, ROOT_KEY.
+# start_upstream_nginx: the benches' upstream, an nginx answering every path
+# with a small JSON 200 on a free port; sets UP_PORT and UP_PID.
+start_upstream_nginx() {
+	UP_PORT=$(free_port)
+	start_nginx upstream "    server {
+        listen 127.0.0.1:$UP_PORT;
+        default_type application/json;
+        location / { return 200 '{\"ok\":true}'; }
+    }"
+	UP_PID=$NGINX_PID
+	wait_http "http://127.0.0.1:$UP_PORT/"
+}
+
+# start_proxy_nginx: the reference, nginx proxy_pass (keep-alive pool of 64)
+# to the upstream on UP_PORT, plain HTTP on a free port; sets NP_PORT and NP_PID.
+start_proxy_nginx() {
+	NP_PORT=$(free_port)
+	start_nginx proxy "    upstream backend {
+        server 127.0.0.1:$UP_PORT;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$NP_PORT;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }
+    }"
+	NP_PID=$NGINX_PID
+	wait_http "http://127.0.0.1:$NP_PORT/"
+}
+
 start_portcullis() {
 	local bin=$1 upstream=$2 extra=$3 out
 	PCL_DIR="$WORK/pcl"

@@ -29,30 +29,9 @@ trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
-UP_PORT=$(free_port)
-start_nginx upstream "    server {
-        listen 127.0.0.1:$UP_PORT;
-        default_type application/json;
-        location / { return 200 '{\"ok\":true}'; }
-    }"
-UP_PID=$NGINX_PID
-wait_http "http://127.0.0.1:$UP_PORT/"
+start_upstream_nginx
 
-NP_PORT=$(free_port)
-start_nginx proxy "    upstream backend {
-        server 127.0.0.1:$UP_PORT;
-        keepalive 64;
-    }
-    server {
-        listen 127.0.0.1:$NP_PORT;
-        location / {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-        }
-    }"
-NP_PID=$NGINX_PID
-wait_http "http://127.0.0.1:$NP_PORT/"
+start_proxy_nginx
 
 start_portcullis "$BIN" "http://127.0.0.1:$UP_PORT" "[rate_limit]
 requests = 1000000
