@@ -109,11 +109,15 @@ step "integration tests"
 # failure, "xfailed", is not a failure, and a strict xfail that passes is).
 # --durations: the 20 slowest tests stand in the log, to keep the suite's time
 # in view (CI allows 90 minutes; the suite aims at under 30).
+# -rs: every skip with its reason, printed after the tail, so a test that
+# silently stopped running shows in the log.
 PORTCULLIS_BIN="$PWD/$BUILD/portcullis" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
-	--durations=20 tests/integration 2>&1 | tee "$BUILD/integration.log" | tail -40
+	-rs --durations=20 tests/integration 2>&1 | tee "$BUILD/integration.log" |
+	grep -v '^SKIPPED' | tail -40
 if [ "${PIPESTATUS[0]}" -ne 0 ]; then
 	failed+=(integration)
 fi
+grep '^SKIPPED' "$BUILD/integration.log" || true
 
 step "thread sanitizer"
 # The unit tests and the integration files that exercise threads (pools and
