@@ -14,7 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum db_type { DB_NULL, DB_TEXT, DB_INT };
+/* DB_TEXT_LEN: text of a known length (in i), not NUL-terminated (P_TEXTN). */
+enum db_type { DB_NULL, DB_TEXT, DB_INT, DB_TEXT_LEN };
 
 struct db_param {
 	enum db_type type;
@@ -32,6 +33,15 @@ P_INT(int64_t v) {
 	return (struct db_param){DB_INT, NULL, v};
 }
 #define P_NULL ((struct db_param){DB_NULL, NULL, 0})
+/**
+ * Text of len bytes at s, which needs no NUL after it (bound without a copy or a strlen: a
+ * stored event's body, a slice of the request). It must hold no NUL byte (PostgreSQL
+ * refuses one) and be valid UTF-8 for PostgreSQL; s may be NULL only with len 0 ("").
+ */
+static inline struct db_param
+P_TEXTN(const char *s, size_t len) {
+	return (struct db_param){DB_TEXT_LEN, s ? s : "", (int64_t)len};
+}
 
 /** A fully read result: rows x cols text cells. */
 struct db_result {

@@ -35,6 +35,7 @@
 #include "core/str.h"
 
 #include <libpq-fe.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,6 +386,9 @@ static int pg_query(struct db_conn *base, const char *sql, const struct db_param
 	Oid *types = stack_types;
 	const char **values = stack_values;
 	char(*ints)[STR_I64_MAX] = stack_ints;
+	int stack_lengths[STACK_PARAMS], stack_formats[STACK_PARAMS];
+	int *lengths = stack_lengths, *formats = stack_formats;
+	bool sized = false; /* a DB_TEXT_LEN parameter: lengths and formats are used */
 	PGresult *res = NULL;
 	int count = 0, rc;
 	char *text = NULL;
@@ -402,8 +406,12 @@ static int pg_query(struct db_conn *base, const char *sql, const struct db_param
 		types = xmalloc((size_t)n * sizeof *types);
 		values = xmalloc((size_t)n * sizeof *values);
 		ints = xmalloc((size_t)n * sizeof *ints);
+		lengths = xmalloc((size_t)n * sizeof *lengths);
+		formats = xmalloc((size_t)n * sizeof *formats);
 	}
 	for (int i = 0; i < n; i++) {
+		lengths[i] = 0;
+		formats[i] = 0;
 		switch (params[i].type) {
 		case DB_NULL:
 			types[i] = OID_UNKNOWN;
@@ -413,6 +421,23 @@ static int pg_query(struct db_conn *base, const char *sql, const struct db_param
 			types[i] = OID_INT8;
 			str_i64(ints[i], params[i].i); /* printf's text, without printf */
 			values[i] = ints[i];
+			break;
+		case DB_TEXT_LEN:
+			/*
+			 * Text's binary form is its bytes: sent with its length, so it needs no
+			 * NUL after it (the server checks the encoding as for text).
+			 */
+			if (params[i].i < 0 || params[i].i > INT_MAX) {
+				log_error("postgres: a text parameter of %lld bytes",
+				          (long long)params[i].i);
+				rc = DB_ERROR;
+				goto out;
+			}
+			types[i] = OID_TEXT;
+			values[i] = params[i].text;
+			lengths[i] = (int)params[i].i;
+			formats[i] = 1;
+			sized = true;
 			break;
 		case DB_TEXT:
 		default:
@@ -436,9 +461,11 @@ static int pg_query(struct db_conn *base, const char *sql, const struct db_param
 			goto out;
 	}
 	if (s)
-		res = PQexecPrepared(c->pg, s->name, n, values, NULL, NULL, 0);
+		res = PQexecPrepared(c->pg, s->name, n, values, sized ? lengths : NULL,
+		                     sized ? formats : NULL, 0);
 	else
-		res = PQexecParams(c->pg, text, n, types, values, NULL, NULL, 0);
+		res = PQexecParams(c->pg, text, n, types, values, sized ? lengths : NULL,
+		                   sized ? formats : NULL, 0);
 	rc = result_rc(c, res, "query");
 	if (rc == DB_OK) {
 		if (out)
@@ -457,6 +484,8 @@ out:
 		free(types);
 		free(values);
 		free(ints);
+		free(lengths);
+		free(formats);
 	}
 	return rc;
 }

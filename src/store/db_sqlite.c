@@ -381,6 +381,11 @@ static int sqlite_query(struct db_conn *base, const char *sql, const struct db_p
 			else
 				sqlite3_bind_null(stmt, i + 1);
 			break;
+		case DB_TEXT_LEN: /* the same, with its length: no strlen, no NUL needed */
+			sqlite3_bind_text64(stmt, i + 1, params[i].text,
+			                    (sqlite3_uint64)params[i].i, SQLITE_STATIC,
+			                    SQLITE_UTF8);
+			break;
 		}
 	}
 	int ncols = sqlite3_column_count(stmt);

@@ -63,8 +63,7 @@ struct insert_args {
 	bool *claimed; /* by batch index */
 	int *stored;   /* batch indexes of the claimed events, in batch order */
 	int n_stored;
-	char **bodies; /* NUL-terminated copies, by position in stored */
-	int *adids;    /* batch indexes of stored events holding an id */
+	int *adids; /* batch indexes of stored events holding an id */
 	int n_adids;
 };
 
@@ -143,7 +142,7 @@ static void fill_event(const void *ctx, int i, struct db_param *p)
 	p[11] = P_TEXT(opt(e->region));
 	p[12] = P_INT(e->timestamp);
 	p[13] = P_INT(e->received_at);
-	p[14] = P_TEXT(ia->bodies[i]);
+	p[14] = P_TEXTN(e->body, e->body_len); /* bound where it is: no copy */
 }
 
 #define ADID_COLS 4
@@ -174,7 +173,6 @@ static int insert_fn(struct db_conn *c, void *arg)
 		if (!ia->claimed[i])
 			continue;
 		const struct store_event *e = ia->evs[i];
-		ia->bodies[ia->n_stored] = xstrndup(e->body ? e->body : "", e->body_len);
 		ia->stored[ia->n_stored++] = i;
 		if (e->adid_sealed[0])
 			ia->adids[ia->n_adids++] = i;
@@ -213,7 +211,6 @@ int store_events_insert_refs(struct store *st, const struct store_event *const *
 	ia.cand = xmalloc(un * sizeof *ia.cand);
 	ia.claimed = xcalloc(un, sizeof *ia.claimed);
 	ia.stored = xmalloc(un * sizeof *ia.stored);
-	ia.bodies = xcalloc(un, sizeof *ia.bodies);
 	ia.adids = xmalloc(un * sizeof *ia.adids);
 	for (int i = 0; i < n; i++)
 		ia.cand[i] = (struct ev_ref){evs[i], i};
@@ -225,12 +222,9 @@ int store_events_insert_refs(struct store *st, const struct store_event *const *
 	int rc = st_in_tx(st, insert_fn, &ia, NULL, NO_CHANGE);
 	for (int i = 0; stored && i < n; i++)
 		stored[i] = rc == STORE_OK && ia.claimed[i];
-	for (int i = 0; i < ia.n_stored; i++)
-		free(ia.bodies[i]);
 	free(ia.cand);
 	free(ia.claimed);
 	free(ia.stored);
-	free(ia.bodies);
 	free(ia.adids);
 	return rc;
 }

@@ -384,6 +384,43 @@ static void test_concurrent_dedupe(void **state)
 	assert_int_equal(count_events(fx->st), 5 * 40);
 }
 
+/*
+ * P_TEXTN: text bound with its length, where it is (no NUL after it): the slice only, on
+ * both drivers, with a multi-byte character, an empty slice and its NULL pointer.
+ */
+static void test_text_bound_with_its_length(void **state)
+{
+	struct fixture *fx = *state;
+	static const char buf[] = "caf\xc3\xa9 and more";
+	struct db_param p[] = {P_TEXTN(buf, 5), P_TEXTN(buf + 6, 3), P_TEXTN(NULL, 0),
+	                       P_TEXTN(buf, 0)};
+	/* typed text on PostgreSQL: || and length() of an unknown would be refused */
+	struct raw q = {
+	    "SELECT CAST(? AS TEXT) || '|' || CAST(? AS TEXT), length(CAST(? AS TEXT)), "
+	    "length(CAST(? AS TEXT))",
+	    p, 4, NULL};
+	assert_int_equal(store_with_conn(fx->st, raw_fn, &q), STORE_OK);
+	assert_string_equal(db_text(q.r, 0, 0), "caf\xc3\xa9|and");
+	assert_int_equal(db_int(q.r, 0, 1), 0);
+	assert_int_equal(db_int(q.r, 0, 2), 0);
+	db_result_free(q.r);
+}
+
+/* A body that is a slice of a larger buffer (as the parse hands it over): stored as the slice. */
+static void test_body_is_stored_as_its_slice(void **state)
+{
+	struct fixture *fx = *state;
+	static const char buf[] = "{\"type\":\"track\"}{\"next\":1}";
+	struct store_event e = ev(PROJ_A, "slice", T0, 1);
+	e.body = buf;
+	e.body_len = strlen("{\"type\":\"track\"}");
+	assert_int_equal(store_events_insert(fx->st, &e, 1, DAY, NULL), STORE_OK);
+	struct rows r;
+	struct event_filter f = all(5);
+	assert_int_equal(list(fx->st, &f, &r), 1);
+	assert_string_equal(r.body, "{\"type\":\"track\"}");
+}
+
 #define TESTS(setup)                                                                               \
 	cmocka_unit_test_setup_teardown(test_insert_and_list, setup, teardown),                    \
 	    cmocka_unit_test_setup_teardown(test_dedupe_in_one_batch, setup, teardown),            \
@@ -391,7 +428,9 @@ static void test_concurrent_dedupe(void **state)
 	    cmocka_unit_test_setup_teardown(test_failure_stores_nothing, setup, teardown),         \
 	    cmocka_unit_test_setup_teardown(test_large_batch, setup, teardown),                    \
 	    cmocka_unit_test_setup_teardown(test_adids_and_purge, setup, teardown),                \
-	    cmocka_unit_test_setup_teardown(test_concurrent_dedupe, setup, teardown)
+	    cmocka_unit_test_setup_teardown(test_concurrent_dedupe, setup, teardown),              \
+	    cmocka_unit_test_setup_teardown(test_text_bound_with_its_length, setup, teardown),     \
+	    cmocka_unit_test_setup_teardown(test_body_is_stored_as_its_slice, setup, teardown)
 
 int main(void)
 {
