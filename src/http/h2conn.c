@@ -12,11 +12,22 @@
  * up to the listener's limit; END_STREAM dispatches. The answer is
  * submitted once the handler has responded and the request ends when
  * nghttp2 closes the stream. A stream reset by the client while its
- * handler has the request is only marked: the request ends when the
- * handler gives it back. Limits: [server] http2_max_concurrent_streams and
- * http2_window_bytes in the SETTINGS, the header list bounded by
- * max_header_bytes, nghttp2's own defences (rapid reset, CONTINUATION
- * flood, SETTINGS/PING floods) left on.
+ * handler has the request is only marked (it stays on the session's list
+ * and counts as work in flight): the request ends when the handler gives
+ * it back.
+ *
+ * Limits (docs/configuration.md, "HTTP/2 defences"): [server]
+ * http2_max_concurrent_streams and http2_window_bytes in the SETTINGS, the
+ * header list bounded by max_header_bytes (+ the target's bytes). Against
+ * rapid reset (CVE-2023-44487) a new stream is refused (REFUSED_STREAM)
+ * while as many requests as the stream limit are with their handlers,
+ * reset ones included, so resetting streams never buys more work than
+ * keeping them open, and nghttp2's reset rate limit closes the connection
+ * (GOAWAY) past a burst of 4 resets per allowed stream (64 to 1000) and 33
+ * a second. nghttp2's other defences, set here: at most 8 CONTINUATION
+ * frames per header block, or twice what the header limit needs in 16 KiB
+ * frames (CVE-2024-28182); at most 100 SETTINGS and PING acknowledgements
+ * queued (floods); closed streams not retained.
  */
 #include "core/alloc.h"
 #include "core/log.h"
@@ -28,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define HSTS_VALUE "max-age=63072000; includeSubDomains"
 
@@ -38,7 +50,7 @@ struct h2stream {
 	bool begun;        /* request_begin ran */
 	bool with_handler; /* the handler has x (running, suspended or on a pool) */
 	bool submitted;    /* the response is with nghttp2 */
-	bool reset;        /* nghttp2 closed the stream while the handler had x */
+	bool reset;        /* nghttp2 closed the stream while the handler had x (still linked) */
 	bool too_many;     /* more fields than H1_MAX_FIELDS */
 	bool too_large;    /* the fields add up to more than the head limit: not kept */
 	size_t head_bytes; /* the fields' bytes so far */
@@ -52,9 +64,9 @@ struct h2sess {
 	struct http_worker *w;
 	const struct listener *l;
 	char peer_ip[48];
-	struct h2stream *streams; /* every stream with a request */
+	struct h2stream *streams; /* every stream with a request, reset ones with a handler too */
 	int open;                 /* of them */
-	int handlers;             /* streams whose request is with its handler */
+	int handlers;             /* of them, those whose request is with its handler */
 };
 
 static struct h2stream *stream_of(struct h2sess *h, int32_t id)
@@ -84,7 +96,9 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *a
 	struct h2sess *h = arg;
 	if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
-	if (h->w->draining) {
+	/* Rapid reset: requests of reset streams still count until their handlers are done. */
+	if (h->w->draining ||
+	    h->handlers >= h->w->server->cfg->server_http2_max_concurrent_streams) {
 		nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id,
 		                          NGHTTP2_REFUSED_STREAM);
 		return 0;
@@ -92,7 +106,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *a
 	struct h2stream *st = xcalloc(1, sizeof *st);
 	st->h = h;
 	st->id = f->hd.stream_id;
-	st->x = request_new(h->w, h->l, h->c, h->peer_ip, true);
+	st->x = request_new(h->w, h->l, h->c, h->peer_ip, h->l->tls); /* h2c: plain */
 	st->x->h2 = st;
 	struct h1_request *r = &st->x->h1;
 	r->minor = 1;
@@ -277,11 +291,11 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error, void
 	if (!st)
 		return 0;
 	nghttp2_session_set_stream_user_data(h->ng, id, NULL);
-	stream_unlink(st);
-	st->h = NULL;
 	if (st->with_handler) {
-		st->reset = true; /* ended by h2_after_handler */
+		st->reset = true; /* ended (and unlinked) by h2_after_handler */
 	} else {
+		stream_unlink(st);
+		st->h = NULL;
 		st->x->h2 = NULL;
 		request_end(st->x, st->submitted && error == NGHTTP2_NO_ERROR);
 		free(st);
@@ -308,18 +322,14 @@ static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
 	return (ssize_t)n;
 }
 
+/*
+ * A handler's fields not passed on: those RFC 9113 8.2.2 forbids in HTTP/2
+ * and Content-Length, which this file frames itself (as h1conn.c does).
+ */
 static bool connection_specific(const char *name)
 {
-	static const char *const names[] = {"connection",
-	                                    "keep-alive",
-	                                    "transfer-encoding",
-	                                    "upgrade",
-	                                    "proxy-connection",
-	                                    "content-length",
-	                                    "date",
-	                                    "x-request-id",
-	                                    "content-type",
-	                                    "strict-transport-security"};
+	static const char *const names[] = {"connection", "keep-alive",       "transfer-encoding",
+	                                    "upgrade",    "proxy-connection", "content-length"};
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
 		if (strcasecmp(name, names[i]) == 0)
 			return true;
@@ -341,6 +351,11 @@ static char *lower_dup(struct arena *a, const char *s)
 	return d;
 }
 
+/*
+ * The same fields as h1conn.c's start_response writes: Date unless the
+ * handler gave one, X-Request-Id, Content-Type, HSTS on TLS only, the
+ * handler's fields, Content-Length as the HTTP/1.1 answer would frame it.
+ */
 static void submit_response(struct h2stream *st)
 {
 	struct h2sess *h = st->h;
@@ -349,17 +364,30 @@ static void submit_response(struct h2stream *st)
 	if (!h)
 		return;
 	size_t n = 6;
-	for (const struct http_header *hd = req->resp_headers; hd; hd = hd->next)
+	bool has_date = false;
+	for (const struct http_header *hd = req->resp_headers; hd; hd = hd->next) {
 		n++;
+		if (strcasecmp(hd->name, "date") == 0)
+			has_date = true;
+	}
 	nghttp2_nv *nva = arena_alloc(&req->arena, n * sizeof *nva);
 	size_t k = 0;
 	char *status = arena_alloc(&req->arena, 8);
 	snprintf(status, 8, "%d", req->status);
 	nva[k++] = nv(":status", status);
+	if (!has_date) {
+		char *date = arena_alloc(&req->arena, 32);
+		time_t t = time(NULL);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(date, 32, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		nva[k++] = nv("date", date);
+	}
 	nva[k++] = nv("x-request-id", req->request_id);
 	if (req->content_type)
 		nva[k++] = nv("content-type", req->content_type);
-	nva[k++] = nv("strict-transport-security", HSTS_VALUE);
+	if (req->tls)
+		nva[k++] = nv("strict-transport-security", HSTS_VALUE);
 	bool is_head = req->method && strcmp(req->method, "HEAD") == 0;
 	bool no_body = req->status < 200 || req->status == 204 || req->status == 304;
 	int64_t length = (int64_t)req->resp_body_len;
@@ -389,12 +417,16 @@ void h2_after_handler(struct request_ext *x)
 		return;
 	}
 	st->with_handler = false;
+	struct h1conn *c = st->h ? st->h->c : NULL;
 	if (st->h)
 		st->h->handlers--;
 	if (st->reset || !st->h) { /* the stream or the connection went while it ran */
+		stream_unlink(st);
 		x->h2 = NULL;
 		request_end(x, false);
 		free(st);
+		if (c) /* a stream refused for it may come now; or the connection is done */
+			h1_h2_kick(c);
 		return;
 	}
 	if (!req->responded)
@@ -427,6 +459,15 @@ struct h2sess *h2_new(struct h1conn *c, struct http_worker *w, const struct list
 		fatal("nghttp2: out of memory");
 	nghttp2_option_set_max_send_header_block_length(opt, 65536);
 	nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+	/* The defences of the file's comment (docs/configuration.md, "HTTP/2 defences"). */
+	uint64_t streams = (uint64_t)cfg->server_http2_max_concurrent_streams;
+	uint64_t burst = streams * 4 < 64 ? 64 : streams * 4 > 1000 ? 1000 : streams * 4;
+	nghttp2_option_set_stream_reset_rate_limit(opt, burst, 33);
+	size_t head_frames =
+	    ((size_t)cfg->server_max_header_bytes + MAX_TARGET_BYTES + 16383) / 16384;
+	nghttp2_option_set_max_continuations(opt, head_frames * 2 > 8 ? head_frames * 2 : 8);
+	nghttp2_option_set_max_outbound_ack(opt, 100);
+	nghttp2_option_set_no_closed_streams(opt, 1);
 	int rc = nghttp2_session_server_new2(&h->ng, cb, h, opt);
 	nghttp2_option_del(opt);
 	nghttp2_session_callbacks_del(cb);
