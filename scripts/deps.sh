@@ -15,6 +15,7 @@ BUILD_PKGS=(
 TEST_PKGS=(
 	libcmocka-dev clang-format clang-tidy cppcheck clang libclang-rt-14-dev
 	python3-pytest python3-requests python3-psycopg2 python3-redis python3-h11 python3-cryptography
+	python3-h2 python3-hyperframe python3-httpx
 	postgresql redis-server sqlite3 openssl curl gnutls-bin python3-aiosmtpd testssl.sh
 	chromium chromium-driver python3-selenium nghttp2-client
 )

@@ -3,6 +3,16 @@
 Every test gets its own instance (data directory, SQLite file or fresh
 PostgreSQL database, log file). Instances are stopped when the test ends,
 so no server outlives the run. Run with /usr/bin/python3 -m pytest.
+
+PORTCULLIS_TEST_HTTP=2 runs the same tests over HTTP/2 (issue #14: every
+gateway behaviour identical on both protocols): every instance gets
+[server] h2c = true (prior-knowledge HTTP/2 on its plain listener, which
+still speaks HTTP/1.1 too), and every `requests` call to an instance's
+listener goes through H2Adapter, an httpx HTTP/2 client (Debian's
+python3-httpx with python3-h2), which fails the test unless the answer
+really came over HTTP/2. Tests marked http1_only (raw HTTP/1.1 bytes,
+framing that HTTP/2 cannot carry) are skipped in that pass; scripts/test.sh
+runs it over the data-plane files (HTTP2_FILES there).
 """
 import json
 import os
@@ -18,11 +28,19 @@ import urllib.parse
 
 import pytest
 import requests
+import requests.adapters
+import requests.sessions
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
 
 BIN = os.environ.get("PORTCULLIS_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build-test", "portcullis")
 PG_URL = os.environ.get("PORTCULLIS_TEST_PG_URL")
 REDIS_URL = os.environ.get("PORTCULLIS_TEST_REDIS_URL")
+HTTP2 = os.environ.get("PORTCULLIS_TEST_HTTP", "1") == "2"
+H2_CONFIG = "[server]\nh2c = true\nhttp2_max_concurrent_streams = 100\n"
+GATEWAY_PORTS = set()  # every Instance's main listener: H2Adapter speaks HTTP/2 to these
+H2_EXCHANGES = [0]     # requests answered over HTTP/2 in this run
 KEY_RE = re.compile(r"\b([a-z]{2,8}_(?:live|test|root)_[0-9A-HJKMNP-TV-Z]{26}\.[0-9A-Za-z]{49})\b")
 
 
@@ -45,6 +63,124 @@ def run_cli(*args, env=None, check=False, timeout=60):
     if check and p.returncode != 0:
         raise AssertionError(f"portcullis {' '.join(args)} failed: {p.returncode} {p.stderr}")
     return p
+
+
+# Connection-specific fields (RFC 9113 8.2.2): an HTTP/2 request cannot carry them.
+H2_CONNECTION_FIELDS = {"connection", "keep-alive", "proxy-connection", "transfer-encoding",
+                        "upgrade"}
+
+
+class _RawBody:
+    """What Response.raw needs once the body is read (close, release_conn)."""
+
+    def close(self):
+        pass
+
+    def release_conn(self):
+        pass
+
+
+class H2Adapter(requests.adapters.HTTPAdapter):
+    """A requests transport that speaks HTTP/2 (prior knowledge, h2c) to the
+    instances' listeners through httpx and HTTP/1.1 to anything else (the
+    test upstreams, webhook peers, TLS listeners). Mounted in every Session
+    when HTTP2: requests.request() makes a Session per call, so each call
+    opens its own HTTP/2 connection, as it opens its own HTTP/1.1 one."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self._h2 = None
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
+        u = urllib.parse.urlsplit(request.url)
+        if u.scheme != "http" or u.port not in GATEWAY_PORTS:
+            return super().send(request, stream=stream, timeout=timeout, verify=verify,
+                                cert=cert, proxies=proxies)
+        import httpx
+        if self._h2 is None:
+            self._h2 = httpx.Client(http1=False, http2=True, trust_env=False)
+        headers = []
+        for k, v in request.headers.items():
+            lk = k.lower()
+            if lk == "connection" and v.lower() == "keep-alive":
+                continue  # requests' own default
+            if lk == "transfer-encoding":
+                continue  # a body of unknown length: DATA frames without content-length
+            if lk in H2_CONNECTION_FIELDS:
+                raise AssertionError(f"{k} cannot be sent over HTTP/2: mark the test http1_only")
+            headers.append((k, v))
+        body = request.body
+        if isinstance(body, str):
+            body = body.encode()
+        elif hasattr(body, "read"):
+            body = body.read()
+        if isinstance(timeout, tuple):
+            t = httpx.Timeout(timeout[1], connect=timeout[0])
+        else:
+            t = httpx.Timeout(timeout)
+        req = httpx.Request(request.method, request.url, headers=headers, content=body)
+        req.extensions["timeout"] = t.as_dict()
+        try:
+            r = self._h2.send(req)
+        except httpx.ConnectTimeout as e:
+            raise requests.exceptions.ConnectTimeout(e, request=request)
+        except httpx.TimeoutException as e:
+            raise requests.exceptions.ReadTimeout(e, request=request)
+        except httpx.TransportError as e:
+            raise requests.exceptions.ConnectionError(e, request=request)
+        assert r.http_version == "HTTP/2", (request.method, request.url, r.http_version)
+        H2_EXCHANGES[0] += 1
+        resp = requests.Response()
+        resp.status_code = r.status_code
+        resp.reason = r.reason_phrase
+        resp.headers = CaseInsensitiveDict()
+        for k, v in r.headers.multi_items():  # repeated fields joined, as urllib3 does
+            resp.headers[k] = resp.headers[k] + ", " + v if k in resp.headers else v
+        resp._content = r.content
+        resp._content_consumed = True
+        resp.raw = _RawBody()
+        resp.encoding = get_encoding_from_headers(resp.headers)
+        resp.url = request.url
+        resp.request = request
+        resp.connection = self
+        resp.http_version = r.http_version
+        return resp
+
+    def close(self):
+        if self._h2 is not None:
+            self._h2.close()
+            self._h2 = None
+        super().close()
+
+
+if HTTP2:
+    requests.sessions.HTTPAdapter = H2Adapter  # what Session() mounts for http:// and https://
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "http1_only: HTTP/1.1-specific (raw bytes, framing HTTP/2 cannot carry); "
+        "skipped when PORTCULLIS_TEST_HTTP=2")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not HTTP2:
+        return
+    skip = pytest.mark.skip(reason="HTTP/1.1 only (PORTCULLIS_TEST_HTTP=2)")
+    for item in items:
+        if item.get_closest_marker("http1_only"):
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if HTTP2:
+        terminalreporter.write_line(f"http2: {H2_EXCHANGES[0]} requests answered over HTTP/2")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # A pass that never spoke HTTP/2 proves nothing.
+    if HTTP2 and exitstatus == 0 and session.testscollected and not H2_EXCHANGES[0]:
+        session.exitstatus = 1
 
 
 def fresh_pg_database(server_url=None):
@@ -74,6 +210,7 @@ class Instance:
         self.dir = data_dir or tempfile.mkdtemp(prefix="pcl-it-")
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        GATEWAY_PORTS.add(self.port)
         self.env = dict(env or {})
         self.store = store
         if store == "postgres" and "PORTCULLIS_STORE_URL" not in self.env:
@@ -93,6 +230,9 @@ class Instance:
             if config:
                 with open(self.conf, "a") as f:
                     f.write("\n" + config + "\n")
+            if HTTP2:
+                with open(self.conf, "a") as f:
+                    f.write("\n" + H2_CONFIG)
 
     @property
     def db_path(self):
@@ -194,6 +334,7 @@ def make_instance(request, store_kind):
     yield make
     for inst in made:
         inst.stop()
+        GATEWAY_PORTS.discard(inst.port)  # the port may come back as a test upstream's
         shutil.rmtree(inst.dir, ignore_errors=True)
 
 

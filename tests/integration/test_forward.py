@@ -247,6 +247,7 @@ def test_upstream_status_headers_and_body_come_back_unchanged(make_instance, ups
     assert r.headers["X-Request-Id"].startswith("req_")
 
 
+@pytest.mark.http1_only  # HTTP/2 cannot carry them (test_http2_attacks.py: refused there)
 def test_hop_by_hop_request_headers_are_not_forwarded(make_instance, upstream):
     gw = make_instance(config=upstream_conf(upstream)).start()
     org, k = gateway_key(gw)
@@ -340,6 +341,7 @@ def raw_request(inst, target, key):
     return int(data.split(b" ", 2)[1])
 
 
+@pytest.mark.http1_only  # raw request lines
 def test_request_target_that_is_not_a_path_cannot_pick_another_host(make_instance, upstream):
     other = Upstream("other")
     try:

@@ -106,6 +106,17 @@ def test_every_response_has_a_unique_request_id(make_instance):
             assert r.json()["requestId"] == r.headers["X-Request-Id"]
 
 
+def test_every_response_has_a_date_and_no_connection_fields(make_instance):
+    """RFC 9110 6.6.1: an origin server with a clock sends Date, on both
+    protocols (the HTTP/2 pass of this file checks it there too)."""
+    inst = make_instance().start()
+    for r in (inst.request("GET", "/healthz"), inst.request("GET", "/no/such/path")):
+        date = datetime.datetime.strptime(r.headers["Date"], "%a, %d %b %Y %H:%M:%S GMT")
+        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        assert abs((now - date).total_seconds()) < 60, r.headers["Date"]
+        assert "Keep-Alive" not in r.headers and "Transfer-Encoding" not in r.headers
+
+
 # ---------- problem+json errors ----------
 
 def test_unknown_path_is_404_problem(make_instance):
@@ -241,6 +252,7 @@ def test_header_far_over_limit_then_next_connection_works(make_instance):
 
 # ---------- shutdown ----------
 
+@pytest.mark.http1_only  # a raw HTTP/1.1 request cut in two
 def test_sigterm_finishes_the_request_in_flight_then_exits_0(make_instance):
     inst = make_instance().start()
     sock = socket.create_connection(("127.0.0.1", inst.port))

@@ -128,6 +128,7 @@ def raw_get(inst, head_lines):
     return int(head.split(b" ", 2)[1]), body
 
 
+@pytest.mark.http1_only  # raw repeated fields
 def test_forwarded_for_from_a_trusted_proxy_gets_the_peer_appended(make_instance, wsgi):
     gw = make_instance(config=wsgi.conf + "[server]\ntrusted_proxies = 127.0.0.1\n").start()
     org, k = gateway_key(gw)
@@ -142,6 +143,7 @@ def test_forwarded_for_from_a_trusted_proxy_gets_the_peer_appended(make_instance
     assert "203.0.113" not in gw.read_log() and "198.51.100" not in gw.read_log()
 
 
+@pytest.mark.http1_only  # HTTP/1.1 framing (test_http2_attacks.py: field values over HTTP/2)
 @pytest.mark.parametrize("line", [b"X-Note: a\rX-Portcullis-Org-Id: org_victim",
                                   b"X-Note\rX-Portcullis-Org-Id: org_victim"])
 def test_a_bare_cr_never_starts_a_header_upstream(make_instance, wsgi, line):
