@@ -124,6 +124,14 @@ void http_set_header(struct http_request *req, const char *name, const char *val
 	req->resp_headers = h;
 }
 
+static bool http_resp_header_set(const struct http_request *req, const char *name)
+{
+	for (const struct http_header *h = req->resp_headers; h; h = h->next)
+		if (strcasecmp(h->name, name) == 0)
+			return true;
+	return false;
+}
+
 void http_respond_owned(struct http_request *req, int status, const char *content_type, char *body,
                         size_t len)
 {
@@ -133,6 +141,10 @@ void http_respond_owned(struct http_request *req, int status, const char *conten
 	req->resp_body = body;
 	req->resp_body_len = len;
 	req->responded = true;
+	/* The server's own answers are what their Content-Type says (a forwarded one, with
+	 * content_type NULL, keeps the upstream's fields as they are). */
+	if (content_type && !http_resp_header_set(req, "X-Content-Type-Options"))
+		http_set_header(req, "X-Content-Type-Options", "nosniff");
 }
 
 void http_respond_metrics(struct http_request *req)

@@ -106,14 +106,18 @@ def test_every_response_has_a_unique_request_id(make_instance):
             assert r.json()["requestId"] == r.headers["X-Request-Id"]
 
 
-def test_every_response_has_a_date_and_no_connection_fields(make_instance):
-    """RFC 9110 6.6.1: an origin server with a clock sends Date, on both
-    protocols (the HTTP/2 pass of this file checks it there too)."""
+def test_every_response_has_a_date_nosniff_and_no_connection_fields(make_instance):
+    """RFC 9110 6.6.1: an origin server with a clock sends Date; the server's
+    own answers say X-Content-Type-Options: nosniff (testssl.sh's header
+    check, test_tls.py); on both protocols (the HTTP/2 pass of this file
+    checks them there too)."""
     inst = make_instance().start()
-    for r in (inst.request("GET", "/healthz"), inst.request("GET", "/no/such/path")):
+    for r in (inst.request("GET", "/healthz"), inst.request("GET", "/no/such/path"),
+              inst.request("GET", "/metrics")):
         date = datetime.datetime.strptime(r.headers["Date"], "%a, %d %b %Y %H:%M:%S GMT")
         now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
         assert abs((now - date).total_seconds()) < 60, r.headers["Date"]
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
         assert "Keep-Alive" not in r.headers and "Transfer-Encoding" not in r.headers
 
 

@@ -263,9 +263,11 @@ def rsa_cert(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rsa_tls_instance(rsa_cert, tmp_path_factory):
-    """One HTTPS instance with the RSA certificate, shared by the handshake checks."""
+    """One HTTPS instance with the RSA certificate and HTTP/2 on (ALPN h2),
+    shared by the handshake checks."""
     from conftest import Instance
-    inst = Instance(config=tls_config(rsa_cert))
+    inst = Instance(config=tls_config(rsa_cert).replace(
+        "[server]\n", "[server]\nhttp2_max_concurrent_streams = 16\n", 1))
     start_tls(inst, rsa_cert)
     yield inst
     inst.stop()
@@ -386,19 +388,38 @@ def test_a_stalled_tls_handshake_is_dropped_at_the_header_deadline(make_instance
 TESTSSL = shutil.which("testssl") or shutil.which("testssl.sh")
 
 
+# testssl's notes about the scanning machine, not findings about the server.
+TESTSSL_NOTES = {"engine_problem"}
+
+
 def test_testssl_finds_only_tls12_tls13_forward_secret_aead(rsa_tls_instance, tmp_path):
-    """testssl.sh (Debian's testssl.sh, a real scanner) over the listener: protocols, the cipher
-    categories, forward secrecy and the server's preference, read from its JSON findings."""
+    """testssl.sh (Debian's testssl.sh, a real scanner) over the listener with HTTP/2 on:
+    protocols and ALPN (h2 offered), the cipher categories, forward secrecy, the server's
+    preference, the known vulnerabilities (-U) and the HTTP headers, read from its JSON
+    findings: nothing above LOW."""
     assert TESTSSL, "testssl.sh missing (Debian testssl.sh; scripts/deps.sh installs it)"
     out = tmp_path / "testssl.json"
     p = subprocess.run(
         [TESTSSL, "--quiet", "--color", "0", "--warnings", "off", "--ip", "one",
-         "--protocols", "--std", "--fs", "--server-preference", "--jsonfile", str(out),
-         f"127.0.0.1:{rsa_tls_instance.port}"],
+         "--protocols", "--std", "--fs", "--server-preference", "--vulnerable", "--headers",
+         "--jsonfile", str(out), f"127.0.0.1:{rsa_tls_instance.port}"],
         capture_output=True, timeout=300)
     assert out.exists(), p.stdout.decode("latin-1")[-2000:] + p.stderr.decode("latin-1")[-2000:]
     import json
-    found = {f["id"]: f["finding"] for f in json.loads(out.read_text())}
+    findings = json.loads(out.read_text())
+    found = {f["id"]: f["finding"] for f in findings}
+    above_low = [(f["id"], f["severity"], f["finding"]) for f in findings
+                 if f["severity"] in ("MEDIUM", "HIGH", "CRITICAL", "WARN", "FATAL")
+                 and f["id"] not in TESTSSL_NOTES]
+    assert not above_low, above_low
+    assert "h2" in found["ALPN_HTTP2"].split(), found["ALPN_HTTP2"]
+    assert found["ALPN"].split() == ["http/1.1"], found["ALPN"]
+    # The vulnerability checks ran (their severities are in above_low's check).
+    for vuln in ("heartbleed", "CCS", "ticketbleed", "ROBOT", "secure_renego", "CRIME_TLS",
+                 "POODLE_SSL", "SWEET32", "FREAK", "LOGJAM", "BEAST", "LUCKY13", "RC4"):
+        assert vuln in found, (vuln, sorted(found))
+    assert found["secure_renego"] == "supported", found["secure_renego"]  # RFC 5746
+    assert found.get("security_headers") != "--"  # nosniff (test_http.py) is one
     for old in ("SSLv2", "SSLv3", "TLS1", "TLS1_1"):
         assert found[old].startswith("not offered"), (old, found[old])
     assert found["TLS1_2"].startswith("offered"), found["TLS1_2"]
