@@ -53,6 +53,7 @@ struct h2stream {
 	bool reset;        /* nghttp2 closed the stream while the handler had x (still linked) */
 	bool too_many;     /* more fields than H1_MAX_FIELDS */
 	bool too_large;    /* the fields add up to more than the head limit: not kept */
+	bool expect_100;   /* Expect: 100-continue */
 	size_t head_bytes; /* the fields' bytes so far */
 	size_t sent;       /* body bytes handed to nghttp2 */
 	struct h2stream *prev, *next;
@@ -192,11 +193,14 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
 			r->content_length = (uint64_t)len;
 		}
 	}
+	if (nl == 6 && memcmp(n, "expect", 6) == 0)
+		st->expect_100 = h1_token_ieq(v, vl, "100-continue");
 	add_field(st, n, nl, v, vl);
 	return 0;
 }
 
 static void submit_response(struct h2stream *st);
+static nghttp2_nv nv(const char *name, const char *value);
 
 /* The head is complete: the server's checks and routing (a refusal responds). */
 static void begin(struct h2stream *st)
@@ -247,7 +251,6 @@ static void dispatch(struct h2stream *st)
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 {
 	struct h2sess *h = arg;
-	(void)ng;
 	if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
 		return 0;
 	struct h2stream *st = stream_of(h, f->hd.stream_id);
@@ -258,6 +261,12 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 		if (st->x->req.responded) { /* refused at its head: answer now, drop its body */
 			submit_response(st);
 			return 0;
+		}
+		if (st->expect_100 && !(f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+			/* As h1conn.c: the head passed, the client may send its body (RFC
+			 * 9110 10.1.1). */
+			nghttp2_nv cont = nv(":status", "100");
+			nghttp2_submit_headers(ng, NGHTTP2_FLAG_NONE, st->id, NULL, &cont, 1, NULL);
 		}
 	}
 	if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)

@@ -227,3 +227,34 @@ def test_headers_over_the_limit_are_431_on_http2(make_instance, cert):
     assert headers["content-type"] == "application/problem+json"
     version, status, _, _ = curl(inst, cert, "/healthz")
     assert version == "2" and status == 200
+
+
+def test_expect_100_continue_is_answered_on_h2c_as_on_http_1_1(make_instance, upstream):
+    """A request with Expect: 100-continue and a body to come: once its head
+    passes, the server sends the 100 (an informational HEADERS) before the
+    client sends the body, as h1conn.c writes "100 Continue"; the upstream
+    sees the body and no Expect. curl waits a second for a 100 it never gets."""
+    from h2raw import DataFrame, HeadersFrame, RawH2, SettingsFrame, response_status
+    inst = make_instance(store="sqlite", config=H2 + "h2c = true\n" +
+                         upstream_conf(upstream)).start()
+    _, k = gateway_key(inst)
+    c = RawH2(inst.port)
+    c.frames(timeout=2, until=lambda f: isinstance(f, SettingsFrame) and "ACK" in f.flags)
+    sid = c.request("/echo", "POST", end=False, extra=[
+        ("authorization", "Bearer " + k["key"]), ("expect", "100-continue"),
+        ("content-type", "text/plain"), ("content-length", "5")])
+    frames = c.frames(timeout=3, until=lambda f: isinstance(f, HeadersFrame))
+    assert response_status(frames, sid) == 100, frames
+    c.send(DataFrame(sid, b"hello", flags=["END_STREAM"]))
+    frames = c.frames(timeout=5, until=lambda f: isinstance(f, DataFrame) and
+                      "END_STREAM" in f.flags)
+    assert response_status(frames, sid) == 200
+    assert b"".join(f.data for f in frames if isinstance(f, DataFrame)) == b"hello"
+    assert upstream.last()["body"] == b"hello"
+    assert header_values(upstream.last(), "Expect") == []
+    c.close()
+    t = time.monotonic()
+    assert plain_curl(inst, "/echo", "--http2-prior-knowledge", "-H", "Expect: 100-continue",
+                      "-H", "Authorization: Bearer " + k["key"], "--data-binary", "x" * 5000) \
+        == (0, "2 200")
+    assert time.monotonic() - t < 0.9
