@@ -19,6 +19,7 @@
 #include <string.h>
 
 struct api_route_def {
+	struct api_group group;
 	const char *scope;
 	api_handler_fn fn;
 	const char *const *query; /* the query arguments it takes, or NULL for none */
@@ -32,6 +33,21 @@ static int n_defs;
 static const struct api_route_def *def_for(const struct route *rt)
 {
 	return rt->data;
+}
+
+struct store *api_store(const struct http_request *req)
+{
+	return def_for(req->route)->group.api->store;
+}
+
+struct console *api_console(const struct http_request *req)
+{
+	return def_for(req->route)->group.api->console;
+}
+
+const void *api_group_deps(const struct http_request *req)
+{
+	return def_for(req->route)->group.own;
 }
 
 static void run_handler(struct http_request *req)
@@ -78,12 +94,11 @@ static int refuse_unknown_query(struct http_request *req)
 
 static void after_auth(struct http_request *req)
 {
-	struct app *app = req->app;
 	if (!authn_of(req))
 		return; /* the error is already set */
 	if (refuse_unknown_query(req) < 0)
 		return;
-	if (http_defer(req, app->control_pool, run_handler, NULL) < 0) {
+	if (http_defer(req, def_for(req->route)->group.api->control_pool, run_handler, NULL) < 0) {
 		http_set_header(req, "Retry-After", "1");
 		http_respond_problem(req, 503, "OVERLOADED", "The server is busy; retry shortly.",
 		                     NULL);
@@ -98,20 +113,19 @@ static void after_auth(struct http_request *req)
  */
 static int session_org(struct http_request *req, const char *user_id, struct authn *who, int *role)
 {
-	struct app *app = req->app;
+	struct store *st = api_store(req);
 	const char *org = http_param(req, "orgId");
 	if (!org)
 		org = http_header(req, "X-Portcullis-Org-Id");
 	struct store_membership m;
 	int rc;
 	if (org) {
-		rc = ulid_valid(org, strlen(org))
-		         ? store_membership_get(app->store, user_id, org, &m)
-		         : STORE_ENOTFOUND;
+		rc = ulid_valid(org, strlen(org)) ? store_membership_get(st, user_id, org, &m)
+		                                  : STORE_ENOTFOUND;
 	} else {
 		struct store_membership *all = NULL;
 		int n = 0;
-		rc = store_memberships_of(app->store, user_id, &all, &n);
+		rc = store_memberships_of(st, user_id, &all, &n);
 		if (rc == STORE_OK && n == 1)
 			m = all[0];
 		else if (rc == STORE_OK)
@@ -147,7 +161,7 @@ static void session_job(struct http_request *req)
 {
 	const struct api_route_def *d = def_for(req->route);
 	struct console_session cs;
-	if (console_session_load(req, &cs) < 0)
+	if (console_session_load(api_console(req), req, &cs) < 0)
 		return;
 	struct authn *who = arena_alloc(&req->arena, sizeof *who);
 	memset(who, 0, sizeof *who);
@@ -186,10 +200,10 @@ static void session_job(struct http_request *req)
 
 static void api_entry(struct http_request *req)
 {
-	struct app *app = req->app;
 	/* An API key when one is sent; a console session only without one. */
 	if (!http_header(req, "Authorization") && console_session_cookie_present(req)) {
-		if (http_defer(req, app->control_pool, session_job, NULL) < 0) {
+		if (http_defer(req, def_for(req->route)->group.api->control_pool, session_job,
+		               NULL) < 0) {
 			http_set_header(req, "Retry-After", "1");
 			http_respond_problem(req, 503, "OVERLOADED",
 			                     "The server is busy; retry shortly.", NULL);
@@ -201,7 +215,11 @@ static void api_entry(struct http_request *req)
 
 void api_console_fallback(struct http_request *req)
 {
-	struct app *app = req->app;
+	/*
+	 * A listener's fallback has no route to carry data: the main listener's
+	 * router is the one thing read from the instance here (server.h's opts.app).
+	 */
+	const struct app *app = req->app;
 	char allow[64];
 	const struct route *rt = NULL;
 	enum route_match m =
@@ -226,20 +244,20 @@ void api_console_fallback(struct http_request *req)
 	api_entry(req);
 }
 
-void api_route(struct router *r, const char *method, const char *pattern, const char *scope,
-               api_handler_fn fn)
+void api_route(struct router *r, const struct api_group *g, const char *method, const char *pattern,
+               const char *scope, api_handler_fn fn)
 {
-	api_route_query(r, method, pattern, scope, fn, NULL);
+	api_route_query(r, g, method, pattern, scope, fn, NULL);
 }
 
-void api_route_query(struct router *r, const char *method, const char *pattern, const char *scope,
-                     api_handler_fn fn, const char *const *query)
+void api_route_query(struct router *r, const struct api_group *g, const char *method,
+                     const char *pattern, const char *scope, api_handler_fn fn,
+                     const char *const *query)
 {
 	if (n_defs == MAX_API_ROUTES)
 		fatal("too many API routes");
-	defs[n_defs] = (struct api_route_def){scope, fn, query};
-	router_add(r, method, pattern, api_entry, 0);
-	r->routes[r->n - 1].data = &defs[n_defs];
+	defs[n_defs] = (struct api_route_def){*g, scope, fn, query};
+	router_add_with(r, method, pattern, api_entry, 0, &defs[n_defs]);
 	n_defs++;
 }
 
@@ -278,9 +296,8 @@ struct audit_input api_audit(struct http_request *req, const struct authn *who, 
 int api_seal(struct http_request *req, const struct sealed_context *ctx, const char *secret,
              char *out, size_t cap)
 {
-	struct app *app = req->app;
-	int rc =
-	    store_secret_seal(app->store, ctx, (const uint8_t *)secret, strlen(secret), out, cap);
+	int rc = store_secret_seal(api_store(req), ctx, (const uint8_t *)secret, strlen(secret),
+	                           out, cap);
 	if (rc == STORE_OK)
 		return 0;
 	if (rc == STORE_ENOTFOUND)
@@ -392,8 +409,7 @@ int api_opt_string(struct http_request *req, json_t *body, const char *field, si
 
 int api_load_org(struct http_request *req, struct store_org *o)
 {
-	struct app *app = req->app;
-	int rc = store_org_get(app->store, http_param(req, "orgId"), o);
+	int rc = store_org_get(api_store(req), http_param(req, "orgId"), o);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "organization");
 		return -1;
@@ -411,10 +427,10 @@ int api_org_key_only(struct http_request *req, const struct authn *who, const ch
 
 int api_load_project(struct http_request *req, const struct authn *who, struct store_project *p)
 {
-	struct app *app = req->app;
 	if (api_org_key_only(req, who, API_PROJECTS_NEED_ORG) < 0)
 		return -1;
-	int rc = store_project_get(app->store, who->key.org_id, http_param(req, "projectId"), p);
+	int rc =
+	    store_project_get(api_store(req), who->key.org_id, http_param(req, "projectId"), p);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "project");
 		return -1;
@@ -446,10 +462,9 @@ int api_grace_seconds(struct http_request *req, json_t *body, int64_t def, int64
 int api_project_of(struct http_request *req, const char *org_id, const char *pid,
                    char out[STORE_ID_LEN + 1])
 {
-	struct app *app = req->app;
 	struct store_project p;
 	int rc = pid && ulid_valid(pid, strlen(pid))
-	             ? store_project_get(app->store, org_id, pid, &p)
+	             ? store_project_get(api_store(req), org_id, pid, &p)
 	             : STORE_ENOTFOUND;
 	if (rc == STORE_ENOTFOUND) {
 		http_respond_bad_field(req, "project_id", "No such project.");
@@ -532,20 +547,22 @@ json_t *api_json_body_only(struct http_request *req, const char *const *allowed)
 	return body;
 }
 
-void api_routes(struct router *r)
+void api_routes(struct router *r, const struct api_wiring *w)
 {
-	orgs_routes(r);
-	invitations_routes(r);
-	projects_routes(r);
-	inventory_routes(r); /* before api_keys_routes: /v1/api-keys/{keyId} would take it */
-	api_keys_routes(r);
-	audit_routes(r);
-	incidents_routes(r);
-	requests_routes(r);
-	webhooks_routes(r);
-	webhook_messages_routes(r);
-	events_routes(r);
-	secret_scanning_routes(r);
-	usage_routes(r);
-	capi_routes(r);
+	const struct api_group plain = {&w->api, NULL};
+	orgs_routes(r, &(struct api_group){&w->api, &w->orgs});
+	invitations_routes(r, &plain);
+	projects_routes(r, &plain);
+	inventory_routes(r,
+	                 &plain); /* before api_keys_routes: /v1/api-keys/{keyId} would take it */
+	api_keys_routes(r, &(struct api_group){&w->api, &w->keys});
+	audit_routes(r, &plain);
+	incidents_routes(r, &plain);
+	requests_routes(r, &plain);
+	webhooks_routes(r, &(struct api_group){&w->api, &w->webhooks});
+	webhook_messages_routes(r, &plain);
+	events_routes(r, &plain);
+	secret_scanning_routes(r, &w->scanning);
+	usage_routes(r, &plain);
+	capi_routes(r, &plain);
 }

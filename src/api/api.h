@@ -17,9 +17,72 @@
 /** A management handler: runs on the control pool after authentication. */
 typedef void (*api_handler_fn)(struct http_request *req, const struct authn *who);
 
-/** Register method+pattern needing scope (or SCOPE_ROOT) with handler fn. */
-void api_route(struct router *r, const char *method, const char *pattern, const char *scope,
-               api_handler_fn fn);
+/*
+ * What the management API's handlers use, given at registration (built once
+ * by cli/serve.c) instead of reached through the running instance: every
+ * route holds its group's api_group, and a handler reads it from its route
+ * (api_store, api_group_deps). Nothing here reaches req->app.
+ */
+struct console;
+struct api_deps {
+	struct store *store;
+	struct workpool *control_pool; /* where handlers run after authentication */
+	struct console *console;       /* sessions as credentials (api.c), invitations' mail */
+};
+
+/* api_keys.c: key objects show their kill switch; changes reload caches and notify nodes. */
+struct api_keys_deps {
+	struct killset *kills;
+	struct app *changes; /* app/changes.h takes the instance (its caches and notice channel) */
+	const char *key_prefix;
+	int bcrypt_cost;
+};
+
+/* orgs.c: organisation objects show their kill switch; changes notify nodes; keys for an org. */
+struct orgs_deps {
+	struct killset *kills;
+	struct app *changes;              /* app/changes.h */
+	const struct api_keys_deps *keys; /* POST /v1/orgs/{orgId}/api-keys */
+};
+
+/* webhooks.c: the extra address ranges an endpoint URL may resolve to. */
+struct webhooks_deps {
+	const char *allow_ranges;
+};
+
+/* secret_scanning.c (no API key: GitHub's signature): the store, the key format, the action. */
+struct secret_scanning_deps {
+	struct store *store;
+	const char *key_prefix;
+	bool kill;              /* [secret_scanning] action = kill (else notify) */
+	int64_t refresh_min_ms; /* the least time between two fetches of GitHub's keys */
+};
+
+/** Every group's dependencies, as api_routes registers them. */
+struct api_wiring {
+	struct api_deps api;
+	struct api_keys_deps keys;
+	struct orgs_deps orgs;
+	struct webhooks_deps webhooks;
+	struct secret_scanning_deps scanning;
+};
+
+/** One resource group's registration: the shared deps and the group's own (NULL: none). */
+struct api_group {
+	const struct api_deps *api;
+	const void *own;
+};
+
+/** The store of the route's group (every management handler's). */
+struct store *api_store(const struct http_request *req);
+/** The console of the route's group (console/console.h). */
+struct console *api_console(const struct http_request *req);
+/** The route's group's own deps as registered; each group's file casts it in one place. */
+const void *api_group_deps(const struct http_request *req);
+
+/** Register method+pattern needing scope (or SCOPE_ROOT) with handler fn for group g. */
+void api_route(struct router *r, const struct api_group *g, const char *method, const char *pattern,
+               const char *scope, api_handler_fn fn);
 /**
  * api_route for an operation that takes query arguments: query lists their
  * names (NULL-terminated, static). Any other argument is refused with 400
@@ -27,8 +90,9 @@ void api_route(struct router *r, const char *method, const char *pattern, const 
  * route registered with api_route (a misspelt filter must not silently
  * widen a listing).
  */
-void api_route_query(struct router *r, const char *method, const char *pattern, const char *scope,
-                     api_handler_fn fn, const char *const *query);
+void api_route_query(struct router *r, const struct api_group *g, const char *method,
+                     const char *pattern, const char *scope, api_handler_fn fn,
+                     const char *const *query);
 
 /**
  * The console listener's fallback: /v1 paths of the management API (the
@@ -38,26 +102,27 @@ void api_route_query(struct router *r, const char *method, const char *pattern, 
  */
 void api_console_fallback(struct http_request *req);
 
-/** Register every management route (each resource file has its own). */
-void api_routes(struct router *r);
-void api_keys_routes(struct router *r);
-void orgs_routes(struct router *r);
-void invitations_routes(struct router *r);
-void projects_routes(struct router *r);
-void audit_routes(struct router *r);
-void incidents_routes(struct router *r);
-void inventory_routes(struct router *r);
-void requests_routes(struct router *r);
-void webhooks_routes(struct router *r);
-void webhook_messages_routes(struct router *r);
-void capi_routes(struct router *r);
-void events_routes(struct router *r);
+/** Register every management route with w's dependencies (w outlives r). */
+void api_routes(struct router *r, const struct api_wiring *w);
+void api_keys_routes(struct router *r, const struct api_group *g);
+void orgs_routes(struct router *r, const struct api_group *g);
+void invitations_routes(struct router *r, const struct api_group *g);
+void projects_routes(struct router *r, const struct api_group *g);
+void audit_routes(struct router *r, const struct api_group *g);
+void incidents_routes(struct router *r, const struct api_group *g);
+void inventory_routes(struct router *r, const struct api_group *g);
+void requests_routes(struct router *r, const struct api_group *g);
+void webhooks_routes(struct router *r, const struct api_group *g);
+void webhook_messages_routes(struct router *r, const struct api_group *g);
+void capi_routes(struct router *r, const struct api_group *g);
+void events_routes(struct router *r, const struct api_group *g);
 /** POST /v1/secret-scanning/github (no API key: GitHub's signature). */
-void secret_scanning_routes(struct router *r);
-void usage_routes(struct router *r);
+void secret_scanning_routes(struct router *r, const struct secret_scanning_deps *d);
+void usage_routes(struct router *r, const struct api_group *g);
 
 /** Create an organisation key (POST /v1/api-keys and the operator variant). */
-void api_keys_create_for(struct http_request *req, const struct authn *who, const char *org_id);
+void api_keys_create_for(struct http_request *req, const struct api_keys_deps *d,
+                         const struct authn *who, const char *org_id);
 
 /** True when s is "<prefix><ULID>" (ep_..., msg_...). */
 bool api_prefixed_id_valid(const char *s, const char *prefix);

@@ -17,11 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The group's dependencies, as api_routes registered them. */
+static const struct api_keys_deps *deps_of(const struct http_request *req)
+{
+	return api_group_deps(req);
+}
+
 /* The key object with its kill switch, from the in-memory set. */
-static json_t *key_json(struct app *app, const struct store_key *k)
+static json_t *key_json(const struct api_keys_deps *d, const struct store_key *k)
 {
 	struct store_kill kill;
-	bool killed = killset_get(app->kills, "key", k->id, &kill);
+	bool killed = killset_get(d->kills, "key", k->id, &kill);
 	return keys_to_json(k, killed ? &kill : NULL);
 }
 
@@ -33,9 +39,8 @@ static json_t *key_json(struct app *app, const struct store_key *k)
 static int check_operator_kill(struct http_request *req, const struct authn *who,
                                const struct store_key *k)
 {
-	struct app *app = req->app;
 	struct store_kill current;
-	int rc = store_kill_get(app->store, "key", k->id, &current);
+	int rc = store_kill_get(api_store(req), "key", k->id, &current);
 	if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
 		app_store_error(req, rc);
 		return -1;
@@ -53,9 +58,8 @@ static int check_operator_kill(struct http_request *req, const struct authn *who
 /* Load {keyId} if the caller may see it; responds 404/503 otherwise. */
 static int load_key(struct http_request *req, const struct authn *who, struct store_key *out)
 {
-	struct app *app = req->app;
 	const char *id = http_param(req, "keyId");
-	int rc = store_key_get(app->store, id, out);
+	int rc = store_key_get(api_store(req), id, out);
 	if (rc == STORE_OK && !who->root && strcmp(out->org_id, who->key.org_id) != 0)
 		rc = STORE_ENOTFOUND;
 	if (rc != STORE_OK) {
@@ -153,9 +157,9 @@ static int parse_scopes(struct http_request *req, json_t *body, const struct aut
 	return 0;
 }
 
-void api_keys_create_for(struct http_request *req, const struct authn *who, const char *org_id)
+void api_keys_create_for(struct http_request *req, const struct api_keys_deps *d,
+                         const struct authn *who, const char *org_id)
 {
-	struct app *app = req->app;
 	json_t *body = http_json_body(req);
 	if (!body)
 		return;
@@ -212,14 +216,14 @@ void api_keys_create_for(struct http_request *req, const struct authn *who, cons
 	a.details = details;
 	char key[KEYFMT_MAX_LEN + 1];
 	struct store_key row;
-	int rc = keys_create(app->store, app->cfg.auth_key_prefix, (int)app->cfg.auth_bcrypt_cost,
-	                     &spec, &a, key, sizeof key, &row);
+	int rc = keys_create(api_store(req), d->key_prefix, d->bcrypt_cost, &spec, &a, key,
+	                     sizeof key, &row);
 	json_decref(details);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "organization");
 		goto out;
 	}
-	json_t *obj = key_json(app, &row);
+	json_t *obj = key_json(d, &row);
 	json_object_set_new(obj, "key", json_string(key));
 	explicit_bzero(key, sizeof key);
 	http_respond_json(req, 201, obj);
@@ -232,12 +236,12 @@ static void create(struct http_request *req, const struct authn *who)
 	if (api_org_key_only(req, who,
 	                     "Operator keys create organization keys with POST "
 	                     "/v1/orgs/{orgId}/api-keys.") == 0)
-		api_keys_create_for(req, who, who->key.org_id);
+		api_keys_create_for(req, deps_of(req), who, who->key.org_id);
 }
 
 static void list(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
+	const struct api_keys_deps *d = deps_of(req);
 	int limit;
 	const char *cursor;
 	if (api_page(req, &limit, &cursor) < 0)
@@ -245,15 +249,15 @@ static void list(struct http_request *req, const struct authn *who)
 	const char *project_id = http_query(req, "project_id");
 	struct store_key *keys = NULL;
 	int n = 0;
-	int rc = store_key_list(app->store, who->root ? NULL : who->key.org_id, project_id, cursor,
-	                        limit + 1, &keys, &n);
+	int rc = store_key_list(api_store(req), who->root ? NULL : who->key.org_id, project_id,
+	                        cursor, limit + 1, &keys, &n);
 	if (rc != STORE_OK) {
 		app_store_error(req, rc);
 		return;
 	}
 	json_t *items = json_array();
 	for (int i = 0; i < n && i < limit; i++)
-		json_array_append_new(items, key_json(app, &keys[i]));
+		json_array_append_new(items, key_json(d, &keys[i]));
 	api_respond_list(req, items, n > limit ? keys[limit - 1].id : NULL);
 	explicit_bzero(keys, (size_t)n * sizeof *keys);
 	free(keys);
@@ -264,12 +268,12 @@ static void get(struct http_request *req, const struct authn *who)
 	struct store_key k;
 	if (load_key(req, who, &k) < 0)
 		return;
-	http_respond_json(req, 200, key_json(req->app, &k));
+	http_respond_json(req, 200, key_json(deps_of(req), &k));
 }
 
 static void kill(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
+	const struct api_keys_deps *d = deps_of(req);
 	struct store_key k;
 	static const char *const allowed[] = {"reason", NULL};
 	json_t *body = key_body(req, who, &k, allowed);
@@ -289,27 +293,27 @@ static void kill(struct http_request *req, const struct authn *who)
 	    .reason = reason,
 	    .request_id = req->request_id,
 	};
-	int rc = killops_engage(app->store, &kr);
+	int rc = killops_engage(api_store(req), &kr);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "API key");
 		goto out;
 	}
-	changes_kills(app);
-	changes_key(app, k.id);
-	store_key_get(app->store, k.id, &k);
-	http_respond_json(req, 200, key_json(app, &k));
+	changes_kills(d->changes);
+	changes_key(d->changes, k.id);
+	store_key_get(api_store(req), k.id, &k);
+	http_respond_json(req, 200, key_json(d, &k));
 out:
 	json_decref(body);
 }
 
 static void lift(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
+	const struct api_keys_deps *d = deps_of(req);
 	struct store_key k;
 	if (load_key_to_change(req, who, &k) < 0)
 		return;
 	struct store_kill current;
-	int rc = store_kill_get(app->store, "key", k.id, &current);
+	int rc = store_kill_get(api_store(req), "key", k.id, &current);
 	if (rc == STORE_OK && strcmp(current.set_by, "root") == 0 && !who->root) {
 		http_respond_problem(req, 403, "FORBIDDEN",
 		                     "This kill switch was engaged by the operator; only an "
@@ -327,22 +331,22 @@ static void lift(struct http_request *req, const struct authn *who)
 		    .actor_id = who->key.id,
 		    .request_id = req->request_id,
 		};
-		rc = killops_lift(app->store, &kr);
+		rc = killops_lift(api_store(req), &kr);
 	}
 	if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
 		app_store_error(req, rc);
 		return;
 	}
 	/* Lifting a switch that is not engaged is a no-op: the key works either way. */
-	changes_kills(app);
-	changes_key(app, k.id);
-	store_key_get(app->store, k.id, &k);
-	http_respond_json(req, 200, key_json(app, &k));
+	changes_kills(d->changes);
+	changes_key(d->changes, k.id);
+	store_key_get(api_store(req), k.id, &k);
+	http_respond_json(req, 200, key_json(d, &k));
 }
 
 static void rotate(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
+	const struct api_keys_deps *d = deps_of(req);
 	struct store_key k;
 	static const char *const allowed[] = {"grace_seconds", NULL};
 	json_t *body = key_body(req, who, &k, allowed);
@@ -370,15 +374,15 @@ static void rotate(struct http_request *req, const struct authn *who)
 	json_t *details = json_pack("{s:I}", "grace_seconds", (json_int_t)grace);
 	a.details = details;
 	char key[KEYFMT_MAX_LEN + 1];
-	int rc = keys_rotate(app->store, app->cfg.auth_key_prefix, (int)app->cfg.auth_bcrypt_cost,
-	                     &k, grace, &a, key, sizeof key);
+	int rc = keys_rotate(api_store(req), d->key_prefix, d->bcrypt_cost, &k, grace, &a, key,
+	                     sizeof key);
 	json_decref(details);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "API key");
 		goto out;
 	}
-	changes_key(app, k.id);
-	json_t *obj = key_json(app, &k);
+	changes_key(d->changes, k.id);
+	json_t *obj = key_json(d, &k);
 	json_object_set_new(obj, "key", json_string(key));
 	explicit_bzero(key, sizeof key);
 	http_respond_json(req, 200, obj);
@@ -388,12 +392,12 @@ out:
 
 static void revoke(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
+	const struct api_keys_deps *d = deps_of(req);
 	struct store_key k;
 	if (load_key_to_change(req, who, &k) < 0)
 		return;
 	if (k.revoked_at >= 0) { /* already revoked: nothing changes, nothing to audit */
-		http_respond_json(req, 200, key_json(app, &k));
+		http_respond_json(req, 200, key_json(d, &k));
 		return;
 	}
 	struct audit_input a = api_audit(req, who, "api_key.revoked", "api_key", k.id);
@@ -401,25 +405,25 @@ static void revoke(struct http_request *req, const struct authn *who)
 	json_t *event = k.org_id[0] ? keys_event_data(&k) : NULL;
 	a.event = event;
 	a.event_project_id = k.project_id[0] ? k.project_id : NULL;
-	int rc = store_key_revoke(app->store, k.id, clock_now_ms(), &a);
+	int rc = store_key_revoke(api_store(req), k.id, clock_now_ms(), &a);
 	json_decref(event);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "API key");
 		return;
 	}
-	changes_key(app, k.id);
-	store_key_get(app->store, k.id, &k);
-	http_respond_json(req, 200, key_json(app, &k));
+	changes_key(d->changes, k.id);
+	store_key_get(api_store(req), k.id, &k);
+	http_respond_json(req, 200, key_json(d, &k));
 }
 
-void api_keys_routes(struct router *r)
+void api_keys_routes(struct router *r, const struct api_group *g)
 {
-	api_route(r, "POST", "/v1/api-keys", "keys:write", create);
+	api_route(r, g, "POST", "/v1/api-keys", "keys:write", create);
 	static const char *const list_query[] = {"project_id", "limit", "cursor", NULL};
-	api_route_query(r, "GET", "/v1/api-keys", "keys:read", list, list_query);
-	api_route(r, "GET", "/v1/api-keys/{keyId}", "keys:read", get);
-	api_route(r, "DELETE", "/v1/api-keys/{keyId}", "keys:write", revoke);
-	api_route(r, "POST", "/v1/api-keys/{keyId}/kill", "keys:write", kill);
-	api_route(r, "DELETE", "/v1/api-keys/{keyId}/kill", "keys:write", lift);
-	api_route(r, "POST", "/v1/api-keys/{keyId}/rotate", "keys:write", rotate);
+	api_route_query(r, g, "GET", "/v1/api-keys", "keys:read", list, list_query);
+	api_route(r, g, "GET", "/v1/api-keys/{keyId}", "keys:read", get);
+	api_route(r, g, "DELETE", "/v1/api-keys/{keyId}", "keys:write", revoke);
+	api_route(r, g, "POST", "/v1/api-keys/{keyId}/kill", "keys:write", kill);
+	api_route(r, g, "DELETE", "/v1/api-keys/{keyId}/kill", "keys:write", lift);
+	api_route(r, g, "POST", "/v1/api-keys/{keyId}/rotate", "keys:write", rotate);
 }

@@ -28,7 +28,6 @@ void api_audit_event_add(void *ctx, const struct store_audit_read *ev)
 
 static void list(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	int limit;
 	const char *cursor;
 	struct audit_filter f = {.org_id = who->root ? NULL : who->key.org_id};
@@ -42,7 +41,7 @@ static void list(struct http_request *req, const struct authn *who)
 	f.key_id = http_query(req, "key_id");
 	f.limit = limit + 1;
 	json_t *events = json_array();
-	int rc = store_audit_list(app->store, &f, api_audit_event_add, events);
+	int rc = store_audit_list(api_store(req), &f, api_audit_event_add, events);
 	if (rc != STORE_OK) {
 		json_decref(events);
 		app_store_error(req, rc);
@@ -66,10 +65,9 @@ static void list(struct http_request *req, const struct authn *who)
  */
 static void verify(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	int64_t checked = 0;
 	char bad[STORE_ID_LEN + 1] = "";
-	int rc = store_audit_verify(app->store, &checked, bad);
+	int rc = store_audit_verify(api_store(req), &checked, bad);
 	if (rc != STORE_OK && rc != STORE_ECONFLICT) {
 		app_store_error(req, rc);
 		return;
@@ -81,10 +79,10 @@ static void verify(struct http_request *req, const struct authn *who)
 	http_respond_json(req, 200, o);
 }
 
-void audit_routes(struct router *r)
+void audit_routes(struct router *r, const struct api_group *g)
 {
 	static const char *const list_query[] = {"limit", "cursor", "since",
 	                                         "until", "key_id", NULL};
-	api_route_query(r, "GET", "/v1/audit-events", "logs:read", list, list_query);
-	api_route(r, "GET", "/v1/audit-events/verify", "logs:read", verify);
+	api_route_query(r, g, "GET", "/v1/audit-events", "logs:read", list, list_query);
+	api_route(r, g, "GET", "/v1/audit-events/verify", "logs:read", verify);
 }

@@ -89,13 +89,12 @@ static int seal_token(struct http_request *req, struct store_capi_config *c, con
 /* Store c (its token sealed, or "" to keep the stored one) and answer with it. */
 static void save(struct http_request *req, const struct authn *who, struct store_capi_config *c)
 {
-	struct app *app = req->app;
 	struct audit_input a =
 	    api_audit(req, who, "project.capi_updated", "project", c->project_id);
-	int rc = store_capi_put(app->store, c, &a);
+	int rc = store_capi_put(api_store(req), c, &a);
 	struct store_capi_config stored;
 	if (rc == STORE_OK)
-		rc = store_capi_get(app->store, c->org_id, c->project_id, &stored);
+		rc = store_capi_get(api_store(req), c->org_id, c->project_id, &stored);
 	if (rc == STORE_OK)
 		http_respond_json(req, 200, config_json(&stored));
 	else
@@ -105,9 +104,8 @@ static void save(struct http_request *req, const struct authn *who, struct store
 /* No token sent: one must be stored already. 0, or responds -1. */
 static int token_stored(struct http_request *req, const struct store_capi_config *c)
 {
-	struct app *app = req->app;
 	struct store_capi_config old;
-	int rc = store_capi_get(app->store, c->org_id, c->project_id, &old);
+	int rc = store_capi_get(api_store(req), c->org_id, c->project_id, &old);
 	explicit_bzero(&old, sizeof old);
 	if (rc == STORE_ENOTFOUND)
 		http_respond_bad_field(req, "access_token",
@@ -136,12 +134,11 @@ static void put(struct http_request *req, const struct authn *who)
 
 static void get(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	struct store_project p;
 	struct store_capi_config c;
 	if (api_load_project(req, who, &p) < 0)
 		return;
-	int rc = store_capi_get(app->store, p.org_id, p.id, &c);
+	int rc = store_capi_get(api_store(req), p.org_id, p.id, &c);
 	if (rc == STORE_OK)
 		http_respond_json(req, 200, config_json(&c));
 	else
@@ -167,7 +164,6 @@ static json_t *batch_json(const struct store_capi_batch *b)
 
 static void deliveries(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	struct store_project p;
 	int limit;
 	const char *cursor;
@@ -179,7 +175,8 @@ static void deliveries(struct http_request *req, const struct authn *who)
 	}
 	struct store_capi_batch *bs = NULL;
 	int n = 0;
-	int rc = store_capi_batches_list(app->store, p.org_id, p.id, cursor, limit + 1, &bs, &n);
+	int rc =
+	    store_capi_batches_list(api_store(req), p.org_id, p.id, cursor, limit + 1, &bs, &n);
 	if (rc != STORE_OK) {
 		app_store_error(req, rc);
 		return;
@@ -191,11 +188,11 @@ static void deliveries(struct http_request *req, const struct authn *who)
 	api_respond_page(req, rows, limit, "id");
 }
 
-void capi_routes(struct router *r)
+void capi_routes(struct router *r, const struct api_group *g)
 {
-	api_route(r, "PUT", "/v1/projects/{projectId}/capi", "keys:write", put);
-	api_route(r, "GET", "/v1/projects/{projectId}/capi", "keys:read", get);
+	api_route(r, g, "PUT", "/v1/projects/{projectId}/capi", "keys:write", put);
+	api_route(r, g, "GET", "/v1/projects/{projectId}/capi", "keys:read", get);
 	static const char *const page_query[] = {"limit", "cursor", NULL};
-	api_route_query(r, "GET", "/v1/projects/{projectId}/capi/deliveries", "keys:read",
+	api_route_query(r, g, "GET", "/v1/projects/{projectId}/capi/deliveries", "keys:read",
 	                deliveries, page_query);
 }

@@ -52,7 +52,6 @@ static int query_type(struct http_request *req, const char **out)
 
 static void list(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	int limit;
 	const char *cursor;
 	struct event_filter f = {.org_id = who->root ? NULL : who->key.org_id};
@@ -72,7 +71,7 @@ static void list(struct http_request *req, const struct authn *who)
 	f.before_id = cursor;
 	f.limit = limit + 1;
 	json_t *rows = json_array();
-	int rc = store_events_list(app->store, &f, event_row_add, rows);
+	int rc = store_events_list(api_store(req), &f, event_row_add, rows);
 	if (rc != STORE_OK) {
 		json_decref(rows);
 		app_store_error(req, rc);
@@ -81,9 +80,9 @@ static void list(struct http_request *req, const struct authn *who)
 	api_respond_page(req, rows, limit, "id");
 }
 
-void events_routes(struct router *r)
+void events_routes(struct router *r, const struct api_group *g)
 {
 	static const char *const list_query[] = {"limit",   "cursor", "project_id", "type",
 	                                         "user_id", "since",  "until",      NULL};
-	api_route_query(r, "GET", "/v1/events", "logs:read", list, list_query);
+	api_route_query(r, g, "GET", "/v1/events", "logs:read", list, list_query);
 }

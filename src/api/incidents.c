@@ -14,7 +14,6 @@
 
 static void report(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	const char *key = http_query(req, "key_id");
 	if (!key) {
 		http_respond_bad_field(req, "key_id", "key_id is required.");
@@ -35,7 +34,7 @@ static void report(struct http_request *req, const struct authn *who)
 		return;
 	}
 	json_t *r = NULL;
-	int rc = incident_report(app->store, &q, &r);
+	int rc = incident_report(api_store(req), &q, &r);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "API key");
 		return;
@@ -43,8 +42,8 @@ static void report(struct http_request *req, const struct authn *who)
 	http_respond_json(req, 200, r);
 }
 
-void incidents_routes(struct router *r)
+void incidents_routes(struct router *r, const struct api_group *g)
 {
 	static const char *const query[] = {"key_id", "since", "until", NULL};
-	api_route_query(r, "GET", "/v1/incidents/report", "logs:read", report, query);
+	api_route_query(r, g, "GET", "/v1/incidents/report", "logs:read", report, query);
 }

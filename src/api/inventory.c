@@ -38,7 +38,6 @@ static int org_of(struct http_request *req, const struct authn *who, const char 
 
 static void inventory(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	struct inventory_query q = {.now = clock_now_ms()};
 	if (org_of(req, who, &q.org_id) < 0 ||
 	    api_page_sized(req, PAGE_DEFAULT, INVENTORY_PAGE_MAX, &q.limit, &q.after) < 0)
@@ -50,7 +49,7 @@ static void inventory(struct http_request *req, const struct authn *who)
 	}
 	json_t *keys = NULL;
 	char next[STORE_ID_LEN + 1];
-	int rc = inventory_page(app->store, &q, &keys, next);
+	int rc = inventory_page(api_store(req), &q, &keys, next);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "organization");
 		return;
@@ -58,8 +57,8 @@ static void inventory(struct http_request *req, const struct authn *who)
 	api_respond_list(req, keys, next[0] ? next : NULL);
 }
 
-void inventory_routes(struct router *r)
+void inventory_routes(struct router *r, const struct api_group *g)
 {
 	static const char *const query[] = {"org_id", "limit", "cursor", NULL};
-	api_route_query(r, "GET", "/v1/api-keys/inventory", "keys:read", inventory, query);
+	api_route_query(r, g, "GET", "/v1/api-keys/inventory", "keys:read", inventory, query);
 }

@@ -21,7 +21,6 @@
 
 static void create(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	struct store_org o;
 	if (api_load_org(req, &o) < 0)
 		return;
@@ -53,10 +52,10 @@ static void create(struct http_request *req, const struct authn *who)
 	struct audit_input a = api_audit(req, who, "invitation.created", "invitation", inv.id);
 	a.org_id = o.id;
 	a.details = details;
-	int rc = store_invitation_insert(app->store, &inv, &a);
+	int rc = store_invitation_insert(api_store(req), &inv, &a);
 	json_decref(details);
 	if (rc == STORE_OK)
-		rc = console_invite(req, &inv, o.name);
+		rc = console_invite(api_console(req), &inv, o.name);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "organization");
 		goto out;
@@ -70,7 +69,7 @@ out:
 	json_decref(body);
 }
 
-void invitations_routes(struct router *r)
+void invitations_routes(struct router *r, const struct api_group *g)
 {
-	api_route(r, "POST", "/v1/orgs/{orgId}/invitations", RIGHT_MEMBERS, create);
+	api_route(r, g, "POST", "/v1/orgs/{orgId}/invitations", RIGHT_MEMBERS, create);
 }

@@ -16,16 +16,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-static json_t *kill_json(struct app *app, const char *scope, const char *target)
+/* The group's dependencies, as api_routes registered them. */
+static const struct orgs_deps *deps_of(const struct http_request *req)
+{
+	return api_group_deps(req);
+}
+
+static json_t *kill_json(const struct orgs_deps *d, const char *scope, const char *target)
 {
 	struct store_kill k;
-	if (!killset_get(app->kills, scope, target, &k))
+	if (!killset_get(d->kills, scope, target, &k))
 		return json_pack("{s:b, s:n, s:n, s:n}", "engaged", 0, "set_by", "reason", "at");
 	return json_pack("{s:b, s:s, s:o, s:o}", "engaged", 1, "set_by", k.set_by, "reason",
 	                 json_str_or_null(k.reason), "at", json_time(k.engaged_at));
 }
 
-static json_t *org_json(struct app *app, const struct store_org *o)
+static json_t *org_json(const struct orgs_deps *d, const struct store_org *o)
 {
 	json_t *rl = o->rl_requests >= 0
 	                 ? json_pack("{s:I, s:I, s:I}", "requests", (json_int_t)o->rl_requests,
@@ -34,7 +40,7 @@ static json_t *org_json(struct app *app, const struct store_org *o)
 	                 : json_null();
 	return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "id", o->id, "name", o->name,
 	                 "contact_email", json_str_or_null(o->contact_email), "rate_limit", rl,
-	                 "kill_switch", kill_json(app, "organization", o->id), "created_at",
+	                 "kill_switch", kill_json(d, "organization", o->id), "created_at",
 	                 json_time(o->created_at), "updated_at", json_time(o->updated_at));
 }
 
@@ -107,7 +113,7 @@ static int apply_fields(struct http_request *req, json_t *body, struct store_org
 
 static void create(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
+	const struct orgs_deps *d = deps_of(req);
 	json_t *body = http_json_body(req);
 	if (!body)
 		return;
@@ -122,13 +128,13 @@ static void create(struct http_request *req, const struct authn *who)
 	a.org_id = o.id;
 	json_t *details = json_pack("{s:s}", "name", o.name);
 	a.details = details;
-	int rc = store_org_insert(app->store, &o, &a);
+	int rc = store_org_insert(api_store(req), &o, &a);
 	json_decref(details);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "organization");
 		goto out;
 	}
-	http_respond_json(req, 201, org_json(app, &o));
+	http_respond_json(req, 201, org_json(d, &o));
 out:
 	json_decref(body);
 }
@@ -136,21 +142,21 @@ out:
 static void list(struct http_request *req, const struct authn *who)
 {
 	(void)who;
-	struct app *app = req->app;
+	const struct orgs_deps *d = deps_of(req);
 	int limit;
 	const char *cursor;
 	if (api_page(req, &limit, &cursor) < 0)
 		return;
 	struct store_org *orgs = NULL;
 	int n = 0;
-	int rc = store_org_list(app->store, cursor, limit + 1, &orgs, &n);
+	int rc = store_org_list(api_store(req), cursor, limit + 1, &orgs, &n);
 	if (rc != STORE_OK) {
 		app_store_error(req, rc);
 		return;
 	}
 	json_t *items = json_array();
 	for (int i = 0; i < n && i < limit; i++)
-		json_array_append_new(items, org_json(app, &orgs[i]));
+		json_array_append_new(items, org_json(d, &orgs[i]));
 	api_respond_list(req, items, n > limit ? orgs[limit - 1].id : NULL);
 	free(orgs);
 }
@@ -160,12 +166,12 @@ static void get(struct http_request *req, const struct authn *who)
 	(void)who;
 	struct store_org o;
 	if (api_load_org(req, &o) == 0)
-		http_respond_json(req, 200, org_json(req->app, &o));
+		http_respond_json(req, 200, org_json(deps_of(req), &o));
 }
 
 static void patch(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
+	const struct orgs_deps *d = deps_of(req);
 	struct store_org o;
 	if (api_load_org(req, &o) < 0)
 		return;
@@ -179,14 +185,14 @@ static void patch(struct http_request *req, const struct authn *who)
 	a.org_id = o.id;
 	json_t *details = json_pack("{s:o}", "fields", json_deep_copy(body));
 	a.details = details;
-	int rc = store_org_update(app->store, &o, &a);
+	int rc = store_org_update(api_store(req), &o, &a);
 	json_decref(details);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "organization");
 		goto out;
 	}
-	changes_org(app, o.id);
-	http_respond_json(req, 200, org_json(app, &o));
+	changes_org(d->changes, o.id);
+	http_respond_json(req, 200, org_json(d, &o));
 out:
 	json_decref(body);
 }
@@ -195,14 +201,14 @@ static void create_key(struct http_request *req, const struct authn *who)
 {
 	struct store_org o;
 	if (api_load_org(req, &o) == 0)
-		api_keys_create_for(req, who, o.id);
+		api_keys_create_for(req, deps_of(req)->keys, who, o.id);
 }
 
 /* Engage or lift scope/target for an operator request. */
 static void set_kill(struct http_request *req, const struct authn *who, const char *scope,
                      const char *target, const char *org_id, bool engage)
 {
-	struct app *app = req->app;
+	const struct orgs_deps *d = deps_of(req);
 	json_t *body = NULL;
 	const char *reason = NULL;
 	if (engage) {
@@ -222,16 +228,16 @@ static void set_kill(struct http_request *req, const struct authn *who, const ch
 	    .reason = reason,
 	    .request_id = req->request_id,
 	};
-	int rc = engage ? killops_engage(app->store, &kr) : killops_lift(app->store, &kr);
+	int rc = engage ? killops_engage(api_store(req), &kr) : killops_lift(api_store(req), &kr);
 	if (rc != STORE_OK && !(rc == STORE_ENOTFOUND && !engage)) {
 		app_store_error(req, rc);
 		goto out;
 	}
-	changes_kills(app);
+	changes_kills(d->changes);
 	http_respond_json(req, 200,
 	                  json_pack("{s:s, s:o, s:o}", "scope", scope, "target_id",
 	                            target[0] ? json_string(target) : json_null(), "kill_switch",
-	                            kill_json(app, scope, target)));
+	                            kill_json(d, scope, target)));
 out:
 	json_decref(body);
 }
@@ -260,16 +266,16 @@ static void global_lift(struct http_request *req, const struct authn *who)
 	set_kill(req, who, "global", "", NULL, false);
 }
 
-void orgs_routes(struct router *r)
+void orgs_routes(struct router *r, const struct api_group *g)
 {
-	api_route(r, "POST", "/v1/orgs", SCOPE_ROOT, create);
+	api_route(r, g, "POST", "/v1/orgs", SCOPE_ROOT, create);
 	static const char *const page_query[] = {"limit", "cursor", NULL};
-	api_route_query(r, "GET", "/v1/orgs", SCOPE_ROOT, list, page_query);
-	api_route(r, "GET", "/v1/orgs/{orgId}", SCOPE_ROOT, get);
-	api_route(r, "PATCH", "/v1/orgs/{orgId}", SCOPE_ROOT, patch);
-	api_route(r, "POST", "/v1/orgs/{orgId}/api-keys", SCOPE_ROOT, create_key);
-	api_route(r, "POST", "/v1/orgs/{orgId}/kill", SCOPE_ROOT, org_kill);
-	api_route(r, "DELETE", "/v1/orgs/{orgId}/kill", SCOPE_ROOT, org_lift);
-	api_route(r, "POST", "/v1/kill-switch", SCOPE_ROOT, global_kill);
-	api_route(r, "DELETE", "/v1/kill-switch", SCOPE_ROOT, global_lift);
+	api_route_query(r, g, "GET", "/v1/orgs", SCOPE_ROOT, list, page_query);
+	api_route(r, g, "GET", "/v1/orgs/{orgId}", SCOPE_ROOT, get);
+	api_route(r, g, "PATCH", "/v1/orgs/{orgId}", SCOPE_ROOT, patch);
+	api_route(r, g, "POST", "/v1/orgs/{orgId}/api-keys", SCOPE_ROOT, create_key);
+	api_route(r, g, "POST", "/v1/orgs/{orgId}/kill", SCOPE_ROOT, org_kill);
+	api_route(r, g, "DELETE", "/v1/orgs/{orgId}/kill", SCOPE_ROOT, org_lift);
+	api_route(r, g, "POST", "/v1/kill-switch", SCOPE_ROOT, global_kill);
+	api_route(r, g, "DELETE", "/v1/kill-switch", SCOPE_ROOT, global_lift);
 }

@@ -35,12 +35,11 @@ static json_t *budget_json(const struct store_budget *b, const char *month, int6
 /* Respond status with p, its budget (null when none) and this month's count. */
 static void respond_project(struct http_request *req, int status, const struct store_project *p)
 {
-	struct app *app = req->app;
 	struct store_budget b;
 	int64_t now = clock_now_ms(), requests = 0;
-	int rc = store_budget_get(app->store, p->id, &b);
+	int rc = store_budget_get(api_store(req), p->id, &b);
 	if (rc == STORE_OK)
-		rc = store_budget_month_requests(app->store, p->id, now, &requests);
+		rc = store_budget_month_requests(api_store(req), p->id, now, &requests);
 	if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
 		app_store_error(req, rc);
 		return;
@@ -55,7 +54,6 @@ static void respond_project(struct http_request *req, int status, const struct s
 
 static void create(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	if (api_org_key_only(req, who, API_PROJECTS_NEED_ORG) < 0)
 		return;
 	json_t *body = http_json_body(req);
@@ -81,7 +79,7 @@ static void create(struct http_request *req, const struct authn *who)
 	    json_pack("{s:s, s:s, s:s}", "project_id", p.id, "org_id", p.org_id, "name", p.name);
 	a.event = event;
 	a.event_project_id = p.id;
-	int rc = store_project_insert(app->store, &p, &a);
+	int rc = store_project_insert(api_store(req), &p, &a);
 	json_decref(event);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "project");
@@ -96,7 +94,6 @@ out:
 
 static void list(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	if (api_org_key_only(req, who, API_PROJECTS_NEED_ORG) < 0)
 		return;
 	int limit;
@@ -105,7 +102,7 @@ static void list(struct http_request *req, const struct authn *who)
 		return;
 	struct store_project *ps = NULL;
 	int n = 0;
-	int rc = store_project_list(app->store, who->key.org_id, cursor, limit + 1, &ps, &n);
+	int rc = store_project_list(api_store(req), who->key.org_id, cursor, limit + 1, &ps, &n);
 	if (rc != STORE_OK) {
 		app_store_error(req, rc);
 		return;
@@ -177,7 +174,6 @@ static int parse_budget(struct http_request *req, json_t *v, struct store_budget
 
 static void patch(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	struct store_project p;
 	json_t *body = api_project_body(req, who, &p);
 	if (!body)
@@ -197,7 +193,7 @@ static void patch(struct http_request *req, const struct authn *who)
 	struct audit_input a = api_audit(req, who, "project.updated", "project", p.id);
 	json_t *details = json_pack("{s:O}", "budget", bv);
 	a.details = details;
-	int rc = store_budget_set(app->store, p.org_id, p.id, json_is_null(bv) ? NULL : &b, &a);
+	int rc = store_budget_set(api_store(req), p.org_id, p.id, json_is_null(bv) ? NULL : &b, &a);
 	json_decref(details);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "project");
@@ -208,11 +204,11 @@ out:
 	json_decref(body);
 }
 
-void projects_routes(struct router *r)
+void projects_routes(struct router *r, const struct api_group *g)
 {
-	api_route(r, "POST", "/v1/projects", "keys:write", create);
+	api_route(r, g, "POST", "/v1/projects", "keys:write", create);
 	static const char *const page_query[] = {"limit", "cursor", NULL};
-	api_route_query(r, "GET", "/v1/projects", "keys:read", list, page_query);
-	api_route(r, "GET", "/v1/projects/{projectId}", "keys:read", get);
-	api_route(r, "PATCH", "/v1/projects/{projectId}", "keys:write", patch);
+	api_route_query(r, g, "GET", "/v1/projects", "keys:read", list, page_query);
+	api_route(r, g, "GET", "/v1/projects/{projectId}", "keys:read", get);
+	api_route(r, g, "PATCH", "/v1/projects/{projectId}", "keys:write", patch);
 }

@@ -44,7 +44,6 @@ void api_request_row_add(void *ctx, const struct store_request_read *row)
 
 static void list(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	int limit;
 	const char *cursor;
 	struct request_filter f = {.org_id = who->root ? NULL : who->key.org_id};
@@ -69,7 +68,7 @@ static void list(struct http_request *req, const struct authn *who)
 	f.limit = limit + 1;
 
 	json_t *rows = json_array();
-	int rc = store_request_log_list(app->store, &f, api_request_row_add, rows);
+	int rc = store_request_log_list(api_store(req), &f, api_request_row_add, rows);
 	if (rc != STORE_OK) {
 		json_decref(rows);
 		app_store_error(req, rc);
@@ -78,9 +77,9 @@ static void list(struct http_request *req, const struct authn *who)
 	api_respond_page(req, rows, limit, "request_id");
 }
 
-void requests_routes(struct router *r)
+void requests_routes(struct router *r, const struct api_group *g)
 {
 	static const char *const list_query[] = {"limit",  "cursor",     "since",  "until",
 	                                         "key_id", "project_id", "status", NULL};
-	api_route_query(r, "GET", "/v1/requests", "logs:read", list, list_query);
+	api_route_query(r, g, "GET", "/v1/requests", "logs:read", list, list_query);
 }

@@ -210,7 +210,7 @@ static int record(struct http_request *req, struct store *st, const struct store
 static int handle(struct http_request *req, const struct match *m, const char **label,
                   char hex[2 * SHA256_LEN + 1])
 {
-	struct app *app = req->app;
+	const struct secret_scanning_deps *d = req->route->data;
 	uint8_t digest[SHA256_LEN];
 	struct api_key_parts parts;
 	struct store_key key;
@@ -221,15 +221,15 @@ static int handle(struct http_request *req, const struct match *m, const char **
 	sha256(m->token, m->token_len, digest);
 	hex_encode(digest, sizeof digest, hex);
 	*label = "false_positive";
-	if (keyfmt_parse(m->token, m->token_len, app->cfg.auth_key_prefix, &parts) < 0)
+	if (keyfmt_parse(m->token, m->token_len, d->key_prefix, &parts) < 0)
 		return STORE_OK;
-	if (store_leak_report_get(app->store, hex, &r) == STORE_OK) {
+	if (store_leak_report_get(d->store, hex, &r) == STORE_OK) {
 		*label = "true_positive"; /* handled before: nothing more */
 		goto out;
 	}
-	if (!live_key_of(app->store, &parts, now, &key))
+	if (!live_key_of(d->store, &parts, now, &key))
 		goto out;
-	bool kill = strcmp(app->cfg.secret_scanning_action, "kill") == 0;
+	bool kill = d->kill;
 	if (kill) {
 		struct kill_request k = {
 		    .scope = "key",
@@ -241,7 +241,7 @@ static int handle(struct http_request *req, const struct match *m, const char **
 		    .reason = SCAN_REASON,
 		    .request_id = req->request_id,
 		};
-		rc = killops_engage(app->store, &k);
+		rc = killops_engage(d->store, &k);
 		if (rc == STORE_ECONFLICT) /* already killed: the report is still recorded */
 			rc = STORE_OK;
 		if (rc != STORE_OK)
@@ -256,7 +256,7 @@ static int handle(struct http_request *req, const struct match *m, const char **
 	str_copy(r.url, sizeof r.url, m->url, STORE_SCAN_URL_MAX);
 	snprintf(r.action, sizeof r.action, "%s", kill ? "kill" : "notify");
 	r.reported_at = now;
-	rc = record(req, app->store, &key, &r);
+	rc = record(req, d->store, &key, &r);
 	if (rc == STORE_ECONFLICT) /* a concurrent report of the same token recorded it */
 		rc = STORE_OK;
 	if (rc == STORE_OK) {
@@ -272,8 +272,8 @@ out:
 
 static void report(struct http_request *req)
 {
-	struct app *app = req->app;
-	if (verify_signature(req, app->store, app->cfg.secret_scanning_refresh_min_s * 1000) < 0)
+	const struct secret_scanning_deps *d = req->route->data;
+	if (verify_signature(req, d->store, d->refresh_min_ms) < 0)
 		return;
 	json_error_t je;
 	json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len,
@@ -322,7 +322,7 @@ static void report(struct http_request *req)
 	http_respond_json(req, 200, out);
 }
 
-void secret_scanning_routes(struct router *r)
+void secret_scanning_routes(struct router *r, const struct secret_scanning_deps *d)
 {
-	router_add(r, "POST", "/v1/secret-scanning/github", report, ROUTE_BLOCKING);
+	router_add_with(r, "POST", "/v1/secret-scanning/github", report, ROUTE_BLOCKING, d);
 }

@@ -4,8 +4,9 @@
  */
 #include "api/service.h"
 
-#include "app/app.h"
 #include "core/clock.h"
+#include "kv/kv.h"
+#include "store/store.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -18,9 +19,9 @@ static void healthz(struct http_request *req)
 /* ROUTE_BLOCKING: the store check does I/O. */
 static void readyz(struct http_request *req)
 {
-	struct app *app = req->app;
-	bool store_ok = store_ready(app->store);
-	bool kv_ok = kv_ping(app->kv) == KV_OK;
+	const struct service_deps *d = req->route->data;
+	bool store_ok = store_ready(d->store);
+	bool kv_ok = kv_ping(d->kv) == KV_OK;
 	json_t *body =
 	    json_pack("{s:s, s:{s:b, s:b}}", "status", store_ok && kv_ok ? "ready" : "not ready",
 	              "checks", "store", store_ok, "kv", kv_ok);
@@ -38,21 +39,21 @@ static void readyz(struct http_request *req)
 
 static void security_txt(struct http_request *req)
 {
-	struct app *app = req->app;
+	const struct service_deps *d = req->route->data;
 	char expires[32];
 	/* RFC 9116: Expires is required and should be less than a year ahead. */
 	clock_format_rfc3339(clock_now_ms() + 180LL * 24 * 3600 * 1000, expires, sizeof expires);
 	char body[1024];
 	int n = snprintf(body, sizeof body, "Contact: %s\nExpires: %s\nPreferred-Languages: en\n",
-	                 app->cfg.security_contact, expires);
+	                 d->security_contact, expires);
 	http_respond(req, 200, "text/plain; charset=utf-8", body,
 	             (size_t)n < sizeof body ? (size_t)n : sizeof body - 1);
 }
 
-void service_routes(struct router *r)
+void service_routes(struct router *r, const struct service_deps *d)
 {
 	router_add(r, "GET", "/healthz", healthz, 0);
-	router_add(r, "GET", "/readyz", readyz, ROUTE_BLOCKING);
+	router_add_with(r, "GET", "/readyz", readyz, ROUTE_BLOCKING, d);
 	router_add(r, "GET", "/metrics", http_respond_metrics, 0);
-	router_add(r, "GET", "/.well-known/security.txt", security_txt, 0);
+	router_add_with(r, "GET", "/.well-known/security.txt", security_txt, 0, d);
 }

@@ -7,7 +7,17 @@
 
 #include "http/router.h"
 
-/** Register the service routes. */
-void service_routes(struct router *r);
+struct kv;
+struct store;
+
+/** What the service endpoints use, given at registration (cli/serve.c). */
+struct service_deps {
+	struct store *store;          /* /readyz */
+	struct kv *kv;                /* /readyz */
+	const char *security_contact; /* security.txt's Contact */
+};
+
+/** Register the service routes; d outlives r. */
+void service_routes(struct router *r, const struct service_deps *d);
 
 #endif

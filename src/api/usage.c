@@ -77,7 +77,6 @@ static void point_add(void *ctx, const struct usage_point *p)
 
 static void get_usage(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	struct usage_filter f = {.org_id = who->root ? NULL : who->key.org_id,
 	                         .granularity = USAGE_HOUR,
 	                         .group_by = USAGE_BY_NONE,
@@ -112,7 +111,7 @@ static void get_usage(struct http_request *req, const struct authn *who)
 	/* Whole buckets: a window starting inside one counts all of it. */
 	f.since = usage_bucket(f.since, f.granularity);
 	struct points pts = {json_array(), f.group_by};
-	int rc = store_usage_query(app->store, &f, point_add, &pts);
+	int rc = store_usage_query(api_store(req), &f, point_add, &pts);
 	if (rc != STORE_OK) {
 		json_decref(pts.data);
 		app_store_error(req, rc);
@@ -131,9 +130,9 @@ static void get_usage(struct http_request *req, const struct authn *who)
 	http_respond_json(req, 200, out);
 }
 
-void usage_routes(struct router *r)
+void usage_routes(struct router *r, const struct api_group *g)
 {
 	static const char *const query[] = {"group_by",   "granularity", "since", "until",
 	                                    "project_id", "key_id",      NULL};
-	api_route_query(r, "GET", "/v1/usage", "logs:read", get_usage, query);
+	api_route_query(r, g, "GET", "/v1/usage", "logs:read", get_usage, query);
 }

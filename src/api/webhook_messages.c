@@ -112,7 +112,6 @@ static int parse_publish(struct http_request *req, json_t *body, struct store_me
 
 static void publish(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	struct store_org o;
 	if (api_load_org(req, &o) < 0)
 		return;
@@ -140,8 +139,8 @@ static void publish(struct http_request *req, const struct authn *who)
 	a.org_id = o.id;
 	json_t *details = json_pack("{s:s}", "type", m.type);
 	a.details = details;
-	int rc =
-	    store_message_publish(app->store, &m, idem, idem ? hash : NULL, &a, &first, first_hash);
+	int rc = store_message_publish(api_store(req), &m, idem, idem ? hash : NULL, &a, &first,
+	                               first_hash);
 	json_decref(details);
 	if (rc == STORE_ECONFLICT && idem) {
 		if (strcmp(first_hash, hash) != 0) {
@@ -204,7 +203,6 @@ static int query_prefixed(struct http_request *req, const char *name, const char
 
 static void list(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	int limit;
 	const char *cursor;
 	struct store_message_filter f = {.org_id = who->root ? NULL : who->key.org_id};
@@ -231,7 +229,7 @@ static void list(struct http_request *req, const struct authn *who)
 	f.before_id = cursor;
 	f.limit = limit + 1;
 	json_t *rows = json_array();
-	int rc = store_message_list(app->store, &f, message_row_add, rows);
+	int rc = store_message_list(api_store(req), &f, message_row_add, rows);
 	if (rc != STORE_OK) {
 		json_decref(rows);
 		app_store_error(req, rc);
@@ -244,12 +242,11 @@ static void list(struct http_request *req, const struct authn *who)
 static int load_message(struct http_request *req, const struct authn *who,
                         struct store_message *out)
 {
-	struct app *app = req->app;
 	const char *id = http_param(req, "messageId");
 	int rc = STORE_ENOTFOUND;
 	memset(out, 0, sizeof *out);
 	if (api_prefixed_id_valid(id, MESSAGE_ID_PFX))
-		rc = store_message_get(app->store, who->root ? NULL : who->key.org_id, id, out);
+		rc = store_message_get(api_store(req), who->root ? NULL : who->key.org_id, id, out);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "webhook message");
 		return -1;
@@ -296,13 +293,12 @@ static void attempt_row_add(void *ctx, const struct store_attempt_read *a)
 
 static void attempts(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	struct store_message m;
 	if (load_message(req, who, &m) < 0)
 		return;
 	store_message_free(&m);
 	json_t *rows = json_array();
-	int rc = store_attempt_list(app->store, who->root ? NULL : who->key.org_id, m.id,
+	int rc = store_attempt_list(api_store(req), who->root ? NULL : who->key.org_id, m.id,
 	                            attempt_row_add, rows);
 	if (rc != STORE_OK) {
 		json_decref(rows);
@@ -314,7 +310,6 @@ static void attempts(struct http_request *req, const struct authn *who)
 
 static void resend(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	struct store_message m;
 	if (load_message(req, who, &m) < 0)
 		return;
@@ -335,7 +330,7 @@ static void resend(struct http_request *req, const struct authn *who)
 	/* A developer resends only to an endpoint bound to a project, named. */
 	if (who->project_only) {
 		struct store_endpoint e;
-		int erc = ep ? store_endpoint_get(app->store, org, ep, &e) : STORE_OK;
+		int erc = ep ? store_endpoint_get(api_store(req), org, ep, &e) : STORE_OK;
 		if (erc != STORE_OK) {
 			api_store_fail(req, erc, "webhook endpoint");
 			goto out;
@@ -349,7 +344,7 @@ static void resend(struct http_request *req, const struct authn *who)
 	json_t *details = json_pack("{s:o}", "endpoint_id", json_str_or_null(ep));
 	a.details = details;
 	int n = 0;
-	int rc = store_message_resend(app->store, org, m.id, ep, &a, &n);
+	int rc = store_message_resend(api_store(req), org, m.id, ep, &a, &n);
 	json_decref(details);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, ep ? "webhook endpoint" : "webhook message");
@@ -360,13 +355,14 @@ out:
 	json_decref(body);
 }
 
-void webhook_messages_routes(struct router *r)
+void webhook_messages_routes(struct router *r, const struct api_group *g)
 {
-	api_route(r, "POST", "/v1/orgs/{orgId}/webhook-messages", SCOPE_ROOT, publish);
+	api_route(r, g, "POST", "/v1/orgs/{orgId}/webhook-messages", SCOPE_ROOT, publish);
 	static const char *const list_query[] = {"limit",  "cursor", "endpoint_id", "type",
 	                                         "status", "since",  "until",       NULL};
-	api_route_query(r, "GET", "/v1/webhook-messages", "logs:read", list, list_query);
-	api_route(r, "GET", "/v1/webhook-messages/{messageId}", "logs:read", get);
-	api_route(r, "GET", "/v1/webhook-messages/{messageId}/attempts", "logs:read", attempts);
-	api_route(r, "POST", "/v1/webhook-messages/{messageId}/resend", "webhooks:write", resend);
+	api_route_query(r, g, "GET", "/v1/webhook-messages", "logs:read", list, list_query);
+	api_route(r, g, "GET", "/v1/webhook-messages/{messageId}", "logs:read", get);
+	api_route(r, g, "GET", "/v1/webhook-messages/{messageId}/attempts", "logs:read", attempts);
+	api_route(r, g, "POST", "/v1/webhook-messages/{messageId}/resend", "webhooks:write",
+	          resend);
 }

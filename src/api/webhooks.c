@@ -83,11 +83,10 @@ static const char *caller_org(const struct authn *who)
 static int load_endpoint(struct http_request *req, const struct authn *who,
                          struct store_endpoint *out)
 {
-	struct app *app = req->app;
 	const char *id = http_param(req, "endpointId");
 	int rc = STORE_ENOTFOUND;
 	if (api_prefixed_id_valid(id, ENDPOINT_ID_PFX))
-		rc = store_endpoint_get(app->store, caller_org(who), id, out);
+		rc = store_endpoint_get(api_store(req), caller_org(who), id, out);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "webhook endpoint");
 		return -1;
@@ -113,7 +112,6 @@ static json_t *endpoint_body(struct http_request *req, const struct authn *who,
 static int parse_url(struct http_request *req, json_t *body, bool required,
                      struct store_endpoint *e)
 {
-	struct app *app = req->app;
 	json_t *v = json_object_get(body, "url");
 	if (!v && !required)
 		return 0;
@@ -126,8 +124,9 @@ static int parse_url(struct http_request *req, json_t *body, bool required,
 	} else {
 		struct egress_ranges *allow = NULL;
 		char err[128];
-		if (egress_ranges_parse(app->cfg.webhooks_allow_ranges, &allow, err, sizeof err) <
-		    0) {
+		if (egress_ranges_parse(
+		        ((const struct webhooks_deps *)api_group_deps(req))->allow_ranges, &allow,
+		        err, sizeof err) < 0) {
 			/* Config was checked at start-up: this is not the client's fault. */
 			log_event(LOG_ERROR, "webhooks_allow_ranges_invalid", "error", err, NULL);
 			app_store_error(req, STORE_ERROR);
@@ -296,7 +295,6 @@ static int new_secret(struct http_request *req, const struct store_endpoint *e, 
 
 static void create_in(struct http_request *req, const struct authn *who, const char *org_id)
 {
-	struct app *app = req->app;
 	json_t *body = http_json_body(req);
 	if (!body)
 		return;
@@ -316,7 +314,7 @@ static void create_in(struct http_request *req, const struct authn *who, const c
 	struct audit_input a =
 	    api_audit(req, who, "webhook_endpoint.created", "webhook_endpoint", e.id);
 	a.org_id = e.org_id;
-	int rc = store_endpoint_insert(app->store, &e, &a);
+	int rc = store_endpoint_insert(api_store(req), &e, &a);
 	if (rc != STORE_OK) {
 		explicit_bzero(secret, sizeof secret);
 		api_store_fail(req, rc, "organization");
@@ -348,7 +346,6 @@ static void create_for_org(struct http_request *req, const struct authn *who)
 
 static void list(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	int limit;
 	const char *cursor;
 	if (api_page(req, &limit, &cursor) < 0)
@@ -359,7 +356,7 @@ static void list(struct http_request *req, const struct authn *who)
 	}
 	struct store_endpoint *eps = NULL;
 	int n = 0;
-	int rc = store_endpoint_list(app->store, caller_org(who), cursor, limit + 1, &eps, &n);
+	int rc = store_endpoint_list(api_store(req), caller_org(who), cursor, limit + 1, &eps, &n);
 	if (rc != STORE_OK) {
 		app_store_error(req, rc);
 		return;
@@ -415,7 +412,6 @@ static unsigned named_fields(json_t *body)
 
 static void patch(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	struct store_endpoint e;
 	json_t *body = endpoint_body(req, who, &e, NULL);
 	if (!body)
@@ -435,14 +431,14 @@ static void patch(struct http_request *req, const struct authn *who)
 	 * another PATCH) committed since load_endpoint is kept, and the answer
 	 * is the row as it is now.
 	 */
-	int rc = store_endpoint_update_fields(app->store, &e, named_fields(body), &a);
+	int rc = store_endpoint_update_fields(api_store(req), &e, named_fields(body), &a);
 	json_decref(details);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "webhook endpoint");
 		goto out;
 	}
 	struct store_endpoint now;
-	if (store_endpoint_get(app->store, e.org_id, e.id, &now) == STORE_OK)
+	if (store_endpoint_get(api_store(req), e.org_id, e.id, &now) == STORE_OK)
 		e = now;
 	http_respond_json(req, 200, endpoint_json(&e));
 out:
@@ -451,7 +447,6 @@ out:
 
 static void delete_endpoint(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	struct store_endpoint e;
 	if (load_endpoint(req, who, &e) < 0 ||
 	    api_project_bound(req, who, e.project_id, "webhook endpoints") < 0)
@@ -459,7 +454,7 @@ static void delete_endpoint(struct http_request *req, const struct authn *who)
 	struct audit_input a =
 	    api_audit(req, who, "webhook_endpoint.deleted", "webhook_endpoint", e.id);
 	a.org_id = e.org_id;
-	int rc = store_endpoint_delete(app->store, e.org_id, e.id, &a);
+	int rc = store_endpoint_delete(api_store(req), e.org_id, e.id, &a);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "webhook endpoint");
 		return;
@@ -469,7 +464,6 @@ static void delete_endpoint(struct http_request *req, const struct authn *who)
 
 static void rotate(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	static const char *const allowed[] = {"grace_seconds", NULL};
 	struct store_endpoint e;
 	json_t *body = endpoint_body(req, who, &e, allowed);
@@ -488,14 +482,14 @@ static void rotate(struct http_request *req, const struct authn *who)
 	a.org_id = e.org_id;
 	json_t *details = json_pack("{s:I}", "grace_seconds", (json_int_t)grace);
 	a.details = details;
-	int rc = store_endpoint_rotate(app->store, e.org_id, e.id, sealed, prev_until, &a);
+	int rc = store_endpoint_rotate(api_store(req), e.org_id, e.id, sealed, prev_until, &a);
 	json_decref(details);
 	if (rc != STORE_OK) {
 		explicit_bzero(secret, sizeof secret);
 		api_store_fail(req, rc, "webhook endpoint");
 		goto out;
 	}
-	if (store_endpoint_get(app->store, e.org_id, e.id, &e) != STORE_OK) {
+	if (store_endpoint_get(api_store(req), e.org_id, e.id, &e) != STORE_OK) {
 		/* Rotated: the answer must still carry the new secret. */
 		e.prev_expires_at = prev_until;
 		e.updated_at = now;
@@ -510,7 +504,6 @@ out:
 
 static void send_test(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	static const char *const allowed[] = {NULL};
 	struct store_endpoint e;
 	json_t *body = endpoint_body(req, who, &e, allowed);
@@ -535,7 +528,7 @@ static void send_test(struct http_request *req, const struct authn *who)
 	struct audit_input a =
 	    api_audit(req, who, "webhook_endpoint.tested", "webhook_endpoint", e.id);
 	a.org_id = e.org_id;
-	int rc = store_endpoint_test(app->store, &e, &m, &a);
+	int rc = store_endpoint_test(api_store(req), &e, &m, &a);
 	free(m.body);
 	m.body = NULL;
 	if (rc != STORE_OK) {
@@ -549,7 +542,6 @@ out:
 
 static void recover(struct http_request *req, const struct authn *who)
 {
-	struct app *app = req->app;
 	static const char *const allowed[] = {"since", NULL};
 	struct store_endpoint e;
 	json_t *body = endpoint_body(req, who, &e, allowed);
@@ -570,7 +562,7 @@ static void recover(struct http_request *req, const struct authn *who)
 	json_t *details = json_pack("{s:o}", "since", json_time(since));
 	a.details = details;
 	int n = 0;
-	int rc = store_endpoint_recover(app->store, e.org_id, e.id, since, &a, &n);
+	int rc = store_endpoint_recover(api_store(req), e.org_id, e.id, since, &a, &n);
 	json_decref(details);
 	if (rc != STORE_OK) {
 		api_store_fail(req, rc, "webhook endpoint");
@@ -581,20 +573,20 @@ out:
 	json_decref(body);
 }
 
-void webhooks_routes(struct router *r)
+void webhooks_routes(struct router *r, const struct api_group *g)
 {
-	api_route(r, "POST", "/v1/webhook-endpoints", "webhooks:write", create);
+	api_route(r, g, "POST", "/v1/webhook-endpoints", "webhooks:write", create);
 	static const char *const page_query[] = {"limit", "cursor", NULL};
-	api_route_query(r, "GET", "/v1/webhook-endpoints", "webhooks:write", list, page_query);
-	api_route(r, "GET", "/v1/webhook-endpoints/{endpointId}", "webhooks:write", get);
-	api_route(r, "PATCH", "/v1/webhook-endpoints/{endpointId}", "webhooks:write", patch);
-	api_route(r, "DELETE", "/v1/webhook-endpoints/{endpointId}", "webhooks:write",
+	api_route_query(r, g, "GET", "/v1/webhook-endpoints", "webhooks:write", list, page_query);
+	api_route(r, g, "GET", "/v1/webhook-endpoints/{endpointId}", "webhooks:write", get);
+	api_route(r, g, "PATCH", "/v1/webhook-endpoints/{endpointId}", "webhooks:write", patch);
+	api_route(r, g, "DELETE", "/v1/webhook-endpoints/{endpointId}", "webhooks:write",
 	          delete_endpoint);
-	api_route(r, "POST", "/v1/webhook-endpoints/{endpointId}/rotate-secret", "webhooks:write",
-	          rotate);
-	api_route(r, "POST", "/v1/webhook-endpoints/{endpointId}/test", "webhooks:write",
+	api_route(r, g, "POST", "/v1/webhook-endpoints/{endpointId}/rotate-secret",
+	          "webhooks:write", rotate);
+	api_route(r, g, "POST", "/v1/webhook-endpoints/{endpointId}/test", "webhooks:write",
 	          send_test);
-	api_route(r, "POST", "/v1/webhook-endpoints/{endpointId}/recover", "webhooks:write",
+	api_route(r, g, "POST", "/v1/webhook-endpoints/{endpointId}/recover", "webhooks:write",
 	          recover);
-	api_route(r, "POST", "/v1/orgs/{orgId}/webhook-endpoints", SCOPE_ROOT, create_for_org);
+	api_route(r, g, "POST", "/v1/orgs/{orgId}/webhook-endpoints", SCOPE_ROOT, create_for_org);
 }

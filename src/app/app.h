@@ -1,8 +1,10 @@
 /*
  * app.h: one running Portcullis instance: the configuration and every
  * long-lived component the handlers share (store, kv, pools, caches,
- * background workers). Created by `portcullis serve`, passed to every
- * handler as req->app.
+ * background workers). Created by `portcullis serve`, which gives each
+ * handler group only the parts it uses when it registers its routes
+ * (docs/architecture.md "How modules get their dependencies"); only the
+ * gateway and the console listener's fallback still read it as req->app.
  */
 #ifndef PORTCULLIS_APP_APP_H
 #define PORTCULLIS_APP_APP_H

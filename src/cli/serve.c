@@ -216,18 +216,41 @@ static int supervisor_start(struct supervisor *s, const char *config_path)
  * app/ (every route, the gateway's request-log writer), so that app/ needs
  * none of their headers.
  */
+/* What the management API's groups use, built once here: it lives as long as the routers. */
+static struct api_wiring api_wiring;
+static struct service_deps service_deps;
+static struct oidc_http_deps oidc_deps;
+
 static void serve_start(struct app *app)
 {
 	const struct config *c = &app->cfg;
+	api_wiring = (struct api_wiring){
+	    .api = {.store = app->store,
+	            .control_pool = app->control_pool,
+	            .console = app->console},
+	    .keys = {.kills = app->kills,
+	             .changes = app,
+	             .key_prefix = c->auth_key_prefix,
+	             .bcrypt_cost = (int)c->auth_bcrypt_cost},
+	    .orgs = {.kills = app->kills, .changes = app, .keys = &api_wiring.keys},
+	    .webhooks = {.allow_ranges = c->webhooks_allow_ranges},
+	    .scanning = {.store = app->store,
+	                 .key_prefix = c->auth_key_prefix,
+	                 .kill = strcmp(c->secret_scanning_action, "kill") == 0,
+	                 .refresh_min_ms = c->secret_scanning_refresh_min_s * 1000},
+	};
 	app->reqlog = reqlog_start_with(app->store, (size_t)c->request_log_queue_size,
 	                                (size_t)c->request_log_batch_size,
 	                                c->retention_request_log_days, c->retention_usage_days);
-	service_routes(&app->router);
+	service_deps = (struct service_deps){app->store, app->kv, c->security_contact};
+	service_routes(&app->router, &service_deps);
 	verify_routes(&app->router);
-	api_routes(&app->router);
+	api_routes(&app->router, &api_wiring);
 	ingest_routes(&app->ingest_router);
-	oidc_routes(&app->console_router); /* before console_routes: its assets catch all */
-	console_routes(&app->console_router);
+	oidc_deps = (struct oidc_http_deps){app->oidc, app->console, c->console_public_url};
+	oidc_routes(&app->console_router,
+	            &oidc_deps); /* before console_routes: its assets catch all */
+	console_routes(&app->console_router, app->console);
 }
 
 /*
@@ -294,12 +317,14 @@ static int cli_serve(const struct cli_args *a)
 		app_close(&app);
 		return cli_fail(EXIT_USAGE, "%s", err);
 	}
-	serve_start(&app);
-	app.console = console_create(&app, err, sizeof err);
+	/* The console and the providers first: their routes carry them. */
+	struct console_deps cd = {.store = app.store, .kv = app.kv, .cfg = &app.cfg};
+	app.console = console_create(&cd, err, sizeof err);
 	if (!app.console || oidc_providers_open(&app.cfg, &app.oidc, err, sizeof err) < 0) {
 		serve_close(&app);
 		return cli_fail(EXIT_USAGE, "%s", err);
 	}
+	serve_start(&app);
 	if (ingest_start(&app) < 0) {
 		serve_close(&app);
 		return cli_fail(EXIT_RUNTIME, "cannot start the ingest group commit");

@@ -21,6 +21,8 @@
  */
 #include "console/console.h"
 
+#include "app/app.h"
+
 #include "console/assets.h"
 #include "console/roles.h"
 #include "core/alloc.h"
@@ -55,7 +57,7 @@ struct queued_mail {
 };
 
 struct console {
-	struct app *app;
+	struct console_deps d;
 	struct mailer *mailer; /* NULL: no [mail] url */
 	bool print;            /* no mailer and [console] dev_print_links */
 	pthread_mutex_t lock;
@@ -138,16 +140,16 @@ static void mail_queue(struct console *c, const char *to, const char *subject, c
 	pthread_mutex_unlock(&c->lock);
 }
 
-struct console *console_create(struct app *app, char *err, size_t cap)
+struct console *console_create(const struct console_deps *d, char *err, size_t cap)
 {
 	struct console *c = xcalloc(1, sizeof *c);
-	c->app = app;
-	if (mailer_open(&app->cfg, &c->mailer, err, cap) < 0) {
+	c->d = *d;
+	if (mailer_open(d->cfg, &c->mailer, err, cap) < 0) {
 		free(c);
 		return NULL;
 	}
-	c->print = !c->mailer && config_true(app->cfg.console_dev_print_links);
-	if (!c->mailer && !c->print && app->cfg.console_listen[0])
+	c->print = !c->mailer && config_true(d->cfg->console_dev_print_links);
+	if (!c->mailer && !c->print && d->cfg->console_listen[0])
 		log_warn("[console] listen is set but [mail] url is not: sign-in links cannot be "
 		         "sent");
 	pthread_mutex_init(&c->lock, NULL);
@@ -177,14 +179,15 @@ void console_destroy(struct console *c)
 
 /* ---------- small answers ---------- */
 
+/* The console of a console route (console_routes registered it as the route's data). */
 static struct console *console_of(struct http_request *req)
 {
-	return ((struct app *)req->app)->console;
+	return (struct console *)req->route->data;
 }
 
-static const char *public_url(struct http_request *req)
+static const char *public_url(const struct console *c)
 {
-	return ((struct app *)req->app)->cfg.console_public_url;
+	return c->d.cfg->console_public_url;
 }
 
 static void no_store(struct http_request *req)
@@ -240,10 +243,10 @@ static bool refuse_api_key(struct http_request *req)
 }
 
 /* The cross-site rule for a request without a session (sign-in requests). */
-static bool refuse_cross_site(struct http_request *req)
+static bool refuse_cross_site(const struct console *c, struct http_request *req)
 {
 	switch (console_origin_check(req->method, http_header(req, "Origin"),
-	                             http_header(req, "Sec-Fetch-Site"), public_url(req))) {
+	                             http_header(req, "Sec-Fetch-Site"), public_url(c))) {
 	case CONSOLE_ORIGIN_OK:
 		return false;
 	case CONSOLE_ORIGIN_CROSS_SITE:
@@ -255,9 +258,9 @@ static bool refuse_cross_site(struct http_request *req)
 	}
 }
 
-static int64_t idle_ms(struct http_request *req)
+static int64_t idle_ms(const struct console *c)
 {
-	return ((struct app *)req->app)->cfg.console_session_idle_minutes * 60 * 1000;
+	return c->d.cfg->console_session_idle_minutes * 60 * 1000;
 }
 
 /* ---------- sessions ---------- */
@@ -288,9 +291,8 @@ static int cookie_secret(struct http_request *req, const char *name,
 	return rc;
 }
 
-int console_session_load(struct http_request *req, struct console_session *out)
+int console_session_load(struct console *c, struct http_request *req, struct console_session *out)
 {
-	struct app *app = req->app;
 	memset(out, 0, sizeof *out);
 	char hash[CONSOLE_HASH_LEN + 1];
 	if (cookie_secret(req, CONSOLE_SESSION_COOKIE, out->sid) < 0) {
@@ -298,7 +300,7 @@ int console_session_load(struct http_request *req, struct console_session *out)
 		return -1;
 	}
 	console_secret_hash(out->sid, hash);
-	int rc = store_session_get(app->store, hash, &out->s, &out->u);
+	int rc = store_session_get(c->d.store, hash, &out->s, &out->u);
 	if (rc == STORE_ENOTFOUND || (rc == STORE_OK && out->u.disabled_at >= 0)) {
 		console_session_wipe(out);
 		respond_unauthenticated(req);
@@ -310,14 +312,14 @@ int console_session_load(struct http_request *req, struct console_session *out)
 		return -1;
 	}
 	int64_t now = clock_now_ms();
-	if (now >= out->s.expires_at || now - out->s.last_seen_at >= idle_ms(req)) {
-		(void)store_session_end(app->store, out->s.user_id, out->s.id, NULL);
+	if (now >= out->s.expires_at || now - out->s.last_seen_at >= idle_ms(c)) {
+		(void)store_session_end(c->d.store, out->s.user_id, out->s.id, NULL);
 		console_session_wipe(out);
 		respond_unauthenticated(req);
 		return -1;
 	}
 	switch (console_origin_check(req->method, http_header(req, "Origin"),
-	                             http_header(req, "Sec-Fetch-Site"), public_url(req))) {
+	                             http_header(req, "Sec-Fetch-Site"), public_url(c))) {
 	case CONSOLE_ORIGIN_OK:
 		break;
 	case CONSOLE_ORIGIN_CROSS_SITE:
@@ -338,7 +340,7 @@ int console_session_load(struct http_request *req, struct console_session *out)
 	}
 	console_csrf_token(out->sid, out->csrf);
 	if (now - out->s.last_seen_at >= TOUCH_INTERVAL_MS) {
-		(void)store_session_touch(app->store, out->s.id, now);
+		(void)store_session_touch(c->d.store, out->s.id, now);
 		out->s.last_seen_at = now;
 	}
 	return 0;
@@ -359,17 +361,16 @@ static void set_session_cookies(struct http_request *req, const char *sid)
  * Begin a session for in (token or address set by the caller): a new id,
  * the browser's old session ended, the cookies set on success.
  */
-static int begin_session(struct http_request *req, struct store_login *in, const char *method,
-                         struct store_user *user)
+static int begin_session(struct console *c, struct http_request *req, struct store_login *in,
+                         const char *method, struct store_user *user)
 {
-	struct app *app = req->app;
 	char sid[CONSOLE_SECRET_LEN + 1], old[CONSOLE_SECRET_LEN + 1];
 	char old_hash[CONSOLE_HASH_LEN + 1];
 	int64_t now = clock_now_ms();
 	console_secret_new(sid);
 	in->method = method;
 	in->now = now;
-	in->idle_ms = idle_ms(req);
+	in->idle_ms = idle_ms(c);
 	in->request_id = req->request_id;
 	in->end_token_hash = NULL;
 	if (cookie_secret(req, CONSOLE_SESSION_COOKIE, old) == 0) {
@@ -380,35 +381,34 @@ static int begin_session(struct http_request *req, struct store_login *in, const
 	ulid_new(in->session.id);
 	console_secret_hash(sid, in->session.token_hash);
 	in->session.created_at = in->session.last_seen_at = now;
-	in->session.expires_at = now + app->cfg.console_session_max_hours * 3600 * 1000;
+	in->session.expires_at = now + c->d.cfg->console_session_max_hours * 3600 * 1000;
 	const char *ua = http_header(req, "User-Agent");
 	str_copy(in->session.user_agent, sizeof in->session.user_agent, ua ? ua : "", STORE_UA_MAX);
 	for (char *p = in->session.user_agent; *p; p++)
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
 			*p = '?'; /* shown back as JSON text: printable ASCII only */
-	int rc = store_session_begin(app->store, in, user);
+	int rc = store_session_begin(c->d.store, in, user);
 	if (rc == STORE_OK)
 		set_session_cookies(req, sid);
 	explicit_bzero(sid, sizeof sid);
 	return rc;
 }
 
-int console_sign_in(struct http_request *req, const char *email, const char *method)
+int console_sign_in(struct console *c, struct http_request *req, const char *email,
+                    const char *method)
 {
-	struct app *app = req->app;
 	struct store_login in = {.email = email,
-	                         .allow_signup = config_true(app->cfg.console_allow_signup)};
+	                         .allow_signup = config_true(c->d.cfg->console_allow_signup)};
 	struct store_user u;
-	return begin_session(req, &in, method, &u);
+	return begin_session(c, req, &in, method, &u);
 }
 
 /* ---------- magic links ---------- */
 
 /* True (and 429 answered) when the GCRA bucket of kind+value is empty. */
-static bool rate_limited(struct http_request *req, const char *kind, const char *value,
-                         const struct gcra_params *p)
+static bool rate_limited(struct console *c, struct http_request *req, const char *kind,
+                         const char *value, const struct gcra_params *p)
 {
-	struct app *app = req->app;
 	uint8_t d[SHA256_LEN];
 	char hex[2 * 16 + 1], key[96];
 	/* A hash of the address in the key: no address or IP reaches the shared tier. */
@@ -417,7 +417,7 @@ static bool rate_limited(struct http_request *req, const char *kind, const char 
 	hex[32] = '\0';
 	snprintf(key, sizeof key, "pcl:console:%s:%s", kind, hex);
 	struct gcra_result r;
-	if (kv_gcra(app->kv, key, p, clock_now_ms(), 1, &r) != KV_OK) {
+	if (kv_gcra(c->d.kv, key, p, clock_now_ms(), 1, &r) != KV_OK) {
 		log_event(LOG_WARN, "console_rate_limit_unavailable", NULL);
 		return false; /* fail open, as the organisation rate limit does */
 	}
@@ -437,7 +437,7 @@ static const struct gcra_params per_address = {.max_burst = 4, .count = 5, .peri
 /* 20 at once per client address, then one every 30 s. */
 static const struct gcra_params per_client = {.max_burst = 19, .count = 20, .period_ms = 600000};
 
-static void link_mail(struct http_request *req, const char *to, const char *token)
+static void link_mail(struct console *c, const char *to, const char *token)
 {
 	char text[1024];
 	snprintf(text, sizeof text,
@@ -446,16 +446,16 @@ static void link_mail(struct http_request *req, const char *to, const char *toke
 	         "%s/console/auth/magic-link/callback?token=%s\n\n"
 	         "If you did not ask, ignore this mail: nobody can use the link from another "
 	         "browser.\n",
-	         to, public_url(req), token);
-	mail_queue(console_of(req), to, "Sign in to Portcullis", text);
+	         to, public_url(c), token);
+	mail_queue(c, to, "Sign in to Portcullis", text);
 	explicit_bzero(text, sizeof text);
 }
 
 /* POST /console/auth/magic-link {email}: 202, whatever the address. */
 static void magic_link(struct http_request *req)
 {
-	struct app *app = req->app;
-	if (refuse_api_key(req) || refuse_cross_site(req))
+	struct console *c = console_of(req);
+	if (refuse_api_key(req) || refuse_cross_site(c, req))
 		return;
 	json_t *body = http_json_body(req);
 	if (!body)
@@ -478,8 +478,8 @@ static void magic_link(struct http_request *req)
 		return;
 	}
 	json_decref(body);
-	if (rate_limited(req, "ml-addr", email, &per_address) ||
-	    (req->client_ip[0] && rate_limited(req, "ml-client", req->client_ip, &per_client)))
+	if (rate_limited(c, req, "ml-addr", email, &per_address) ||
+	    (req->client_ip[0] && rate_limited(c, req, "ml-client", req->client_ip, &per_client)))
 		return;
 	/* The browser's nonce: kept when it has one, so every link it asked for works. */
 	char nonce[CONSOLE_SECRET_LEN + 1], token[CONSOLE_SECRET_LEN + 1];
@@ -493,8 +493,8 @@ static void magic_link(struct http_request *req)
 	/* The same reads for every address. */
 	struct store_user u;
 	struct store_invitation inv;
-	int urc = store_user_by_email(app->store, email, &u);
-	int irc = store_invitation_pending(app->store, email, now, &inv);
+	int urc = store_user_by_email(c->d.store, email, &u);
+	int irc = store_invitation_pending(c->d.store, email, now, &inv);
 	bool may = false;
 	if (urc == STORE_OK && u.disabled_at < 0) {
 		snprintf(t.user_id, sizeof t.user_id, "%s", u.id);
@@ -503,14 +503,14 @@ static void magic_link(struct http_request *req)
 		snprintf(t.invitation_id, sizeof t.invitation_id, "%s", inv.id);
 		may = true;
 	} else if (urc == STORE_ENOTFOUND && irc == STORE_ENOTFOUND &&
-	           config_true(app->cfg.console_allow_signup)) {
+	           config_true(c->d.cfg->console_allow_signup)) {
 		snprintf(t.signup_email, sizeof t.signup_email, "%s", email);
 		may = true;
 	}
 	int rc = urc != STORE_OK && urc != STORE_ENOTFOUND ? urc
 	         : irc != STORE_OK && irc != STORE_ENOTFOUND
 	             ? irc
-	             : store_login_token_insert(app->store, &t);
+	             : store_login_token_insert(c->d.store, &t);
 	if (rc != STORE_OK) {
 		explicit_bzero(token, sizeof token);
 		explicit_bzero(nonce, sizeof nonce);
@@ -518,12 +518,13 @@ static void magic_link(struct http_request *req)
 		return;
 	}
 	if (may)
-		link_mail(req, email, token);
+		link_mail(c, email, token);
 	explicit_bzero(token, sizeof token);
-	char c[256];
-	if (console_set_cookie(c, sizeof c, CONSOLE_LOGIN_COOKIE, nonce, LINK_TTL_MS / 1000) == 0)
-		http_set_header(req, "Set-Cookie", c);
-	explicit_bzero(c, sizeof c);
+	char cookie[256];
+	if (console_set_cookie(cookie, sizeof cookie, CONSOLE_LOGIN_COOKIE, nonce,
+	                       LINK_TTL_MS / 1000) == 0)
+		http_set_header(req, "Set-Cookie", cookie);
+	explicit_bzero(cookie, sizeof cookie);
 	explicit_bzero(nonce, sizeof nonce);
 	no_store(req);
 	http_respond_json(req, 202,
@@ -552,10 +553,22 @@ static void link_gone(struct http_request *req)
 	             "sign-in link. Ask for a new one on the console's sign-in page.");
 }
 
+/* After a sign-in (begin_session's rc): to /console/ with the new session, or the store's 503. */
+static void respond_signed_in(struct http_request *req, int rc)
+{
+	if (rc != STORE_OK) {
+		app_store_error(req, rc);
+		return;
+	}
+	no_store(req);
+	http_set_header(req, "Location", "/console/");
+	http_respond(req, 303, "text/plain", "", 0);
+}
+
 /* GET /console/auth/magic-link/callback?token=: signs in, only in the browser that asked. */
 static void magic_link_callback(struct http_request *req)
 {
-	struct app *app = req->app;
+	struct console *c = console_of(req);
 	http_set_header(req, "Referrer-Policy", "no-referrer");
 	if (refuse_api_key(req))
 		return;
@@ -566,7 +579,7 @@ static void magic_link_callback(struct http_request *req)
 	console_secret_hash(token, hash);
 	explicit_bzero(token, sizeof token);
 	struct store_login_token t;
-	int rc = store_login_token_get(app->store, hash, &t);
+	int rc = store_login_token_get(c->d.store, hash, &t);
 	if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
 		app_store_error(req, rc);
 		return;
@@ -591,40 +604,32 @@ static void magic_link_callback(struct http_request *req)
 	}
 	struct store_login in = {.token_hash = hash};
 	struct store_user u;
-	rc = begin_session(req, &in, "magic_link", &u);
+	rc = begin_session(c, req, &in, "magic_link", &u);
 	if (rc == STORE_ENOTFOUND) {
 		link_gone(req);
 		return;
 	}
-	if (rc != STORE_OK) {
-		app_store_error(req, rc);
-		return;
-	}
-	no_store(req);
-	http_set_header(req, "Location", "/console/");
-	http_respond(req, 303, "text/plain", "", 0);
+	respond_signed_in(req, rc);
 }
 
 /* ---------- invitations ---------- */
 
-int console_invite(struct http_request *req, const struct store_invitation *inv,
-                   const char *org_name)
+int console_invite(struct console *c, const struct store_invitation *inv, const char *org_name)
 {
-	struct app *app = req->app;
 	char token[CONSOLE_SECRET_LEN + 1], text[1400];
 	console_secret_new(token);
 	struct store_login_token t = {.created_at = inv->created_at, .expires_at = inv->expires_at};
 	console_secret_hash(token, t.token_hash);
 	snprintf(t.invitation_id, sizeof t.invitation_id, "%s", inv->id);
-	int rc = store_login_token_insert(app->store, &t);
+	int rc = store_login_token_insert(c->d.store, &t);
 	if (rc == STORE_OK) {
 		snprintf(text, sizeof text,
 		         "You are invited to the organisation \"%s\" on the Portcullis console, as "
 		         "%s.\n\nTo accept and sign in, open this link within 7 days:\n\n"
 		         "%s/console/auth/invitation?token=%s\n\n"
 		         "If you did not expect this, ignore this mail.\n",
-		         org_name, inv->role, public_url(req), token);
-		mail_queue(console_of(req), inv->email, "Your invitation to Portcullis", text);
+		         org_name, inv->role, public_url(c), token);
+		mail_queue(c, inv->email, "Your invitation to Portcullis", text);
 		explicit_bzero(text, sizeof text);
 	}
 	explicit_bzero(token, sizeof token);
@@ -669,9 +674,9 @@ static int body_token(struct http_request *req, char token[CONSOLE_SECRET_LEN + 
 /* POST /console/auth/invitation (form token=...): accept, sign in, 303 to /console/. */
 static void invitation_accept(struct http_request *req)
 {
-	struct app *app = req->app;
+	struct console *c = console_of(req);
 	http_set_header(req, "Referrer-Policy", "no-referrer");
-	if (refuse_api_key(req) || refuse_cross_site(req))
+	if (refuse_api_key(req) || refuse_cross_site(c, req))
 		return;
 	char token[CONSOLE_SECRET_LEN + 1], hash[CONSOLE_HASH_LEN + 1];
 	if (body_token(req, token) < 0) {
@@ -682,34 +687,32 @@ static void invitation_accept(struct http_request *req)
 	console_secret_hash(token, hash);
 	explicit_bzero(token, sizeof token);
 	struct store_login_token t;
-	int rc = store_login_token_get(app->store, hash, &t);
+	int rc = store_login_token_get(c->d.store, hash, &t);
 	if (rc == STORE_OK && (t.nonce_hash[0] || !t.invitation_id[0]))
 		rc = STORE_ENOTFOUND; /* a sign-in link: only its own browser, by GET */
 	struct store_login in = {.token_hash = hash};
 	struct store_user u;
 	if (rc == STORE_OK)
-		rc = begin_session(req, &in, "invitation", &u);
+		rc = begin_session(c, req, &in, "invitation", &u);
 	if (rc == STORE_ENOTFOUND) {
 		respond_page(req, 400, "This invitation cannot be used",
 		             "It was accepted already or it expired; ask the organisation's owner "
 		             "for a new one.");
 		return;
 	}
-	if (rc != STORE_OK) {
-		app_store_error(req, rc);
-		return;
-	}
-	no_store(req);
-	http_set_header(req, "Location", "/console/");
-	http_respond(req, 303, "text/plain", "", 0);
+	respond_signed_in(req, rc);
 }
 
 /* ---------- the console's own API ---------- */
 
-/* The session of a console API request, which carries no API key: 0, or -1 answered. */
-static int api_session(struct http_request *req, struct console_session *s)
+/*
+ * The console and the session of a console API request, which carries no
+ * API key: the console, or NULL answered.
+ */
+static struct console *api_session(struct http_request *req, struct console_session *s)
 {
-	return refuse_api_key(req) ? -1 : console_session_load(req, s);
+	struct console *c = console_of(req);
+	return refuse_api_key(req) || console_session_load(c, req, s) < 0 ? NULL : c;
 }
 
 static void store_failed(struct http_request *req, struct console_session *s, int rc)
@@ -721,9 +724,9 @@ static void store_failed(struct http_request *req, struct console_session *s, in
 /* POST /console/auth/logout: ends this session (every node refuses it from now on). */
 static void logout(struct http_request *req)
 {
-	struct app *app = req->app;
 	struct console_session s;
-	if (api_session(req, &s) < 0)
+	struct console *c = api_session(req, &s);
+	if (!c)
 		return;
 	struct audit_input a = {.actor_type = "user",
 	                        .actor_id = s.u.id,
@@ -731,15 +734,15 @@ static void logout(struct http_request *req)
 	                        .target_type = "session",
 	                        .target_id = s.s.id,
 	                        .request_id = req->request_id};
-	int rc = store_session_end(app->store, s.u.id, s.s.id, &a);
+	int rc = store_session_end(c->d.store, s.u.id, s.s.id, &a);
 	console_session_wipe(&s);
 	if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
 		app_store_error(req, rc);
 		return;
 	}
-	char c[256];
-	if (console_set_cookie(c, sizeof c, CONSOLE_SESSION_COOKIE, "", 0) == 0)
-		http_set_header(req, "Set-Cookie", c);
+	char cookie[256];
+	if (console_set_cookie(cookie, sizeof cookie, CONSOLE_SESSION_COOKIE, "", 0) == 0)
+		http_set_header(req, "Set-Cookie", cookie);
 	no_store(req);
 	http_respond(req, 204, NULL, "", 0);
 }
@@ -747,13 +750,13 @@ static void logout(struct http_request *req)
 /* GET /console/api/me: the user, this session, its CSRF token and the memberships. */
 static void me(struct http_request *req)
 {
-	struct app *app = req->app;
 	struct console_session s;
-	if (api_session(req, &s) < 0)
+	struct console *c = api_session(req, &s);
+	if (!c)
 		return;
 	struct store_membership *ms = NULL;
 	int n = 0;
-	int rc = store_memberships_of(app->store, s.u.id, &ms, &n);
+	int rc = store_memberships_of(c->d.store, s.u.id, &ms, &n);
 	if (rc != STORE_OK) {
 		store_failed(req, &s, rc);
 		return;
@@ -770,7 +773,7 @@ static void me(struct http_request *req)
 		                                      "role", ms[i].role, "rights", rights));
 	}
 	free(ms);
-	int64_t idle_end = s.s.last_seen_at + idle_ms(req);
+	int64_t idle_end = s.s.last_seen_at + idle_ms(c);
 	json_t *o = json_pack(
 	    "{s:{s:s, s:s, s:s, s:b, s:o, s:o}, s:{s:s, s:o, s:o, s:o}, s:s, s:o}", "user", "id",
 	    s.u.id, "email", s.u.email, "name", s.u.name, "operator", s.u.operator, "created_at",
@@ -786,13 +789,13 @@ static void me(struct http_request *req)
 /* GET /console/api/sessions: the user's own sessions. */
 static void sessions_list(struct http_request *req)
 {
-	struct app *app = req->app;
 	struct console_session s;
-	if (api_session(req, &s) < 0)
+	struct console *c = api_session(req, &s);
+	if (!c)
 		return;
 	struct store_session *all = NULL;
 	int n = 0;
-	int rc = store_sessions_of(app->store, s.u.id, &all, &n);
+	int rc = store_sessions_of(c->d.store, s.u.id, &all, &n);
 	if (rc != STORE_OK) {
 		store_failed(req, &s, rc);
 		return;
@@ -800,7 +803,7 @@ static void sessions_list(struct http_request *req)
 	json_t *data = json_array();
 	int64_t now = clock_now_ms();
 	for (int i = 0; i < n; i++) {
-		if (now >= all[i].expires_at || now - all[i].last_seen_at >= idle_ms(req))
+		if (now >= all[i].expires_at || now - all[i].last_seen_at >= idle_ms(c))
 			continue; /* ended already; deleted at the user's next sign-in */
 		json_array_append_new(
 		    data, json_pack("{s:s, s:o, s:o, s:o, s:s, s:b}", "id", all[i].id, "created_at",
@@ -818,9 +821,9 @@ static void sessions_list(struct http_request *req)
 /* DELETE /console/api/sessions/{sessionId}: end one of the user's own sessions. */
 static void session_delete(struct http_request *req)
 {
-	struct app *app = req->app;
 	struct console_session s;
-	if (api_session(req, &s) < 0)
+	struct console *c = api_session(req, &s);
+	if (!c)
 		return;
 	const char *id = http_param(req, "sessionId");
 	struct audit_input a = {.actor_type = "user",
@@ -829,7 +832,7 @@ static void session_delete(struct http_request *req)
 	                        .target_type = "session",
 	                        .target_id = id,
 	                        .request_id = req->request_id};
-	int rc = ulid_valid(id, strlen(id)) ? store_session_end(app->store, s.u.id, id, &a)
+	int rc = ulid_valid(id, strlen(id)) ? store_session_end(c->d.store, s.u.id, id, &a)
 	                                    : STORE_ENOTFOUND;
 	bool own = strcmp(id, s.s.id) == 0;
 	console_session_wipe(&s);
@@ -841,9 +844,9 @@ static void session_delete(struct http_request *req)
 		app_store_error(req, rc);
 		return;
 	}
-	char c[256];
-	if (own && console_set_cookie(c, sizeof c, CONSOLE_SESSION_COOKIE, "", 0) == 0)
-		http_set_header(req, "Set-Cookie", c);
+	char cookie[256];
+	if (own && console_set_cookie(cookie, sizeof cookie, CONSOLE_SESSION_COOKIE, "", 0) == 0)
+		http_set_header(req, "Set-Cookie", cookie);
 	no_store(req);
 	http_respond(req, 204, NULL, "", 0);
 }
@@ -856,18 +859,19 @@ static void root_redirect(struct http_request *req)
 	http_respond(req, 302, "text/plain", "", 0);
 }
 
-void console_routes(struct router *r)
+void console_routes(struct router *r, struct console *c)
 {
-	router_add(r, "GET", "/", root_redirect, 0);
-	router_add(r, "POST", "/console/auth/magic-link", magic_link, ROUTE_BLOCKING);
-	router_add(r, "GET", "/console/auth/magic-link/callback", magic_link_callback,
-	           ROUTE_BLOCKING);
-	router_add(r, "GET", "/console/auth/invitation", invitation_page, 0);
-	router_add(r, "POST", "/console/auth/invitation", invitation_accept, ROUTE_BLOCKING);
-	router_add(r, "POST", "/console/auth/logout", logout, ROUTE_BLOCKING);
-	router_add(r, "GET", "/console/api/me", me, ROUTE_BLOCKING);
-	router_add(r, "GET", "/console/api/sessions", sessions_list, ROUTE_BLOCKING);
-	router_add(r, "DELETE", "/console/api/sessions/{sessionId}", session_delete,
-	           ROUTE_BLOCKING);
+	router_add_with(r, "GET", "/", root_redirect, 0, c);
+	router_add_with(r, "POST", "/console/auth/magic-link", magic_link, ROUTE_BLOCKING, c);
+	router_add_with(r, "GET", "/console/auth/magic-link/callback", magic_link_callback,
+	                ROUTE_BLOCKING, c);
+	router_add_with(r, "GET", "/console/auth/invitation", invitation_page, 0, c);
+	router_add_with(r, "POST", "/console/auth/invitation", invitation_accept, ROUTE_BLOCKING,
+	                c);
+	router_add_with(r, "POST", "/console/auth/logout", logout, ROUTE_BLOCKING, c);
+	router_add_with(r, "GET", "/console/api/me", me, ROUTE_BLOCKING, c);
+	router_add_with(r, "GET", "/console/api/sessions", sessions_list, ROUTE_BLOCKING, c);
+	router_add_with(r, "DELETE", "/console/api/sessions/{sessionId}", session_delete,
+	                ROUTE_BLOCKING, c);
 	console_assets_routes(r); /* last: its /console/{a}... would shadow the routes above */
 }

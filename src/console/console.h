@@ -14,29 +14,42 @@
 
 #include <stdbool.h>
 
-#include "app/app.h"
 #include "console/creds.h"
+#include "core/config.h"
 #include "http/router.h"
 #include "store/store_console.h"
 
 struct console;
+struct kv;
+struct store;
 
 /**
- * The console of app (app->cfg's [console]): opens the mailer ([mail]; a
+ * What the console uses, given at creation (cli/serve.c) and kept by value:
+ * every handler and the functions below reach these through their
+ * struct console, never through the running instance.
+ */
+struct console_deps {
+	struct store *store;      /* users, sessions, tokens, invitations */
+	struct kv *kv;            /* the sign-in rate limits */
+	const struct config *cfg; /* [console] and [mail]: outlives the console */
+};
+
+/**
+ * The console of d (d->cfg's [console]): opens the mailer ([mail]; a
  * message in err and NULL when it cannot) and starts the thread that sends
  * sign-in mails, so a request never waits for SMTP. With no [mail] url the
  * links are printed on standard output when [console] dev_print_links is
  * true, else they cannot be sent (a warning at start).
  */
-struct console *console_create(struct app *app, char *err, size_t cap);
+struct console *console_create(const struct console_deps *d, char *err, size_t cap);
 /** Stop the mail thread (mails still queued are wiped, not sent) and free. NULL is a no-op. */
 void console_destroy(struct console *c);
 
 /**
  * The console listener's routes (/, /console/auth/..., /console/api/...), then the web UI's
- * files (console/assets.h: /console/ and its pages).
+ * files (console/assets.h: /console/ and its pages). Each route carries c (outlives r).
  */
-void console_routes(struct router *r);
+void console_routes(struct router *r, struct console *c);
 
 /** A signed-in browser: its session row, its user and its credentials. */
 struct console_session {
@@ -57,7 +70,7 @@ bool console_session_cookie_present(struct http_request *req);
  * -1 with the answer set (401 UNAUTHENTICATED, 403 FORBIDDEN with
  * details.reason cross_site | origin | csrf, 503).
  */
-int console_session_load(struct http_request *req, struct console_session *out);
+int console_session_load(struct console *c, struct http_request *req, struct console_session *out);
 /** Wipe the session id held in s. */
 void console_session_wipe(struct console_session *s);
 
@@ -73,7 +86,8 @@ void console_session_wipe(struct console_session *s);
  * Sets no status or body: the caller answers (a redirect to /console/).
  * email must be normalised (console_email_normalize).
  */
-int console_sign_in(struct http_request *req, const char *email, const char *method);
+int console_sign_in(struct console *c, struct http_request *req, const char *email,
+                    const char *method);
 
 /**
  * Mail an invitation to join org_name as role to email (normalised): a
@@ -81,7 +95,6 @@ int console_sign_in(struct http_request *req, const char *email, const char *met
  * SHA-256 is stored with the invitation inv. Control pool. STORE_OK or a
  * store error; the mail itself is sent in the background.
  */
-int console_invite(struct http_request *req, const struct store_invitation *inv,
-                   const char *org_name);
+int console_invite(struct console *c, const struct store_invitation *inv, const char *org_name);
 
 #endif

@@ -109,9 +109,16 @@ struct router;
  * Add GET /console/auth/oidc/{name}/start and .../callback, and
  * GET /console/api/providers (the sign-in page's list), to the console
  * listener's router (oidc_http.c). The handlers find the providers in
- * struct app's oidc and sign in through console_sign_in.
+ * d and sign in through console_sign_in with d's console.
  */
-void oidc_routes(struct router *r);
+struct console;
+/** What the OIDC routes use, given at registration (cli/serve.c); outlives the router. */
+struct oidc_http_deps {
+	struct oidc_providers *providers; /* [oidc.NAME] */
+	struct console *console;          /* console_sign_in after a callback */
+	const char *public_url;           /* [console] public_url: the redirect URI's base */
+};
+void oidc_routes(struct router *r, const struct oidc_http_deps *d);
 
 /** Key-set fetches made so far (for tests and metrics). */
 uint64_t oidc_provider_jwks_fetches(const struct oidc_provider *p);

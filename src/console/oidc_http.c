@@ -33,9 +33,10 @@
 /** Longest authorization code accepted from the query. */
 #define OIDC_CODE_MAX 2048
 
-static struct app *app_of(struct http_request *req)
+/* The routes' dependencies, as oidc_routes registered them. */
+static const struct oidc_http_deps *deps_of(const struct http_request *req)
 {
-	return req->app;
+	return req->route->data;
 }
 
 /* The provider of the path's {name}, or NULL with 404 answered. */
@@ -43,7 +44,7 @@ static struct oidc_provider *provider_of(struct http_request *req)
 {
 	const char *name = http_param(req, "name");
 	struct oidc_provider *p =
-	    name ? oidc_provider_find(app_of(req)->oidc, name, strlen(name)) : NULL;
+	    name ? oidc_provider_find(deps_of(req)->providers, name, strlen(name)) : NULL;
 
 	if (!p)
 		http_respond_problem(req, 404, "NOT_FOUND", "No such sign-in provider.", NULL);
@@ -53,8 +54,8 @@ static struct oidc_provider *provider_of(struct http_request *req)
 /* {public_url}/console/auth/oidc/NAME/callback into b. 0 or -1. */
 static int redirect_uri(struct http_request *req, const struct oidc_provider *p, struct buf *b)
 {
-	return buf_printf(b, "%s/console/auth/oidc/%s/callback",
-	                  app_of(req)->cfg.console_public_url, oidc_provider_name(p));
+	return buf_printf(b, "%s/console/auth/oidc/%s/callback", deps_of(req)->public_url,
+	                  oidc_provider_name(p));
 }
 
 /* An API key is never a console credential (CONSOLE.md "Sessions"). */
@@ -208,7 +209,7 @@ static void oidc_callback(struct http_request *req)
 		       "The provider did not vouch for an email address of this account.");
 		goto out;
 	}
-	rc = console_sign_in(req, email, "oidc");
+	rc = console_sign_in(deps_of(req)->console, req, email, "oidc");
 	explicit_bzero(email, sizeof email);
 	if (rc == STORE_ENOTFOUND) {
 		refuse(req, p, 403, "OIDC_LOGIN_REFUSED", "no_account",
@@ -230,7 +231,7 @@ out:
 
 static void providers_list(struct http_request *req)
 {
-	const struct oidc_providers *ps = app_of(req)->oidc;
+	const struct oidc_providers *ps = deps_of(req)->providers;
 	json_t *data = json_array();
 
 	if (refuse_api_key(req)) {
@@ -247,9 +248,10 @@ static void providers_list(struct http_request *req)
 	http_respond_json(req, 200, json_pack("{s:o}", "data", data));
 }
 
-void oidc_routes(struct router *r)
+void oidc_routes(struct router *r, const struct oidc_http_deps *d)
 {
-	router_add(r, "GET", "/console/api/providers", providers_list, 0);
-	router_add(r, "GET", "/console/auth/oidc/{name}/start", oidc_start, ROUTE_BLOCKING);
-	router_add(r, "GET", "/console/auth/oidc/{name}/callback", oidc_callback, ROUTE_BLOCKING);
+	router_add_with(r, "GET", "/console/api/providers", providers_list, 0, d);
+	router_add_with(r, "GET", "/console/auth/oidc/{name}/start", oidc_start, ROUTE_BLOCKING, d);
+	router_add_with(r, "GET", "/console/auth/oidc/{name}/callback", oidc_callback,
+	                ROUTE_BLOCKING, d);
 }

@@ -171,7 +171,7 @@ void worker_owner_name(const struct config *cfg, char *out, size_t cap)
 
 static void worker_readyz(struct http_request *req)
 {
-	struct worker *w = req->app;
+	const struct worker *w = req->route->data; /* start_listener registered it */
 	if (store_ready(w->st)) {
 		http_respond_json(
 		    req, 200, json_pack("{s:s, s:{s:b}}", "status", "ready", "checks", "store", 1));
@@ -184,7 +184,7 @@ static void worker_readyz(struct http_request *req)
 
 static int start_listener(struct worker *w, char *err, size_t cap)
 {
-	router_add(&w->router, "GET", "/readyz", worker_readyz, ROUTE_BLOCKING);
+	router_add_with(&w->router, "GET", "/readyz", worker_readyz, ROUTE_BLOCKING, w);
 	router_add(&w->router, "GET", "/metrics", http_respond_metrics, 0);
 	w->pool = workpool_create("wk-control", 1, 64);
 	/* serve's limits, but one loop, plain HTTP, on [worker] listen. */

@@ -17,6 +17,13 @@ void router_add(struct router *r, const char *method, const char *pattern, http_
 	r->n++;
 }
 
+void router_add_with(struct router *r, const char *method, const char *pattern, http_handler_fn fn,
+                     unsigned flags, const void *data)
+{
+	router_add(r, method, pattern, fn, flags);
+	r->routes[r->n - 1].data = data;
+}
+
 /* Match one pattern; on success store params into req. */
 static bool match_pattern(const char *pattern, const char *path, struct http_request *req,
                           bool store)

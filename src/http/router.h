@@ -35,6 +35,9 @@ enum route_match { ROUTE_FOUND, ROUTE_NO_PATH, ROUTE_NO_METHOD };
 /** Add a route; method and pattern must outlive the router (string literals). */
 void router_add(struct router *r, const char *method, const char *pattern, http_handler_fn fn,
                 unsigned flags);
+/** router_add for a route whose handler reads data from req->route->data (data outlives r). */
+void router_add_with(struct router *r, const char *method, const char *pattern, http_handler_fn fn,
+                     unsigned flags, const void *data);
 /**
  * Match method and path. On ROUTE_FOUND, *out is the route and req's
  * params are filled (values in req->arena). On ROUTE_NO_METHOD, allow
