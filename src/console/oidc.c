@@ -65,28 +65,12 @@ static void keyset_unref(struct keyset *k)
 
 /* ---------- the HTTP exchange ---------- */
 
-struct fetch {
-	struct buf *body;
-	bool too_big;
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct fetch *f = arg;
-	size_t n = size * nmemb;
-	if (buf_append(f->body, data, n) < 0) {
-		f->too_big = true;
-		return 0; /* aborts the transfer */
-	}
-	return n;
-}
-
 /* The default oidc_http_fn: libcurl through the egress guard. */
 static int http_curl(void *ctx, const struct oidc_provider *p, const char *url, const char *auth,
                      const char *body, struct buf *resp, long *status, char *err, size_t cap)
 {
 	struct egress_socket_guard guard = {.allow = p->allow};
-	struct fetch f = {.body = resp};
+	struct buf_sink f = {.buf = resp};
 	struct curl_slist *hdrs = NULL;
 	struct buf authz;
 	const char *why = NULL;
@@ -111,7 +95,7 @@ static int http_curl(void *ctx, const struct oidc_provider *p, const char *url, 
 	else
 		egress_curl_get(h, url, OIDC_HTTP_TIMEOUT_MS, p->ca_file, &guard);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, ua);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, buf_sink_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &f);
 	hdrs = curl_slist_append(hdrs, "Accept: application/json");
 	buf_init(&authz, OIDC_ACCESS_TOKEN_MAX + OIDC_SECRET_MAX * 4 + 64);
@@ -142,7 +126,7 @@ static int http_curl(void *ctx, const struct oidc_provider *p, const char *url, 
 		snprintf(err, cap, "egress refused: the host resolves to a refused address");
 		return -1;
 	}
-	if (f.too_big) {
+	if (f.too_large) {
 		snprintf(err, cap, "the response is larger than %d bytes", OIDC_DOC_MAX);
 		return -1;
 	}

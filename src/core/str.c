@@ -328,3 +328,14 @@ int hex_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *out_l
 	*out_len = n / 2;
 	return 0;
 }
+
+size_t buf_sink_write(char *data, size_t size, size_t nmemb, void *sink)
+{
+	struct buf_sink *k = sink;
+	size_t n = size * nmemb;
+	if (buf_append(k->buf, data, n) < 0) {
+		k->too_large = true;
+		return 0; /* curl aborts the transfer */
+	}
+	return n;
+}

@@ -93,6 +93,17 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
  * in application/x-www-form-urlencoded bodies too. -1 past the limit.
  */
 int buf_append_pct(struct buf *b, const char *s, size_t n);
+/**
+ * A response body collected by a libcurl transfer into a bounded buffer:
+ * CURLOPT_WRITEFUNCTION buf_sink_write, CURLOPT_WRITEDATA the sink. A write
+ * that would pass buf's limit sets too_large and aborts the transfer.
+ */
+struct buf_sink {
+	struct buf *buf;
+	bool too_large;
+};
+/** libcurl's write callback over a struct buf_sink (the signature curl_write_callback has). */
+size_t buf_sink_write(char *data, size_t size, size_t nmemb, void *sink);
 /** Hand the data to the caller (who frees it) and reset the buffer. */
 char *buf_steal(struct buf *b, size_t *len_out);
 /** Free the data. */

@@ -93,19 +93,8 @@ out:
 struct fetch {
 	struct buf body;
 	struct egress_socket_guard guard;
-	bool too_big;
+	struct buf_sink sink; /* into body */
 };
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct fetch *f = arg;
-	size_t n = size * nmemb;
-	if (buf_append(&f->body, data, n) < 0) {
-		f->too_big = true;
-		return 0; /* aborts the transfer */
-	}
-	return n;
-}
 
 /* GET the key set into f->body. 0, or -1 with a reason in err. */
 static int fetch_keys(const struct config *cfg, struct fetch *f, char *err, size_t cap)
@@ -125,8 +114,9 @@ static int fetch_keys(const struct config *cfg, struct fetch *f, char *err, size
 	egress_curl_get(h, cfg->secret_scanning_github_keys_url,
 	                (long)cfg->webhooks_timeout_s * 1000, cfg->webhooks_ca_file, &f->guard);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, ua);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
+	f->sink.buf = &f->body;
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, buf_sink_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &f->sink);
 	CURLcode cc = curl_easy_perform(h);
 	long status = 0;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -135,7 +125,7 @@ static int fetch_keys(const struct config *cfg, struct fetch *f, char *err, size
 		snprintf(err, cap, "egress refused: the host resolves to a refused address");
 		return -1;
 	}
-	if (f->too_big) {
+	if (f->sink.too_large) {
 		snprintf(err, cap, "the key set is larger than %d bytes", SCANKEYS_BODY_MAX);
 		return -1;
 	}

@@ -37,7 +37,7 @@ struct xfer {
 	struct upstream_response resp;
 	struct resp_headers rh;
 	upstream_done_fn done;
-	bool too_large;
+	struct buf_sink sink; /* into body */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -134,17 +134,6 @@ void curl_client_destroy(struct curl_client *cc)
 
 /* ---------- one transfer ---------- */
 
-static size_t on_body(char *data, size_t size, size_t n, void *userp)
-{
-	struct xfer *x = userp;
-	size_t len = size * n;
-	if (buf_append(&x->body, data, len) < 0) {
-		x->too_large = true;
-		return 0; /* aborts the transfer */
-	}
-	return len;
-}
-
 static size_t on_header(char *data, size_t size, size_t n, void *userp)
 {
 	struct xfer *x = userp;
@@ -200,7 +189,7 @@ static CURL *take_easy(struct curl_client *cc)
 	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, buf_sink_write);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 	/* Send the path exactly as checked and routed (no dot-segment squashing). */
@@ -230,9 +219,9 @@ static void finish(struct xfer *x, CURLcode rc)
 	} else {
 		r->outcome =
 		    rc == CURLE_OPERATION_TIMEDOUT ? UPSTREAM_TIMEOUT : UPSTREAM_UNAVAILABLE;
-		r->error = x->too_large   ? "response too large"
-		           : x->errbuf[0] ? arena_strdup(&x->req->arena, x->errbuf)
-		                          : curl_easy_strerror(rc);
+		r->error = x->sink.too_large ? "response too large"
+		           : x->errbuf[0]    ? arena_strdup(&x->req->arena, x->errbuf)
+		                             : curl_easy_strerror(rc);
 		buf_free(&x->body);
 	}
 	curl_slist_free_all(x->headers);
@@ -267,6 +256,7 @@ void curl_client_forward(struct curl_client *cc, struct http_request *req,
 	x->done = done;
 	resp_headers_init(&x->rh, &req->arena);
 	buf_init(&x->body, t->max_response_bytes);
+	x->sink.buf = &x->body;
 	x->easy = take_easy(cc);
 	CURL *e = x->easy;
 	if (req->raw_uri[0] != '/') {
@@ -286,7 +276,7 @@ void curl_client_forward(struct curl_client *cc, struct http_request *req,
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)t->connect_timeout_ms);
 	if (t->ca_file && t->ca_file[0])
 		curl_easy_setopt(e, CURLOPT_CAINFO, t->ca_file);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &x->sink);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
 

@@ -283,6 +283,24 @@ static void test_buf_limit(void **state)
 	buf_free(&b);
 }
 
+/* libcurl's write callback over a bounded buffer: what fits is taken, a write past it aborts. */
+static void test_buf_sink_write_bounded(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 5);
+	struct buf_sink k = {.buf = &b};
+	char abc[] = "abc", de[] = "de", f[] = "f";
+	assert_int_equal(buf_sink_write(abc, 1, 3, &k), 3);
+	assert_int_equal(buf_sink_write(de, 2, 1, &k), 2);
+	assert_false(k.too_large);
+	assert_int_equal(buf_sink_write(f, 1, 1, &k), 0); /* 0 != 1: curl aborts */
+	assert_true(k.too_large);
+	assert_int_equal(b.len, 5);
+	assert_string_equal(b.data, "abcde");
+	buf_free(&b);
+}
+
 static void test_buf_printf_and_growth(void **state)
 {
 	(void)state;
@@ -736,6 +754,7 @@ int main(void)
 	    cmocka_unit_test(test_str_i64_matches_printf),
 	    cmocka_unit_test(test_strbuf_cuts_like_snprintf),
 	    cmocka_unit_test(test_str_copy_bounds),
+	    cmocka_unit_test(test_buf_sink_write_bounded),
 	    cmocka_unit_test(test_str_ipv4_matches_inet_ntop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
