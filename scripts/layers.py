@@ -10,6 +10,11 @@ B stands above A. Includes inside one module are free. A module directory
 under src/ that the doc does not list is an error too, so the list stays
 complete.
 
+Handlers get their dependencies at registration (docs/architecture.md "How
+modules get their dependencies"): the script also fails on `req->app` (the
+running instance reached from a request) in any file but those in
+REACH_ALLOWED below, each with its reason.
+
 The order is strict: there are no sibling modules. An upward edge the
 project accepts for now must be in ALLOWED below, with the reason; keep it
 empty when possible.
@@ -27,6 +32,16 @@ import tempfile
 
 # (from_module, to_module) -> reason. Upward edges accepted on purpose.
 ALLOWED = {}
+
+# src/ file -> reason. The only files that may read the instance through req->app.
+REACH_ALLOWED = {
+    "src/http/server.c": "sets req->app from http_server_opts.app",
+    "src/gateway/pipeline.c": "the data plane's context takes the instance (g->app) until it gets "
+                              "its own deps",
+    "src/api/api.c": "the console listener's fallback has no route to carry data: it reads the "
+                     "main router",
+}
+REACH = re.compile(r'\breq->app\b')
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 DOC_LINE = re.compile(r'^src/([A-Za-z0-9_]+)(?:/|\.c\b)')
@@ -82,8 +97,14 @@ def check(root):
             mod = module_of(src, path)
             if mod not in rank:
                 continue  # reported above (or a generated file)
+            rel = os.path.relpath(path, root)
             with open(path, encoding="utf-8", errors="replace") as f:
                 for lineno, line in enumerate(f, 1):
+                    code = line.split("//")[0]
+                    if (REACH.search(code) and rel not in REACH_ALLOWED
+                            and not code.lstrip().startswith(("*", "/*"))):
+                        problems.append(f"{rel}:{lineno}: reads req->app; give the handler what "
+                                        f"it uses at registration (route data)")
                     m = INCLUDE.match(line)
                     if not m or "/" not in m.group(1):
                         continue  # "build_info.h" and other build-generated headers
@@ -129,6 +150,12 @@ def self_test():
         got = check(tmp)
         if len(got) != 1 or "src/bottom/b.c:2" not in got[0]:
             return f"a relative upward include (../top) was not reported: {got}"
+        with open(bad, "w") as f:
+            f.write('#include "bottom/b.h"\n/* req->app in a comment is fine */\n'
+                    'void h(struct http_request *req) { use(req->app); }\n')
+        got = check(tmp)
+        if len(got) != 1 or "src/bottom/b.c:3" not in got[0] or "req->app" not in got[0]:
+            return f"a handler reading req->app was not reported alone: {got}"
         os.remove(bad)
         with open(os.path.join(tmp, "src", "main.c"), "a") as f:
             f.write("\n")
