@@ -270,7 +270,16 @@ enum gw_next gw_route(struct gw_request *g)
 	 * the one the upstream sees.
 	 */
 	f->base_url = pick_upstream(&g->app->cfg, req->path, &f->route);
-	g->log_route = arena_printf(&req->arena, "proxy:%s", f->route ? f->route->name : "default");
+	if (f->route) { /* "proxy:<name>", without printf: this runs on every forwarded request */
+		size_t n = strlen(f->route->name);
+		char *label = arena_alloc(&req->arena, sizeof "proxy:" + n);
+		memcpy(label, "proxy:", sizeof "proxy:" - 1);
+		memcpy(label + sizeof "proxy:" - 1, f->route->name, n);
+		label[sizeof "proxy:" - 1 + n] = '\0';
+		g->log_route = label;
+	} else {
+		g->log_route = "proxy:default";
+	}
 	if (!f->base_url) {
 		http_respond_problem(req, 404, "NOT_FOUND", "No such resource.", NULL);
 		return GW_END;

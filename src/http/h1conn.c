@@ -412,8 +412,16 @@ static void refresh_date(struct http_worker *w)
 /* Fields the connection layer writes itself: a handler's copy is dropped (or read). */
 static bool own_field(const char *name)
 {
-	return strcasecmp(name, "Content-Length") == 0 ||
-	       strcasecmp(name, "Transfer-Encoding") == 0 || strcasecmp(name, "Connection") == 0;
+	switch (strlen(name)) { /* the length first: most fields are none of them */
+	case 14:
+		return strcasecmp(name, "Content-Length") == 0;
+	case 17:
+		return strcasecmp(name, "Transfer-Encoding") == 0;
+	case 10:
+		return strcasecmp(name, "Connection") == 0;
+	default:
+		return false;
+	}
 }
 
 static void put_field(struct strbuf *b, const char *name, const char *value)
@@ -443,10 +451,11 @@ static void start_response(struct h1conn *c)
 	if (req->content_type)
 		need += strlen(req->content_type) + 16;
 	for (const struct http_header *h = req->resp_headers; h; h = h->next) {
-		need += strlen(h->name) + strlen(h->value) + 4;
-		if (strcasecmp(h->name, "Date") == 0)
+		size_t nl = strlen(h->name);
+		need += nl + strlen(h->value) + 4;
+		if (nl == 4 && strcasecmp(h->name, "Date") == 0)
 			has_date = true;
-		else if (strcasecmp(h->name, "Connection") == 0 &&
+		else if (nl == 10 && strcasecmp(h->name, "Connection") == 0 &&
 		         strcasecmp(h->value, "close") == 0)
 			close = true;
 	}

@@ -38,13 +38,17 @@ size_t h1_find_head_end(const char *buf, size_t len, size_t *scan)
 {
 	/* The head ends at "\n\n" or "\n\r\n"; resume a little before the last stop. */
 	size_t i = *scan > 2 ? *scan - 2 : 0;
-	for (; i < len; i++) {
-		if (buf[i] != '\n')
-			continue;
+	while (i < len) {
+		const char *nl =
+		    memchr(buf + i, '\n', len - i); /* one call per line, not per byte */
+		if (!nl)
+			break;
+		i = (size_t)(nl - buf);
 		if (i + 1 < len && buf[i + 1] == '\n')
 			return i + 2;
 		if (i + 2 < len && buf[i + 1] == '\r' && buf[i + 2] == '\n')
 			return i + 3;
+		i++;
 	}
 	*scan = len;
 	return 0;
