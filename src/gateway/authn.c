@@ -183,7 +183,7 @@ enum gw_next gw_credential(struct gw_request *g)
 	keycache_secret_mac(app->keys, a->parts.secret, strlen(a->parts.secret), a->mac);
 	/* A secret this node verified for the key's current hash skips 2 and 3's bcrypt. */
 	a->touched_at = INT64_MIN / 2; /* unknown: ask keycache_touch_due */
-	a->verified = keycache_check(app->keys, a->parts.key_id, a->mac, clock_now_ms(),
+	a->verified = keycache_check(app->keys, a->parts.key_id, a->mac, http_loop_now_ms(),
 	                             &a->result.key, &a->touched_at) == KC_VERIFIED;
 	if (!a->verified)
 		a->touched_at = INT64_MIN / 2;
@@ -425,7 +425,7 @@ enum gw_next gw_revoked(struct gw_request *g)
 		note_refusal(g, "revoked");
 		return respond_401(g, "REVOKED", "This API key has been revoked.");
 	}
-	if (k->expires_at >= 0 && clock_now_ms() >= k->expires_at) {
+	if (k->expires_at >= 0 && http_loop_now_ms() >= k->expires_at) {
 		note_refusal(g, "expired");
 		return respond_401(g, "EXPIRED", "This API key has expired.");
 	}
@@ -452,7 +452,7 @@ enum gw_next gw_scope(struct gw_request *g)
 		return GW_END;
 	}
 	/* touched_at spares the second cache lookup on all but one request a minute. */
-	int64_t now = clock_now_ms();
+	int64_t now = http_loop_now_ms();
 	if (now - a->touched_at >= KEYCACHE_TOUCH_INTERVAL_MS &&
 	    keycache_touch_due(app->keys, k->id, now))
 		last_used_record(app->last_used, k->id, now);

@@ -87,7 +87,7 @@ static void kv_call(struct gw_request *g)
 	strbuf_put_i64(&b, l->params.period_ms);
 	strbuf_put(&b, ":", 1);
 	strbuf_put_i64(&b, l->params.max_burst);
-	l->kv_rc = kv_gcra(g->app->kv, key, &l->params, clock_now_ms(), 1, &l->result);
+	l->kv_rc = kv_gcra(g->app->kv, key, &l->params, http_loop_now_ms(), 1, &l->result);
 }
 
 /* What the kv call found: the RateLimit fields, and 429 when limited. */

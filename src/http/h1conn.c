@@ -158,7 +158,7 @@ static void tl_remove(struct h1conn *c)
 static void tl_push(struct h1conn *c, struct conn_list *t)
 {
 	tl_remove(c);
-	c->deadline_ms = clock_mono_ms() + t->timeout_ms;
+	c->deadline_ms = http_loop_mono_ms() + t->timeout_ms;
 	c->tprev = t->last;
 	if (t->last)
 		t->last->tnext = c;
@@ -399,7 +399,7 @@ void h1_on_accept(void *arg, int fd, uint32_t events)
 
 static void refresh_date(struct http_worker *w)
 {
-	int64_t now_s = clock_now_ms() / 1000;
+	int64_t now_s = http_loop_now_ms() / 1000;
 	if (now_s == w->date_s)
 		return;
 	w->date_s = now_s;
@@ -1026,7 +1026,7 @@ static void idle_expired(struct h1conn *c)
 void h1_on_deadline(void *arg)
 {
 	struct http_worker *w = arg;
-	int64_t now = clock_mono_ms();
+	int64_t now = http_loop_mono_ms();
 	expire(&w->head_wait, now, head_expired);
 	expire(&w->idle_wait, now, idle_expired);
 	expire(&w->linger_wait, now, conn_close);

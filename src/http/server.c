@@ -47,6 +47,16 @@
 #define ROUTE_SLOT_CONSOLE          (ROUTE_SLOT_INGEST + 12) /* the console router's route 0 */
 #define ROUTE_SLOT_CONSOLE_FALLBACK (METRICS_MAX_ROUTES - 1) /* the console's /v1 */
 #define REDIRECT_MAX_CONNS          256
+#define MAX_SPARE_REQUESTS          64 /* per worker: about 9 KiB each */
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define SPARE_POISON(p, n)   ASAN_POISON_MEMORY_REGION(p, n)
+#define SPARE_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define SPARE_POISON(p, n)   ((void)(p), (void)(n))
+#define SPARE_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 /* ---------- small helpers ---------- */
 
@@ -96,6 +106,41 @@ static int bound_port(int fd)
 	if (ss.ss_family == AF_INET)
 		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* ---------- the loop's clock ---------- */
+
+/* Per thread: only a worker loop sets on; a reading is kept until loop_clock_expire. */
+static _Thread_local struct {
+	bool on, have_now, have_mono;
+	int64_t now_ms, mono_ms;
+} loop_clock;
+
+static void loop_clock_expire(void)
+{
+	loop_clock.have_now = loop_clock.have_mono = false;
+}
+
+int64_t http_loop_now_ms(void)
+{
+	if (!loop_clock.on)
+		return clock_now_ms();
+	if (!loop_clock.have_now) {
+		loop_clock.now_ms = clock_now_ms();
+		loop_clock.have_now = true;
+	}
+	return loop_clock.now_ms;
+}
+
+int64_t http_loop_mono_ms(void)
+{
+	if (!loop_clock.on)
+		return clock_mono_ms();
+	if (!loop_clock.have_mono) {
+		loop_clock.mono_ms = clock_mono_ms();
+		loop_clock.have_mono = true;
+	}
+	return loop_clock.mono_ms;
 }
 
 /* ---------- suspension ---------- */
@@ -273,7 +318,14 @@ struct request_ext *request_new(struct http_worker *w, const struct listener *l,
 	 * (h1_parse_request sets what it uses).
 	 */
 	_Static_assert(offsetof(struct http_request, arena) == 0, "the arena leads the request");
-	struct request_ext *x = xmalloc(sizeof *x);
+	struct request_ext *x = w->spare;
+	if (x) { /* one that ended on this loop: its memory, not a new allocation */
+		SPARE_UNPOISON(x, sizeof *x);
+		w->spare = x->resume_next;
+		w->n_spare--;
+	} else {
+		x = xmalloc(sizeof *x);
+	}
 	memset((char *)x + sizeof x->req.arena, 0,
 	       offsetof(struct request_ext, h1) + offsetof(struct h1_request, fields) -
 	           sizeof x->req.arena);
@@ -283,7 +335,7 @@ struct request_ext *request_new(struct http_worker *w, const struct listener *l,
 	req->conn = c;
 	req->app = w->server->opts.app;
 	req->start_us = clock_mono_us();
-	req->start_ms = clock_now_ms();
+	req->start_ms = http_loop_now_ms();
 	req->tls = tls;
 	req->route_label = "none";
 	ulid_prefixed("req", req->request_id, sizeof req->request_id);
@@ -492,8 +544,31 @@ void request_end(struct request_ext *x, bool ok)
 	buf_free(&req->body);
 	free(req->resp_body);
 	arena_free(&req->arena);
-	free(x);
 	w->in_flight--;
+	if (w->n_spare < MAX_SPARE_REQUESTS && pthread_equal(pthread_self(), w->thread)) {
+		x->resume_next = w->spare;
+		w->spare = x;
+		w->n_spare++;
+		/* Poisoned but for the link while spare (ASan builds): a use after the end is still
+		 * caught. */
+		size_t at = offsetof(struct request_ext, resume_next) + sizeof x->resume_next;
+		SPARE_POISON(x, offsetof(struct request_ext, resume_next));
+		SPARE_POISON((char *)x + at, sizeof *x - at);
+		return;
+	}
+	free(x);
+}
+
+/* The spare requests (the loop has ended). */
+static void free_spares(struct http_worker *w)
+{
+	while (w->spare) {
+		struct request_ext *x = w->spare;
+		SPARE_UNPOISON(x, sizeof *x);
+		w->spare = x->resume_next;
+		free(x);
+	}
+	w->n_spare = 0;
 }
 
 /* ---------- worker loop ---------- */
@@ -528,7 +603,7 @@ void http_worker_add_timer(struct http_worker *w, struct http_timer *t, void (*c
 
 void http_timer_arm(struct http_timer *t, int64_t ms)
 {
-	t->at_ms = ms < 0 ? -1 : clock_mono_ms() + ms;
+	t->at_ms = ms < 0 ? -1 : http_loop_mono_ms() + ms;
 }
 
 /* Milliseconds until the earliest armed timer, at most cap. */
@@ -549,13 +624,14 @@ static int64_t timers_wait_ms(struct http_worker *w, int64_t cap)
 
 static void timers_fire(struct http_worker *w)
 {
+	loop_clock_expire(); /* the events took their time: read the clock again */
 	int64_t now = -1;
 	for (int i = 0; i < w->n_timers; i++) {
 		struct http_timer *t = w->timers[i];
 		if (t->at_ms < 0)
 			continue;
 		if (now < 0)
-			now = clock_mono_ms();
+			now = http_loop_mono_ms();
 		if (now >= t->at_ms) {
 			t->at_ms = -1;
 			t->cb(t->arg);
@@ -607,6 +683,7 @@ static void *worker_main(void *arg)
 	char tname[16];
 	snprintf(tname, sizeof tname, "http-%d", w->index & 0xff);
 	pthread_setname_np(pthread_self(), tname);
+	loop_clock.on = true;
 	http_worker_add_timer(w, &w->conn_timer, h1_on_deadline, w);
 	if (s->opts.worker_init)
 		s->opts.worker_init(w, s->opts.app);
@@ -633,6 +710,7 @@ static void *worker_main(void *arg)
 		if (w->draining && timeout > 50)
 			timeout = 50;
 		int n = epoll_wait(w->epfd, events, 64, (int)timeout);
+		loop_clock_expire();
 		for (int i = 0; i < n; i++) {
 			struct http_watch *watch = events[i].data.ptr;
 			watch->cb(watch->arg, watch->fd, events[i].events);
@@ -646,6 +724,7 @@ static void *worker_main(void *arg)
 		s->opts.worker_fini(w, s->opts.app);
 	if (clean)
 		h1_close_all(w);
+	free_spares(w);
 	return NULL;
 }
 

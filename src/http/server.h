@@ -102,5 +102,15 @@ void http_worker_set_local(struct http_worker *w, void *p);
 void *http_worker_local(struct http_worker *w);
 /** The worker a request runs on. */
 struct http_worker *http_request_worker(struct http_request *req);
+/**
+ * The clock as the calling worker loop read it first since its last
+ * epoll_wait (one reading per batch of events, like nginx's cached time:
+ * at most one batch old), or the clock itself on any other thread. For
+ * stamps, deadlines and the rate limit on the hot path; durations use
+ * clock_mono_us. http_loop_now_ms is CLOCK_REALTIME, http_loop_mono_ms
+ * CLOCK_MONOTONIC, both in milliseconds (core/clock.h).
+ */
+int64_t http_loop_now_ms(void);
+int64_t http_loop_mono_ms(void);
 
 #endif

@@ -92,6 +92,9 @@ struct http_worker {
 	struct http_timer conn_timer; /* the earliest of the three */
 	char date[40];                /* "Date: ..." of date_s, for responses */
 	int64_t date_s;
+	struct request_ext
+	    *spare; /* ended requests kept for the next ones (no malloc per request) */
+	int n_spare;
 };
 
 struct http_server {

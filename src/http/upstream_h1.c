@@ -249,7 +249,7 @@ static void arm_timer(struct h1_client *c)
 		http_timer_arm(&c->timer, -1);
 		return;
 	}
-	int64_t left = deadline_of(c->heap[0]) - clock_mono_ms();
+	int64_t left = deadline_of(c->heap[0]) - http_loop_mono_ms();
 	http_timer_arm(&c->timer, left < 0 ? 0 : left);
 }
 
@@ -716,7 +716,7 @@ static void on_conn_event(void *arg, int fd, uint32_t events)
 static void on_timer(void *arg)
 {
 	struct h1_client *c = arg;
-	int64_t now = clock_mono_ms();
+	int64_t now = http_loop_mono_ms();
 	while (c->heap_len && deadline_of(c->heap[0]) <= now) {
 		struct xfer *x = c->heap[0];
 		bool connecting = x->conn && x->conn->connecting;
@@ -824,7 +824,7 @@ bool h1_client_forward(struct h1_client *c, struct http_request *req,
 	x->head_len = hw.len;
 	memcpy(x->head, c->head_buf, hw.len);
 
-	int64_t now = clock_mono_ms();
+	int64_t now = http_loop_mono_ms();
 	x->deadline_ms = now + t->timeout_ms;
 	x->connect_deadline_ms = now + t->connect_timeout_ms;
 	heap_push(c, x);
