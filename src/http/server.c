@@ -551,7 +551,8 @@ void request_end(struct request_ext *x, bool ok)
 		w->n_spare++;
 		/* Poisoned but for the link while spare (ASan builds): a use after the end is still
 		 * caught. */
-		size_t at = offsetof(struct request_ext, resume_next) + sizeof x->resume_next;
+		size_t at =
+		    offsetof(struct request_ext, resume_next) + sizeof(struct request_ext *);
 		SPARE_POISON(x, offsetof(struct request_ext, resume_next));
 		SPARE_POISON((char *)x + at, sizeof *x - at);
 		return;
