@@ -51,11 +51,16 @@ static void random_bytes(uint8_t *out, size_t n)
 	rnd_left -= n;
 }
 
-void ulid_new(char out[ULID_LEN + 1])
+void ulid_new_at(int64_t ms, char out[ULID_LEN + 1])
 {
 	uint8_t rnd[10];
 	random_bytes(rnd, sizeof rnd);
-	ulid_encode((uint64_t)clock_now_ms(), rnd, out);
+	ulid_encode((uint64_t)ms, rnd, out);
+}
+
+void ulid_new(char out[ULID_LEN + 1])
+{
+	ulid_new_at(clock_now_ms(), out);
 }
 
 bool ulid_valid(const char *s, size_t len)
@@ -68,14 +73,19 @@ bool ulid_valid(const char *s, size_t len)
 	return true;
 }
 
-void ulid_prefixed(const char *prefix, char *out, size_t cap)
+void ulid_prefixed_at(const char *prefix, int64_t ms, char *out, size_t cap)
 {
 	char id[ULID_LEN + 1];
-	ulid_new(id);
+	ulid_new_at(ms, id);
 	/* snprintf(out, cap, "%s_%s", prefix, id) without printf. */
 	struct strbuf b;
 	strbuf_init(&b, out, cap);
 	strbuf_puts(&b, prefix);
 	strbuf_put(&b, "_", 1);
 	strbuf_put(&b, id, ULID_LEN);
+}
+
+void ulid_prefixed(const char *prefix, char *out, size_t cap)
+{
+	ulid_prefixed_at(prefix, clock_now_ms(), out, cap);
 }

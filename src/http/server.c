@@ -338,7 +338,8 @@ struct request_ext *request_new(struct http_worker *w, const struct listener *l,
 	req->start_ms = http_loop_now_ms();
 	req->tls = tls;
 	req->route_label = "none";
-	ulid_prefixed("req", req->request_id, sizeof req->request_id);
+	/* the id carries received_at: the request log finds rows by time through it */
+	ulid_prefixed_at("req", req->start_ms, req->request_id, sizeof req->request_id);
 	x->l = l;
 	x->c = c;
 	x->no_log = l->redirect;

@@ -222,12 +222,30 @@ static void test_prefixed(void **state)
 	assert_memory_equal(small, "req_", 4);
 }
 
+/* ulid_new_at / ulid_prefixed_at carry the given time, not the clock's. */
+static void test_at_given_time(void **state)
+{
+	(void)state;
+	char id[ULID_LEN + 1];
+	ulid_new_at(1469918176385, id);
+	assert_memory_equal(id, "01ARYZ6S41", 10);
+	assert_true(ulid_valid(id, ULID_LEN));
+	char rid[4 + ULID_LEN + 1], next[4 + ULID_LEN + 1];
+	ulid_prefixed_at("req", 1700000000000, rid, sizeof rid);
+	assert_memory_equal(rid, "req_", 4);
+	assert_int_equal(ulid_time(rid + 4), 1700000000000);
+	/* one millisecond later sorts after, whatever the random part */
+	ulid_prefixed_at("req", 1700000000001, next, sizeof next);
+	assert_true(strcmp(rid, next) < 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_encode_vectors), cmocka_unit_test(test_encode_orders_by_time),
 	    cmocka_unit_test(test_valid),          cmocka_unit_test(test_new_time_and_uniqueness),
 	    cmocka_unit_test(test_prefixed),       cmocka_unit_test(test_encode_matches_reference),
+	    cmocka_unit_test(test_at_given_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
