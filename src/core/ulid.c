@@ -73,16 +73,30 @@ bool ulid_valid(const char *s, size_t len)
 	return true;
 }
 
-void ulid_prefixed_at(const char *prefix, int64_t ms, char *out, size_t cap)
+/* "<prefix>_<id>" into out, truncated to cap. */
+static void put_prefixed(const char *prefix, const char id[ULID_LEN + 1], char *out, size_t cap)
 {
-	char id[ULID_LEN + 1];
-	ulid_new_at(ms, id);
 	/* snprintf(out, cap, "%s_%s", prefix, id) without printf. */
 	struct strbuf b;
 	strbuf_init(&b, out, cap);
 	strbuf_puts(&b, prefix);
 	strbuf_put(&b, "_", 1);
 	strbuf_put(&b, id, ULID_LEN);
+}
+
+void ulid_prefixed_at(const char *prefix, int64_t ms, char *out, size_t cap)
+{
+	char id[ULID_LEN + 1];
+	ulid_new_at(ms, id);
+	put_prefixed(prefix, id, out, cap);
+}
+
+void ulid_prefixed_floor(const char *prefix, int64_t ms, char *out, size_t cap)
+{
+	static const uint8_t zero[10];
+	char id[ULID_LEN + 1];
+	ulid_encode((uint64_t)(ms < 0 ? 0 : ms), zero, id);
+	put_prefixed(prefix, id, out, cap);
 }
 
 void ulid_prefixed(const char *prefix, char *out, size_t cap)

@@ -29,5 +29,11 @@ bool ulid_valid(const char *s, size_t len);
 void ulid_prefixed(const char *prefix, char *out, size_t cap);
 /** ulid_prefixed for time ms (see ulid_new_at). */
 void ulid_prefixed_at(const char *prefix, int64_t ms, char *out, size_t cap);
+/**
+ * The smallest "<prefix>_<ULID>" of time ms (random part all zero): ids made
+ * at ms or later sort at or above it, ids made earlier below it, so a time
+ * bound on rows whose ids carry their time becomes an id bound.
+ */
+void ulid_prefixed_floor(const char *prefix, int64_t ms, char *out, size_t cap);
 
 #endif

@@ -237,6 +237,21 @@ static void test_at_given_time(void **state)
 	/* one millisecond later sorts after, whatever the random part */
 	ulid_prefixed_at("req", 1700000000001, next, sizeof next);
 	assert_true(strcmp(rid, next) < 0);
+	/* the floor of a time sorts below every id of that time, above earlier ones */
+	char floor[4 + ULID_LEN + 1], before[4 + ULID_LEN + 1];
+	ulid_prefixed_floor("req", 1700000000001, floor, sizeof floor);
+	assert_string_equal(floor + 14, "0000000000000000");
+	assert_int_equal(ulid_time(floor + 4), 1700000000001);
+	assert_true(strcmp(rid, floor) < 0);
+	assert_true(strcmp(floor, next) <= 0);
+	for (int i = 0; i < 100; i++) {
+		ulid_prefixed_at("req", 1700000000000, before, sizeof before);
+		assert_true(strcmp(before, floor) < 0);
+		ulid_prefixed_at("req", 1700000000001, before, sizeof before);
+		assert_true(strcmp(before, floor) >= 0);
+	}
+	ulid_prefixed_floor("req", -5, floor, sizeof floor);
+	assert_string_equal(floor, "req_00000000000000000000000000");
 }
 
 int main(void)
