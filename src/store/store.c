@@ -1094,9 +1094,17 @@ int store_changes_since(struct store *st, int64_t after, int64_t upto, int limit
  * Rows go in with multi-row INSERTs of 64, 32, ..., 1 rows: per row, SQLite
  * then only binds and inserts, and the statement's own overhead (and
  * PostgreSQL's round trip) is paid once for up to 64 rows. Each size is one
- * string literal, so both drivers' statement caches keep all seven.
+ * string literal, so both drivers' statement caches keep all fourteen.
  * ON CONFLICT DO NOTHING applies row by row, also between the rows of one
  * statement: a retried batch that was in fact committed inserts nothing twice.
+ *
+ * Usage counts only the rows inserted. Request ids are fresh ULIDs, so every
+ * row of a first write is new and the statement's change count says so; the
+ * statements then do without RETURNING (for which SQLite keeps every
+ * inserted id in a temporary table: about a tenth of a row's cost). Only when
+ * a count falls short, a batch written before (the writer's retry after a
+ * commit whose outcome it did not see), the transaction is rolled back and
+ * run again with RETURNING request_id, which names the rows inserted.
  */
 #define RL_COLS 15
 #define RL_ROW  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -1109,14 +1117,17 @@ int store_changes_since(struct store *st, int64_t after, int64_t upto, int limit
 #define RL_INSERT(values)                                                                          \
 	"INSERT INTO request_log (request_id, received_at, org_id, project_id, key_id, method, "   \
 	"path, status, duration_ms, region, bytes_in, bytes_out, user_agent, route, refusal) "     \
-	"VALUES " values " ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
+	"VALUES " values " ON CONFLICT (request_id) DO NOTHING"
+#define RL_RETURNING(values) RL_INSERT(values) " RETURNING request_id"
 
-/* rl_insert_sql[k]: the statement for 2^k rows, up to RL_MAX_ROWS. */
-static const char *const rl_insert_sql[] = {
-    RL_INSERT(RL_ROW), RL_INSERT(RL_2),  RL_INSERT(RL_4),  RL_INSERT(RL_8),
-    RL_INSERT(RL_16),  RL_INSERT(RL_32), RL_INSERT(RL_64),
+/* rl_insert_sql[returning][k]: the statement for 2^k rows, up to RL_MAX_ROWS. */
+static const char *const rl_insert_sql[2][7] = {
+    {RL_INSERT(RL_ROW), RL_INSERT(RL_2), RL_INSERT(RL_4), RL_INSERT(RL_8), RL_INSERT(RL_16),
+     RL_INSERT(RL_32), RL_INSERT(RL_64)},
+    {RL_RETURNING(RL_ROW), RL_RETURNING(RL_2), RL_RETURNING(RL_4), RL_RETURNING(RL_8),
+     RL_RETURNING(RL_16), RL_RETURNING(RL_32), RL_RETURNING(RL_64)},
 };
-#define RL_KMAX     ((int)(sizeof rl_insert_sql / sizeof rl_insert_sql[0]) - 1)
+#define RL_KMAX     ((int)(sizeof rl_insert_sql[0] / sizeof rl_insert_sql[0][0]) - 1)
 #define RL_MAX_ROWS (1 << RL_KMAX)
 
 static void request_row_params(const struct store_request_row *w, struct db_param *p)
@@ -1164,6 +1175,7 @@ static void mark_inserted(const struct store_request_row *rows, int n, const str
 struct insert_rows_args {
 	const struct store_request_row *rows;
 	int n;
+	bool returning; /* name the inserted rows (a batch that may have been written before) */
 };
 
 static int request_log_insert_fn(struct db_conn *c, void *arg)
@@ -1180,9 +1192,14 @@ static int request_log_insert_fn(struct db_conn *c, void *arg)
 		for (int i = 0; i < rows; i++)
 			request_row_params(&ia->rows[done + i], p + i * RL_COLS);
 		struct db_result *r = NULL;
-		rc = sq(c, rl_insert_sql[k], p, rows * RL_COLS, &r);
-		if (rc == STORE_OK)
+		rc = sq(c, rl_insert_sql[ia->returning][k], p, rows * RL_COLS, &r);
+		if (rc == STORE_OK && ia->returning)
 			mark_inserted(ia->rows + done, rows, r, inserted + done);
+		else if (rc == STORE_OK && r->changes == rows)
+			for (int i = 0; i < rows; i++)
+				inserted[done + i] = true;
+		else if (rc == STORE_OK)
+			rc = STORE_ECONFLICT; /* some rows were there: again, naming them */
 		db_result_free(r);
 		done += rows;
 	}
@@ -1195,18 +1212,56 @@ static int request_log_insert_fn(struct db_conn *c, void *arg)
 
 int store_request_log_insert(struct store *st, const struct store_request_row *rows, int n)
 {
-	struct insert_rows_args ia = {rows, n};
-	return st_tx_run(st, request_log_insert_fn, &ia, NULL, NO_CHANGE, false); /* high volume */
+	struct insert_rows_args ia = {rows, n, false};
+	int rc =
+	    st_tx_run(st, request_log_insert_fn, &ia, NULL, NO_CHANGE, false); /* high volume */
+	if (rc == STORE_ECONFLICT) {
+		ia.returning = true;
+		rc = st_tx_run(st, request_log_insert_fn, &ia, NULL, NO_CHANGE, false);
+	}
+	return rc;
+}
+
+/*
+ * A request id is req_<ULID> of its received_at (src/http/server.c), so a
+ * time bound is also an id bound, which request_id's index serves (SQLite
+ * has no index on received_at: 0016_request_log_at.sqlite.sql). The id
+ * bound is a minute wider than the time (rows written before the ids carried
+ * received_at exactly may differ by a few milliseconds); the exact
+ * received_at test stays beside it.
+ */
+#define RL_ID_MARGIN_MS 60000
+#define RL_ID_CAP       (sizeof "req_" + ULID_LEN)
+#define RL_TIME_MAX     ((INT64_C(1) << 48) - 1) /* a ULID's largest time */
+
+static void rl_id_floor(int64_t ms, char out[RL_ID_CAP])
+{
+	ulid_prefixed_floor("req", ms < RL_TIME_MAX ? ms : RL_TIME_MAX, out, RL_ID_CAP);
 }
 
 int store_request_log_list(struct store *st, const struct request_filter *f,
                            void (*each)(void *ctx, const struct store_request_read *row), void *ctx)
 {
-	struct db_param p[] = {P_TEXT(f->org_id),    P_TEXT(f->org_id),     P_TEXT(f->key_id),
-	                       P_TEXT(f->key_id),    P_TEXT(f->project_id), P_TEXT(f->project_id),
-	                       P_INT(f->status),     P_INT(f->status),      P_INT(f->since),
-	                       P_INT(f->since),      P_INT(f->until),       P_INT(f->until),
-	                       P_TEXT(f->before_id), P_TEXT(f->before_id),  P_INT(f->limit)};
+	char lo[RL_ID_CAP], hi[RL_ID_CAP];
+	rl_id_floor(f->since < 0 ? 0 : f->since - RL_ID_MARGIN_MS, lo);
+	rl_id_floor(f->until < 0 ? RL_TIME_MAX : f->until + RL_ID_MARGIN_MS, hi);
+	struct db_param p[] = {P_TEXT(f->org_id),
+	                       P_TEXT(f->org_id),
+	                       P_TEXT(f->key_id),
+	                       P_TEXT(f->key_id),
+	                       P_TEXT(f->project_id),
+	                       P_TEXT(f->project_id),
+	                       P_INT(f->status),
+	                       P_INT(f->status),
+	                       P_INT(f->since),
+	                       P_INT(f->since),
+	                       P_INT(f->until),
+	                       P_INT(f->until),
+	                       P_TEXT(lo),
+	                       P_TEXT(hi),
+	                       P_TEXT(f->before_id),
+	                       P_TEXT(f->before_id),
+	                       P_INT(f->limit)};
 	struct db_result *r = NULL;
 	int rc = st_read_q(
 	    st,
@@ -1216,8 +1271,9 @@ int store_request_log_list(struct store *st, const struct request_filter *f,
 	    "(? IS NULL OR org_id = ?) AND (? IS NULL OR key_id = ?) AND "
 	    "(? IS NULL OR project_id = ?) AND (? = 0 OR status = ?) AND "
 	    "(? < 0 OR received_at >= ?) AND (? < 0 OR received_at < ?) AND "
+	    "request_id >= ? AND request_id < ? AND "
 	    "(? IS NULL OR request_id < ?) ORDER BY request_id DESC LIMIT ?",
-	    p, 15, &r);
+	    p, 17, &r);
 	if (rc != STORE_OK)
 		return rc;
 	for (int i = 0; i < r->nrows; i++) {
@@ -1255,9 +1311,11 @@ int store_request_log_purge(struct store *st, int64_t cutoff_ms, int64_t *delete
 		st_release(st, c, rc);
 		return rc;
 	}
-	struct db_param p[] = {P_INT(cutoff_ms)};
+	char below[RL_ID_CAP];
+	rl_id_floor(cutoff_ms + RL_ID_MARGIN_MS, below);
+	struct db_param p[] = {P_TEXT(below), P_INT(cutoff_ms)};
 	struct db_result *r = NULL;
-	rc = sq(c, "DELETE FROM request_log WHERE received_at < ?", p, 1, &r);
+	rc = sq(c, "DELETE FROM request_log WHERE request_id < ? AND received_at < ?", p, 2, &r);
 	if (rc == STORE_OK)
 		rc = st_map_db(c->driver->commit(c));
 	else

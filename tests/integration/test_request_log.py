@@ -191,10 +191,12 @@ def test_retention_run_purges_old_rows_and_keeps_new_ones(make_instance, upstrea
     now = int(time.time() * 1000)
     con = sqlite3.connect(gw.db_path, timeout=10)
     with con:
-        con.execute("UPDATE request_log SET received_at = ? WHERE request_id IN (?, ?)",
-                    (now - 8 * DAY_MS, ids[0], ids[1]))
-        con.execute("UPDATE request_log SET received_at = ? WHERE request_id = ?",
-                    (now - 6 * DAY_MS, ids[2]))
+        # Aged as they would have been written then: a request id carries its received_at.
+        for i, age in ((0, 8), (1, 8), (2, 6)):
+            at = now - age * DAY_MS - i
+            old, ids[i] = ids[i], _ulid_id("req", at)
+            con.execute("UPDATE request_log SET received_at = ?, request_id = ? "
+                        "WHERE request_id = ?", (at, ids[i], old))
     con.close()
     p = run_cli("retention", "run", "-c", gw.conf, env={"ASAN_OPTIONS": "detect_leaks=0"})
     assert p.returncode == 0, p.stderr

@@ -57,7 +57,8 @@ struct fixture {
 static void make_row(struct store_request_row *r, int64_t received_at)
 {
 	memset(r, 0, sizeof *r);
-	ulid_prefixed("req", r->request_id, sizeof r->request_id);
+	/* as the server makes them: the id carries received_at */
+	ulid_prefixed_at("req", received_at, r->request_id, sizeof r->request_id);
 	r->received_at = received_at;
 	snprintf(r->org_id, sizeof r->org_id, "01HXZ9G7KMV2QX8Y1S5RJW3B7T");
 	snprintf(r->key_id, sizeof r->key_id, "01HXZ9G7KMV2QX8Y1S5RJW3B7V");

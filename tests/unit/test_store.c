@@ -28,6 +28,7 @@
 #include "api/api.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/ulid.h"
 #include "store/db.h"
 #include "store/migrations.h"
 #include "store/store.h"
@@ -936,7 +937,7 @@ static struct store_request_row req_row(int i, const char *org, const char *key,
 	                              .duration_ms = i,
 	                              .bytes_in = 10 * i,
 	                              .bytes_out = 100 * i};
-	snprintf(w.request_id, sizeof w.request_id, "req_0000000000000000000000000%d", i);
+	snprintf(w.request_id, sizeof w.request_id, "req_0000000000000000000000000%d", i % 10);
 	snprintf(w.org_id, sizeof w.org_id, "%s", org ? org : "");
 	snprintf(w.key_id, sizeof w.key_id, "%s", key ? key : "");
 	snprintf(w.method, sizeof w.method, "GET");
@@ -1037,6 +1038,74 @@ static void test_request_log(void **state)
  * a request id already stored, or repeated within the call (in the same
  * statement or another), is inserted once without failing the rest.
  */
+/*
+ * Time bounds go by request id (0016): a request id carries its
+ * received_at, so since/until and the purge find the same rows as the
+ * received_at test alone, at both edges; a row written before the ids
+ * carried received_at exactly (its id 30 s off) is still found, within the
+ * minute's margin. On SQLite the purge and a filtered list read
+ * request_id's index, never the whole table.
+ */
+static void test_request_log_time_by_id(void **state)
+{
+	struct fixture *fx = *state;
+	const int64_t t = 1700000000000;
+	struct store_request_row rows[5];
+	for (int i = 0; i < 5; i++) {
+		rows[i] = req_row(i + 1, ORG_A, KEY_1, 200, t + 1000 * i);
+		ulid_prefixed_at("req", rows[i].received_at, rows[i].request_id,
+		                 sizeof rows[i].request_id);
+		rows[i].request_id[strlen(rows[i].request_id) - 1] = (char)('1' + i);
+	}
+	/* row 5: received 30 s after the time its id carries */
+	rows[4].received_at = t + 4000 + 30000;
+	assert_int_equal(store_request_log_insert(fx->st, rows, 5), STORE_OK);
+
+	struct request_filter f = {.since = t + 1000, .until = t + 3000, .limit = 100};
+	request_ids(fx->st, &f, "3 2");
+	f.since = t + 1001;
+	request_ids(fx->st, &f, "3");
+	f.until = t + 2000;
+	request_ids(fx->st, &f, "");
+	f.since = t + 30000;
+	f.until = -1;
+	request_ids(fx->st, &f, "5");
+	f.since = -1;
+	f.until = t + 30000;
+	request_ids(fx->st, &f, "4 3 2 1");
+
+	int64_t deleted = -1;
+	assert_int_equal(store_request_log_purge(fx->st, t + 1000, &deleted), STORE_OK);
+	assert_int_equal(deleted, 1);
+	assert_int_equal(store_request_log_purge(fx->st, t + 34001, &deleted), STORE_OK);
+	assert_int_equal(deleted, 4);
+	if (is_pg(fx))
+		return;
+
+	/* The plans: a range of request_id's index, no scan of the table. */
+	struct db_conn *c = NULL;
+	char err[512];
+	if (fx->driver->connect(fx->url, false, NULL, &c, err, sizeof err) != DB_OK)
+		fail_msg("raw connect: %s", err);
+	static const char *const plans[] = {
+	    "EXPLAIN QUERY PLAN DELETE FROM request_log WHERE request_id < 'x' AND received_at < 1",
+	    "EXPLAIN QUERY PLAN SELECT request_id FROM request_log WHERE (1 < 0 OR received_at >= "
+	    "1) "
+	    "AND request_id >= 'a' AND request_id < 'b' ORDER BY request_id DESC LIMIT 5",
+	};
+	for (size_t i = 0; i < sizeof plans / sizeof plans[0]; i++) {
+		struct db_result *r = NULL;
+		assert_int_equal(fx->driver->query(c, plans[i], NULL, 0, &r), DB_OK);
+		const char *detail = db_text(r, r->nrows - 1, r->ncols - 1);
+		assert_non_null(strstr(detail,
+		                       "USING INDEX sqlite_autoindex_request_log_1 (request_id>"
+		                       "? AND request_id<?)")
+		                    ?: strstr(detail, "(request_id<?)"));
+		db_result_free(r);
+	}
+	fx->driver->disconnect(c);
+}
+
 static void test_request_log_batches(void **state)
 {
 	struct fixture *fx = *state;
@@ -1097,8 +1166,10 @@ static void test_request_log_batches(void **state)
 
 /*
  * A database made by 0001 alone, with request-log rows, migrated to the
- * latest schema: no row is lost, and on SQLite request_log_org_at (0002) is
- * gone while request_log_at stays; PostgreSQL keeps both.
+ * latest schema: no row is lost, and on SQLite request_log_org_at (0002) and
+ * request_log_at (0016) are gone, the purge and the time filters going by
+ * request id instead; PostgreSQL keeps both. The ids are ULIDs of time 0,
+ * within a minute of their received_at as the server's ids are.
  */
 static void test_migrate_keeps_request_log(void **state)
 {
@@ -1118,14 +1189,15 @@ static void test_migrate_keeps_request_log(void **state)
 	                        "name TEXT NOT NULL, applied_at BIGINT NOT NULL)"),
 	                 DB_OK);
 	assert_int_equal(fx->driver->exec_script(c, migrations[0].sql), DB_OK);
-	assert_int_equal(fx->driver->exec_script(
-	                     c, "INSERT INTO schema_migrations VALUES (1, 'init', 0); "
-	                        "INSERT INTO request_log (request_id, received_at, org_id, "
-	                        "method, path, status, duration_ms, bytes_in, bytes_out) VALUES "
-	                        "('req_1', 1000, 'o', 'GET', '/a', 200, 1, 0, 0), "
-	                        "('req_2', 2000, NULL, 'POST', '/b', 401, 2, 5, 6), "
-	                        "('req_3', 3000, 'o', 'GET', '/c', 200, 3, 0, 0)"),
-	                 DB_OK);
+	assert_int_equal(
+	    fx->driver->exec_script(
+	        c, "INSERT INTO schema_migrations VALUES (1, 'init', 0); "
+	           "INSERT INTO request_log (request_id, received_at, org_id, "
+	           "method, path, status, duration_ms, bytes_in, bytes_out) VALUES "
+	           "('req_00000000000000000000000001', 1000, 'o', 'GET', '/a', 200, 1, 0, 0), "
+	           "('req_00000000000000000000000002', 2000, NULL, 'POST', '/b', 401, 2, 5, 6), "
+	           "('req_00000000000000000000000003', 3000, 'o', 'GET', '/c', 200, 3, 0, 0)"),
+	    DB_OK);
 	fx->driver->disconnect(c);
 
 	fx->st = open_store(fx, 2);
@@ -1139,7 +1211,7 @@ static void test_migrate_keeps_request_log(void **state)
 	request_ids(fx->st, &f, "3 1");
 	/* New rows go in next to the old ones, and the purge still works. */
 	struct store_request_row w = req_row(4, "o", NULL, 200, 4000);
-	snprintf(w.request_id, sizeof w.request_id, "req_4");
+	snprintf(w.request_id, sizeof w.request_id, "req_00000000000000000000000004");
 	assert_int_equal(store_request_log_insert(fx->st, &w, 1), STORE_OK);
 	request_ids(fx->st, &f, "4 3 1");
 	int64_t deleted = -1;
@@ -1166,8 +1238,7 @@ static void test_migrate_keeps_request_log(void **state)
 	assert_string_equal(names, is_pg(fx)
 	                               ? "request_log_at request_log_key_at request_log_org_at "
 	                                 "request_log_pkey"
-	                               : "request_log_at request_log_key_at "
-	                                 "sqlite_autoindex_request_log_1");
+	                               : "request_log_key_at sqlite_autoindex_request_log_1");
 }
 
 /* ---------- readiness and recovery ---------- */
@@ -1612,6 +1683,7 @@ static void test_cells_read_null_as_the_default(void **state)
 	    cmocka_unit_test_setup_teardown(test_audit_deleted_tail, setup, teardown),             \
 	    cmocka_unit_test_setup_teardown(test_request_log, setup, teardown),                    \
 	    cmocka_unit_test_setup_teardown(test_request_log_batches, setup, teardown),            \
+	    cmocka_unit_test_setup_teardown(test_request_log_time_by_id, setup, teardown),         \
 	    cmocka_unit_test_setup_teardown(test_migrate_keeps_request_log, setup, teardown),      \
 	    cmocka_unit_test_setup_teardown(test_ready, setup, teardown),                          \
 	    cmocka_unit_test_setup_teardown(test_driver_params, setup, teardown),                  \

@@ -1,0 +1,16 @@
+-- 0016 (SQLite only): drop request_log_at; the request id is the time index.
+--
+-- Every forwarded request writes one request_log row, so the row's B-tree
+-- inserts are most of the request log's cost (bench/reqlog.sh). A request
+-- id is req_<ULID> made from the request's own received_at
+-- (src/http/server.c), so the ids' order is the times' order and
+-- request_id's unique index serves a time range as well: store.c turns
+-- each time bound (the retention purge's cutoff, GET /v1/requests' since
+-- and until) into an id bound, widened by a minute for rows written before
+-- the ids carried received_at exactly, and keeps the exact received_at
+-- test beside it. A row then goes into three B-trees (the table,
+-- request_id's index, request_log_key_at) instead of four.
+--
+-- PostgreSQL keeps request_log_at: it plans each statement with its
+-- values and inserts over the network, where the index is not the cost.
+DROP INDEX IF EXISTS request_log_at;
