@@ -13,7 +13,9 @@ complete.
 Handlers get their dependencies at registration (docs/architecture.md "How
 modules get their dependencies"): the script also fails on `req->app` (the
 running instance reached from a request) in any file but those in
-REACH_ALLOWED below, each with its reason.
+REACH_ALLOWED below, each with its reason, and on any mention of the
+instance (`struct app`, an `#include "app/..."`) in the modules of
+INSTANCE_FREE, which get typed deps structs instead.
 
 The order is strict: there are no sibling modules. An upward edge the
 project accepts for now must be in ALLOWED below, with the reason; keep it
@@ -36,12 +38,17 @@ ALLOWED = {}
 # src/ file -> reason. The only files that may read the instance through req->app.
 REACH_ALLOWED = {
     "src/http/server.c": "sets req->app from http_server_opts.app",
-    "src/gateway/pipeline.c": "the data plane's context takes the instance (g->app) until it gets "
-                              "its own deps",
     "src/api/api.c": "the console listener's fallback has no route to carry data: it reads the "
                      "main router",
 }
 REACH = re.compile(r'\breq->app\b')
+
+# module -> reason. Modules that never see the instance: no `struct app`, no app/*.h.
+INSTANCE_FREE = {
+    "gateway": "the data plane gets struct gateway_deps (gateway/gateway_deps.h) from cli/serve.c",
+    "console": "the console gets struct console_deps and route data from cli/serve.c",
+}
+APP_STRUCT = re.compile(r'\bstruct\s+app\b')
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 DOC_LINE = re.compile(r'^src/([A-Za-z0-9_]+)(?:/|\.c\b)')
@@ -79,8 +86,10 @@ def module_of(src, path):
     return rel[0] if len(rel) > 1 else os.path.splitext(rel[0])[0]
 
 
-def check(root):
+def check(root, instance_free=None):
     """Return the list of problems (strings); empty when the layering holds."""
+    if instance_free is None:
+        instance_free = INSTANCE_FREE
     order = doc_order(root)
     rank = {m: i for i, m in enumerate(order)}
     src = os.path.join(root, "src")
@@ -101,10 +110,13 @@ def check(root):
             with open(path, encoding="utf-8", errors="replace") as f:
                 for lineno, line in enumerate(f, 1):
                     code = line.split("//")[0]
-                    if (REACH.search(code) and rel not in REACH_ALLOWED
-                            and not code.lstrip().startswith(("*", "/*"))):
+                    comment = code.lstrip().startswith(("*", "/*"))
+                    if REACH.search(code) and rel not in REACH_ALLOWED and not comment:
                         problems.append(f"{rel}:{lineno}: reads req->app; give the handler what "
                                         f"it uses at registration (route data)")
+                    if mod in instance_free and APP_STRUCT.search(code) and not comment:
+                        problems.append(f"{rel}:{lineno}: {mod} names struct app; it gets its "
+                                        f"own deps ({instance_free[mod]})")
                     m = INCLUDE.match(line)
                     if not m or "/" not in m.group(1):
                         continue  # "build_info.h" and other build-generated headers
@@ -112,6 +124,10 @@ def check(root):
                     if inc.startswith("."):  # "../app/app.h": resolve it from the file
                         inc = os.path.relpath(os.path.normpath(os.path.join(dirpath, inc)), src)
                     target = inc.split(os.sep)[0].split("/")[0]
+                    if target == "app" and mod in instance_free:
+                        problems.append(f"{rel}:{lineno}: {mod} includes \"{m.group(1)}\"; it "
+                                        f"gets its own deps ({instance_free[mod]})")
+                        continue
                     if target == mod or target not in rank:
                         continue
                     if rank[target] < rank[mod] and (mod, target) not in ALLOWED:
@@ -156,6 +172,15 @@ def self_test():
         got = check(tmp)
         if len(got) != 1 or "src/bottom/b.c:3" not in got[0] or "req->app" not in got[0]:
             return f"a handler reading req->app was not reported alone: {got}"
+        with open(bad, "w") as f:
+            f.write('#include "bottom/b.h"\n/* struct app in a comment is fine */\n'
+                    '#include "app/app.h"\nvoid h(const struct  app *a);\n')
+        if check(tmp):
+            return f"the instance was refused in a module free to use it: {check(tmp)}"
+        got = check(tmp, {"bottom": "test"})
+        if (len(got) != 2 or "src/bottom/b.c:3" not in got[0] or "app/app.h" not in got[0]
+                or "src/bottom/b.c:4" not in got[1] or "struct app" not in got[1]):
+            return f"the instance in an instance-free module was not reported (twice): {got}"
         os.remove(bad)
         with open(os.path.join(tmp, "src", "main.c"), "a") as f:
             f.write("\n")
@@ -181,7 +206,7 @@ def main(argv):
     for p in problems:
         print(p)
     if problems:
-        print(f"layers: FAILED ({len(problems)} include(s) against docs/architecture.md)")
+        print(f"layers: FAILED ({len(problems)} problem(s) against docs/architecture.md)")
         return 1
     order = doc_order(root)
     print(f"layers: ok ({' > '.join(order)})")

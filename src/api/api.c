@@ -142,7 +142,7 @@ static int session_org(struct http_request *req, const char *user_id, struct aut
 		return -1;
 	}
 	if (rc != STORE_OK) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return -1;
 	}
 	*role = console_role_parse(m.role);
@@ -307,7 +307,7 @@ int api_seal(struct http_request *req, const struct sealed_context *ctx, const c
 		    "runs `portcullis secrets init`.",
 		    NULL);
 	else
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 	return -1;
 }
 
@@ -326,7 +326,7 @@ void api_store_fail(struct http_request *req, int rc, const char *what)
 		http_respond_problem(req, 409, "CONFLICT",
 		                     "The change conflicts with the current state.", NULL);
 	else
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 }
 
 int api_page(struct http_request *req, int *limit, const char **cursor)
@@ -471,7 +471,7 @@ int api_project_of(struct http_request *req, const char *org_id, const char *pid
 		return -1;
 	}
 	if (rc != STORE_OK) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return -1;
 	}
 	snprintf(out, STORE_ID_LEN + 1, "%s", p.id);

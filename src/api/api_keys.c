@@ -42,7 +42,7 @@ static int check_operator_kill(struct http_request *req, const struct authn *who
 	struct store_kill current;
 	int rc = store_kill_get(api_store(req), "key", k->id, &current);
 	if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return -1;
 	}
 	if (rc == STORE_OK && strcmp(current.set_by, "root") == 0 && !who->root) {
@@ -252,7 +252,7 @@ static void list(struct http_request *req, const struct authn *who)
 	int rc = store_key_list(api_store(req), who->root ? NULL : who->key.org_id, project_id,
 	                        cursor, limit + 1, &keys, &n);
 	if (rc != STORE_OK) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return;
 	}
 	json_t *items = json_array();
@@ -334,7 +334,7 @@ static void lift(struct http_request *req, const struct authn *who)
 		rc = killops_lift(api_store(req), &kr);
 	}
 	if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return;
 	}
 	/* Lifting a switch that is not engaged is a no-op: the key works either way. */

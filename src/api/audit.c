@@ -44,7 +44,7 @@ static void list(struct http_request *req, const struct authn *who)
 	int rc = store_audit_list(api_store(req), &f, api_audit_event_add, events);
 	if (rc != STORE_OK) {
 		json_decref(events);
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return;
 	}
 	char next[24];
@@ -69,7 +69,7 @@ static void verify(struct http_request *req, const struct authn *who)
 	char bad[STORE_ID_LEN + 1] = "";
 	int rc = store_audit_verify(api_store(req), &checked, bad);
 	if (rc != STORE_OK && rc != STORE_ECONFLICT) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return;
 	}
 	json_t *o = json_pack("{s:b}", "ok", rc == STORE_OK);

@@ -111,7 +111,7 @@ static int token_stored(struct http_request *req, const struct store_capi_config
 		http_respond_bad_field(req, "access_token",
 		                       "access_token is required when none is stored.");
 	else if (rc != STORE_OK)
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 	return rc == STORE_OK ? 0 : -1;
 }
 
@@ -178,7 +178,7 @@ static void deliveries(struct http_request *req, const struct authn *who)
 	int rc =
 	    store_capi_batches_list(api_store(req), p.org_id, p.id, cursor, limit + 1, &bs, &n);
 	if (rc != STORE_OK) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return;
 	}
 	json_t *rows = json_array();

@@ -74,7 +74,7 @@ static void list(struct http_request *req, const struct authn *who)
 	int rc = store_events_list(api_store(req), &f, event_row_add, rows);
 	if (rc != STORE_OK) {
 		json_decref(rows);
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return;
 	}
 	api_respond_page(req, rows, limit, "id");

@@ -151,7 +151,7 @@ static void list(struct http_request *req, const struct authn *who)
 	int n = 0;
 	int rc = store_org_list(api_store(req), cursor, limit + 1, &orgs, &n);
 	if (rc != STORE_OK) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return;
 	}
 	json_t *items = json_array();
@@ -230,7 +230,7 @@ static void set_kill(struct http_request *req, const struct authn *who, const ch
 	};
 	int rc = engage ? killops_engage(api_store(req), &kr) : killops_lift(api_store(req), &kr);
 	if (rc != STORE_OK && !(rc == STORE_ENOTFOUND && !engage)) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		goto out;
 	}
 	changes_kills(d->changes);

@@ -41,7 +41,7 @@ static void respond_project(struct http_request *req, int status, const struct s
 	if (rc == STORE_OK)
 		rc = store_budget_month_requests(api_store(req), p->id, now, &requests);
 	if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return;
 	}
 	json_t *o = project_json(p);
@@ -104,7 +104,7 @@ static void list(struct http_request *req, const struct authn *who)
 	int n = 0;
 	int rc = store_project_list(api_store(req), who->key.org_id, cursor, limit + 1, &ps, &n);
 	if (rc != STORE_OK) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return;
 	}
 	json_t *items = json_array();

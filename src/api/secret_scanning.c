@@ -98,7 +98,7 @@ static int verify_signature(struct http_request *req, struct store *st, int64_t 
 		return -1;
 	}
 	if (rc != STORE_OK) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return -1;
 	}
 	if (ecdsa_p256_verify(k.public_key, strlen(k.public_key), req->body.data, req->body.len,
@@ -316,7 +316,7 @@ static void report(struct http_request *req)
 	json_decref(body);
 	if (rc != STORE_OK) {
 		json_decref(out);
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return;
 	}
 	http_respond_json(req, 200, out);

@@ -114,7 +114,7 @@ static void get_usage(struct http_request *req, const struct authn *who)
 	int rc = store_usage_query(api_store(req), &f, point_add, &pts);
 	if (rc != STORE_OK) {
 		json_decref(pts.data);
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return;
 	}
 	if (json_array_size(pts.data) > USAGE_POINTS_MAX) {

@@ -232,7 +232,7 @@ static void list(struct http_request *req, const struct authn *who)
 	int rc = store_message_list(api_store(req), &f, message_row_add, rows);
 	if (rc != STORE_OK) {
 		json_decref(rows);
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return;
 	}
 	api_respond_page(req, rows, limit, "id");

@@ -129,7 +129,7 @@ static int parse_url(struct http_request *req, json_t *body, bool required,
 		        err, sizeof err) < 0) {
 			/* Config was checked at start-up: this is not the client's fault. */
 			log_event(LOG_ERROR, "webhooks_allow_ranges_invalid", "error", err, NULL);
-			app_store_error(req, STORE_ERROR);
+			http_respond_store_error(req, STORE_ERROR);
 			return -1;
 		}
 		if (egress_check_url(json_string_value(v), allow, &reason) == 0)
@@ -358,7 +358,7 @@ static void list(struct http_request *req, const struct authn *who)
 	int n = 0;
 	int rc = store_endpoint_list(api_store(req), caller_org(who), cursor, limit + 1, &eps, &n);
 	if (rc != STORE_OK) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return;
 	}
 	json_t *items = json_array();

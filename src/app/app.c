@@ -149,12 +149,3 @@ void app_close(struct app *app)
 	app->store = NULL;
 	config_free(&app->cfg);
 }
-
-void app_store_error(struct http_request *req, int rc)
-{
-	log_event(LOG_ERROR, "store_error", "request_id", req->request_id, "code",
-	          rc == STORE_EUNAVAILABLE ? "unavailable" : "error", NULL);
-	http_set_header(req, "Retry-After", "1");
-	http_respond_problem(req, 503, "STORE_UNAVAILABLE",
-	                     "The database could not be reached; retry shortly.", NULL);
-}

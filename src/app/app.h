@@ -2,9 +2,10 @@
  * app.h: one running Portcullis instance: the configuration and every
  * long-lived component the handlers share (store, kv, pools, caches,
  * background workers). Created by `portcullis serve`, which gives each
- * handler group only the parts it uses when it registers its routes
- * (docs/architecture.md "How modules get their dependencies"); only the
- * gateway and the console listener's fallback still read it as req->app.
+ * handler group only the parts it uses when it registers its routes, and
+ * the gateway its struct gateway_deps (docs/architecture.md "How modules get
+ * their dependencies"); only the console listener's fallback still reads it
+ * as req->app.
  */
 #ifndef PORTCULLIS_APP_APP_H
 #define PORTCULLIS_APP_APP_H
@@ -74,9 +75,5 @@ void app_stop_pools(struct app *app);
  * everything. app->reqlog must be stopped before (it writes to the store).
  */
 void app_close(struct app *app);
-
-/** A 503 answer for handlers whose store call failed (logs the code). */
-struct http_request;
-void app_store_error(struct http_request *req, int rc);
 
 #endif

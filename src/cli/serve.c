@@ -254,6 +254,50 @@ static void serve_start(struct app *app)
 }
 
 /*
+ * What the data plane uses of the instance (gateway/gateway_deps.h), built
+ * once everything it points to is open (after ingest_start); every HTTP
+ * worker gets it (gateway_worker_init).
+ */
+static struct gateway_deps gateway_deps;
+
+static void gateway_wire(struct app *app)
+{
+	gateway_deps = (struct gateway_deps){
+	    .cfg = &app->cfg,
+	    .store = app->store,
+	    .kv = app->kv,
+	    .verifier_pool = app->verifier_pool,
+	    .lookup_pool = app->lookup_pool,
+	    .kv_pool = app->kv_pool,
+	    .control_pool = app->control_pool,
+	    .keys = app->keys,
+	    .kills = app->kills,
+	    .orgs = app->orgs,
+	    .guard = app->guard,
+	    .key_guard = app->key_guard,
+	    .decoy_key_id = app->decoy_key_id,
+	    .store_down_since = &app->store_down_since,
+	    .last_used = app->last_used,
+	    .reqlog = app->reqlog,
+	    .geoip = app->geoip,
+	    .ingest_commit = app->ingest_commit,
+	    .idem_claim_s = app->idem_claim_s,
+	};
+}
+
+/* http_server_opts' worker hooks, with gateway_deps as their data. */
+static void gateway_worker_start(struct http_worker *w, void *deps)
+{
+	gateway_worker_init(w, deps);
+}
+
+static void gateway_worker_stop(struct http_worker *w, void *deps)
+{
+	(void)deps;
+	gateway_worker_fini(w);
+}
+
+/*
  * The ingest listener's group commit, started only with the listener. 0, or
  * -1 when its thread cannot start.
  */
@@ -329,6 +373,7 @@ static int cli_serve(const struct cli_args *a)
 		serve_close(&app);
 		return cli_fail(EXIT_RUNTIME, "cannot start the ingest group commit");
 	}
+	gateway_wire(&app);
 	struct http_server_opts opts = {
 	    .cfg = &app.cfg,
 	    .router = &app.router,
@@ -338,8 +383,9 @@ static int cli_serve(const struct cli_args *a)
 	    .ingest_router = &app.ingest_router,
 	    .console_router = &app.console_router,
 	    .console_fallback = api_console_fallback,
-	    .worker_init = gateway_worker_init,
-	    .worker_fini = gateway_worker_fini,
+	    .worker_init = gateway_worker_start,
+	    .worker_fini = gateway_worker_stop,
+	    .worker_data = &gateway_deps,
 	};
 	app.server = http_server_create(&opts, err, sizeof err);
 	if (!app.server) {

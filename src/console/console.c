@@ -21,8 +21,6 @@
  */
 #include "console/console.h"
 
-#include "app/app.h"
-
 #include "console/assets.h"
 #include "console/roles.h"
 #include "core/alloc.h"
@@ -308,7 +306,7 @@ int console_session_load(struct console *c, struct http_request *req, struct con
 	}
 	if (rc != STORE_OK) {
 		console_session_wipe(out);
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return -1;
 	}
 	int64_t now = clock_now_ms();
@@ -514,7 +512,7 @@ static void magic_link(struct http_request *req)
 	if (rc != STORE_OK) {
 		explicit_bzero(token, sizeof token);
 		explicit_bzero(nonce, sizeof nonce);
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return;
 	}
 	if (may)
@@ -557,7 +555,7 @@ static void link_gone(struct http_request *req)
 static void respond_signed_in(struct http_request *req, int rc)
 {
 	if (rc != STORE_OK) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return;
 	}
 	no_store(req);
@@ -581,7 +579,7 @@ static void magic_link_callback(struct http_request *req)
 	struct store_login_token t;
 	int rc = store_login_token_get(c->d.store, hash, &t);
 	if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return;
 	}
 	int64_t now = clock_now_ms();
@@ -718,7 +716,7 @@ static struct console *api_session(struct http_request *req, struct console_sess
 static void store_failed(struct http_request *req, struct console_session *s, int rc)
 {
 	console_session_wipe(s);
-	app_store_error(req, rc);
+	http_respond_store_error(req, rc);
 }
 
 /* POST /console/auth/logout: ends this session (every node refuses it from now on). */
@@ -737,7 +735,7 @@ static void logout(struct http_request *req)
 	int rc = store_session_end(c->d.store, s.u.id, s.s.id, &a);
 	console_session_wipe(&s);
 	if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return;
 	}
 	char cookie[256];
@@ -841,7 +839,7 @@ static void session_delete(struct http_request *req)
 		return;
 	}
 	if (rc != STORE_OK) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return;
 	}
 	char cookie[256];

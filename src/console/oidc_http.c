@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "app/app.h"
 #include "console/console.h"
 #include "console/creds.h"
 #include "core/clock.h"
@@ -217,7 +216,7 @@ static void oidc_callback(struct http_request *req)
 		goto out;
 	}
 	if (rc != STORE_OK) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		goto out;
 	}
 	log_event(LOG_INFO, "oidc_login", "provider", oidc_provider_name(p), NULL);

@@ -22,7 +22,6 @@
  */
 #include "gateway/authn.h"
 
-#include "app/app.h"
 #include "auth/bfguard.h"
 #include "auth/keycache.h"
 #include "auth/keyfmt.h"
@@ -100,12 +99,12 @@ static enum gw_next unauthenticated(struct gw_request *g)
 /* A failed credential counts against the client address and the key id (when one was sent). */
 static enum gw_next fail_credential(struct gw_request *g)
 {
-	struct app *app = g->app;
+	const struct gateway_deps *d = g->deps;
 	int64_t now = clock_now_ms();
 	if (g->req->client_ip[0])
-		bfguard_fail(app->guard, g->req->client_ip, now);
+		bfguard_fail(d->guard, g->req->client_ip, now);
 	if (g->authn.parts.key_id[0])
-		bfguard_fail(app->key_guard, g->authn.parts.key_id, now);
+		bfguard_fail(d->key_guard, g->authn.parts.key_id, now);
 	if (!g->log_refusal)
 		note_refusal(g, "wrong_secret");
 	return unauthenticated(g);
@@ -117,10 +116,10 @@ static enum gw_next fail_credential(struct gw_request *g)
  * (a kill or revocation this node saw is kept either way: nothing is
  * dropped from the caches during an outage).
  */
-static bool stale_grace_over(struct app *app)
+static bool stale_grace_over(const struct gateway_deps *d)
 {
-	int64_t down = atomic_load_explicit(&app->store_down_since, memory_order_relaxed);
-	return down && clock_now_ms() - down > app->cfg.auth_stale_grace_seconds * 1000;
+	int64_t down = atomic_load_explicit(d->store_down_since, memory_order_relaxed);
+	return down && clock_now_ms() - down > d->cfg->auth_stale_grace_seconds * 1000;
 }
 
 /* ---- check 1 ---- */
@@ -163,13 +162,13 @@ const char *gw_bearer(const char *h, size_t *len)
 
 enum gw_next gw_credential(struct gw_request *g)
 {
-	struct app *app = g->app;
+	const struct gateway_deps *d = g->deps;
 	struct gw_authn *a = &g->authn;
 	const char *tok = NULL;
 	size_t tl = 0;
 	if (find_key(g, &tok, &tl) != GW_NEXT)
 		return GW_END;
-	int rc = keyfmt_parse(tok, tl, app->cfg.auth_key_prefix, &a->parts);
+	int rc = keyfmt_parse(tok, tl, d->cfg->auth_key_prefix, &a->parts);
 	if (rc < 0) {
 		char named[KEYFMT_KEY_ID_LEN + 1];
 		note_refusal(g, "bad_format");
@@ -180,10 +179,10 @@ enum gw_next gw_credential(struct gw_request *g)
 		explicit_bzero(a->token, a->tlen);
 	if (rc < 0)
 		return fail_credential(g);
-	keycache_secret_mac(app->keys, a->parts.secret, strlen(a->parts.secret), a->mac);
+	keycache_secret_mac(d->keys, a->parts.secret, strlen(a->parts.secret), a->mac);
 	/* A secret this node verified for the key's current hash skips 2 and 3's bcrypt. */
 	a->touched_at = INT64_MIN / 2; /* unknown: ask keycache_touch_due */
-	a->verified = keycache_check(app->keys, a->parts.key_id, a->mac, http_loop_now_ms(),
+	a->verified = keycache_check(d->keys, a->parts.key_id, a->mac, http_loop_now_ms(),
 	                             &a->result.key, &a->touched_at) == KC_VERIFIED;
 	if (!a->verified)
 		a->touched_at = INT64_MIN / 2;
@@ -211,7 +210,7 @@ static enum gw_next too_many_failures(struct gw_request *g, bool per_key, int64_
 
 enum gw_next gw_guard(struct gw_request *g)
 {
-	struct app *app = g->app;
+	const struct gateway_deps *d = g->deps;
 	struct gw_authn *a = &g->authn;
 	if (a->verified)
 		return GW_NEXT;
@@ -220,8 +219,8 @@ enum gw_next gw_guard(struct gw_request *g)
 	int64_t now = clock_now_ms(), retry_addr = 0, retry_key = 0;
 	const char *ip = g->req->client_ip;
 	enum bfguard_verdict addr =
-	    ip[0] ? bfguard_check(app->guard, ip, now, &retry_addr) : BF_CLEAR;
-	enum bfguard_verdict key = bfguard_check(app->key_guard, a->parts.key_id, now, &retry_key);
+	    ip[0] ? bfguard_check(d->guard, ip, now, &retry_addr) : BF_CLEAR;
+	enum bfguard_verdict key = bfguard_check(d->key_guard, a->parts.key_id, now, &retry_key);
 	if (addr == BF_BLOCKED || key == BF_BLOCKED)
 		return too_many_failures(g, addr != BF_BLOCKED,
 		                         retry_addr > retry_key ? retry_addr : retry_key);
@@ -266,8 +265,8 @@ static enum gw_next as_issued(struct gw_request *g)
 	bool ingest_key = env != KEY_ENV_ROOT && keys_has_scope(k->scopes, SCOPE_INGEST);
 	if (ingest_key != (strcmp(a->scope, SCOPE_INGEST) == 0))
 		return unauthenticated(g);
-	if (stale_grace_over(g->app)) {
-		app_store_error(req, STORE_EUNAVAILABLE);
+	if (stale_grace_over(g->deps)) {
+		http_respond_store_error(req, STORE_EUNAVAILABLE);
 		return refused(g);
 	}
 	a->result.root = strcmp(k->env, "root") == 0;
@@ -308,27 +307,27 @@ static bool find_slot(const struct store_key *k, const char *hash, int64_t now,
  */
 static int read_and_verify(struct gw_request *g, bool *ok)
 {
-	struct app *app = g->app;
+	const struct gateway_deps *d = g->deps;
 	struct gw_authn *a = &g->authn;
 	struct store_key *k = &a->result.key;
 	const char *secret = a->parts.secret;
 	*ok = false;
-	uint64_t gen = keycache_generation(app->keys, a->parts.key_id);
-	int rc = store_key_get(app->store, a->parts.key_id, k);
+	uint64_t gen = keycache_generation(d->keys, a->parts.key_id);
+	int rc = store_key_get(d->store, a->parts.key_id, k);
 	if (rc != STORE_OK && rc != STORE_ENOTFOUND)
 		return rc;
 	/*
 	 * A found row costs more to read than a missing one (its cells are
 	 * copied and parsed). So every verification reads one of each: a known
 	 * id's row and then an id that cannot exist, an unknown id's nothing
-	 * and then a row that exists (app->decoy_key_id).
+	 * and then a row that exists (the deps' decoy_key_id).
 	 */
 	struct store_key other;
-	(void)store_key_get(app->store, rc == STORE_OK ? ABSENT_KEY_ID : app->decoy_key_id, &other);
+	(void)store_key_get(d->store, rc == STORE_OK ? ABSENT_KEY_ID : d->decoy_key_id, &other);
 	explicit_bzero(&other, sizeof other);
 	metric_add(&m_verifications, 1);
 	if (rc == STORE_ENOTFOUND) { /* the same bcrypt as a wrong secret */
-		bcrypt_verify(secret, bcrypt_dummy_hash((int)app->cfg.auth_bcrypt_cost));
+		bcrypt_verify(secret, bcrypt_dummy_hash((int)d->cfg->auth_bcrypt_cost));
 		return rc;
 	}
 	int64_t now = clock_now_ms();
@@ -349,10 +348,10 @@ static int read_and_verify(struct gw_request *g, bool *ok)
 	 * answers this request without being cached.
 	 */
 	for (int attempt = 0; attempt < 3; attempt++) {
-		if (keycache_put_verified(app->keys, k, gen, a->slot, hash, a->mac))
+		if (keycache_put_verified(d->keys, k, gen, a->slot, hash, a->mac))
 			break;
-		gen = keycache_generation(app->keys, a->parts.key_id);
-		rc = store_key_get(app->store, a->parts.key_id, k);
+		gen = keycache_generation(d->keys, a->parts.key_id);
+		rc = store_key_get(d->store, a->parts.key_id, k);
 		if (rc != STORE_OK || !find_slot(k, hash, now, &a->slot))
 			goto out;
 	}
@@ -369,7 +368,7 @@ static enum gw_next secret_job(struct gw_request *g)
 	bool ok;
 	int rc = read_and_verify(g, &ok);
 	if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
-		app_store_error(req, rc);
+		http_respond_store_error(req, rc);
 		return refused(g);
 	}
 	if (!ok) {
@@ -389,7 +388,7 @@ enum gw_next gw_secret(struct gw_request *g)
 {
 	if (g->authn.verified)
 		return as_issued(g);
-	if (gw_defer(g, g->app->verifier_pool, g->authn.lane, secret_job) == 0)
+	if (gw_defer(g, g->deps->verifier_pool, g->authn.lane, secret_job) == 0)
 		return GW_WAIT;
 	http_set_header(g->req, "Retry-After", "1");
 	http_respond_problem(g->req, 503, "OVERLOADED",
@@ -404,7 +403,7 @@ enum gw_next gw_kill(struct gw_request *g)
 	struct gw_authn *a = &g->authn;
 	const struct store_key *k = &a->result.key;
 	struct store_kill kill;
-	enum kill_scope ks = killset_check(g->app->kills, k->org_id, k->id, a->result.root, &kill);
+	enum kill_scope ks = killset_check(g->deps->kills, k->org_id, k->id, a->result.root, &kill);
 	if (ks == KILL_NONE)
 		return GW_NEXT;
 	static const char *const msgs[] = {
@@ -434,7 +433,7 @@ enum gw_next gw_revoked(struct gw_request *g)
 
 enum gw_next gw_scope(struct gw_request *g)
 {
-	struct app *app = g->app;
+	const struct gateway_deps *d = g->deps;
 	struct gw_authn *a = &g->authn;
 	const struct store_key *k = &a->result.key;
 	bool allowed;
@@ -454,8 +453,8 @@ enum gw_next gw_scope(struct gw_request *g)
 	/* touched_at spares the second cache lookup on all but one request a minute. */
 	int64_t now = http_loop_now_ms();
 	if (now - a->touched_at >= KEYCACHE_TOUCH_INTERVAL_MS &&
-	    keycache_touch_due(app->keys, k->id, now))
-		last_used_record(app->last_used, k->id, now);
+	    keycache_touch_due(d->keys, k->id, now))
+		last_used_record(d->last_used, k->id, now);
 	a->ok = true;
 	return GW_NEXT;
 }

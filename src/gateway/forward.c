@@ -16,7 +16,6 @@
  */
 #include "gateway/gateway.h"
 
-#include "app/app.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "gateway/steps.h"
@@ -78,11 +77,11 @@ static const char *find_header(const struct http_header *h, const char *name)
 static enum gw_next claim_job(struct gw_request *g)
 {
 	struct http_request *req = g->req;
-	struct app *app = g->app;
+	const struct gateway_deps *d = g->deps;
 	struct gw_fw *f = g->fw;
 	struct kv_idem_record rec;
 	memset(&rec, 0, sizeof rec);
-	int rc = kv_idem_claim(app->kv, f->idem_key, f->fingerprint, app->idem_claim_s, &rec);
+	int rc = kv_idem_claim(d->kv, f->idem_key, f->fingerprint, d->idem_claim_s, &rec);
 	enum gw_next next = GW_END;
 	if (rc != KV_OK) {
 		http_set_header(req, "Retry-After", "1");
@@ -113,7 +112,7 @@ static enum gw_next claim_job(struct gw_request *g)
 enum gw_next gw_idempotency(struct gw_request *g)
 {
 	struct http_request *req = g->req;
-	struct app *app = g->app;
+	const struct gateway_deps *d = g->deps;
 	struct gw_fw *f = g->fw;
 	const char *key = http_header(req, "Idempotency-Key");
 	if (!key || (strcmp(req->method, "POST") != 0 && strcmp(req->method, "PATCH") != 0))
@@ -127,9 +126,9 @@ enum gw_next gw_idempotency(struct gw_request *g)
 	const struct store_key *k = &g->authn.result.key;
 	idem_fingerprint(req->method, req->raw_uri, req->body.data, req->body.len, f->fingerprint);
 	idem_storage_key(k->org_id, k->id, key, f->idem_key, sizeof f->idem_key);
-	if (!kv_remote(app->kv))
+	if (!kv_remote(d->kv))
 		return claim_job(g);
-	if (gw_defer(g, app->kv_pool, WORKPOOL_NORMAL, claim_job) == 0)
+	if (gw_defer(g, d->kv_pool, WORKPOOL_NORMAL, claim_job) == 0)
 		return GW_WAIT;
 	return gw_overloaded(g);
 }
@@ -148,7 +147,7 @@ static void on_upstream(struct http_request *req, struct upstream_response *r)
 enum gw_next gw_upstream(struct gw_request *g)
 {
 	struct http_request *req = g->req;
-	struct app *app = g->app;
+	const struct gateway_deps *d = g->deps;
 	struct gw_fw *f = g->fw;
 	const struct store_key *k = &g->authn.result.key;
 	/*
@@ -168,13 +167,14 @@ enum gw_next gw_upstream(struct gw_request *g)
 	struct upstream_target t = {
 	    .base_url = f->base_url,
 	    .timeout_ms = f->route && f->route->timeout_ms ? f->route->timeout_ms
-	                                                   : app->cfg.upstream_timeout_ms,
-	    .connect_timeout_ms = app->cfg.upstream_connect_timeout_ms,
-	    .max_response_bytes = (size_t)app->cfg.upstream_max_response_bytes,
-	    .ca_file = app->cfg.upstream_ca_file,
+	                                                   : d->cfg->upstream_timeout_ms,
+	    .connect_timeout_ms = d->cfg->upstream_connect_timeout_ms,
+	    .max_response_bytes = (size_t)d->cfg->upstream_max_response_bytes,
+	    .ca_file = d->cfg->upstream_ca_file,
 	};
 	gw_suspend(g);
-	upstream_forward(http_worker_local(http_request_worker(req)), req, &t, extra, on_upstream);
+	struct gw_worker *gw = http_worker_local(http_request_worker(req));
+	upstream_forward(gw->upstream, req, &t, extra, on_upstream);
 	return GW_WAIT;
 }
 
@@ -220,19 +220,19 @@ enum gw_next gw_response(struct gw_request *g)
 static enum gw_next record_job(struct gw_request *g)
 {
 	struct http_request *req = g->req;
-	struct app *app = g->app;
+	const struct gateway_deps *d = g->deps;
 	struct gw_fw *f = g->fw;
-	int ttl = (int)app->cfg.idempotency_ttl_seconds;
-	if (req->resp_body_len > (size_t)app->cfg.idempotency_max_response_bytes) {
-		kv_idem_release(app->kv, f->idem_key);
+	int ttl = (int)d->cfg->idempotency_ttl_seconds;
+	if (req->resp_body_len > (size_t)d->cfg->idempotency_max_response_bytes) {
+		kv_idem_release(d->kv, f->idem_key);
 		http_set_header(req, "Idempotency-Recorded", "false");
 		return GW_END;
 	}
 	const char *ct =
 	    req->content_type ? req->content_type : find_header(req->resp_headers, "Content-Type");
-	if (kv_idem_complete(app->kv, f->idem_key, f->fingerprint, req->status, ct, req->resp_body,
+	if (kv_idem_complete(d->kv, f->idem_key, f->fingerprint, req->status, ct, req->resp_body,
 	                     req->resp_body_len, ttl) != KV_OK) {
-		kv_idem_release(app->kv, f->idem_key);
+		kv_idem_release(d->kv, f->idem_key);
 		http_set_header(req, "Idempotency-Recorded", "false");
 		log_event(LOG_WARN, "idempotency_not_recorded", "request_id", req->request_id,
 		          NULL);
@@ -242,12 +242,12 @@ static enum gw_next record_job(struct gw_request *g)
 
 enum gw_next gw_replay_record(struct gw_request *g)
 {
-	struct app *app = g->app;
+	const struct gateway_deps *d = g->deps;
 	if (!g->fw->idem)
 		return GW_END;
-	if (!kv_remote(app->kv))
+	if (!kv_remote(d->kv))
 		return record_job(g);
-	if (gw_defer(g, app->kv_pool, WORKPOOL_NORMAL, record_job) == 0)
+	if (gw_defer(g, d->kv_pool, WORKPOOL_NORMAL, record_job) == 0)
 		return GW_WAIT;
 	/* The claim expires with its TTL; a retry meanwhile gets 409. */
 	http_set_header(g->req, "Idempotency-Recorded", "false");
@@ -269,7 +269,7 @@ enum gw_next gw_route(struct gw_request *g)
 	 * goes upstream as sent) decodes to: the route prefix picked here is
 	 * the one the upstream sees.
 	 */
-	f->base_url = pick_upstream(&g->app->cfg, req->path, &f->route);
+	f->base_url = pick_upstream(g->deps->cfg, req->path, &f->route);
 	if (f->route) { /* "proxy:<name>", without printf: this runs on every forwarded request */
 		size_t n = strlen(f->route->name);
 		char *label = arena_alloc(&req->arena, sizeof "proxy:" + n);

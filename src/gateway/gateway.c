@@ -12,7 +12,7 @@
  */
 #include "gateway/gateway.h"
 
-#include "app/app.h"
+#include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -23,6 +23,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct metric rl_unavailable =
@@ -40,16 +41,16 @@ void gateway_identity_headers(struct http_request *req, const struct authn *who)
 	http_set_header(req, "X-Portcullis-Key-Env", who->key.env);
 }
 
-static void params_for(const struct app *app, const struct store_org *org, struct gcra_params *p)
+static void params_for(const struct config *cfg, const struct store_org *org, struct gcra_params *p)
 {
 	if (org->rl_requests > 0) {
 		p->count = org->rl_requests;
 		p->period_ms = (org->rl_per_seconds > 0 ? org->rl_per_seconds : 1) * 1000;
 		p->max_burst = org->rl_burst >= 0 ? org->rl_burst : 0;
 	} else {
-		p->count = app->cfg.rate_limit_requests;
-		p->period_ms = app->cfg.rate_limit_per_seconds * 1000;
-		p->max_burst = app->cfg.rate_limit_burst;
+		p->count = cfg->rate_limit_requests;
+		p->period_ms = cfg->rate_limit_per_seconds * 1000;
+		p->max_burst = cfg->rate_limit_burst;
 	}
 }
 
@@ -87,7 +88,7 @@ static void kv_call(struct gw_request *g)
 	strbuf_put_i64(&b, l->params.period_ms);
 	strbuf_put(&b, ":", 1);
 	strbuf_put_i64(&b, l->params.max_burst);
-	l->kv_rc = kv_gcra(g->app->kv, key, &l->params, http_loop_now_ms(), 1, &l->result);
+	l->kv_rc = kv_gcra(g->deps->kv, key, &l->params, http_loop_now_ms(), 1, &l->result);
 }
 
 /* What the kv call found: the RateLimit fields, and 429 when limited. */
@@ -138,9 +139,9 @@ static enum gw_next kv_job(struct gw_request *g)
 /* The limit with its params known: inline for the memory backend, else the kv pool. */
 static enum gw_next apply_limit(struct gw_request *g)
 {
-	if (!kv_remote(g->app->kv))
+	if (!kv_remote(g->deps->kv))
 		return kv_job(g);
-	if (gw_defer(g, g->app->kv_pool, WORKPOOL_NORMAL, kv_job) == 0)
+	if (gw_defer(g, g->deps->kv_pool, WORKPOOL_NORMAL, kv_job) == 0)
 		return GW_WAIT;
 	return gw_overloaded(g);
 }
@@ -148,42 +149,41 @@ static enum gw_next apply_limit(struct gw_request *g)
 /* An organisation-cache miss, on the lookup pool: the row, then the limit in the same job. */
 static enum gw_next org_job(struct gw_request *g)
 {
-	struct app *app = g->app;
+	const struct gateway_deps *d = g->deps;
 	struct gw_limit *l = &g->limit;
-	int rc = store_org_get(app->store, g->req->log_org_id, &l->org);
+	int rc = store_org_get(d->store, g->req->log_org_id, &l->org);
 	if (rc == STORE_OK)
-		orgcache_put(app->orgs, &l->org);
-	else if (rc != STORE_ENOTFOUND &&
-	         orgcache_get_stale(app->orgs, g->req->log_org_id, &l->org))
+		orgcache_put(d->orgs, &l->org);
+	else if (rc != STORE_ENOTFOUND && orgcache_get_stale(d->orgs, g->req->log_org_id, &l->org))
 		rc = STORE_OK; /* the row before the change, for the outage's grace */
 	if (rc != STORE_OK) {
-		app_store_error(g->req, rc);
+		http_respond_store_error(g->req, rc);
 		return GW_END;
 	}
-	params_for(app, &l->org, &l->params);
+	params_for(d->cfg, &l->org, &l->params);
 	kv_call(g);
 	return judge(g);
 }
 
 enum gw_next gw_org_limit(struct gw_request *g)
 {
-	struct app *app = g->app;
+	const struct gateway_deps *d = g->deps;
 	struct gw_limit *l = &g->limit;
 	once_register_metrics();
 	if (!g->req->log_org_id) /* operator keys have no organisation limit */
 		return GW_NEXT;
-	if (orgcache_get(app->orgs, g->req->log_org_id, &l->org)) {
-		params_for(app, &l->org, &l->params);
+	if (orgcache_get(d->orgs, g->req->log_org_id, &l->org)) {
+		params_for(d->cfg, &l->org, &l->params);
 		return apply_limit(g);
 	}
-	if (gw_defer(g, app->lookup_pool, WORKPOOL_NORMAL, org_job) == 0)
+	if (gw_defer(g, d->lookup_pool, WORKPOOL_NORMAL, org_job) == 0)
 		return GW_WAIT;
 	return gw_overloaded(g);
 }
 
 enum gw_next gw_ingest_limit(struct gw_request *g)
 {
-	int64_t per_second = g->app->cfg.ingest_rate_limit;
+	int64_t per_second = g->deps->cfg->ingest_rate_limit;
 	once_register_metrics();
 	if (per_second <= 0)
 		return gw_org_limit(g);
@@ -194,16 +194,21 @@ enum gw_next gw_ingest_limit(struct gw_request *g)
 	return apply_limit(g);
 }
 
-void gateway_worker_init(struct http_worker *w, void *app)
+void gateway_worker_init(struct http_worker *w, const struct gateway_deps *deps)
 {
-	(void)app;
 	gateway_forward_metrics();
-	http_worker_set_local(w, upstream_create(w));
+	struct gw_worker *gw = xmalloc(sizeof *gw);
+	gw->upstream = upstream_create(w);
+	gw->deps = deps;
+	http_worker_set_local(w, gw);
 }
 
-void gateway_worker_fini(struct http_worker *w, void *app)
+void gateway_worker_fini(struct http_worker *w)
 {
-	(void)app;
-	upstream_destroy(http_worker_local(w));
+	struct gw_worker *gw = http_worker_local(w);
 	http_worker_set_local(w, NULL);
+	if (!gw)
+		return;
+	upstream_destroy(gw->upstream);
+	free(gw);
 }

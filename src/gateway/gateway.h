@@ -7,6 +7,7 @@
 #define PORTCULLIS_GATEWAY_GATEWAY_H
 
 #include "gateway/authn.h"
+#include "gateway/gateway_deps.h"
 #include "http/router.h"
 #include "http/server.h"
 
@@ -31,9 +32,13 @@ void gateway_ingest(struct http_request *req);
 /** Register the forwarding metrics (upstream failures) so /metrics shows them at 0. */
 void gateway_forward_metrics(void);
 
-/** Per-worker set-up and tear-down of the upstream client (http_server_opts hooks). */
-void gateway_worker_init(struct http_worker *w, void *app);
-void gateway_worker_fini(struct http_worker *w, void *app);
+/**
+ * Per-worker set-up and tear-down (from http_server_opts' worker hooks, on
+ * the worker's thread): the loop's upstream client, and deps for every
+ * pipeline the worker runs (it must outlive the server).
+ */
+void gateway_worker_init(struct http_worker *w, const struct gateway_deps *deps);
+void gateway_worker_fini(struct http_worker *w);
 
 /** Register the ingest listener's routes (gateway/ingest.c): the Segment HTTP Tracking API. */
 void ingest_routes(struct router *r);

@@ -26,7 +26,6 @@
  */
 #include "gateway/gateway.h"
 
-#include "app/app.h"
 #include "auth/keyfmt.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -123,12 +122,12 @@ static int header_key(struct http_request *req, struct gw_ingest *in)
 /* The body into g->ingest->parsed (control pool). */
 static void parse_body(struct gw_request *g)
 {
-	struct app *app = g->app;
+	const struct gateway_deps *d = g->deps;
 	struct http_request *req = g->req;
 	struct gw_ingest *in = g->ingest;
 	char paths[CONFIG_MAX_HASH_PATHS][CONFIG_HASH_PATH_MAX];
-	int n_paths = config_hash_paths(app->cfg.ingest_hash_paths, paths);
-	struct segment_opts o = {.geoip = app->geoip,
+	int n_paths = config_hash_paths(d->cfg->ingest_hash_paths, paths);
+	struct segment_opts o = {.geoip = d->geoip,
 	                         .hash_paths = (const char(*)[CONFIG_HASH_PATH_MAX])paths,
 	                         .n_hash_paths =
 	                             n_paths > 0 ? n_paths : 0}; /* config_load checked it */
@@ -164,7 +163,7 @@ enum gw_next gw_ingest_credential(struct gw_request *g)
 		a->tlen = strlen(in->key);
 		return GW_NEXT;
 	}
-	if (gw_defer(g, g->app->control_pool, WORKPOOL_NORMAL, parse_for_key) == 0)
+	if (gw_defer(g, g->deps->control_pool, WORKPOOL_NORMAL, parse_for_key) == 0)
 		return GW_WAIT;
 	return gw_overloaded(g);
 }
@@ -179,7 +178,7 @@ enum gw_next gw_ingest_parse(struct gw_request *g)
 {
 	if (g->ingest->has_parsed)
 		return GW_NEXT;
-	if (gw_defer(g, g->app->control_pool, WORKPOOL_NORMAL, parse_job) == 0)
+	if (gw_defer(g, g->deps->control_pool, WORKPOOL_NORMAL, parse_job) == 0)
 		return GW_WAIT;
 	return gw_overloaded(g);
 }
@@ -221,7 +220,7 @@ static void committed(void *ctx, int rc, const bool *stored, int n)
  */
 enum gw_next gw_ingest_commit(struct gw_request *g)
 {
-	struct app *app = g->app;
+	const struct gateway_deps *d = g->deps;
 	struct http_request *req = g->req;
 	const struct store_key *k = &g->authn.result.key;
 	struct segment_result *r = &g->ingest->parsed;
@@ -242,11 +241,11 @@ enum gw_next gw_ingest_commit(struct gw_request *g)
 		evs[i].adid_sealed[0] = '\0';
 		/* Held sealed for the row only while the project's CAPI forward is on (cached). */
 		if (e->adid[0])
-			store_capi_adid_seal(app->store, &evs[i], e->adid);
+			store_capi_adid_seal(d->store, &evs[i], e->adid);
 		explicit_bzero(e->adid, sizeof e->adid);
 	}
 	gw_suspend(g);
-	if (ingest_commit_submit(app->ingest_commit, evs, r->n_events, committed, g) ==
+	if (ingest_commit_submit(d->ingest_commit, evs, r->n_events, committed, g) ==
 	    INGEST_COMMIT_OK)
 		return GW_WAIT;
 	gw_suspend_cancel(g);
@@ -258,7 +257,7 @@ enum gw_next gw_ingest_answer(struct gw_request *g)
 {
 	const struct segment_result *r = &g->ingest->parsed;
 	if (g->ingest->store_rc != STORE_OK) {
-		app_store_error(g->req, g->ingest->store_rc);
+		http_respond_store_error(g->req, g->ingest->store_rc);
 		return GW_END;
 	}
 	json_t *rejected = json_array();

@@ -9,7 +9,6 @@
  */
 #include "gateway/pipeline.h"
 
-#include "app/app.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -223,8 +222,8 @@ const struct gw_ops gw_http_ops = {http_defer_op, http_suspend_op, http_cancel_o
 static void record(struct gw_request *g)
 {
 	struct http_request *req = g->req;
-	struct app *app = g->app;
-	if (!app || !app->reqlog)
+	const struct gateway_deps *d = g->deps;
+	if (!d || !d->reqlog)
 		return;
 	struct store_request_row row;
 	memset(&row, 0, sizeof row);
@@ -244,7 +243,7 @@ static void record(struct gw_request *g)
 	row.status = req->responded ? req->status : 0;
 	row.duration_ms = (clock_mono_us() - req->start_us) / 1000;
 	/* The address is used for this lookup only and is not kept. */
-	if (!geoip_country(app->geoip, req->client_ip, row.region))
+	if (!geoip_country(d->geoip, req->client_ip, row.region))
 		row.region[0] = '\0';
 	row.bytes_in = (int64_t)req->body.len;
 	row.bytes_out = (int64_t)req->resp_body_len;
@@ -257,7 +256,7 @@ static void record(struct gw_request *g)
 	const char *ua = g->pipeline->log_user_agent ? http_header(req, "User-Agent") : NULL;
 	if (ua)
 		str_copy(row.user_agent, sizeof row.user_agent, ua, 256);
-	reqlog_submit(app->reqlog, &row);
+	reqlog_submit(d->reqlog, &row);
 }
 
 /* The response was sent (req->on_complete): free what the steps hold, write the row. */
@@ -279,12 +278,12 @@ static void complete(struct http_request *req)
 /* ---- entry points ---- */
 
 struct gw_request *gw_init(struct http_request *req, const struct gw_pipeline *p,
-                           const struct gw_ops *ops)
+                           const struct gw_ops *ops, const struct gateway_deps *deps)
 {
 	struct gw_request *g = arena_alloc(&req->arena, sizeof *g);
 	memset(g, 0, sizeof *g);
 	g->req = req;
-	g->app = req->app;
+	g->deps = deps;
 	g->pipeline = p;
 	g->ops = ops;
 	req->gateway = g;
@@ -295,7 +294,8 @@ struct gw_request *gw_init(struct http_request *req, const struct gw_pipeline *p
 void gw_start(struct http_request *req, const struct gw_pipeline *p, const char *scope,
               http_handler_fn then)
 {
-	struct gw_request *g = gw_init(req, p, &gw_http_ops);
+	const struct gw_worker *gw = http_worker_local(http_request_worker(req));
+	struct gw_request *g = gw_init(req, p, &gw_http_ops, gw->deps);
 	g->authn.scope = scope;
 	g->then = then;
 	gw_run(g);

@@ -30,6 +30,7 @@
 #include "core/config.h"
 #include "core/workpool.h"
 #include "gateway/authn.h"
+#include "gateway/gateway_deps.h"
 #include "http/request.h"
 #include "http/upstream.h"
 #include "ingest/segment.h"
@@ -37,7 +38,6 @@
 #include "policy/idempotency.h"
 #include "store/store.h"
 
-struct app;
 struct gw_request;
 
 enum gw_state { GW_IDLE, GW_RUNNING, GW_SUSPENDED, GW_DONE };
@@ -139,7 +139,7 @@ struct gw_ingest {
 
 struct gw_request {
 	struct http_request *req;
-	struct app *app;
+	const struct gateway_deps *deps; /* the instance's parts the steps use */
 	const struct gw_pipeline *pipeline;
 	const struct gw_ops *ops;
 	enum gw_state state;
@@ -160,14 +160,18 @@ struct gw_request {
 bool gw_transition_allowed(enum gw_state from, enum gw_state to);
 
 /**
- * A context for req running p (in req's arena, req->gateway set), suspended
- * through ops; its completion (req->on_complete) writes the request-log row.
+ * A context for req running p over deps (in req's arena, req->gateway set),
+ * suspended through ops; its completion (req->on_complete) writes the
+ * request-log row (none when deps is NULL or has no writer).
  */
 struct gw_request *gw_init(struct http_request *req, const struct gw_pipeline *p,
-                           const struct gw_ops *ops);
+                           const struct gw_ops *ops, const struct gateway_deps *deps);
 /** Run g's pipeline from its first step (IDLE -> RUNNING). */
 void gw_run(struct gw_request *g);
-/** gw_init with gw_http_ops, the scope and the handler step, then gw_run. */
+/**
+ * gw_init with gw_http_ops, the deps of req's worker (gateway_worker_init),
+ * the scope and the handler step, then gw_run.
+ */
 void gw_start(struct http_request *req, const struct gw_pipeline *p, const char *scope,
               http_handler_fn then);
 

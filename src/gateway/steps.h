@@ -8,6 +8,12 @@
 
 #include "gateway/pipeline.h"
 
+/** Each HTTP worker's gateway state (its http_worker_local, set by gateway_worker_init). */
+struct gw_worker {
+	struct upstream *upstream; /* the loop's upstream client */
+	const struct gateway_deps *deps;
+};
+
 /* Checks 1 to 6 (authn.c). */
 enum gw_next gw_credential(struct gw_request *g);
 enum gw_next gw_guard(struct gw_request *g);

@@ -9,7 +9,6 @@
  */
 #include "gateway/gateway.h"
 
-#include "app/app.h"
 #include "core/json.h"
 #include "gateway/steps.h"
 

@@ -117,6 +117,11 @@ void http_respond_problem(struct http_request *req, int status, const char *code
                           const char *message, json_t *details);
 /** 400 BAD_REQUEST naming the field in details.field. */
 void http_respond_bad_field(struct http_request *req, const char *field, const char *message);
+/**
+ * 503 STORE_UNAVAILABLE with Retry-After: 1, for a handler whose store call
+ * failed with rc (store/store.h's code; logged as "unavailable" or "error").
+ */
+void http_respond_store_error(struct http_request *req, int rc);
 
 enum { HTTP_JSON_SYNTAX = -1, HTTP_JSON_SHAPE = -2 };
 #define HTTP_JSON_MAX_DEPTH 32

@@ -7,7 +7,9 @@
 
 #include "core/alloc.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/metrics.h"
+#include "store/store.h"
 
 #include "http/server_int.h"
 
@@ -282,6 +284,15 @@ void http_respond_problem(struct http_request *req, int status, const char *code
 void http_respond_bad_field(struct http_request *req, const char *field, const char *message)
 {
 	http_respond_problem(req, 400, "BAD_REQUEST", message, json_pack("{s:s}", "field", field));
+}
+
+void http_respond_store_error(struct http_request *req, int rc)
+{
+	log_event(LOG_ERROR, "store_error", "request_id", req->request_id, "code",
+	          rc == STORE_EUNAVAILABLE ? "unavailable" : "error", NULL);
+	http_set_header(req, "Retry-After", "1");
+	http_respond_problem(req, 503, "STORE_UNAVAILABLE",
+	                     "The database could not be reached; retry shortly.", NULL);
 }
 
 static bool content_type_is_json(const char *ct)

@@ -688,7 +688,7 @@ static void *worker_main(void *arg)
 	loop_clock.on = true;
 	http_worker_add_timer(w, &w->conn_timer, h1_on_deadline, w);
 	if (s->opts.worker_init)
-		s->opts.worker_init(w, s->opts.app);
+		s->opts.worker_init(w, s->opts.worker_data);
 
 	int64_t drain_deadline = -1;
 	struct epoll_event events[64];
@@ -723,7 +723,7 @@ static void *worker_main(void *arg)
 	}
 	bool clean = w->in_flight == 0;
 	if (s->opts.worker_fini)
-		s->opts.worker_fini(w, s->opts.app);
+		s->opts.worker_fini(w, s->opts.worker_data);
 	if (clean)
 		h1_close_all(w);
 	free_spares(w);

@@ -43,9 +43,10 @@ struct http_server_opts {
 	struct workpool *control_pool;
 	/* Passed to handlers as req->app. */
 	void *app;
-	/* Called on each worker thread when it starts and stops (may be NULL). */
-	void (*worker_init)(struct http_worker *w, void *app);
-	void (*worker_fini)(struct http_worker *w, void *app);
+	/* Called on each worker thread when it starts and stops (may be NULL), with worker_data. */
+	void (*worker_init)(struct http_worker *w, void *data);
+	void (*worker_fini)(struct http_worker *w, void *data);
+	void *worker_data;
 };
 
 /** Bind the listeners and prepare the workers. NULL with a message in err on failure. */

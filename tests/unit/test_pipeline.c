@@ -178,14 +178,14 @@ static int teardown(void **state)
 {
 	(void)state;
 	if (req.on_complete)
-		req.on_complete(&req); /* no app: frees what the context holds, writes no row */
+		req.on_complete(&req); /* no deps: frees what the context holds, writes no row */
 	arena_free(&req.arena);
 	return 0;
 }
 
 static struct gw_request *start(const struct gw_pipeline *p)
 {
-	struct gw_request *g = gw_init(&req, p, &fake_ops);
+	struct gw_request *g = gw_init(&req, p, &fake_ops, NULL);
 	assert_ptr_equal(gw_of(&req), g);
 	assert_int_equal(g->state, GW_IDLE);
 	gw_run(g);
@@ -200,7 +200,7 @@ struct abort_case {
 static void run_case(void *arg)
 {
 	const struct abort_case *a = arg;
-	struct gw_request *g = gw_init(&req, a->p, &fake_ops);
+	struct gw_request *g = gw_init(&req, a->p, &fake_ops, NULL);
 	a->fn(g);
 }
 
