@@ -6,7 +6,8 @@
  *
  * Linked against sqlite3 and libpq only, no Portcullis code. Takes one event
  * row Portcullis stored (FROM: its store after the benchmark run) as the
- * template, creates the tables in TO with SCHEMA_SQL (migration 0006), then
+ * template, creates the tables in TO with SCHEMA_SQL (migrations 0006 and
+ * 0015's form for the store, as ingest.sh passes them), then
  * for SECONDS writes the same rows as store_events.c: per transaction of
  * TX_ROWS events, the event_dedupe claims (the same upsert with RETURNING),
  * the events, and an event_adids row per event when the template has one;

@@ -73,6 +73,14 @@ bool ulid_valid(const char *s, size_t len)
 	return true;
 }
 
+uint64_t ulid_time(const char *s)
+{
+	uint64_t ms = 0;
+	for (int i = 0; i < 10; i++)
+		ms = ms << 5 | (uint64_t)(strchr(crockford, s[i]) - crockford);
+	return ms;
+}
+
 /* "<prefix>_<id>" into out, truncated to cap. */
 static void put_prefixed(const char *prefix, const char id[ULID_LEN + 1], char *out, size_t cap)
 {

@@ -35,5 +35,7 @@ void ulid_prefixed_at(const char *prefix, int64_t ms, char *out, size_t cap);
  * bound on rows whose ids carry their time becomes an id bound.
  */
 void ulid_prefixed_floor(const char *prefix, int64_t ms, char *out, size_t cap);
+/** The millisecond time of a well-formed ULID s (ulid_valid): its first 10 characters. */
+uint64_t ulid_time(const char *s);
 
 #endif

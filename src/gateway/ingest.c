@@ -29,7 +29,6 @@
 #include "auth/keyfmt.h"
 #include "core/log.h"
 #include "core/metrics.h"
-#include "core/ulid.h"
 #include "crypto/hash.h"
 #include "gateway/steps.h"
 #include "ingest/commit.h"
@@ -234,7 +233,7 @@ enum gw_next gw_ingest_commit(struct gw_request *g)
 	for (int i = 0; i < r->n_events; i++) {
 		struct segment_event *e = &r->events[i];
 		evs[i] = e->ev;
-		ulid_prefixed("ev", evs[i].id, sizeof evs[i].id);
+		store_event_set_id(&evs[i]); /* a ULID of its received_at */
 		str_copy(evs[i].org_id, sizeof evs[i].org_id, k->org_id, SIZE_MAX);
 		str_copy(evs[i].project_id, sizeof evs[i].project_id, k->project_id, SIZE_MAX);
 		str_copy(evs[i].key_id, sizeof evs[i].key_id, k->id, SIZE_MAX);

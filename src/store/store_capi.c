@@ -279,10 +279,8 @@ static int make_one(struct db_conn *c, struct make_args *ma, const struct db_res
 		floor = scan_from;
 	if (floor < 0)
 		floor = 0;
-	static const uint8_t zero[10];
-	char ulid[ULID_LEN + 1], from_id[STORE_EV_ID_MAX + 1];
-	ulid_encode((uint64_t)floor, zero, ulid);
-	snprintf(from_id, sizeof from_id, "ev_%s", ulid);
+	char from_id[STORE_EV_ID_MAX + 1];
+	store_event_id_floor(floor, from_id);
 	struct db_param p[] = {P_TEXT(ma->project_id), P_TEXT(from_id), P_INT(floor),
 	                       P_INT(ma->min_ts), P_INT(ma->max)};
 	struct db_result *r = NULL;

@@ -19,10 +19,19 @@
  * stores the event. Claims go in sorted by (project, messageId), so two
  * batches overlapping in any order lock their rows in one order and never
  * deadlock. SQLite has one writer (BEGIN IMMEDIATE).
+ *
+ * Each event's id is "ev_" and the ULID of its received_at (checked here),
+ * so received_at >= t is id >= store_event_id_floor(t): the lists' since
+ * and until and the retention purge are id ranges on the indexes the lists
+ * walk (events_org, events_project, ...; migration 0015 dropped the index
+ * on received_at, one b-tree less per event). The lists keep the
+ * received_at condition beside the id range (exact for rows stored before
+ * 0015, whose id's time can be a few ms after their received_at).
  */
 #include "store/store_events.h"
 
 #include "core/alloc.h"
+#include "core/ulid.h"
 #include "store/db.h"
 #include "store/store_int.h"
 
@@ -31,7 +40,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EV_COLS 15
+#define EV_COLS     15
+#define EV_PREFIX   "ev_"
+#define ULID_MS_MAX 0xFFFFFFFFFFFFLL /* 48 bits */
+
+void store_event_set_id(struct store_event *e)
+{
+	ulid_prefixed_at("ev", e->received_at, e->id, sizeof e->id);
+}
+
+void store_event_id_floor(int64_t ms, char out[STORE_EV_ID_MAX + 1])
+{
+	ulid_prefixed_floor("ev", ms > ULID_MS_MAX ? ULID_MS_MAX : ms, out, STORE_EV_ID_MAX + 1);
+}
+
+/* The id is "ev_" and a ULID of received_at (store_event_set_id). */
+static bool id_ok(const struct store_event *e)
+{
+	const size_t pl = sizeof EV_PREFIX - 1;
+	return memcmp(e->id, EV_PREFIX, pl) == 0 && ulid_valid(e->id + pl, strlen(e->id + pl)) &&
+	       e->received_at >= 0 && ulid_time(e->id + pl) == (uint64_t)e->received_at;
+}
 
 /* ---------- insert ---------- */
 
@@ -192,7 +221,7 @@ static bool event_ok(const struct store_event *e)
 	return FITS(id) && FITS(org_id) && FITS(project_id) && FITS(key_id) && FITS(message_id) &&
 	       FITS(type) && FITS(event) && FITS(user_id) && FITS(anonymous_id) &&
 	       FITS(email_sha256) && FITS(phone_sha256) && FITS(region) && FITS(adid_sealed) &&
-	       e->id[0] && e->org_id[0] && e->project_id[0] && e->message_id[0] && e->type[0] &&
+	       id_ok(e) && e->org_id[0] && e->project_id[0] && e->message_id[0] && e->type[0] &&
 	       e->body_len <= STORE_EV_BODY_MAX && (e->body || e->body_len == 0) &&
 	       !memchr(e->body ? e->body : "", 0, e->body_len);
 #undef FITS
@@ -261,16 +290,21 @@ enum {
 	F_BEFORE,
 	F_COUNT,
 };
+#define SINCE_SQL " AND id >= ? AND received_at >= ?"
 static const char *const filter_sql[F_COUNT] = {
-    " AND org_id = ?",       " AND project_id = ?",  " AND type = ?", " AND user_id = ?",
-    " AND received_at >= ?", " AND received_at < ?", " AND id < ?",
+    " AND org_id = ?",
+    " AND project_id = ?",
+    " AND type = ?",
+    " AND user_id = ?",
+    SINCE_SQL, /* the id's time is received_at: the id range finds the rows */
+    " AND id < ? AND received_at < ?",
+    " AND id < ?",
 };
 #define LIST_HEAD                                                                                  \
 	"SELECT id, org_id, project_id, key_id, message_id, type, event, user_id, anonymous_id, "  \
 	"email_sha256, phone_sha256, region, body, timestamp, received_at FROM events WHERE 1 = 1"
-#define LIST_TAIL " ORDER BY id DESC LIMIT ?"
-#define LIST_SQL_MAX                                                                               \
-	(sizeof LIST_HEAD + sizeof LIST_TAIL + F_COUNT * sizeof " AND received_at >= ?")
+#define LIST_TAIL    " ORDER BY id DESC LIMIT ?"
+#define LIST_SQL_MAX (sizeof LIST_HEAD + sizeof LIST_TAIL + F_COUNT * sizeof SINCE_SQL)
 static char list_sql[1 << F_COUNT][LIST_SQL_MAX];
 static pthread_once_t list_once = PTHREAD_ONCE_INIT;
 
@@ -287,27 +321,49 @@ static void list_build(void)
 	}
 }
 
+static unsigned list_mask(const struct event_filter *f)
+{
+	const bool set[F_COUNT] = {f->org_id,     f->project_id, f->type,     f->user_id,
+	                           f->since >= 0, f->until >= 0, f->before_id};
+	unsigned mask = 0;
+	for (int i = 0; i < F_COUNT; i++)
+		if (set[i])
+			mask |= 1u << i;
+	return mask;
+}
+
+const char *store_events_list_sql(const struct event_filter *f)
+{
+	pthread_once(&list_once, list_build);
+	return list_sql[list_mask(f)];
+}
+
 int store_events_list(struct store *st, const struct event_filter *f,
                       void (*each)(void *ctx, const struct store_event_read *row), void *ctx)
 {
-	pthread_once(&list_once, list_build);
-	const struct db_param val[F_COUNT] = {
-	    P_TEXT(f->org_id), P_TEXT(f->project_id), P_TEXT(f->type),      P_TEXT(f->user_id),
-	    P_INT(f->since),   P_INT(f->until),       P_TEXT(f->before_id),
+	char since_id[STORE_EV_ID_MAX + 1], until_id[STORE_EV_ID_MAX + 1];
+	store_event_id_floor(f->since, since_id);
+	store_event_id_floor(f->until, until_id);
+	/* Each filter's parameters in its fragment's order (at most two). */
+	const struct db_param val[F_COUNT][2] = {
+	    {P_TEXT(f->org_id)},
+	    {P_TEXT(f->project_id)},
+	    {P_TEXT(f->type)},
+	    {P_TEXT(f->user_id)},
+	    {P_TEXT(since_id), P_INT(f->since)},
+	    {P_TEXT(until_id), P_INT(f->until)},
+	    {P_TEXT(f->before_id)},
 	};
-	const bool set[F_COUNT] = {f->org_id,     f->project_id, f->type,     f->user_id,
-	                           f->since >= 0, f->until >= 0, f->before_id};
-	struct db_param p[F_COUNT + 1];
-	unsigned mask = 0;
+	static const int n_val[F_COUNT] = {1, 1, 1, 1, 2, 2, 1};
+	unsigned mask = list_mask(f);
+	struct db_param p[2 * F_COUNT + 1];
 	int n = 0;
 	for (int i = 0; i < F_COUNT; i++)
-		if (set[i]) {
-			mask |= 1u << i;
-			p[n++] = val[i];
-		}
+		for (int k = 0; (mask & (1u << i)) && k < n_val[i]; k++)
+			p[n++] = val[i][k];
 	p[n++] = P_INT(f->limit < 0 ? 0 : f->limit);
 	struct db_result *r = NULL;
-	int rc = st_read_q(st, list_sql[mask], p, n, &r);
+	int rc = st_read_q(st, store_events_list_sql(f), p, n, &r);
 	if (rc != STORE_OK)
 		return rc;
 	for (int i = 0; i < r->nrows; i++) {
@@ -368,17 +424,42 @@ static int purge(struct store *st, const char *const *sql, int64_t cutoff_ms, in
 	return rc;
 }
 
+/* The events received before the cutoff, found by id (ordered as received_at), then the rest. */
+struct purge_args {
+	struct delete_args rest;
+	const char *floor_id;
+	int64_t events; /* deleted */
+};
+
+static int purge_events_fn(struct db_conn *c, void *arg)
+{
+	struct purge_args *pa = arg;
+	struct db_param p[] = {P_TEXT(pa->floor_id), pa->rest.p[0]};
+	struct db_result *r = NULL;
+	int rc = sq(c, "DELETE FROM events WHERE id < ? AND received_at < ?", p, 2, &r);
+	if (rc == STORE_OK)
+		pa->events = r->changes;
+	db_result_free(r);
+	return rc == STORE_OK ? delete_fn(c, &pa->rest) : rc;
+}
+
 int store_events_purge(struct store *st, int64_t cutoff_ms, int64_t *deleted)
 {
 	static const char *const sql[] = {
-	    "DELETE FROM events WHERE received_at < ?",
 	    "DELETE FROM event_adids WHERE received_at < ?",
 	    /* The CAPI forward's claims of those events, and its finished batch records. */
 	    "DELETE FROM capi_batch_events WHERE received_at < ?",
 	    "DELETE FROM capi_batches WHERE created_at < ? AND status <> 'pending'",
 	    NULL,
 	};
-	return purge(st, sql, cutoff_ms, deleted);
+	char floor_id[STORE_EV_ID_MAX + 1];
+	store_event_id_floor(cutoff_ms, floor_id);
+	struct db_param p = P_INT(cutoff_ms);
+	struct purge_args pa = {{sql, &p, 1, 0}, floor_id, 0};
+	int rc = st_maint_tx(st, purge_events_fn, &pa);
+	if (deleted)
+		*deleted = rc == STORE_OK ? pa.events : 0;
+	return rc;
 }
 
 int store_events_dedupe_purge(struct store *st, int64_t cutoff_ms, int64_t *deleted)

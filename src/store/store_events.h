@@ -30,7 +30,7 @@
 #define STORE_EV_SEALED_MAX     512
 
 struct store_event {
-	char id[STORE_EV_ID_MAX + 1]; /* ev_<ULID>, set by the caller */
+	char id[STORE_EV_ID_MAX + 1]; /* ev_<ULID of received_at>: store_event_set_id */
 	char org_id[STORE_ID_LEN + 1];
 	char project_id[STORE_ID_LEN + 1];
 	char key_id[STORE_ID_LEN + 1]; /* the ingest key that sent it */
@@ -48,6 +48,20 @@ struct store_event {
 	size_t body_len;                           /* at most STORE_EV_BODY_MAX */
 	char adid_sealed[STORE_EV_SEALED_MAX + 1]; /* "" when none (or CAPI off) */
 };
+
+/**
+ * Give e its id, "ev_" and a ULID of e->received_at (ulid_prefixed_at): ids
+ * sort as the events were received, so the since/until filters and the
+ * retention purge are id ranges on the indexes lists walk anyway (no index
+ * of its own for received_at, migration 0015). The insert refuses an event
+ * whose id's time is not its received_at.
+ */
+void store_event_set_id(struct store_event *e);
+/**
+ * The least id of an event received at ms or later ("ev_", the ULID of ms
+ * with zero random bits): received_at >= ms exactly when id >= it.
+ */
+void store_event_id_floor(int64_t ms, char out[STORE_EV_ID_MAX + 1]);
 
 /**
  * Insert evs[0..n) in one transaction. An event whose (project_id,
@@ -87,6 +101,8 @@ struct store_event_read {
 /** Events matching f, newest first: each(ctx, row) once per row, in order. */
 int store_events_list(struct store *st, const struct event_filter *f,
                       void (*each)(void *ctx, const struct store_event_read *row), void *ctx);
+/** The statement store_events_list runs for f's set filters (the tests EXPLAIN it). */
+const char *store_events_list_sql(const struct event_filter *f);
 /**
  * Delete events received before cutoff_ms, their held ids and CAPI batch
  * claims, and the finished CAPI batch records made before it; *deleted

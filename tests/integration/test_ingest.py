@@ -5,6 +5,7 @@ accepted on the ingest listener only, refused everywhere else with the body
 of any bad key).
 """
 import base64
+import calendar
 import hashlib
 import json
 import os
@@ -396,6 +397,61 @@ def test_events_listing_filters_and_pages(ing):
     _, other = admin(ing.inst, "other")
     r = ing.inst.request("GET", "/v1/events", key=other["key"])
     assert r.json()["data"] == []
+
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def ulid_ms(event_id):
+    """The millisecond time of an event id (ev_ + ULID: its first 10 characters)."""
+    assert event_id.startswith("ev_"), event_id
+    ms = 0
+    for ch in event_id[3:13]:
+        ms = ms * 32 + CROCKFORD.index(ch)
+    return ms
+
+
+def rfc3339_ms(s):
+    """An RFC 3339 time as the API writes it (...T..:..:..mmmZ) in ms."""
+    head, frac = s.rstrip("Z").split(".")
+    return calendar.timegm(time.strptime(head, "%Y-%m-%dT%H:%M:%S")) * 1000 + int(frac)
+
+
+def test_event_ids_are_their_received_at_and_since_until_bound_them(ing):
+    """The id's time is the event's received_at (migration 0015: since/until are id ranges),
+    also for events whose timestamp was corrected for a device clock a day off; since is
+    inclusive and until exclusive at the event's exact millisecond through every filter."""
+    skewed = {"sentAt": "2026-01-03T03:04:05.000Z"}  # a day after the events' timestamp
+    for n in range(6):
+        batch = [track(10 * n + i, userId=f"u{i % 2}") for i in range(3)]
+        if n % 2:
+            batch.append({"type": "identify", "userId": "u0", "messageId": f"idf-{n}"})
+        r = ing.post("/v1/batch", {"batch": batch, **(skewed if n % 3 == 0 else {})},
+                     key=ing.key["key"])
+        assert r.json()["accepted"] == len(batch), r.text
+        time.sleep(0.003)  # the next batch in another millisecond
+    got = events(ing, limit=100)["data"]
+    assert len(got) == 21
+    for e in got:
+        assert ulid_ms(e["id"]) == rfc3339_ms(e["received_at"]), e
+    assert any(e["timestamp"] != "2026-01-02T03:04:05.000Z" for e in got)  # corrected
+    ats = sorted({e["received_at"] for e in got})
+    assert len(ats) >= 3
+    for at in ats:
+        at_ms = rfc3339_ms(at)
+        for q in ({}, {"project_id": ing.project}, {"type": "track"},
+                  {"project_id": ing.project, "type": "track"}, {"user_id": "u0"}):
+            want = [e for e in got if all(e[k] == v for k, v in q.items())
+                    and rfc3339_ms(e["received_at"]) >= at_ms]
+            assert [e["id"] for e in events(ing, since=at, limit=100, **q)["data"]] == \
+                [e["id"] for e in want]
+            want = [e for e in got if all(e[k] == v for k, v in q.items())
+                    and rfc3339_ms(e["received_at"]) < at_ms]
+            assert [e["id"] for e in events(ing, until=at, limit=100, **q)["data"]] == \
+                [e["id"] for e in want]
+        one = events(ing, since=at, until=ats[ats.index(at) + 1]
+                     if at != ats[-1] else "9999-01-01T00:00:00.000Z", limit=100)["data"]
+        assert {e["received_at"] for e in one} == {at}
 
 
 # ---- a real SDK ----

@@ -23,7 +23,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/ulid.h"
 #include "ingest/commit.h"
 #include "store/store_events.h"
 
@@ -41,12 +40,12 @@ static const char BODY[] = "{\"type\":\"track\"}";
 static void make_event(struct store_event *e, const char *mid)
 {
 	memset(e, 0, sizeof *e);
-	ulid_prefixed("ev", e->id, sizeof e->id);
 	snprintf(e->org_id, sizeof e->org_id, "%s", ORG_A);
 	snprintf(e->project_id, sizeof e->project_id, "%s", PROJ_A);
 	snprintf(e->message_id, sizeof e->message_id, "%s", mid);
 	snprintf(e->type, sizeof e->type, "track");
 	e->timestamp = e->received_at = clock_now_ms();
+	store_event_set_id(e);
 	e->body = BODY;
 	e->body_len = sizeof BODY - 1;
 }

@@ -4,7 +4,9 @@
  * (store_fixture.h): insert and list with every filter and the cursor,
  * dedupe of a messageId within the window (in one batch, across batches,
  * across concurrent transactions), stored again outside it, a failing
- * batch storing nothing, the held advertising ids, and retention.
+ * batch storing nothing, the held advertising ids, and retention; ids that
+ * are the ULID of received_at, since/until and the purge at their exact
+ * millisecond through every index, and SQLite's plans for every filter.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -254,6 +256,145 @@ static void test_failure_stores_nothing(void **state)
 	assert_int_equal(count_events(st), 4);
 }
 
+/*
+ * An event's id is the ULID of its received_at (the since/until filters and
+ * the purge are id ranges): an id of another time, or not an event id, is
+ * refused with its whole batch; store_event_set_id gives the one accepted.
+ */
+static void test_id_must_be_received_at(void **state)
+{
+	struct fixture *fx = *state;
+	struct store *st = fx->st;
+	struct store_event e[2] = {ev(PROJ_A, "m0", T0, 0), ev(PROJ_A, "m1", T0 + 7, 1)};
+	struct store_event late = e[1];
+	late.received_at = T0 + 8; /* its id says T0 + 7 */
+	snprintf(late.message_id, sizeof late.message_id, "m2");
+	struct store_event batch[2] = {e[0], late};
+	assert_int_equal(store_events_insert(st, batch, 2, DAY, NULL), STORE_ERROR);
+	struct store_event other = e[0];
+	other.id[0] = 'x'; /* "xv_..." */
+	assert_int_equal(store_events_insert(st, &other, 1, DAY, NULL), STORE_ERROR);
+	other = e[0];
+	other.id[3] = 'u'; /* not Crockford base32 */
+	assert_int_equal(store_events_insert(st, &other, 1, DAY, NULL), STORE_ERROR);
+	assert_int_equal(count_events(st), 0);
+	store_event_set_id(&late);
+	assert_int_equal(store_events_insert(st, &late, 1, DAY, NULL), STORE_OK);
+	assert_int_equal(store_events_insert(st, e, 2, DAY, NULL), STORE_OK);
+	assert_int_equal(count_events(st), 3);
+	/* The floor of a time sorts below every id of that time and above every earlier one. */
+	char floor[STORE_EV_ID_MAX + 1];
+	store_event_id_floor(T0 + 7, floor);
+	assert_true(strcmp(floor, e[1].id) <= 0);
+	assert_true(strcmp(floor, e[0].id) > 0);
+	store_event_id_floor(T0 + 8, floor);
+	assert_true(strcmp(floor, late.id) <= 0);
+	assert_true(strcmp(floor, e[1].id) > 0);
+}
+
+/*
+ * since (inclusive) and until (exclusive) at their exact millisecond, two
+ * events in each boundary millisecond (ids of one time sort by their random
+ * part), through every index the lists use: the root's (the primary key),
+ * an organisation's, a project's, a project and type's, a user's. The purge
+ * at a cutoff keeps the cutoff's millisecond.
+ */
+static void test_since_until_boundaries(void **state)
+{
+	struct fixture *fx = *state;
+	struct store *st = fx->st;
+	const int64_t S = T0 + 100, U = T0 + 200;
+	static const int64_t at[] = {T0 + 99,  T0 + 99,  T0 + 100, T0 + 100, T0 + 101,
+	                             T0 + 199, T0 + 199, T0 + 200, T0 + 200, T0 + 201};
+	enum { N = sizeof at / sizeof at[0] };
+	struct store_event e[N];
+	for (int i = 0; i < N; i++) {
+		char mid[16];
+		snprintf(mid, sizeof mid, "b%d", i);
+		/* within one millisecond the second event's id is the smaller */
+		e[i] = ev(PROJ_A, mid, at[i], 3 * (N - i));
+		snprintf(e[i].user_id, sizeof e[i].user_id, "user-b");
+	}
+	assert_int_equal(store_events_insert(st, e, N, DAY, NULL), STORE_OK);
+	struct event_filter paths[5];
+	for (int k = 0; k < 5; k++)
+		paths[k] = all(50);
+	paths[1].org_id = ORG_A;
+	paths[2].project_id = PROJ_A;
+	paths[3].project_id = PROJ_A;
+	paths[3].type = "track";
+	paths[4].user_id = "user-b";
+	/* (since, until) and the events [lo, hi) of e that match */
+	static const struct {
+		int64_t since, until;
+		int lo, hi;
+	} cases[] = {
+	    {T0 + 100, T0 + 200, 2, 7}, {T0 + 100, -1, 2, 10},      {-1, T0 + 200, 0, 7},
+	    {T0 + 99, T0 + 100, 0, 2},  {T0 + 200, T0 + 201, 7, 9}, {T0 + 101, T0 + 101, 0, 0},
+	};
+	for (int k = 0; k < 5; k++)
+		for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+			struct rows r;
+			struct event_filter f = paths[k];
+			f.since = cases[c].since;
+			f.until = cases[c].until;
+			int want = cases[c].hi - cases[c].lo;
+			assert_int_equal(list(st, &f, &r), want);
+			/* exactly those (as many, each one of them), newest first */
+			for (int i = 0; i < want; i++) {
+				bool found = false;
+				for (int j = cases[c].lo; j < cases[c].hi; j++)
+					found = found || strcmp(r.id[i], e[j].id) == 0;
+				assert_true(found);
+				assert_true(i == 0 || strcmp(r.id[i - 1], r.id[i]) > 0);
+			}
+		}
+	/* The purge at S deletes what was received before S, nothing of S itself. */
+	int64_t deleted = -1;
+	assert_int_equal(store_events_purge(st, S, &deleted), STORE_OK);
+	assert_int_equal(deleted, 2);
+	assert_int_equal(store_events_purge(st, U, &deleted), STORE_OK);
+	assert_int_equal(deleted, 5);
+	assert_int_equal(count_events(st), 3);
+}
+
+/*
+ * SQLite plans each list statement once, without its values: every
+ * combination of filters must still find its rows through an index in id
+ * order (no scan of the table, no sort of what it found), also since and
+ * until, which have no index of their own (migration 0015). PostgreSQL
+ * plans with the values and the table's statistics: not checked here.
+ */
+static void test_list_plans_use_an_index(void **state)
+{
+	struct fixture *fx = *state;
+	if (is_pg(fx))
+		skip();
+	static char sql[1 << 7][1024]; /* the driver caches statements by address */
+	for (unsigned mask = 0; mask < (1u << 7); mask++) {
+		struct event_filter f = all(10);
+		f.org_id = mask & 1 ? ORG_A : NULL;
+		f.project_id = mask & 2 ? PROJ_A : NULL;
+		f.type = mask & 4 ? "track" : NULL;
+		f.user_id = mask & 8 ? "user-0" : NULL;
+		f.since = mask & 16 ? T0 : -1;
+		f.until = mask & 32 ? T0 + 1000 : -1;
+		f.before_id = mask & 64 ? "ev_01JXXXXXXXXXXXXXXXXXXXXXXX" : NULL;
+		snprintf(sql[mask], sizeof sql[mask], "EXPLAIN QUERY PLAN %s",
+		         store_events_list_sql(&f));
+		struct raw q = {sql[mask], NULL, 0, NULL};
+		assert_int_equal(store_with_conn(fx->st, raw_fn, &q), STORE_OK);
+		assert_true(q.r->nrows > 0);
+		for (int i = 0; i < q.r->nrows; i++) {
+			const char *d = db_text(q.r, i, 3);
+			if ((strncmp(d, "SCAN events", 11) == 0 && !strstr(d, " USING ")) ||
+			    strstr(d, "TEMP B-TREE"))
+				fail_msg("filters %#x: %s: %s", mask, d, store_events_list_sql(&f));
+		}
+		db_result_free(q.r);
+	}
+}
+
 /* A large batch crosses the 64-row statements; the body is bound by length. */
 static void test_large_batch(void **state)
 {
@@ -426,6 +567,9 @@ static void test_body_is_stored_as_its_slice(void **state)
 	    cmocka_unit_test_setup_teardown(test_dedupe_in_one_batch, setup, teardown),            \
 	    cmocka_unit_test_setup_teardown(test_dedupe_window, setup, teardown),                  \
 	    cmocka_unit_test_setup_teardown(test_failure_stores_nothing, setup, teardown),         \
+	    cmocka_unit_test_setup_teardown(test_id_must_be_received_at, setup, teardown),         \
+	    cmocka_unit_test_setup_teardown(test_since_until_boundaries, setup, teardown),         \
+	    cmocka_unit_test_setup_teardown(test_list_plans_use_an_index, setup, teardown),        \
 	    cmocka_unit_test_setup_teardown(test_large_batch, setup, teardown),                    \
 	    cmocka_unit_test_setup_teardown(test_adids_and_purge, setup, teardown),                \
 	    cmocka_unit_test_setup_teardown(test_concurrent_dedupe, setup, teardown),              \

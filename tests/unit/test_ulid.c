@@ -4,7 +4,8 @@
  * part of the spec's own example, 1469918176385 -> 01ARYZ6S41) and against
  * the plain bit-by-bit encoding on pseudo-random input, ulid_valid
  * on good and bad input, and ulid_new / ulid_prefixed (time prefix close to
- * now and never going backwards, no repeats, request-id shape).
+ * now and never going backwards, no repeats, request-id shape), ulid_time
+ * (the time read back from any ULID).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,7 +25,7 @@
 static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /* Decode the 48-bit time prefix (first 10 characters). */
-static uint64_t ulid_time(const char *id)
+static uint64_t ref_time(const char *id)
 {
 	uint64_t t = 0;
 	for (int i = 0; i < 10; i++) {
@@ -75,7 +76,7 @@ static void test_encode_vectors(void **state)
 		ulid_encode(cases[i].ms, cases[i].rnd, out);
 		assert_string_equal(out, cases[i].want);
 		assert_true(ulid_valid(out, strlen(out)));
-		assert_int_equal(ulid_time(out), cases[i].ms);
+		assert_int_equal(ref_time(out), cases[i].ms);
 	}
 }
 
@@ -182,13 +183,13 @@ static void test_new_time_and_uniqueness(void **state)
 		ulid_new(ids[i]);
 		assert_int_equal(strlen(ids[i]), ULID_LEN);
 		assert_true(ulid_valid(ids[i], ULID_LEN));
-		uint64_t t = ulid_time(ids[i]);
+		uint64_t t = ref_time(ids[i]);
 		assert_true(t >= prev); /* the time prefix never goes backwards */
 		prev = t;
 	}
 	uint64_t after = (uint64_t)clock_now_ms();
-	assert_true(ulid_time(ids[0]) >= before);
-	assert_true(ulid_time(ids[N - 1]) <= after);
+	assert_true(ref_time(ids[0]) >= before);
+	assert_true(ref_time(ids[N - 1]) <= after);
 	/* No repeats (sorting puts equal ids next to each other). */
 	qsort(ids, N, sizeof *ids, cmp_id);
 	for (int i = 1; i < N; i++)
@@ -233,7 +234,7 @@ static void test_at_given_time(void **state)
 	char rid[4 + ULID_LEN + 1], next[4 + ULID_LEN + 1];
 	ulid_prefixed_at("req", 1700000000000, rid, sizeof rid);
 	assert_memory_equal(rid, "req_", 4);
-	assert_int_equal(ulid_time(rid + 4), 1700000000000);
+	assert_int_equal(ref_time(rid + 4), 1700000000000);
 	/* one millisecond later sorts after, whatever the random part */
 	ulid_prefixed_at("req", 1700000000001, next, sizeof next);
 	assert_true(strcmp(rid, next) < 0);
@@ -241,7 +242,7 @@ static void test_at_given_time(void **state)
 	char floor[4 + ULID_LEN + 1], before[4 + ULID_LEN + 1];
 	ulid_prefixed_floor("req", 1700000000001, floor, sizeof floor);
 	assert_string_equal(floor + 14, "0000000000000000");
-	assert_int_equal(ulid_time(floor + 4), 1700000000001);
+	assert_int_equal(ref_time(floor + 4), 1700000000001);
 	assert_true(strcmp(rid, floor) < 0);
 	assert_true(strcmp(floor, next) <= 0);
 	for (int i = 0; i < 100; i++) {
@@ -254,13 +255,33 @@ static void test_at_given_time(void **state)
 	assert_string_equal(floor, "req_00000000000000000000000000");
 }
 
+/* ulid_time reads back the time of any ULID, as the reference decoding does. */
+static void test_time(void **state)
+{
+	(void)state;
+	static const int64_t times[] = {0, 1, 1469918176385, 1750000000123, 281474976710655};
+	for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+		char id[3 + ULID_LEN + 1];
+		ulid_prefixed_at("ev", times[i], id, sizeof id);
+		assert_int_equal(ulid_time(id + 3), (uint64_t)times[i]);
+		assert_int_equal(ref_time(id + 3), (uint64_t)times[i]);
+		ulid_prefixed_floor("ev", times[i], id, sizeof id);
+		assert_int_equal(ulid_time(id + 3), (uint64_t)times[i]);
+	}
+	char id[ULID_LEN + 1];
+	for (int i = 0; i < 100; i++) {
+		ulid_new(id);
+		assert_int_equal(ulid_time(id), ref_time(id));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_encode_vectors), cmocka_unit_test(test_encode_orders_by_time),
 	    cmocka_unit_test(test_valid),          cmocka_unit_test(test_new_time_and_uniqueness),
 	    cmocka_unit_test(test_prefixed),       cmocka_unit_test(test_encode_matches_reference),
-	    cmocka_unit_test(test_at_given_time),
+	    cmocka_unit_test(test_at_given_time),  cmocka_unit_test(test_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
