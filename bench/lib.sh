@@ -242,6 +242,20 @@ cpu_ticks() {
 	echo "$total"
 }
 
+# thread_ticks PID...: one line per thread of the processes, "name utime
+# stime" (clock ticks), the name without a trailing -N (http-0, http-1 ->
+# http), for a CPU breakdown by kind of thread.
+thread_ticks() {
+	local p f
+	for p in "$@"; do
+		for f in /proc/"$p"/task/*/stat; do
+			[ -r "$f" ] || continue
+			sed -E 's/^[0-9]+ \(([^)]*)\) (.*)/\1 \2/' "$f" |
+				awk '{n = $1; sub(/-[0-9]+$/, "", n); print n, $13, $14}'
+		done
+	done
+}
+
 # peak_rss_kb PID...: sum of VmHWM over the processes and their direct children.
 peak_rss_kb() {
 	local total=0 p f v

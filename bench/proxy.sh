@@ -61,7 +61,11 @@ measure() {
 	out="$WORK/wrk-$kind-${#ROWS[@]}.txt"
 	# shellcheck disable=SC2086
 	t0=$(cpu_ticks $pids)
+	# shellcheck disable=SC2086
+	[ "$kind" = c ] && thread_ticks $pids | sed 's/^/- /' >>"$WORK/threads-c.txt"
 	run_wrk "$out" "$url" "$@"
+	# shellcheck disable=SC2086
+	[ "$kind" = c ] && thread_ticks $pids | sed 's/^/+ /' >>"$WORK/threads-c.txt"
 	# shellcheck disable=SC2086
 	t1=$(cpu_ticks $pids)
 	cpu=$(((t1 - t0) * TICK_US))
@@ -141,3 +145,14 @@ END {
 	printf "  rows dropped per /metrics:                        %s\n", dropped
 	printf "(wrk counts the answers it read before its clock stopped: up to %d requests still in flight\n at the end of each run are served and logged but not in its total)\n", conns
 }'
+
+# Where (c)'s CPU goes: per kind of thread, user and system time per request
+# (during the wrk runs; the writer's backlog after them is not counted).
+REQ_C=$(printf '%s\n' "${ROWS[@]}" | awk '$1 == "c" {n += $5} END {print n + 0}')
+printf '\n(c) CPU per request by thread (us, user + system), over %d requests:\n' "$REQ_C"
+awk -v req="$REQ_C" -v tick="$TICK_US" '
+{ sign = $1 == "+" ? 1 : -1; u[$2] += sign * $3; s[$2] += sign * $4 }
+END {
+	for (n in u) if (u[n] + s[n] > 0)
+		printf "  %-16s %6.2f + %6.2f = %6.2f\n", n, u[n] * tick / req, s[n] * tick / req, (u[n] + s[n]) * tick / req
+}' "$WORK/threads-c.txt" | sort -k1,1
