@@ -33,7 +33,7 @@ struct api_deps {
 /* api_keys.c: key objects show their kill switch; changes reload caches and notify nodes. */
 struct api_keys_deps {
 	struct killset *kills;
-	struct app *changes; /* app/changes.h takes the instance (its caches and notice channel) */
+	struct changefeed *changes; /* app/changes.h: the caches a change refreshes, the notices */
 	const char *key_prefix;
 	int bcrypt_cost;
 };
@@ -41,7 +41,7 @@ struct api_keys_deps {
 /* orgs.c: organisation objects show their kill switch; changes notify nodes; keys for an org. */
 struct orgs_deps {
 	struct killset *kills;
-	struct app *changes;              /* app/changes.h */
+	struct changefeed *changes;       /* app/changes.h */
 	const struct api_keys_deps *keys; /* POST /v1/orgs/{orgId}/api-keys */
 };
 

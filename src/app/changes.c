@@ -62,6 +62,13 @@ struct peer {
 };
 
 struct changefeed {
+	/* What a change touches: the caches it refreshes and the notice channel (kv). */
+	struct store *store;
+	struct kv *kv;
+	struct keycache *keys;
+	struct killset *kills;
+	struct orgcache *orgs;
+	_Atomic int64_t *store_down_since; /* the instance's: the version check sets it */
 	char node[ULID_LEN + 1];
 	struct bg_thread poller; /* under lock */
 	pthread_mutex_t lock;
@@ -88,15 +95,15 @@ static struct metric m_rechecks =
                 "covers).",
                 "counter");
 
-int changes_reload_kills(struct app *app)
+int changes_reload_kills(struct changefeed *f)
 {
 	struct store_kill *kills = NULL;
 	int n = 0;
-	pthread_mutex_lock(&app->feed->kills_lock);
-	int rc = store_kill_list(app->store, &kills, &n);
+	pthread_mutex_lock(&f->kills_lock);
+	int rc = store_kill_list(f->store, &kills, &n);
 	if (rc == STORE_OK)
-		killset_load(app->kills, kills, n);
-	pthread_mutex_unlock(&app->feed->kills_lock);
+		killset_load(f->kills, kills, n);
+	pthread_mutex_unlock(&f->kills_lock);
 	free(kills);
 	return rc;
 }
@@ -110,22 +117,22 @@ int changes_reload_kills(struct app *app)
  * of a row a verification read before the change. Returns the store's
  * answer (STORE_OK when nothing was read).
  */
-static int reload_key(struct app *app, const char *key_id, bool keep_on_error)
+static int reload_key(struct changefeed *f, const char *key_id, bool keep_on_error)
 {
 	struct store_key row;
-	pthread_mutex_lock(&app->feed->keys_lock);
-	if (!keycache_contains(app->keys, key_id)) {
-		keycache_invalidate(app->keys, key_id);
-		pthread_mutex_unlock(&app->feed->keys_lock);
+	pthread_mutex_lock(&f->keys_lock);
+	if (!keycache_contains(f->keys, key_id)) {
+		keycache_invalidate(f->keys, key_id);
+		pthread_mutex_unlock(&f->keys_lock);
 		return STORE_OK;
 	}
 	metric_add(&m_reloads, 1);
-	int rc = store_key_get(app->store, key_id, &row);
+	int rc = store_key_get(f->store, key_id, &row);
 	if (rc == STORE_OK)
-		keycache_refresh(app->keys, &row);
+		keycache_refresh(f->keys, &row);
 	else if (rc == STORE_ENOTFOUND || !keep_on_error)
-		keycache_invalidate(app->keys, key_id);
-	pthread_mutex_unlock(&app->feed->keys_lock);
+		keycache_invalidate(f->keys, key_id);
+	pthread_mutex_unlock(&f->keys_lock);
 	explicit_bzero(&row, sizeof row);
 	return rc;
 }
@@ -195,16 +202,15 @@ static void wait_acks(struct changefeed *f, uint64_t seq)
 	pthread_mutex_unlock(&f->peers_lock);
 }
 
-static void publish(struct app *app, const char *kind, const char *id)
+static void publish(struct changefeed *f, const char *kind, const char *id)
 {
-	struct changefeed *f = app->feed;
 	char msg[NOTICE_CAP];
 	pthread_mutex_lock(&f->peers_lock);
 	uint64_t seq = ++f->seq;
 	pthread_mutex_unlock(&f->peers_lock);
 	snprintf(msg, sizeof msg, "%s.%llu %s %s", f->node, (unsigned long long)seq, kind,
 	         id && *id ? id : "-");
-	if (kv_publish(app->kv, msg) != KV_OK) {
+	if (kv_publish(f->kv, msg) != KV_OK) {
 		log_warn("change notice not published (kv unavailable): other nodes will see it "
 		         "within a second");
 		return;
@@ -213,30 +219,30 @@ static void publish(struct app *app, const char *kind, const char *id)
 }
 
 /* A notice that changes nothing: "hello" (I am here) or "bye" (I am leaving). */
-static void announce(struct app *app, const char *kind)
+static void announce(struct changefeed *f, const char *kind)
 {
 	char msg[NOTICE_CAP];
-	snprintf(msg, sizeof msg, "%s %s -", app->feed->node, kind);
-	kv_publish(app->kv, msg); /* best effort: the next tick says it again */
+	snprintf(msg, sizeof msg, "%s %s -", f->node, kind);
+	kv_publish(f->kv, msg); /* best effort: the next tick says it again */
 }
 
-void changes_key(struct app *app, const char *key_id)
+void changes_key(struct changefeed *f, const char *key_id)
 {
-	reload_key(app, key_id, false);
-	publish(app, "key", key_id);
+	reload_key(f, key_id, false);
+	publish(f, "key", key_id);
 }
 
-void changes_kills(struct app *app)
+void changes_kills(struct changefeed *f)
 {
-	if (changes_reload_kills(app) != STORE_OK)
+	if (changes_reload_kills(f) != STORE_OK)
 		log_warn("kill switches not reloaded (store unavailable)");
-	publish(app, "kills", NULL);
+	publish(f, "kills", NULL);
 }
 
-void changes_org(struct app *app, const char *org_id)
+void changes_org(struct changefeed *f, const char *org_id)
 {
-	orgcache_invalidate(app->orgs, org_id);
-	publish(app, "org", org_id);
+	orgcache_invalidate(f->orgs, org_id);
+	publish(f, "org", org_id);
 }
 
 /*
@@ -247,21 +253,21 @@ void changes_org(struct app *app, const char *org_id)
  * once everything else was re-read, so an outage starting meanwhile does
  * not leave verified keys without their organisation.
  */
-static bool recheck_all(struct app *app)
+static bool recheck_all(struct changefeed *f)
 {
 	metric_add(&m_rechecks, 1);
-	if (changes_reload_kills(app) != STORE_OK)
+	if (changes_reload_kills(f) != STORE_OK)
 		return false;
 	char(*ids)[STORE_ID_LEN + 1] = xcalloc(RECHECK_MAX, sizeof *ids);
-	size_t n = keycache_ids(app->keys, ids, RECHECK_MAX);
+	size_t n = keycache_ids(f->keys, ids, RECHECK_MAX);
 	bool ok = true;
 	for (size_t i = 0; i < n && ok; i++) {
-		int rc = reload_key(app, ids[i], true);
+		int rc = reload_key(f, ids[i], true);
 		ok = rc == STORE_OK || rc == STORE_ENOTFOUND;
 	}
 	free(ids);
 	if (ok)
-		orgcache_clear(app->orgs);
+		orgcache_clear(f->orgs);
 	return ok;
 }
 
@@ -274,23 +280,23 @@ static bool recheck_all(struct app *app)
  * the caller tries the same changes again (re-reading a key twice is
  * harmless).
  */
-static bool apply_changes(struct app *app, const struct store_change *ch, int n)
+static bool apply_changes(struct changefeed *f, const struct store_change *ch, int n)
 {
 	bool kills = false;
 	for (int i = 0; i < n && !kills; i++)
 		kills = strcmp(ch[i].kind, "kills") == 0;
-	if (kills && changes_reload_kills(app) != STORE_OK)
+	if (kills && changes_reload_kills(f) != STORE_OK)
 		return false;
 	for (int i = 0; i < n; i++) {
 		if (strcmp(ch[i].kind, "key") != 0)
 			continue;
-		int rc = reload_key(app, ch[i].target_id, true);
+		int rc = reload_key(f, ch[i].target_id, true);
 		if (rc != STORE_OK && rc != STORE_ENOTFOUND)
 			return false;
 	}
 	for (int i = 0; i < n; i++)
 		if (strcmp(ch[i].kind, "org") == 0)
-			orgcache_invalidate(app->orgs, ch[i].target_id);
+			orgcache_invalidate(f->orgs, ch[i].target_id);
 	return true;
 }
 
@@ -299,20 +305,20 @@ static bool apply_changes(struct app *app, const struct store_change *ch, int n)
  * when it covers the gap, by re-checking everything otherwise. False when
  * the store failed part-way (the version stays, so the next tick retries).
  */
-static bool catch_up(struct app *app, int64_t from, int64_t v)
+static bool catch_up(struct changefeed *f, int64_t from, int64_t v)
 {
 	if (v < from || v - from > CATCHUP_MAX)
-		return recheck_all(app);
+		return recheck_all(f);
 	struct store_change *ch = NULL;
 	int n = 0;
-	int rc = store_changes_since(app->store, from, v, CATCHUP_MAX, &ch, &n);
+	int rc = store_changes_since(f->store, from, v, CATCHUP_MAX, &ch, &n);
 	bool ok;
 	if (rc != STORE_OK)
 		ok = false;
 	else if (n != v - from || (n > 0 && ch[0].seq != from + 1))
-		ok = recheck_all(app); /* the log was trimmed past from, or predates it */
+		ok = recheck_all(f); /* the log was trimmed past from, or predates it */
 	else
-		ok = apply_changes(app, ch, n);
+		ok = apply_changes(f, ch, n);
 	free(ch);
 	return ok;
 }
@@ -353,33 +359,32 @@ static void on_ack(struct changefeed *f, const char *from, uint64_t seq, int64_t
  * the version last applied. Run by the poller every second and after the
  * notice subscription was restored.
  */
-static void check_version(struct app *app)
+static void check_version(struct changefeed *f)
 {
-	struct changefeed *f = app->feed;
 	int64_t v;
-	int rc = store_state_version(app->store, &v);
+	int rc = store_state_version(f->store, &v);
 	if (rc == STORE_OK) {
-		if (atomic_exchange(&app->store_down_since, 0) != 0)
+		if (atomic_exchange(f->store_down_since, 0) != 0)
 			log_event(LOG_INFO, "store_recovered", NULL);
 		pthread_mutex_lock(&f->catchup_lock);
-		if (v != f->version && catch_up(app, f->version, v))
+		if (v != f->version && catch_up(f, f->version, v))
 			f->version = v;
 		pthread_mutex_unlock(&f->catchup_lock);
 	} else {
 		int64_t zero = 0;
-		if (atomic_compare_exchange_strong(&app->store_down_since, &zero, clock_now_ms()))
+		if (atomic_compare_exchange_strong(f->store_down_since, &zero, clock_now_ms()))
 			log_event(LOG_ERROR, "store_unreachable", "note",
 			          "cached keys keep working for [auth] stale_grace_seconds", NULL);
 	}
 }
 
-static void handle_notice(struct app *app, struct changefeed *f, const char *message)
+static void handle_notice(struct changefeed *f, const char *message)
 {
 	char node[ULID_LEN + 1], kind[16], id[64];
 	uint64_t seq;
 	if (strcmp(message, KV_NOTICE_RESYNC) == 0) {
 		atomic_store(&f->heard_self, false); /* others may have forgotten us */
-		check_version(app); /* notices may have been lost while disconnected */
+		check_version(f); /* notices may have been lost while disconnected */
 		return;
 	}
 	const char *p = message;
@@ -412,7 +417,7 @@ static void handle_notice(struct app *app, struct changefeed *f, const char *mes
 	pthread_mutex_unlock(&f->peers_lock);
 	if (stranger && !bye) {
 		log_info("change notices: node %s joined", node);
-		announce(app, "hello"); /* so a node that just came knows us at once */
+		announce(f, "hello"); /* so a node that just came knows us at once */
 	} else if (bye) {
 		log_info("change notices: node %s left", node);
 	}
@@ -426,18 +431,18 @@ static void handle_notice(struct app *app, struct changefeed *f, const char *mes
 	}
 	bool applied = true;
 	if (strcmp(kind, "key") == 0)
-		reload_key(app, id, false); /* on a store error the row is dropped: applied too */
+		reload_key(f, id, false); /* on a store error the row is dropped: applied too */
 	else if (strcmp(kind, "kills") == 0)
-		applied = changes_reload_kills(app) == STORE_OK;
+		applied = changes_reload_kills(f) == STORE_OK;
 	else if (strcmp(kind, "org") == 0)
-		orgcache_invalidate(app->orgs, id);
+		orgcache_invalidate(f->orgs, id);
 	else
 		return; /* hello, bye, or a kind this version does not know */
 	/* Not applied (the kill set could not be read): no ack, so the sender says so. */
 	if (seq && applied) {
 		char msg[NOTICE_CAP];
 		snprintf(msg, sizeof msg, "%s ack %s.%llu", f->node, node, (unsigned long long)seq);
-		kv_publish(app->kv, msg); /* lost: the sender stops waiting after ACK_WAIT_MS */
+		kv_publish(f->kv, msg); /* lost: the sender stops waiting after ACK_WAIT_MS */
 	}
 }
 
@@ -454,15 +459,14 @@ static void on_notice(const char *message, void *arg)
 	struct app *app = arg;
 	pthread_mutex_lock(&notice_gate);
 	if (app->feed)
-		handle_notice(app, app->feed, message);
+		handle_notice(app->feed, message);
 	pthread_mutex_unlock(&notice_gate);
 }
 
 /* The poller thread (f->lock held): hello and the version check. */
 static void poller(struct bg_thread *t, void *arg)
 {
-	struct app *app = arg;
-	struct changefeed *f = app->feed;
+	struct changefeed *f = arg;
 	int64_t next_check = clock_mono_ms() + POLL_MS;
 	/*
 	 * Until our own hello comes back (start-up, a restored subscription)
@@ -470,10 +474,10 @@ static void poller(struct bg_thread *t, void *arg)
 	 */
 	while (bg_thread_wait(t, atomic_load(&f->heard_self) ? POLL_MS : HELLO_FAST_MS)) {
 		pthread_mutex_unlock(&f->lock);
-		announce(app, "hello");
+		announce(f, "hello");
 		if (clock_mono_ms() >= next_check) {
 			next_check = clock_mono_ms() + POLL_MS;
-			check_version(app);
+			check_version(f);
 		}
 		pthread_mutex_lock(&f->lock);
 	}
@@ -500,11 +504,17 @@ int changes_start(struct app *app)
 	pthread_mutex_init(&f->keys_lock, NULL);
 	pthread_mutex_init(&f->peers_lock, NULL);
 	clock_cond_init_mono(&f->acked);
+	f->store = app->store;
+	f->kv = app->kv;
+	f->keys = app->keys;
+	f->kills = app->kills;
+	f->orgs = app->orgs;
+	f->store_down_since = &app->store_down_since;
 	app->feed = f;
 	metrics_register(&m_reloads);
 	metrics_register(&m_rechecks);
-	store_state_version(app->store, &f->version);
-	if (changes_reload_kills(app) != STORE_OK) {
+	store_state_version(f->store, &f->version);
+	if (changes_reload_kills(f) != STORE_OK) {
 		/* No poller to stop: changes_stop (from app_close) must not join one. */
 		app->feed = NULL;
 		feed_free(f);
@@ -512,9 +522,9 @@ int changes_start(struct app *app)
 	}
 	if (kv_subscribe(app->kv, on_notice, app) != KV_OK)
 		log_warn("change notices unavailable: relying on the one-second version check");
-	if (bg_thread_start(&f->poller, "changes", &f->lock, poller, app) != 0)
+	if (bg_thread_start(&f->poller, "changes", &f->lock, poller, f) != 0)
 		fatal("cannot start the change poller");
-	announce(app, "hello");
+	announce(f, "hello");
 	return 0;
 }
 
@@ -524,7 +534,7 @@ void changes_stop(struct app *app)
 	if (!f)
 		return;
 	bg_thread_stop(&f->poller);
-	announce(app, "bye"); /* the others stop waiting for our acks at once */
+	announce(f, "bye"); /* the others stop waiting for our acks at once */
 	pthread_mutex_lock(&notice_gate);
 	app->feed = NULL;
 	pthread_mutex_unlock(&notice_gate);
