@@ -154,10 +154,12 @@ start_portcullis() {
 	[ -n "$ROOT_KEY" ] || die "no root key in the output of portcullis init"
 	printf '\n%s\n' "$extra" >>"$PCL_DIR/portcullis.conf"
 	"$bin" config check -c "$PCL_DIR/portcullis.conf" >/dev/null || die "bad benchmark config"
-	(cd "$PCL_DIR" && exec "$bin" serve -c "$PCL_DIR/portcullis.conf") >"$PCL_DIR/server.log" 2>&1 &
+	# PCL_WRAP: a command the server runs under (bench/callgrind.sh: valgrind).
+	# shellcheck disable=SC2086
+	(cd "$PCL_DIR" && exec ${PCL_WRAP:-} "$bin" serve -c "$PCL_DIR/portcullis.conf") >"$PCL_DIR/server.log" 2>&1 &
 	PCL_PID=$!
 	PIDS+=("$PCL_PID")
-	for _ in $(seq 100); do
+	for _ in $(seq "${PCL_START_TRIES:-100}"); do
 		if curl -s -o /dev/null "$PCL_BASE/healthz"; then return 0; fi
 		kill -0 "$PCL_PID" 2>/dev/null ||
 			die "portcullis serve exited: $(tail -3 "$PCL_DIR/server.log")"

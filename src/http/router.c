@@ -1,6 +1,8 @@
 /*
  * router.c: segment-by-segment path matching (see router.h). The route
- * table is small (tens of entries), so a linear scan beats anything clever.
+ * table is small (tens of entries), so a linear scan beats anything clever,
+ * after a one-byte filter: a path whose first byte after '/' begins no
+ * pattern (most forwarded paths) is refused without the scan.
  */
 #include "http/router.h"
 
@@ -15,6 +17,11 @@ void router_add(struct router *r, const char *method, const char *pattern, http_
 		fatal("too many routes");
 	r->routes[r->n] = (struct route){method, pattern, fn, flags, r->n, NULL};
 	r->n++;
+	unsigned char c = (unsigned char)pattern[pattern[0] == '/'];
+	if (pattern[0] != '/' || c == '{')
+		r->any_lead = true;
+	else
+		r->lead[c >> 3] |= (unsigned char)(1u << (c & 7));
 }
 
 void router_add_with(struct router *r, const char *method, const char *pattern, http_handler_fn fn,
@@ -66,6 +73,9 @@ enum route_match router_match(const struct router *r, struct http_request *req, 
 	size_t used = 0;
 	if (cap)
 		allow[0] = '\0';
+	unsigned char c = (unsigned char)path[path[0] == '/'];
+	if (!r->any_lead && (path[0] != '/' || !(r->lead[c >> 3] & (1u << (c & 7)))))
+		return ROUTE_NO_PATH;
 	for (int i = 0; i < r->n; i++) {
 		const struct route *rt = &r->routes[i];
 		if (!match_pattern(rt->pattern, path, req, false))

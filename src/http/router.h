@@ -6,6 +6,7 @@
 #ifndef PORTCULLIS_HTTP_ROUTER_H
 #define PORTCULLIS_HTTP_ROUTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "http/request.h"
@@ -28,6 +29,14 @@ struct route {
 struct router {
 	struct route routes[ROUTER_MAX_ROUTES];
 	int n;
+	/*
+	 * The bytes that follow a pattern's leading '/' (a set of 256 bits), so
+	 * that a path no route can match, such as most forwarded ones, is told
+	 * so without a walk over the table; any_lead: a pattern starts with a
+	 * parameter or is not absolute.
+	 */
+	unsigned char lead[32];
+	bool any_lead;
 };
 
 enum route_match { ROUTE_FOUND, ROUTE_NO_PATH, ROUTE_NO_METHOD };

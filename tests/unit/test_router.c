@@ -160,6 +160,9 @@ static void test_no_path(void **state)
 	    "/v1/orgs/o/api-keys",
 	    "/v1/api-keysx",
 	    "//v1/api-keys",
+	    "/bench/item", /* no pattern starts "/b": refused before the walk */
+	    "/\xc3\xa9",
+	    "v1/api-keys",
 	};
 	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
 		struct match m = run(r, req, "GET", paths[i]);
@@ -245,6 +248,31 @@ static void test_too_many_params(void **state)
 	assert_int_equal(m.m, ROUTE_NO_PATH);
 }
 
+/*
+ * The first-byte filter refuses only what the walk would: a "/" pattern
+ * still matches "/", and a pattern that starts with a parameter takes
+ * every first byte.
+ */
+static void test_first_byte_filter(void **state)
+{
+	struct http_request *req = *state;
+	struct router r;
+	memset(&r, 0, sizeof r);
+	router_add(&r, "GET", "/", h_health, 0);
+	router_add(&r, "GET", "/v1/x", h_list, 0);
+	assert_int_equal(run(&r, req, "GET", "/").m, ROUTE_FOUND);
+	assert_int_equal(run(&r, req, "GET", "/v1/x").m, ROUTE_FOUND);
+	assert_int_equal(run(&r, req, "POST", "/v1/x").m, ROUTE_NO_METHOD);
+	assert_int_equal(run(&r, req, "GET", "/w1/x").m, ROUTE_NO_PATH);
+	assert_int_equal(run(&r, req, "GET", "/\xff").m, ROUTE_NO_PATH);
+	router_add(&r, "GET", "/{a}/y", h_get, 0);
+	struct match m = run(&r, req, "GET", "/zzz/y");
+	assert_int_equal(m.m, ROUTE_FOUND);
+	assert_string_equal(http_param(req, "a"), "zzz");
+	assert_int_equal(run(&r, req, "GET", "/\xff/y").m, ROUTE_FOUND);
+	assert_int_equal(run(&r, req, "GET", "/w1/x").m, ROUTE_NO_PATH);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +283,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_allow_lists_each_method_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_allow_respects_cap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_too_many_params, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_first_byte_filter, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
