@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "core/ulid.h"
+#include "http/server.h"
 #include "store/store_secrets.h"
 
 #include <stdio.h>
@@ -215,16 +216,13 @@ static void api_entry(struct http_request *req)
 
 void api_console_fallback(struct http_request *req)
 {
-	/*
-	 * A listener's fallback has no route to carry data: the main listener's
-	 * router is the one thing read from the instance here (server.h's opts.app).
-	 */
-	const struct app *app = req->app;
+	/* The main listener's router (serve's http_server_opts.console_fallback_data). */
+	const struct router *main_router = http_fallback_data(req);
 	char allow[64];
 	const struct route *rt = NULL;
 	enum route_match m =
 	    str_has_prefix(req->path, "/v1/")
-	        ? router_match(&app->router, req, req->method, req->path, &rt, allow, sizeof allow)
+	        ? router_match(main_router, req, req->method, req->path, &rt, allow, sizeof allow)
 	        : ROUTE_NO_PATH;
 	if (m == ROUTE_FOUND && rt->fn != api_entry)
 		m = ROUTE_NO_PATH;

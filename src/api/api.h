@@ -10,7 +10,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "app/app.h"
 #include "gateway/authn.h"
 #include "http/router.h"
 
@@ -21,7 +20,7 @@ typedef void (*api_handler_fn)(struct http_request *req, const struct authn *who
  * What the management API's handlers use, given at registration (built once
  * by cli/serve.c) instead of reached through the running instance: every
  * route holds its group's api_group, and a handler reads it from its route
- * (api_store, api_group_deps). Nothing here reaches req->app.
+ * (api_store, api_group_deps). Nothing here reaches the instance.
  */
 struct console;
 struct api_deps {
@@ -96,9 +95,10 @@ void api_route_query(struct router *r, const struct api_group *g, const char *me
 
 /**
  * The console listener's fallback: /v1 paths of the management API (the
- * routes registered with api_route on app->router, nothing else: not the
- * data plane, /v1/verify or the service endpoints) answered as on the main
- * listener, a session being the usual credential there; anything else 404.
+ * routes registered with api_route on the main listener's router, its
+ * http_fallback_data; nothing else: not the data plane, /v1/verify or the
+ * service endpoints) answered as on the main listener, a session being the
+ * usual credential there; anything else 404.
  */
 void api_console_fallback(struct http_request *req);
 

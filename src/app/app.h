@@ -4,8 +4,7 @@
  * background workers). Created by `portcullis serve`, which gives each
  * handler group only the parts it uses when it registers its routes, and
  * the gateway its struct gateway_deps (docs/architecture.md "How modules get
- * their dependencies"); only the console listener's fallback still reads it
- * as req->app.
+ * their dependencies"); no handler reaches it from a request.
  */
 #ifndef PORTCULLIS_APP_APP_H
 #define PORTCULLIS_APP_APP_H

@@ -378,11 +378,11 @@ static int cli_serve(const struct cli_args *a)
 	    .cfg = &app.cfg,
 	    .router = &app.router,
 	    .control_pool = app.control_pool,
-	    .app = &app,
 	    .fallback = gateway_forward,
 	    .ingest_router = &app.ingest_router,
 	    .console_router = &app.console_router,
 	    .console_fallback = api_console_fallback,
+	    .console_fallback_data = &app.router, /* the /v1 routes it answers */
 	    .worker_init = gateway_worker_start,
 	    .worker_fini = gateway_worker_stop,
 	    .worker_data = &gateway_deps,

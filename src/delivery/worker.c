@@ -198,7 +198,6 @@ static int start_listener(struct worker *w, char *err, size_t cap)
 	    .cfg = &w->http_cfg,
 	    .router = &w->router,
 	    .control_pool = w->pool,
-	    .app = w,
 	};
 	char msg[512];
 	w->server = http_server_create(&opts, msg, sizeof msg);

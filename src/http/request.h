@@ -37,7 +37,6 @@ struct http_request {
 	struct arena arena;
 	struct http_worker *worker;
 	void *conn; /* the connection layer's (struct h1conn, http/h1conn.c) */
-	void *app;  /* what http_server_create was given */
 	char request_id[HTTP_REQUEST_ID_LEN + 1];
 	const char *method;
 	const char *raw_uri; /* path and query exactly as sent */

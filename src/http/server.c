@@ -150,6 +150,11 @@ struct http_worker *http_request_worker(struct http_request *req)
 	return req->worker;
 }
 
+const void *http_fallback_data(struct http_request *req)
+{
+	return ((struct request_ext *)req)->l->fallback_data;
+}
+
 static void wake(struct http_worker *w)
 {
 	uint64_t one = 1;
@@ -333,7 +338,6 @@ struct request_ext *request_new(struct http_worker *w, const struct listener *l,
 	arena_init(&req->arena);
 	req->worker = w;
 	req->conn = c;
-	req->app = w->server->opts.app;
 	req->start_us = clock_mono_us();
 	req->start_ms = http_loop_now_ms();
 	req->tls = tls;
@@ -843,6 +847,7 @@ struct http_server *http_server_create(const struct http_server_opts *opts, char
 		                     .listen = cfg->console_listen,
 		                     .router = opts->console_router,
 		                     .fallback = opts->console_fallback,
+		                     .fallback_data = opts->console_fallback_data,
 		                     .fallback_label = "console-api",
 		                     .fallback_slot = ROUTE_SLOT_CONSOLE_FALLBACK,
 		                     .max_body_bytes = 1024 * 1024,

@@ -39,10 +39,10 @@ struct http_server_opts {
 	 */
 	const struct router *console_router;
 	http_handler_fn console_fallback;
+	/* What console_fallback reads through http_fallback_data (a fallback is no route). */
+	const void *console_fallback_data;
 	/* Pool for ROUTE_BLOCKING handlers. */
 	struct workpool *control_pool;
-	/* Passed to handlers as req->app. */
-	void *app;
 	/* Called on each worker thread when it starts and stops (may be NULL), with worker_data. */
 	void (*worker_init)(struct http_worker *w, void *data);
 	void (*worker_fini)(struct http_worker *w, void *data);
@@ -103,6 +103,12 @@ void http_worker_set_local(struct http_worker *w, void *p);
 void *http_worker_local(struct http_worker *w);
 /** The worker a request runs on. */
 struct http_worker *http_request_worker(struct http_request *req);
+/**
+ * For a listener's fallback: the data its listener was given with it
+ * (http_server_opts.console_fallback_data; NULL for the others), as a
+ * route's handler reads req->route->data.
+ */
+const void *http_fallback_data(struct http_request *req);
 /**
  * The clock as the calling worker loop read it first since its last
  * epoll_wait (one reading per batch of events, like nginx's cached time:

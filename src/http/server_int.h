@@ -41,6 +41,7 @@ struct listener {
 	const char *listen;
 	const struct router *router;
 	http_handler_fn fallback;   /* NULL: 404 for paths no route matches */
+	const void *fallback_data;  /* what fallback reads (http_fallback_data) */
 	const char *fallback_label; /* the route label of what fallback answers */
 	int fallback_slot;          /* and its metrics slot */
 	int64_t max_body_bytes;
