@@ -125,14 +125,20 @@ start_upstream_nginx() {
 
 # start_proxy_nginx: the reference, nginx proxy_pass (keep-alive pool of 64)
 # to the upstream on UP_PORT, plain HTTP on a free port; sets NP_PORT and NP_PID.
+# REF_ACCESS_LOG=1: the proxy nginx writes an access log line per request
+# (buffered, as a busy site would), the nearest thing it has to the request log.
 start_proxy_nginx() {
+	local log=""
 	NP_PORT=$(free_port)
+	[ -z "${REF_ACCESS_LOG:-}" ] ||
+		log="access_log $WORK/proxy/logs/access.log combined buffer=64k flush=1s;"
 	start_nginx proxy "    upstream backend {
         server 127.0.0.1:$UP_PORT;
         keepalive 64;
     }
     server {
         listen 127.0.0.1:$NP_PORT;
+        $log
         location / {
             proxy_pass http://backend;
             proxy_http_version 1.1;

@@ -16,7 +16,10 @@
 # writer stops adding rows and compares the row count with what wrk reported.
 # BIN defaults to build/portcullis (`make`); use a release build. Everything
 # the script starts is stopped when it ends. Settings: ROUNDS, WRK_SECS,
-# WRK_CONNS, WRK_THREADS, NGINX_WORKERS (auto), BENCH_KEEP=1.
+# WRK_CONNS, WRK_THREADS, NGINX_WORKERS (auto), BENCH_KEEP=1, REF_ACCESS_LOG=1
+# (nginx (b) writes a buffered access log line per request, the nearest it
+# has to (c)'s request log; off by default, as the issue's reference).
+# Last, (c)'s CPU per request by kind of thread.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -74,7 +77,8 @@ measure() {
 	printf '  %-30s %s\n' "$label" "$(wrk_stat "$out" | awk '{printf "%8d req/s  p50 %7.3f ms  p99 %7.3f ms  errors %d", $1, $2, $3, $5}')" >&2
 }
 
-echo "proxy benchmark: $(nproc) cores, wrk -t$WRK_THREADS -c$WRK_CONNS -d${WRK_SECS}s, $ROUNDS rounds" >&2
+echo "proxy benchmark: $(nproc) cores, wrk -t$WRK_THREADS -c$WRK_CONNS -d${WRK_SECS}s, $ROUNDS rounds," \
+	"reference access log ${REF_ACCESS_LOG:+on}${REF_ACCESS_LOG:-off}" >&2
 for r in $(seq "$ROUNDS"); do
 	measure a "(a) direct (round $r)" "http://127.0.0.1:$UP_PORT/bench/item?id=1" ""
 	measure b "(b) nginx proxy (round $r)" "http://127.0.0.1:$NP_PORT/bench/item?id=1" "$NP_PID"

@@ -212,9 +212,8 @@ static bool parse_field(const char *p, size_t n, struct h1_field *out)
 	size_t end = n;
 	while (end > i && (p[end - 1] == ' ' || p[end - 1] == '\t'))
 		end--;
-	for (size_t k = i; k < end; k++)
-		if (!is_field_vchar((unsigned char)p[k]))
-			return false;
+	if (!h1_is_field_value(p + i, end - i))
+		return false;
 	out->value = p + i;
 	out->value_len = end - i;
 	return true;
@@ -229,9 +228,8 @@ static bool parse_status_line(const char *p, size_t n, struct h1_head *out)
 	uint64_t status;
 	if (parse_uint64(p + 9, 3, 599, &status) != 0 || status < 100 || (n > 12 && p[12] != ' '))
 		return false;
-	for (size_t k = 13; k < n; k++)
-		if (!is_field_vchar((unsigned char)p[k]))
-			return false;
+	if (n > 13 && !h1_is_field_value(p + 13, n - 13))
+		return false;
 	out->status = (int)status;
 	return true;
 }
