@@ -14,7 +14,8 @@
 #               its group commit: durable), p50/p99 acknowledgement latency
 #               from wrk's distribution; the mean group size (events per
 #               transaction) from the commit metrics; serve's CPU time (all
-#               threads) per committed event
+#               threads) per committed event, and the committer thread's
+#               (pcl-ingest-cmt) alone
 #   raw         ingest_raw (bench/ingest_raw.c, sqlite3/libpq only) writes the
 #               same rows (a row Portcullis stored as the template) into a
 #               fresh store of the same kind for WRK_SECS, in transactions of
@@ -54,6 +55,16 @@ done
 need wrk curl
 
 bench_workdir ingest
+
+# thread_ticks PID NAME: utime+stime (clock ticks) of PID's threads called NAME.
+thread_ticks() {
+	local total=0 t
+	for t in /proc/"$1"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "$2" ] || continue
+		total=$((total + $(sed 's/.*) //' "$t/stat" | awk '{print $12 + $13}')))
+	done
+	echo "$total"
+}
 
 json_field() { $PY -c "import json, sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
 
@@ -159,8 +170,9 @@ listen = 127.0.0.1:$ING_PORT"
 		g0=$(metric portcullis_ingest_commit_groups_total)
 		e0=$(metric portcullis_ingest_commit_group_events_total)
 		c0=$(metric portcullis_ingest_events_committed_total)
-		local t0 t1
+		local t0 t1 k0 k1
 		t0=$(cpu_ticks "$PCL_PID")
+		k0=$(thread_ticks "$PCL_PID" pcl-ingest-cmt)
 		if [ -n "${PERF:-}" ]; then
 			# shellcheck disable=SC2086 # PERF_ARGS is a list of perf options
 			perf record ${PERF_ARGS:--g} -o "$WORK/$store-b$batch.perf" -p "$PCL_PID" -- sleep "$WRK_SECS" \
@@ -170,6 +182,7 @@ listen = 127.0.0.1:$ING_PORT"
 		BATCH=$batch run_wrk "$out" "http://127.0.0.1:$ING_PORT" -s "$BENCH_DIR/ingest.lua"
 		[ -n "$perf_pid" ] && wait "$perf_pid"
 		t1=$(cpu_ticks "$PCL_PID")
+		k1=$(thread_ticks "$PCL_PID" pcl-ingest-cmt)
 		g1=$(metric portcullis_ingest_commit_groups_total)
 		e1=$(metric portcullis_ingest_commit_group_events_total)
 		c1=$(metric portcullis_ingest_events_committed_total)
@@ -186,9 +199,9 @@ listen = 127.0.0.1:$ING_PORT"
 		done >"$schema"
 		raw_out=$("$RAW" "$store" "$db" "$raw_db" "$schema" "$tx" "$WRK_SECS") ||
 			die "ingest_raw failed"
-		RESULTS+=("$($PY - "$store" "$batch" "$out" "$wrk_line" "$acked" "$((c1 - c0))" "$group" "$raw_out" "$((t1 - t0))" "$(getconf CLK_TCK)" <<'PY'
+		RESULTS+=("$($PY - "$store" "$batch" "$out" "$wrk_line" "$acked" "$((c1 - c0))" "$group" "$raw_out" "$((t1 - t0))" "$(getconf CLK_TCK)" "$((k1 - k0))" <<'PY'
 import re, sys
-store, batch, out, wrk_line, acked, committed, group, raw, ticks, hz = sys.argv[1:]
+store, batch, out, wrk_line, acked, committed, group, raw, ticks, hz, cticks = sys.argv[1:]
 batch = int(batch)
 text = open(out).read()
 secs = float(re.search(r"requests in ([0-9.]+)s", text).group(1))
@@ -200,7 +213,8 @@ r = dict(zip(raw.split()[::2], raw.split()[1::2]))
 raw_s = float(r["per_s"])
 print(f"{store:8} batch {batch:3}: {ev_s:8.0f} events/s ({ok} x {batch} acknowledged in {secs:.1f}s, "
       f"{refused} refused), p50 {float(p50):.1f} ms, p99 {float(p99):.1f} ms; committed {committed}, "
-      f"{group} events/transaction, serve CPU {int(ticks) / int(hz) * 1e6 / max(int(committed), 1):.0f} us/event | raw {raw_s:8.0f} rows/s ({r['tx']} tx of {int(r['rows']) // max(int(r['tx']), 1)}, "
+      f"{group} events/transaction, serve CPU {int(ticks) / int(hz) * 1e6 / max(int(committed), 1):.0f} us/event "
+      f"(committer {int(cticks) / int(hz) * 1e6 / max(int(committed), 1):.1f}) | raw {raw_s:8.0f} rows/s ({r['tx']} tx of {int(r['rows']) // max(int(r['tx']), 1)}, "
       f"adids {r['adids']}) | ratio {ev_s / raw_s:.2f}")
 PY
 )")

@@ -228,6 +228,43 @@ static void test_dedupe_window(void **state)
 	assert_int_equal(count_events(st), 4);
 }
 
+/*
+ * The claims' first run has no RETURNING and counts the claims taken over
+ * all its statements (64 + 32 + 4 rows here): one claim refused in the last
+ * statement, or in the first, sends the batch through again naming the
+ * claims, and exactly the new events are stored (a repeat seen again too).
+ */
+static void test_one_repeat_among_many(void **state)
+{
+	struct fixture *fx = *state;
+	struct store *st = fx->st;
+	enum { N = 100 };
+	static const int repeat_at[] = {N - 1, 0, 65};
+	struct store_event old[3];
+	for (int k = 0; k < 3; k++) {
+		char mid[16];
+		snprintf(mid, sizeof mid, "old%d", k);
+		old[k] = ev(PROJ_A, mid, T0, 900 + k);
+	}
+	assert_int_equal(store_events_insert(st, old, 3, DAY, NULL), STORE_OK);
+	static struct store_event e[N];
+	static bool stored[N];
+	for (int k = 0; k < 3; k++) {
+		for (int i = 0; i < N; i++) {
+			char mid[24];
+			snprintf(mid, sizeof mid, "r%d-%d", k, i);
+			e[i] = ev(PROJ_A, mid, T0 + 10 + k, 1000 * k + i);
+		}
+		snprintf(e[repeat_at[k]].message_id, sizeof e[0].message_id, "old%d", k);
+		assert_int_equal(store_events_insert(st, e, N, DAY, stored), STORE_OK);
+		for (int i = 0; i < N; i++)
+			assert_int_equal(stored[i], i != repeat_at[k]);
+		assert_int_equal(count_events(st), 3 + (k + 1) * (N - 1));
+	}
+	assert_int_equal(raw_int(st, "SELECT count(*) FROM event_dedupe", NULL, NULL),
+	                 3 + 3 * (N - 1));
+}
+
 static void test_failure_stores_nothing(void **state)
 {
 	struct fixture *fx = *state;
@@ -566,6 +603,7 @@ static void test_body_is_stored_as_its_slice(void **state)
 	cmocka_unit_test_setup_teardown(test_insert_and_list, setup, teardown),                    \
 	    cmocka_unit_test_setup_teardown(test_dedupe_in_one_batch, setup, teardown),            \
 	    cmocka_unit_test_setup_teardown(test_dedupe_window, setup, teardown),                  \
+	    cmocka_unit_test_setup_teardown(test_one_repeat_among_many, setup, teardown),          \
 	    cmocka_unit_test_setup_teardown(test_failure_stores_nothing, setup, teardown),         \
 	    cmocka_unit_test_setup_teardown(test_id_must_be_received_at, setup, teardown),         \
 	    cmocka_unit_test_setup_teardown(test_since_until_boundaries, setup, teardown),         \
