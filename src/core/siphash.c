@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 
+#include <endian.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/random.h>
@@ -13,6 +14,15 @@
 static uint64_t rotl(uint64_t x, int b)
 {
 	return (x << b) | (x >> (64 - b));
+}
+
+/* The n (at most 8) bytes at p as a little-endian word; one unaligned load when n is 8. */
+static uint64_t load_le(const unsigned char *p, size_t n)
+{
+	uint64_t m = 0;
+	if (n)
+		memcpy(&m, p, n);
+	return le64toh(m);
 }
 
 #define SIPROUND                                                                                   \
@@ -43,17 +53,13 @@ uint64_t siphash24(const void *data, size_t len, uint64_t k0, uint64_t k1)
 	size_t whole = len - len % 8;
 
 	for (size_t i = 0; i < whole; i += 8) {
-		uint64_t m = 0;
-		for (int j = 0; j < 8; j++)
-			m |= (uint64_t)in[i + (size_t)j] << (8 * j);
+		uint64_t m = load_le(in + i, 8);
 		v3 ^= m;
 		SIPROUND;
 		SIPROUND;
 		v0 ^= m;
 	}
-	uint64_t b = (uint64_t)len << 56;
-	for (size_t j = 0; j < len % 8; j++)
-		b |= (uint64_t)in[whole + j] << (8 * j);
+	uint64_t b = ((uint64_t)len << 56) | load_le(in + whole, len % 8);
 	v3 ^= b;
 	SIPROUND;
 	SIPROUND;

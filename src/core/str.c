@@ -185,21 +185,41 @@ void buf_free(struct buf *b)
 	b->len = b->cap = 0;
 }
 
+/* "00" to "99": two digits per division. */
+static const char digit_pairs[201] = "00010203040506070809"
+                                     "10111213141516171819"
+                                     "20212223242526272829"
+                                     "30313233343536373839"
+                                     "40414243444546474849"
+                                     "50515253545556575859"
+                                     "60616263646566676869"
+                                     "70717273747576777879"
+                                     "80818283848586878889"
+                                     "90919293949596979899";
+
 size_t str_i64(char out[STR_I64_MAX], int64_t v)
 {
 	char tmp[STR_I64_MAX];
 	/* Negate as unsigned: -INT64_MIN does not fit in an int64_t. */
 	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-	size_t n = 0;
-	do {
-		tmp[n++] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
+	size_t at = sizeof tmp; /* digits are written from the end */
+	while (u >= 100) {
+		unsigned pair = (unsigned)(u % 100) * 2;
+		u /= 100;
+		tmp[--at] = digit_pairs[pair + 1];
+		tmp[--at] = digit_pairs[pair];
+	}
+	if (u >= 10) {
+		tmp[--at] = digit_pairs[u * 2 + 1];
+		tmp[--at] = digit_pairs[u * 2];
+	} else {
+		tmp[--at] = (char)('0' + u);
+	}
 	size_t len = 0;
 	if (v < 0)
 		out[len++] = '-';
-	while (n)
-		out[len++] = tmp[--n];
+	memcpy(out + len, tmp + at, sizeof tmp - at);
+	len += sizeof tmp - at;
 	out[len] = '\0';
 	return len;
 }

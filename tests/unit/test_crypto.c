@@ -340,6 +340,15 @@ static void test_ct_equal(void **state)
 		}
 	}
 	assert_true(ct_equal(a, b, sizeof(a)));
+	/* Every length around the eight-byte words: a flip inside n is seen, one past n is not. */
+	for (size_t n = 1; n < sizeof(a); n++) {
+		b[n - 1] ^= 0x80;
+		assert_false(ct_equal(a, b, n));
+		b[n - 1] ^= 0x80;
+		b[n] ^= 0x01;
+		assert_true(ct_equal(a, b, n));
+		b[n] ^= 0x01;
+	}
 }
 
 static void test_ct_streq(void **state)
