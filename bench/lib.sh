@@ -264,6 +264,19 @@ thread_ticks() {
 	done
 }
 
+# thread_breakdown FILE REQUESTS: CPU per request by kind of thread (user +
+# system, us) from FILE's thread_ticks lines, "- " before the runs and "+ "
+# after them, over REQUESTS requests.
+thread_breakdown() {
+	local tick_us=$((1000000 / $(getconf CLK_TCK)))
+	awk -v req="$2" -v tick="$tick_us" '
+	{ sign = $1 == "+" ? 1 : -1; u[$2] += sign * $3; s[$2] += sign * $4 }
+	END {
+		for (n in u) if (u[n] + s[n] > 0)
+			printf "  %-16s %6.2f + %6.2f = %6.2f\n", n, u[n] * tick / req, s[n] * tick / req, (u[n] + s[n]) * tick / req
+	}' "$1" | sort -k1,1
+}
+
 # peak_rss_kb PID...: sum of VmHWM over the processes and their direct children.
 peak_rss_kb() {
 	local total=0 p f v

@@ -154,9 +154,4 @@ END {
 # (during the wrk runs; the writer's backlog after them is not counted).
 REQ_C=$(printf '%s\n' "${ROWS[@]}" | awk '$1 == "c" {n += $5} END {print n + 0}')
 printf '\n(c) CPU per request by thread (us, user + system), over %d requests:\n' "$REQ_C"
-awk -v req="$REQ_C" -v tick="$TICK_US" '
-{ sign = $1 == "+" ? 1 : -1; u[$2] += sign * $3; s[$2] += sign * $4 }
-END {
-	for (n in u) if (u[n] + s[n] > 0)
-		printf "  %-16s %6.2f + %6.2f = %6.2f\n", n, u[n] * tick / req, s[n] * tick / req, (u[n] + s[n]) * tick / req
-}' "$WORK/threads-c.txt" | sort -k1,1
+thread_breakdown "$WORK/threads-c.txt" "$REQ_C"

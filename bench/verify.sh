@@ -12,6 +12,8 @@
 # Prints requests/s, latency and server CPU per request for every run and:
 #   portcullis/nginx requests/s      target >= 0.8 (issue 14)
 #   good-key p99 under attack/clean  target <= 2
+# and, last, the clean runs' CPU per request by kind of thread (the HTTP
+# threads, the request-log writer and its checkpointer).
 # BIN defaults to build/portcullis (`make`); use a release build. Everything
 # the script starts is stopped when it ends. Settings: ROUNDS, WRK_SECS,
 # WRK_CONNS, WRK_THREADS, BAD_RATE (50), BCRYPT_COST (4), NGINX_WORKERS (auto),
@@ -66,7 +68,9 @@ measure() {
 	shift 4
 	out="$WORK/wrk-$kind-${#ROWS[@]}.txt"
 	t0=$(cpu_ticks "$pid")
+	[ "$kind" = clean ] && thread_ticks "$pid" | sed 's/^/- /' >>"$WORK/threads-clean.txt"
 	run_wrk "$out" "$url" "$@"
+	[ "$kind" = clean ] && thread_ticks "$pid" | sed 's/^/+ /' >>"$WORK/threads-clean.txt"
 	t1=$(cpu_ticks "$pid")
 	ROWS+=("$kind $(wrk_stat "$out") $(((t1 - t0) * TICK_US)) $label")
 	printf '  %-34s %s\n' "$label" "$(wrk_stat "$out" | awk '{printf "%8d req/s  p99 %8.3f ms  errors %d", $1, $3, $5}')" >&2
@@ -148,3 +152,8 @@ END {
 		printf "WARNING: some runs had errors or non-2xx answers (see the errors column)\n"
 	printf "bad-secret client (answers by status): %s\n", bad
 }'
+
+# Where the clean runs' CPU goes: per kind of thread, user and system time per request.
+REQ_CLEAN=$(printf '%s\n' "${ROWS[@]}" | awk '$1 == "clean" {n += $5} END {print n + 0}')
+printf '\nportcullis /v1/verify CPU per request by thread (us, user + system), over %d requests:\n' "$REQ_CLEAN"
+thread_breakdown "$WORK/threads-clean.txt" "$REQ_CLEAN"
