@@ -270,11 +270,6 @@ bool tls_session_pending(struct tls_session *s)
 	return gnutls_record_check_pending(s->s) > 0;
 }
 
-bool tls_session_resumed(struct tls_session *s)
-{
-	return gnutls_session_is_resumed(s->s) != 0;
-}
-
 void tls_session_bye(struct tls_session *s)
 {
 	(void)gnutls_bye(s->s, GNUTLS_SHUT_WR);

@@ -63,8 +63,6 @@ ssize_t tls_session_recv(struct tls_session *s, void *buf, size_t n);
 ssize_t tls_session_send(struct tls_session *s, const void *buf, size_t n);
 /** True when decrypted bytes wait inside the session (read them without waiting for the fd). */
 bool tls_session_pending(struct tls_session *s);
-/** True when this session was resumed from a ticket (no full handshake). */
-bool tls_session_resumed(struct tls_session *s);
 /** Send close_notify if the socket takes it now (non-blocking: one try, result ignored). */
 void tls_session_bye(struct tls_session *s);
 /** Free the session (no close_notify is sent; the caller closes the fd). NULL is a no-op. */

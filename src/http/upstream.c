@@ -58,11 +58,6 @@ static bool hop_by_hop_n(const char *name, size_t n)
 	}
 }
 
-int upstream_is_hop_by_hop(const char *name)
-{
-	return hop_by_hop_n(name, strlen(name));
-}
-
 /* True when the comma-separated list names name (case-insensitive). */
 static bool listed(const char *list, const char *name, size_t nl)
 {

@@ -77,7 +77,4 @@ void upstream_forward(struct upstream *up, struct http_request *req,
  */
 const char *upstream_forwarded_for(struct http_request *req);
 
-/** True for hop-by-hop header names (RFC 9110 section 7.6.1). */
-int upstream_is_hop_by_hop(const char *name);
-
 #endif

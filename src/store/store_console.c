@@ -60,13 +60,6 @@ int store_user_insert(struct store *st, const struct store_user *u, const struct
 	return st_in_tx(st, user_insert_fn, (void *)u, a, NO_CHANGE);
 }
 
-int store_user_get(struct store *st, const char *id, struct store_user *out)
-{
-	struct db_param p[] = {P_TEXT(id)};
-	return st_read_one(st, "SELECT " USER_COLS " FROM users WHERE id = ?", p, 1, read_user,
-	                   out);
-}
-
 int store_user_by_email(struct store *st, const char *email, struct store_user *out)
 {
 	struct db_param p[] = {P_TEXT(email)};
@@ -139,24 +132,6 @@ static int membership_put_tx(struct db_conn *c, const char *user_id, const char 
 	          "INSERT INTO memberships (user_id, org_id, role, created_at) VALUES (?, ?, ?, ?) "
 	          "ON CONFLICT (user_id, org_id) DO UPDATE SET role = excluded.role",
 	          p, 4, NULL);
-}
-
-struct membership_args {
-	const char *user_id, *org_id, *role;
-	int64_t now;
-};
-
-static int membership_put_fn(struct db_conn *c, void *arg)
-{
-	const struct membership_args *m = arg;
-	return membership_put_tx(c, m->user_id, m->org_id, m->role, m->now);
-}
-
-int store_membership_put(struct store *st, const char *user_id, const char *org_id,
-                         const char *role, int64_t now, const struct audit_input *a)
-{
-	struct membership_args m = {user_id, org_id, role, now};
-	return st_in_tx(st, membership_put_fn, &m, a, NO_CHANGE);
 }
 
 #define MEMBERSHIP_SELECT                                                                          \

@@ -32,7 +32,6 @@ struct store_user {
 
 /** Insert u (its audit event a). STORE_ECONFLICT when the address is taken. */
 int store_user_insert(struct store *st, const struct store_user *u, const struct audit_input *a);
-int store_user_get(struct store *st, const char *id, struct store_user *out);
 /** The user with this (lower-case) address; STORE_ENOTFOUND when none. */
 int store_user_by_email(struct store *st, const char *email, struct store_user *out);
 /**
@@ -52,9 +51,6 @@ struct store_membership {
 	int64_t created_at;
 };
 
-/** Set user's role in org (insert or replace), with the audit event a. */
-int store_membership_put(struct store *st, const char *user_id, const char *org_id,
-                         const char *role, int64_t now, const struct audit_input *a);
 /** user's membership of org_id; STORE_ENOTFOUND when none. */
 int store_membership_get(struct store *st, const char *user_id, const char *org_id,
                          struct store_membership *out);
