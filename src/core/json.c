@@ -12,38 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The calling thread's arena between json_arena_begin and json_arena_end. */
-static _Thread_local struct arena *cur_arena;
-
-static void *json_arena_malloc(size_t n)
-{
-	return cur_arena ? arena_alloc(cur_arena, n) : malloc(n);
-}
-
-static void json_arena_release(void *p)
-{
-	if (!cur_arena)
-		free(p);
-}
-
-/* Installed before main, so before any thread or any jansson value exists. */
-__attribute__((constructor)) static void json_arena_install(void)
-{
-	json_set_alloc_funcs(json_arena_malloc, json_arena_release);
-}
-
-void json_arena_begin(struct arena *a)
-{
-	arena_init(a);
-	cur_arena = a;
-}
-
-void json_arena_end(struct arena *a)
-{
-	cur_arena = NULL;
-	arena_free(a);
-}
-
 json_t *json_time(int64_t ms)
 {
 	if (ms < 0)

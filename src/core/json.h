@@ -11,20 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/arena.h"
 #include "core/str.h"
-
-/**
- * From json_arena_begin(a) to json_arena_end(a), every jansson allocation
- * of the calling thread is a bump in the arena a and every jansson free is
- * nothing: json_loadb, json_decref and json_dumpb of a large document then
- * cost no malloc or free per value; json_arena_end releases it all at once.
- * In between, only values created in between may be released (one from
- * before would be leaked, never freed twice), and none of them may be used
- * after json_arena_end. Other threads are not affected; not nested.
- */
-void json_arena_begin(struct arena *a);
-void json_arena_end(struct arena *a);
 
 /** "2026-01-02T03:04:05.678Z" for ms since the epoch; null when ms < 0 (unset). */
 json_t *json_time(int64_t ms);

@@ -304,8 +304,6 @@ static void test_verify_body(void **state)
 	assert_null(verify_body_jansson(&bad));
 }
 
-/* json_arena_begin/end: jansson's values come from the arena, its frees are nothing until the
- * end releases the arena; before and after, jansson allocates and frees as usual. */
 /* json_put_value's text for the document doc (parsed by jansson), into a cap-byte buffer. */
 static int put_doc(const char *doc, char *out, size_t cap, json_t **parsed)
 {
@@ -424,37 +422,6 @@ static void test_put_value_overflow(void **state)
 	json_decref(v);
 }
 
-static void test_arena_scopes_jansson_allocations(void **state)
-{
-	(void)state;
-	json_t *before = json_pack("{s:s}", "k", "before");
-	struct arena a;
-	json_arena_begin(&a);
-	json_error_t err;
-	json_t *v = json_loads("{\"a\":[1,2.5,\"x\"],\"b\":{\"c\":\"d\"}}", 0, &err);
-	assert_non_null(v);
-	size_t used = a.first_used;
-	assert_true(used > 0); /* the parse allocated from the arena */
-	assert_true((char *)v >= a.first && (char *)v < a.first + sizeof a.first);
-	json_object_set_new(v, "e", json_deep_copy(before));
-	assert_true(a.first_used > used || a.head);
-	char buf[128];
-	size_t n = json_dumpb(v, buf, sizeof buf, JSON_COMPACT | JSON_SORT_KEYS);
-	assert_int_equal(
-	    n, strlen("{\"a\":[1,2.5,\"x\"],\"b\":{\"c\":\"d\"},\"e\":{\"k\":\"before\"}}"));
-	assert_memory_equal(
-	    buf, "{\"a\":[1,2.5,\"x\"],\"b\":{\"c\":\"d\"},\"e\":{\"k\":\"before\"}}", n);
-	json_decref(v); /* nothing yet: the arena still holds it */
-	assert_string_equal(json_string_value(json_object_get(before, "k")), "before");
-	json_arena_end(&a);
-	assert_int_equal(a.first_used, 0);
-	/* After: ordinary malloc and free again (ASan would report a bad free or a leak). */
-	json_t *after = json_pack("{s:i}", "n", 1);
-	assert_false((char *)after >= a.first && (char *)after < a.first + sizeof a.first);
-	json_decref(after);
-	json_decref(before);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -464,7 +431,6 @@ int main(void)
 	    cmocka_unit_test(test_lossy_every_byte_value),
 	    cmocka_unit_test(test_lossy_invalid_sequences),
 	    cmocka_unit_test(test_cut_between_escapes),
-	    cmocka_unit_test(test_arena_scopes_jansson_allocations),
 	    cmocka_unit_test(test_put_value_as_jansson),
 	    cmocka_unit_test(test_put_value_reals),
 	    cmocka_unit_test(test_put_value_overflow),
