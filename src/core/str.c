@@ -233,23 +233,6 @@ void strbuf_init(struct strbuf *s, char *data, size_t cap)
 	data[0] = '\0';
 }
 
-void strbuf_put(struct strbuf *s, const void *p, size_t n)
-{
-	size_t room = s->cap - 1 - s->len;
-	if (n > room) {
-		n = room;
-		s->overflow = true;
-	}
-	memcpy(s->data + s->len, p, n);
-	s->len += n;
-	s->data[s->len] = '\0';
-}
-
-void strbuf_puts(struct strbuf *s, const char *p)
-{
-	strbuf_put(s, p, strlen(p));
-}
-
 void strbuf_put_i64(struct strbuf *s, int64_t v)
 {
 	char d[STR_I64_MAX];

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /** A borrowed byte range (like h2o_iovec_t); not NUL-terminated in general. */
 struct slice {
@@ -131,10 +132,28 @@ struct strbuf {
 
 /** Start an empty text in data[0..cap) (cap must be at least 1). */
 void strbuf_init(struct strbuf *s, char *data, size_t cap);
-/** Append n bytes. */
-void strbuf_put(struct strbuf *s, const void *p, size_t n);
+/**
+ * Append n bytes (what fits; overflow is set when some did not). Inline: the
+ * hot path appends dozens of short pieces per request, most of them literals
+ * whose length and copy the compiler then folds.
+ */
+static inline void strbuf_put(struct strbuf *s, const void *p, size_t n)
+{
+	size_t room = s->cap - 1 - s->len;
+	if (n > room) {
+		n = room;
+		s->overflow = true;
+	}
+	memcpy(s->data + s->len, p, n);
+	s->len += n;
+	s->data[s->len] = '\0';
+}
+
 /** Append a NUL-terminated string. */
-void strbuf_puts(struct strbuf *s, const char *p);
+static inline void strbuf_puts(struct strbuf *s, const char *p)
+{
+	strbuf_put(s, p, strlen(p));
+}
 /** Append v in decimal (str_i64). */
 void strbuf_put_i64(struct strbuf *s, int64_t v);
 
