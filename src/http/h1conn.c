@@ -75,6 +75,7 @@ struct h1conn {
 	bool readable, writable, rdhup; /* edges seen and not yet used up */
 	bool in_run;                    /* conn_run is on the stack */
 	bool close_after;               /* close once this response is written */
+	bool polled; /* its first event has run: what the client sent by then was read */
 	/* input: in[in_pos, in_len) is read and not yet consumed */
 	char *in;
 	size_t in_cap, in_len, in_pos, scan;
@@ -303,13 +304,17 @@ void h1_reap(struct http_worker *w)
  * dripping a head, or stuck in its handshake) gives way to the new one, as
  * nginx reuses idle keep-alive connections. A flood of idle or slow
  * connections then only cycles through the oldest of its own, while a
- * client that sends its request at once is served. False when this worker
- * has none (every connection has a request under way).
+ * client that sends its request at once is served. A connection accepted
+ * but not yet polled is never taken: its request may be waiting unread
+ * (accepted earlier in this batch of accepts, or its first event not yet
+ * run), and closing it would drop a client that did nothing wrong. False
+ * when this worker has none (every connection has a request under way or
+ * has not been read yet): the new connection is then refused.
  */
 static bool evict_waiting(struct http_worker *w, struct listener *l)
 {
 	for (struct h1conn *c = w->head_wait.first; c; c = c->tnext)
-		if (c->l == l) {
+		if (c->l == l && c->polled) {
 			metric_add(&m_conn_evicted, 1);
 			conn_close(c); /* gives back its share of l->open; ours was taken */
 			return true;
@@ -980,6 +985,7 @@ static void on_conn_io(void *arg, int fd, uint32_t events)
 		c->rdhup = true;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		c->writable = true;
+	c->polled = true;
 	conn_run(c);
 }
 

@@ -42,18 +42,24 @@ def is_closed_by_server(s):
         return True
 
 
+def read_status_line(s):
+    """The status line the server answers on s ("" when it closes first)."""
+    data = b""
+    while b"\r\n" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b"\r\n", 1)[0].decode("latin-1")
+
+
 def get_from(inst, source, path="/healthz", timeout=5):
     """GET path on a new connection from source; returns (status line, seconds taken)."""
     t0 = time.monotonic()
     with connect_from(inst, source, timeout) as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while b"\r\n" not in data:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    return data.split(b"\r\n", 1)[0].decode("latin-1"), time.monotonic() - t0
+        status = read_status_line(s)
+    return status, time.monotonic() - t0
 
 
 # ---------- shutdown ----------
